@@ -1,0 +1,43 @@
+package io.taskgrid.master.api;
+
+import jakarta.ws.rs.core.Response;
+
+/**
+ * A request the API refuses, with the reason a person can act on. Mapped to {@code application/problem+json}
+ * (RFC 9457) by {@link ProblemMappers}.
+ */
+public class ApiProblem extends RuntimeException {
+
+    private final int status;
+    private final String title;
+
+    public ApiProblem(int status, String title, String detail) {
+        super(detail);
+        this.status = status;
+        this.title = title;
+    }
+
+    public static ApiProblem badRequest(String detail) {
+        return new ApiProblem(400, "Invalid request", detail);
+    }
+
+    public static ApiProblem notFound(String detail) {
+        return new ApiProblem(404, "Not found", detail);
+    }
+
+    public static ApiProblem tooLarge(String detail) {
+        return new ApiProblem(413, "Request body too large", detail);
+    }
+
+    public int status() {
+        return status;
+    }
+
+    public String title() {
+        return title;
+    }
+
+    public Response.Status.Family family() {
+        return Response.Status.Family.familyOf(status);
+    }
+}

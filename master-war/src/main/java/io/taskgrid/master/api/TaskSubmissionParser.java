@@ -1,0 +1,188 @@
+package io.taskgrid.master.api;
+
+import io.taskgrid.master.task.NewTask;
+import jakarta.json.Json;
+import jakarta.json.JsonException;
+import jakarta.json.JsonNumber;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonConfig;
+import jakarta.json.JsonReader;
+import jakarta.json.JsonReaderFactory;
+import jakarta.json.JsonString;
+import jakarta.json.JsonValue;
+import jakarta.json.stream.JsonParsingException;
+
+import java.io.StringReader;
+import java.math.BigDecimal;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Turns a POST /tasks body into a {@link NewTask}, or says precisely what is wrong with it. Parsing is done by hand
+ * over JSON-P rather than by binding, so that every kind of bad input gets its own message and nothing half-valid
+ * slips through a lenient binder (numbers given as strings, unknown fields, duplicate keys).
+ */
+public final class TaskSubmissionParser {
+
+    public static final int MAX_CMD_BYTES = 64 * 1024;
+    /** One week: longer than any sane command, short enough to catch a unit mistake (milliseconds given as seconds). */
+    public static final long MAX_TIMEOUT_SECONDS = 7L * 24 * 3600;
+    public static final int MAX_ENV_ENTRIES = 256;
+    public static final int MAX_CWD_LENGTH = 4096;
+
+    private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
+    private static final Set<String> FIELDS = Set.of("cmd", "timeoutSeconds", "env", "cwd");
+    /** Duplicate keys are an error: which of two "cmd" values would run is not a guess to make. */
+    private static final JsonReaderFactory READERS =
+            Json.createReaderFactory(Map.of(JsonConfig.KEY_STRATEGY, JsonConfig.KeyStrategy.NONE));
+
+    private TaskSubmissionParser() {
+    }
+
+    public static NewTask parse(String body) {
+        JsonObject object = readObject(body);
+        for (String field : object.keySet()) {
+            if (!FIELDS.contains(field)) {
+                throw ApiProblem.badRequest("unknown field '" + field + "'; the fields are cmd, timeoutSeconds, env, cwd");
+            }
+        }
+        return new NewTask(cmd(object), env(object), cwd(object), timeout(object));
+    }
+
+    private static JsonObject readObject(String body) {
+        if (body == null || body.isBlank()) {
+            throw ApiProblem.badRequest("the request body is empty; send a JSON object such as {\"cmd\": \"echo hello\"}");
+        }
+        JsonValue value;
+        try (JsonReader reader = READERS.createReader(new StringReader(body))) {
+            value = reader.readValue();
+        } catch (JsonParsingException e) {
+            throw ApiProblem.badRequest("malformed JSON at line " + e.getLocation().getLineNumber() + ", column "
+                    + e.getLocation().getColumnNumber() + ": " + e.getMessage());
+        } catch (JsonException e) {
+            throw ApiProblem.badRequest("malformed JSON: " + e.getMessage());
+        }
+        if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+            throw ApiProblem.badRequest("the request body must be a JSON object, not " + describe(value));
+        }
+        return value.asJsonObject();
+    }
+
+    private static String cmd(JsonObject object) {
+        JsonValue value = object.get("cmd");
+        if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
+            throw ApiProblem.badRequest("'cmd' is required: the shell command to run, as a string");
+        }
+        if (value.getValueType() != JsonValue.ValueType.STRING) {
+            throw ApiProblem.badRequest("'cmd' must be a string, not " + describe(value));
+        }
+        String cmd = ((JsonString) value).getString();
+        if (cmd.isBlank()) {
+            throw ApiProblem.badRequest("'cmd' must not be blank");
+        }
+        if (cmd.indexOf('\0') >= 0) {
+            throw ApiProblem.badRequest("'cmd' must not contain a NUL character");
+        }
+        int bytes = cmd.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > MAX_CMD_BYTES) {
+            throw ApiProblem.badRequest("'cmd' is " + bytes + " bytes; at most " + MAX_CMD_BYTES + " (64 KiB) are allowed");
+        }
+        return cmd;
+    }
+
+    private static Long timeout(JsonObject object) {
+        JsonValue value = object.get("timeoutSeconds");
+        if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
+            return null;
+        }
+        String rule = "'timeoutSeconds' must be a whole number of seconds from 1 to " + MAX_TIMEOUT_SECONDS;
+        if (value.getValueType() != JsonValue.ValueType.NUMBER) {
+            throw ApiProblem.badRequest(rule + ", not " + describe(value));
+        }
+        BigDecimal number = ((JsonNumber) value).bigDecimalValue();
+        BigDecimal whole;
+        try {
+            whole = number.stripTrailingZeros().scale() <= 0 ? number : null;
+        } catch (ArithmeticException e) {
+            whole = null;
+        }
+        if (whole == null) {
+            throw ApiProblem.badRequest(rule + "; got " + number.toPlainString());
+        }
+        if (whole.signum() <= 0 || whole.compareTo(BigDecimal.valueOf(MAX_TIMEOUT_SECONDS)) > 0) {
+            throw ApiProblem.badRequest(rule + "; got " + number.toPlainString());
+        }
+        return whole.longValueExact();
+    }
+
+    private static Map<String, String> env(JsonObject object) {
+        JsonValue value = object.get("env");
+        if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
+            return Map.of();
+        }
+        if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+            throw ApiProblem.badRequest("'env' must be an object of names to string values, not " + describe(value));
+        }
+        JsonObject env = value.asJsonObject();
+        if (env.size() > MAX_ENV_ENTRIES) {
+            throw ApiProblem.badRequest("'env' has " + env.size() + " entries; at most " + MAX_ENV_ENTRIES + " are allowed");
+        }
+        Map<String, String> result = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonValue> entry : env.entrySet()) {
+            String name = entry.getKey();
+            if (!ENV_NAME.matcher(name).matches()) {
+                throw ApiProblem.badRequest("'env' name '" + printable(name)
+                        + "' is not a valid variable name; use letters, digits and _, not starting with a digit");
+            }
+            if (entry.getValue().getValueType() != JsonValue.ValueType.STRING) {
+                throw ApiProblem.badRequest("'env." + name + "' must be a string, not " + describe(entry.getValue()));
+            }
+            String text = ((JsonString) entry.getValue()).getString();
+            if (text.indexOf('\0') >= 0) {
+                throw ApiProblem.badRequest("'env." + name + "' must not contain a NUL character");
+            }
+            result.put(name, text);
+        }
+        return result;
+    }
+
+    private static String cwd(JsonObject object) {
+        JsonValue value = object.get("cwd");
+        if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
+            return null;
+        }
+        if (value.getValueType() != JsonValue.ValueType.STRING) {
+            throw ApiProblem.badRequest("'cwd' must be an absolute path as a string, not " + describe(value));
+        }
+        String cwd = ((JsonString) value).getString();
+        if (!cwd.startsWith("/")) {
+            throw ApiProblem.badRequest("'cwd' must be an absolute path (starting with /); got '" + printable(cwd) + "'");
+        }
+        if (cwd.indexOf('\0') >= 0) {
+            throw ApiProblem.badRequest("'cwd' must not contain a NUL character");
+        }
+        if (cwd.length() > MAX_CWD_LENGTH) {
+            throw ApiProblem.badRequest("'cwd' is longer than " + MAX_CWD_LENGTH + " characters");
+        }
+        return cwd;
+    }
+
+    private static String describe(JsonValue value) {
+        return switch (value.getValueType()) {
+            case OBJECT -> "an object";
+            case ARRAY -> "an array";
+            case STRING -> "a string";
+            case NUMBER -> "a number";
+            case TRUE, FALSE -> "a boolean";
+            case NULL -> "null";
+        };
+    }
+
+    private static String printable(String text) {
+        String cut = text.length() > 64 ? text.substring(0, 64) + "..." : text;
+        return cut.replaceAll("\\p{Cntrl}", "?");
+    }
+}

@@ -1,0 +1,31 @@
+package io.taskgrid.master.api;
+
+import io.taskgrid.master.task.Task;
+import jakarta.json.bind.annotation.JsonbNillable;
+import jakarta.json.bind.annotation.JsonbPropertyOrder;
+
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.util.Map;
+
+/** A task as the API shows it. Every field is present, null when it does not apply yet. */
+@JsonbNillable
+@JsonbPropertyOrder({"id", "cmd", "state", "workerId", "exitCode", "stdout", "stderr", "stdoutTruncated",
+        "stderrTruncated", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason"})
+public record TaskView(String id, String cmd, String state, String workerId, Integer exitCode, String stdout,
+                       String stderr, boolean stdoutTruncated, boolean stderrTruncated, Instant submittedAt,
+                       Instant startedAt, Instant finishedAt, Long timeoutSeconds, Map<String, String> env,
+                       String cwd, String reason) {
+
+    public static TaskView of(Task task) {
+        return new TaskView(task.getId(), task.getCmd(), task.getState().name(), task.getWorkerId(),
+                task.getExitCode(), task.getStdout(), task.getStderr(), task.isStdoutTruncated(),
+                task.isStderrTruncated(), utc(task.getSubmittedAt()), utc(task.getStartedAt()),
+                utc(task.getFinishedAt()), task.getTimeoutSeconds(), task.getEnv(), task.getCwd(), task.getReason());
+    }
+
+    private static Instant utc(LocalDateTime time) {
+        return time == null ? null : time.toInstant(ZoneOffset.UTC);
+    }
+}

@@ -1,0 +1,15 @@
+package io.taskgrid.master.api;
+
+import io.taskgrid.master.dispatch.ConnectedWorker;
+import jakarta.json.bind.annotation.JsonbPropertyOrder;
+
+import java.time.Instant;
+
+/** A connected worker as GET /workers shows it. */
+@JsonbPropertyOrder({"id", "slots", "running", "connectedAt", "lastSeenAt"})
+public record WorkerView(String id, int slots, int running, Instant connectedAt, Instant lastSeenAt) {
+
+    public static WorkerView of(ConnectedWorker worker) {
+        return new WorkerView(worker.id(), worker.slots(), worker.running(), worker.connectedAt(), worker.lastSeenAt());
+    }
+}

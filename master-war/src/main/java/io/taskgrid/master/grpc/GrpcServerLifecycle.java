@@ -1,0 +1,127 @@
+package io.taskgrid.master.grpc;
+
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.proto.v1.NodeServiceGrpc;
+import jakarta.annotation.Resource;
+import jakarta.enterprise.concurrent.ManagedExecutorService;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.context.BeforeDestroyed;
+import jakarta.enterprise.context.Initialized;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+
+/**
+ * Runs the gRPC server for exactly as long as the application runs. Before it opens the port it settles the tasks a
+ * previous master left in flight, so that no task stays ASSIGNED or RUNNING on a worker that no longer knows of it.
+ *
+ * <p>Calls run on Liberty's managed executor so that JPA, transactions and CDI work inside them; the Netty event loops
+ * are owned here so that stopping the application stops every thread the server started.
+ */
+@ApplicationScoped
+public class GrpcServerLifecycle {
+
+    private static final Logger LOG = Logger.getLogger(GrpcServerLifecycle.class.getName());
+
+    @Inject
+    NodeService nodeService;
+
+    @Inject
+    TaskStore store;
+
+    @Inject
+    Dispatcher dispatcher;
+
+    @Resource(lookup = "java:comp/DefaultManagedExecutorService")
+    ManagedExecutorService executor;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.listen.host", defaultValue = "localhost")
+    String listenHost;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.grpc.port", defaultValue = "50051")
+    int port;
+
+    /** How often to ping an idle connection, and how long to wait for the answer before calling the peer dead. */
+    @Inject
+    @ConfigProperty(name = "taskgrid.grpc.keepalive.seconds", defaultValue = "10")
+    long keepAliveSeconds;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.grpc.keepalive.timeout.seconds", defaultValue = "5")
+    long keepAliveTimeoutSeconds;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.output.limit.bytes", defaultValue = "1048576")
+    long outputLimitBytes;
+
+    private GrpcServer server;
+    private EventLoopGroup bossGroup;
+    private EventLoopGroup workerGroup;
+
+    void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
+        int lost = new InFlightRecovery(store).loseAllInFlight("the master restarted while the task was in flight");
+        if (lost > 0) {
+            LOG.warning(lost + " task(s) that were in flight when the master stopped are now LOST");
+        }
+        InetSocketAddress address = bindAddress();
+        ListenWarning.warnIfNotLoopback(LOG, "REST and gRPC", listenHost, address);
+        bossGroup = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        workerGroup = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
+        // Two full output streams plus the rest of a report must fit in one message.
+        int maxMessage = (int) Math.min(Integer.MAX_VALUE, 2 * outputLimitBytes + 1024 * 1024);
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(address)
+                .channelType(NioServerSocketChannel.class)
+                .bossEventLoopGroup(bossGroup)
+                .workerEventLoopGroup(workerGroup)
+                .executor(executor)
+                .maxInboundMessageSize(maxMessage)
+                .keepAliveTime(keepAliveSeconds, TimeUnit.SECONDS)
+                .keepAliveTimeout(keepAliveTimeoutSeconds, TimeUnit.SECONDS)
+                // Agents ping as often as we do, even with no call open; allow it rather than GOAWAY them.
+                .permitKeepAliveTime(Math.max(1, keepAliveSeconds / 2), TimeUnit.SECONDS)
+                .permitKeepAliveWithoutCalls(true);
+        server = new GrpcServer(builder, NodeServiceGrpc.bindService(nodeService)).start();
+        LOG.info("Taskgrid gRPC server listening on " + address);
+        dispatcher.requestDispatch();
+    }
+
+    void onStop(@Observes @BeforeDestroyed(ApplicationScoped.class) Object event) {
+        if (server != null) {
+            server.stop(2000);
+        }
+        if (workerGroup != null) {
+            workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+            bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    public boolean isServing() {
+        return server != null && server.isServing();
+    }
+
+    private InetSocketAddress bindAddress() {
+        String host = listenHost.trim();
+        if (host.equals("*") || host.equals("0.0.0.0")) {
+            return new InetSocketAddress(port);
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByName(host), port);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("taskgrid.listen.host '" + host + "' does not resolve", e);
+        }
+    }
+}

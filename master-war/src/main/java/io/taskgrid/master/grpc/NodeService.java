@@ -1,0 +1,143 @@
+package io.taskgrid.master.grpc;
+
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.taskgrid.master.dispatch.ConnectedWorker;
+import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.dispatch.WorkerIdInUseException;
+import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.task.TaskResult;
+import io.taskgrid.master.task.TaskState;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.DrainAck;
+import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.Outcome;
+import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.ReportAck;
+import io.taskgrid.proto.v1.StatusReport;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+import java.time.Instant;
+import java.util.regex.Pattern;
+import java.util.logging.Logger;
+
+/**
+ * The master's side of the agent protocol. It implements the generated {@code AsyncService} interface rather than
+ * extending {@code NodeServiceImplBase}: the base class's final {@code bindService()} cannot be proxied by CDI.
+ */
+@ApplicationScoped
+public class NodeService implements NodeServiceGrpc.AsyncService {
+
+    private static final Logger LOG = Logger.getLogger(NodeService.class.getName());
+    static final Pattern WORKER_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    static final int MAX_SLOTS = 256;
+
+    @Inject
+    WorkerRegistry registry;
+
+    @Inject
+    Dispatcher dispatcher;
+
+    @Inject
+    TaskStore store;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.output.limit.bytes", defaultValue = "1048576")
+    long outputLimitBytes;
+
+    @Override
+    public void assignTask(AssignTaskRequest request, StreamObserver<Assignment> responseObserver) {
+        ServerCallStreamObserver<Assignment> stream = (ServerCallStreamObserver<Assignment>) responseObserver;
+        String workerId = request.getWorkerId();
+        if (!WORKER_ID.matcher(workerId).matches()) {
+            stream.onError(Status.INVALID_ARGUMENT
+                    .withDescription("worker_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -").asRuntimeException());
+            return;
+        }
+        if (request.getSlots() < 1 || request.getSlots() > MAX_SLOTS) {
+            stream.onError(Status.INVALID_ARGUMENT
+                    .withDescription("slots must be between 1 and " + MAX_SLOTS).asRuntimeException());
+            return;
+        }
+        StreamWorkerChannel channel = new StreamWorkerChannel(stream, outputLimitBytes);
+        ConnectedWorker worker = new ConnectedWorker(workerId, request.getSlots(), channel, Instant.now());
+        // Both handlers must be in place before this method returns, or a fast disconnect goes unseen.
+        stream.setOnCancelHandler(() -> dispatcher.workerGone(worker, "connection closed"));
+        stream.setOnReadyHandler(() -> {
+            worker.seen(Instant.now());
+            dispatcher.requestDispatch();
+        });
+        try {
+            registry.register(worker);
+        } catch (WorkerIdInUseException e) {
+            worker.close();
+            stream.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        }
+        LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
+                + (request.getAgentVersion().isEmpty() ? "" : ", agent " + request.getAgentVersion()));
+        dispatcher.requestDispatch();
+    }
+
+    @Override
+    public void reportStatus(StatusReport report, StreamObserver<ReportAck> responseObserver) {
+        if (report.getTaskId().isEmpty() || report.getAttemptId().isEmpty()) {
+            responseObserver.onError(Status.INVALID_ARGUMENT
+                    .withDescription("task_id and attempt_id are required").asRuntimeException());
+            return;
+        }
+        registry.get(report.getWorkerId()).ifPresent(worker -> worker.seen(Instant.now()));
+        boolean applied;
+        switch (report.getPhase()) {
+            case ACCEPTED -> applied = true;
+            case STARTED -> applied = store.markRunning(report.getTaskId(), report.getAttemptId());
+            case FINISHED -> {
+                applied = report.getOutcome() == Outcome.REJECTED
+                        ? store.requeue(report.getTaskId(), report.getAttemptId())
+                        : store.finish(report.getTaskId(), report.getAttemptId(), resultOf(report));
+                dispatcher.attemptEnded(report.getWorkerId(), report.getTaskId(), report.getAttemptId());
+            }
+            default -> {
+                responseObserver.onError(Status.INVALID_ARGUMENT
+                        .withDescription("phase must be ACCEPTED, STARTED or FINISHED").asRuntimeException());
+                return;
+            }
+        }
+        responseObserver.onNext(ReportAck.newBuilder().setApplied(applied).build());
+        responseObserver.onCompleted();
+    }
+
+    @Override
+    public void drain(DrainRequest request, StreamObserver<DrainAck> responseObserver) {
+        int inFlight = registry.get(request.getWorkerId()).map(worker -> {
+            worker.drain();
+            LOG.info(() -> "worker " + worker.id() + " is draining: no new tasks go to it");
+            return worker.running();
+        }).orElse(0);
+        responseObserver.onNext(DrainAck.newBuilder().setInFlight(inFlight).build());
+        responseObserver.onCompleted();
+    }
+
+    TaskResult resultOf(StatusReport report) {
+        CapturedOutput out = CapturedOutput.of(report.getStdout(), report.getStdoutTruncated(), outputLimitBytes);
+        CapturedOutput err = CapturedOutput.of(report.getStderr(), report.getStderrTruncated(), outputLimitBytes);
+        String reason = report.getReason().isEmpty() ? null : report.getReason();
+        return switch (report.getOutcome()) {
+            case EXITED -> new TaskResult(report.getExitCode() == 0 ? TaskState.SUCCEEDED : TaskState.FAILED,
+                    report.getExitCode(), out.text(), out.truncated(), err.text(), err.truncated(), reason);
+            case TIMED_OUT -> new TaskResult(TaskState.TIMED_OUT, null, out.text(), out.truncated(), err.text(),
+                    err.truncated(), reason != null ? reason : "timed out");
+            case FAILED_TO_START -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
+                    err.truncated(), reason != null ? reason : "the command could not be started");
+            case KILLED -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
+                    err.truncated(), reason != null ? reason : "killed by the agent");
+            default -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
+                    err.truncated(), "the agent reported no outcome");
+        };
+    }
+}

@@ -1,0 +1,228 @@
+package io.taskgrid.master.task;
+
+import jakarta.persistence.Column;
+import jakarta.persistence.Convert;
+import jakarta.persistence.Entity;
+import jakarta.persistence.EnumType;
+import jakarta.persistence.Enumerated;
+import jakarta.persistence.Id;
+import jakarta.persistence.Index;
+import jakarta.persistence.Lob;
+import jakarta.persistence.Table;
+
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
+import java.util.Map;
+
+/**
+ * One submitted command and, once it ran, its result. Times are stored as UTC {@link LocalDateTime} because JPA 3.1
+ * maps {@code Instant} to a BLOB. Fields are private with setters: EclipseLink weaves change tracking into them.
+ */
+@Entity
+@Table(name = "TG_TASK", indexes = @Index(name = "TG_TASK_STATE_ID", columnList = "STATE, ID"))
+public class Task {
+
+    @Id
+    @Column(name = "ID", length = 36)
+    private String id;
+
+    @Lob
+    @Column(name = "CMD", nullable = false)
+    private String cmd;
+
+    @Enumerated(EnumType.STRING)
+    @Column(name = "STATE", length = 16, nullable = false)
+    private TaskState state;
+
+    @Lob
+    @Convert(converter = EnvConverter.class)
+    @Column(name = "ENV_JSON")
+    private Map<String, String> env;
+
+    @Column(name = "CWD", length = 4096)
+    private String cwd;
+
+    @Column(name = "TIMEOUT_SECONDS")
+    private Long timeoutSeconds;
+
+    @Column(name = "WORKER_ID", length = 64)
+    private String workerId;
+
+    @Column(name = "ATTEMPT_ID", length = 36)
+    private String attemptId;
+
+    @Column(name = "EXIT_CODE")
+    private Integer exitCode;
+
+    @Lob
+    @Column(name = "STDOUT_TEXT")
+    private String stdout;
+
+    @Lob
+    @Column(name = "STDERR_TEXT")
+    private String stderr;
+
+    @Column(name = "STDOUT_TRUNCATED")
+    private boolean stdoutTruncated;
+
+    @Column(name = "STDERR_TRUNCATED")
+    private boolean stderrTruncated;
+
+    @Column(name = "REASON", length = 2000)
+    private String reason;
+
+    @Column(name = "SUBMITTED_AT", nullable = false)
+    private LocalDateTime submittedAt;
+
+    @Column(name = "ASSIGNED_AT")
+    private LocalDateTime assignedAt;
+
+    @Column(name = "STARTED_AT")
+    private LocalDateTime startedAt;
+
+    @Column(name = "FINISHED_AT")
+    private LocalDateTime finishedAt;
+
+    protected Task() {
+        // for JPA
+    }
+
+    public Task(String id, NewTask spec, LocalDateTime submittedAt) {
+        this.id = id;
+        this.cmd = spec.cmd();
+        this.env = spec.env();
+        this.cwd = spec.cwd();
+        this.timeoutSeconds = spec.timeoutSeconds();
+        this.state = TaskState.QUEUED;
+        this.submittedAt = submittedAt;
+    }
+
+    /** Moves to {@code next}, or throws if the state table forbids it. */
+    public void moveTo(TaskState next) {
+        if (!TaskTransitions.isAllowed(state, next)) {
+            throw new IllegalTransitionException(id, state, next);
+        }
+        state = next;
+    }
+
+    public static LocalDateTime nowUtc() {
+        return LocalDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    public String getId() {
+        return id;
+    }
+
+    public String getCmd() {
+        return cmd;
+    }
+
+    public TaskState getState() {
+        return state;
+    }
+
+    public Map<String, String> getEnv() {
+        return env == null ? Map.of() : env;
+    }
+
+    public String getCwd() {
+        return cwd;
+    }
+
+    public Long getTimeoutSeconds() {
+        return timeoutSeconds;
+    }
+
+    public String getWorkerId() {
+        return workerId;
+    }
+
+    public void setWorkerId(String workerId) {
+        this.workerId = workerId;
+    }
+
+    public String getAttemptId() {
+        return attemptId;
+    }
+
+    public void setAttemptId(String attemptId) {
+        this.attemptId = attemptId;
+    }
+
+    public Integer getExitCode() {
+        return exitCode;
+    }
+
+    public void setExitCode(Integer exitCode) {
+        this.exitCode = exitCode;
+    }
+
+    public String getStdout() {
+        return stdout;
+    }
+
+    public void setStdout(String stdout) {
+        this.stdout = stdout;
+    }
+
+    public String getStderr() {
+        return stderr;
+    }
+
+    public void setStderr(String stderr) {
+        this.stderr = stderr;
+    }
+
+    public boolean isStdoutTruncated() {
+        return stdoutTruncated;
+    }
+
+    public void setStdoutTruncated(boolean stdoutTruncated) {
+        this.stdoutTruncated = stdoutTruncated;
+    }
+
+    public boolean isStderrTruncated() {
+        return stderrTruncated;
+    }
+
+    public void setStderrTruncated(boolean stderrTruncated) {
+        this.stderrTruncated = stderrTruncated;
+    }
+
+    public String getReason() {
+        return reason;
+    }
+
+    public void setReason(String reason) {
+        this.reason = reason == null || reason.length() <= 2000 ? reason : reason.substring(0, 1997) + "...";
+    }
+
+    public LocalDateTime getSubmittedAt() {
+        return submittedAt;
+    }
+
+    public LocalDateTime getAssignedAt() {
+        return assignedAt;
+    }
+
+    public void setAssignedAt(LocalDateTime assignedAt) {
+        this.assignedAt = assignedAt;
+    }
+
+    public LocalDateTime getStartedAt() {
+        return startedAt;
+    }
+
+    public void setStartedAt(LocalDateTime startedAt) {
+        this.startedAt = startedAt;
+    }
+
+    public LocalDateTime getFinishedAt() {
+        return finishedAt;
+    }
+
+    public void setFinishedAt(LocalDateTime finishedAt) {
+        this.finishedAt = finishedAt;
+    }
+}

@@ -1,0 +1,120 @@
+package io.taskgrid.it.cluster;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * What a {@link LocalCluster} starts: a master on the Liberty installation at {@code libertyDir} and {@code workers}
+ * agents named {@code baseWorkerId + 1 .. n}. The fields the Go prototype's launcher took (master port, API port,
+ * worker count, master host, base worker id, reconnect delay), plus where things are on disk.
+ *
+ * @param logDir        where master.log and one log per agent go; null sends every line to this process's output,
+ *                      prefixed with who wrote it
+ * @param ownSession    start each process in a session of its own, so that a terminal's Ctrl-C reaches only the
+ *                      launcher, which then stops agents before the master instead of everything at once
+ * @param masterEnv     extra environment for the master process (server.xml variables such as
+ *                      TASKGRID_OUTPUT_LIMIT_BYTES)
+ */
+public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
+                            int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,
+                            int slotsPerWorker, boolean ownSession, Map<String, String> masterEnv) {
+
+    public ClusterConfig {
+        if (workers < 0) {
+            throw new IllegalArgumentException("workers must not be negative");
+        }
+        masterEnv = Map.copyOf(masterEnv);
+    }
+
+    /** Defaults: three agents with one slot each, master on localhost:9092 (REST) and :50051 (gRPC). */
+    public static Builder builder(Path libertyDir, Path agentJar) {
+        return new Builder(libertyDir, agentJar);
+    }
+
+    public String apiBase() {
+        return "http://" + masterHost + ":" + apiPort;
+    }
+
+    public String grpcTarget() {
+        return masterHost + ":" + grpcPort;
+    }
+
+    public static final class Builder {
+        private final Path libertyDir;
+        private final Path agentJar;
+        private String serverName = "taskgrid";
+        private Path logDir;
+        private String masterHost = "localhost";
+        private int apiPort = 9092;
+        private int grpcPort = 50051;
+        private int workers = 3;
+        private String baseWorkerId = "w";
+        private Duration reconnectDelay = Duration.ofSeconds(5);
+        private int slotsPerWorker = 1;
+        private boolean ownSession;
+        private final Map<String, String> masterEnv = new HashMap<>();
+
+        private Builder(Path libertyDir, Path agentJar) {
+            this.libertyDir = libertyDir;
+            this.agentJar = agentJar;
+        }
+
+        public Builder serverName(String name) {
+            this.serverName = name;
+            return this;
+        }
+
+        public Builder logDir(Path dir) {
+            this.logDir = dir;
+            return this;
+        }
+
+        public Builder masterHost(String host) {
+            this.masterHost = host;
+            return this;
+        }
+
+        public Builder ports(int api, int grpc) {
+            this.apiPort = api;
+            this.grpcPort = grpc;
+            return this;
+        }
+
+        public Builder workers(int n) {
+            this.workers = n;
+            return this;
+        }
+
+        public Builder baseWorkerId(String base) {
+            this.baseWorkerId = base;
+            return this;
+        }
+
+        public Builder reconnectDelay(Duration delay) {
+            this.reconnectDelay = delay;
+            return this;
+        }
+
+        public Builder slotsPerWorker(int slots) {
+            this.slotsPerWorker = slots;
+            return this;
+        }
+
+        public Builder ownSession(boolean own) {
+            this.ownSession = own;
+            return this;
+        }
+
+        public Builder masterEnv(String name, String value) {
+            this.masterEnv.put(name, value);
+            return this;
+        }
+
+        public ClusterConfig build() {
+            return new ClusterConfig(libertyDir, serverName, agentJar, logDir, masterHost, apiPort, grpcPort, workers,
+                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, masterEnv);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+package io.taskgrid.it.cluster;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A whole Taskgrid on this machine: the master on a real Open Liberty (running master.war) and N agent JVMs, each its
+ * own process. Used by the integration tests and by {@code mvn -Pstart}; {@link #close()} stops every process it
+ * started, agents first so that they can still report.
+ */
+public final class LocalCluster implements AutoCloseable {
+
+    private static final Path SETSID = Path.of("/usr/bin/setsid");
+    private static final Pattern WORKER_COUNT = Pattern.compile("\"count\"\\s*:\\s*(\\d+)");
+
+    private final ClusterConfig config;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private Process master;
+    private final Map<String, Process> agents = new LinkedHashMap<>();
+    /** Threads that copy a process's output here; joined after it exits so its last lines are not lost. */
+    private final Map<Process, Thread> pumps = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private LocalCluster(ClusterConfig config) {
+        this.config = config;
+    }
+
+    /** Starts the master, waits until it is ready, starts the agents and waits until all are connected. */
+    public static LocalCluster start(ClusterConfig config) {
+        LocalCluster cluster = new LocalCluster(config);
+        try {
+            cluster.startMaster();
+            for (int i = 1; i <= config.workers(); i++) {
+                cluster.startAgent(config.baseWorkerId() + i);
+            }
+            cluster.awaitWorkers(config.workers(), Duration.ofSeconds(60));
+            return cluster;
+        } catch (RuntimeException e) {
+            cluster.close();
+            throw e;
+        }
+    }
+
+    public ClusterConfig config() {
+        return config;
+    }
+
+    // ---- master ----
+
+    /** Starts Liberty in the foreground of a child process and waits until /health/ready answers UP. */
+    public synchronized void startMaster() {
+        if (master != null && master.isAlive()) {
+            throw new IllegalStateException("the master is already running");
+        }
+        Path script = config.libertyDir().resolve("bin/server");
+        ProcessBuilder builder = new ProcessBuilder(script.toString(), "run", config.serverName());
+        Map<String, String> env = builder.environment();
+        env.put("TASKGRID_HTTP_PORT", Integer.toString(config.apiPort()));
+        env.put("TASKGRID_GRPC_PORT", Integer.toString(config.grpcPort()));
+        env.putAll(config.masterEnv());
+        master = launch(builder, "master");
+        awaitMasterReady(Duration.ofSeconds(120));
+    }
+
+    /** Stops the master the way an operator does (SIGTERM; Liberty shuts down cleanly) and waits for it. */
+    public synchronized void stopMaster() {
+        if (master != null) {
+            stop(master, Duration.ofSeconds(60));
+            master = null;
+        }
+    }
+
+    public synchronized void restartMaster() {
+        stopMaster();
+        startMaster();
+    }
+
+    public synchronized boolean masterAlive() {
+        return master != null && master.isAlive();
+    }
+
+    // ---- agents ----
+
+    public synchronized void startAgent(String workerId) {
+        Process old = agents.get(workerId);
+        if (old != null && old.isAlive()) {
+            throw new IllegalStateException("agent " + workerId + " is already running");
+        }
+        List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xmx128m", "-XX:+UseSerialGC", "-jar",
+                config.agentJar().toString(),
+                "--id", workerId,
+                "--master", config.grpcTarget(),
+                "--slots", Integer.toString(config.slotsPerWorker()),
+                "--reconnect-delay", config.reconnectDelay().toMillis() + "ms",
+                "--max-reconnect-delay", Math.max(config.reconnectDelay().toMillis(), 10_000) + "ms",
+                "--shutdown-grace", "10s",
+                "--kill-grace", "2s"));
+        agents.put(workerId, launch(new ProcessBuilder(command), workerId));
+    }
+
+    /** SIGTERM: the agent drains, reports and exits 0. Returns its exit code. */
+    public synchronized int stopAgent(String workerId) {
+        Process agent = agents.remove(workerId);
+        if (agent == null) {
+            throw new IllegalArgumentException("no agent " + workerId);
+        }
+        return stop(agent, Duration.ofSeconds(60));
+    }
+
+    /** SIGKILL: the agent gets no chance to say anything. */
+    public synchronized void killAgent(String workerId) {
+        Process agent = agents.remove(workerId);
+        if (agent == null) {
+            throw new IllegalArgumentException("no agent " + workerId);
+        }
+        agent.destroyForcibly();
+        waitFor(agent, Duration.ofSeconds(30));
+    }
+
+    public synchronized Process agentProcess(String workerId) {
+        return agents.get(workerId);
+    }
+
+    public synchronized List<String> agentIds() {
+        return new ArrayList<>(agents.keySet());
+    }
+
+    // ---- waiting ----
+
+    public void awaitMasterReady(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (master == null || !master.isAlive()) {
+                throw new IllegalStateException("the master exited during start; see its log");
+            }
+            try {
+                HttpResponse<String> response = http.send(HttpRequest.newBuilder(
+                                URI.create(config.apiBase() + "/health/ready")).timeout(Duration.ofSeconds(2)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (response.statusCode() == 200) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not listening yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for the master", e);
+            }
+            sleep(250);
+        }
+        throw new IllegalStateException("the master was not ready within " + timeout.toSeconds() + " s");
+    }
+
+    /** Waits until GET /workers counts exactly {@code n} connected workers. */
+    public void awaitWorkers(int n, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        int seen = -1;
+        while (System.nanoTime() < deadline) {
+            seen = connectedWorkers();
+            if (seen == n) {
+                return;
+            }
+            sleep(100);
+        }
+        throw new IllegalStateException("expected " + n + " connected workers, saw " + seen + " after "
+                + timeout.toSeconds() + " s");
+    }
+
+    public int connectedWorkers() {
+        try {
+            HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(config.apiBase() + "/workers"))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+            Matcher m = WORKER_COUNT.matcher(response.body());
+            return response.statusCode() == 200 && m.find() ? Integer.parseInt(m.group(1)) : -1;
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    /** Agents first, so that they can still drain and report to a live master; then the master. */
+    @Override
+    public synchronized void close() {
+        List<Process> stopping = new ArrayList<>(agents.values());
+        agents.clear();
+        stopping.forEach(Process::destroy);
+        for (Process agent : stopping) {
+            if (!waitFor(agent, Duration.ofSeconds(30))) {
+                agent.destroyForcibly();
+            }
+        }
+        stopMaster();
+    }
+
+    // ---- processes ----
+
+    private Process launch(ProcessBuilder builder, String name) {
+        builder.redirectErrorStream(true);
+        if (config.ownSession() && Files.isExecutable(SETSID)) {
+            // setsid execs in place: the Process is still the master's or agent's own JVM, so destroy() reaches it.
+            builder.command().add(0, SETSID.toString());
+        }
+        try {
+            if (config.logDir() != null) {
+                Files.createDirectories(config.logDir());
+                builder.redirectOutput(ProcessBuilder.Redirect.appendTo(config.logDir().resolve(name + ".log").toFile()));
+                return builder.start();
+            }
+            Process process = builder.start();
+            pumps.put(process, prefixLines(process.getInputStream(), name));
+            return process;
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Thread prefixLines(InputStream in, String name) {
+        String prefix = String.format("[%-7s] ", name);
+        Thread pump = new Thread(() -> {
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = reader.readLine()) != null) {
+                    System.out.println(prefix + line);
+                }
+            } catch (IOException e) {
+                // process gone
+            }
+        }, "log-" + name);
+        pump.setDaemon(true);
+        pump.start();
+        return pump;
+    }
+
+    private int stop(Process process, Duration timeout) {
+        process.destroy();
+        if (!waitFor(process, timeout)) {
+            process.descendants().forEach(ProcessHandle::destroyForcibly);
+            process.destroyForcibly();
+            waitFor(process, Duration.ofSeconds(10));
+        }
+        return process.isAlive() ? -1 : process.exitValue();
+    }
+
+    private boolean waitFor(Process process, Duration timeout) {
+        try {
+            boolean exited = process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            Thread pump = pumps.remove(process);
+            if (exited && pump != null) {
+                pump.join(2000);
+            }
+            return exited;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static String javaBinary() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    // ---- command line: mvn -Pstart ----
+
+    /**
+     * Runs a cluster in the foreground until Ctrl-C. Options: --liberty DIR, --agent-jar JAR, --workers N,
+     * --http-port P, --grpc-port P. Every process's output is printed here, each line prefixed with who wrote it.
+     */
+    public static void main(String[] args) throws InterruptedException {
+        Map<String, String> options = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) {
+            options.put(args[i], args[i + 1]);
+        }
+        ClusterConfig config = ClusterConfig.builder(Path.of(require(options, "--liberty")),
+                        Path.of(require(options, "--agent-jar")))
+                .workers(Integer.parseInt(options.getOrDefault("--workers", "3")))
+                .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
+                        Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
+                .ownSession(true)
+                .build();
+        CountDownLatch stopped = new CountDownLatch(1);
+        LocalCluster[] running = new LocalCluster[1];
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println("[cluster] stopping agents and master ...");
+            synchronized (running) {
+                if (running[0] != null) {
+                    running[0].close();
+                }
+            }
+            System.out.println("[cluster] stopped");
+            stopped.countDown();
+        }, "cluster-stop"));
+        LocalCluster cluster = start(config);
+        synchronized (running) {
+            running[0] = cluster;
+        }
+        System.out.println();
+        System.out.println("[cluster] Taskgrid is up: master " + config.apiBase() + " (gRPC " + config.grpcTarget()
+                + "), " + config.workers() + " agent(s). Try:");
+        System.out.println("[cluster]   curl -s -X POST " + config.apiBase()
+                + "/tasks -H 'Content-Type: application/json' -d '{\"cmd\":\"echo hello world\"}'");
+        System.out.println("[cluster]   curl -s " + config.apiBase() + "/tasks/<id>");
+        System.out.println("[cluster] Ctrl-C stops everything.");
+        stopped.await();
+    }
+
+    private static String require(Map<String, String> options, String name) {
+        String value = options.get(name);
+        if (value == null) {
+            throw new IllegalArgumentException("missing " + name);
+        }
+        return value;
+    }
+}

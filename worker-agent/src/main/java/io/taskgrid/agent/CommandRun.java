@@ -1,0 +1,147 @@
+package io.taskgrid.agent;
+
+import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.Outcome;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One execution of an assigned command: {@code /bin/sh -c <cmd>} with the task's environment added to the agent's,
+ * in the task's working directory, stdin from /dev/null, stdout and stderr captured apart. Whatever happens, the
+ * command's whole process tree is gone when {@link #run} returns.
+ */
+final class CommandRun {
+
+    private static final File DEV_NULL = new File("/dev/null");
+
+    private final Assignment assignment;
+    private final Duration killGrace;
+    private Process process;
+    private ProcessTree tree;
+    private boolean killRequested;
+    private String killReason;
+
+    CommandRun(Assignment assignment, Duration killGrace) {
+        this.assignment = assignment;
+        this.killGrace = killGrace;
+    }
+
+    /**
+     * Runs the command to its end. {@code onStarted} is called once the process exists; it is not called when the
+     * command cannot start.
+     */
+    CommandResult run(Runnable onStarted) {
+        ProcessBuilder builder = new ProcessBuilder(ProcessTree.commandLine(assignment.getCmd()));
+        builder.environment().putAll(assignment.getEnvMap());
+        builder.redirectInput(DEV_NULL);
+        if (!assignment.getCwd().isEmpty()) {
+            Path cwd = Path.of(assignment.getCwd());
+            if (!Files.isDirectory(cwd)) {
+                return CommandResult.notStarted("working directory " + cwd + " does not exist or is not a directory");
+            }
+            builder.directory(cwd.toFile());
+        }
+        CappedOutput stdout;
+        CappedOutput stderr;
+        synchronized (this) {
+            if (killRequested) {
+                return CommandResult.notStarted(killReason);
+            }
+            try {
+                process = builder.start();
+            } catch (IOException e) {
+                return CommandResult.notStarted("could not start /bin/sh: " + e.getMessage());
+            }
+            tree = ProcessTree.of(process);
+        }
+        stdout = new CappedOutput(process.getInputStream(), assignment.getOutputLimitBytes());
+        stderr = new CappedOutput(process.getErrorStream(), assignment.getOutputLimitBytes());
+        Thread outReader = reader(stdout, "stdout");
+        Thread errReader = reader(stderr, "stderr");
+        onStarted.run();
+
+        boolean timedOut = false;
+        try {
+            long timeout = assignment.getTimeoutSeconds();
+            if (timeout > 0) {
+                timedOut = !process.waitFor(timeout, TimeUnit.SECONDS);
+            } else {
+                process.waitFor();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            kill("the agent was interrupted");
+        }
+        if (timedOut) {
+            tree.stop(killGrace);
+        }
+        tree.stopLeftovers(killGrace);
+        join(outReader);
+        join(errReader);
+        int exit = waitForExit();
+
+        synchronized (this) {
+            if (killRequested) {
+                return new CommandResult(Outcome.KILLED, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
+                        stderr.truncated(), killReason);
+            }
+        }
+        if (timedOut) {
+            return new CommandResult(Outcome.TIMED_OUT, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
+                    stderr.truncated(), "timed out after " + assignment.getTimeoutSeconds()
+                    + " s; the process tree was stopped");
+        }
+        return new CommandResult(Outcome.EXITED, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
+                stderr.truncated(), null);
+    }
+
+    /** Stops the whole tree (TERM, grace, KILL) from another thread; {@link #run} then reports KILLED. */
+    void kill(String reason) {
+        ProcessTree target;
+        synchronized (this) {
+            if (killRequested) {
+                return;
+            }
+            killRequested = true;
+            killReason = reason;
+            target = tree;
+        }
+        if (target != null) {
+            target.stop(killGrace);
+        }
+    }
+
+    private int waitForExit() {
+        while (true) {
+            try {
+                return process.waitFor();
+            } catch (InterruptedException e) {
+                process.destroyForcibly();
+            }
+        }
+    }
+
+    private Thread reader(CappedOutput output, String stream) {
+        Thread thread = new Thread(output, "task-" + assignment.getTaskId() + "-" + stream);
+        thread.setDaemon(true);
+        thread.start();
+        return thread;
+    }
+
+    /**
+     * Waits for a reader to see end of stream. A process that escaped the group could still hold the pipe open; after
+     * a while its output is abandoned rather than holding the slot forever.
+     */
+    private void join(Thread reader) {
+        try {
+            reader.join(killGrace.toMillis() + 5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

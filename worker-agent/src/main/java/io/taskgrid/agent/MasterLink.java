@@ -1,0 +1,227 @@
+package io.taskgrid.agent;
+
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.StatusReport;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The agent's connection to the master: one long-lived AssignTask stream, opened again with capped, jittered backoff
+ * whenever it ends, and the unary calls that report progress.
+ *
+ * <p>Keepalive pings run on the transport's own event loop, so an agent whose slots are all busy still answers them
+ * and is never mistaken for a dead one; a master that vanishes without closing the connection is noticed within
+ * keepalive time plus timeout.
+ */
+final class MasterLink {
+
+    private static final Duration REPORT_CALL_DEADLINE = Duration.ofSeconds(10);
+
+    private final AgentOptions options;
+    private final String agentVersion;
+    private final ManagedChannel channel;
+    private final Backoff backoff;
+    private volatile boolean stopping;
+    private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
+    private final Object sleeper = new Object();
+
+    MasterLink(AgentOptions options, String agentVersion) {
+        this.options = options;
+        this.agentVersion = agentVersion;
+        this.channel = NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort())
+                .usePlaintext()
+                .keepAliveTime(10, TimeUnit.SECONDS)
+                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .keepAliveWithoutCalls(true)
+                .maxInboundMessageSize(8 * 1024 * 1024)
+                .build();
+        this.backoff = new Backoff(options.reconnectDelay(), options.maxReconnectDelay());
+        watchConnectivity(ConnectivityState.IDLE);
+    }
+
+    /** Keeps a stream open and feeds each assignment to {@code onAssignment} until {@link #stop()}. */
+    void run(Consumer<Assignment> onAssignment) {
+        while (!stopping) {
+            Status ended = streamOnce(onAssignment);
+            if (stopping) {
+                break;
+            }
+            Duration delay = backoff.nextDelay();
+            Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
+                    + delay.toMillis() + " ms");
+            pause(delay);
+            // The channel keeps its own, much longer, reconnect backoff; ours is the one that should count.
+            channel.resetConnectBackoff();
+        }
+    }
+
+    private Status streamOnce(Consumer<Assignment> onAssignment) {
+        CountDownLatch ended = new CountDownLatch(1);
+        Status[] status = {Status.OK};
+        AssignTaskRequest request = AssignTaskRequest.newBuilder()
+                .setWorkerId(options.workerId())
+                .setSlots(options.slots())
+                .setAgentVersion(agentVersion)
+                .build();
+        NodeServiceGrpc.newStub(channel).assignTask(request, new ClientResponseObserver<AssignTaskRequest, Assignment>() {
+            @Override
+            public void beforeStart(ClientCallStreamObserver<AssignTaskRequest> call) {
+                currentCall = call;
+            }
+
+            @Override
+            public void onNext(Assignment assignment) {
+                backoff.reset();
+                onAssignment.accept(assignment);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                status[0] = Status.fromThrowable(t);
+                ended.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+                status[0] = Status.UNAVAILABLE.withDescription("the master closed the stream");
+                ended.countDown();
+            }
+        });
+        try {
+            ended.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopping = true;
+        }
+        currentCall = null;
+        return status[0];
+    }
+
+    /**
+     * Sends one report, retrying while the master is unreachable, for at most {@code patience}.
+     *
+     * @return true once the master received it
+     */
+    boolean report(StatusReport report, Duration patience) {
+        long deadline = System.nanoTime() + patience.toNanos();
+        Backoff retry = new Backoff(Duration.ofMillis(200), Duration.ofSeconds(5));
+        while (true) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            try {
+                NodeServiceGrpc.newBlockingStub(channel)
+                        .withWaitForReady()
+                        .withDeadlineAfter(Math.min(left, REPORT_CALL_DEADLINE.toNanos()), TimeUnit.NANOSECONDS)
+                        .reportStatus(report);
+                return true;
+            } catch (StatusRuntimeException e) {
+                Status.Code code = e.getStatus().getCode();
+                if (code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED) {
+                    Log.error("master refused a report for task " + report.getTaskId() + ": " + describe(e.getStatus()));
+                    return false;
+                }
+                pause(min(retry.nextDelay(), Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))));
+            }
+        }
+    }
+
+    /** Tells the master to send nothing more; false if it could not be told. */
+    boolean drain() {
+        try {
+            NodeServiceGrpc.newBlockingStub(channel).withDeadlineAfter(3, TimeUnit.SECONDS)
+                    .drain(DrainRequest.newBuilder().setWorkerId(options.workerId()).build());
+            return true;
+        } catch (StatusRuntimeException e) {
+            Log.warn("could not tell the master to stop sending tasks: " + describe(e.getStatus()));
+            return false;
+        }
+    }
+
+    /** Ends the stream and closes the channel. */
+    void stop() {
+        stopping = true;
+        ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
+        if (call != null) {
+            call.cancel("agent shutting down", null);
+        }
+        synchronized (sleeper) {
+            sleeper.notifyAll();
+        }
+        channel.shutdown();
+        try {
+            if (!channel.awaitTermination(3, TimeUnit.SECONDS)) {
+                channel.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            channel.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    String target() {
+        return options.masterHost() + ":" + options.masterPort();
+    }
+
+    private void watchConnectivity(ConnectivityState previous) {
+        channel.notifyWhenStateChanged(previous, () -> {
+            ConnectivityState now = channel.getState(false);
+            if (now == ConnectivityState.READY) {
+                Log.info("connected to master " + target() + " as worker " + options.workerId() + " with "
+                        + options.slots() + " slot(s)");
+                backoff.reset();
+            } else if (previous == ConnectivityState.READY && !stopping) {
+                Log.warn("lost the connection to master " + target());
+            }
+            if (now != ConnectivityState.SHUTDOWN) {
+                watchConnectivity(now);
+            }
+        });
+    }
+
+    private void pause(Duration delay) {
+        long until = System.nanoTime() + delay.toNanos();
+        synchronized (sleeper) {
+            while (!stopping) {
+                long left = until - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(sleeper, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    private static Duration min(Duration a, Duration b) {
+        return a.compareTo(b) <= 0 ? a : b;
+    }
+
+    private static String describe(Status status) {
+        String text = status.getCode().name();
+        if (status.getDescription() != null) {
+            text += " (" + status.getDescription() + ")";
+        } else if (status.getCause() != null) {
+            text += " (" + status.getCause().getMessage() + ")";
+        }
+        return text;
+    }
+}

@@ -1,0 +1,142 @@
+package io.taskgrid.agent;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A command's whole process tree, and how to stop it.
+ *
+ * <p>Each command runs under {@code setsid}, so it leads a session and process group of its own: everything it starts
+ * stays in that group unless it deliberately leaves, even after its parent exits and it is re-parented to init, where
+ * {@link ProcessHandle#descendants()} no longer finds it. Stopping therefore signals the group, and also each
+ * descendant still attached, which catches processes that left the group but not the tree.
+ */
+final class ProcessTree {
+
+    private static final Path SETSID = Path.of("/usr/bin/setsid");
+
+    private final Process root;
+    /** The process group to signal, or -1 when the command does not lead its own group. */
+    private final long groupId;
+
+    private ProcessTree(Process root, long groupId) {
+        this.root = root;
+        this.groupId = groupId;
+    }
+
+    /** The command line that runs {@code cmd} with /bin/sh in a new session when setsid is available. */
+    static List<String> commandLine(String cmd) {
+        List<String> line = new ArrayList<>();
+        if (Files.isExecutable(SETSID)) {
+            line.add(SETSID.toString());
+        }
+        line.add("/bin/sh");
+        line.add("-c");
+        line.add(cmd);
+        return line;
+    }
+
+    /**
+     * The tree rooted at a process started with {@link #commandLine}. setsid execs the shell in place (a child of the
+     * JVM never leads a group, so setsid needs no fork), hence the shell's pid is the group id. In the instant before
+     * setsid(2) has run the group does not exist yet, and a signal to it simply finds nobody.
+     */
+    static ProcessTree of(Process root) {
+        return new ProcessTree(root, Files.isExecutable(SETSID) ? root.pid() : -1);
+    }
+
+    /**
+     * TERM to the whole tree, then, for whatever is still alive after {@code grace}, KILL. Returns once nothing of the
+     * tree is left alive or the KILL was sent.
+     */
+    void stop(Duration grace) {
+        List<ProcessHandle> attached = new ArrayList<>(root.descendants().toList());
+        signalGroup("TERM");
+        root.destroy();
+        attached.forEach(ProcessHandle::destroy);
+        long deadline = System.nanoTime() + grace.toNanos();
+        while (System.nanoTime() < deadline && (root.isAlive() || anyAlive(attached) || groupAlive())) {
+            sleep(50);
+        }
+        if (root.isAlive() || anyAlive(attached) || groupAlive()) {
+            signalGroup("KILL");
+            root.destroyForcibly();
+            root.descendants().forEach(ProcessHandle::destroyForcibly);
+            attached.forEach(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    /**
+     * After the shell itself exited: stops what it left running in the background, so that no process outlives its
+     * task and the output pipes those processes hold get closed.
+     */
+    void stopLeftovers(Duration grace) {
+        if (groupAlive()) {
+            signalGroup("TERM");
+            long deadline = System.nanoTime() + grace.toNanos();
+            while (System.nanoTime() < deadline && groupAlive()) {
+                sleep(50);
+            }
+            if (groupAlive()) {
+                signalGroup("KILL");
+            }
+        }
+    }
+
+    /** True while any process is still in the command's group. */
+    boolean groupAlive() {
+        if (groupId < 0) {
+            return false;
+        }
+        return signal("0");
+    }
+
+    private void signalGroup(String signal) {
+        if (groupId >= 0) {
+            signal(signal);
+        }
+    }
+
+    /** kill(1) through the shell builtin, which takes a negative pid for a group; true when some process got it. */
+    private boolean signal(String signal) {
+        try {
+            Process kill = new ProcessBuilder("/bin/sh", "-c", "kill -s " + (signal.equals("0") ? "0" : signal)
+                    + " -- -" + groupId + " 2>/dev/null")
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            if (!kill.waitFor(5, TimeUnit.SECONDS)) {
+                kill.destroyForcibly();
+                return false;
+            }
+            return kill.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static boolean anyAlive(List<ProcessHandle> handles) {
+        for (ProcessHandle handle : handles) {
+            if (handle.isAlive()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
