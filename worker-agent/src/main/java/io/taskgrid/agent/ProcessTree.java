@@ -60,10 +60,10 @@ final class ProcessTree {
         root.destroy();
         attached.forEach(ProcessHandle::destroy);
         long deadline = System.nanoTime() + grace.toNanos();
-        while (System.nanoTime() < deadline && (root.isAlive() || anyAlive(attached) || groupAlive())) {
+        while (System.nanoTime() < deadline && (root.isAlive() || anyRunning(attached) || groupAlive())) {
             sleep(50);
         }
-        if (root.isAlive() || anyAlive(attached) || groupAlive()) {
+        if (root.isAlive() || anyRunning(attached) || groupAlive()) {
             signalGroup("KILL");
             root.destroyForcibly();
             root.descendants().forEach(ProcessHandle::destroyForcibly);
@@ -88,12 +88,15 @@ final class ProcessTree {
         }
     }
 
-    /** True while any process is still in the command's group. */
+    /**
+     * True while a process of the command's group still runs. Zombies do not count: an orphan that has exited stays a
+     * zombie until init reaps it, and some inits (a container's, this project's CI sandbox's) never do.
+     */
     boolean groupAlive() {
         if (groupId < 0) {
             return false;
         }
-        return signal("0");
+        return Procfs.available() ? Procfs.anyRunningInGroup(groupId) : signal("0");
     }
 
     private void signalGroup(String signal) {
@@ -123,9 +126,9 @@ final class ProcessTree {
         }
     }
 
-    private static boolean anyAlive(List<ProcessHandle> handles) {
+    private static boolean anyRunning(List<ProcessHandle> handles) {
         for (ProcessHandle handle : handles) {
-            if (handle.isAlive()) {
+            if (handle.isAlive() && (!Procfs.available() || Procfs.isRunning(handle.pid()))) {
                 return true;
             }
         }

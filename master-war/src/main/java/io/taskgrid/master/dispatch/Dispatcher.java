@@ -36,11 +36,8 @@ public class Dispatcher {
     private static final int BATCH = 64;
     private static final long RETRY_AFTER_FAILURE_MS = 1000;
 
-    @Inject
-    TaskStore store;
-
-    @Inject
-    WorkerRegistry registry;
+    private final TaskStore store;
+    private final WorkerRegistry registry;
 
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
@@ -48,6 +45,17 @@ public class Dispatcher {
     private ScheduledExecutorService loop;
     private final AtomicBoolean passRequested = new AtomicBoolean();
     private volatile boolean stopped;
+
+    @Inject
+    public Dispatcher(TaskStore store, WorkerRegistry registry) {
+        this.store = store;
+        this.registry = registry;
+    }
+
+    /** For the CDI proxy only. */
+    protected Dispatcher() {
+        this(null, null);
+    }
 
     @PostConstruct
     void start() {

@@ -1,0 +1,143 @@
+package io.taskgrid.master.api;
+
+import io.taskgrid.master.task.NewTask;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.Test;
+
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class TaskSubmissionParserTest {
+
+    @Test
+    void acceptsTheMinimalRequest() {
+        NewTask task = TaskSubmissionParser.parse("{\"cmd\": \"echo hello world\"}");
+        assertThat(task.cmd()).isEqualTo("echo hello world");
+        assertThat(task.env()).isEmpty();
+        assertThat(task.cwd()).isNull();
+        assertThat(task.timeoutSeconds()).isNull();
+    }
+
+    @Test
+    void acceptsEveryOptionalField() {
+        NewTask task = TaskSubmissionParser.parse("""
+                {"cmd": "ls | wc -l", "timeoutSeconds": 30, "env": {"FOO": "bar", "_X1": ""}, "cwd": "/tmp"}
+                """);
+        assertThat(task.cmd()).isEqualTo("ls | wc -l");
+        assertThat(task.timeoutSeconds()).isEqualTo(30L);
+        assertThat(task.env()).isEqualTo(Map.of("FOO", "bar", "_X1", ""));
+        assertThat(task.cwd()).isEqualTo("/tmp");
+    }
+
+    @Test
+    void nullOptionalFieldsMeanAbsent() {
+        NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"timeoutSeconds\":null,\"env\":null,\"cwd\":null}");
+        assertThat(task.timeoutSeconds()).isNull();
+        assertThat(task.env()).isEmpty();
+        assertThat(task.cwd()).isNull();
+    }
+
+    @Test
+    void wholeNumbersWrittenWithAnExponentOrTrailingZerosAreWhole() {
+        assertThat(TaskSubmissionParser.parse("{\"cmd\":\"true\",\"timeoutSeconds\":1e2}").timeoutSeconds()).isEqualTo(100L);
+        assertThat(TaskSubmissionParser.parse("{\"cmd\":\"true\",\"timeoutSeconds\":5.0}").timeoutSeconds()).isEqualTo(5L);
+    }
+
+    @Test
+    void acceptsACommandOfExactly64KiB() {
+        String cmd = "#" + "x".repeat(64 * 1024 - 1);
+        assertThat(TaskSubmissionParser.parse("{\"cmd\":\"" + cmd + "\"}").cmd()).hasSize(64 * 1024);
+    }
+
+    static Stream<Arguments> badBodies() {
+        return Stream.of(
+                Arguments.of("", "empty"),
+                Arguments.of("   ", "empty"),
+                Arguments.of("{\"cmd\": ", "malformed JSON"),
+                Arguments.of("{cmd: \"x\"}", "malformed JSON"),
+                Arguments.of("not json", "malformed JSON"),
+                Arguments.of("[\"echo\"]", "must be a JSON object, not an array"),
+                Arguments.of("\"echo hi\"", "must be a JSON object, not a string"),
+                Arguments.of("42", "must be a JSON object, not a number"),
+                Arguments.of("null", "must be a JSON object, not null"),
+                Arguments.of("{}", "'cmd' is required"),
+                Arguments.of("{\"cmd\": null}", "'cmd' is required"),
+                Arguments.of("{\"cmd\": 42}", "'cmd' must be a string, not a number"),
+                Arguments.of("{\"cmd\": [\"ls\"]}", "'cmd' must be a string, not an array"),
+                Arguments.of("{\"cmd\": true}", "'cmd' must be a string, not a boolean"),
+                Arguments.of("{\"cmd\": \"\"}", "'cmd' must not be blank"),
+                Arguments.of("{\"cmd\": \" \\t\\n \"}", "'cmd' must not be blank"),
+                Arguments.of("{\"cmd\": \"echo \\u0000 hi\"}", "NUL"),
+                Arguments.of("{\"cmd\": \"" + "x".repeat(64 * 1024 + 1) + "\"}", "at most 65536"),
+                Arguments.of("{\"cmd\": \"" + "é".repeat(40 * 1024) + "\"}", "at most 65536"),
+                Arguments.of("{\"cmd\": \"a\", \"cmd\": \"b\"}", "malformed JSON"),
+                Arguments.of("{\"cmd\": \"true\", \"comand\": \"x\"}", "unknown field 'comand'"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 0}", "'timeoutSeconds' must be a whole number"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": -5}", "'timeoutSeconds' must be a whole number"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1.5}", "got 1.5"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": \"10\"}", "not a string"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 604801}", "got 604801"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1e400}", "'timeoutSeconds' must be a whole number"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 99999999999999999999999}", "'timeoutSeconds'"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": [\"A=1\"]}", "'env' must be an object"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": \"A=1\"}", "'env' must be an object"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A\": 1}}", "'env.A' must be a string, not a number"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A\": null}}", "'env.A' must be a string, not null"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A\": {\"b\": \"c\"}}}", "'env.A' must be a string"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"1A\": \"x\"}}", "'1A' is not a valid variable name"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A-B\": \"x\"}}", "'A-B' is not a valid variable name"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"\": \"x\"}}", "is not a valid variable name"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A=B\": \"x\"}}", "is not a valid variable name"),
+                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A\": \"x\\u0000y\"}}", "NUL"),
+                Arguments.of("{\"cmd\": \"true\", \"cwd\": \"tmp\"}", "'cwd' must be an absolute path"),
+                Arguments.of("{\"cmd\": \"true\", \"cwd\": \"\"}", "'cwd' must be an absolute path"),
+                Arguments.of("{\"cmd\": \"true\", \"cwd\": 7}", "'cwd' must be an absolute path as a string"),
+                Arguments.of("{\"cmd\": \"true\", \"cwd\": \"/tmp/\\u0000\"}", "NUL"));
+    }
+
+    @ParameterizedTest(name = "[{index}] {1}")
+    @MethodSource("badBodies")
+    void refusesBadInputWithAReason(String body, String reason) {
+        assertThatThrownBy(() -> TaskSubmissionParser.parse(body))
+                .isInstanceOfSatisfying(ApiProblem.class, problem -> {
+                    assertThat(problem.status()).isEqualTo(400);
+                    assertThat(problem.getMessage()).contains(reason);
+                });
+    }
+
+    @Test
+    void refusesTooManyEnvironmentEntries() {
+        StringBuilder env = new StringBuilder();
+        for (int i = 0; i <= TaskSubmissionParser.MAX_ENV_ENTRIES; i++) {
+            env.append(i == 0 ? "" : ",").append("\"V").append(i).append("\":\"x\"");
+        }
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"env\":{" + env + "}}"))
+                .hasMessageContaining("at most " + TaskSubmissionParser.MAX_ENV_ENTRIES);
+    }
+
+    @Test
+    void randomBodiesAreEitherValidOrRefusedWithAReason() {
+        java.util.Random random = new java.util.Random(42);
+        String alphabet = "{}[]\":,0123456789.eE+-truefalsnl \\u0000abcmd";
+        for (int i = 0; i < 5000; i++) {
+            StringBuilder body = new StringBuilder();
+            int length = random.nextInt(40);
+            for (int j = 0; j < length; j++) {
+                body.append(alphabet.charAt(random.nextInt(alphabet.length())));
+            }
+            try {
+                NewTask task = TaskSubmissionParser.parse(body.toString());
+                // Whatever got through must satisfy every rule.
+                assertThat(task.cmd()).isNotBlank().doesNotContain("\0");
+            } catch (ApiProblem expected) {
+                assertThat(expected.status()).isEqualTo(400);
+                assertThat(expected.getMessage()).isNotBlank();
+            }
+        }
+    }
+}

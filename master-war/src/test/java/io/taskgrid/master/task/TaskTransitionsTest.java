@@ -1,0 +1,68 @@
+package io.taskgrid.master.task;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class TaskTransitionsTest {
+
+    /** Written out by hand, independently of the table, so a change to the table must be made twice on purpose. */
+    private static final Set<String> ALLOWED = Set.of(
+            "QUEUED->ASSIGNED", "QUEUED->CANCELLED",
+            "ASSIGNED->QUEUED", "ASSIGNED->RUNNING", "ASSIGNED->SUCCEEDED", "ASSIGNED->FAILED",
+            "ASSIGNED->TIMED_OUT", "ASSIGNED->CANCELLED", "ASSIGNED->LOST",
+            "RUNNING->SUCCEEDED", "RUNNING->FAILED", "RUNNING->TIMED_OUT", "RUNNING->CANCELLED", "RUNNING->LOST");
+
+    @Test
+    void everyPairOfStatesIsAllowedExactlyWhenListed() {
+        List<String> mismatches = new ArrayList<>();
+        for (TaskState from : TaskState.values()) {
+            for (TaskState to : TaskState.values()) {
+                boolean expected = ALLOWED.contains(from + "->" + to);
+                if (TaskTransitions.isAllowed(from, to) != expected) {
+                    mismatches.add(from + "->" + to + " should be " + (expected ? "allowed" : "refused"));
+                }
+            }
+        }
+        assertThat(mismatches).isEmpty();
+    }
+
+    @Test
+    void finalStatesAreExactlyTheOnesWithNoWayOut() {
+        for (TaskState state : TaskState.values()) {
+            boolean hasWayOut = ALLOWED.stream().anyMatch(t -> t.startsWith(state + "->"));
+            assertThat(state.isFinal()).as(state.name()).isEqualTo(!hasWayOut);
+        }
+        assertThat(TaskState.SUCCEEDED.isFinal()).isTrue();
+        assertThat(TaskState.QUEUED.isFinal()).isFalse();
+    }
+
+    @Test
+    void noStateMayStayInPlace() {
+        for (TaskState state : TaskState.values()) {
+            assertThat(TaskTransitions.isAllowed(state, state)).as(state.name()).isFalse();
+        }
+    }
+
+    @Test
+    void inFlightStatesAreThoseAWorkerHolds() {
+        assertThat(TaskTransitions.inFlight()).containsExactlyInAnyOrder(TaskState.ASSIGNED, TaskState.RUNNING);
+    }
+
+    @Test
+    void aTaskRefusesAMoveTheTableForbids() {
+        Task task = TaskBuilder.aTask().build();
+        task.moveTo(TaskState.ASSIGNED);
+        task.moveTo(TaskState.RUNNING);
+        task.moveTo(TaskState.SUCCEEDED);
+        assertThatThrownBy(() -> task.moveTo(TaskState.RUNNING))
+                .isInstanceOf(IllegalTransitionException.class)
+                .hasMessageContaining("SUCCEEDED").hasMessageContaining("RUNNING");
+        assertThat(task.getState()).isEqualTo(TaskState.SUCCEEDED);
+    }
+}

@@ -1,0 +1,87 @@
+package io.taskgrid.agent;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.time.Duration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class AgentOptionsTest {
+
+    @Test
+    void noArgumentsGiveWorkingDefaults() throws Exception {
+        AgentOptions options = AgentOptions.parse();
+        assertThat(options.masterHost()).isEqualTo("localhost");
+        assertThat(options.masterPort()).isEqualTo(50051);
+        assertThat(options.slots()).isEqualTo(1);
+        assertThat(options.reconnectDelay()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(options.workerId()).matches("[A-Za-z0-9._-]{1,64}");
+    }
+
+    @Test
+    void theDefaultIdIsUniquePerAgent() throws Exception {
+        assertThat(AgentOptions.parse().workerId()).isNotEqualTo(AgentOptions.parse().workerId());
+    }
+
+    @Test
+    void everyFlagIsRead() throws Exception {
+        AgentOptions options = AgentOptions.parse("--id", "w1", "--master", "master.example:6000", "--slots", "4",
+                "--reconnect-delay", "500ms", "--max-reconnect-delay", "2m", "--shutdown-grace", "0",
+                "--kill-grace", "1s");
+        assertThat(options.workerId()).isEqualTo("w1");
+        assertThat(options.masterHost()).isEqualTo("master.example");
+        assertThat(options.masterPort()).isEqualTo(6000);
+        assertThat(options.slots()).isEqualTo(4);
+        assertThat(options.reconnectDelay()).isEqualTo(Duration.ofMillis(500));
+        assertThat(options.maxReconnectDelay()).isEqualTo(Duration.ofMinutes(2));
+        assertThat(options.shutdownGrace()).isZero();
+        assertThat(options.killGrace()).isEqualTo(Duration.ofSeconds(1));
+    }
+
+    @Test
+    void flagsMayUseEqualsSignsAndIpv6Brackets() throws Exception {
+        AgentOptions options = AgentOptions.parse("--id=w2", "--master=[::1]:50051", "--reconnect-delay=7");
+        assertThat(options.workerId()).isEqualTo("w2");
+        assertThat(options.masterHost()).isEqualTo("::1");
+        assertThat(options.reconnectDelay()).isEqualTo(Duration.ofSeconds(7));
+    }
+
+    @Test
+    void aShortMaxReconnectDelayFollowsTheReconnectDelayWhenNotGiven() throws Exception {
+        assertThat(AgentOptions.parse("--reconnect-delay", "90s").maxReconnectDelay()).isEqualTo(Duration.ofSeconds(90));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"--help", "-h"})
+    void helpIsAskedFor(String flag) {
+        assertThatThrownBy(() -> AgentOptions.parse("--id", "w1", flag)).isInstanceOf(AgentOptions.HelpRequested.class);
+    }
+
+    @Test
+    void badCommandLinesSayWhatIsWrong() {
+        assertUsage("unknown option --bogus", "--bogus", "1");
+        assertUsage("--id needs a value", "--id");
+        assertUsage("unexpected argument 'w1'", "w1");
+        assertUsage("must be 1 to 64", "--id", "bad id");
+        assertUsage("must be 1 to 64", "--id", "x".repeat(65));
+        assertUsage("must be HOST:PORT", "--master", "localhost");
+        assertUsage("must be HOST:PORT", "--master", ":50051");
+        assertUsage("from 1 to 65535", "--master", "localhost:99999");
+        assertUsage("from 1 to 65535", "--master", "localhost:abc");
+        assertUsage("from 1 to 256", "--slots", "0");
+        assertUsage("from 1 to 256", "--slots", "lots");
+        assertUsage("must be a duration", "--reconnect-delay", "soon");
+        assertUsage("must be a duration", "--reconnect-delay", "-1s");
+        assertUsage("longer than 0", "--reconnect-delay", "0");
+        assertUsage("must not be shorter", "--reconnect-delay", "10s", "--max-reconnect-delay", "1s");
+    }
+
+    private static void assertUsage(String message, String... args) {
+        assertThatThrownBy(() -> AgentOptions.parse(args))
+                .isInstanceOf(AgentOptions.UsageException.class)
+                .hasMessageContaining(message);
+    }
+}
