@@ -11,12 +11,15 @@ import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
 
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The agent's connection to the master: one long-lived AssignTask stream, opened again with capped, jittered backoff
@@ -37,6 +40,8 @@ final class MasterLink {
     private volatile boolean stopping;
     private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
     private final Object sleeper = new Object();
+    /** Names this agent process to the master; see AssignTaskRequest.session_id. */
+    private final String sessionId = java.util.UUID.randomUUID().toString();
 
     MasterLink(AgentOptions options, String agentVersion) {
         this.options = options;
@@ -52,10 +57,13 @@ final class MasterLink {
         watchConnectivity(ConnectivityState.IDLE);
     }
 
-    /** Keeps a stream open and feeds each assignment to {@code onAssignment} until {@link #stop()}. */
-    void run(Consumer<Assignment> onAssignment) {
+    /**
+     * Keeps a stream open and feeds each assignment to {@code onAssignment} until {@link #stop()}. Each time it
+     * connects it tells the master which attempts still run here, from {@code stillRunning}.
+     */
+    void run(Consumer<Assignment> onAssignment, Supplier<List<RunningAttempt>> stillRunning) {
         while (!stopping) {
-            Status ended = streamOnce(onAssignment);
+            Status ended = streamOnce(onAssignment, stillRunning.get());
             if (stopping) {
                 break;
             }
@@ -68,13 +76,15 @@ final class MasterLink {
         }
     }
 
-    private Status streamOnce(Consumer<Assignment> onAssignment) {
+    private Status streamOnce(Consumer<Assignment> onAssignment, List<RunningAttempt> running) {
         CountDownLatch ended = new CountDownLatch(1);
         Status[] status = {Status.OK};
         AssignTaskRequest request = AssignTaskRequest.newBuilder()
                 .setWorkerId(options.workerId())
                 .setSlots(options.slots())
                 .setAgentVersion(agentVersion)
+                .addAllRunning(running)
+                .setSessionId(sessionId)
                 .build();
         NodeServiceGrpc.newStub(channel).assignTask(request, new ClientResponseObserver<AssignTaskRequest, Assignment>() {
             @Override
@@ -144,7 +154,7 @@ final class MasterLink {
     boolean drain() {
         try {
             NodeServiceGrpc.newBlockingStub(channel).withDeadlineAfter(3, TimeUnit.SECONDS)
-                    .drain(DrainRequest.newBuilder().setWorkerId(options.workerId()).build());
+                    .drain(DrainRequest.newBuilder().setWorkerId(options.workerId()).setSessionId(sessionId).build());
             return true;
         } catch (StatusRuntimeException e) {
             Log.warn("could not tell the master to stop sending tasks: " + describe(e.getStatus()));

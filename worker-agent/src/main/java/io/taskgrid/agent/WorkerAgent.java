@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
 import sun.misc.Signal;
 
@@ -33,7 +34,10 @@ public final class WorkerAgent {
     private final AgentOptions options;
     private final MasterLink link;
     private final ExecutorService slots;
+    /** attempt id to its run */
     private final Map<String, CommandRun> running = new ConcurrentHashMap<>();
+    /** attempt id to task id, for telling a new connection what still runs here */
+    private final Map<String, String> runningTasks = new ConcurrentHashMap<>();
     private final AtomicInteger busy = new AtomicInteger();
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
 
@@ -91,7 +95,9 @@ public final class WorkerAgent {
     }
 
     void runLink() {
-        link.run(this::accept);
+        link.run(this::accept, () -> runningTasks.entrySet().stream()
+                .map(e -> RunningAttempt.newBuilder().setAttemptId(e.getKey()).setTaskId(e.getValue()).build())
+                .toList());
     }
 
     /** Called on the stream's thread; never blocks it. */
@@ -123,6 +129,7 @@ public final class WorkerAgent {
         String taskId = assignment.getTaskId();
         CommandRun run = new CommandRun(assignment, options.killGrace());
         running.put(assignment.getAttemptId(), run);
+        runningTasks.put(assignment.getAttemptId(), taskId);
         try {
             link.report(progress(assignment, Phase.ACCEPTED), PROGRESS_PATIENCE);
             Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " starting");
@@ -136,6 +143,7 @@ public final class WorkerAgent {
             }
         } finally {
             running.remove(assignment.getAttemptId());
+            runningTasks.remove(assignment.getAttemptId());
         }
     }
 

@@ -14,6 +14,7 @@ import java.util.Map;
 public final class ConnectedWorker {
 
     private final String id;
+    private final String sessionId;
     private final int slots;
     private final WorkerChannel channel;
     private final Instant connectedAt;
@@ -23,11 +24,12 @@ public final class ConnectedWorker {
     private boolean closed;
     private boolean draining;
 
-    public ConnectedWorker(String id, int slots, WorkerChannel channel, Instant connectedAt) {
+    public ConnectedWorker(String id, String sessionId, int slots, WorkerChannel channel, Instant connectedAt) {
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1");
         }
         this.id = id;
+        this.sessionId = sessionId;
         this.slots = slots;
         this.channel = channel;
         this.connectedAt = connectedAt;
@@ -36,6 +38,11 @@ public final class ConnectedWorker {
 
     public String id() {
         return id;
+    }
+
+    /** Whether this connection was opened by the agent session that names itself {@code sessionId}. */
+    public boolean isSession(String sessionId) {
+        return this.sessionId != null && !this.sessionId.isEmpty() && this.sessionId.equals(sessionId);
     }
 
     public int slots() {

@@ -64,10 +64,17 @@ public class Dispatcher {
         loop = executor;
     }
 
+    /**
+     * Stops dispatching and stops settling lost workers. Called before the gRPC server closes its streams when the
+     * master shuts down: those streams end because the master stops, not because the workers went away, and what
+     * they held is settled when the master starts again.
+     */
     @PreDestroy
-    void stop() {
+    public void stop() {
         stopped = true;
-        loop.shutdownNow();
+        if (loop != null) {
+            loop.shutdownNow();
+        }
     }
 
     /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */

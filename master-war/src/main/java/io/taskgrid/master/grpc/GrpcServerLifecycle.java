@@ -100,6 +100,7 @@ public class GrpcServerLifecycle {
     }
 
     void onStop(@Observes @BeforeDestroyed(ApplicationScoped.class) Object event) {
+        dispatcher.stop();
         if (server != null) {
             server.stop(2000);
         }

@@ -23,6 +23,7 @@ import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.time.Instant;
+import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.logging.Logger;
 
@@ -65,7 +66,11 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             return;
         }
         StreamWorkerChannel channel = new StreamWorkerChannel(stream, outputLimitBytes);
-        ConnectedWorker worker = new ConnectedWorker(workerId, request.getSlots(), channel, Instant.now());
+        ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(), channel,
+                Instant.now());
+        // Commands still running from an earlier connection hold their slots until reported, so the agent is never
+        // sent more than it can start.
+        request.getRunningList().forEach(attempt -> worker.reserve(attempt.getTaskId(), attempt.getAttemptId()));
         // Both handlers must be in place before this method returns, or a fast disconnect goes unseen.
         stream.setOnCancelHandler(() -> dispatcher.workerGone(worker, "connection closed"));
         stream.setOnReadyHandler(() -> {
@@ -114,12 +119,16 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
 
     @Override
     public void drain(DrainRequest request, StreamObserver<DrainAck> responseObserver) {
-        int inFlight = registry.get(request.getWorkerId()).map(worker -> {
-            worker.drain();
-            LOG.info(() -> "worker " + worker.id() + " is draining: no new tasks go to it");
-            return worker.running();
-        }).orElse(0);
-        responseObserver.onNext(DrainAck.newBuilder().setInFlight(inFlight).build());
+        Optional<ConnectedWorker> worker = registry.get(request.getWorkerId())
+                .filter(w -> w.isSession(request.getSessionId()));
+        if (worker.isEmpty()) {
+            responseObserver.onError(Status.NOT_FOUND.withDescription("no connected worker '" + request.getWorkerId()
+                    + "' with this session").asRuntimeException());
+            return;
+        }
+        worker.get().drain();
+        LOG.info(() -> "worker " + request.getWorkerId() + " is draining: no new tasks go to it");
+        responseObserver.onNext(DrainAck.newBuilder().setInFlight(worker.get().running()).build());
         responseObserver.onCompleted();
     }
 

@@ -15,7 +15,7 @@ class WorkerRegistryTest {
     private final WorkerRegistry registry = new WorkerRegistry();
 
     private ConnectedWorker connect(String id, int slots, FakeChannel channel) throws WorkerIdInUseException {
-        ConnectedWorker worker = new ConnectedWorker(id, slots, channel, Instant.now());
+        ConnectedWorker worker = new ConnectedWorker(id, "session-" + id, slots, channel, Instant.now());
         registry.register(worker);
         return worker;
     }

@@ -60,9 +60,13 @@ class NodeServiceTest {
     }
 
     private CompletableFuture<Status> connect(String workerId, int slots) {
+        return connect(workerId, slots, "session-of-" + workerId);
+    }
+
+    private CompletableFuture<Status> connect(String workerId, int slots, String session) {
         CompletableFuture<Status> ended = new CompletableFuture<>();
         NodeServiceGrpc.newStub(channel).assignTask(
-                AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(slots).build(),
+                AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(slots).setSessionId(session).build(),
                 new StreamObserver<>() {
                     @Override
                     public void onNext(Assignment value) {
@@ -123,9 +127,25 @@ class NodeServiceTest {
         connect("w1", 1);
         connect("w2", 1);
         awaitTrue(() -> registry.all().size() == 2);
-        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1").build());
+        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
+                .setSessionId("session-of-w1").build());
         assertThat(registry.get("w1").orElseThrow().isDraining()).isTrue();
         assertThat(registry.get("w2").orElseThrow().isDraining()).isFalse();
+    }
+
+    @Test
+    void anAgentThatFailedToRegisterCannotDrainTheOneThatDid() throws Exception {
+        connect("w1", 1, "real");
+        awaitTrue(() -> registry.get("w1").isPresent());
+        assertThat(connect("w1", 1, "impostor").get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.ALREADY_EXISTS);
+        try {
+            NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
+                    .setSessionId("impostor").build());
+            throw new AssertionError("expected NOT_FOUND");
+        } catch (StatusRuntimeException e) {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
+        }
+        assertThat(registry.get("w1").orElseThrow().isDraining()).isFalse();
     }
 
     @Test

@@ -48,9 +48,7 @@ public final class LocalCluster implements AutoCloseable {
         LocalCluster cluster = new LocalCluster(config);
         try {
             cluster.startMaster();
-            for (int i = 1; i <= config.workers(); i++) {
-                cluster.startAgent(config.baseWorkerId() + i);
-            }
+            cluster.configuredWorkerIds().forEach(cluster::startAgent);
             cluster.awaitWorkers(config.workers(), Duration.ofSeconds(60));
             return cluster;
         } catch (RuntimeException e) {
@@ -133,6 +131,29 @@ public final class LocalCluster implements AutoCloseable {
         }
         agent.destroyForcibly();
         waitFor(agent, Duration.ofSeconds(30));
+    }
+
+    /** Brings the cluster back to its configured shape: master up, every configured agent running and connected. */
+    public synchronized void ensureAllRunning() {
+        if (!masterAlive()) {
+            startMaster();
+        }
+        for (String id : configuredWorkerIds()) {
+            Process agent = agents.get(id);
+            if (agent == null || !agent.isAlive()) {
+                agents.remove(id);
+                startAgent(id);
+            }
+        }
+        awaitWorkers(config.workers(), Duration.ofSeconds(60));
+    }
+
+    public List<String> configuredWorkerIds() {
+        List<String> ids = new ArrayList<>();
+        for (int i = 1; i <= config.workers(); i++) {
+            ids.add(config.baseWorkerId() + i);
+        }
+        return ids;
     }
 
     public synchronized Process agentProcess(String workerId) {

@@ -1,0 +1,143 @@
+package io.taskgrid.it;
+
+import jakarta.json.JsonObject;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Deploys master.war the way the README tells an operator to: a new Liberty server, the files of server-config, the
+ * WAR in apps/, the Derby jars in jdbc/, ports and listen address set in server.env. Then a real agent runs a task on
+ * it. It uses its own server and ports, beside the shared cluster.
+ */
+class OperatorDeploymentIT {
+
+    private static final String SERVER = "taskgrid-ops";
+    private static final int HTTP_PORT = 19092;
+    private static final int GRPC_PORT = 19051;
+
+    private static Path wlp;
+    private static Path serverDir;
+    private static Process agent;
+
+    @BeforeAll
+    static void deployAsTheReadmeSays() throws Exception {
+        wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
+        Path buildServer = wlp.resolve("usr/servers/taskgrid");
+        serverDir = wlp.resolve("usr/servers/" + SERVER);
+        deleteTree(serverDir);
+
+        // 1. bin/server create taskgrid-ops
+        run(wlp.resolve("bin/server").toString(), "create", SERVER);
+        // 2. cp server-config/src/main/liberty/config/* into the server
+        try (Stream<Path> files = Files.list(Path.of(SharedCluster.property("taskgrid.server.config.dir")))) {
+            for (Path file : files.toList()) {
+                Files.copy(file, serverDir.resolve(file.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        // 3. master.war into apps/, the three Derby jars into jdbc/
+        Files.createDirectories(serverDir.resolve("apps"));
+        Files.copy(buildServer.resolve("apps/master.war"), serverDir.resolve("apps/master.war"));
+        Files.createDirectories(serverDir.resolve("jdbc"));
+        for (String jar : List.of("derby.jar", "derbyshared.jar", "derbytools.jar")) {
+            Files.copy(buildServer.resolve("jdbc/" + jar), serverDir.resolve("jdbc/" + jar));
+        }
+        // 4. settings in server.env: other ports, and every interface (the documented opt-in, which warns)
+        Files.writeString(serverDir.resolve("server.env"), String.join("\n",
+                "TASKGRID_HTTP_PORT=" + HTTP_PORT,
+                "TASKGRID_GRPC_PORT=" + GRPC_PORT,
+                "TASKGRID_LISTEN_HOST=*",
+                ""));
+        // 5. bin/server start taskgrid-ops
+        run(wlp.resolve("bin/server").toString(), "start", SERVER);
+
+        agent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
+                SharedCluster.property("taskgrid.agent.jar"), "--id", "ops-1", "--master", "localhost:" + GRPC_PORT,
+                "--reconnect-delay", "1s")
+                .redirectErrorStream(true)
+                .redirectOutput(Path.of(SharedCluster.property("taskgrid.log.dir"), "ops-agent.log").toFile())
+                .start();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (agent != null) {
+            agent.destroy();
+            agent.waitFor(30, TimeUnit.SECONDS);
+        }
+        run(wlp.resolve("bin/server").toString(), "stop", SERVER);
+    }
+
+    @Test
+    void theDeployedMasterRunsTasksAndKeepsThemInItsOwnDatabase() {
+        TaskgridClient api = new TaskgridClient("http://localhost:" + HTTP_PORT);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (workerCount(api) < 1) {
+            assertThat(System.nanoTime()).as("the agent connects to the deployed master").isLessThan(deadline);
+            TaskgridClient.sleep(200);
+        }
+        JsonObject done = api.awaitFinal(api.submitCmd("echo deployed by hand"), Duration.ofSeconds(30));
+        assertThat(done.getString("state")).isEqualTo("SUCCEEDED");
+        assertThat(done.getString("stdout")).isEqualTo("deployed by hand\n");
+        assertThat(done.getString("workerId")).isEqualTo("ops-1");
+        assertThat(serverDir.resolve("taskgrid-db")).isDirectory();
+    }
+
+    @Test
+    void listeningOnEveryInterfaceIsOneSettingAndIsWarnedAbout() throws Exception {
+        String log = Files.readString(serverDir.resolve("logs/messages.log"));
+        assertThat(log).contains("TASKGRID SECURITY WARNING").contains("taskgrid.listen.host=*");
+        InetAddress external = null;
+        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+            if (nic.isUp() && !nic.isLoopback()) {
+                external = Collections.list(nic.getInetAddresses()).stream()
+                        .filter(a -> a instanceof Inet4Address).findFirst().orElse(external);
+            }
+        }
+        if (external != null) {
+            TaskgridClient remote = new TaskgridClient("http://" + external.getHostAddress() + ":" + HTTP_PORT);
+            assertThat(remote.get("/workers").status()).isEqualTo(200);
+        }
+    }
+
+    private static int workerCount(TaskgridClient api) {
+        try {
+            return api.workers().size();
+        } catch (java.io.UncheckedIOException e) {
+            return 0; // not listening yet
+        }
+    }
+
+    private static void run(String... command) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes());
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        assertThat(process.exitValue()).as(String.join(" ", command) + "\n" + output).isZero();
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (Stream<Path> paths = Files.walk(dir)) {
+                for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(path);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package io.taskgrid.it;
+
+import io.taskgrid.it.cluster.ClusterConfig;
+import io.taskgrid.it.cluster.LocalCluster;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * One real cluster (Liberty running master.war, and agent JVMs) for the whole integration-test run: started by the
+ * first test class that needs it, stopped when the run ends. Before each test it is brought back to full shape, so a
+ * test that killed an agent or restarted the master leaves nothing behind for the next one.
+ */
+public final class SharedCluster implements BeforeAllCallback, BeforeEachCallback {
+
+    private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(SharedCluster.class);
+
+    private static LocalCluster cluster;
+
+    public static LocalCluster cluster() {
+        return cluster;
+    }
+
+    public static TaskgridClient client() {
+        return new TaskgridClient(cluster.config().apiBase());
+    }
+
+    @Override
+    public void beforeAll(ExtensionContext context) {
+        context.getRoot().getStore(NAMESPACE).getOrComputeIfAbsent("cluster", key -> {
+            cluster = LocalCluster.start(config());
+            return (ExtensionContext.Store.CloseableResource) () -> {
+                cluster.close();
+                cluster = null;
+            };
+        });
+    }
+
+    @Override
+    public void beforeEach(ExtensionContext context) {
+        cluster.ensureAllRunning();
+    }
+
+    static ClusterConfig config() {
+        return ClusterConfig.builder(Path.of(property("taskgrid.wlp.dir")), Path.of(property("taskgrid.agent.jar")))
+                .logDir(Path.of(property("taskgrid.log.dir")))
+                .ports(Integer.parseInt(property("taskgrid.http.port")), Integer.parseInt(property("taskgrid.grpc.port")))
+                .workers(Integer.parseInt(property("taskgrid.workers")))
+                .reconnectDelay(Duration.ofSeconds(1))
+                .build();
+    }
+
+    static String property(String name) {
+        String value = System.getProperty(name);
+        if (value == null) {
+            throw new IllegalStateException("system property " + name + " is not set; run the tests with mvn -Pcluster verify");
+        }
+        return value;
+    }
+}

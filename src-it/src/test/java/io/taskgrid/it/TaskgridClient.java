@@ -1,0 +1,144 @@
+package io.taskgrid.it;
+
+import jakarta.json.Json;
+import jakarta.json.JsonObject;
+import jakarta.json.JsonReader;
+import jakarta.json.JsonValue;
+
+import java.io.IOException;
+import java.io.StringReader;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+
+/** A small client of the REST API for the tests, speaking plain HTTP and JSON like curl would. */
+public final class TaskgridClient {
+
+    public static final Set<String> FINAL_STATES = Set.of("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "LOST");
+
+    private final String base;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    public TaskgridClient(String base) {
+        this.base = base;
+    }
+
+    public record Reply(int status, HttpResponse<String> response) {
+        public JsonObject json() {
+            try (JsonReader reader = Json.createReader(new StringReader(response.body()))) {
+                return reader.readObject();
+            }
+        }
+
+        public String contentType() {
+            return response.headers().firstValue("Content-Type").orElse("");
+        }
+
+        public String header(String name) {
+            return response.headers().firstValue(name).orElse(null);
+        }
+
+        public String body() {
+            return response.body();
+        }
+    }
+
+    public Reply post(String path, String contentType, String body) {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path))
+                .timeout(Duration.ofSeconds(30))
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (contentType != null) {
+            request.header("Content-Type", contentType);
+        }
+        return send(request.build());
+    }
+
+    public Reply get(String path) {
+        return send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build());
+    }
+
+    public Reply send(HttpRequest request) {
+        try {
+            HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+            return new Reply(response.statusCode(), response);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Submits a task and returns its id; fails unless the master accepted it. */
+    public String submit(String json) {
+        Reply reply = post("/tasks", "application/json", json);
+        if (reply.status() != 202) {
+            throw new AssertionError("expected 202 for " + json + ", got " + reply.status() + ": " + reply.body());
+        }
+        return reply.json().getString("id");
+    }
+
+    public String submitCmd(String cmd) {
+        return submit(Json.createObjectBuilder().add("cmd", cmd).build().toString());
+    }
+
+    public JsonObject task(String id) {
+        Reply reply = get("/tasks/" + id);
+        if (reply.status() != 200) {
+            throw new AssertionError("GET /tasks/" + id + " answered " + reply.status() + ": " + reply.body());
+        }
+        return reply.json();
+    }
+
+    public String state(String id) {
+        return task(id).getString("state");
+    }
+
+    /** Polls until the task is in one of {@code states}; returns it. */
+    public JsonObject awaitState(String id, Set<String> states, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        JsonObject task;
+        do {
+            task = task(id);
+            if (states.contains(task.getString("state"))) {
+                return task;
+            }
+            sleep(50);
+        } while (System.nanoTime() < deadline);
+        throw new AssertionError("task " + id + " did not reach " + states + " within " + timeout.toSeconds()
+                + " s; it is " + task);
+    }
+
+    public JsonObject awaitFinal(String id, Duration timeout) {
+        return awaitState(id, FINAL_STATES, timeout);
+    }
+
+    public List<JsonObject> workers() {
+        return get("/workers").json().getJsonArray("workers").getValuesAs(JsonObject.class);
+    }
+
+    /** The newest task's id, or null when there is none: tells whether a request created a task. */
+    public String newestTaskId() {
+        List<JsonObject> tasks = get("/tasks?limit=1").json().getJsonArray("tasks").getValuesAs(JsonObject.class);
+        return tasks.isEmpty() ? null : tasks.get(0).getString("id");
+    }
+
+    public static String stringOrNull(JsonObject object, String field) {
+        JsonValue value = object.get(field);
+        return value == null || value.getValueType() == JsonValue.ValueType.NULL ? null : object.getString(field);
+    }
+
+    static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+}
