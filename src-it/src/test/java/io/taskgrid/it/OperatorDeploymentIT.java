@@ -11,7 +11,9 @@ import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.stream.Collectors;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.Comparator;
@@ -22,9 +24,9 @@ import java.util.stream.Stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Deploys master.war the way the README tells an operator to: a new Liberty server, the files of server-config, the
- * WAR in apps/, the Derby jars in jdbc/, ports and listen address set in server.env. Then a real agent runs a task on
- * it. It uses its own server and ports, beside the shared cluster.
+ * Deploys master.war by running the README's own deployment steps (a new Liberty server, the files of server-config,
+ * the WAR in apps/, the Derby jars in jdbc/), sets ports and listen address in server.env, and has a real agent run a
+ * task on it. It uses its own server and ports, beside the shared cluster.
  */
 class OperatorDeploymentIT {
 
@@ -39,32 +41,32 @@ class OperatorDeploymentIT {
     @BeforeAll
     static void deployAsTheReadmeSays() throws Exception {
         wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
-        Path buildServer = wlp.resolve("usr/servers/taskgrid");
         serverDir = wlp.resolve("usr/servers/" + SERVER);
         deleteTree(serverDir);
+        Path projectRoot = Path.of(SharedCluster.property("taskgrid.project.dir"));
 
-        // 1. bin/server create taskgrid-ops
-        run(wlp.resolve("bin/server").toString(), "create", SERVER);
-        // 2. cp server-config/src/main/liberty/config/* into the server
-        try (Stream<Path> files = Files.list(Path.of(SharedCluster.property("taskgrid.server.config.dir")))) {
-            for (Path file : files.toList()) {
-                Files.copy(file, serverDir.resolve(file.getFileName()), StandardCopyOption.REPLACE_EXISTING);
-            }
-        }
-        // 3. master.war into apps/, the three Derby jars into jdbc/
-        Files.createDirectories(serverDir.resolve("apps"));
-        Files.copy(buildServer.resolve("apps/master.war"), serverDir.resolve("apps/master.war"));
-        Files.createDirectories(serverDir.resolve("jdbc"));
-        for (String jar : List.of("derby.jar", "derbyshared.jar", "derbytools.jar")) {
-            Files.copy(buildServer.resolve("jdbc/" + jar), serverDir.resolve("jdbc/" + jar));
-        }
-        // 4. settings in server.env: other ports, and every interface (the documented opt-in, which warns)
+        // The README's block, with this test's installation and server name, and without its last step: the
+        // settings have to go into server.env before the server starts.
+        List<String> block = readmeDeployBlock(projectRoot.resolve("README.md"));
+        assertThat(block).contains("WLP=/opt/wlp", "SERVER=taskgrid", "$WLP/bin/server start $SERVER");
+        String script = block.stream()
+                .map(line -> line.equals("WLP=/opt/wlp") ? "WLP='" + wlp + "'" : line)
+                .map(line -> line.equals("SERVER=taskgrid") ? "SERVER=" + SERVER : line)
+                .filter(line -> !line.equals("$WLP/bin/server start $SERVER"))
+                .collect(Collectors.joining("\n", "set -euo pipefail\n", "\n"));
+        Process deploy = new ProcessBuilder("bash", "-c", script).directory(projectRoot.toFile())
+                .redirectErrorStream(true).start();
+        String output = new String(deploy.getInputStream().readAllBytes());
+        assertThat(deploy.waitFor(300, TimeUnit.SECONDS)).isTrue();
+        assertThat(deploy.exitValue()).as(script + "\n" + output).isZero();
+
+        // Settings in server.env: other ports than the shared cluster's, and every interface (the documented
+        // opt-in, which warns).
         Files.writeString(serverDir.resolve("server.env"), String.join("\n",
                 "TASKGRID_HTTP_PORT=" + HTTP_PORT,
                 "TASKGRID_GRPC_PORT=" + GRPC_PORT,
                 "TASKGRID_LISTEN_HOST=*",
-                ""));
-        // 5. bin/server start taskgrid-ops
+                ""), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         run(wlp.resolve("bin/server").toString(), "start", SERVER);
 
         agent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
@@ -73,6 +75,25 @@ class OperatorDeploymentIT {
                 .redirectErrorStream(true)
                 .redirectOutput(Path.of(SharedCluster.property("taskgrid.log.dir"), "ops-agent.log").toFile())
                 .start();
+    }
+
+    /** The lines of the first sh block after the README's "Deploying master.war" heading, continuations joined. */
+    static List<String> readmeDeployBlock(Path readme) throws IOException {
+        String text = Files.readString(readme);
+        int section = text.indexOf("## Deploying master.war on your own Liberty");
+        assertThat(section).as("README section on deploying master.war").isNotNegative();
+        int open = text.indexOf("```sh\n", section) + "```sh\n".length();
+        int close = text.indexOf("```", open);
+        String block = text.substring(open, close).replace("\\\n", " ");
+        List<String> lines = new ArrayList<>();
+        for (String line : block.split("\n")) {
+            int comment = line.indexOf("  #");
+            String code = (comment >= 0 ? line.substring(0, comment) : line).strip();
+            if (!code.isEmpty()) {
+                lines.add(code);
+            }
+        }
+        return lines;
     }
 
     @AfterAll
