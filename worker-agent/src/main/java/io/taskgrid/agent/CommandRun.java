@@ -63,13 +63,16 @@ final class CommandRun {
         stderr = new CappedOutput(process.getErrorStream(), assignment.getOutputLimitBytes());
         Thread outReader = reader(stdout, "stdout");
         Thread errReader = reader(stderr, "stderr");
+        long startedAt = System.nanoTime();
         onStarted.run();
 
         boolean timedOut = false;
         try {
             long timeout = assignment.getTimeoutSeconds();
             if (timeout > 0) {
-                timedOut = !process.waitFor(timeout, TimeUnit.SECONDS);
+                // Counted from the start of the process, not from when the master heard of it.
+                long left = TimeUnit.SECONDS.toNanos(timeout) - (System.nanoTime() - startedAt);
+                timedOut = !process.waitFor(Math.max(0, left), TimeUnit.NANOSECONDS);
             } else {
                 process.waitFor();
             }

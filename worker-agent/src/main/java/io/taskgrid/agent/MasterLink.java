@@ -150,6 +150,27 @@ final class MasterLink {
         }
     }
 
+    /** Sends a report that nothing waits for; if it cannot be delivered soon it is dropped. */
+    void reportAsync(StatusReport report) {
+        NodeServiceGrpc.newStub(channel).withWaitForReady()
+                .withDeadlineAfter(REPORT_CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                .reportStatus(report, new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(io.taskgrid.proto.v1.ReportAck ack) {
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        Log.warn(report.getPhase() + " report for task " + report.getTaskId() + " not delivered: "
+                                + describe(Status.fromThrowable(t)));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+    }
+
     /** Tells the master to send nothing more; false if it could not be told. */
     boolean drain() {
         try {

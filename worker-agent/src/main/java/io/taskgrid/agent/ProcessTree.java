@@ -57,7 +57,9 @@ final class ProcessTree {
     void stop(Duration grace) {
         List<ProcessHandle> attached = new ArrayList<>(root.descendants().toList());
         signalGroup("TERM");
-        root.destroy();
+        // Through the handle: Process.destroy() would also close our ends of its pipes, losing what it prints as it
+        // winds down.
+        root.toHandle().destroy();
         attached.forEach(ProcessHandle::destroy);
         long deadline = System.nanoTime() + grace.toNanos();
         while (System.nanoTime() < deadline && (root.isAlive() || anyRunning(attached) || groupAlive())) {
@@ -65,7 +67,7 @@ final class ProcessTree {
         }
         if (root.isAlive() || anyRunning(attached) || groupAlive()) {
             signalGroup("KILL");
-            root.destroyForcibly();
+            root.toHandle().destroyForcibly();
             root.descendants().forEach(ProcessHandle::destroyForcibly);
             attached.forEach(ProcessHandle::destroyForcibly);
         }

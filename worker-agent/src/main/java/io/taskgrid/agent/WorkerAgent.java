@@ -131,7 +131,8 @@ public final class WorkerAgent {
         running.put(assignment.getAttemptId(), run);
         runningTasks.put(assignment.getAttemptId(), taskId);
         try {
-            link.report(progress(assignment, Phase.ACCEPTED), PROGRESS_PATIENCE);
+            // Not waited for: nothing depends on it, and the command should not wait a round trip to start.
+            link.reportAsync(progress(assignment, Phase.ACCEPTED));
             Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " starting");
             CommandResult result = run.run(() -> link.report(progress(assignment, Phase.STARTED), PROGRESS_PATIENCE));
             Log.info("task " + taskId + " finished: " + result.outcome()

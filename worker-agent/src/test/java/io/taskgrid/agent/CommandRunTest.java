@@ -159,6 +159,14 @@ class CommandRunTest {
     }
 
     @Test
+    void whatACommandPrintsWhileItIsBeingStoppedIsKept() {
+        CommandResult result = run(task("trap 'echo cleaning up; exit 1' TERM; echo working; sleep 306 & wait")
+                .setTimeoutSeconds(1));
+        assertThat(result.outcome()).isEqualTo(Outcome.TIMED_OUT);
+        assertThat(out(result)).isEqualTo("working\ncleaning up\n");
+    }
+
+    @Test
     void backgroundProcessesDoNotOutliveTheirTask() throws Exception {
         Path pids = dir.resolve("pids");
         long start = System.nanoTime();

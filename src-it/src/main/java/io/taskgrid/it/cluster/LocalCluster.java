@@ -224,7 +224,8 @@ public final class LocalCluster implements AutoCloseable {
     public synchronized void close() {
         List<Process> stopping = new ArrayList<>(agents.values());
         agents.clear();
-        stopping.forEach(Process::destroy);
+        // Signals through the handle: Process.destroy() would close the pipes and lose their last lines.
+        stopping.forEach(agent -> agent.toHandle().destroy());
         for (Process agent : stopping) {
             if (!waitFor(agent, Duration.ofSeconds(30))) {
                 agent.destroyForcibly();
@@ -273,7 +274,7 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     private int stop(Process process, Duration timeout) {
-        process.destroy();
+        process.toHandle().destroy();
         if (!waitFor(process, timeout)) {
             process.descendants().forEach(ProcessHandle::destroyForcibly);
             process.destroyForcibly();
