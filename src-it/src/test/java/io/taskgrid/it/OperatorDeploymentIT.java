@@ -62,7 +62,8 @@ class OperatorDeploymentIT {
 
         // Settings in server.env: other ports than the shared cluster's, and every interface (the documented
         // opt-in, which warns).
-        Files.writeString(serverDir.resolve("server.env"), String.join("\n",
+        // server create writes server.env without a final newline: start on a line of our own.
+        Files.writeString(serverDir.resolve("server.env"), String.join("\n", "",
                 "TASKGRID_HTTP_PORT=" + HTTP_PORT,
                 "TASKGRID_GRPC_PORT=" + GRPC_PORT,
                 "TASKGRID_LISTEN_HOST=*",
