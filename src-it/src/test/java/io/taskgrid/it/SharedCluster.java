@@ -18,6 +18,9 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
 
     private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(SharedCluster.class);
 
+    static final int LOST_AFTER_SECONDS = 8;
+    static final int QUEUE_MAX = 300;
+
     private static LocalCluster cluster;
 
     public static LocalCluster cluster() {
@@ -50,6 +53,10 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 .ports(Integer.parseInt(property("taskgrid.http.port")), Integer.parseInt(property("taskgrid.grpc.port")))
                 .workers(Integer.parseInt(property("taskgrid.workers")))
                 .reconnectDelay(Duration.ofSeconds(1))
+                .stateDir(Path.of(property("taskgrid.state.dir")))
+                // Short enough for the tests of lost workers, long enough for agents to come back after a restart.
+                .masterEnv("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(LOST_AFTER_SECONDS))
+                .masterEnv("TASKGRID_QUEUE_MAX", Integer.toString(QUEUE_MAX))
                 .build();
     }
 

@@ -2,9 +2,12 @@ package io.taskgrid.it;
 
 import io.taskgrid.it.cluster.LocalCluster;
 import jakarta.json.JsonObject;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -22,37 +25,68 @@ class WorkerLossIT {
     private final LocalCluster cluster = SharedCluster.cluster();
     private static final Duration WAIT = Duration.ofSeconds(60);
 
-    @AfterEach
-    void removeStrayCommands() {
-        // A SIGKILLed agent cannot stop its commands (reaping orphans comes with a later issue): clean up here.
-        ProcessHandle.allProcesses()
-                .filter(p -> p.info().commandLine().map(c -> c.contains("sleep 61")).orElse(false))
-                .forEach(ProcessHandle::destroyForcibly);
-    }
+    @TempDir
+    Path markers;
 
     @Test
-    void anAgentKilledMidTaskLeavesItsTaskLostWhileTheOthersCarryOn() {
-        String doomed = api.submitCmd("sleep 61");
-        String victim = api.awaitState(doomed, Set.of("RUNNING"), WAIT).getString("workerId");
+    void anAgentKilledMidTaskHasItsCommandStoppedAndItsTaskRunAgainElsewhere() throws Exception {
+        Path pids = markers.resolve("pids");
+        String id = api.submitCmd("echo $$ >> " + pids + "; sleep 6; echo done");
+        String victim = api.awaitState(id, Set.of("RUNNING"), WAIT).getString("workerId");
+        long firstShell = Long.parseLong(Files.readAllLines(pids).get(0).trim());
 
         Instant killedAt = Instant.now();
         cluster.killAgent(victim);
-        JsonObject lost = api.awaitFinal(doomed, Duration.ofSeconds(30));
-        System.out.printf("task LOST %d ms after its agent was killed%n",
-                Duration.between(killedAt, Instant.now()).toMillis());
-        assertThat(lost.getString("state")).isEqualTo("LOST");
-        assertThat(lost.getString("reason")).contains(victim).contains("disconnected");
         assertThat(api.workers()).extracting(w -> w.getString("id")).doesNotContain(victim)
                 .hasSize(cluster.config().workers() - 1);
 
-        List<String> after = new ArrayList<>();
-        for (int i = 0; i < 6; i++) {
-            after.add(api.submitCmd("echo after " + i));
-        }
-        for (String id : after) {
-            JsonObject done = api.awaitFinal(id, WAIT);
+        // No orphans: the agent's watchdog stops the command's process tree although the agent died by SIGKILL.
+        awaitTrue(Duration.ofSeconds(10), () -> !Files.exists(Path.of("/proc/" + firstShell))
+                || Files.readString(Path.of("/proc/" + firstShell + "/stat")).replaceAll("^.*\\) ", "").startsWith("Z"));
+        System.out.printf("the killed agent's command was gone %d ms after the kill%n",
+                Duration.between(killedAt, Instant.now()).toMillis());
+
+        // Meanwhile the others carry on.
+        for (int i = 0; i < 4; i++) {
+            JsonObject done = api.awaitFinal(api.submitCmd("echo after " + i), WAIT);
             assertThat(done.getString("state")).isEqualTo("SUCCEEDED");
             assertThat(done.getString("workerId")).isNotEqualTo(victim);
+        }
+
+        // After lostAfter the task goes back to the queue and runs again, on another worker.
+        JsonObject done = api.awaitFinal(id, WAIT);
+        System.out.printf("task re-run and finished %d ms after its agent was killed%n",
+                Duration.between(killedAt, Instant.now()).toMillis());
+        assertThat(done.getString("state")).isEqualTo("SUCCEEDED");
+        assertThat(done.getString("stdout")).isEqualTo("done\n");
+        assertThat(done.getString("workerId")).isNotEqualTo(victim);
+        List<JsonObject> attempts = done.getJsonArray("attempts").getValuesAs(JsonObject.class);
+        assertThat(attempts).hasSize(2);
+        assertThat(attempts.get(0).getString("workerId")).isEqualTo(victim);
+        assertThat(attempts.get(0).getString("outcome")).isEqualTo("LOST");
+        assertThat(attempts.get(0).getString("reason")).contains(victim).contains("did not come back");
+        assertThat(attempts.get(1).getString("outcome")).isEqualTo("SUCCEEDED");
+        assertThat(Files.readAllLines(pids)).hasSize(2);
+        assertThat(Duration.between(killedAt, Instant.parse(attempts.get(1).getString("assignedAt"))))
+                .isGreaterThanOrEqualTo(Duration.ofSeconds(SharedCluster.LOST_AFTER_SECONDS - 1));
+    }
+
+    @Test
+    void aTaskWhoseWorkersKeepDyingEndsLostAfterItsAttempts() throws Exception {
+        String id = api.submit("{\"cmd\": \"sleep 30\", \"maxAttempts\": 1}");
+        String victim = api.awaitState(id, Set.of("RUNNING"), WAIT).getString("workerId");
+        cluster.killAgent(victim);
+        JsonObject lost = api.awaitFinal(id, Duration.ofSeconds(SharedCluster.LOST_AFTER_SECONDS + 20));
+        assertThat(lost.getString("state")).isEqualTo("LOST");
+        assertThat(lost.getString("reason")).contains(victim).contains("no attempts left (1 of 1)");
+        assertThat(lost.getJsonArray("attempts")).hasSize(1);
+    }
+
+    private static void awaitTrue(Duration timeout, java.util.concurrent.Callable<Boolean> condition) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!condition.call()) {
+            assertThat(System.nanoTime()).as("condition within " + timeout.toSeconds() + " s").isLessThan(deadline);
+            TaskgridClient.sleep(100);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.regex.Matcher;
@@ -10,7 +11,7 @@ import java.util.regex.Pattern;
  * typo in a service unit fails at once instead of running with settings nobody chose.
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
-                           Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace) {
+                           Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir) {
 
     public static final String USAGE = """
             Usage: java -jar worker-agent.jar [options]
@@ -28,6 +29,9 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
               --shutdown-grace DUR       on SIGTERM/SIGINT, how long running tasks may take to finish before
                                          they are killed (default: 30s)
               --kill-grace DUR           between TERM and KILL when a process tree is stopped (default: 5s)
+              --state-dir DIR            where results wait until the master has them, so that neither a master
+                                         outage nor an agent restart loses one
+                                         (default: ~/.taskgrid-agent/ID)
               --help                     print this help and exit
 
             DUR is a number with an optional unit: 500ms, 5s, 2m (a bare number means seconds).
@@ -53,7 +57,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     public static AgentOptions defaults() {
         return new AgentOptions(defaultWorkerId(), "localhost", 50051, 1, Duration.ofSeconds(5),
-                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5));
+                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null);
     }
 
     public static AgentOptions parse(String... args) throws UsageException, HelpRequested {
@@ -66,6 +70,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         Duration maxReconnect = o.maxReconnectDelay;
         Duration shutdownGrace = o.shutdownGrace;
         Duration killGrace = o.killGrace;
+        Path stateDir = null;
         boolean maxReconnectGiven = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -114,6 +119,12 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 }
                 case "--shutdown-grace" -> shutdownGrace = duration(flag, value, true);
                 case "--kill-grace" -> killGrace = duration(flag, value, true);
+                case "--state-dir" -> {
+                    if (value.isBlank()) {
+                        throw new UsageException("--state-dir needs a directory");
+                    }
+                    stateDir = Path.of(value);
+                }
                 default -> throw new UsageException("unknown option " + flag);
             }
         }
@@ -123,7 +134,10 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             }
             maxReconnect = reconnect;
         }
-        return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace);
+        if (stateDir == null) {
+            stateDir = Path.of(System.getProperty("user.home"), ".taskgrid-agent", id);
+        }
+        return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace, stateDir);
     }
 
     private static int intIn(String flag, String value, int min, int max) throws UsageException {

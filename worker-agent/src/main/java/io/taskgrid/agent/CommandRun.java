@@ -21,14 +21,26 @@ final class CommandRun {
 
     private final Assignment assignment;
     private final Duration killGrace;
+    private final Watchdog watchdog;
     private Process process;
     private ProcessTree tree;
     private boolean killRequested;
     private String killReason;
+    private Outcome killOutcome;
 
     CommandRun(Assignment assignment, Duration killGrace) {
+        this(assignment, killGrace, null);
+    }
+
+    /** @param watchdog told about the command's process group, so it can stop it if the agent dies; may be null */
+    CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog) {
         this.assignment = assignment;
         this.killGrace = killGrace;
+        this.watchdog = watchdog;
+    }
+
+    String taskId() {
+        return assignment.getTaskId();
     }
 
     /**
@@ -50,7 +62,7 @@ final class CommandRun {
         CappedOutput stderr;
         synchronized (this) {
             if (killRequested) {
-                return CommandResult.notStarted(killReason);
+                return new CommandResult(killOutcome, -1, new byte[0], false, new byte[0], false, killReason);
             }
             try {
                 process = builder.start();
@@ -58,6 +70,9 @@ final class CommandRun {
                 return CommandResult.notStarted("could not start /bin/sh: " + e.getMessage());
             }
             tree = ProcessTree.of(process);
+            if (watchdog != null && tree.groupId() > 0) {
+                watchdog.started(tree.groupId());
+            }
         }
         stdout = new CappedOutput(process.getInputStream(), assignment.getOutputLimitBytes());
         stderr = new CappedOutput(process.getErrorStream(), assignment.getOutputLimitBytes());
@@ -84,13 +99,16 @@ final class CommandRun {
             tree.stop(killGrace);
         }
         tree.stopLeftovers(killGrace);
+        if (watchdog != null && tree.groupId() > 0) {
+            watchdog.ended(tree.groupId());
+        }
         join(outReader);
         join(errReader);
         int exit = waitForExit();
 
         synchronized (this) {
             if (killRequested) {
-                return new CommandResult(Outcome.KILLED, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
+                return new CommandResult(killOutcome, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
                         stderr.truncated(), killReason);
             }
         }
@@ -105,6 +123,15 @@ final class CommandRun {
 
     /** Stops the whole tree (TERM, grace, KILL) from another thread; {@link #run} then reports KILLED. */
     void kill(String reason) {
+        stop(Outcome.KILLED, reason);
+    }
+
+    /** Like {@link #kill}, because the master asked: {@link #run} then reports CANCELLED. */
+    void cancel() {
+        stop(Outcome.CANCELLED, "cancelled on request");
+    }
+
+    private void stop(Outcome outcome, String reason) {
         ProcessTree target;
         synchronized (this) {
             if (killRequested) {
@@ -112,6 +139,7 @@ final class CommandRun {
             }
             killRequested = true;
             killReason = reason;
+            killOutcome = outcome;
             target = tree;
         }
         if (target != null) {

@@ -8,7 +8,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.taskgrid.proto.v1.AssignTaskRequest;
-import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.WorkerCommand;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.RunningAttempt;
@@ -40,6 +40,7 @@ final class MasterLink {
     private volatile boolean stopping;
     private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
     private final Object sleeper = new Object();
+    private volatile Runnable onConnected;
     /** Names this agent process to the master; see AssignTaskRequest.session_id. */
     private final String sessionId = java.util.UUID.randomUUID().toString();
 
@@ -58,12 +59,12 @@ final class MasterLink {
     }
 
     /**
-     * Keeps a stream open and feeds each assignment to {@code onAssignment} until {@link #stop()}. Each time it
+     * Keeps a stream open and feeds each command to {@code onCommand} until {@link #stop()}. Each time it
      * connects it tells the master which attempts still run here, from {@code stillRunning}.
      */
-    void run(Consumer<Assignment> onAssignment, Supplier<List<RunningAttempt>> stillRunning) {
+    void run(Consumer<WorkerCommand> onCommand, Supplier<List<RunningAttempt>> stillRunning) {
         while (!stopping) {
-            Status ended = streamOnce(onAssignment, stillRunning.get());
+            Status ended = streamOnce(onCommand, stillRunning.get());
             if (stopping) {
                 break;
             }
@@ -76,7 +77,7 @@ final class MasterLink {
         }
     }
 
-    private Status streamOnce(Consumer<Assignment> onAssignment, List<RunningAttempt> running) {
+    private Status streamOnce(Consumer<WorkerCommand> onCommand, List<RunningAttempt> running) {
         CountDownLatch ended = new CountDownLatch(1);
         Status[] status = {Status.OK};
         AssignTaskRequest request = AssignTaskRequest.newBuilder()
@@ -86,16 +87,16 @@ final class MasterLink {
                 .addAllRunning(running)
                 .setSessionId(sessionId)
                 .build();
-        NodeServiceGrpc.newStub(channel).assignTask(request, new ClientResponseObserver<AssignTaskRequest, Assignment>() {
+        NodeServiceGrpc.newStub(channel).assignTask(request, new ClientResponseObserver<AssignTaskRequest, WorkerCommand>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<AssignTaskRequest> call) {
                 currentCall = call;
             }
 
             @Override
-            public void onNext(Assignment assignment) {
+            public void onNext(WorkerCommand command) {
                 backoff.reset();
-                onAssignment.accept(assignment);
+                onCommand.accept(command);
             }
 
             @Override
@@ -183,6 +184,11 @@ final class MasterLink {
         }
     }
 
+    /** Called (on a gRPC thread: must not block) each time the connection to the master is up. */
+    void onConnected(Runnable listener) {
+        this.onConnected = listener;
+    }
+
     /** Ends the stream and closes the channel. */
     void stop() {
         stopping = true;
@@ -204,6 +210,10 @@ final class MasterLink {
         }
     }
 
+    boolean isUp() {
+        return channel.getState(false) == ConnectivityState.READY;
+    }
+
     String target() {
         return options.masterHost() + ":" + options.masterPort();
     }
@@ -215,6 +225,10 @@ final class MasterLink {
                 Log.info("connected to master " + target() + " as worker " + options.workerId() + " with "
                         + options.slots() + " slot(s)");
                 backoff.reset();
+                Runnable listener = onConnected;
+                if (listener != null) {
+                    listener.run();
+                }
             } else if (previous == ConnectivityState.READY && !stopping) {
                 Log.warn("lost the connection to master " + target());
             }

@@ -31,14 +31,22 @@ final class ProcessTree {
 
     /** The command line that runs {@code cmd} with /bin/sh in a new session when setsid is available. */
     static List<String> commandLine(String cmd) {
+        return inNewSession(List.of("/bin/sh", "-c", cmd));
+    }
+
+    /** {@code command}, run in a new session (and process group) of its own when setsid is available. */
+    static List<String> inNewSession(List<String> command) {
         List<String> line = new ArrayList<>();
         if (Files.isExecutable(SETSID)) {
             line.add(SETSID.toString());
         }
-        line.add("/bin/sh");
-        line.add("-c");
-        line.add(cmd);
+        line.addAll(command);
         return line;
+    }
+
+    /** The process group that holds the command's tree, or -1 when it has none of its own. */
+    long groupId() {
+        return groupId;
     }
 
     /**

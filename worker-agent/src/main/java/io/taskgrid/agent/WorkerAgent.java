@@ -6,9 +6,12 @@ import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.WorkerCommand;
 import sun.misc.Signal;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -26,14 +29,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class WorkerAgent {
 
-    /** How long a finished result is retried while the master is unreachable (for example, while it restarts). */
-    private static final Duration RESULT_PATIENCE = Duration.ofMinutes(5);
     private static final Duration PROGRESS_PATIENCE = Duration.ofSeconds(10);
     private static final Duration SHUTDOWN_REPORT_PATIENCE = Duration.ofSeconds(10);
 
     private final AgentOptions options;
     private final MasterLink link;
+    private final Outbox outbox;
+    private final Watchdog watchdog;
     private final ExecutorService slots;
+    /** Sends stored results; one at a time, so a result is never reported twice at once. */
+    private final java.util.concurrent.ScheduledExecutorService flusher;
     /** attempt id to its run */
     private final Map<String, CommandRun> running = new ConcurrentHashMap<>();
     /** attempt id to task id, for telling a new connection what still runs here */
@@ -44,6 +49,14 @@ public final class WorkerAgent {
     WorkerAgent(AgentOptions options) {
         this.options = options;
         this.link = new MasterLink(options, version());
+        this.outbox = new Outbox(options.stateDir());
+        this.watchdog = Watchdog.start();
+        this.flusher = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "outbox");
+            t.setDaemon(true);
+            return t;
+        });
+        link.onConnected(() -> flusher.execute(this::flushOutbox));
         AtomicInteger n = new AtomicInteger();
         this.slots = Executors.newFixedThreadPool(options.slots(), r -> {
             Thread t = new Thread(r, "slot-" + n.incrementAndGet());
@@ -95,9 +108,53 @@ public final class WorkerAgent {
     }
 
     void runLink() {
-        link.run(this::accept, () -> runningTasks.entrySet().stream()
-                .map(e -> RunningAttempt.newBuilder().setAttemptId(e.getKey()).setTaskId(e.getValue()).build())
-                .toList());
+        int stored = outbox.pending().size();
+        if (stored > 0) {
+            Log.info(stored + " result(s) from before are waiting in " + outbox.dir() + " to be reported");
+        }
+        link.run(this::onCommand, this::claims);
+    }
+
+    /**
+     * What this agent still holds, for the master to keep: attempts still running, and finished ones whose results
+     * have not reached the master yet.
+     */
+    private List<RunningAttempt> claims() {
+        List<RunningAttempt> claims = new ArrayList<>();
+        runningTasks.forEach((attemptId, taskId) ->
+                claims.add(RunningAttempt.newBuilder().setAttemptId(attemptId).setTaskId(taskId).build()));
+        for (StatusReport stored : outbox.pending()) {
+            if (!runningTasks.containsKey(stored.getAttemptId())) {
+                claims.add(RunningAttempt.newBuilder().setAttemptId(stored.getAttemptId())
+                        .setTaskId(stored.getTaskId()).build());
+            }
+        }
+        return claims;
+    }
+
+    /** Sends every stored result; what does not get through stays for the next connection. */
+    private void flushOutbox() {
+        for (StatusReport report : outbox.pending()) {
+            if (link.report(report, PROGRESS_PATIENCE)) {
+                outbox.remove(report);
+            } else {
+                return;
+            }
+        }
+    }
+
+    private void onCommand(WorkerCommand command) {
+        switch (command.getKindCase()) {
+            case ASSIGNMENT -> accept(command.getAssignment());
+            case CANCEL -> {
+                CommandRun run = running.get(command.getCancel().getAttemptId());
+                if (run != null) {
+                    Log.info("task " + command.getCancel().getTaskId() + " cancelled by the master: stopping it");
+                    run.cancel();
+                }
+            }
+            default -> Log.warn("ignoring a command this agent does not know: " + command.getKindCase());
+        }
     }
 
     /** Called on the stream's thread; never blocks it. */
@@ -127,7 +184,7 @@ public final class WorkerAgent {
 
     private void execute(Assignment assignment) {
         String taskId = assignment.getTaskId();
-        CommandRun run = new CommandRun(assignment, options.killGrace());
+        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog);
         running.put(assignment.getAttemptId(), run);
         runningTasks.put(assignment.getAttemptId(), taskId);
         try {
@@ -138,9 +195,15 @@ public final class WorkerAgent {
             Log.info("task " + taskId + " finished: " + result.outcome()
                     + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
                     + (result.reason() == null ? "" : " (" + result.reason() + ")"));
-            Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : RESULT_PATIENCE;
-            if (!link.report(finished(assignment, result), patience)) {
-                Log.error("could not report the result of task " + taskId + " to the master; it is dropped");
+            StatusReport report = finished(assignment, result);
+            outbox.save(report);
+            // The slot stays busy while the result is on its way, so the master never sends more than we run; if the
+            // master is unreachable the result waits in the outbox and goes out when the link is back.
+            Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : PROGRESS_PATIENCE;
+            if (link.report(report, patience)) {
+                outbox.remove(report);
+            } else {
+                Log.warn("the result of task " + taskId + " waits in " + outbox.dir() + " until the master is back");
             }
         } finally {
             running.remove(assignment.getAttemptId());
@@ -186,8 +249,14 @@ public final class WorkerAgent {
             Thread.currentThread().interrupt();
         }
         killEverything();
+        flusher.shutdown();
         link.stop();
-        Log.info("stopped");
+        if (watchdog != null) {
+            watchdog.close();
+        }
+        int unsent = outbox.pending().size();
+        Log.info("stopped" + (unsent == 0 ? "" : "; " + unsent + " result(s) wait in " + outbox.dir()
+                + " for the next start"));
         return true;
     }
 

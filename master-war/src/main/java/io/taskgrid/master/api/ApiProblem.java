@@ -10,6 +10,7 @@ public class ApiProblem extends RuntimeException {
 
     private final int status;
     private final String title;
+    private final java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
 
     public ApiProblem(int status, String title, String detail) {
         super(detail);
@@ -27,6 +28,28 @@ public class ApiProblem extends RuntimeException {
 
     public static ApiProblem tooLarge(String detail) {
         return new ApiProblem(413, "Request body too large", detail);
+    }
+
+    public static ApiProblem conflict(String detail) {
+        return new ApiProblem(409, "Conflict", detail);
+    }
+
+    public static ApiProblem unprocessable(String detail) {
+        return new ApiProblem(422, "Unprocessable request", detail);
+    }
+
+    /** 503 with Retry-After: the client should come back, nothing was accepted. */
+    public static ApiProblem busy(String detail, int retryAfterSeconds) {
+        return new ApiProblem(503, "Service unavailable", detail).header("Retry-After", Integer.toString(retryAfterSeconds));
+    }
+
+    public ApiProblem header(String name, String value) {
+        headers.put(name, value);
+        return this;
+    }
+
+    public java.util.Map<String, String> headers() {
+        return headers;
     }
 
     public int status() {

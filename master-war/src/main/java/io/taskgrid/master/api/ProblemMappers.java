@@ -45,7 +45,9 @@ public final class ProblemMappers {
 
         @Override
         public Response toResponse(ApiProblem e) {
-            return problem(e.status(), e.title(), e.getMessage(), uri);
+            Response.ResponseBuilder response = Response.fromResponse(problem(e.status(), e.title(), e.getMessage(), uri));
+            e.headers().forEach(response::header);
+            return response.build();
         }
     }
 
@@ -60,7 +62,8 @@ public final class ProblemMappers {
             int status = original.getStatus();
             String title = original.getStatusInfo().getReasonPhrase();
             String detail = switch (status) {
-                case 404 -> "no such resource; the API has POST /tasks, GET /tasks, GET /tasks/{id} and GET /workers";
+                case 404 -> "no such resource; the API has POST /tasks, GET /tasks, GET and DELETE /tasks/{id}, "
+                        + "GET /workers and POST /workers/{id}/drain";
                 case 405 -> "method not allowed on this resource" + allowed(original);
                 case 415 -> "send the body as application/json";
                 case 406 -> "this API answers with application/json only";

@@ -8,7 +8,10 @@ import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import io.taskgrid.master.task.Attempt;
 import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.POST;
@@ -31,6 +34,8 @@ import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
 
 /**
  * Where a task enters the system. A submitted task is stored QUEUED before the answer goes out, so a 202 means the
@@ -51,23 +56,94 @@ public class TaskResource {
     @Inject
     Dispatcher dispatcher;
 
+    /** Beyond this many queued tasks, submissions are refused with 503 until the queue drains. */
+    @Inject
+    @ConfigProperty(name = "taskgrid.queue.max", defaultValue = "10000")
+    long queueMax;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.task.max.attempts", defaultValue = "3")
+    int defaultMaxAttempts;
+
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
-    public Response submit(InputStream body, @HeaderParam("Content-Length") String contentLength) {
+    public Response submit(InputStream body, @HeaderParam("Content-Length") String contentLength,
+                           @HeaderParam("Idempotency-Key") String idempotencyKey) {
         NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
-        Task task = store.create(spec);
+        String key = IdempotencyKeys.validate(idempotencyKey);
+        if (key != null) {
+            Optional<TaskStore.KeyedTask> earlier = store.findByIdempotencyKey(key);
+            if (earlier.isPresent()) {
+                return replay(earlier.get(), spec, key);
+            }
+        }
+        long queued = store.countQueued();
+        if (queued >= queueMax) {
+            throw ApiProblem.busy(queued + " tasks are queued, the most this master holds (taskgrid.queue.max); "
+                    + "nothing was accepted, try again later", 5);
+        }
+        Task task;
+        try {
+            task = store.create(spec, defaultMaxAttempts, key);
+        } catch (RuntimeException e) {
+            // Two requests with one key at once: the database's unique key let one through; answer as for a retry.
+            Optional<TaskStore.KeyedTask> winner = key == null ? Optional.empty() : store.findByIdempotencyKey(key);
+            if (winner.isPresent()) {
+                return replay(winner.get(), spec, key);
+            }
+            throw e;
+        }
         dispatcher.requestDispatch();
-        return Response.accepted(TaskView.of(task)).location(URI.create("/tasks/" + task.getId())).build();
+        return Response.accepted(TaskView.of(task, List.of())).location(URI.create("/tasks/" + task.getId())).build();
+    }
+
+    /** The same key again: the original task if the request is the same, 422 if it is not. */
+    private Response replay(TaskStore.KeyedTask earlier, NewTask spec, String key) {
+        Task task = earlier.task();
+        if (!spec.fingerprint().equals(earlier.requestHash())) {
+            throw ApiProblem.unprocessable("Idempotency-Key '" + key + "' was already used for a different request"
+                    + " (task " + task.getId() + "); use a new key for a new task");
+        }
+        return Response.ok(view(task)).location(URI.create("/tasks/" + task.getId())).build();
     }
 
     @GET
     @Path("{id}")
     public TaskView get(@PathParam("id") String id) {
+        return view(existing(id));
+    }
+
+    /**
+     * Cancels a task: a queued one is CANCELLED at once (200); one in flight is stopped by its agent, whole process
+     * tree, and becomes CANCELLED when the agent reports it (202). A task in a final state: 409, nothing changes.
+     */
+    @DELETE
+    @Path("{id}")
+    public Response cancel(@PathParam("id") String id) {
+        existing(id);
+        TaskStore.Cancellation cancellation = store.cancel(id);
+        Task task = cancellation.task();
+        return switch (cancellation.outcome()) {
+            case NOT_FOUND -> throw ApiProblem.notFound("no task with id '" + id + "'");
+            case ALREADY_FINAL -> throw ApiProblem.conflict("task " + id + " is already " + task.getState()
+                    + "; there is nothing to cancel");
+            case CANCELLED -> Response.ok(view(task)).build();
+            case IN_FLIGHT -> {
+                dispatcher.cancelInFlight(id, task.getAttemptId());
+                yield Response.accepted(view(task)).build();
+            }
+        };
+    }
+
+    private Task existing(String id) {
         if (!TaskIds.looksValid(id)) {
             throw ApiProblem.notFound("no task with id '" + id + "'");
         }
-        return store.find(id).map(TaskView::of)
-                .orElseThrow(() -> ApiProblem.notFound("no task with id '" + id + "'"));
+        return store.find(id).orElseThrow(() -> ApiProblem.notFound("no task with id '" + id + "'"));
+    }
+
+    private TaskView view(Task task) {
+        return TaskView.of(task, store.attempts(task.getId()));
     }
 
     @GET
@@ -81,7 +157,9 @@ public class TaskResource {
         boolean more = found.size() > size;
         List<Task> page = more ? found.subList(0, size) : found;
         String next = more ? encodeCursor(page.get(page.size() - 1).getId()) : null;
-        return new TaskPage(page.stream().map(TaskView::of).toList(), next);
+        Map<String, List<Attempt>> attempts = store.attemptsOf(page.stream().map(Task::getId).toList());
+        return new TaskPage(page.stream().map(t -> TaskView.of(t, attempts.getOrDefault(t.getId(), List.of()))).toList(),
+                next);
     }
 
     private static TaskState parseState(String state) {

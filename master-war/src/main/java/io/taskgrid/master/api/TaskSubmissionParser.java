@@ -34,7 +34,10 @@ public final class TaskSubmissionParser {
     public static final int MAX_CWD_LENGTH = 4096;
 
     private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
-    private static final Set<String> FIELDS = Set.of("cmd", "timeoutSeconds", "env", "cwd");
+    public static final int MAX_RETRIES = 100;
+    public static final int MAX_ATTEMPTS = 100;
+
+    private static final Set<String> FIELDS = Set.of("cmd", "timeoutSeconds", "env", "cwd", "retries", "maxAttempts");
     /** Duplicate keys are an error: which of two "cmd" values would run is not a guess to make. */
     private static final JsonReaderFactory READERS =
             Json.createReaderFactory(Map.of(JsonConfig.KEY_STRATEGY, JsonConfig.KeyStrategy.NONE));
@@ -46,10 +49,14 @@ public final class TaskSubmissionParser {
         JsonObject object = readObject(body);
         for (String field : object.keySet()) {
             if (!FIELDS.contains(field)) {
-                throw ApiProblem.badRequest("unknown field '" + field + "'; the fields are cmd, timeoutSeconds, env, cwd");
+                throw ApiProblem.badRequest("unknown field '" + field
+                        + "'; the fields are cmd, timeoutSeconds, env, cwd, retries, maxAttempts");
             }
         }
-        return new NewTask(cmd(object), env(object), cwd(object), timeout(object));
+        Long retries = wholeNumber(object, "retries", 0, MAX_RETRIES);
+        Long maxAttempts = wholeNumber(object, "maxAttempts", 1, MAX_ATTEMPTS);
+        return new NewTask(cmd(object), env(object), cwd(object), timeout(object),
+                maxAttempts == null ? null : maxAttempts.intValue(), retries == null ? null : retries.intValue());
     }
 
     private static JsonObject readObject(String body) {
@@ -94,11 +101,15 @@ public final class TaskSubmissionParser {
     }
 
     private static Long timeout(JsonObject object) {
-        JsonValue value = object.get("timeoutSeconds");
+        return wholeNumber(object, "timeoutSeconds", 1, MAX_TIMEOUT_SECONDS);
+    }
+
+    private static Long wholeNumber(JsonObject object, String field, long min, long max) {
+        JsonValue value = object.get(field);
         if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
             return null;
         }
-        String rule = "'timeoutSeconds' must be a whole number of seconds from 1 to " + MAX_TIMEOUT_SECONDS;
+        String rule = "'" + field + "' must be a whole number from " + min + " to " + max;
         if (value.getValueType() != JsonValue.ValueType.NUMBER) {
             throw ApiProblem.badRequest(rule + ", not " + describe(value));
         }
@@ -112,7 +123,7 @@ public final class TaskSubmissionParser {
         if (whole == null) {
             throw ApiProblem.badRequest(rule + "; got " + number.toPlainString());
         }
-        if (whole.signum() <= 0 || whole.compareTo(BigDecimal.valueOf(MAX_TIMEOUT_SECONDS)) > 0) {
+        if (whole.compareTo(BigDecimal.valueOf(min)) < 0 || whole.compareTo(BigDecimal.valueOf(max)) > 0) {
             throw ApiProblem.badRequest(rule + "; got " + number.toPlainString());
         }
         return whole.longValueExact();

@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.task.Attempt;
 import io.taskgrid.master.task.Task;
 import jakarta.json.bind.annotation.JsonbNillable;
 import jakarta.json.bind.annotation.JsonbPropertyOrder;
@@ -7,25 +8,30 @@ import jakarta.json.bind.annotation.JsonbPropertyOrder;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
+import java.util.List;
 import java.util.Map;
 
 /** A task as the API shows it. Every field is present, null when it does not apply yet. */
 @JsonbNillable
 @JsonbPropertyOrder({"id", "cmd", "state", "workerId", "exitCode", "stdout", "stderr", "stdoutTruncated",
-        "stderrTruncated", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason"})
+        "stderrTruncated", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason",
+        "retries", "maxAttempts", "cancelRequested", "attempts"})
 public record TaskView(String id, String cmd, String state, String workerId, Integer exitCode, String stdout,
                        String stderr, boolean stdoutTruncated, boolean stderrTruncated, Instant submittedAt,
                        Instant startedAt, Instant finishedAt, Long timeoutSeconds, Map<String, String> env,
-                       String cwd, String reason) {
+                       String cwd, String reason, int retries, int maxAttempts, boolean cancelRequested,
+                       List<AttemptView> attempts) {
 
-    public static TaskView of(Task task) {
+    public static TaskView of(Task task, List<Attempt> attempts) {
         return new TaskView(task.getId(), task.getCmd(), task.getState().name(), task.getWorkerId(),
                 task.getExitCode(), task.getStdout(), task.getStderr(), task.isStdoutTruncated(),
                 task.isStderrTruncated(), utc(task.getSubmittedAt()), utc(task.getStartedAt()),
-                utc(task.getFinishedAt()), task.getTimeoutSeconds(), task.getEnv(), task.getCwd(), task.getReason());
+                utc(task.getFinishedAt()), task.getTimeoutSeconds(), task.getEnv(), task.getCwd(), task.getReason(),
+                task.getRetries(), task.getMaxAttempts(), task.isCancelRequested(),
+                attempts.stream().map(AttemptView::of).toList());
     }
 
-    private static Instant utc(LocalDateTime time) {
+    static Instant utc(LocalDateTime time) {
         return time == null ? null : time.toInstant(ZoneOffset.UTC);
     }
 }

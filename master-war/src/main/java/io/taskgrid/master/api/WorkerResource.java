@@ -3,7 +3,10 @@ package io.taskgrid.master.api;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import io.taskgrid.master.dispatch.ConnectedWorker;
 import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
@@ -23,5 +26,15 @@ public class WorkerResource {
     public WorkerList list() {
         List<WorkerView> workers = registry.all().stream().map(WorkerView::of).toList();
         return new WorkerList(workers.size(), workers);
+    }
+
+    /** No new task goes to the worker from now on; what it runs finishes and is reported. Lasts until it reconnects. */
+    @POST
+    @Path("{id}/drain")
+    public WorkerView drain(@PathParam("id") String id) {
+        ConnectedWorker worker = registry.get(id)
+                .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + id + "'"));
+        worker.drain();
+        return WorkerView.of(worker);
     }
 }

@@ -6,10 +6,11 @@ import jakarta.json.bind.annotation.JsonbPropertyOrder;
 import java.time.Instant;
 
 /** A connected worker as GET /workers shows it. */
-@JsonbPropertyOrder({"id", "slots", "running", "connectedAt", "lastSeenAt"})
-public record WorkerView(String id, int slots, int running, Instant connectedAt, Instant lastSeenAt) {
+@JsonbPropertyOrder({"id", "slots", "running", "draining", "connectedAt", "lastSeenAt"})
+public record WorkerView(String id, int slots, int running, boolean draining, Instant connectedAt, Instant lastSeenAt) {
 
     public static WorkerView of(ConnectedWorker worker) {
-        return new WorkerView(worker.id(), worker.slots(), worker.running(), worker.connectedAt(), worker.lastSeenAt());
+        return new WorkerView(worker.id(), worker.slots(), worker.running(), worker.isDraining(), worker.connectedAt(),
+                worker.lastSeenAt());
     }
 }

@@ -9,10 +9,12 @@ import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -21,13 +23,13 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Hands queued tasks to workers with a free slot, oldest task first, workers in turn.
+ * Hands queued tasks to workers with a free slot, oldest task first, workers in turn; and keeps track of attempts
+ * whose worker went away.
  *
  * <p>Nothing here polls. A dispatch pass runs when something could let a task go out: a task was submitted, a worker
- * connected, a slot was freed, or a stream that was full became ready again. Passes and the bookkeeping for a lost
- * worker run on one thread, one after the other: that is what makes "reserve a slot, mark the task ASSIGNED, push it"
- * safe against a worker vanishing half way, because the lost worker's attempts are settled only after the pass that
- * may have given it one has finished.
+ * connected, a slot was freed, or a stream that was full became ready again. Passes, the checking of a reconnected
+ * worker's claims and the expiry of lost attempts run on one thread, one after the other: that is what makes
+ * "reserve a slot, mark the task ASSIGNED, push it" safe against a worker vanishing half way.
  */
 @ApplicationScoped
 public class Dispatcher {
@@ -38,6 +40,8 @@ public class Dispatcher {
 
     private final TaskStore store;
     private final WorkerRegistry registry;
+    private final long lostAfterSeconds;
+    private final LostAttemptReaper reaper;
 
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
@@ -47,14 +51,17 @@ public class Dispatcher {
     private volatile boolean stopped;
 
     @Inject
-    public Dispatcher(TaskStore store, WorkerRegistry registry) {
+    public Dispatcher(TaskStore store, WorkerRegistry registry,
+                      @ConfigProperty(name = "taskgrid.lost.after.seconds", defaultValue = "30") long lostAfterSeconds) {
         this.store = store;
         this.registry = registry;
+        this.lostAfterSeconds = lostAfterSeconds;
+        this.reaper = new LostAttemptReaper(store, registry);
     }
 
     /** For the CDI proxy only. */
     protected Dispatcher() {
-        this(null, null);
+        this(null, null, 30);
     }
 
     @PostConstruct
@@ -84,26 +91,91 @@ public class Dispatcher {
         }
     }
 
-    /** The worker's stream ended: it takes nothing more, and what it held is settled after any running pass. */
+    /**
+     * A fresh master has no workers yet: every attempt still in flight gets the grace period from now, for its agent
+     * to reconnect and claim it.
+     */
+    public void startedWithAttemptsInFlight() {
+        List<Object[]> inFlight = store.inFlightAttempts();
+        if (!inFlight.isEmpty()) {
+            LOG.warning(inFlight.size() + " task(s) were in flight when the master stopped; their agents have "
+                    + lostAfterSeconds + " s to reconnect and claim them");
+        }
+        String reason = "the master restarted while the task was in flight and its worker did not reclaim it within "
+                + lostAfterSeconds + " s";
+        for (Object[] attempt : inFlight) {
+            expireLater((String) attempt[0], (String) attempt[1], reason);
+        }
+    }
+
+    /**
+     * A worker (re)connected naming the attempts it still runs. Their slots are already reserved; here each claim is
+     * checked against the store: an attempt that is no longer its task's current one, or whose cancel was asked for,
+     * is stopped on the agent.
+     */
+    public void workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
+        if (!claimed.isEmpty()) {
+            execute(() -> claimed.forEach((taskId, attemptId) -> {
+                Optional<Boolean> cancelRequested = store.cancelRequestedIfCurrent(taskId, attemptId);
+                if (cancelRequested.isEmpty()) {
+                    LOG.info(() -> "worker " + worker.id() + " still runs attempt " + attemptId + " of task " + taskId
+                            + ", which is no longer current: stopping it");
+                    worker.channel().cancel(taskId, attemptId);
+                } else if (cancelRequested.get()) {
+                    worker.channel().cancel(taskId, attemptId);
+                } else {
+                    LOG.info(() -> "worker " + worker.id() + " reclaimed attempt " + attemptId + " of task " + taskId);
+                }
+            }));
+        }
+        requestDispatch();
+    }
+
+    /**
+     * The worker's stream ended: it takes nothing more, and what it held gets the grace period to be reclaimed by the
+     * same worker reconnecting.
+     */
     public void workerGone(ConnectedWorker worker, String why) {
         Map<String, String> inFlight = worker.close();
         registry.remove(worker);
-        LOG.info(() -> "worker " + worker.id() + " disconnected (" + why + "), " + inFlight.size() + " task(s) in flight");
-        if (stopped || inFlight.isEmpty()) {
+        LOG.info(() -> "worker " + worker.id() + " disconnected (" + why + "), " + inFlight.size()
+                + " task(s) in flight" + (inFlight.isEmpty() ? "" : "; they wait " + lostAfterSeconds + " s for it"));
+        if (stopped) {
             return;
         }
-        String reason = "worker " + worker.id() + " disconnected while the task was in flight (" + why + ")";
-        execute(() -> inFlight.forEach((taskId, attemptId) -> {
-            if (store.markLost(taskId, attemptId, reason)) {
-                LOG.warning(() -> "task " + taskId + " LOST: " + reason);
-            }
-        }));
+        String reason = "worker " + worker.id() + " disconnected while the task was in flight (" + why
+                + ") and did not come back within " + lostAfterSeconds + " s";
+        inFlight.forEach((taskId, attemptId) -> expireLater(taskId, attemptId, reason));
     }
 
     /** The attempt is over on its worker: its slot is free for the next task at once. */
     public void attemptEnded(String workerId, String taskId, String attemptId) {
         registry.get(workerId).ifPresent(worker -> worker.release(taskId, attemptId));
         requestDispatch();
+    }
+
+    /** The task's cancel was recorded while it was in flight: its worker, if connected, stops it now. */
+    public void cancelInFlight(String taskId, String attemptId) {
+        registry.holderOf(taskId, attemptId).ifPresent(worker -> worker.channel().cancel(taskId, attemptId));
+    }
+
+    private void expireLater(String taskId, String attemptId, String reason) {
+        try {
+            loop.schedule(() -> {
+                try {
+                    if (reaper.expire(taskId, attemptId, reason)) {
+                        requestDispatch();
+                    }
+                } catch (RuntimeException e) {
+                    LOG.log(Level.SEVERE, "could not settle lost attempt " + attemptId + "; trying again shortly", e);
+                    expireLater(taskId, attemptId, reason);
+                }
+            }, lostAfterSeconds, TimeUnit.SECONDS);
+        } catch (RejectedExecutionException e) {
+            if (!stopped) {
+                throw e;
+            }
+        }
     }
 
     private void dispatchPass() {
@@ -157,7 +229,7 @@ public class Dispatcher {
     private void execute(Runnable action) {
         try {
             loop.execute(action);
-        } catch (java.util.concurrent.RejectedExecutionException e) {
+        } catch (RejectedExecutionException e) {
             if (!stopped) {
                 throw e;
             }

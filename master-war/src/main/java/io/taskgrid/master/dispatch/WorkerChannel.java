@@ -13,4 +13,7 @@ public interface WorkerChannel {
 
     /** Pushes the assignment of {@code task} under attempt {@code attemptId}; never blocks. */
     void send(Task task, String attemptId);
+
+    /** Tells the worker to stop that attempt's process tree; never blocks. */
+    void cancel(String taskId, String attemptId);
 }

@@ -34,6 +34,11 @@ public class WorkerRegistry {
         return Optional.ofNullable(workers.get(id));
     }
 
+    /** The connected worker that holds this attempt, if any. */
+    public synchronized Optional<ConnectedWorker> holderOf(String taskId, String attemptId) {
+        return workers.values().stream().filter(w -> w.holds(taskId, attemptId)).findFirst();
+    }
+
     public synchronized List<ConnectedWorker> all() {
         return new ArrayList<>(workers.values());
     }

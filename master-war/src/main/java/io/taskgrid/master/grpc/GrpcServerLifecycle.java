@@ -6,7 +6,6 @@ import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.taskgrid.master.dispatch.Dispatcher;
-import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedExecutorService;
@@ -24,8 +23,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 /**
- * Runs the gRPC server for exactly as long as the application runs. Before it opens the port it settles the tasks a
- * previous master left in flight, so that no task stays ASSIGNED or RUNNING on a worker that no longer knows of it.
+ * Runs the gRPC server for exactly as long as the application runs. Before it opens the port it starts the grace period
+ * of every attempt a previous master left in flight: its agent may reconnect and claim it, or it is settled.
  *
  * <p>Calls run on Liberty's managed executor so that JPA, transactions and CDI work inside them; the Netty event loops
  * are owned here so that stopping the application stops every thread the server started.
@@ -37,9 +36,6 @@ public class GrpcServerLifecycle {
 
     @Inject
     NodeService nodeService;
-
-    @Inject
-    TaskStore store;
 
     @Inject
     Dispatcher dispatcher;
@@ -73,10 +69,7 @@ public class GrpcServerLifecycle {
     private EventLoopGroup workerGroup;
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
-        int lost = new InFlightRecovery(store).loseAllInFlight("the master restarted while the task was in flight");
-        if (lost > 0) {
-            LOG.warning(lost + " task(s) that were in flight when the master stopped are now LOST");
-        }
+        dispatcher.startedWithAttemptsInFlight();
         InetSocketAddress address = bindAddress();
         ListenWarning.warnIfNotLoopback(LOG, "REST and gRPC", listenHost, address);
         bossGroup = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());

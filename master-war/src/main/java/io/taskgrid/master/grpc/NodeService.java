@@ -11,7 +11,7 @@ import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.proto.v1.AssignTaskRequest;
-import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.WorkerCommand;
 import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.Outcome;
@@ -23,6 +23,8 @@ import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.logging.Logger;
@@ -52,8 +54,8 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     long outputLimitBytes;
 
     @Override
-    public void assignTask(AssignTaskRequest request, StreamObserver<Assignment> responseObserver) {
-        ServerCallStreamObserver<Assignment> stream = (ServerCallStreamObserver<Assignment>) responseObserver;
+    public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> responseObserver) {
+        ServerCallStreamObserver<WorkerCommand> stream = (ServerCallStreamObserver<WorkerCommand>) responseObserver;
         String workerId = request.getWorkerId();
         if (!WORKER_ID.matcher(workerId).matches()) {
             stream.onError(Status.INVALID_ARGUMENT
@@ -69,8 +71,13 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(), channel,
                 Instant.now());
         // Commands still running from an earlier connection hold their slots until reported, so the agent is never
-        // sent more than it can start.
-        request.getRunningList().forEach(attempt -> worker.reserve(attempt.getTaskId(), attempt.getAttemptId()));
+        // sent more than it can start, and their attempts are claimed by this worker before any grace runs out.
+        Map<String, String> claimed = new LinkedHashMap<>();
+        request.getRunningList().forEach(attempt -> {
+            if (worker.reserve(attempt.getTaskId(), attempt.getAttemptId())) {
+                claimed.put(attempt.getTaskId(), attempt.getAttemptId());
+            }
+        });
         // Both handlers must be in place before this method returns, or a fast disconnect goes unseen.
         stream.setOnCancelHandler(() -> dispatcher.workerGone(worker, "connection closed"));
         stream.setOnReadyHandler(() -> {
@@ -85,8 +92,9 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             return;
         }
         LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
+                + (claimed.isEmpty() ? "" : ", still running " + claimed.size())
                 + (request.getAgentVersion().isEmpty() ? "" : ", agent " + request.getAgentVersion()));
-        dispatcher.requestDispatch();
+        dispatcher.workerConnected(worker, claimed);
     }
 
     @Override
@@ -103,8 +111,9 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             case STARTED -> applied = store.markRunning(report.getTaskId(), report.getAttemptId());
             case FINISHED -> {
                 applied = report.getOutcome() == Outcome.REJECTED
-                        ? store.requeue(report.getTaskId(), report.getAttemptId())
-                        : store.finish(report.getTaskId(), report.getAttemptId(), resultOf(report));
+                        ? store.requeueRefused(report.getTaskId(), report.getAttemptId(), report.getReason())
+                        : store.finish(report.getTaskId(), report.getAttemptId(), resultOf(report))
+                        != TaskStore.Settled.IGNORED;
                 dispatcher.attemptEnded(report.getWorkerId(), report.getTaskId(), report.getAttemptId());
             }
             default -> {
@@ -143,6 +152,8 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                     err.truncated(), reason != null ? reason : "timed out");
             case FAILED_TO_START -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
                     err.truncated(), reason != null ? reason : "the command could not be started");
+            case CANCELLED -> new TaskResult(TaskState.CANCELLED, null, out.text(), out.truncated(), err.text(),
+                    err.truncated(), reason != null ? reason : "cancelled");
             case KILLED -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
                     err.truncated(), reason != null ? reason : "killed by the agent");
             default -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),

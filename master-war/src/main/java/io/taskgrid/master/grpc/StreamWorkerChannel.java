@@ -4,14 +4,16 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.taskgrid.master.dispatch.WorkerChannel;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.CancelAttempt;
+import io.taskgrid.proto.v1.WorkerCommand;
 
 /** A worker's AssignTask stream, as dispatch sees it. */
 final class StreamWorkerChannel implements WorkerChannel {
 
-    private final ServerCallStreamObserver<Assignment> stream;
+    private final ServerCallStreamObserver<WorkerCommand> stream;
     private final long outputLimitBytes;
 
-    StreamWorkerChannel(ServerCallStreamObserver<Assignment> stream, long outputLimitBytes) {
+    StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes) {
         this.stream = stream;
         this.outputLimitBytes = outputLimitBytes;
     }
@@ -35,7 +37,15 @@ final class StreamWorkerChannel implements WorkerChannel {
         if (task.getTimeoutSeconds() != null) {
             assignment.setTimeoutSeconds(task.getTimeoutSeconds());
         }
-        stream.onNext(assignment.build());
+        stream.onNext(WorkerCommand.newBuilder().setAssignment(assignment).build());
+    }
+
+    @Override
+    public synchronized void cancel(String taskId, String attemptId) {
+        if (!stream.isCancelled()) {
+            stream.onNext(WorkerCommand.newBuilder()
+                    .setCancel(CancelAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId)).build());
+        }
     }
 
     synchronized void complete() {

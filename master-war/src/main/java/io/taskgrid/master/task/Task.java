@@ -23,6 +23,9 @@ import java.util.Map;
 @Table(name = "TG_TASK", indexes = @Index(name = "TG_TASK_STATE_ID", columnList = "STATE, ID"))
 public class Task {
 
+    /** For tasks stored before attempts were counted. */
+    static final int DEFAULT_MAX_ATTEMPTS = 3;
+
     @Id
     @Column(name = "ID", length = 36)
     private String id;
@@ -84,16 +87,41 @@ public class Task {
     @Column(name = "FINISHED_AT")
     private LocalDateTime finishedAt;
 
+    // The columns below came after the first release: nullable, so that an existing database gains them on start.
+
+    /** How many times the task may be handed out when workers are lost under it. */
+    @Column(name = "MAX_ATTEMPTS")
+    private Integer maxAttempts;
+
+    /** How many times a non-zero exit is run again. */
+    @Column(name = "RETRIES")
+    private Integer retries;
+
+    /** Attempts that counted against maxAttempts (an attempt the agent refused before starting does not). */
+    @Column(name = "ATTEMPT_COUNT")
+    private Integer attemptCount;
+
+    @Column(name = "RETRIES_USED")
+    private Integer retriesUsed;
+
+    @Column(name = "CANCEL_REQUESTED")
+    private Boolean cancelRequested;
+
     protected Task() {
         // for JPA
     }
 
-    public Task(String id, NewTask spec, LocalDateTime submittedAt) {
+    public Task(String id, NewTask spec, int maxAttempts, LocalDateTime submittedAt) {
         this.id = id;
         this.cmd = spec.cmd();
         this.env = spec.env();
         this.cwd = spec.cwd();
         this.timeoutSeconds = spec.timeoutSeconds();
+        this.maxAttempts = spec.maxAttempts() != null ? spec.maxAttempts() : maxAttempts;
+        this.retries = spec.retries() != null ? spec.retries() : 0;
+        this.attemptCount = 0;
+        this.retriesUsed = 0;
+        this.cancelRequested = false;
         this.state = TaskState.QUEUED;
         this.submittedAt = submittedAt;
     }
@@ -216,6 +244,38 @@ public class Task {
 
     public void setStartedAt(LocalDateTime startedAt) {
         this.startedAt = startedAt;
+    }
+
+    public int getMaxAttempts() {
+        return maxAttempts == null ? DEFAULT_MAX_ATTEMPTS : maxAttempts;
+    }
+
+    public int getRetries() {
+        return retries == null ? 0 : retries;
+    }
+
+    public int getAttemptCount() {
+        return attemptCount == null ? 0 : attemptCount;
+    }
+
+    public void setAttemptCount(int attemptCount) {
+        this.attemptCount = attemptCount;
+    }
+
+    public int getRetriesUsed() {
+        return retriesUsed == null ? 0 : retriesUsed;
+    }
+
+    public void setRetriesUsed(int retriesUsed) {
+        this.retriesUsed = retriesUsed;
+    }
+
+    public boolean isCancelRequested() {
+        return Boolean.TRUE.equals(cancelRequested);
+    }
+
+    public void setCancelRequested(boolean cancelRequested) {
+        this.cancelRequested = cancelRequested;
     }
 
     public LocalDateTime getFinishedAt() {

@@ -3,7 +3,7 @@ package io.taskgrid.master.task;
 /**
  * How an attempt ended, as the master records it.
  *
- * @param state    SUCCEEDED, FAILED or TIMED_OUT
+ * @param state    SUCCEEDED, FAILED, TIMED_OUT or CANCELLED
  * @param exitCode null when no process ran or it was killed before it exited
  * @param reason   null unless the outcome needs explaining (agent-side failure, timeout)
  */

@@ -12,9 +12,9 @@ import java.util.Optional;
 import java.util.logging.Logger;
 
 /**
- * The durable record of every task. Every change of state goes through {@link Task#moveTo} inside a transaction that
- * holds the row lock, and every change that comes from a worker names the attempt it is about: a report for any other
- * attempt than the current one changes nothing.
+ * The durable record of every task and attempt. Every change of state goes through {@link Task#moveTo} inside a
+ * transaction that holds the task's row lock, and every change that comes from a worker names the attempt it is
+ * about: a report for any other attempt than the current one changes nothing.
  */
 @ApplicationScoped
 @Transactional
@@ -22,18 +22,72 @@ public class TaskStore {
 
     private static final Logger LOG = Logger.getLogger(TaskStore.class.getName());
 
+    /** What became of a report of a finished attempt. */
+    public enum Settled {
+        /** The task is now in a final state. */
+        FINAL,
+        /** A non-zero exit with retries left: the task is queued again. */
+        REQUEUED,
+        /** The attempt was not the task's current one, or the task was no longer in flight: nothing changed. */
+        IGNORED
+    }
+
     @PersistenceContext(unitName = "taskgrid")
     private EntityManager em;
 
-    public Task create(NewTask spec) {
-        Task task = new Task(TaskIds.next(), spec, Task.nowUtc());
+    /** Stores a new task; with a key, the caller must have checked that none exists (a race fails on the unique key). */
+    public Task create(NewTask spec, int defaultMaxAttempts, String idempotencyKey) {
+        Task task = new Task(TaskIds.next(), spec, defaultMaxAttempts, Task.nowUtc());
         em.persist(task);
+        if (idempotencyKey != null) {
+            em.persist(new IdempotencyKey(idempotencyKey, task.getId(), spec.fingerprint(), task.getSubmittedAt()));
+        }
+        em.flush();
         return task;
     }
 
     @Transactional(Transactional.TxType.SUPPORTS)
     public Optional<Task> find(String id) {
         return Optional.ofNullable(em.find(Task.class, id));
+    }
+
+    /** The task an Idempotency-Key created, with the fingerprint of the request that created it. */
+    public record KeyedTask(Task task, String requestHash) {
+    }
+
+    @Transactional(Transactional.TxType.SUPPORTS)
+    public Optional<KeyedTask> findByIdempotencyKey(String key) {
+        IdempotencyKey entry = em.find(IdempotencyKey.class, key);
+        if (entry == null) {
+            return Optional.empty();
+        }
+        return Optional.ofNullable(em.find(Task.class, entry.getTaskId()))
+                .map(task -> new KeyedTask(task, entry.getRequestHash()));
+    }
+
+    @Transactional(Transactional.TxType.SUPPORTS)
+    public List<Attempt> attempts(String taskId) {
+        return em.createQuery("SELECT a FROM Attempt a WHERE a.taskId = :task ORDER BY a.id", Attempt.class)
+                .setParameter("task", taskId).getResultList();
+    }
+
+    /** The attempts of several tasks in one query, by task id, each list oldest first. */
+    @Transactional(Transactional.TxType.SUPPORTS)
+    public java.util.Map<String, List<Attempt>> attemptsOf(java.util.Collection<String> taskIds) {
+        java.util.Map<String, List<Attempt>> byTask = new java.util.HashMap<>();
+        if (taskIds.isEmpty()) {
+            return byTask;
+        }
+        em.createQuery("SELECT a FROM Attempt a WHERE a.taskId IN :tasks ORDER BY a.id", Attempt.class)
+                .setParameter("tasks", taskIds).getResultList()
+                .forEach(a -> byTask.computeIfAbsent(a.getTaskId(), k -> new java.util.ArrayList<>()).add(a));
+        return byTask;
+    }
+
+    @Transactional(Transactional.TxType.SUPPORTS)
+    public long countQueued() {
+        return em.createQuery("SELECT COUNT(t) FROM Task t WHERE t.state = :state", Long.class)
+                .setParameter("state", TaskState.QUEUED).getSingleResult();
     }
 
     /** Newest first, strictly older than {@code beforeId} when it is given. */
@@ -67,7 +121,7 @@ public class TaskStore {
     }
 
     /**
-     * QUEUED to ASSIGNED for the given worker and new attempt.
+     * QUEUED to ASSIGNED for the given worker, as a new attempt.
      *
      * @return the task as assigned, or empty if it was no longer queued
      */
@@ -80,6 +134,8 @@ public class TaskStore {
         task.setWorkerId(workerId);
         task.setAttemptId(attemptId);
         task.setAssignedAt(Task.nowUtc());
+        task.setAttemptCount(task.getAttemptCount() + 1);
+        em.persist(new Attempt(attemptId, taskId, workerId, task.getAssignedAt()));
         return Optional.of(task);
     }
 
@@ -91,14 +147,27 @@ public class TaskStore {
         }
         task.moveTo(TaskState.RUNNING);
         task.setStartedAt(Task.nowUtc());
+        attempt(attemptId).setStartedAt(task.getStartedAt());
         return true;
     }
 
-    /** Records how the attempt ended, if it is still the current one and the task is still in flight. */
-    public boolean finish(String taskId, String attemptId, TaskResult result) {
+    /**
+     * Records how the attempt ended, if it is still the current one and the task is still in flight. A non-zero exit
+     * with retries left sends the task back to the queue instead.
+     */
+    public Settled finish(String taskId, String attemptId, TaskResult result) {
         Task task = currentAttempt(taskId, attemptId);
         if (task == null || !TaskTransitions.isAllowed(task.getState(), result.state())) {
-            return false;
+            return Settled.IGNORED;
+        }
+        boolean nonZeroExit = result.state() == TaskState.FAILED && result.exitCode() != null && result.exitCode() != 0;
+        if (nonZeroExit && !task.isCancelRequested() && task.getRetriesUsed() < task.getRetries()) {
+            task.setRetriesUsed(task.getRetriesUsed() + 1);
+            // A retry is a fresh run: it does not count against the attempts allowed for lost workers.
+            task.setAttemptCount(task.getAttemptCount() - 1);
+            backToQueue(task, "FAILED", "exit code " + result.exitCode() + "; retry " + task.getRetriesUsed()
+                    + " of " + task.getRetries());
+            return Settled.REQUEUED;
         }
         task.moveTo(result.state());
         task.setExitCode(result.exitCode());
@@ -108,32 +177,77 @@ public class TaskStore {
         task.setStderrTruncated(result.stderrTruncated());
         task.setReason(result.reason());
         task.setFinishedAt(Task.nowUtc());
-        return true;
+        attempt(attemptId).end(result.state().name(), result.reason(), task.getFinishedAt());
+        return Settled.FINAL;
     }
 
-    /** ASSIGNED back to QUEUED: the agent refused the attempt before starting anything. */
-    public boolean requeue(String taskId, String attemptId) {
+    /** ASSIGNED back to QUEUED: the agent refused the attempt before starting anything, so it does not count. */
+    public boolean requeueRefused(String taskId, String attemptId, String reason) {
         Task task = currentAttempt(taskId, attemptId);
         if (task == null || task.getState() != TaskState.ASSIGNED) {
             return false;
         }
-        task.moveTo(TaskState.QUEUED);
-        task.setWorkerId(null);
-        task.setAttemptId(null);
-        task.setAssignedAt(null);
+        task.setAttemptCount(task.getAttemptCount() - 1);
+        if (task.isCancelRequested()) {
+            cancelNow(task, attemptId);
+            return true;
+        }
+        backToQueue(task, "REFUSED", reason);
         return true;
     }
 
-    /** Marks the attempt LOST if it is still the current one and still in flight. */
-    public boolean markLost(String taskId, String attemptId, String reason) {
+    /**
+     * The attempt's worker was lost and did not come back within the grace period. The task goes back to the queue
+     * while it has attempts left, and is LOST after that; one whose cancel was asked for is CANCELLED.
+     *
+     * @return the state the task is in now, or empty if the attempt was no longer current and in flight
+     */
+    public Optional<TaskState> expireLostAttempt(String taskId, String attemptId, String reason) {
         Task task = currentAttempt(taskId, attemptId);
-        if (task == null || !TaskTransitions.isAllowed(task.getState(), TaskState.LOST)) {
-            return false;
+        if (task == null || !TaskTransitions.inFlight().contains(task.getState())) {
+            return Optional.empty();
         }
-        task.moveTo(TaskState.LOST);
-        task.setReason(reason);
-        task.setFinishedAt(Task.nowUtc());
-        return true;
+        if (task.isCancelRequested()) {
+            cancelNow(task, attemptId);
+        } else if (task.getAttemptCount() < task.getMaxAttempts()) {
+            backToQueue(task, "LOST", reason);
+        } else {
+            task.moveTo(TaskState.LOST);
+            String why = reason + "; no attempts left (" + task.getAttemptCount() + " of " + task.getMaxAttempts() + ")";
+            task.setReason(why);
+            task.setFinishedAt(Task.nowUtc());
+            attempt(attemptId).end("LOST", why, task.getFinishedAt());
+        }
+        return Optional.of(task.getState());
+    }
+
+    /** What {@link #cancel} did. */
+    public enum CancelOutcome {
+        NOT_FOUND, ALREADY_FINAL, CANCELLED, IN_FLIGHT
+    }
+
+    /** The outcome of a cancel, with the task as it is now. */
+    public record Cancellation(CancelOutcome outcome, Task task) {
+    }
+
+    /** A queued task is CANCELLED at once; one in flight is marked, and its worker must stop it. */
+    public Cancellation cancel(String taskId) {
+        Task task = em.find(Task.class, taskId, LockModeType.PESSIMISTIC_WRITE);
+        if (task == null) {
+            return new Cancellation(CancelOutcome.NOT_FOUND, null);
+        }
+        if (task.getState().isFinal()) {
+            return new Cancellation(CancelOutcome.ALREADY_FINAL, task);
+        }
+        if (task.getState() == TaskState.QUEUED) {
+            task.moveTo(TaskState.CANCELLED);
+            task.setCancelRequested(true);
+            task.setReason("cancelled while queued");
+            task.setFinishedAt(Task.nowUtc());
+            return new Cancellation(CancelOutcome.CANCELLED, task);
+        }
+        task.setCancelRequested(true);
+        return new Cancellation(CancelOutcome.IN_FLIGHT, task);
     }
 
     /** Every task still ASSIGNED or RUNNING, as (task id, attempt id) pairs. */
@@ -142,6 +256,38 @@ public class TaskStore {
         return em.createQuery("SELECT t.id, t.attemptId FROM Task t WHERE t.state IN :states", Object[].class)
                 .setParameter("states", TaskTransitions.inFlight())
                 .getResultList();
+    }
+
+    /** Whether {@code attemptId} is the current attempt of a task in flight, and whether its cancel was asked for. */
+    @Transactional(Transactional.TxType.SUPPORTS)
+    public Optional<Boolean> cancelRequestedIfCurrent(String taskId, String attemptId) {
+        Task task = em.find(Task.class, taskId);
+        if (task == null || !attemptId.equals(task.getAttemptId())
+                || !TaskTransitions.inFlight().contains(task.getState())) {
+            return Optional.empty();
+        }
+        return Optional.of(task.isCancelRequested());
+    }
+
+    private void cancelNow(Task task, String attemptId) {
+        task.moveTo(TaskState.CANCELLED);
+        task.setReason("cancelled");
+        task.setFinishedAt(Task.nowUtc());
+        attempt(attemptId).end("CANCELLED", "cancelled", task.getFinishedAt());
+    }
+
+    private void backToQueue(Task task, String outcome, String reason) {
+        attempt(task.getAttemptId()).end(outcome, reason, Task.nowUtc());
+        task.moveTo(TaskState.QUEUED);
+        task.setWorkerId(null);
+        task.setAttemptId(null);
+        task.setAssignedAt(null);
+        task.setStartedAt(null);
+        LOG.info(() -> "task " + task.getId() + " queued again: " + reason);
+    }
+
+    private Attempt attempt(String attemptId) {
+        return em.find(Attempt.class, attemptId);
     }
 
     private Task currentAttempt(String taskId, String attemptId) {

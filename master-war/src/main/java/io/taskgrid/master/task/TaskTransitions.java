@@ -20,9 +20,9 @@ import static io.taskgrid.master.task.TaskState.TIMED_OUT;
  * reviewer can see the whole lifecycle at a glance. Pure: no I/O, no clock.
  *
  * <p>ASSIGNED may go straight to a final state because an agent that cannot start a command (missing working
- * directory, say) reports FINISHED without ever reporting STARTED. ASSIGNED may go back to QUEUED only when the agent
- * says it did not start the command (it was shutting down): nothing ran, so running it elsewhere cannot run it twice.
- * Final states have no way out: a late report from a
+ * directory, say) reports FINISHED without ever reporting STARTED. ASSIGNED and RUNNING go back to QUEUED for a new
+ * attempt when the agent refused the attempt before starting it, when its worker was lost and did not come back within
+ * the grace period, or when a non-zero exit has retries left. Final states have no way out: a late report from a
  * worker that was already given up on must not resurrect a task.
  */
 public final class TaskTransitions {
@@ -32,7 +32,7 @@ public final class TaskTransitions {
     static {
         TABLE.put(QUEUED, EnumSet.of(ASSIGNED, CANCELLED));
         TABLE.put(ASSIGNED, EnumSet.of(QUEUED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, LOST));
-        TABLE.put(RUNNING, EnumSet.of(SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, LOST));
+        TABLE.put(RUNNING, EnumSet.of(QUEUED, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, LOST));
         TABLE.put(SUCCEEDED, EnumSet.noneOf(TaskState.class));
         TABLE.put(FAILED, EnumSet.noneOf(TaskState.class));
         TABLE.put(TIMED_OUT, EnumSet.noneOf(TaskState.class));

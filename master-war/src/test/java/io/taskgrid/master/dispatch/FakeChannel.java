@@ -10,6 +10,7 @@ final class FakeChannel implements WorkerChannel {
 
     boolean ready = true;
     final List<String> sentTaskIds = new ArrayList<>();
+    final List<String> cancelledAttemptIds = new ArrayList<>();
 
     @Override
     public boolean isReady() {
@@ -19,5 +20,10 @@ final class FakeChannel implements WorkerChannel {
     @Override
     public void send(Task task, String attemptId) {
         sentTaskIds.add(task.getId());
+    }
+
+    @Override
+    public void cancel(String taskId, String attemptId) {
+        cancelledAttemptIds.add(attemptId);
     }
 }

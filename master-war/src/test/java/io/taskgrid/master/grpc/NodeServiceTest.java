@@ -9,7 +9,7 @@ import io.grpc.stub.StreamObserver;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.proto.v1.AssignTaskRequest;
-import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.WorkerCommand;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import org.junit.jupiter.api.AfterEach;
@@ -32,11 +32,15 @@ class NodeServiceTest {
     /** Dispatch itself is not under test here: passes are no-ops, and the lost-worker bookkeeping runs inline. */
     static final class InlineDispatcher extends Dispatcher {
         InlineDispatcher(WorkerRegistry registry) {
-            super(null, registry);
+            super(null, registry, 30);
         }
 
         @Override
         public void requestDispatch() {
+        }
+
+        @Override
+        public void workerConnected(io.taskgrid.master.dispatch.ConnectedWorker worker, java.util.Map<String, String> claimed) {
         }
     }
 
@@ -69,7 +73,7 @@ class NodeServiceTest {
                 AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(slots).setSessionId(session).build(),
                 new StreamObserver<>() {
                     @Override
-                    public void onNext(Assignment value) {
+                    public void onNext(WorkerCommand value) {
                     }
 
                     @Override

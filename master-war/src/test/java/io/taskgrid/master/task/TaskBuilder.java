@@ -52,6 +52,6 @@ public final class TaskBuilder {
     }
 
     public Task build() {
-        return new Task(id, new NewTask(cmd, env, cwd, timeoutSeconds), submittedAt);
+        return new Task(id, new NewTask(cmd, env, cwd, timeoutSeconds), 3, submittedAt);
     }
 }

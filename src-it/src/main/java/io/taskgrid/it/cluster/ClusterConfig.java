@@ -14,12 +14,13 @@ import java.util.Map;
  *                      prefixed with who wrote it
  * @param ownSession    start each process in a session of its own, so that a terminal's Ctrl-C reaches only the
  *                      launcher, which then stops agents before the master instead of everything at once
+ * @param stateDir      each agent keeps its unreported results in {@code stateDir/<worker id>}
  * @param masterEnv     extra environment for the master process (server.xml variables such as
  *                      TASKGRID_OUTPUT_LIMIT_BYTES)
  */
 public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
                             int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,
-                            int slotsPerWorker, boolean ownSession, Map<String, String> masterEnv) {
+                            int slotsPerWorker, boolean ownSession, Path stateDir, Map<String, String> masterEnv) {
 
     public ClusterConfig {
         if (workers < 0) {
@@ -54,6 +55,7 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
         private Duration reconnectDelay = Duration.ofSeconds(5);
         private int slotsPerWorker = 1;
         private boolean ownSession;
+        private Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state");
         private final Map<String, String> masterEnv = new HashMap<>();
 
         private Builder(Path libertyDir, Path agentJar) {
@@ -107,6 +109,11 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
             return this;
         }
 
+        public Builder stateDir(Path dir) {
+            this.stateDir = dir;
+            return this;
+        }
+
         public Builder masterEnv(String name, String value) {
             this.masterEnv.put(name, value);
             return this;
@@ -114,7 +121,7 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
 
         public ClusterConfig build() {
             return new ClusterConfig(libertyDir, serverName, agentJar, logDir, masterHost, apiPort, grpcPort, workers,
-                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, masterEnv);
+                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv);
         }
     }
 }

@@ -86,6 +86,15 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
+    /** SIGKILL: the master gets no chance to shut down cleanly. */
+    public synchronized void killMaster() {
+        if (master != null) {
+            master.toHandle().destroyForcibly();
+            waitFor(master, Duration.ofSeconds(30));
+            master = null;
+        }
+    }
+
     public synchronized void restartMaster() {
         stopMaster();
         startMaster();
@@ -110,7 +119,8 @@ public final class LocalCluster implements AutoCloseable {
                 "--reconnect-delay", config.reconnectDelay().toMillis() + "ms",
                 "--max-reconnect-delay", Math.max(config.reconnectDelay().toMillis(), 10_000) + "ms",
                 "--shutdown-grace", "10s",
-                "--kill-grace", "2s"));
+                "--kill-grace", "2s",
+                "--state-dir", config.stateDir().resolve(workerId).toString()));
         agents.put(workerId, launch(new ProcessBuilder(command), workerId));
     }
 
@@ -314,7 +324,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /**
      * Runs a cluster in the foreground until Ctrl-C. Options: --liberty DIR, --agent-jar JAR, --workers N,
-     * --http-port P, --grpc-port P. Every process's output is printed here, each line prefixed with who wrote it.
+     * --http-port P, --grpc-port P, --state-dir DIR. Every process's output is printed here, each line prefixed with who wrote it.
      */
     public static void main(String[] args) throws InterruptedException {
         Map<String, String> options = new LinkedHashMap<>();
@@ -327,6 +337,8 @@ public final class LocalCluster implements AutoCloseable {
                 .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
                 .ownSession(true)
+                .stateDir(Path.of(options.getOrDefault("--state-dir",
+                        Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state").toString())))
                 .build();
         CountDownLatch stopped = new CountDownLatch(1);
         LocalCluster[] running = new LocalCluster[1];
