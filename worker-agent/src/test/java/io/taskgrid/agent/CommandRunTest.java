@@ -191,6 +191,18 @@ class CommandRunTest {
         assertNoProcessMatches("sleep 305");
     }
 
+    @Test
+    void aCancelStopsTheTreeAndReportsCancelled() throws Exception {
+        CommandRun run = new CommandRun(task("sleep 309 & sleep 309").build(), Duration.ofSeconds(1));
+        CompletableFuture<Void> started = new CompletableFuture<>();
+        CompletableFuture<CommandResult> result = CompletableFuture.supplyAsync(() -> run.run(() -> started.complete(null)));
+        started.get(10, TimeUnit.SECONDS);
+        run.cancel();
+        CommandResult cancelled = result.get(15, TimeUnit.SECONDS);
+        assertThat(cancelled.outcome()).isEqualTo(Outcome.CANCELLED);
+        assertNoProcessMatches("sleep 309");
+    }
+
     private static void assertNoProcessMatches(String regex) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (true) {

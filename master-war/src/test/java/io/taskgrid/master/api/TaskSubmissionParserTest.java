@@ -35,6 +35,14 @@ class TaskSubmissionParserTest {
     }
 
     @Test
+    void retriesAndMaxAttemptsAreRead() {
+        NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"retries\":2,\"maxAttempts\":5}");
+        assertThat(task.retries()).isEqualTo(2);
+        assertThat(task.maxAttempts()).isEqualTo(5);
+        assertThat(TaskSubmissionParser.parse("{\"cmd\":\"true\"}").retries()).isNull();
+    }
+
+    @Test
     void nullOptionalFieldsMeanAbsent() {
         NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"timeoutSeconds\":null,\"env\":null,\"cwd\":null}");
         assertThat(task.timeoutSeconds()).isNull();
@@ -97,7 +105,12 @@ class TaskSubmissionParserTest {
                 Arguments.of("{\"cmd\": \"true\", \"cwd\": \"tmp\"}", "'cwd' must be an absolute path"),
                 Arguments.of("{\"cmd\": \"true\", \"cwd\": \"\"}", "'cwd' must be an absolute path"),
                 Arguments.of("{\"cmd\": \"true\", \"cwd\": 7}", "'cwd' must be an absolute path as a string"),
-                Arguments.of("{\"cmd\": \"true\", \"cwd\": \"/tmp/\\u0000\"}", "NUL"));
+                Arguments.of("{\"cmd\": \"true\", \"cwd\": \"/tmp/\\u0000\"}", "NUL"),
+                Arguments.of("{\"cmd\": \"true\", \"retries\": -1}", "'retries' must be a whole number from 0 to 100"),
+                Arguments.of("{\"cmd\": \"true\", \"retries\": 101}", "'retries'"),
+                Arguments.of("{\"cmd\": \"true\", \"retries\": \"2\"}", "'retries'"),
+                Arguments.of("{\"cmd\": \"true\", \"maxAttempts\": 0}", "'maxAttempts' must be a whole number from 1 to 100"),
+                Arguments.of("{\"cmd\": \"true\", \"maxAttempts\": 1.5}", "'maxAttempts'"));
     }
 
     @ParameterizedTest(name = "[{index}] {1}")

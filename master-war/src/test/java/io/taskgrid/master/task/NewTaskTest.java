@@ -1,0 +1,40 @@
+package io.taskgrid.master.task;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class NewTaskTest {
+
+    @Test
+    void theFingerprintIgnoresTheOrderOfEnvironmentEntries() {
+        Map<String, String> ab = new LinkedHashMap<>();
+        ab.put("A", "1");
+        ab.put("B", "2");
+        Map<String, String> ba = new LinkedHashMap<>();
+        ba.put("B", "2");
+        ba.put("A", "1");
+        assertThat(new NewTask("x", ab, null, null).fingerprint()).isEqualTo(new NewTask("x", ba, null, null).fingerprint());
+    }
+
+    @Test
+    void everyFieldChangesTheFingerprint() {
+        String base = new NewTask("echo", Map.of("A", "1"), "/tmp", 5L, 3, 0).fingerprint();
+        assertThat(new NewTask("echo ", Map.of("A", "1"), "/tmp", 5L, 3, 0).fingerprint()).isNotEqualTo(base);
+        assertThat(new NewTask("echo", Map.of("A", "2"), "/tmp", 5L, 3, 0).fingerprint()).isNotEqualTo(base);
+        assertThat(new NewTask("echo", Map.of("A", "1"), "/", 5L, 3, 0).fingerprint()).isNotEqualTo(base);
+        assertThat(new NewTask("echo", Map.of("A", "1"), "/tmp", 6L, 3, 0).fingerprint()).isNotEqualTo(base);
+        assertThat(new NewTask("echo", Map.of("A", "1"), "/tmp", 5L, 2, 0).fingerprint()).isNotEqualTo(base);
+        assertThat(new NewTask("echo", Map.of("A", "1"), "/tmp", 5L, 3, 1).fingerprint()).isNotEqualTo(base);
+    }
+
+    @Test
+    void fieldsCannotBleedIntoEachOther() {
+        // Without lengths, "ab" + "c" and "a" + "bc" would hash alike.
+        assertThat(new NewTask("x", Map.of("AB", "c"), null, null).fingerprint())
+                .isNotEqualTo(new NewTask("x", Map.of("A", "Bc"), null, null).fingerprint());
+    }
+}
