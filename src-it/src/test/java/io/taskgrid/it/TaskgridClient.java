@@ -48,6 +48,10 @@ public final class TaskgridClient {
         }
     }
 
+    public String base() {
+        return base;
+    }
+
     public Reply post(String path, String contentType, String body) {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path))
                 .timeout(Duration.ofSeconds(30))
@@ -133,7 +137,7 @@ public final class TaskgridClient {
         return value == null || value.getValueType() == JsonValue.ValueType.NULL ? null : object.getString(field);
     }
 
-    static void sleep(long millis) {
+    public static void sleep(long millis) {
         try {
             Thread.sleep(millis);
         } catch (InterruptedException e) {

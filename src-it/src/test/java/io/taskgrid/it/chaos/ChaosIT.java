@@ -1,0 +1,310 @@
+package io.taskgrid.it.chaos;
+
+import io.taskgrid.it.TaskgridClient;
+import jakarta.json.Json;
+import jakarta.json.JsonObject;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.testcontainers.DockerClientFactory;
+
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Faults done for real to containers: SIGKILL, freeze, network cut, a master killed under load, a flood of
+ * submissions. Every scenario counts from the outside what ran (one marker line per finished run) and asks the API
+ * how each task ended; it prints one CHAOS line of figures.
+ */
+class ChaosIT {
+
+    private static final Duration FINAL_WAIT = Duration.ofMinutes(3);
+
+    @BeforeAll
+    static void needsDocker() {
+        assumeTrue(DockerClientFactory.instance().isDockerAvailable(),
+                "no Docker engine: the chaos tests need one (.ci/start-docker.sh starts it)");
+        assumeTrue(DockerClientFactory.instance().client().listImagesCmd()
+                        .withImageNameFilter(ChaosCluster.IMAGE.asCanonicalNameString()).exec().size() > 0,
+                "image " + ChaosCluster.IMAGE + " is missing: run src-it/docker/build-images.sh");
+    }
+
+    private static Map<String, String> masterEnv(int lostAfterSeconds, int queueMax) {
+        return Map.of("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(lostAfterSeconds),
+                "TASKGRID_GRPC_KEEPALIVE_SECONDS", "2",
+                "TASKGRID_GRPC_KEEPALIVE_TIMEOUT_SECONDS", "2",
+                "TASKGRID_QUEUE_MAX", Integer.toString(queueMax));
+    }
+
+    private static ChaosCluster cluster(String name, int lostAfter, int queueMax, int agents) {
+        ChaosCluster cluster = new ChaosCluster(name, masterEnv(lostAfter, queueMax));
+        cluster.startMaster();
+        for (int i = 1; i <= agents; i++) {
+            cluster.startAgent("a" + i);
+        }
+        cluster.awaitWorkers(agents, Duration.ofMinutes(1));
+        return cluster;
+    }
+
+    /** Submits tasks named prefix0..n-1 and returns their ids by name. */
+    private static Map<String, String> submitMarked(TaskgridClient api, String prefix, int n, double seconds) {
+        Map<String, String> ids = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < n; i++) {
+            ids.put(prefix + i, api.submitCmd(ChaosCluster.markedCommand(prefix + i, seconds)));
+        }
+        return ids;
+    }
+
+    private static String awaitRunningOn(TaskgridClient api, Map<String, String> ids, String worker) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            for (String id : ids.values()) {
+                JsonObject task = api.task(id);
+                if (task.getString("state").equals("RUNNING") && worker.equals(TaskgridClient.stringOrNull(task, "workerId"))) {
+                    return id;
+                }
+            }
+            TaskgridClient.sleep(100);
+        }
+        throw new AssertionError("no task ran on " + worker);
+    }
+
+    private record Tally(int accepted, int ran, int duplicates, int lost, int notSucceeded) {
+        void print(String scenario, Duration recovery) {
+            System.out.printf("CHAOS %s: accepted=%d ran=%d duplicates=%d lost=%d not-succeeded=%d recovery=%d ms%n",
+                    scenario, accepted, ran, duplicates, lost, notSucceeded, recovery.toMillis());
+        }
+    }
+
+    private static Tally tally(ChaosCluster cluster, TaskgridClient api, Map<String, String> ids) {
+        int ran = 0;
+        int duplicates = 0;
+        int lost = 0;
+        int notSucceeded = 0;
+        for (Map.Entry<String, String> task : ids.entrySet()) {
+            JsonObject done = api.awaitFinal(task.getValue(), FINAL_WAIT);
+            int runs = cluster.runs(task.getKey());
+            ran += runs > 0 ? 1 : 0;
+            duplicates += Math.max(0, runs - 1);
+            lost += done.getString("state").equals("LOST") ? 1 : 0;
+            notSucceeded += done.getString("state").equals("SUCCEEDED") ? 0 : 1;
+        }
+        return new Tally(ids.size(), ran, duplicates, lost, notSucceeded);
+    }
+
+    private static Instant lastFinish(TaskgridClient api, Iterable<String> ids) {
+        Instant last = Instant.EPOCH;
+        for (String id : ids) {
+            Instant finished = Instant.parse(api.task(id).getString("finishedAt"));
+            last = finished.isAfter(last) ? finished : last;
+        }
+        return last;
+    }
+
+    @Test
+    void anAgentKilledMidTaskHasItsTasksRunAgainElsewhereOnce() {
+        try (ChaosCluster cluster = cluster("agent-kill", 5, 10_000, 3)) {
+            TaskgridClient api = cluster.api();
+            Map<String, String> ids = submitMarked(api, "kill-", 12, 2);
+            awaitRunningOn(api, ids, "a1");
+            Instant fault = Instant.now();
+            cluster.killAgent("a1");
+
+            Tally tally = tally(cluster, api, ids);
+            List<String> moved = ids.values().stream()
+                    .filter(id -> api.task(id).getJsonArray("attempts").size() > 1).toList();
+            tally.print("agent SIGKILL", Duration.between(fault, lastFinish(api, moved)));
+            assertThat(moved).isNotEmpty();
+            assertThat(tally.ran()).isEqualTo(ids.size());
+            assertThat(tally.duplicates()).isZero();
+            assertThat(tally.notSucceeded()).isZero();
+            for (String id : moved) {
+                List<JsonObject> attempts = api.task(id).getJsonArray("attempts").getValuesAs(JsonObject.class);
+                assertThat(attempts.get(0).getString("workerId")).isEqualTo("a1");
+                assertThat(attempts.get(0).getString("outcome")).isEqualTo("LOST");
+            }
+        }
+    }
+
+    @Test
+    void anAgentFrozenPastLostAfterHasItsTasksRerunAndItsLateReportsIgnored() {
+        try (ChaosCluster cluster = cluster("agent-pause", 5, 10_000, 3)) {
+            TaskgridClient api = cluster.api();
+            Map<String, String> ids = submitMarked(api, "pause-", 9, 3);
+            String frozenTask = awaitRunningOn(api, ids, "a1");
+            Instant fault = Instant.now();
+            cluster.pauseAgent("a1");
+
+            JsonObject rerun = api.awaitFinal(frozenTask, Duration.ofSeconds(60));
+            Duration recovery = Duration.between(fault, Instant.parse(rerun.getString("finishedAt")));
+            assertThat(rerun.getString("state")).isEqualTo("SUCCEEDED");
+            List<JsonObject> attempts = rerun.getJsonArray("attempts").getValuesAs(JsonObject.class);
+            assertThat(attempts).hasSize(2);
+            assertThat(attempts.get(0).getString("outcome")).isEqualTo("LOST");
+            assertThat(attempts.get(1).getString("workerId")).isNotEqualTo("a1");
+
+            cluster.unpauseAgent("a1");
+            cluster.awaitWorkers(3, Duration.ofSeconds(60));
+            TaskgridClient.sleep(5000); // the thawed agent reports its stale attempt, or has it cancelled
+            JsonObject after = api.task(frozenTask);
+            assertThat(after.getString("state")).isEqualTo("SUCCEEDED");
+            assertThat(after.getJsonArray("attempts")).hasSize(2);
+            assertThat(after.getString("workerId")).isEqualTo(attempts.get(1).getString("workerId"));
+            assertThat(after.getString("finishedAt")).isEqualTo(rerun.getString("finishedAt"));
+
+            Tally tally = tally(cluster, api, ids);
+            tally.print("agent paused past lostAfter", recovery);
+            assertThat(tally.ran()).isEqualTo(ids.size());
+            assertThat(tally.notSucceeded()).isZero();
+            // Only the frozen agent's own run may have finished after the thaw, before its cancel arrived.
+            assertThat(tally.duplicates()).isLessThanOrEqualTo(1);
+        }
+    }
+
+    @Test
+    void anAgentCutOffForLessThanLostAfterRunsNothingTwice() {
+        try (ChaosCluster cluster = cluster("partition", 40, 10_000, 3)) {
+            TaskgridClient api = cluster.api();
+            Map<String, String> ids = submitMarked(api, "cut-", 9, 6);
+            awaitRunningOn(api, ids, "a1");
+            Instant fault = Instant.now();
+            cluster.disconnectAgent("a1");
+            TaskgridClient.sleep(6000);
+            cluster.reconnectAgent("a1");
+            cluster.awaitWorkers(3, Duration.ofSeconds(40));
+            Duration recovery = Duration.between(fault, Instant.now());
+
+            Tally tally = tally(cluster, api, ids);
+            tally.print("agent cut off for 6 s (lostAfter 40 s)", recovery);
+            assertThat(tally.ran()).isEqualTo(ids.size());
+            assertThat(tally.duplicates()).isZero();
+            assertThat(tally.notSucceeded()).isZero();
+            for (String id : ids.values()) {
+                assertThat(api.task(id).getJsonArray("attempts")).as("re-dispatched " + id).hasSize(1);
+            }
+        }
+    }
+
+    @Test
+    void theMasterKilledUnderLoadLosesNoAcceptedTask() throws Exception {
+        try (ChaosCluster cluster = cluster("master-kill", 20, 10_000, 3)) {
+            int total = 1000;
+            Map<String, String> accepted = new ConcurrentHashMap<>();
+            AtomicInteger submitted = new AtomicInteger();
+            ExecutorService submitter = Executors.newSingleThreadExecutor();
+            Future<?> load = submitter.submit(() -> {
+                for (int i = 0; i < total; i++) {
+                    String name = "load-" + i;
+                    String body = Json.createObjectBuilder().add("cmd", ChaosCluster.markedCommand(name, 0)).build().toString();
+                    // The same key on every retry: a request that was stored but whose answer was lost is not stored twice.
+                    while (true) {
+                        try {
+                            TaskgridClient.Reply reply = cluster.api().send(HttpRequest.newBuilder(
+                                            URI.create(cluster.api().base() + "/tasks"))
+                                    .timeout(Duration.ofSeconds(10))
+                                    .header("Content-Type", "application/json").header("Idempotency-Key", name)
+                                    .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+                            if (reply.status() == 202 || reply.status() == 200) {
+                                accepted.put(name, reply.json().getString("id"));
+                                break;
+                            }
+                        } catch (RuntimeException e) {
+                            // master down: try again
+                        }
+                        TaskgridClient.sleep(200);
+                    }
+                    submitted.incrementAndGet();
+                }
+            });
+            while (submitted.get() < 300) {
+                TaskgridClient.sleep(20);
+            }
+            Instant fault = Instant.now();
+            cluster.killMaster();
+            cluster.startMaster();
+            load.get(5, TimeUnit.MINUTES);
+            submitter.shutdown();
+
+            Tally tally = tally(cluster, cluster.api(), accepted);
+            tally.print("master SIGKILL at 300 of 1000 submissions", Duration.between(fault,
+                    lastFinish(cluster.api(), accepted.values())));
+            assertThat(tally.accepted()).isEqualTo(total);
+            assertThat(tally.ran()).isEqualTo(total);
+            assertThat(tally.duplicates()).isZero();
+            assertThat(tally.notSucceeded()).isZero();
+        }
+    }
+
+    @Test
+    void twentyThousandSubmissionsAgainstBusyAgentsNeverStallIntake() throws Exception {
+        int cap = 2000;
+        try (ChaosCluster cluster = cluster("flood", 30, cap, 3)) {
+            TaskgridClient api = cluster.api();
+            List<String> blockers = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                blockers.add(api.submitCmd("sleep 15"));
+            }
+            blockers.forEach(id -> api.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30)));
+
+            int total = 20_000;
+            Map<String, String> accepted = new ConcurrentHashMap<>();
+            AtomicInteger refused = new AtomicInteger();
+            AtomicLong slowestMillis = new AtomicLong();
+            AtomicInteger next = new AtomicInteger();
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            Instant start = Instant.now();
+            List<Future<?>> workers = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                workers.add(pool.submit(() -> {
+                    TaskgridClient client = cluster.api();
+                    for (int i = next.getAndIncrement(); i < total; i = next.getAndIncrement()) {
+                        String name = "flood-" + i;
+                        long begin = System.nanoTime();
+                        TaskgridClient.Reply reply = client.post("/tasks", "application/json",
+                                Json.createObjectBuilder().add("cmd", ChaosCluster.markedCommand(name, 0)).build().toString());
+                        slowestMillis.accumulateAndGet((System.nanoTime() - begin) / 1_000_000, Math::max);
+                        if (reply.status() == 202) {
+                            accepted.put(name, reply.json().getString("id"));
+                        } else {
+                            assertThat(reply.status()).isEqualTo(503);
+                            assertThat(reply.header("Retry-After")).isNotBlank();
+                            refused.incrementAndGet();
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> worker : workers) {
+                worker.get(10, TimeUnit.MINUTES);
+            }
+            pool.shutdown();
+            Duration intake = Duration.between(start, Instant.now());
+            System.out.printf("CHAOS flood: %d submissions in %d ms, %d accepted, %d refused with 503, slowest %d ms%n",
+                    total, intake.toMillis(), accepted.size(), refused.get(), slowestMillis.get());
+
+            Tally tally = tally(cluster, api, accepted);
+            tally.print("20000 submissions, queue cap " + cap, Duration.between(start, lastFinish(api, accepted.values())));
+            assertThat(refused.get()).isPositive();
+            assertThat(accepted.size()).isGreaterThanOrEqualTo(cap - 10);
+            assertThat(slowestMillis.get()).isLessThan(5000);
+            assertThat(tally.ran()).isEqualTo(accepted.size());
+            assertThat(tally.duplicates()).isZero();
+            assertThat(tally.notSucceeded()).isZero();
+        }
+    }
+}
