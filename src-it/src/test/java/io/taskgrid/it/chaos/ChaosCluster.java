@@ -39,7 +39,9 @@ final class ChaosCluster implements AutoCloseable {
 
     ChaosCluster(String name, Map<String, String> masterEnv) {
         try {
-            this.workDir = Files.createDirectories(Path.of(System.getProperty("taskgrid.log.dir"), "chaos", name));
+            Path dir = Path.of(System.getProperty("taskgrid.log.dir"), "chaos", name);
+            deleteTree(dir); // markers and database of an earlier run would be counted as this one's
+            this.workDir = Files.createDirectories(dir);
             Files.createDirectories(markers());
             Files.createDirectories(workDir.resolve("master-output"));
         } catch (IOException e) {
@@ -149,6 +151,16 @@ final class ChaosCluster implements AutoCloseable {
             TaskgridClient.sleep(200);
         }
         throw new AssertionError("expected " + n + " workers, saw " + seen);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (java.util.stream.Stream<Path> paths = Files.walk(dir)) {
+                for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(path);
+                }
+            }
+        }
     }
 
     private static DockerClient docker() {
