@@ -58,7 +58,9 @@ public final class WorkerAgent {
         });
         link.onConnected(() -> flusher.execute(this::flushOutbox));
         AtomicInteger n = new AtomicInteger();
-        this.slots = Executors.newFixedThreadPool(options.slots(), r -> {
+        // Not a fixed pool of `slots` threads: a thread may still be reporting a result when its slot's next task
+        // arrives. The `busy` count is what holds the agent to its slots.
+        this.slots = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "slot-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
@@ -168,21 +170,28 @@ public final class WorkerAgent {
             reject(assignment, "the agent has no free slot");
             return;
         }
+        AtomicBoolean slotHeld = new AtomicBoolean(true);
+        Runnable freeSlot = () -> {
+            if (slotHeld.compareAndSet(true, false)) {
+                busy.decrementAndGet();
+            }
+        };
         try {
             slots.execute(() -> {
                 try {
-                    execute(assignment);
+                    execute(assignment, freeSlot);
                 } finally {
-                    busy.decrementAndGet();
+                    freeSlot.run();
                 }
             });
         } catch (RejectedExecutionException e) {
-            busy.decrementAndGet();
+            freeSlot.run();
             reject(assignment, "the agent is shutting down");
         }
     }
 
-    private void execute(Assignment assignment) {
+    /** @param freeSlot frees this task's slot; called once the result is safe on disk, before it is reported */
+    private void execute(Assignment assignment, Runnable freeSlot) {
         String taskId = assignment.getTaskId();
         CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog);
         running.put(assignment.getAttemptId(), run);
@@ -197,8 +206,10 @@ public final class WorkerAgent {
                     + (result.reason() == null ? "" : " (" + result.reason() + ")"));
             StatusReport report = finished(assignment, result);
             outbox.save(report);
-            // The slot stays busy while the result is on its way, so the master never sends more than we run; if the
-            // master is unreachable the result waits in the outbox and goes out when the link is back.
+            // The master frees the slot when the report arrives and may send the next task at once, possibly before
+            // this thread is done with the report: the slot must already be free here by then.
+            freeSlot.run();
+            // If the master is unreachable the result waits in the outbox and goes out when the link is back.
             Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : PROGRESS_PATIENCE;
             if (link.report(report, patience)) {
                 outbox.remove(report);

@@ -126,8 +126,8 @@ class ChaosIT {
             cluster.killAgent("a1");
 
             Tally tally = tally(cluster, api, ids);
-            List<String> moved = ids.values().stream()
-                    .filter(id -> api.task(id).getJsonArray("attempts").size() > 1).toList();
+            List<String> moved = ids.values().stream().filter(id -> api.task(id).getJsonArray("attempts")
+                    .getValuesAs(JsonObject.class).stream().anyMatch(a -> "LOST".equals(a.getString("outcome")))).toList();
             tally.print("agent SIGKILL", Duration.between(fault, lastFinish(api, moved)));
             assertThat(moved).isNotEmpty();
             assertThat(tally.ran()).isEqualTo(ids.size());
@@ -135,8 +135,10 @@ class ChaosIT {
             assertThat(tally.notSucceeded()).isZero();
             for (String id : moved) {
                 List<JsonObject> attempts = api.task(id).getJsonArray("attempts").getValuesAs(JsonObject.class);
-                assertThat(attempts.get(0).getString("workerId")).isEqualTo("a1");
-                assertThat(attempts.get(0).getString("outcome")).isEqualTo("LOST");
+                JsonObject lost = attempts.stream().filter(a -> "LOST".equals(a.getString("outcome"))).findFirst().orElseThrow();
+                assertThat(lost.getString("workerId")).isEqualTo("a1");
+                assertThat(attempts.get(attempts.size() - 1).getString("outcome")).isEqualTo("SUCCEEDED");
+                assertThat(attempts.get(attempts.size() - 1).getString("workerId")).isNotEqualTo("a1");
             }
         }
     }
