@@ -75,6 +75,37 @@ class AgentCommandLineIT {
     }
 
     @Test
+    void anAgentWithAllowRulesRunsOnlyMatchingCommands(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        for (String id : cluster.agentIds()) {
+            cluster.stopAgent(id);
+        }
+        cluster.awaitWorkers(0, Duration.ofSeconds(30));
+        Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "restricted-agent.log");
+        Process restricted = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", "restricted",
+                "--master", cluster.config().grpcTarget(), "--allow", "echo allowed[a-z ]*",
+                "--state-dir", dir.resolve("state").toString())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            cluster.awaitWorkers(1, Duration.ofSeconds(30));
+            TaskgridClient api = SharedCluster.client();
+            JsonObject allowed = api.awaitFinal(api.submitCmd("echo allowed here"), Duration.ofSeconds(30));
+            assertThat(allowed.getString("state")).isEqualTo("SUCCEEDED");
+            Path marker = dir.resolve("should-not-exist");
+            JsonObject refused = api.awaitFinal(api.submitCmd("echo allowed; touch " + marker), Duration.ofSeconds(30));
+            assertThat(refused.getString("state")).isEqualTo("FAILED");
+            assertThat(refused.getString("reason")).contains("--allow");
+            assertThat(marker).doesNotExist();
+            if ("root".equals(System.getProperty("user.name"))) {
+                assertThat(java.nio.file.Files.readString(log)).contains("runs as root");
+            }
+        } finally {
+            restricted.destroy();
+            restricted.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aSecondAgentCannotTakeTheIdOfAConnectedOne() throws Exception {
         String taken = cluster.configuredWorkerIds().get(0);
         Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "impostor.log");

@@ -1,6 +1,9 @@
 package io.taskgrid.agent;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.PatternSyntaxException;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.regex.Matcher;
@@ -11,7 +14,17 @@ import java.util.regex.Pattern;
  * typo in a service unit fails at once instead of running with settings nobody chose.
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
-                           Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir) {
+                           Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
+                           List<Pattern> allow) {
+
+    public AgentOptions {
+        allow = List.copyOf(allow);
+    }
+
+    /** Whether this agent may run {@code cmd}: always with no --allow, else when some pattern matches all of it. */
+    public boolean allows(String cmd) {
+        return allow.isEmpty() || allow.stream().anyMatch(p -> p.matcher(cmd).matches());
+    }
 
     public static final String USAGE = """
             Usage: java -jar worker-agent.jar [options]
@@ -29,6 +42,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
               --shutdown-grace DUR       on SIGTERM/SIGINT, how long running tasks may take to finish before
                                          they are killed (default: 30s)
               --kill-grace DUR           between TERM and KILL when a process tree is stopped (default: 5s)
+              --allow REGEX              run only commands that this regular expression matches as a whole;
+                                         repeat for several; others end FAILED with a reason (default: any)
               --state-dir DIR            where results wait until the master has them, so that neither a master
                                          outage nor an agent restart loses one
                                          (default: ~/.taskgrid-agent/ID)
@@ -57,7 +72,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     public static AgentOptions defaults() {
         return new AgentOptions(defaultWorkerId(), "localhost", 50051, 1, Duration.ofSeconds(5),
-                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null);
+                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of());
     }
 
     public static AgentOptions parse(String... args) throws UsageException, HelpRequested {
@@ -71,6 +86,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         Duration shutdownGrace = o.shutdownGrace;
         Duration killGrace = o.killGrace;
         Path stateDir = null;
+        List<Pattern> allow = new ArrayList<>();
         boolean maxReconnectGiven = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -119,6 +135,14 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 }
                 case "--shutdown-grace" -> shutdownGrace = duration(flag, value, true);
                 case "--kill-grace" -> killGrace = duration(flag, value, true);
+                case "--allow" -> {
+                    try {
+                        allow.add(Pattern.compile(value, Pattern.DOTALL));
+                    } catch (PatternSyntaxException e) {
+                        throw new UsageException("--allow '" + value + "' is not a regular expression: "
+                                + e.getDescription());
+                    }
+                }
                 case "--state-dir" -> {
                     if (value.isBlank()) {
                         throw new UsageException("--state-dir needs a directory");
@@ -137,7 +161,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         if (stateDir == null) {
             stateDir = Path.of(System.getProperty("user.home"), ".taskgrid-agent", id);
         }
-        return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace, stateDir);
+        return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace, stateDir,
+                allow);
     }
 
     private static int intIn(String flag, String value, int min, int max) throws UsageException {

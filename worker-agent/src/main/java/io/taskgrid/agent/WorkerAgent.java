@@ -94,7 +94,12 @@ public final class WorkerAgent {
         // Any other way out of the JVM still takes the process trees along.
         Runtime.getRuntime().addShutdownHook(new Thread(agent::killEverything, "kill-on-exit"));
         Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
-                + link(agent).target());
+                + link(agent).target() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
+                + options.allow().size() + " --allow rule(s)"));
+        if (runsAsRoot()) {
+            Log.warn("this agent runs as root, and so does every command it is given: run it as an unprivileged "
+                    + "user, and consider --allow");
+        }
         linkThread.start();
     }
 
@@ -103,6 +108,19 @@ public final class WorkerAgent {
         // The signal thread is a daemon and so would be its children: the JVM would exit mid-shutdown.
         thread.setDaemon(false);
         thread.start();
+    }
+
+    private static boolean runsAsRoot() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:")) {
+                    return line.split("\\s+")[2].equals("0"); // effective uid
+                }
+            }
+        } catch (java.io.IOException e) {
+            // not Linux: fall back to the name
+        }
+        return "root".equals(System.getProperty("user.name"));
     }
 
     private static MasterLink link(WorkerAgent agent) {
@@ -193,6 +211,17 @@ public final class WorkerAgent {
     /** @param freeSlot frees this task's slot; called once the result is safe on disk, before it is reported */
     private void execute(Assignment assignment, Runnable freeSlot) {
         String taskId = assignment.getTaskId();
+        if (!options.allows(assignment.getCmd())) {
+            Log.warn("task " + taskId + " refused: its command matches no --allow rule");
+            StatusReport refused = finished(assignment, CommandResult.notStarted(
+                    "this agent runs only commands matching its --allow rules; this one matches none"));
+            outbox.save(refused);
+            freeSlot.run();
+            if (link.report(refused, PROGRESS_PATIENCE)) {
+                outbox.remove(refused);
+            }
+            return;
+        }
         CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog);
         running.put(assignment.getAttemptId(), run);
         runningTasks.put(assignment.getAttemptId(), taskId);

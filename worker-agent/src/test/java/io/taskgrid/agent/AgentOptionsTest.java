@@ -50,6 +50,17 @@ class AgentOptionsTest {
     }
 
     @Test
+    void allowRulesMatchWholeCommandsAndAreRepeatable() throws Exception {
+        AgentOptions options = AgentOptions.parse("--allow", "echo [a-z ]*", "--allow=backup\\.sh( --full)?");
+        assertThat(options.allows("echo hello world")).isTrue();
+        assertThat(options.allows("backup.sh --full")).isTrue();
+        assertThat(options.allows("echo hi; rm -rf /")).isFalse();
+        assertThat(options.allows("echo HI")).isFalse();
+        assertThat(options.allows("backup.sh\nrm -rf /")).isFalse();
+        assertThat(AgentOptions.parse().allows("anything at all")).isTrue();
+    }
+
+    @Test
     void aShortMaxReconnectDelayFollowsTheReconnectDelayWhenNotGiven() throws Exception {
         assertThat(AgentOptions.parse("--reconnect-delay", "90s").maxReconnectDelay()).isEqualTo(Duration.ofSeconds(90));
     }
@@ -77,6 +88,7 @@ class AgentOptionsTest {
         assertUsage("must be a duration", "--reconnect-delay", "-1s");
         assertUsage("longer than 0", "--reconnect-delay", "0");
         assertUsage("must not be shorter", "--reconnect-delay", "10s", "--max-reconnect-delay", "1s");
+        assertUsage("is not a regular expression", "--allow", "echo (");
     }
 
     private static void assertUsage(String message, String... args) {
