@@ -100,7 +100,7 @@ public class TaskResource {
     /** The same key again: the original task if the request is the same, 422 if it is not. */
     private Response replay(TaskStore.KeyedTask earlier, NewTask spec, String key) {
         Task task = earlier.task();
-        if (!spec.fingerprint().equals(earlier.requestHash())) {
+        if (!store.fingerprint(spec).equals(earlier.requestHash())) {
             throw ApiProblem.unprocessable("Idempotency-Key '" + key + "' was already used for a different request"
                     + " (task " + task.getId() + "); use a new key for a new task");
         }

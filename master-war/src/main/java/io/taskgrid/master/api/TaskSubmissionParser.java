@@ -37,7 +37,8 @@ public final class TaskSubmissionParser {
     public static final int MAX_RETRIES = 100;
     public static final int MAX_ATTEMPTS = 100;
 
-    private static final Set<String> FIELDS = Set.of("cmd", "timeoutSeconds", "env", "cwd", "retries", "maxAttempts");
+    private static final Set<String> FIELDS = Set.of("cmd", "timeoutSeconds", "env", "cwd", "retries", "maxAttempts",
+            "secretEnv");
     /** Duplicate keys are an error: which of two "cmd" values would run is not a guess to make. */
     private static final JsonReaderFactory READERS =
             Json.createReaderFactory(Map.of(JsonConfig.KEY_STRATEGY, JsonConfig.KeyStrategy.NONE));
@@ -50,13 +51,21 @@ public final class TaskSubmissionParser {
         for (String field : object.keySet()) {
             if (!FIELDS.contains(field)) {
                 throw ApiProblem.badRequest("unknown field '" + field
-                        + "'; the fields are cmd, timeoutSeconds, env, cwd, retries, maxAttempts");
+                        + "'; the fields are cmd, timeoutSeconds, env, secretEnv, cwd, retries, maxAttempts");
             }
         }
         Long retries = wholeNumber(object, "retries", 0, MAX_RETRIES);
         Long maxAttempts = wholeNumber(object, "maxAttempts", 1, MAX_ATTEMPTS);
-        return new NewTask(cmd(object), env(object), cwd(object), timeout(object),
-                maxAttempts == null ? null : maxAttempts.intValue(), retries == null ? null : retries.intValue());
+        Map<String, String> env = env(object, "env");
+        Map<String, String> secretEnv = env(object, "secretEnv");
+        for (String name : secretEnv.keySet()) {
+            if (env.containsKey(name)) {
+                throw ApiProblem.badRequest("'" + name + "' is in both env and secretEnv; give it once");
+            }
+        }
+        return new NewTask(cmd(object), env, cwd(object), timeout(object),
+                maxAttempts == null ? null : maxAttempts.intValue(), retries == null ? null : retries.intValue(),
+                secretEnv);
     }
 
     private static JsonObject readObject(String body) {
@@ -129,31 +138,35 @@ public final class TaskSubmissionParser {
         return whole.longValueExact();
     }
 
-    private static Map<String, String> env(JsonObject object) {
-        JsonValue value = object.get("env");
+    /** {@code env} or {@code secretEnv}; messages about a secret never show its value. */
+    private static Map<String, String> env(JsonObject object, String field) {
+        JsonValue value = object.get(field);
         if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
             return Map.of();
         }
         if (value.getValueType() != JsonValue.ValueType.OBJECT) {
-            throw ApiProblem.badRequest("'env' must be an object of names to string values, not " + describe(value));
+            throw ApiProblem.badRequest("'" + field + "' must be an object of names to string values, not "
+                    + describe(value));
         }
         JsonObject env = value.asJsonObject();
         if (env.size() > MAX_ENV_ENTRIES) {
-            throw ApiProblem.badRequest("'env' has " + env.size() + " entries; at most " + MAX_ENV_ENTRIES + " are allowed");
+            throw ApiProblem.badRequest("'" + field + "' has " + env.size() + " entries; at most " + MAX_ENV_ENTRIES
+                    + " are allowed");
         }
         Map<String, String> result = new LinkedHashMap<>();
         for (Map.Entry<String, JsonValue> entry : env.entrySet()) {
             String name = entry.getKey();
             if (!ENV_NAME.matcher(name).matches()) {
-                throw ApiProblem.badRequest("'env' name '" + printable(name)
+                throw ApiProblem.badRequest("'" + field + "' name '" + printable(name)
                         + "' is not a valid variable name; use letters, digits and _, not starting with a digit");
             }
             if (entry.getValue().getValueType() != JsonValue.ValueType.STRING) {
-                throw ApiProblem.badRequest("'env." + name + "' must be a string, not " + describe(entry.getValue()));
+                throw ApiProblem.badRequest("'" + field + "." + name + "' must be a string, not "
+                        + describe(entry.getValue()));
             }
             String text = ((JsonString) entry.getValue()).getString();
             if (text.indexOf('\0') >= 0) {
-                throw ApiProblem.badRequest("'env." + name + "' must not contain a NUL character");
+                throw ApiProblem.badRequest("'" + field + "." + name + "' must not contain a NUL character");
             }
             result.put(name, text);
         }

@@ -67,7 +67,8 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                     .withDescription("slots must be between 1 and " + MAX_SLOTS).asRuntimeException());
             return;
         }
-        StreamWorkerChannel channel = new StreamWorkerChannel(stream, outputLimitBytes);
+        StreamWorkerChannel channel = new StreamWorkerChannel(stream, outputLimitBytes,
+                task -> store.openSecretEnv(task));
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(), channel,
                 Instant.now());
         // Commands still running from an earlier connection hold their slots until reported, so the agent is never

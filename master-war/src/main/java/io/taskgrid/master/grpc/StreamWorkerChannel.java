@@ -7,15 +7,22 @@ import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.CancelAttempt;
 import io.taskgrid.proto.v1.WorkerCommand;
 
+import java.util.Map;
+import java.util.function.Function;
+
 /** A worker's AssignTask stream, as dispatch sees it. */
 final class StreamWorkerChannel implements WorkerChannel {
 
     private final ServerCallStreamObserver<WorkerCommand> stream;
     private final long outputLimitBytes;
+    private final Function<Task, Map<String, String>> secretEnv;
 
-    StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes) {
+    /** @param secretEnv opens a task's secretEnv: it goes to the agent in the assignment, and nowhere else */
+    StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes,
+                        Function<Task, Map<String, String>> secretEnv) {
         this.stream = stream;
         this.outputLimitBytes = outputLimitBytes;
+        this.secretEnv = secretEnv;
     }
 
     @Override
@@ -30,6 +37,7 @@ final class StreamWorkerChannel implements WorkerChannel {
                 .setAttemptId(attemptId)
                 .setCmd(task.getCmd())
                 .putAllEnv(task.getEnv())
+                .putAllEnv(secretEnv.apply(task))
                 .setOutputLimitBytes(outputLimitBytes);
         if (task.getCwd() != null) {
             assignment.setCwd(task.getCwd());

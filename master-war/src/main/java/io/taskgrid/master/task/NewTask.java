@@ -17,19 +17,43 @@ import java.util.TreeMap;
  * @param retries        null for none
  */
 public record NewTask(String cmd, Map<String, String> env, String cwd, Long timeoutSeconds, Integer maxAttempts,
-                      Integer retries) {
+                      Integer retries, Map<String, String> secretEnv) {
     public NewTask {
         env = env == null ? Map.of() : Map.copyOf(env);
+        secretEnv = secretEnv == null ? Map.of() : Map.copyOf(secretEnv);
     }
 
     public NewTask(String cmd, Map<String, String> env, String cwd, Long timeoutSeconds) {
-        this(cmd, env, cwd, timeoutSeconds, null, null);
+        this(cmd, env, cwd, timeoutSeconds, null, null, Map.of());
+    }
+
+    public NewTask(String cmd, Map<String, String> env, String cwd, Long timeoutSeconds, Integer maxAttempts,
+                   Integer retries) {
+        this(cmd, env, cwd, timeoutSeconds, maxAttempts, retries, Map.of());
+    }
+
+    /** Never prints the secrets: this record may end up in a log line or an exception message. */
+    @Override
+    public String toString() {
+        return "NewTask[cmd=" + cmd + ", env=" + env + ", cwd=" + cwd + ", timeoutSeconds=" + timeoutSeconds
+                + ", maxAttempts=" + maxAttempts + ", retries=" + retries + ", secretEnv=" + secretEnv.keySet() + "]";
+    }
+
+    /** The secrets as one canonical string, for sealing and keyed hashing only. */
+    public String secretEnvJson() {
+        return new EnvConverter().convertToDatabaseColumn(secretEnv);
     }
 
     /**
      * SHA-256 over every field, in a fixed order with lengths, so that two requests hash alike exactly when they ask
-     * for the same thing (key order and whitespace in the JSON do not matter).
+     * for the same thing (key order and whitespace in the JSON do not matter). The secrets enter only through
+     * {@code secretDigest}, a keyed hash, so the fingerprint stored beside an Idempotency-Key reveals nothing.
      */
+    public String fingerprint(java.util.function.Function<String, String> secretDigest) {
+        return fingerprint() + (secretEnv.isEmpty() ? "" : ":" + secretDigest.apply(secretEnvJson()));
+    }
+
+    /** The fingerprint of a request without secrets. */
     public String fingerprint() {
         StringBuilder canonical = new StringBuilder();
         append(canonical, cmd);

@@ -107,6 +107,11 @@ public class Task {
     @Column(name = "CANCEL_REQUESTED")
     private Boolean cancelRequested;
 
+    /** The task's secretEnv, sealed by {@link SecretBox}; never in clear, never in the API. */
+    @Lob
+    @Column(name = "SECRET_ENV_SEALED")
+    private String secretEnvSealed;
+
     protected Task() {
         // for JPA
     }
@@ -244,6 +249,14 @@ public class Task {
 
     public void setStartedAt(LocalDateTime startedAt) {
         this.startedAt = startedAt;
+    }
+
+    public String getSecretEnvSealed() {
+        return secretEnvSealed;
+    }
+
+    public void setSecretEnvSealed(String sealed) {
+        this.secretEnvSealed = sealed;
     }
 
     public int getMaxAttempts() {

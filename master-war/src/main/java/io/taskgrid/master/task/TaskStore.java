@@ -1,6 +1,7 @@
 package io.taskgrid.master.task;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.LockModeType;
 import jakarta.persistence.PersistenceContext;
@@ -35,15 +36,32 @@ public class TaskStore {
     @PersistenceContext(unitName = "taskgrid")
     private EntityManager em;
 
+    @Inject
+    SecretBox secrets;
+
     /** Stores a new task; with a key, the caller must have checked that none exists (a race fails on the unique key). */
     public Task create(NewTask spec, int defaultMaxAttempts, String idempotencyKey) {
         Task task = new Task(TaskIds.next(), spec, defaultMaxAttempts, Task.nowUtc());
+        if (!spec.secretEnv().isEmpty()) {
+            task.setSecretEnvSealed(secrets.seal(spec.secretEnvJson()));
+        }
         em.persist(task);
         if (idempotencyKey != null) {
-            em.persist(new IdempotencyKey(idempotencyKey, task.getId(), spec.fingerprint(), task.getSubmittedAt()));
+            em.persist(new IdempotencyKey(idempotencyKey, task.getId(), fingerprint(spec), task.getSubmittedAt()));
         }
         em.flush();
         return task;
+    }
+
+    /** What an Idempotency-Key remembers of a request; secrets enter only as a keyed hash. */
+    public String fingerprint(NewTask spec) {
+        return spec.fingerprint(secrets::mac);
+    }
+
+    /** The task's secretEnv in clear, for its assignment only. */
+    public java.util.Map<String, String> openSecretEnv(Task task) {
+        return task.getSecretEnvSealed() == null ? java.util.Map.of()
+                : new EnvConverter().convertToEntityAttribute(secrets.open(task.getSecretEnvSealed()));
     }
 
     @Transactional(Transactional.TxType.SUPPORTS)

@@ -43,6 +43,18 @@ class TaskSubmissionParserTest {
     }
 
     @Test
+    void secretEnvIsReadApartFromEnvAndNeverPrinted() {
+        NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"env\":{\"A\":\"1\"},\"secretEnv\":{\"TOKEN\":\"hunter2\"}}");
+        assertThat(task.env()).isEqualTo(Map.of("A", "1"));
+        assertThat(task.secretEnv()).isEqualTo(Map.of("TOKEN", "hunter2"));
+        assertThat(task.toString()).contains("TOKEN").doesNotContain("hunter2");
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"env\":{\"T\":\"1\"},\"secretEnv\":{\"T\":\"2\"}}"))
+                .hasMessageContaining("both env and secretEnv").hasMessageNotContaining("2\"");
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"secretEnv\":{\"T\":5}}"))
+                .hasMessageContaining("'secretEnv.T' must be a string");
+    }
+
+    @Test
     void nullOptionalFieldsMeanAbsent() {
         NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"timeoutSeconds\":null,\"env\":null,\"cwd\":null}");
         assertThat(task.timeoutSeconds()).isNull();

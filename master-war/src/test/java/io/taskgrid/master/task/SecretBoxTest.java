@@ -1,0 +1,53 @@
+package io.taskgrid.master.task;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Base64;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class SecretBoxTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void aSealedSecretOpensAgainAndDoesNotShowItsText() {
+        SecretBox box = new SecretBox(dir.resolve("key").toString());
+        String sealed = box.seal("{\"TOKEN\":\"hunter2\"}");
+        assertThat(sealed).doesNotContain("hunter2");
+        assertThat(new String(Base64.getDecoder().decode(sealed))).doesNotContain("hunter2");
+        assertThat(box.open(sealed)).isEqualTo("{\"TOKEN\":\"hunter2\"}");
+        assertThat(box.seal("same")).as("a fresh nonce every time").isNotEqualTo(box.seal("same"));
+    }
+
+    @Test
+    void theKeyFileIsMadeOnceReadableByItsOwnerOnlyAndReused() throws Exception {
+        Path key = dir.resolve("sub/key");
+        String sealed = new SecretBox(key.toString()).seal("kept");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(key))).isEqualTo("rw-------");
+        assertThat(new SecretBox(key.toString()).open(sealed)).isEqualTo("kept");
+    }
+
+    @Test
+    void anAlteredOrForeignSealDoesNotOpen() {
+        SecretBox box = new SecretBox(dir.resolve("a").toString());
+        String sealed = box.seal("secret");
+        byte[] bytes = Base64.getDecoder().decode(sealed);
+        bytes[bytes.length - 1] ^= 1;
+        assertThatThrownBy(() -> box.open(Base64.getEncoder().encodeToString(bytes))).isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> new SecretBox(dir.resolve("b").toString()).open(sealed)).isInstanceOf(IllegalStateException.class);
+    }
+
+    @Test
+    void theKeyedHashDependsOnTheKey() {
+        assertThat(new SecretBox(dir.resolve("a").toString()).mac("x"))
+                .isNotEqualTo(new SecretBox(dir.resolve("b").toString()).mac("x"))
+                .doesNotContain("x");
+    }
+}
