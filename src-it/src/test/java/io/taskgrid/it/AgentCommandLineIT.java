@@ -21,6 +21,11 @@ class AgentCommandLineIT {
 
     private final LocalCluster cluster = SharedCluster.cluster();
 
+    private ProcessBuilder withJoinToken(ProcessBuilder builder) {
+        builder.environment().put("TASKGRID_JOIN_TOKEN", cluster.joinToken());
+        return builder;
+    }
+
     private record Run(int exit, String stdout, String stderr) {
     }
 
@@ -55,8 +60,8 @@ class AgentCommandLineIT {
     @Test
     void withNoFlagsTheAgentJoinsTheLocalMasterUnderAUniqueIdAndExits0OnSigterm() throws Exception {
         int before = cluster.connectedWorkers();
-        Process agent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar"))
+        Process agent = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-jar", SharedCluster.property("taskgrid.agent.jar")))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(
                         Path.of(SharedCluster.property("taskgrid.log.dir"), "default-agent.log").toFile()))
@@ -81,10 +86,10 @@ class AgentCommandLineIT {
         }
         cluster.awaitWorkers(0, Duration.ofSeconds(30));
         Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "restricted-agent.log");
-        Process restricted = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        Process restricted = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", "restricted",
                 "--master", cluster.config().grpcTarget(), "--allow", "echo allowed[a-z ]*",
-                "--state-dir", dir.resolve("state").toString())
+                "--state-dir", dir.resolve("state").toString()))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             cluster.awaitWorkers(1, Duration.ofSeconds(30));
@@ -109,9 +114,9 @@ class AgentCommandLineIT {
     void aSecondAgentCannotTakeTheIdOfAConnectedOne() throws Exception {
         String taken = cluster.configuredWorkerIds().get(0);
         Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "impostor.log");
-        Process impostor = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        Process impostor = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", taken,
-                "--master", cluster.config().grpcTarget(), "--reconnect-delay", "500ms")
+                "--master", cluster.config().grpcTarget(), "--reconnect-delay", "500ms"))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

@@ -16,7 +16,7 @@ import java.util.Optional;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-/** Until authentication arrives, a master with default settings can be reached from this machine only. */
+/** With default settings the master can be reached from this machine only. */
 @ExtendWith(SharedCluster.class)
 class LoopbackOnlyIT {
 

@@ -37,6 +37,8 @@ class OperatorDeploymentIT {
     private static Path wlp;
     private static Path serverDir;
     private static Process agent;
+    private static String apiToken;
+    private static String joinToken;
 
     @BeforeAll
     static void deployAsTheReadmeSays() throws Exception {
@@ -69,13 +71,21 @@ class OperatorDeploymentIT {
                 "TASKGRID_LISTEN_HOST=*",
                 ""), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         run(wlp.resolve("bin/server").toString(), "start", SERVER);
+        for (String line : Files.readAllLines(serverDir.resolve("taskgrid-initial-credentials.txt"))) {
+            if (line.startsWith("operator-token=")) {
+                apiToken = line.substring("operator-token=".length());
+            } else if (line.startsWith("join-token=")) {
+                joinToken = line.substring("join-token=".length());
+            }
+        }
 
-        agent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
+        ProcessBuilder agentProcess = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
                 SharedCluster.property("taskgrid.agent.jar"), "--id", "ops-1", "--master", "localhost:" + GRPC_PORT,
                 "--reconnect-delay", "1s")
                 .redirectErrorStream(true)
-                .redirectOutput(Path.of(SharedCluster.property("taskgrid.log.dir"), "ops-agent.log").toFile())
-                .start();
+                .redirectOutput(Path.of(SharedCluster.property("taskgrid.log.dir"), "ops-agent.log").toFile());
+        agentProcess.environment().put("TASKGRID_JOIN_TOKEN", joinToken);
+        agent = agentProcess.start();
     }
 
     /** The lines of the first sh block after the README's "Deploying master.war" heading, continuations joined. */
@@ -108,7 +118,7 @@ class OperatorDeploymentIT {
 
     @Test
     void theDeployedMasterRunsTasksAndKeepsThemInItsOwnDatabase() {
-        TaskgridClient api = new TaskgridClient("http://localhost:" + HTTP_PORT);
+        TaskgridClient api = new TaskgridClient("http://localhost:" + HTTP_PORT, apiToken);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (workerCount(api) < 1) {
             assertThat(System.nanoTime()).as("the agent connects to the deployed master").isLessThan(deadline);
@@ -122,9 +132,9 @@ class OperatorDeploymentIT {
     }
 
     @Test
-    void listeningOnEveryInterfaceIsOneSettingAndIsWarnedAbout() throws Exception {
+    void listeningOnEveryInterfaceIsOneSettingAndStillNeedsAToken() throws Exception {
         String log = Files.readString(serverDir.resolve("logs/messages.log"));
-        assertThat(log).contains("TASKGRID SECURITY WARNING").contains("taskgrid.listen.host=*");
+        assertThat(log).contains("Taskgrid first start: credentials made").doesNotContain("authentication is off");
         InetAddress external = null;
         for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
             if (nic.isUp() && !nic.isLoopback()) {
@@ -133,8 +143,9 @@ class OperatorDeploymentIT {
             }
         }
         if (external != null) {
-            TaskgridClient remote = new TaskgridClient("http://" + external.getHostAddress() + ":" + HTTP_PORT);
-            assertThat(remote.get("/workers").status()).isEqualTo(200);
+            TaskgridClient remote = new TaskgridClient("http://" + external.getHostAddress() + ":" + HTTP_PORT, null);
+            assertThat(remote.get("/workers").status()).isEqualTo(401);
+            assertThat(remote.withToken(apiToken).get("/workers").status()).isEqualTo(200);
         }
     }
 

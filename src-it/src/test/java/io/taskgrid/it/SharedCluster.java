@@ -28,7 +28,7 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
     }
 
     public static TaskgridClient client() {
-        return new TaskgridClient(cluster.config().apiBase());
+        return new TaskgridClient(cluster.config().apiBase(), cluster.apiToken());
     }
 
     @Override

@@ -22,10 +22,17 @@ public final class TaskgridClient {
     public static final Set<String> FINAL_STATES = Set.of("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "LOST");
 
     private final String base;
+    private final String token;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-    public TaskgridClient(String base) {
+    /** @param token the API token every request carries, or null for none */
+    public TaskgridClient(String base, String token) {
         this.base = base;
+        this.token = token;
+    }
+
+    public TaskgridClient withToken(String otherToken) {
+        return new TaskgridClient(base, otherToken);
     }
 
     public record Reply(int status, HttpResponse<String> response) {
@@ -67,6 +74,10 @@ public final class TaskgridClient {
     }
 
     public Reply send(HttpRequest request) {
+        if (token != null && request.headers().firstValue("Authorization").isEmpty()) {
+            request = HttpRequest.newBuilder(request, (name, value) -> true)
+                    .header("Authorization", "Bearer " + token).build();
+        }
         try {
             HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
             return new Reply(response.statusCode(), response);

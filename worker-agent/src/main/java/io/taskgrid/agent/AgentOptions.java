@@ -15,10 +15,17 @@ import java.util.regex.Pattern;
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
-                           List<Pattern> allow) {
+                           List<Pattern> allow, String joinToken) {
 
     public AgentOptions {
         allow = List.copyOf(allow);
+    }
+
+    /** Never prints the join token. */
+    @Override
+    public String toString() {
+        return "AgentOptions[" + workerId + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
+                + ", token=" + (joinToken == null ? "none" : "set") + "]";
     }
 
     /** Whether this agent may run {@code cmd}: always with no --allow, else when some pattern matches all of it. */
@@ -44,6 +51,9 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
               --kill-grace DUR           between TERM and KILL when a process tree is stopped (default: 5s)
               --allow REGEX              run only commands that this regular expression matches as a whole;
                                          repeat for several; others end FAILED with a reason (default: any)
+              --token-file FILE          file whose first line is the join token the master gave out
+                                         (or set TASKGRID_JOIN_TOKEN; --token TOKEN works too, but any
+                                         user of this machine can read it from the process list)
               --state-dir DIR            where results wait until the master has them, so that neither a master
                                          outage nor an agent restart loses one
                                          (default: ~/.taskgrid-agent/ID)
@@ -72,7 +82,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     public static AgentOptions defaults() {
         return new AgentOptions(defaultWorkerId(), "localhost", 50051, 1, Duration.ofSeconds(5),
-                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of());
+                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of(), null);
     }
 
     public static AgentOptions parse(String... args) throws UsageException, HelpRequested {
@@ -87,6 +97,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         Duration killGrace = o.killGrace;
         Path stateDir = null;
         List<Pattern> allow = new ArrayList<>();
+        String token = null;
         boolean maxReconnectGiven = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -143,6 +154,15 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                                 + e.getDescription());
                     }
                 }
+                case "--token" -> token = value.trim();
+                case "--token-file" -> {
+                    try {
+                        List<String> lines = java.nio.file.Files.readAllLines(Path.of(value));
+                        token = lines.isEmpty() ? "" : lines.get(0).trim();
+                    } catch (java.io.IOException e) {
+                        throw new UsageException("--token-file " + value + " cannot be read: " + e.getMessage());
+                    }
+                }
                 case "--state-dir" -> {
                     if (value.isBlank()) {
                         throw new UsageException("--state-dir needs a directory");
@@ -161,8 +181,15 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         if (stateDir == null) {
             stateDir = Path.of(System.getProperty("user.home"), ".taskgrid-agent", id);
         }
+        if (token == null) {
+            String fromEnv = System.getenv("TASKGRID_JOIN_TOKEN");
+            token = fromEnv == null || fromEnv.isBlank() ? null : fromEnv.trim();
+        }
+        if (token != null && token.isEmpty()) {
+            throw new UsageException("the join token is empty");
+        }
         return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace, stateDir,
-                allow);
+                allow, token);
     }
 
     private static int intIn(String flag, String value, int min, int max) throws UsageException {

@@ -53,6 +53,7 @@ final class MasterLink {
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
                 .maxInboundMessageSize(8 * 1024 * 1024)
+                .intercept(new JoinTokenCredentials(options.joinToken()))
                 .build();
         this.backoff = new Backoff(options.reconnectDelay(), options.maxReconnectDelay());
         watchConnectivity(ConnectivityState.IDLE);
@@ -69,8 +70,13 @@ final class MasterLink {
                 break;
             }
             Duration delay = backoff.nextDelay();
-            Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
-                    + delay.toMillis() + " ms");
+            if (ended.getCode() == Status.Code.UNAUTHENTICATED) {
+                Log.error("the master at " + target() + " refused this agent: " + ended.getDescription()
+                        + "; retrying in " + delay.toMillis() + " ms");
+            } else {
+                Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
+                        + delay.toMillis() + " ms");
+            }
             pause(delay);
             // The channel keeps its own, much longer, reconnect backoff; ours is the one that should count.
             channel.resetConnectBackoff();

@@ -96,6 +96,10 @@ public final class WorkerAgent {
         Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
                 + link(agent).target() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
                 + options.allow().size() + " --allow rule(s)"));
+        if (options.joinToken() == null) {
+            Log.warn("no join token (--token-file or TASKGRID_JOIN_TOKEN): a master with authentication on will "
+                    + "refuse this agent");
+        }
         if (runsAsRoot()) {
             Log.warn("this agent runs as root, and so does every command it is given: run it as an unprivileged "
                     + "user, and consider --allow");

@@ -19,7 +19,9 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.SecurityContext;
 import jakarta.ws.rs.core.Response;
 
 import java.io.ByteArrayOutputStream;
@@ -68,7 +70,7 @@ public class TaskResource {
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     public Response submit(InputStream body, @HeaderParam("Content-Length") String contentLength,
-                           @HeaderParam("Idempotency-Key") String idempotencyKey) {
+                           @HeaderParam("Idempotency-Key") String idempotencyKey, @Context SecurityContext caller) {
         NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
         String key = IdempotencyKeys.validate(idempotencyKey);
         if (key != null) {
@@ -84,7 +86,7 @@ public class TaskResource {
         }
         Task task;
         try {
-            task = store.create(spec, defaultMaxAttempts, key);
+            task = store.create(spec, defaultMaxAttempts, key, caller.getUserPrincipal().getName());
         } catch (RuntimeException e) {
             // Two requests with one key at once: the database's unique key let one through; answer as for a retry.
             Optional<TaskStore.KeyedTask> winner = key == null ? Optional.empty() : store.findByIdempotencyKey(key);
@@ -119,8 +121,11 @@ public class TaskResource {
      */
     @DELETE
     @Path("{id}")
-    public Response cancel(@PathParam("id") String id) {
-        existing(id);
+    public Response cancel(@PathParam("id") String id, @Context SecurityContext caller) {
+        Task found = existing(id);
+        if (!caller.isUserInRole("operator") && !caller.getUserPrincipal().getName().equals(found.getSubmittedBy())) {
+            throw new ApiProblem(403, "Forbidden", "a submitter may cancel only its own tasks; this needs the operator role");
+        }
         TaskStore.Cancellation cancellation = store.cancel(id);
         Task task = cancellation.task();
         return switch (cancellation.outcome()) {

@@ -14,10 +14,11 @@ import java.util.Map;
 /** A task as the API shows it. Every field is present, null when it does not apply yet. */
 @JsonbNillable
 @JsonbPropertyOrder({"id", "cmd", "state", "workerId", "exitCode", "stdout", "stderr", "stdoutTruncated",
-        "stderrTruncated", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason",
+        "stderrTruncated", "submittedBy", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason",
         "retries", "maxAttempts", "cancelRequested", "attempts"})
 public record TaskView(String id, String cmd, String state, String workerId, Integer exitCode, String stdout,
-                       String stderr, boolean stdoutTruncated, boolean stderrTruncated, Instant submittedAt,
+                       String stderr, boolean stdoutTruncated, boolean stderrTruncated, String submittedBy,
+                       Instant submittedAt,
                        Instant startedAt, Instant finishedAt, Long timeoutSeconds, Map<String, String> env,
                        String cwd, String reason, int retries, int maxAttempts, boolean cancelRequested,
                        List<AttemptView> attempts) {
@@ -25,7 +26,7 @@ public record TaskView(String id, String cmd, String state, String workerId, Int
     public static TaskView of(Task task, List<Attempt> attempts) {
         return new TaskView(task.getId(), task.getCmd(), task.getState().name(), task.getWorkerId(),
                 task.getExitCode(), task.getStdout(), task.getStderr(), task.isStdoutTruncated(),
-                task.isStderrTruncated(), utc(task.getSubmittedAt()), utc(task.getStartedAt()),
+                task.isStderrTruncated(), task.getSubmittedBy(), utc(task.getSubmittedAt()), utc(task.getStartedAt()),
                 utc(task.getFinishedAt()), task.getTimeoutSeconds(), task.getEnv(), task.getCwd(), task.getReason(),
                 task.getRetries(), task.getMaxAttempts(), task.isCancelRequested(),
                 attempts.stream().map(AttemptView::of).toList());

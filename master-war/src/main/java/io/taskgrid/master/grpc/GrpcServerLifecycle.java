@@ -5,7 +5,10 @@ import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.grpc.ServerInterceptors;
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.security.Credentials;
+import io.taskgrid.master.security.JoinTokenInterceptor;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedExecutorService;
@@ -40,6 +43,9 @@ public class GrpcServerLifecycle {
     @Inject
     Dispatcher dispatcher;
 
+    @Inject
+    Credentials credentials;
+
     @Resource(lookup = "java:comp/DefaultManagedExecutorService")
     ManagedExecutorService executor;
 
@@ -69,9 +75,10 @@ public class GrpcServerLifecycle {
     private EventLoopGroup workerGroup;
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
+        credentials.initialize();
         dispatcher.startedWithAttemptsInFlight();
-        InetSocketAddress address = bindAddress();
-        ListenWarning.warnIfNotLoopback(LOG, "REST and gRPC", listenHost, address);
+        // Without authentication nobody but this machine may reach the agent protocol.
+        InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress("127.0.0.1", port);
         bossGroup = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         workerGroup = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
         // Two full output streams plus the rest of a report must fit in one message.
@@ -87,7 +94,8 @@ public class GrpcServerLifecycle {
                 // Agents ping as often as we do, even with no call open; allow it rather than GOAWAY them.
                 .permitKeepAliveTime(Math.max(1, keepAliveSeconds / 2), TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true);
-        server = new GrpcServer(builder, NodeServiceGrpc.bindService(nodeService)).start();
+        server = new GrpcServer(builder, ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService),
+                new JoinTokenInterceptor(credentials))).start();
         LOG.info("Taskgrid gRPC server listening on " + address);
         dispatcher.requestDispatch();
     }

@@ -107,6 +107,10 @@ public class Task {
     @Column(name = "CANCEL_REQUESTED")
     private Boolean cancelRequested;
 
+    /** The API token name that submitted the task. */
+    @Column(name = "SUBMITTED_BY", length = 128)
+    private String submittedBy;
+
     /** The task's secretEnv, sealed by {@link SecretBox}; never in clear, never in the API. */
     @Lob
     @Column(name = "SECRET_ENV_SEALED")
@@ -249,6 +253,14 @@ public class Task {
 
     public void setStartedAt(LocalDateTime startedAt) {
         this.startedAt = startedAt;
+    }
+
+    public String getSubmittedBy() {
+        return submittedBy;
+    }
+
+    public void setSubmittedBy(String submittedBy) {
+        this.submittedBy = submittedBy;
     }
 
     public String getSecretEnvSealed() {

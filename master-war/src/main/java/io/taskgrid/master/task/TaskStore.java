@@ -40,8 +40,9 @@ public class TaskStore {
     SecretBox secrets;
 
     /** Stores a new task; with a key, the caller must have checked that none exists (a race fails on the unique key). */
-    public Task create(NewTask spec, int defaultMaxAttempts, String idempotencyKey) {
+    public Task create(NewTask spec, int defaultMaxAttempts, String idempotencyKey, String submittedBy) {
         Task task = new Task(TaskIds.next(), spec, defaultMaxAttempts, Task.nowUtc());
+        task.setSubmittedBy(submittedBy);
         if (!spec.secretEnv().isEmpty()) {
             task.setSecretEnvSealed(secrets.seal(spec.secretEnvJson()));
         }

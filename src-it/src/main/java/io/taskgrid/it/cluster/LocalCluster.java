@@ -35,6 +35,9 @@ public final class LocalCluster implements AutoCloseable {
     private final ClusterConfig config;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     private Process master;
+    /** Read from the file the master writes at its first start; null while authentication is off. */
+    private volatile String apiToken;
+    private volatile String joinToken;
     private final Map<String, Process> agents = new LinkedHashMap<>();
     /** Threads that copy a process's output here; joined after it exits so its last lines are not lost. */
     private final Map<Process, Thread> pumps = new java.util.concurrent.ConcurrentHashMap<>();
@@ -76,6 +79,36 @@ public final class LocalCluster implements AutoCloseable {
         env.putAll(config.masterEnv());
         master = launch(builder, "master");
         awaitMasterReady(Duration.ofSeconds(120));
+        readInitialCredentials();
+    }
+
+    /** The operator API token the master made at its first start. */
+    public String apiToken() {
+        return apiToken;
+    }
+
+    /** The agent join token the master made at its first start. */
+    public String joinToken() {
+        return joinToken;
+    }
+
+    private void readInitialCredentials() {
+        Path file = config.libertyDir().resolve("usr/servers").resolve(config.serverName())
+                .resolve("taskgrid-initial-credentials.txt");
+        if (!Files.exists(file)) {
+            return;
+        }
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (line.startsWith("operator-token=")) {
+                    apiToken = line.substring("operator-token=".length()).trim();
+                } else if (line.startsWith("join-token=")) {
+                    joinToken = line.substring("join-token=".length()).trim();
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
     }
 
     /** Stops the master the way an operator does (SIGTERM; Liberty shuts down cleanly) and waits for it. */
@@ -121,7 +154,11 @@ public final class LocalCluster implements AutoCloseable {
                 "--shutdown-grace", "10s",
                 "--kill-grace", "2s",
                 "--state-dir", config.stateDir().resolve(workerId).toString()));
-        agents.put(workerId, launch(new ProcessBuilder(command), workerId));
+        ProcessBuilder builder = new ProcessBuilder(command);
+        if (joinToken != null) {
+            builder.environment().put("TASKGRID_JOIN_TOKEN", joinToken);
+        }
+        agents.put(workerId, launch(builder, workerId));
     }
 
     /** SIGTERM: the agent drains, reports and exits 0. Returns its exit code. */
@@ -217,8 +254,12 @@ public final class LocalCluster implements AutoCloseable {
 
     public int connectedWorkers() {
         try {
-            HttpResponse<String> response = http.send(HttpRequest.newBuilder(URI.create(config.apiBase() + "/workers"))
-                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+            HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(config.apiBase() + "/workers"))
+                    .timeout(Duration.ofSeconds(5));
+            if (apiToken != null) {
+                request.header("Authorization", "Bearer " + apiToken);
+            }
+            HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
             Matcher m = WORKER_COUNT.matcher(response.body());
             return response.statusCode() == 200 && m.find() ? Integer.parseInt(m.group(1)) : -1;
         } catch (IOException e) {
@@ -359,9 +400,10 @@ public final class LocalCluster implements AutoCloseable {
         System.out.println();
         System.out.println("[cluster] Taskgrid is up: master " + config.apiBase() + " (gRPC " + config.grpcTarget()
                 + "), " + config.workers() + " agent(s). Try:");
-        System.out.println("[cluster]   curl -s -X POST " + config.apiBase()
+        String auth = cluster.apiToken() == null ? "" : " -H 'Authorization: Bearer " + cluster.apiToken() + "'";
+        System.out.println("[cluster]   curl -s" + auth + " -X POST " + config.apiBase()
                 + "/tasks -H 'Content-Type: application/json' -d '{\"cmd\":\"echo hello world\"}'");
-        System.out.println("[cluster]   curl -s " + config.apiBase() + "/tasks/<id>");
+        System.out.println("[cluster]   curl -s" + auth + " " + config.apiBase() + "/tasks/<id>");
         System.out.println("[cluster] Ctrl-C stops everything.");
         stopped.await();
     }

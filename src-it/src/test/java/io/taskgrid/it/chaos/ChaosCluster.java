@@ -84,6 +84,26 @@ final class ChaosCluster implements AutoCloseable {
                 .withCommand("/opt/wlp/bin/server", "run", "taskgrid")
                 .waitingFor(Wait.forHttp("/health/ready").forPort(HTTP).withStartupTimeout(Duration.ofMinutes(3)));
         master.start();
+        readInitialCredentials();
+    }
+
+    private volatile String apiToken;
+    private volatile String joinToken;
+
+    /** The tokens the master made at its first start, in its output folder (a later master finds the same file). */
+    private void readInitialCredentials() {
+        Path file = workDir.resolve("master-output/taskgrid/taskgrid-initial-credentials.txt");
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (line.startsWith("operator-token=")) {
+                    apiToken = line.substring("operator-token=".length()).trim();
+                } else if (line.startsWith("join-token=")) {
+                    joinToken = line.substring("join-token=".length()).trim();
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("the master made no credentials file " + file, e);
+        }
     }
 
     /** SIGKILL to the master container: no clean shutdown, no chance to tell anyone. */
@@ -99,6 +119,7 @@ final class ChaosCluster implements AutoCloseable {
                 .withCreateContainerCmdModifier(cmd -> cmd.withHostName(id))
                 .withFileSystemBind(agentJar.toString(), "/opt/taskgrid/worker-agent.jar", BindMode.READ_ONLY)
                 .withFileSystemBind(markers().toString(), "/markers", BindMode.READ_WRITE)
+                .withEnv("TASKGRID_JOIN_TOKEN", joinToken)
                 .withCommand("java", "-Xmx96m", "-XX:+UseSerialGC", "-jar", "/opt/taskgrid/worker-agent.jar",
                         "--id", id, "--master", "master:50051", "--reconnect-delay", "500ms",
                         "--max-reconnect-delay", "2s", "--state-dir", "/var/taskgrid/agent");
@@ -133,7 +154,7 @@ final class ChaosCluster implements AutoCloseable {
     }
 
     TaskgridClient api() {
-        return new TaskgridClient("http://" + master.getHost() + ":" + master.getMappedPort(HTTP));
+        return new TaskgridClient("http://" + master.getHost() + ":" + master.getMappedPort(HTTP), apiToken);
     }
 
     void awaitWorkers(int n, Duration timeout) {

@@ -1,0 +1,125 @@
+package io.taskgrid.master.security;
+
+import jakarta.annotation.Priority;
+import jakarta.inject.Inject;
+import jakarta.json.Json;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.ws.rs.HttpMethod;
+import jakarta.ws.rs.Priorities;
+import jakarta.ws.rs.container.ContainerRequestContext;
+import jakarta.ws.rs.container.ContainerRequestFilter;
+import jakarta.ws.rs.container.PreMatching;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.SecurityContext;
+import jakarta.ws.rs.ext.Provider;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.security.Principal;
+import java.util.Optional;
+
+/**
+ * Every REST call needs a bearer API token, and the role that the call asks for: viewer to read, submitter to submit
+ * and cancel its own tasks, operator for the rest. The health checks are not served through here and stay open.
+ * Refusals are problem+json, 401 with {@code WWW-Authenticate}, 403 for a role too small; neither says more than that.
+ */
+@Provider
+@PreMatching
+@Priority(Priorities.AUTHENTICATION)
+public class ApiAuthFilter implements ContainerRequestFilter {
+
+    @Inject
+    Credentials credentials;
+
+    @Context
+    HttpServletRequest servletRequest;
+
+    @Override
+    public void filter(ContainerRequestContext request) {
+        if (!credentials.enabled()) {
+            if (!fromLoopback()) {
+                request.abortWith(problem(403, "Forbidden",
+                        "authentication is off on this master, so it answers this machine only", null));
+                return;
+            }
+            setCaller(request, new TokenFile.Caller("anonymous", Role.OPERATOR));
+            return;
+        }
+        String header = request.getHeaderString(HttpHeaders.AUTHORIZATION);
+        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            request.abortWith(problem(401, "Unauthorized",
+                    "send an API token: Authorization: Bearer <token>", "Bearer realm=\"taskgrid\""));
+            return;
+        }
+        Optional<TokenFile.Caller> caller = credentials.apiCaller(header.substring(7).trim());
+        if (caller.isEmpty()) {
+            request.abortWith(problem(401, "Unauthorized", "the API token is not valid",
+                    "Bearer realm=\"taskgrid\", error=\"invalid_token\""));
+            return;
+        }
+        Role needed = needed(request.getMethod(), request.getUriInfo().getPath());
+        if (!caller.get().role().includes(needed)) {
+            request.abortWith(problem(403, "Forbidden", "this needs the " + needed.name().toLowerCase()
+                    + " role; the token has " + caller.get().role().name().toLowerCase(), null));
+            return;
+        }
+        setCaller(request, caller.get());
+    }
+
+    /** The role a request needs; finer rules (cancelling someone else's task) are the resource's. */
+    static Role needed(String method, String path) {
+        String p = path.startsWith("/") ? path.substring(1) : path;
+        if (HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method) || HttpMethod.OPTIONS.equals(method)) {
+            return Role.VIEWER;
+        }
+        if (p.startsWith("tasks")) {
+            return Role.SUBMITTER;
+        }
+        return Role.OPERATOR;
+    }
+
+    private static void setCaller(ContainerRequestContext request, TokenFile.Caller caller) {
+        boolean secure = request.getSecurityContext() != null && request.getSecurityContext().isSecure();
+        request.setSecurityContext(new SecurityContext() {
+            @Override
+            public Principal getUserPrincipal() {
+                return caller::name;
+            }
+
+            @Override
+            public boolean isUserInRole(String role) {
+                return Role.parse(role).map(r -> caller.role().includes(r)).orElse(false);
+            }
+
+            @Override
+            public boolean isSecure() {
+                return secure;
+            }
+
+            @Override
+            public String getAuthenticationScheme() {
+                return "Bearer";
+            }
+        });
+    }
+
+    private boolean fromLoopback() {
+        try {
+            return servletRequest != null && InetAddress.getByName(servletRequest.getRemoteAddr()).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
+    private static Response problem(int status, String title, String detail, String challenge) {
+        Response.ResponseBuilder response = Response.status(status).type("application/problem+json")
+                .entity(Json.createObjectBuilder().add("type", "about:blank").add("title", title)
+                        .add("status", status).add("detail", detail).build().toString());
+        if (challenge != null) {
+            response.header(HttpHeaders.WWW_AUTHENTICATE, challenge);
+        }
+        return response.build();
+    }
+}

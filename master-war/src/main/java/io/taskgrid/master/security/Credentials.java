@@ -1,0 +1,118 @@
+package io.taskgrid.master.security;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.Base64;
+import java.util.Optional;
+import java.util.logging.Logger;
+
+/**
+ * Who may call the master. With authentication on (the default) and no tokens file yet, the first start makes an
+ * operator API token and an agent join token, keeps only their hashes in the tokens file, leaves the tokens themselves
+ * in an owner-only file beside it for the operator (and the local cluster) to pick up, and prints them once.
+ */
+@ApplicationScoped
+public class Credentials {
+
+    private static final Logger LOG = Logger.getLogger(Credentials.class.getName());
+    private static final SecureRandom RANDOM = new SecureRandom();
+    public static final String INITIAL_FILE = "taskgrid-initial-credentials.txt";
+
+    private boolean enabled;
+    private TokenFile tokens;
+    private String listenHost;
+    private int httpPort;
+    private int grpcPort;
+
+    @Inject
+    public Credentials(@ConfigProperty(name = "taskgrid.auth.enabled", defaultValue = "true") boolean enabled,
+                       @ConfigProperty(name = "taskgrid.auth.tokens.file") String tokensFile,
+                       @ConfigProperty(name = "taskgrid.listen.host", defaultValue = "localhost") String listenHost,
+                       @ConfigProperty(name = "taskgrid.http.port", defaultValue = "9092") int httpPort,
+                       @ConfigProperty(name = "taskgrid.grpc.port", defaultValue = "50051") int grpcPort) {
+        this.enabled = enabled;
+        this.tokens = new TokenFile(Path.of(tokensFile));
+        this.listenHost = listenHost;
+        this.httpPort = httpPort;
+        this.grpcPort = grpcPort;
+    }
+
+    /** For the CDI proxy only. */
+    protected Credentials() {
+    }
+
+    public boolean enabled() {
+        return enabled;
+    }
+
+    public Optional<TokenFile.Caller> apiCaller(String token) {
+        return tokens.apiCaller(token);
+    }
+
+    public Optional<String> joinTokenName(String token) {
+        return tokens.joinTokenName(token);
+    }
+
+    /** Called once at start, before any port opens. */
+    public void initialize() {
+        if (!enabled) {
+            LOG.warning("TASKGRID SECURITY WARNING: authentication is off (taskgrid.auth.enabled=false). This is for "
+                    + "development only: the master accepts calls from this machine only, and anyone on it can run "
+                    + "commands on every agent.");
+            return;
+        }
+        if (Files.exists(tokens.path())) {
+            return;
+        }
+        String operator = "tgo_" + randomToken();
+        String join = "tgj_" + randomToken();
+        String host = listenHost.equals("*") || listenHost.equals("0.0.0.0") ? "localhost" : listenHost;
+        try {
+            Files.createDirectories(tokens.path().toAbsolutePath().getParent());
+            writeOwnerOnly(tokens.path(), String.join("\n",
+                    "# Taskgrid credentials: SHA-256 hashes only. Re-read on every change; see the README, Security.",
+                    "api.operator = operator:sha256:" + TokenFile.sha256(operator),
+                    "join.initial = sha256:" + TokenFile.sha256(join), ""));
+            writeOwnerOnly(tokens.path().resolveSibling(INITIAL_FILE), String.join("\n",
+                    "# Made at the master's first start. Store these elsewhere, then delete this file.",
+                    "operator-token=" + operator, "join-token=" + join, ""));
+        } catch (FileAlreadyExistsException raced) {
+            return;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + tokens.path() + ": " + e.getMessage(), e);
+        }
+        // Printed this once: after this start, only hashes are anywhere the master reads.
+        LOG.warning(String.join("\n",
+                "",
+                "==== Taskgrid first start: credentials made (also in " + tokens.path().resolveSibling(INITIAL_FILE) + ") ====",
+                "Operator API token:  " + operator,
+                "Agent join token:    " + join,
+                "Try:    curl -H 'Authorization: Bearer " + operator + "' http://" + host + ":" + httpPort + "/workers",
+                "Agent:  TASKGRID_JOIN_TOKEN=" + join + " java -jar worker-agent.jar --master " + host + ":" + grpcPort,
+                "===="));
+    }
+
+    private static void writeOwnerOnly(Path file, String content) throws IOException {
+        try {
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        } catch (UnsupportedOperationException noPosix) {
+            Files.createFile(file);
+        }
+        Files.writeString(file, content);
+    }
+
+    static String randomToken() {
+        byte[] bytes = new byte[32];
+        RANDOM.nextBytes(bytes);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+    }
+}
