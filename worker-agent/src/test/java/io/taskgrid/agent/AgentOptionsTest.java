@@ -61,6 +61,20 @@ class AgentOptionsTest {
     }
 
     @Test
+    void theJoinTokenComesFromAFileAndNeverShowsInToString(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = dir.resolve("token");
+        java.nio.file.Files.writeString(file, "tgj_secret-value\n");
+        AgentOptions options = AgentOptions.parse("--token-file", file.toString());
+        assertThat(options.joinToken()).isEqualTo("tgj_secret-value");
+        assertThat(options.toString()).doesNotContain("tgj_secret-value");
+        assertThat(AgentOptions.parse("--token", "tgj_x").joinToken()).isEqualTo("tgj_x");
+        assertUsage("cannot be read", "--token-file", dir.resolve("missing").toString());
+        java.nio.file.Files.writeString(file, "\n");
+        assertUsage("empty", "--token-file", file.toString());
+    }
+
+    @Test
     void aShortMaxReconnectDelayFollowsTheReconnectDelayWhenNotGiven() throws Exception {
         assertThat(AgentOptions.parse("--reconnect-delay", "90s").maxReconnectDelay()).isEqualTo(Duration.ofSeconds(90));
     }

@@ -1,0 +1,51 @@
+package io.taskgrid.master.security;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class CredentialsTest {
+
+    @TempDir
+    Path dir;
+
+    private static String value(List<String> lines, String key) {
+        return lines.stream().filter(l -> l.startsWith(key + "=")).findFirst().orElseThrow().substring(key.length() + 1);
+    }
+
+    @Test
+    void theFirstStartMakesTokensKeepsOnlyTheirHashesAndHandsThemOverOnce() throws Exception {
+        Path tokensFile = dir.resolve("out/taskgrid-tokens.properties");
+        Credentials credentials = new Credentials(true, tokensFile.toString(), "localhost", 9092, 50051);
+        credentials.initialize();
+
+        Path initial = tokensFile.resolveSibling(Credentials.INITIAL_FILE);
+        List<String> lines = Files.readAllLines(initial);
+        String operator = value(lines, "operator-token");
+        String join = value(lines, "join-token");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(initial))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(tokensFile))).isEqualTo("rw-------");
+        assertThat(Files.readString(tokensFile)).doesNotContain(operator).doesNotContain(join);
+        assertThat(credentials.apiCaller(operator)).contains(new TokenFile.Caller("operator", Role.OPERATOR));
+        assertThat(credentials.joinTokenName(join)).isPresent();
+        assertThat(operator).isNotEqualTo(join).hasSizeGreaterThan(40);
+
+        // A second start keeps what exists.
+        String before = Files.readString(tokensFile);
+        new Credentials(true, tokensFile.toString(), "localhost", 9092, 50051).initialize();
+        assertThat(Files.readString(tokensFile)).isEqualTo(before);
+    }
+
+    @Test
+    void withAuthenticationOffNothingIsMade() {
+        Path tokensFile = dir.resolve("tokens");
+        new Credentials(false, tokensFile.toString(), "localhost", 9092, 50051).initialize();
+        assertThat(tokensFile).doesNotExist();
+    }
+}
