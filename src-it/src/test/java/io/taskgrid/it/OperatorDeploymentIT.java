@@ -1,5 +1,6 @@
 package io.taskgrid.it;
 
+import io.taskgrid.it.cluster.InitialCredentials;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -71,13 +72,9 @@ class OperatorDeploymentIT {
                 "TASKGRID_LISTEN_HOST=*",
                 ""), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         run(wlp.resolve("bin/server").toString(), "start", SERVER);
-        for (String line : Files.readAllLines(serverDir.resolve("taskgrid-initial-credentials.txt"))) {
-            if (line.startsWith("operator-token=")) {
-                apiToken = line.substring("operator-token=".length());
-            } else if (line.startsWith("join-token=")) {
-                joinToken = line.substring("join-token=".length());
-            }
-        }
+        InitialCredentials credentials = InitialCredentials.read(serverDir);
+        apiToken = credentials.operatorToken();
+        joinToken = credentials.joinToken();
 
         ProcessBuilder agentProcess = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
                 SharedCluster.property("taskgrid.agent.jar"), "--id", "ops-1", "--master", "localhost:" + GRPC_PORT,

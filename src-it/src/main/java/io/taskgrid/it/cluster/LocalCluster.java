@@ -93,21 +93,11 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     private void readInitialCredentials() {
-        Path file = config.libertyDir().resolve("usr/servers").resolve(config.serverName())
-                .resolve("taskgrid-initial-credentials.txt");
-        if (!Files.exists(file)) {
-            return;
-        }
-        try {
-            for (String line : Files.readAllLines(file)) {
-                if (line.startsWith("operator-token=")) {
-                    apiToken = line.substring("operator-token=".length()).trim();
-                } else if (line.startsWith("join-token=")) {
-                    joinToken = line.substring("join-token=".length()).trim();
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
+        Path outputDir = config.libertyDir().resolve("usr/servers").resolve(config.serverName());
+        if (Files.exists(outputDir.resolve(InitialCredentials.FILE))) {
+            InitialCredentials credentials = InitialCredentials.read(outputDir);
+            apiToken = credentials.operatorToken();
+            joinToken = credentials.joinToken();
         }
     }
 

@@ -2,6 +2,7 @@ package io.taskgrid.it.chaos;
 
 import com.github.dockerjava.api.DockerClient;
 import io.taskgrid.it.TaskgridClient;
+import io.taskgrid.it.cluster.InitialCredentials;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.containers.BindMode;
 import org.testcontainers.containers.GenericContainer;
@@ -92,18 +93,9 @@ final class ChaosCluster implements AutoCloseable {
 
     /** The tokens the master made at its first start, in its output folder (a later master finds the same file). */
     private void readInitialCredentials() {
-        Path file = workDir.resolve("master-output/taskgrid/taskgrid-initial-credentials.txt");
-        try {
-            for (String line : Files.readAllLines(file)) {
-                if (line.startsWith("operator-token=")) {
-                    apiToken = line.substring("operator-token=".length()).trim();
-                } else if (line.startsWith("join-token=")) {
-                    joinToken = line.substring("join-token=".length()).trim();
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("the master made no credentials file " + file, e);
-        }
+        InitialCredentials credentials = InitialCredentials.read(workDir.resolve("master-output/taskgrid"));
+        apiToken = credentials.operatorToken();
+        joinToken = credentials.joinToken();
     }
 
     /** SIGKILL to the master container: no clean shutdown, no chance to tell anyone. */
