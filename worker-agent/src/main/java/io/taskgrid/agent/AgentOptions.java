@@ -15,7 +15,12 @@ import java.util.regex.Pattern;
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
-                           List<Pattern> allow, String joinToken) {
+                           List<Pattern> allow, String joinToken, Path tlsCa, Path tlsCert, Path tlsKey) {
+
+    /** TLS is on when any TLS flag is given. */
+    public boolean tls() {
+        return tlsCa != null || tlsCert != null;
+    }
 
     public AgentOptions {
         allow = List.copyOf(allow);
@@ -54,6 +59,10 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
               --token-file FILE          file whose first line is the join token the master gave out
                                          (or set TASKGRID_JOIN_TOKEN; --token TOKEN works too, but any
                                          user of this machine can read it from the process list)
+              --tls-ca FILE              connect with TLS, trusting the CA certificates in this PEM file
+              --tls-cert FILE            with --tls-key: this agent's client certificate chain (PEM), for a
+                                         master that requires one (mutual TLS)
+              --tls-key FILE             the client certificate's private key (PKCS#8 PEM)
               --state-dir DIR            where results wait until the master has them, so that neither a master
                                          outage nor an agent restart loses one
                                          (default: ~/.taskgrid-agent/ID)
@@ -82,7 +91,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     public static AgentOptions defaults() {
         return new AgentOptions(defaultWorkerId(), "localhost", 50051, 1, Duration.ofSeconds(5),
-                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of(), null);
+                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of(), null, null,
+                null, null);
     }
 
     public static AgentOptions parse(String... args) throws UsageException, HelpRequested {
@@ -98,6 +108,9 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         Path stateDir = null;
         List<Pattern> allow = new ArrayList<>();
         String token = null;
+        Path tlsCa = null;
+        Path tlsCert = null;
+        Path tlsKey = null;
         boolean maxReconnectGiven = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
@@ -155,6 +168,9 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                     }
                 }
                 case "--token" -> token = value.trim();
+                case "--tls-ca" -> tlsCa = readableFile(flag, value);
+                case "--tls-cert" -> tlsCert = readableFile(flag, value);
+                case "--tls-key" -> tlsKey = readableFile(flag, value);
                 case "--token-file" -> {
                     try {
                         List<String> lines = java.nio.file.Files.readAllLines(Path.of(value));
@@ -188,8 +204,19 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         if (token != null && token.isEmpty()) {
             throw new UsageException("the join token is empty");
         }
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new UsageException("--tls-cert and --tls-key go together");
+        }
         return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace, stateDir,
-                allow, token);
+                allow, token, tlsCa, tlsCert, tlsKey);
+    }
+
+    private static Path readableFile(String flag, String value) throws UsageException {
+        Path file = Path.of(value);
+        if (!java.nio.file.Files.isReadable(file)) {
+            throw new UsageException(flag + " " + value + " is not a readable file");
+        }
+        return file;
     }
 
     private static int intIn(String flag, String value, int min, int max) throws UsageException {

@@ -4,7 +4,9 @@ import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.taskgrid.proto.v1.AssignTaskRequest;
@@ -47,8 +49,7 @@ final class MasterLink {
     MasterLink(AgentOptions options, String agentVersion) {
         this.options = options;
         this.agentVersion = agentVersion;
-        this.channel = NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort())
-                .usePlaintext()
+        this.channel = transport(NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort()), options)
                 .keepAliveTime(10, TimeUnit.SECONDS)
                 .keepAliveTimeout(5, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
@@ -154,6 +155,24 @@ final class MasterLink {
                 }
                 pause(min(retry.nextDelay(), Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))));
             }
+        }
+    }
+
+    private static NettyChannelBuilder transport(NettyChannelBuilder builder, AgentOptions options) {
+        if (!options.tls()) {
+            return builder.usePlaintext();
+        }
+        try {
+            SslContextBuilder ssl = GrpcSslContexts.forClient();
+            if (options.tlsCa() != null) {
+                ssl.trustManager(options.tlsCa().toFile());
+            }
+            if (options.tlsCert() != null) {
+                ssl.keyManager(options.tlsCert().toFile(), options.tlsKey().toFile());
+            }
+            return builder.sslContext(ssl.build());
+        } catch (javax.net.ssl.SSLException e) {
+            throw new IllegalArgumentException("TLS setup failed: " + e.getMessage(), e);
         }
     }
 

@@ -75,6 +75,21 @@ class AgentOptionsTest {
     }
 
     @Test
+    void tlsFlagsNeedReadableFilesAndACertificateNeedsItsKey(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "x");
+        java.nio.file.Path cert = java.nio.file.Files.writeString(dir.resolve("a.crt"), "x");
+        java.nio.file.Path key = java.nio.file.Files.writeString(dir.resolve("a.key"), "x");
+        assertThat(AgentOptions.parse().tls()).isFalse();
+        assertThat(AgentOptions.parse("--tls-ca", ca.toString()).tls()).isTrue();
+        AgentOptions mutual = AgentOptions.parse("--tls-ca", ca.toString(), "--tls-cert", cert.toString(), "--tls-key",
+                key.toString());
+        assertThat(mutual.tlsKey()).isEqualTo(key);
+        assertUsage("go together", "--tls-cert", cert.toString());
+        assertUsage("not a readable file", "--tls-ca", dir.resolve("missing").toString());
+    }
+
+    @Test
     void aShortMaxReconnectDelayFollowsTheReconnectDelayWhenNotGiven() throws Exception {
         assertThat(AgentOptions.parse("--reconnect-delay", "90s").maxReconnectDelay()).isEqualTo(Duration.ofSeconds(90));
     }

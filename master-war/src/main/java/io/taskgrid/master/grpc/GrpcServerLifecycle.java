@@ -1,6 +1,9 @@
 package io.taskgrid.master.grpc;
 
+import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
@@ -19,9 +22,12 @@ import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
+import javax.net.ssl.SSLException;
+import java.io.File;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
@@ -70,6 +76,20 @@ public class GrpcServerLifecycle {
     @ConfigProperty(name = "taskgrid.output.limit.bytes", defaultValue = "1048576")
     long outputLimitBytes;
 
+    /** PEM certificate chain and PKCS#8 key of the gRPC server; both set turns TLS on. */
+    @Inject
+    @ConfigProperty(name = "taskgrid.grpc.tls.cert")
+    Optional<String> tlsCert;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.grpc.tls.key")
+    Optional<String> tlsKey;
+
+    /** PEM CA certificates; set, only agents with a client certificate signed by one of them may connect. */
+    @Inject
+    @ConfigProperty(name = "taskgrid.grpc.tls.client.ca")
+    Optional<String> tlsClientCa;
+
     private GrpcServer server;
     private EventLoopGroup bossGroup;
     private EventLoopGroup workerGroup;
@@ -94,6 +114,7 @@ public class GrpcServerLifecycle {
                 // Agents ping as often as we do, even with no call open; allow it rather than GOAWAY them.
                 .permitKeepAliveTime(Math.max(1, keepAliveSeconds / 2), TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true);
+        configureTls(builder);
         server = new GrpcServer(builder, ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService),
                 new JoinTokenInterceptor(credentials))).start();
         LOG.info("Taskgrid gRPC server listening on " + address);
@@ -108,6 +129,28 @@ public class GrpcServerLifecycle {
         if (workerGroup != null) {
             workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
             bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    private void configureTls(NettyServerBuilder builder) {
+        Optional<String> cert = tlsCert.filter(s -> !s.isBlank());
+        Optional<String> key = tlsKey.filter(s -> !s.isBlank());
+        if (cert.isEmpty() && key.isEmpty()) {
+            return;
+        }
+        if (cert.isEmpty() || key.isEmpty()) {
+            throw new IllegalStateException("gRPC TLS needs both taskgrid.grpc.tls.cert and taskgrid.grpc.tls.key");
+        }
+        try {
+            SslContextBuilder ssl = GrpcSslContexts.forServer(new File(cert.get()), new File(key.get()));
+            Optional<String> clientCa = tlsClientCa.filter(s -> !s.isBlank());
+            if (clientCa.isPresent()) {
+                ssl.trustManager(new File(clientCa.get())).clientAuth(ClientAuth.REQUIRE);
+            }
+            builder.sslContext(ssl.build());
+            LOG.info("gRPC uses TLS" + (clientCa.isPresent() ? ", and agents need a certificate from " + clientCa.get() : ""));
+        } catch (SSLException e) {
+            throw new IllegalStateException("gRPC TLS: " + e.getMessage(), e);
         }
     }
 
