@@ -108,6 +108,40 @@ class AuthIT {
         assertThat(operator.awaitFinal(own.getString("id"), Duration.ofSeconds(30)).getString("state")).isEqualTo("CANCELLED");
     }
 
+    private static String jwt(java.security.KeyPair keys, String issuer, List<String> groups, long expiresInSeconds)
+            throws Exception {
+        com.nimbusds.jwt.SignedJWT token = new com.nimbusds.jwt.SignedJWT(
+                new com.nimbusds.jose.JWSHeader(com.nimbusds.jose.JWSAlgorithm.RS256),
+                new com.nimbusds.jwt.JWTClaimsSet.Builder().issuer(issuer).subject("alice").claim("upn", "alice@idp.test")
+                        .claim("groups", groups)
+                        .expirationTime(new java.util.Date(System.currentTimeMillis() + expiresInSeconds * 1000)).build());
+        token.sign(new com.nimbusds.jose.crypto.RSASSASigner(keys.getPrivate()));
+        return token.serialize();
+    }
+
+    @Test
+    void jwtsFromTheIdentityProviderCarryTheirRoleAndBadOnesAreRefused() throws Exception {
+        TaskgridClient alice = operator.withToken(jwt(SharedCluster.JWT_KEYS, SharedCluster.JWT_ISSUER, List.of("submitter"), 300));
+        TaskgridClient.Reply submitted = alice.post("/tasks", "application/json", "{\"cmd\":\"echo via jwt\"}");
+        assertThat(submitted.status()).isEqualTo(202);
+        assertThat(submitted.json().getString("submittedBy")).isEqualTo("jwt:alice@idp.test");
+        assertThat(call(alice, "POST", "/workers/w1/drain", "").status()).isEqualTo(403);
+
+        java.security.KeyPairGenerator generator = java.security.KeyPairGenerator.getInstance("RSA");
+        generator.initialize(2048);
+        for (String bad : List.of(jwt(SharedCluster.JWT_KEYS, SharedCluster.JWT_ISSUER, List.of("operator"), -120),
+                jwt(generator.generateKeyPair(), SharedCluster.JWT_ISSUER, List.of("operator"), 300),
+                jwt(SharedCluster.JWT_KEYS, "https://someone-else.test", List.of("operator"), 300))) {
+            TaskgridClient.Reply reply = operator.withToken(bad).get("/workers");
+            assertThat(reply.status()).isEqualTo(401);
+            assertThat(reply.header("WWW-Authenticate")).contains("invalid_token");
+        }
+        TaskgridClient.Reply noRole = operator.withToken(
+                jwt(SharedCluster.JWT_KEYS, SharedCluster.JWT_ISSUER, List.of("staff"), 300)).get("/workers");
+        assertThat(noRole.status()).isEqualTo(403);
+        operator.awaitFinal(submitted.json().getString("id"), Duration.ofSeconds(30));
+    }
+
     @Test
     void agentsWithoutAValidJoinTokenGetNothingAndARotatedTokenWorks() throws Exception {
         int before = cluster.connectedWorkers();

@@ -19,6 +19,9 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
     private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(SharedCluster.class);
 
     static final int LOST_AFTER_SECONDS = 8;
+    static final String JWT_ISSUER = "https://idp.taskgrid.test";
+    /** Signs the JWTs of the tests; the master trusts its public half (mp.jwt.verify.publickey.location). */
+    static final java.security.KeyPair JWT_KEYS = rsaKeys();
     static final int QUEUE_MAX = 300;
 
     private static LocalCluster cluster;
@@ -57,7 +60,32 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 // Short enough for the tests of lost workers, long enough for agents to come back after a restart.
                 .masterEnv("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(LOST_AFTER_SECONDS))
                 .masterEnv("TASKGRID_QUEUE_MAX", Integer.toString(QUEUE_MAX))
+                .masterEnv("MP_JWT_VERIFY_PUBLICKEY_LOCATION", jwtPublicKeyFile().toString())
+                .masterEnv("MP_JWT_VERIFY_ISSUER", JWT_ISSUER)
                 .build();
+    }
+
+    private static java.security.KeyPair rsaKeys() {
+        try {
+            java.security.KeyPairGenerator generator = java.security.KeyPairGenerator.getInstance("RSA");
+            generator.initialize(2048);
+            return generator.generateKeyPair();
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Path jwtPublicKeyFile() {
+        try {
+            Path file = Path.of(property("taskgrid.log.dir"), "jwt-public-key.pem");
+            java.nio.file.Files.createDirectories(file.getParent());
+            java.nio.file.Files.writeString(file, "-----BEGIN PUBLIC KEY-----\n"
+                    + java.util.Base64.getMimeEncoder().encodeToString(JWT_KEYS.getPublic().getEncoded())
+                    + "\n-----END PUBLIC KEY-----\n");
+            return file;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static String property(String name) {

@@ -33,6 +33,9 @@ public class ApiAuthFilter implements ContainerRequestFilter {
     @Inject
     Credentials credentials;
 
+    @Inject
+    JwtVerifier jwt;
+
     @Context
     HttpServletRequest servletRequest;
 
@@ -53,7 +56,18 @@ public class ApiAuthFilter implements ContainerRequestFilter {
                     "send an API token: Authorization: Bearer <token>", "Bearer realm=\"taskgrid\""));
             return;
         }
-        Optional<TokenFile.Caller> caller = credentials.apiCaller(header.substring(7).trim());
+        String token = header.substring(7).trim();
+        Optional<TokenFile.Caller> caller;
+        if (JwtVerifier.looksLikeJwt(token)) {
+            Optional<JwtVerifier.Verdict> verdict = jwt.verify(token);
+            if (verdict.isPresent() && verdict.get().caller() == null) {
+                request.abortWith(problem(403, "Forbidden", verdict.get().problem(), null));
+                return;
+            }
+            caller = verdict.map(JwtVerifier.Verdict::caller);
+        } else {
+            caller = credentials.apiCaller(token);
+        }
         if (caller.isEmpty()) {
             request.abortWith(problem(401, "Unauthorized", "the API token is not valid",
                     "Bearer realm=\"taskgrid\", error=\"invalid_token\""));
