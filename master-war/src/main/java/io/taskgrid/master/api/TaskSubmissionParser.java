@@ -80,6 +80,9 @@ public final class TaskSubmissionParser {
                     + e.getLocation().getColumnNumber() + ": " + e.getMessage());
         } catch (JsonException e) {
             throw ApiProblem.badRequest("malformed JSON: " + e.getMessage());
+        } catch (NumberFormatException | ArithmeticException e) {
+            // A number such as 1e+9999999999 is valid JSON but no BigDecimal (found by fuzzing).
+            throw ApiProblem.badRequest("malformed JSON: a number is out of range");
         }
         if (value.getValueType() != JsonValue.ValueType.OBJECT) {
             throw ApiProblem.badRequest("the request body must be a JSON object, not " + describe(value));
@@ -122,7 +125,12 @@ public final class TaskSubmissionParser {
         if (value.getValueType() != JsonValue.ValueType.NUMBER) {
             throw ApiProblem.badRequest(rule + ", not " + describe(value));
         }
-        BigDecimal number = ((JsonNumber) value).bigDecimalValue();
+        BigDecimal number;
+        try {
+            number = ((JsonNumber) value).bigDecimalValue();
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw ApiProblem.badRequest(rule + "; the number is out of range");
+        }
         BigDecimal whole;
         try {
             whole = number.stripTrailingZeros().scale() <= 0 ? number : null;

@@ -104,6 +104,8 @@ class TaskSubmissionParserTest {
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 604801}", "got 604801"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1e400}", "'timeoutSeconds' must be a whole number"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 99999999999999999999999}", "'timeoutSeconds'"),
+                Arguments.of("2e+99999999999", "out of range"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1e+99999999999}", "out of range"),
                 Arguments.of("{\"cmd\": \"true\", \"env\": [\"A=1\"]}", "'env' must be an object"),
                 Arguments.of("{\"cmd\": \"true\", \"env\": \"A=1\"}", "'env' must be an object"),
                 Arguments.of("{\"cmd\": \"true\", \"env\": {\"A\": 1}}", "'env.A' must be a string, not a number"),
