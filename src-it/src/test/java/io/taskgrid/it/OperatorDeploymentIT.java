@@ -45,7 +45,7 @@ class OperatorDeploymentIT {
     static void deployAsTheReadmeSays() throws Exception {
         wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
         serverDir = wlp.resolve("usr/servers/" + SERVER);
-        deleteTree(serverDir);
+        ExtraServer.deleteTree(serverDir);
         Path projectRoot = Path.of(SharedCluster.property("taskgrid.project.dir"));
 
         // The README's block, with this test's installation and server name, and without its last step: the
@@ -71,7 +71,7 @@ class OperatorDeploymentIT {
                 "TASKGRID_GRPC_PORT=" + GRPC_PORT,
                 "TASKGRID_LISTEN_HOST=*",
                 ""), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        run(wlp.resolve("bin/server").toString(), "start", SERVER);
+        ExtraServer.run(wlp.resolve("bin/server").toString(), "start", SERVER);
         InitialCredentials credentials = InitialCredentials.read(serverDir);
         apiToken = credentials.operatorToken();
         joinToken = credentials.joinToken();
@@ -110,7 +110,7 @@ class OperatorDeploymentIT {
             agent.destroy();
             agent.waitFor(30, TimeUnit.SECONDS);
         }
-        run(wlp.resolve("bin/server").toString(), "stop", SERVER);
+        ExtraServer.run(wlp.resolve("bin/server").toString(), "stop", SERVER);
     }
 
     @Test
@@ -154,20 +154,4 @@ class OperatorDeploymentIT {
         }
     }
 
-    private static void run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes());
-        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
-        assertThat(process.exitValue()).as(String.join(" ", command) + "\n" + output).isZero();
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (Files.exists(dir)) {
-            try (Stream<Path> paths = Files.walk(dir)) {
-                for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(path);
-                }
-            }
-        }
-    }
 }

@@ -16,16 +16,12 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -39,42 +35,25 @@ class TlsIT {
     private static final int HTTPS_PORT = 29443;
     private static final int GRPC_PORT = 29051;
 
-    private static Path wlp;
-    private static Path serverDir;
+    private static ExtraServer server;
     private static Path certs;
     private static InitialCredentials credentials;
     private static final List<Process> agents = new ArrayList<>();
 
     @BeforeAll
     static void startATlsMaster() throws Exception {
-        wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
-        serverDir = wlp.resolve("usr/servers/" + SERVER);
-        deleteTree(serverDir);
         certs = Files.createDirectories(Path.of(SharedCluster.property("taskgrid.log.dir"), "tls-certs"));
         makeCertificates(certs);
 
-        Path build = wlp.resolve("usr/servers/taskgrid");
-        run(wlp.resolve("bin/server").toString(), "create", SERVER);
-        for (String file : List.of("server.xml", "jvm.options", "bootstrap.properties")) {
-            Files.copy(build.resolve(file), serverDir.resolve(file), StandardCopyOption.REPLACE_EXISTING);
-        }
-        Files.createDirectories(serverDir.resolve("apps"));
-        Files.copy(build.resolve("apps/master.war"), serverDir.resolve("apps/master.war"));
-        Files.createDirectories(serverDir.resolve("jdbc"));
-        for (String jar : List.of("derby.jar", "derbyshared.jar", "derbytools.jar")) {
-            Files.copy(build.resolve("jdbc/" + jar), serverDir.resolve("jdbc/" + jar));
-        }
-        Files.writeString(serverDir.resolve("server.env"), String.join("\n", "",
-                "TASKGRID_HTTP_PORT=29092",
+        server = ExtraServer.start(SERVER, "TASKGRID_HTTP_PORT=29092",
                 "TASKGRID_HTTPS_PORT=" + HTTPS_PORT,
                 "TASKGRID_GRPC_PORT=" + GRPC_PORT,
                 "TASKGRID_TLS_KEYSTORE=" + certs.resolve("server.p12"),
                 "TASKGRID_TLS_KEYSTORE_PASSWORD=changeit",
                 "TASKGRID_GRPC_TLS_CERT=" + certs.resolve("server.crt"),
                 "TASKGRID_GRPC_TLS_KEY=" + certs.resolve("server.key"),
-                "TASKGRID_GRPC_TLS_CLIENT_CA=" + certs.resolve("ca.crt"), ""), StandardOpenOption.APPEND);
-        run(wlp.resolve("bin/server").toString(), "start", SERVER);
-        credentials = InitialCredentials.read(serverDir);
+                "TASKGRID_GRPC_TLS_CLIENT_CA=" + certs.resolve("ca.crt"));
+        credentials = InitialCredentials.read(server.dir());
     }
 
     @AfterAll
@@ -83,7 +62,7 @@ class TlsIT {
             agent.destroy();
             agent.waitFor(30, TimeUnit.SECONDS);
         }
-        run(wlp.resolve("bin/server").toString(), "stop", SERVER);
+        server.stop();
     }
 
     @Test
@@ -172,20 +151,4 @@ class TlsIT {
         assertThat(process.exitValue()).as(String.join(" ", command) + "\n" + output).isZero();
     }
 
-    private static void run(String... command) throws IOException, InterruptedException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes());
-        assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
-        assertThat(process.exitValue()).as(String.join(" ", command) + "\n" + output).isZero();
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (Files.exists(dir)) {
-            try (Stream<Path> paths = Files.walk(dir)) {
-                for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.delete(path);
-                }
-            }
-        }
-    }
 }

@@ -1,0 +1,78 @@
+package io.taskgrid.it;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.util.Collections;
+import java.util.Optional;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * taskgrid.auth.enabled=false, for development: no tokens made or needed, a warning at start, and the master answers
+ * this machine only even when told to listen on every interface.
+ */
+class AuthDisabledIT {
+
+    private static final int HTTP_PORT = 39092;
+    private static final int GRPC_PORT = 39051;
+    private static ExtraServer server;
+
+    @BeforeAll
+    static void startWithoutAuthentication() throws Exception {
+        server = ExtraServer.start("taskgrid-noauth", "TASKGRID_HTTP_PORT=" + HTTP_PORT, "TASKGRID_GRPC_PORT=" + GRPC_PORT,
+                "TASKGRID_LISTEN_HOST=*", "TASKGRID_AUTH_ENABLED=false");
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        server.stop();
+    }
+
+    @Test
+    void noTokenIsMadeOrNeededFromThisMachineAndEveryStartWarns() throws Exception {
+        TaskgridClient local = new TaskgridClient("http://localhost:" + HTTP_PORT, null);
+        assertThat(local.get("/workers").status()).isEqualTo(200);
+        assertThat(server.dir().resolve("taskgrid-tokens.properties")).doesNotExist();
+        assertThat(Files.readString(server.dir().resolve("logs/messages.log"))).contains("authentication is off");
+    }
+
+    @Test
+    void otherMachinesGetNothingEvenWhenListeningOnEveryInterface() throws Exception {
+        Optional<InetAddress> external = nonLoopbackAddress();
+        assumeTrue(external.isPresent(), "this machine has no non-loopback IPv4 address to try");
+        TaskgridClient remote = new TaskgridClient("http://" + external.get().getHostAddress() + ":" + HTTP_PORT, null);
+        TaskgridClient.Reply reply = remote.get("/workers");
+        assertThat(reply.status()).isEqualTo(403);
+        assertThat(reply.json().getString("detail")).contains("this machine only");
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(external.get(), GRPC_PORT), 2000);
+            throw new AssertionError("the gRPC port answered on " + external.get());
+        } catch (IOException expected) {
+            // gRPC is bound to 127.0.0.1 while authentication is off
+        }
+    }
+
+    private static Optional<InetAddress> nonLoopbackAddress() throws IOException {
+        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+            if (nic.isUp() && !nic.isLoopback()) {
+                for (InetAddress address : Collections.list(nic.getInetAddresses())) {
+                    if (address instanceof Inet4Address) {
+                        return Optional.of(address);
+                    }
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+}
