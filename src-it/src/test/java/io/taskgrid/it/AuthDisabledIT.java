@@ -5,13 +5,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.NetworkInterface;
 import java.net.Socket;
 import java.nio.file.Files;
-import java.util.Collections;
 import java.util.Optional;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -48,7 +45,7 @@ class AuthDisabledIT {
 
     @Test
     void otherMachinesGetNothingEvenWhenListeningOnEveryInterface() throws Exception {
-        Optional<InetAddress> external = nonLoopbackAddress();
+        Optional<InetAddress> external = Hosts.nonLoopbackAddress();
         assumeTrue(external.isPresent(), "this machine has no non-loopback IPv4 address to try");
         TaskgridClient remote = new TaskgridClient("http://" + external.get().getHostAddress() + ":" + HTTP_PORT, null);
         TaskgridClient.Reply reply = remote.get("/workers");
@@ -62,17 +59,5 @@ class AuthDisabledIT {
         }
     }
 
-    private static Optional<InetAddress> nonLoopbackAddress() throws IOException {
-        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
-            if (nic.isUp() && !nic.isLoopback()) {
-                for (InetAddress address : Collections.list(nic.getInetAddresses())) {
-                    if (address instanceof Inet4Address) {
-                        return Optional.of(address);
-                    }
-                }
-            }
-        }
-        return Optional.empty();
-    }
 
 }

@@ -4,13 +4,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
-import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.NetworkInterface;
 import java.net.Socket;
-import java.net.SocketException;
-import java.util.Collections;
 import java.util.Optional;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -22,7 +18,7 @@ class LoopbackOnlyIT {
 
     @Test
     void theRestAndGrpcPortsAreClosedOnEveryNonLoopbackAddress() throws Exception {
-        Optional<InetAddress> external = nonLoopbackAddress();
+        Optional<InetAddress> external = Hosts.nonLoopbackAddress();
         assumeTrue(external.isPresent(), "this machine has no non-loopback IPv4 address to try");
         int http = SharedCluster.cluster().config().apiPort();
         int grpc = SharedCluster.cluster().config().grpcPort();
@@ -41,17 +37,4 @@ class LoopbackOnlyIT {
         }
     }
 
-    private static Optional<InetAddress> nonLoopbackAddress() throws SocketException {
-        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
-            if (!nic.isUp() || nic.isLoopback()) {
-                continue;
-            }
-            for (InetAddress address : Collections.list(nic.getInetAddresses())) {
-                if (address instanceof Inet4Address) {
-                    return Optional.of(address);
-                }
-            }
-        }
-        return Optional.empty();
-    }
 }

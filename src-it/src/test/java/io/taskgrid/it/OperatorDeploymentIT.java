@@ -7,20 +7,16 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.net.Inet4Address;
 import java.net.InetAddress;
-import java.net.NetworkInterface;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.stream.Collectors;
 import java.time.Duration;
-import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -132,15 +128,9 @@ class OperatorDeploymentIT {
     void listeningOnEveryInterfaceIsOneSettingAndStillNeedsAToken() throws Exception {
         String log = Files.readString(serverDir.resolve("logs/messages.log"));
         assertThat(log).contains("Taskgrid first start: credentials made").doesNotContain("authentication is off");
-        InetAddress external = null;
-        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
-            if (nic.isUp() && !nic.isLoopback()) {
-                external = Collections.list(nic.getInetAddresses()).stream()
-                        .filter(a -> a instanceof Inet4Address).findFirst().orElse(external);
-            }
-        }
-        if (external != null) {
-            TaskgridClient remote = new TaskgridClient("http://" + external.getHostAddress() + ":" + HTTP_PORT, null);
+        Optional<InetAddress> external = Hosts.nonLoopbackAddress();
+        if (external.isPresent()) {
+            TaskgridClient remote = new TaskgridClient("http://" + external.get().getHostAddress() + ":" + HTTP_PORT, null);
             assertThat(remote.get("/workers").status()).isEqualTo(401);
             assertThat(remote.withToken(apiToken).get("/workers").status()).isEqualTo(200);
         }

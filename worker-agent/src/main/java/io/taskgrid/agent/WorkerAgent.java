@@ -41,8 +41,6 @@ public final class WorkerAgent {
     private final java.util.concurrent.ScheduledExecutorService flusher;
     /** attempt id to its run */
     private final Map<String, CommandRun> running = new ConcurrentHashMap<>();
-    /** attempt id to task id, for telling a new connection what still runs here */
-    private final Map<String, String> runningTasks = new ConcurrentHashMap<>();
     private final AtomicInteger busy = new AtomicInteger();
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
 
@@ -145,10 +143,10 @@ public final class WorkerAgent {
      */
     private List<RunningAttempt> claims() {
         List<RunningAttempt> claims = new ArrayList<>();
-        runningTasks.forEach((attemptId, taskId) ->
-                claims.add(RunningAttempt.newBuilder().setAttemptId(attemptId).setTaskId(taskId).build()));
+        running.forEach((attemptId, run) ->
+                claims.add(RunningAttempt.newBuilder().setAttemptId(attemptId).setTaskId(run.taskId()).build()));
         for (StatusReport stored : outbox.pending()) {
-            if (!runningTasks.containsKey(stored.getAttemptId())) {
+            if (!running.containsKey(stored.getAttemptId())) {
                 claims.add(RunningAttempt.newBuilder().setAttemptId(stored.getAttemptId())
                         .setTaskId(stored.getTaskId()).build());
             }
@@ -217,18 +215,12 @@ public final class WorkerAgent {
         String taskId = assignment.getTaskId();
         if (!options.allows(assignment.getCmd())) {
             Log.warn("task " + taskId + " refused: its command matches no --allow rule");
-            StatusReport refused = finished(assignment, CommandResult.notStarted(
-                    "this agent runs only commands matching its --allow rules; this one matches none"));
-            outbox.save(refused);
-            freeSlot.run();
-            if (link.report(refused, PROGRESS_PATIENCE)) {
-                outbox.remove(refused);
-            }
+            deliver(finished(assignment, CommandResult.notStarted(
+                    "this agent runs only commands matching its --allow rules; this one matches none")), freeSlot);
             return;
         }
         CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog);
         running.put(assignment.getAttemptId(), run);
-        runningTasks.put(assignment.getAttemptId(), taskId);
         try {
             // Not waited for: nothing depends on it, and the command should not wait a round trip to start.
             link.reportAsync(progress(assignment, Phase.ACCEPTED));
@@ -237,21 +229,25 @@ public final class WorkerAgent {
             Log.info("task " + taskId + " finished: " + result.outcome()
                     + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
                     + (result.reason() == null ? "" : " (" + result.reason() + ")"));
-            StatusReport report = finished(assignment, result);
-            outbox.save(report);
-            // The master frees the slot when the report arrives and may send the next task at once, possibly before
-            // this thread is done with the report: the slot must already be free here by then.
-            freeSlot.run();
-            // If the master is unreachable the result waits in the outbox and goes out when the link is back.
-            Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : PROGRESS_PATIENCE;
-            if (link.report(report, patience)) {
-                outbox.remove(report);
-            } else {
-                Log.warn("the result of task " + taskId + " waits in " + outbox.dir() + " until the master is back");
-            }
+            deliver(finished(assignment, result), freeSlot);
         } finally {
             running.remove(assignment.getAttemptId());
-            runningTasks.remove(assignment.getAttemptId());
+        }
+    }
+
+    /**
+     * Stores a finished attempt's report, frees its slot, then sends it. The master frees the slot when the report
+     * arrives and may send the next task at once, possibly before this thread is done with the report: the slot must
+     * already be free by then. If the master is unreachable the report waits in the outbox for the link to return.
+     */
+    private void deliver(StatusReport report, Runnable freeSlot) {
+        outbox.save(report);
+        freeSlot.run();
+        Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : PROGRESS_PATIENCE;
+        if (link.report(report, patience)) {
+            outbox.remove(report);
+        } else {
+            Log.warn("the result of task " + report.getTaskId() + " waits in " + outbox.dir() + " until the master is back");
         }
     }
 

@@ -24,7 +24,8 @@ public final class ProblemMappers {
     private ProblemMappers() {
     }
 
-    static Response problem(int status, String title, String detail, UriInfo uri) {
+    /** A problem+json response; every refusal of the API, the authentication filter's too, is built here. */
+    public static Response problem(int status, String title, String detail, UriInfo uri) {
         JsonObjectBuilder body = Json.createObjectBuilder()
                 .add("type", "about:blank")
                 .add("title", title)

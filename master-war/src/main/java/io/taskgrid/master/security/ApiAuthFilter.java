@@ -2,7 +2,7 @@ package io.taskgrid.master.security;
 
 import jakarta.annotation.Priority;
 import jakarta.inject.Inject;
-import jakarta.json.Json;
+import io.taskgrid.master.api.ProblemMappers;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.ws.rs.HttpMethod;
 import jakarta.ws.rs.Priorities;
@@ -43,7 +43,7 @@ public class ApiAuthFilter implements ContainerRequestFilter {
     public void filter(ContainerRequestContext request) {
         if (!credentials.enabled()) {
             if (!fromLoopback()) {
-                request.abortWith(problem(403, "Forbidden",
+                request.abortWith(problem(request, 403, "Forbidden",
                         "authentication is off on this master, so it answers this machine only", null));
                 return;
             }
@@ -52,7 +52,7 @@ public class ApiAuthFilter implements ContainerRequestFilter {
         }
         String header = request.getHeaderString(HttpHeaders.AUTHORIZATION);
         if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            request.abortWith(problem(401, "Unauthorized",
+            request.abortWith(problem(request, 401, "Unauthorized",
                     "send an API token: Authorization: Bearer <token>", "Bearer realm=\"taskgrid\""));
             return;
         }
@@ -61,7 +61,7 @@ public class ApiAuthFilter implements ContainerRequestFilter {
         if (JwtVerifier.looksLikeJwt(token)) {
             Optional<JwtVerifier.Verdict> verdict = jwt.verify(token);
             if (verdict.isPresent() && verdict.get().caller() == null) {
-                request.abortWith(problem(403, "Forbidden", verdict.get().problem(), null));
+                request.abortWith(problem(request, 403, "Forbidden", verdict.get().problem(), null));
                 return;
             }
             caller = verdict.map(JwtVerifier.Verdict::caller);
@@ -69,13 +69,13 @@ public class ApiAuthFilter implements ContainerRequestFilter {
             caller = credentials.apiCaller(token);
         }
         if (caller.isEmpty()) {
-            request.abortWith(problem(401, "Unauthorized", "the API token is not valid",
+            request.abortWith(problem(request, 401, "Unauthorized", "the API token is not valid",
                     "Bearer realm=\"taskgrid\", error=\"invalid_token\""));
             return;
         }
         Role needed = needed(request.getMethod(), request.getUriInfo().getPath());
         if (!caller.get().role().includes(needed)) {
-            request.abortWith(problem(403, "Forbidden", "this needs the " + needed.name().toLowerCase()
+            request.abortWith(problem(request, 403, "Forbidden", "this needs the " + needed.name().toLowerCase()
                     + " role; the token has " + caller.get().role().name().toLowerCase(), null));
             return;
         }
@@ -127,13 +127,10 @@ public class ApiAuthFilter implements ContainerRequestFilter {
         }
     }
 
-    private static Response problem(int status, String title, String detail, String challenge) {
-        Response.ResponseBuilder response = Response.status(status).type("application/problem+json")
-                .entity(Json.createObjectBuilder().add("type", "about:blank").add("title", title)
-                        .add("status", status).add("detail", detail).build().toString());
-        if (challenge != null) {
-            response.header(HttpHeaders.WWW_AUTHENTICATE, challenge);
-        }
-        return response.build();
+    private static Response problem(ContainerRequestContext request, int status, String title, String detail,
+                                    String challenge) {
+        Response problem = ProblemMappers.problem(status, title, detail, request.getUriInfo());
+        return challenge == null ? problem
+                : Response.fromResponse(problem).header(HttpHeaders.WWW_AUTHENTICATE, challenge).build();
     }
 }

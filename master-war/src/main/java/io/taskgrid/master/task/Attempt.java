@@ -56,7 +56,7 @@ public class Attempt {
 
     public void end(String outcome, String reason, LocalDateTime when) {
         this.outcome = outcome;
-        this.reason = reason == null || reason.length() <= 2000 ? reason : reason.substring(0, 1997) + "...";
+        this.reason = Task.clipReason(reason);
         this.endedAt = when;
     }
 

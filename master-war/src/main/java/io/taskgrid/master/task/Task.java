@@ -232,7 +232,12 @@ public class Task {
     }
 
     public void setReason(String reason) {
-        this.reason = reason == null || reason.length() <= 2000 ? reason : reason.substring(0, 1997) + "...";
+        this.reason = clipReason(reason);
+    }
+
+    /** Reasons are free text from agents and the master; their column holds 2000 characters. */
+    static String clipReason(String reason) {
+        return reason == null || reason.length() <= 2000 ? reason : reason.substring(0, 1997) + "...";
     }
 
     public LocalDateTime getSubmittedAt() {
