@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.text.SafeText;
 import jakarta.json.Json;
 import jakarta.json.JsonObjectBuilder;
 import jakarta.ws.rs.WebApplicationException;
@@ -64,11 +65,11 @@ public final class ProblemMappers {
             String title = original.getStatusInfo().getReasonPhrase();
             String detail = switch (status) {
                 case 404 -> "no such resource; the API has POST /tasks, GET /tasks, GET and DELETE /tasks/{id}, "
-                        + "GET /workers and POST /workers/{id}/drain";
+                        + "GET /tasks/{id}/output, GET /workers and POST /workers/{id}/drain";
                 case 405 -> "method not allowed on this resource" + allowed(original);
                 case 415 -> "send the body as application/json";
                 case 406 -> "this API answers with application/json only";
-                default -> e.getMessage();
+                default -> SafeText.oneLine(e.getMessage(), 200);
             };
             Response problem = problem(status, title, detail, uri);
             if (status == 405 && original.getHeaderString("Allow") != null) {

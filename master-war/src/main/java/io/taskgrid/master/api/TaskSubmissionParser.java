@@ -1,6 +1,7 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.text.SafeText;
 import jakarta.json.Json;
 import jakarta.json.JsonException;
 import jakarta.json.JsonNumber;
@@ -32,6 +33,7 @@ public final class TaskSubmissionParser {
     public static final long MAX_TIMEOUT_SECONDS = 7L * 24 * 3600;
     public static final int MAX_ENV_ENTRIES = 256;
     public static final int MAX_CWD_LENGTH = 4096;
+    public static final int MAX_ENV_NAME_LENGTH = 256;
 
     private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
     public static final int MAX_RETRIES = 100;
@@ -50,7 +52,7 @@ public final class TaskSubmissionParser {
         JsonObject object = readObject(body);
         for (String field : object.keySet()) {
             if (!FIELDS.contains(field)) {
-                throw ApiProblem.badRequest("unknown field '" + field
+                throw ApiProblem.badRequest("unknown field '" + SafeText.echo(field)
                         + "'; the fields are cmd, timeoutSeconds, env, secretEnv, cwd, retries, maxAttempts");
             }
         }
@@ -72,14 +74,15 @@ public final class TaskSubmissionParser {
         if (body == null || body.isBlank()) {
             throw ApiProblem.badRequest("the request body is empty; send a JSON object such as {\"cmd\": \"echo hello\"}");
         }
+        JsonShape.check(body);
         JsonValue value;
         try (JsonReader reader = READERS.createReader(new StringReader(body))) {
             value = reader.readValue();
         } catch (JsonParsingException e) {
             throw ApiProblem.badRequest("malformed JSON at line " + e.getLocation().getLineNumber() + ", column "
-                    + e.getLocation().getColumnNumber() + ": " + e.getMessage());
+                    + e.getLocation().getColumnNumber() + ": " + SafeText.oneLine(e.getMessage(), 200));
         } catch (JsonException e) {
-            throw ApiProblem.badRequest("malformed JSON: " + e.getMessage());
+            throw ApiProblem.badRequest("malformed JSON: " + SafeText.oneLine(e.getMessage(), 200));
         } catch (NumberFormatException | ArithmeticException e) {
             // A number such as 1e+9999999999 is valid JSON but no BigDecimal (found by fuzzing).
             throw ApiProblem.badRequest("malformed JSON: a number is out of range");
@@ -125,25 +128,24 @@ public final class TaskSubmissionParser {
         if (value.getValueType() != JsonValue.ValueType.NUMBER) {
             throw ApiProblem.badRequest(rule + ", not " + describe(value));
         }
+        // JsonShape has bounded the number to a few dozen characters, so this arithmetic is cheap; the value is never
+        // formatted in full (a plain rendering of 1e999999999 is a billion digits), only compared.
         BigDecimal number;
         try {
             number = ((JsonNumber) value).bigDecimalValue();
-        } catch (NumberFormatException | ArithmeticException e) {
+        } catch (RuntimeException e) {
             throw ApiProblem.badRequest(rule + "; the number is out of range");
         }
-        BigDecimal whole;
-        try {
-            whole = number.stripTrailingZeros().scale() <= 0 ? number : null;
-        } catch (ArithmeticException e) {
-            whole = null;
+        if (number.signum() != 0 && (long) number.precision() - number.scale() > 19) {
+            throw ApiProblem.badRequest(rule + "; the number is out of range");
         }
-        if (whole == null) {
-            throw ApiProblem.badRequest(rule + "; got " + number.toPlainString());
+        if (number.signum() != 0 && number.scale() > 0 && number.stripTrailingZeros().scale() > 0) {
+            throw ApiProblem.badRequest(rule + "; got a fraction");
         }
-        if (whole.compareTo(BigDecimal.valueOf(min)) < 0 || whole.compareTo(BigDecimal.valueOf(max)) > 0) {
-            throw ApiProblem.badRequest(rule + "; got " + number.toPlainString());
+        if (number.compareTo(BigDecimal.valueOf(min)) < 0 || number.compareTo(BigDecimal.valueOf(max)) > 0) {
+            throw ApiProblem.badRequest(rule + "; got " + SafeText.echo(number.toString()));
         }
-        return whole.longValueExact();
+        return number.longValue();
     }
 
     /** {@code env} or {@code secretEnv}; messages about a secret never show its value. */
@@ -164,9 +166,10 @@ public final class TaskSubmissionParser {
         Map<String, String> result = new LinkedHashMap<>();
         for (Map.Entry<String, JsonValue> entry : env.entrySet()) {
             String name = entry.getKey();
-            if (!ENV_NAME.matcher(name).matches()) {
-                throw ApiProblem.badRequest("'" + field + "' name '" + printable(name)
-                        + "' is not a valid variable name; use letters, digits and _, not starting with a digit");
+            if (name.length() > MAX_ENV_NAME_LENGTH || !ENV_NAME.matcher(name).matches()) {
+                throw ApiProblem.badRequest("'" + field + "' name '" + SafeText.echo(name)
+                        + "' is not a valid variable name; use letters, digits and _, not starting with a digit, at most "
+                        + MAX_ENV_NAME_LENGTH + " characters");
             }
             if (entry.getValue().getValueType() != JsonValue.ValueType.STRING) {
                 throw ApiProblem.badRequest("'" + field + "." + name + "' must be a string, not "
@@ -191,7 +194,7 @@ public final class TaskSubmissionParser {
         }
         String cwd = ((JsonString) value).getString();
         if (!cwd.startsWith("/")) {
-            throw ApiProblem.badRequest("'cwd' must be an absolute path (starting with /); got '" + printable(cwd) + "'");
+            throw ApiProblem.badRequest("'cwd' must be an absolute path (starting with /); got '" + SafeText.echo(cwd) + "'");
         }
         if (cwd.indexOf('\0') >= 0) {
             throw ApiProblem.badRequest("'cwd' must not contain a NUL character");
@@ -211,10 +214,5 @@ public final class TaskSubmissionParser {
             case TRUE, FALSE -> "a boolean";
             case NULL -> "null";
         };
-    }
-
-    private static String printable(String text) {
-        String cut = text.length() > 64 ? text.substring(0, 64) + "..." : text;
-        return cut.replaceAll("\\p{Cntrl}", "?");
     }
 }

@@ -99,7 +99,7 @@ class TaskSubmissionParserTest {
                 Arguments.of("{\"cmd\": \"true\", \"comand\": \"x\"}", "unknown field 'comand'"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 0}", "'timeoutSeconds' must be a whole number"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": -5}", "'timeoutSeconds' must be a whole number"),
-                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1.5}", "got 1.5"),
+                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1.5}", "got a fraction"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": \"10\"}", "not a string"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 604801}", "got 604801"),
                 Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1e400}", "'timeoutSeconds' must be a whole number"),
@@ -147,24 +147,112 @@ class TaskSubmissionParserTest {
                 .hasMessageContaining("at most " + TaskSubmissionParser.MAX_ENV_ENTRIES);
     }
 
+    /**
+     * Single-character mutations of a valid request: each is either still a valid task that keeps every rule, or a 400
+     * with a reason. Both outcomes must actually occur, or the test would be checking one branch only.
+     */
     @Test
-    void randomBodiesAreEitherValidOrRefusedWithAReason() {
+    void mutatedRequestsAreEitherValidOrRefusedWithAReason() {
+        String valid = "{\"cmd\":\"echo hi\",\"timeoutSeconds\":30,\"env\":{\"A\":\"1\"},\"cwd\":\"/tmp\","
+                + "\"retries\":2,\"maxAttempts\":3}";
         java.util.Random random = new java.util.Random(42);
-        String alphabet = "{}[]\":,0123456789.eE+-truefalsnl \\u0000abcmd";
+        String alphabet = "{}[]\":,0123456789.eE+- \\u0000abcmdtruefalsnl";
+        int accepted = 0;
+        int refused = 0;
         for (int i = 0; i < 5000; i++) {
-            StringBuilder body = new StringBuilder();
-            int length = random.nextInt(40);
-            for (int j = 0; j < length; j++) {
-                body.append(alphabet.charAt(random.nextInt(alphabet.length())));
+            StringBuilder body = new StringBuilder(valid);
+            for (int edits = 1 + random.nextInt(2); edits > 0; edits--) {
+                int at = random.nextInt(body.length());
+                char c = alphabet.charAt(random.nextInt(alphabet.length()));
+                switch (random.nextInt(3)) {
+                    case 0 -> body.deleteCharAt(at);
+                    case 1 -> body.insert(at, c);
+                    default -> body.setCharAt(at, c);
+                }
             }
             try {
                 NewTask task = TaskSubmissionParser.parse(body.toString());
-                // Whatever got through must satisfy every rule.
                 assertThat(task.cmd()).isNotBlank().doesNotContain("\0");
+                if (task.timeoutSeconds() != null) {
+                    assertThat(task.timeoutSeconds()).isBetween(1L, TaskSubmissionParser.MAX_TIMEOUT_SECONDS);
+                }
+                if (task.retries() != null) {
+                    assertThat(task.retries()).isBetween(0, TaskSubmissionParser.MAX_RETRIES);
+                }
+                if (task.cwd() != null) {
+                    assertThat(task.cwd()).startsWith("/");
+                }
+                accepted++;
             } catch (ApiProblem expected) {
                 assertThat(expected.status()).isEqualTo(400);
-                assertThat(expected.getMessage()).isNotBlank();
+                assertThat(expected.getMessage()).isNotBlank().hasSizeLessThan(400);
+                refused++;
             }
         }
+        assertThat(accepted).as("mutations that stay valid").isGreaterThan(100);
+        assertThat(refused).as("mutations that are refused").isGreaterThan(100);
+    }
+
+    static Stream<String> numericFields() {
+        return Stream.of("timeoutSeconds", "retries", "maxAttempts");
+    }
+
+    /** Valid JSON numbers of a dozen characters whose plain rendering is a billion digits long. */
+    @ParameterizedTest
+    @MethodSource("numericFields")
+    void hugeExponentsAreRefusedAtOnceWithoutExpandingTheNumber(String field) {
+        for (String number : java.util.List.of("1e999999999", "-1e999999999", "1e-999999999", "1.5e-999999999",
+                "9e2147483647", "1E+999999999", "0.000000000000000000000000000001")) {
+            String body = "{\"cmd\":\"true\",\"" + field + "\":" + number + "}";
+            long started = System.nanoTime();
+            assertThatThrownBy(() -> TaskSubmissionParser.parse(body))
+                    .as(number)
+                    .isInstanceOfSatisfying(ApiProblem.class, problem -> {
+                        assertThat(problem.status()).isEqualTo(400);
+                        assertThat(problem.getMessage()).contains("'" + field + "'").hasSizeLessThan(200);
+                    });
+            assertThat(java.time.Duration.ofNanos(System.nanoTime() - started)).as(number)
+                    .isLessThan(java.time.Duration.ofMillis(200));
+        }
+    }
+
+    @Test
+    void aNumberWithManyDigitsIsRefusedBeforeItIsParsed() {
+        String digits = "1" + "0".repeat(200_000);
+        long started = System.nanoTime();
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"retries\":" + digits + "}"))
+                .isInstanceOfSatisfying(ApiProblem.class, problem -> {
+                    assertThat(problem.status()).isEqualTo(400);
+                    assertThat(problem.getMessage()).contains("longer than").hasSizeLessThan(200);
+                });
+        assertThat(java.time.Duration.ofNanos(System.nanoTime() - started)).isLessThan(java.time.Duration.ofMillis(500));
+    }
+
+    @Test
+    void aBodyNestedThousandsOfLevelsDeepIsA400() {
+        for (String body : java.util.List.of("[".repeat(100_000), "{\"cmd\":\"x\",\"env\":" + "[".repeat(50_000),
+                "{\"a\":".repeat(20_000) + "1" + "}".repeat(20_000))) {
+            assertThatThrownBy(() -> TaskSubmissionParser.parse(body))
+                    .isInstanceOfSatisfying(ApiProblem.class, problem -> {
+                        assertThat(problem.status()).isEqualTo(400);
+                        assertThat(problem.getMessage()).contains("nested deeper than");
+                    });
+        }
+        // Brackets inside strings are text, not nesting.
+        assertThat(TaskSubmissionParser.parse("{\"cmd\":\"echo '" + "[{".repeat(1000) + "'\"}").cmd()).startsWith("echo");
+    }
+
+    @Test
+    void errorDetailsEchoOnlyAShortPrefixOfTheInput() {
+        String longName = "f" + "x".repeat(100_000);
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"" + longName + "\":1}"))
+                .isInstanceOfSatisfying(ApiProblem.class, problem ->
+                        assertThat(problem.getMessage()).hasSizeLessThan(300).contains("unknown field 'fxxx"));
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"env\":{\"" + "A".repeat(100_000) + "\":\"1\"}}"))
+                .isInstanceOfSatisfying(ApiProblem.class, problem ->
+                        assertThat(problem.getMessage()).hasSizeLessThan(300));
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"cwd\":\"" + "a\\n".repeat(5000) + "\"}"))
+                .isInstanceOfSatisfying(ApiProblem.class, problem ->
+                        assertThat(problem.getMessage()).hasSizeLessThan(300).doesNotContain("\n"));
     }
 }
