@@ -5,8 +5,11 @@ import jakarta.json.bind.annotation.JsonbPropertyOrder;
 
 import java.util.List;
 
-/** One page of GET /tasks; {@code next} is the cursor for the following page, null on the last one. */
+/**
+ * One page of GET /tasks: summaries, newest first; {@code next} is the cursor for the following page, null on the last
+ * one.
+ */
 @JsonbNillable
 @JsonbPropertyOrder({"tasks", "next"})
-public record TaskPage(List<TaskView> tasks, String next) {
+public record TaskPage(List<TaskSummaryView> tasks, String next) {
 }

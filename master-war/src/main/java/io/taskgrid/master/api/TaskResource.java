@@ -8,7 +8,8 @@ import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import io.taskgrid.master.task.Attempt;
+import io.taskgrid.master.task.TaskSummary;
+import io.taskgrid.master.text.SafeText;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -58,6 +59,9 @@ public class TaskResource {
     @Inject
     Dispatcher dispatcher;
 
+    @Inject
+    HeavyReads heavyReads;
+
     /** Beyond this many queued tasks, submissions are refused with 503 until the queue drains. */
     @Inject
     @ConfigProperty(name = "taskgrid.queue.max", defaultValue = "10000")
@@ -70,13 +74,15 @@ public class TaskResource {
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     public Response submit(InputStream body, @HeaderParam("Content-Length") String contentLength,
-                           @HeaderParam("Idempotency-Key") String idempotencyKey, @Context SecurityContext caller) {
+                           @HeaderParam("Idempotency-Key") String idempotencyKey,
+                           @Context SecurityContext security) {
         NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
-        String key = IdempotencyKeys.validate(idempotencyKey);
+        String caller = security.getUserPrincipal().getName();
+        String key = IdempotencyKeys.scoped(caller, IdempotencyKeys.validate(idempotencyKey));
         if (key != null) {
             Optional<TaskStore.KeyedTask> earlier = store.findByIdempotencyKey(key);
             if (earlier.isPresent()) {
-                return replay(earlier.get(), spec, key);
+                return replay(earlier.get(), spec, idempotencyKey);
             }
         }
         long queued = store.countQueued();
@@ -86,12 +92,12 @@ public class TaskResource {
         }
         Task task;
         try {
-            task = store.create(spec, defaultMaxAttempts, key, caller.getUserPrincipal().getName());
+            task = store.create(spec, defaultMaxAttempts, key, caller);
         } catch (RuntimeException e) {
             // Two requests with one key at once: the database's unique key let one through; answer as for a retry.
             Optional<TaskStore.KeyedTask> winner = key == null ? Optional.empty() : store.findByIdempotencyKey(key);
             if (winner.isPresent()) {
-                return replay(winner.get(), spec, key);
+                return replay(winner.get(), spec, idempotencyKey);
             }
             throw e;
         }
@@ -103,7 +109,7 @@ public class TaskResource {
     private Response replay(TaskStore.KeyedTask earlier, NewTask spec, String key) {
         Task task = earlier.task();
         if (!store.fingerprint(spec).equals(earlier.requestHash())) {
-            throw ApiProblem.unprocessable("Idempotency-Key '" + key + "' was already used for a different request"
+            throw ApiProblem.unprocessable("Idempotency-Key '" + SafeText.echo(key) + "' was already used for a different request"
                     + " (task " + task.getId() + "); use a new key for a new task");
         }
         return Response.ok(view(task)).location(URI.create("/tasks/" + task.getId())).build();
@@ -112,7 +118,7 @@ public class TaskResource {
     @GET
     @Path("{id}")
     public TaskView get(@PathParam("id") String id) {
-        return view(existing(id));
+        return heavyReads.call(() -> view(existing(id)));
     }
 
     /**
@@ -142,7 +148,7 @@ public class TaskResource {
 
     private Task existing(String id) {
         if (!TaskIds.looksValid(id)) {
-            throw ApiProblem.notFound("no task with id '" + id + "'");
+            throw ApiProblem.notFound("no task with id '" + SafeText.echo(id) + "'");
         }
         return store.find(id).orElseThrow(() -> ApiProblem.notFound("no task with id '" + id + "'"));
     }
@@ -158,13 +164,35 @@ public class TaskResource {
         int size = parseLimit(limit);
         String before = parseCursor(cursor);
         // One more than asked tells whether a next page exists without a count query.
-        List<Task> found = store.list(wanted, before, size + 1);
+        List<TaskSummary> found = store.list(wanted, before, size + 1);
         boolean more = found.size() > size;
-        List<Task> page = more ? found.subList(0, size) : found;
-        String next = more ? encodeCursor(page.get(page.size() - 1).getId()) : null;
-        Map<String, List<Attempt>> attempts = store.attemptsOf(page.stream().map(Task::getId).toList());
-        return new TaskPage(page.stream().map(t -> TaskView.of(t, attempts.getOrDefault(t.getId(), List.of()))).toList(),
-                next);
+        List<TaskSummary> page = more ? found.subList(0, size) : found;
+        String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
+        return new TaskPage(page.stream().map(TaskSummaryView::of).toList(), next);
+    }
+
+    /**
+     * One output stream of a task as plain text (UTF-8), as much as was kept: what a list leaves out. The header
+     * {@code Taskgrid-Output-Truncated} says whether the command printed more than the cap.
+     */
+    @GET
+    @Path("{id}/output")
+    @Produces(MediaType.TEXT_PLAIN)
+    public Response output(@PathParam("id") String id, @QueryParam("stream") String stream) {
+        boolean stderr = switch (stream == null ? "stdout" : stream) {
+            case "stdout" -> false;
+            case "stderr" -> true;
+            default -> throw ApiProblem.badRequest("'stream' must be stdout or stderr; got '" + SafeText.echo(stream)
+                    + "'");
+        };
+        return heavyReads.call(() -> {
+            Task task = existing(id);
+            String text = stderr ? task.getStderr() : task.getStdout();
+            boolean truncated = stderr ? task.isStderrTruncated() : task.isStdoutTruncated();
+            return Response.ok(text == null ? "" : text, MediaType.TEXT_PLAIN_TYPE.withCharset("UTF-8"))
+                    .header("Taskgrid-Output-Truncated", Boolean.toString(truncated))
+                    .build();
+        });
     }
 
     private static TaskState parseState(String state) {
@@ -174,7 +202,7 @@ public class TaskResource {
         try {
             return TaskState.valueOf(state.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw ApiProblem.badRequest("unknown state '" + state + "'; use one of " + Arrays.toString(TaskState.values()));
+            throw ApiProblem.badRequest("unknown state '" + SafeText.echo(state) + "'; use one of " + Arrays.toString(TaskState.values()));
         }
     }
 
@@ -190,7 +218,8 @@ public class TaskResource {
         } catch (NumberFormatException e) {
             // reported below
         }
-        throw ApiProblem.badRequest("'limit' must be a whole number from 1 to " + MAX_LIMIT + "; got '" + limit + "'");
+        throw ApiProblem.badRequest("'limit' must be a whole number from 1 to " + MAX_LIMIT + "; got '"
+                + SafeText.echo(limit) + "'");
     }
 
     static String encodeCursor(String id) {
@@ -217,7 +246,7 @@ public class TaskResource {
         if (contentLength != null) {
             try {
                 if (Long.parseLong(contentLength.trim()) > MAX_BODY_BYTES) {
-                    throw ApiProblem.tooLarge("the body is " + contentLength.trim() + " bytes; at most "
+                    throw ApiProblem.tooLarge("the body is " + SafeText.echo(contentLength.trim()) + " bytes; at most "
                             + MAX_BODY_BYTES + " (1 MiB) are accepted");
                 }
             } catch (NumberFormatException e) {
@@ -244,7 +273,7 @@ public class TaskResource {
         } catch (CharacterCodingException e) {
             throw ApiProblem.badRequest("the body is not valid UTF-8");
         } catch (IOException e) {
-            throw ApiProblem.badRequest("the body could not be read: " + e.getMessage());
+            throw ApiProblem.badRequest("the body could not be read: " + SafeText.echo(e.getMessage()));
         }
     }
 }

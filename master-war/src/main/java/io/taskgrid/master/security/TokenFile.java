@@ -1,17 +1,24 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.text.SafeText;
+
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 import java.util.logging.Logger;
 
 /**
@@ -22,39 +29,69 @@ import java.util.logging.Logger;
  * join.&lt;name&gt; = sha256:&lt;hex&gt;            a join token for agents; several may be valid at once
  * </pre>
  *
- * The file is read again whenever it changes, so tokens are added, rotated and revoked without a restart. Pure apart
- * from reading the file: no CDI, so it is tested directly.
+ * The file is read again when its contents change, so tokens are added, rotated and revoked without a restart. It is
+ * looked at no more than once per {@link #CHECK_INTERVAL_NANOS} (a revoked token stops working within a second), and
+ * what decides is the contents, not the modification time and size: two edits of the same length within the file
+ * system's time granularity are still told apart. Pure apart from reading the file: no CDI, so it is tested directly.
  */
 public final class TokenFile {
 
     private static final Logger LOG = Logger.getLogger(TokenFile.class.getName());
+    static final long CHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** The column a caller's name is recorded in (a task's submittedBy) holds this many characters. */
+    public static final int MAX_NAME_LENGTH = 128;
 
-    /** An authenticated API caller. */
+    /** An authenticated API caller. A name too long for the record is shortened, keeping different names different. */
     public record Caller(String name, Role role) {
+        public Caller {
+            name = SafeText.fitIdentity(name, MAX_NAME_LENGTH);
+        }
+    }
+
+    private record Loaded(byte[] digest, Map<String, Caller> apiTokens, Map<String, String> joinTokens) {
     }
 
     private final Path file;
-    private long loadedModified = Long.MIN_VALUE;
-    private Map<String, Caller> apiTokens = Map.of();
-    private Map<String, String> joinTokens = Map.of();
+    private final LongSupplier nanoClock;
+    private volatile Loaded loaded = new Loaded(null, Map.of(), Map.of());
+    private volatile long nextCheck;
 
     public TokenFile(Path file) {
+        this(file, System::nanoTime);
+    }
+
+    TokenFile(Path file, LongSupplier nanoClock) {
         this.file = file;
+        this.nanoClock = nanoClock;
+        this.nextCheck = nanoClock.getAsLong();
     }
 
     public Path path() {
         return file;
     }
 
-    public synchronized Optional<Caller> apiCaller(String token) {
-        reloadIfChanged();
-        return token == null ? Optional.empty() : Optional.ofNullable(apiTokens.get(sha256(token)));
+    public Optional<Caller> apiCaller(String token) {
+        Loaded current = current();
+        return token == null ? Optional.empty() : Optional.ofNullable(current.apiTokens().get(sha256(token)));
     }
 
     /** The name of the join token, if {@code token} is one. */
-    public synchronized Optional<String> joinTokenName(String token) {
-        reloadIfChanged();
-        return token == null ? Optional.empty() : Optional.ofNullable(joinTokens.get(sha256(token)));
+    public Optional<String> joinTokenName(String token) {
+        Loaded current = current();
+        return token == null ? Optional.empty() : Optional.ofNullable(current.joinTokens().get(sha256(token)));
+    }
+
+    private Loaded current() {
+        if (nanoClock.getAsLong() - nextCheck >= 0) {
+            synchronized (this) {
+                long now = nanoClock.getAsLong();
+                if (now - nextCheck >= 0) {
+                    reloadIfChanged();
+                    nextCheck = now + CHECK_INTERVAL_NANOS;
+                }
+            }
+        }
+        return loaded;
     }
 
     public static String sha256(String token) {
@@ -67,23 +104,23 @@ public final class TokenFile {
     }
 
     private void reloadIfChanged() {
-        long modified;
+        byte[] content;
         try {
-            modified = Files.exists(file) ? Files.getLastModifiedTime(file).toMillis() + Files.size(file) : -1;
+            content = Files.exists(file) ? Files.readAllBytes(file) : new byte[0];
         } catch (IOException e) {
-            modified = -1;
+            LOG.severe("cannot read " + file + ": " + e.getMessage() + "; keeping the tokens read before");
+            return;
         }
-        if (modified == loadedModified) {
+        byte[] digest = digest(content);
+        if (Arrays.equals(digest, loaded.digest())) {
             return;
         }
         Properties properties = new Properties();
-        if (modified >= 0) {
-            try (Reader reader = Files.newBufferedReader(file)) {
-                properties.load(reader);
-            } catch (IOException e) {
-                LOG.severe("cannot read " + file + ": " + e.getMessage() + "; keeping the tokens read before");
-                return;
-            }
+        try (Reader reader = new InputStreamReader(new ByteArrayInputStream(content), StandardCharsets.UTF_8)) {
+            properties.load(reader);
+        } catch (IOException | IllegalArgumentException e) {
+            LOG.severe("cannot read " + file + ": " + e.getMessage() + "; keeping the tokens read before");
+            return;
         }
         Map<String, Caller> api = new HashMap<>();
         Map<String, String> join = new HashMap<>();
@@ -96,24 +133,30 @@ public final class TokenFile {
                 if (role.isPresent() && hash.isPresent()) {
                     api.put(hash.get(), new Caller(key.substring(4), role.get()));
                 } else {
-                    LOG.warning(file + ": '" + key + "' is not <viewer|submitter|operator>:sha256:<64 hex digits>; ignored");
+                    LOG.warning(file + ": '" + SafeText.echo(key) + "' is not <viewer|submitter|operator>:sha256:<64 hex digits>; ignored");
                 }
             } else if (key.startsWith("join.")) {
                 Optional<String> hash = hash(value);
                 if (hash.isPresent()) {
                     join.put(hash.get(), key.substring(5));
                 } else {
-                    LOG.warning(file + ": '" + key + "' is not sha256:<64 hex digits>; ignored");
+                    LOG.warning(file + ": '" + SafeText.echo(key) + "' is not sha256:<64 hex digits>; ignored");
                 }
             } else {
-                LOG.warning(file + ": '" + key + "' is neither api.<name> nor join.<name>; ignored");
+                LOG.warning(file + ": '" + SafeText.echo(key) + "' is neither api.<name> nor join.<name>; ignored");
             }
         }
-        apiTokens = Map.copyOf(api);
-        joinTokens = Map.copyOf(join);
-        loadedModified = modified;
-        LOG.info(() -> "credentials from " + file + ": " + apiTokens.size() + " API token(s), " + joinTokens.size()
+        loaded = new Loaded(digest, Map.copyOf(api), Map.copyOf(join));
+        LOG.info(() -> "credentials from " + file + ": " + api.size() + " API token(s), " + join.size()
                 + " join token(s)");
+    }
+
+    private static byte[] digest(byte[] content) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(content);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static Optional<String> hash(String text) {

@@ -50,7 +50,8 @@ public record NewTask(String cmd, Map<String, String> env, String cwd, Long time
      * {@code secretDigest}, a keyed hash, so the fingerprint stored beside an Idempotency-Key reveals nothing.
      */
     public String fingerprint(java.util.function.Function<String, String> secretDigest) {
-        return fingerprint() + (secretEnv.isEmpty() ? "" : ":" + secretDigest.apply(secretEnvJson()));
+        // One SHA-256 either way: the stored fingerprint has a column of 64 characters.
+        return secretEnv.isEmpty() ? fingerprint() : sha256(fingerprint() + ":" + secretDigest.apply(secretEnvJson()));
     }
 
     /** The fingerprint of a request without secrets. */
@@ -65,8 +66,12 @@ public record NewTask(String cmd, Map<String, String> env, String cwd, Long time
         append(canonical, String.valueOf(timeoutSeconds));
         append(canonical, String.valueOf(maxAttempts));
         append(canonical, String.valueOf(retries));
+        return sha256(canonical.toString());
+    }
+
+    private static String sha256(String text) {
         try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(canonical.toString().getBytes(StandardCharsets.UTF_8));
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(digest);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is required of every JVM", e);

@@ -28,17 +28,66 @@ class TokenFileTest {
         assertThat(tokens.apiCaller("j1")).as("and the other way round").isEmpty();
     }
 
+    /** A clock the test moves by hand. */
+    private static final class ManualClock implements java.util.function.LongSupplier {
+        long now = 1_000_000_000L;
+
+        @Override
+        public long getAsLong() {
+            return now;
+        }
+
+        void pass(long nanos) {
+            now += nanos;
+        }
+    }
+
     @Test
-    void changesToTheFileTakeEffectWithoutARestart() throws Exception {
+    void changesToTheFileTakeEffectWithinASecondWithoutARestart() throws Exception {
         Path file = dir.resolve("tokens");
+        ManualClock clock = new ManualClock();
         Files.writeString(file, "join.old = sha256:" + TokenFile.sha256("old") + "\n");
-        TokenFile tokens = new TokenFile(file);
+        TokenFile tokens = new TokenFile(file, clock);
         assertThat(tokens.joinTokenName("old")).isPresent();
         Files.writeString(file, "join.new = sha256:" + TokenFile.sha256("new") + "\n", StandardOpenOption.APPEND);
+        assertThat(tokens.joinTokenName("new")).as("not looked at again within the second").isEmpty();
+        clock.pass(TokenFile.CHECK_INTERVAL_NANOS);
         assertThat(tokens.joinTokenName("new")).as("rotation: both valid").isPresent();
         assertThat(tokens.joinTokenName("old")).isPresent();
         Files.writeString(file, "join.new = sha256:" + TokenFile.sha256("new") + "\n");
+        clock.pass(TokenFile.CHECK_INTERVAL_NANOS);
         assertThat(tokens.joinTokenName("old")).as("revoked").isEmpty();
+    }
+
+    @Test
+    void anEditOfTheSameSizeAndTimeIsNoticedToo() throws Exception {
+        Path file = dir.resolve("tokens");
+        ManualClock clock = new ManualClock();
+        // Two lines of equal length: the revocation of one for the other changes neither size nor (reset) mtime.
+        String first = "api.aaaa = viewer:sha256:" + TokenFile.sha256("first") + "\n";
+        String second = "api.bbbb = viewer:sha256:" + TokenFile.sha256("other") + "\n";
+        assertThat(first).hasSameSizeAs(second);
+        Files.writeString(file, first);
+        java.nio.file.attribute.FileTime mtime = Files.getLastModifiedTime(file);
+        TokenFile tokens = new TokenFile(file, clock);
+        assertThat(tokens.apiCaller("first")).isPresent();
+        Files.writeString(file, second);
+        Files.setLastModifiedTime(file, mtime);
+        clock.pass(TokenFile.CHECK_INTERVAL_NANOS);
+        assertThat(tokens.apiCaller("first")).as("revoked although size and mtime are unchanged").isEmpty();
+        assertThat(tokens.apiCaller("other")).isPresent();
+    }
+
+    @Test
+    void aNameTooLongForTheRecordIsShortenedAndStaysDistinct() {
+        String common = "x".repeat(300);
+        TokenFile.Caller a = new TokenFile.Caller(common + "a", Role.VIEWER);
+        TokenFile.Caller b = new TokenFile.Caller(common + "b", Role.VIEWER);
+        assertThat(a.name()).hasSizeLessThanOrEqualTo(TokenFile.MAX_NAME_LENGTH).startsWith("xxxx");
+        assertThat(b.name()).hasSizeLessThanOrEqualTo(TokenFile.MAX_NAME_LENGTH);
+        assertThat(a.name()).isNotEqualTo(b.name());
+        assertThat(new TokenFile.Caller("ci", Role.VIEWER).name()).isEqualTo("ci");
+        assertThat(new TokenFile.Caller("evil\nname", Role.VIEWER).name()).doesNotContain("\n");
     }
 
     @Test

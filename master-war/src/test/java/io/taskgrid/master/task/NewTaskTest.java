@@ -37,4 +37,15 @@ class NewTaskTest {
         assertThat(new NewTask("x", Map.of("AB", "c"), null, null).fingerprint())
                 .isNotEqualTo(new NewTask("x", Map.of("A", "Bc"), null, null).fingerprint());
     }
+
+    @Test
+    void withSecretsTheFingerprintStillFitsItsColumnAndDependsOnThem() {
+        java.util.function.Function<String, String> mac = text -> "k" + Integer.toHexString(text.hashCode());
+        NewTask withSecret = new NewTask("x", Map.of(), null, null, null, null, Map.of("TOKEN", "a"));
+        String print = withSecret.fingerprint(mac);
+        assertThat(print).hasSize(64).matches("[0-9a-f]{64}");
+        assertThat(new NewTask("x", Map.of(), null, null, null, null, Map.of("TOKEN", "b")).fingerprint(mac))
+                .isNotEqualTo(print);
+        assertThat(new NewTask("x", Map.of(), null, null).fingerprint(mac)).isNotEqualTo(print).hasSize(64);
+    }
 }
