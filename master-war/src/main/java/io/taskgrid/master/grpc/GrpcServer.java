@@ -35,6 +35,11 @@ public class GrpcServer {
         return this;
     }
 
+    /** The port the server listens on (useful when it was asked for any free port). */
+    public int port() {
+        return server.getPort();
+    }
+
     public boolean isServing() {
         return !server.isShutdown() && !server.isTerminated();
     }

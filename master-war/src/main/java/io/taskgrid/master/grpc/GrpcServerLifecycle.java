@@ -12,6 +12,9 @@ import io.grpc.ServerInterceptors;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.JoinTokenInterceptor;
+import io.taskgrid.master.security.JwtVerifier;
+import io.taskgrid.master.security.TransportPolicy;
+import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedExecutorService;
@@ -51,6 +54,12 @@ public class GrpcServerLifecycle {
 
     @Inject
     Credentials credentials;
+
+    @Inject
+    JwtVerifier jwt;
+
+    @Inject
+    TransportPolicy transport;
 
     @Resource(lookup = "java:comp/DefaultManagedExecutorService")
     ManagedExecutorService executor;
@@ -95,7 +104,18 @@ public class GrpcServerLifecycle {
     private EventLoopGroup workerGroup;
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
-        credentials.initialize();
+        try {
+            // Security settings are checked now, before any port opens, rather than at the first call they affect.
+            credentials.initialize();
+            jwt.enabled();
+            if (credentials.enabled()) {
+                // Without authentication gRPC binds to 127.0.0.1 whatever the listen host (below).
+                transport.checkGrpc(tlsConfigured());
+            }
+        } catch (RuntimeException e) {
+            LOG.severe("Taskgrid master not started: " + e.getMessage());
+            throw e;
+        }
         dispatcher.startedWithAttemptsInFlight();
         // Without authentication nobody but this machine may reach the agent protocol.
         InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress("127.0.0.1", port);
@@ -109,11 +129,8 @@ public class GrpcServerLifecycle {
                 .workerEventLoopGroup(workerGroup)
                 .executor(executor)
                 .maxInboundMessageSize(maxMessage)
-                .keepAliveTime(keepAliveSeconds, TimeUnit.SECONDS)
-                .keepAliveTimeout(keepAliveTimeoutSeconds, TimeUnit.SECONDS)
-                // Agents ping as often as we do, even with no call open; allow it rather than GOAWAY them.
-                .permitKeepAliveTime(Math.max(1, keepAliveSeconds / 2), TimeUnit.SECONDS)
-                .permitKeepAliveWithoutCalls(true);
+                .maxInboundMetadataSize(16 * 1024);
+        keepalive(builder, keepAliveSeconds, keepAliveTimeoutSeconds);
         configureTls(builder);
         server = new GrpcServer(builder, ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService),
                 new JoinTokenInterceptor(credentials))).start();
@@ -130,6 +147,21 @@ public class GrpcServerLifecycle {
             workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
             bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         }
+    }
+
+    /**
+     * The master's own pings (its settings), and the agents' pings it accepts: those follow the agent's fixed rate
+     * from {@link Keepalive}, never the master's settings, so no setting here can make the master drop every agent.
+     */
+    static NettyServerBuilder keepalive(NettyServerBuilder builder, long keepAliveSeconds, long keepAliveTimeoutSeconds) {
+        return builder.keepAliveTime(Math.max(1, keepAliveSeconds), TimeUnit.SECONDS)
+                .keepAliveTimeout(Math.max(1, keepAliveTimeoutSeconds), TimeUnit.SECONDS)
+                .permitKeepAliveTime(Keepalive.MASTER_PERMITS_PINGS_EVERY.toMillis(), TimeUnit.MILLISECONDS)
+                .permitKeepAliveWithoutCalls(true);
+    }
+
+    private boolean tlsConfigured() {
+        return tlsCert.filter(s -> !s.isBlank()).isPresent() || tlsKey.filter(s -> !s.isBlank()).isPresent();
     }
 
     private void configureTls(NettyServerBuilder builder) {

@@ -3,6 +3,7 @@ package io.taskgrid.master.security;
 import jakarta.annotation.Priority;
 import jakarta.inject.Inject;
 import io.taskgrid.master.api.ProblemMappers;
+import io.taskgrid.master.text.SafeText;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.ws.rs.HttpMethod;
 import jakarta.ws.rs.Priorities;
@@ -36,6 +37,9 @@ public class ApiAuthFilter implements ContainerRequestFilter {
     @Inject
     JwtVerifier jwt;
 
+    @Inject
+    TransportPolicy transport;
+
     @Context
     HttpServletRequest servletRequest;
 
@@ -47,7 +51,21 @@ public class ApiAuthFilter implements ContainerRequestFilter {
                         "authentication is off on this master, so it answers this machine only", null));
                 return;
             }
+            // A web page elsewhere can point its own name at 127.0.0.1 (DNS rebinding) and so reach this port from a
+            // browser on this machine; such requests carry that name in Host, and are refused.
+            String host = request.getHeaderString(HttpHeaders.HOST);
+            if (host != null && !TransportPolicy.isLoopbackName(TransportPolicy.hostOfHeader(host))) {
+                request.abortWith(problem(request, 403, "Forbidden", "authentication is off on this master, so it "
+                        + "answers only requests addressed to localhost; Host was '" + SafeText.echo(host) + "'", null));
+                return;
+            }
             setCaller(request, new TokenFile.Caller("anonymous", Role.OPERATOR));
+            return;
+        }
+        if (!isSecure(request) && !transport.insecureAllowed() && !fromLoopback()) {
+            request.abortWith(problem(request, 403, "Forbidden", "this master takes API calls from other machines "
+                    + "over HTTPS only, so that tokens do not cross the network in clear "
+                    + "(taskgrid.https.port; or taskgrid.tls.insecure.allowed=true on a network you trust)", null));
             return;
         }
         String header = request.getHeaderString(HttpHeaders.AUTHORIZATION);
@@ -117,6 +135,11 @@ public class ApiAuthFilter implements ContainerRequestFilter {
                 return "Bearer";
             }
         });
+    }
+
+    private boolean isSecure(ContainerRequestContext request) {
+        return (servletRequest != null && servletRequest.isSecure())
+                || "https".equalsIgnoreCase(request.getUriInfo().getRequestUri().getScheme());
     }
 
     private boolean fromLoopback() {

@@ -97,7 +97,8 @@ public class Credentials {
                 "Operator API token:  " + operator,
                 "Agent join token:    " + join,
                 "Try:    curl -H 'Authorization: Bearer " + operator + "' http://" + host + ":" + httpPort + "/workers",
-                "Agent:  TASKGRID_JOIN_TOKEN=" + join + " java -jar worker-agent.jar --master " + host + ":" + grpcPort,
+                "Agent:  (umask 077; echo '" + join + "' > join-token) && java -jar worker-agent.jar --token-file join-token"
+                        + " --master " + host + ":" + grpcPort,
                 "===="));
     }
 

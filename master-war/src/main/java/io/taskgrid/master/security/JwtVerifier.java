@@ -1,5 +1,6 @@
 package io.taskgrid.master.security;
 
+import com.nimbusds.jose.JOSEObjectType;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.jwk.JWK;
 import com.nimbusds.jose.jwk.JWKSet;
@@ -9,6 +10,7 @@ import com.nimbusds.jose.jwk.Curve;
 import com.nimbusds.jose.jwk.source.ImmutableJWKSet;
 import com.nimbusds.jose.jwk.source.JWKSource;
 import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
+import com.nimbusds.jose.proc.DefaultJOSEObjectTypeVerifier;
 import com.nimbusds.jose.proc.JWSVerificationKeySelector;
 import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jwt.JWTClaimsSet;
@@ -36,9 +38,10 @@ import java.util.logging.Logger;
 
 /**
  * Callers who come with a JWT from the site's identity provider. Configured with the MicroProfile JWT names:
- * {@code mp.jwt.verify.issuer}, and {@code mp.jwt.verify.publickey.location} (a PEM public key file, or a JWKS URL).
- * The signature (RS256/384/512, PS256, ES256), issuer and expiry are checked by Nimbus JOSE+JWT; the {@code groups}
- * claim carries the Taskgrid role. With no key configured every JWT is refused.
+ * {@code mp.jwt.verify.publickey.location} (a PEM public key file, or an https JWKS URL), {@code mp.jwt.verify.issuer}
+ * and {@code mp.jwt.verify.audiences}, the last two required once the first is set. The signature (RS256/384/512,
+ * PS256, ES256), issuer, audience, expiry and, when present, {@code typ} are checked by Nimbus JOSE+JWT; the
+ * {@code groups} claim carries the Taskgrid role. With no key configured every JWT is refused.
  */
 @ApplicationScoped
 public class JwtVerifier {
@@ -53,26 +56,59 @@ public class JwtVerifier {
 
     @Inject
     public JwtVerifier(@ConfigProperty(name = "mp.jwt.verify.publickey.location") Optional<String> keyLocation,
-                       @ConfigProperty(name = "mp.jwt.verify.issuer") Optional<String> issuer) {
-        Optional<String> location = keyLocation.filter(s -> !s.isBlank());
+                       @ConfigProperty(name = "mp.jwt.verify.issuer") Optional<String> issuer,
+                       @ConfigProperty(name = "mp.jwt.verify.audiences") Optional<List<String>> audiences) {
+        Optional<String> location = keyLocation.map(String::trim).filter(s -> !s.isEmpty());
         if (location.isEmpty()) {
             return;
         }
+        // A JWT from any issuer, for any audience, would let a token minted for another application of the same
+        // identity provider run commands here: both are required once JWTs are on.
+        String expectedIssuer = issuer.map(String::trim).filter(s -> !s.isEmpty()).orElseThrow(() ->
+                new IllegalStateException("JWTs are enabled (mp.jwt.verify.publickey.location) but "
+                        + "mp.jwt.verify.issuer is not set: set it to the identity provider's issuer"));
+        Set<String> expectedAudiences = new HashSet<>();
+        audiences.orElse(List.of()).stream().map(String::trim).filter(s -> !s.isEmpty()).forEach(expectedAudiences::add);
+        if (expectedAudiences.isEmpty()) {
+            throw new IllegalStateException("JWTs are enabled (mp.jwt.verify.publickey.location) but "
+                    + "mp.jwt.verify.audiences is not set: set it to the audience the identity provider puts in "
+                    + "tokens meant for Taskgrid");
+        }
         try {
-            JWKSource<SecurityContext> keys = location.get().startsWith("http://") || location.get().startsWith("https://")
-                    ? JWKSourceBuilder.create(URI.create(location.get()).toURL()).build()
-                    : new ImmutableJWKSet<>(new JWKSet(fromPem(Files.readString(Path.of(location.get())))));
             DefaultJWTProcessor<SecurityContext> jwt = new DefaultJWTProcessor<>();
             jwt.setJWSKeySelector(new JWSVerificationKeySelector<>(Set.of(JWSAlgorithm.RS256, JWSAlgorithm.RS384,
-                    JWSAlgorithm.RS512, JWSAlgorithm.PS256, JWSAlgorithm.ES256), keys));
-            JWTClaimsSet.Builder exact = new JWTClaimsSet.Builder();
-            issuer.filter(s -> !s.isBlank()).ifPresent(exact::issuer);
-            jwt.setJWTClaimsSetVerifier(new DefaultJWTClaimsVerifier<>(exact.build(), Set.of("exp")));
+                    JWSAlgorithm.RS512, JWSAlgorithm.PS256, JWSAlgorithm.ES256), keySource(location.get())));
+            // typ, when the token has one, must say JWT: a token of another kind signed by the same key is no caller.
+            jwt.setJWSTypeVerifier(new DefaultJOSEObjectTypeVerifier<>(JOSEObjectType.JWT, null));
+            jwt.setJWTClaimsSetVerifier(new DefaultJWTClaimsVerifier<>(expectedAudiences,
+                    new JWTClaimsSet.Builder().issuer(expectedIssuer).build(), Set.of("exp", "iss", "aud"), null));
             processor = jwt;
-            LOG.info("JWTs are accepted from issuer " + issuer.orElse("(any)") + ", keys from " + location.get());
+            LOG.info("JWTs are accepted from issuer " + expectedIssuer + " for audience(s) " + expectedAudiences
+                    + ", keys from " + location.get());
+        } catch (IllegalStateException e) {
+            throw e;
         } catch (Exception e) {
             throw new IllegalStateException("mp.jwt.verify.publickey.location " + location.get() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Keys from a JWKS URL, which must be https (keys fetched in clear could be swapped), or from a PEM file. */
+    private static JWKSource<SecurityContext> keySource(String location) throws Exception {
+        String lower = location.toLowerCase(java.util.Locale.ROOT);
+        if (lower.startsWith("https://")) {
+            return JWKSourceBuilder.create(URI.create(location).toURL()).build();
+        }
+        if (lower.matches("^[a-z][a-z0-9+.-]*://.*") && !lower.startsWith("file://")) {
+            throw new IllegalStateException("mp.jwt.verify.publickey.location " + location + " must be an https URL "
+                    + "of a JWKS or a PEM file: keys fetched over plain http could be replaced on the way");
+        }
+        Path file = lower.startsWith("file:") ? Path.of(URI.create(location)) : Path.of(location);
+        return new ImmutableJWKSet<>(new JWKSet(fromPem(Files.readString(file))));
+    }
+
+    /** Whether JWTs are accepted at all; asking also makes the configuration be checked now, at start. */
+    public boolean enabled() {
+        return processor != null;
     }
 
     /** For the CDI proxy only. */

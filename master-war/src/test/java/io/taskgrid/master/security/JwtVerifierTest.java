@@ -1,5 +1,6 @@
 package io.taskgrid.master.security;
 
+import com.nimbusds.jose.JOSEObjectType;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.RSASSASigner;
@@ -19,16 +20,19 @@ import java.util.List;
 import java.util.Optional;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class JwtVerifierTest {
 
     private static final String ISSUER = "https://idp.example.test";
+    private static final String AUDIENCE = "taskgrid";
 
     @TempDir
     Path dir;
 
     private KeyPair keys;
     private JwtVerifier verifier;
+    private Path keyFile;
 
     @BeforeEach
     void configure() throws Exception {
@@ -38,14 +42,23 @@ class JwtVerifierTest {
         Path pem = dir.resolve("key.pem");
         Files.writeString(pem, "-----BEGIN PUBLIC KEY-----\n"
                 + Base64.getMimeEncoder().encodeToString(keys.getPublic().getEncoded()) + "\n-----END PUBLIC KEY-----\n");
-        verifier = new JwtVerifier(Optional.of(pem.toString()), Optional.of(ISSUER));
+        keyFile = pem;
+        verifier = new JwtVerifier(Optional.of(pem.toString()), Optional.of(ISSUER), Optional.of(List.of(AUDIENCE)));
     }
 
     static String jwt(KeyPair keys, String issuer, List<String> groups, long expiresInSeconds) throws Exception {
-        JWTClaimsSet claims = new JWTClaimsSet.Builder().issuer(issuer).subject("alice").claim("upn", "alice@example.test")
-                .claim("groups", groups).expirationTime(new Date(System.currentTimeMillis() + expiresInSeconds * 1000))
-                .build();
-        SignedJWT token = new SignedJWT(new JWSHeader(JWSAlgorithm.RS256), claims);
+        return jwt(keys, issuer, AUDIENCE, null, groups, expiresInSeconds);
+    }
+
+    static String jwt(KeyPair keys, String issuer, String audience, JOSEObjectType typ, List<String> groups,
+                      long expiresInSeconds) throws Exception {
+        JWTClaimsSet.Builder claims = new JWTClaimsSet.Builder().issuer(issuer).subject("alice")
+                .claim("upn", "alice@example.test").claim("groups", groups)
+                .expirationTime(new Date(System.currentTimeMillis() + expiresInSeconds * 1000));
+        if (audience != null) {
+            claims.audience(audience);
+        }
+        SignedJWT token = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).type(typ).build(), claims.build());
         token.sign(new RSASSASigner(keys.getPrivate()));
         return token.serialize();
     }
@@ -79,9 +92,52 @@ class JwtVerifierTest {
 
     @Test
     void withNoKeyConfiguredEveryJwtIsRefused() throws Exception {
-        assertThat(new JwtVerifier(Optional.empty(), Optional.empty()).verify(jwt(keys, ISSUER, List.of("operator"), 300)))
-                .isEmpty();
+        JwtVerifier off = new JwtVerifier(Optional.empty(), Optional.empty(), Optional.empty());
+        assertThat(off.enabled()).isFalse();
+        assertThat(off.verify(jwt(keys, ISSUER, List.of("operator"), 300))).isEmpty();
         assertThat(JwtVerifier.looksLikeJwt("tgo_abc")).isFalse();
         assertThat(JwtVerifier.looksLikeJwt("a.b.c")).isTrue();
+    }
+
+    @Test
+    void aTokenForAnotherAudienceOrWithoutOneIsRefused() throws Exception {
+        assertThat(verifier.verify(jwt(keys, ISSUER, "another-app", null, List.of("operator"), 300)))
+                .as("minted for another application of the same provider").isEmpty();
+        assertThat(verifier.verify(jwt(keys, ISSUER, null, null, List.of("operator"), 300))).as("no aud").isEmpty();
+        assertThat(verifier.verify(jwt(keys, ISSUER, AUDIENCE, null, List.of("operator"), 300))).isPresent();
+    }
+
+    @Test
+    void aTypOtherThanJwtIsRefusedWhenPresent() throws Exception {
+        assertThat(verifier.verify(jwt(keys, ISSUER, AUDIENCE, new JOSEObjectType("logout+jwt"), List.of("operator"), 300)))
+                .isEmpty();
+        assertThat(verifier.verify(jwt(keys, ISSUER, AUDIENCE, JOSEObjectType.JWT, List.of("operator"), 300)))
+                .isPresent();
+    }
+
+    @Test
+    void jwtsNeedAnIssuerAndAnAudienceConfigured() {
+        assertThatThrownBy(() -> new JwtVerifier(Optional.of(keyFile.toString()), Optional.empty(),
+                Optional.of(List.of(AUDIENCE))))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("mp.jwt.verify.issuer");
+        assertThatThrownBy(() -> new JwtVerifier(Optional.of(keyFile.toString()), Optional.of(ISSUER), Optional.empty()))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("mp.jwt.verify.audiences");
+        assertThatThrownBy(() -> new JwtVerifier(Optional.of(keyFile.toString()), Optional.of(" "),
+                Optional.of(List.of(" "))))
+                .isInstanceOf(IllegalStateException.class);
+    }
+
+    @Test
+    void keysComeOnlyFromHttpsOrAFile() {
+        assertThatThrownBy(() -> new JwtVerifier(Optional.of("http://idp.example.test/jwks"), Optional.of(ISSUER),
+                Optional.of(List.of(AUDIENCE))))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("https");
+        assertThatThrownBy(() -> new JwtVerifier(Optional.of("ftp://idp.example.test/jwks"), Optional.of(ISSUER),
+                Optional.of(List.of(AUDIENCE))))
+                .isInstanceOf(IllegalStateException.class);
+        assertThat(new JwtVerifier(Optional.of(keyFile.toUri().toString()), Optional.of(ISSUER),
+                Optional.of(List.of(AUDIENCE))).enabled()).as("a file: URL").isTrue();
+        assertThat(new JwtVerifier(Optional.of("https://idp.example.test/jwks"), Optional.of(ISSUER),
+                Optional.of(List.of(AUDIENCE))).enabled()).as("https is taken as given, fetched when needed").isTrue();
     }
 }
