@@ -9,6 +9,9 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.SecurityContext;
+import io.taskgrid.master.text.SafeText;
 import jakarta.ws.rs.core.MediaType;
 
 import java.util.List;
@@ -31,10 +34,10 @@ public class WorkerResource {
     /** No new task goes to the worker from now on; what it runs finishes and is reported. Lasts until it reconnects. */
     @POST
     @Path("{id}/drain")
-    public WorkerView drain(@PathParam("id") String id) {
+    public WorkerView drain(@PathParam("id") String id, @Context SecurityContext security) {
         ConnectedWorker worker = registry.get(id)
-                .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + id + "'"));
-        worker.drain();
+                .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
+        worker.drain("drained by " + security.getUserPrincipal().getName());
         return WorkerView.of(worker);
     }
 }

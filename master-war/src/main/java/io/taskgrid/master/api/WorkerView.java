@@ -1,16 +1,23 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.dispatch.ConnectedWorker;
+import jakarta.json.bind.annotation.JsonbNillable;
 import jakarta.json.bind.annotation.JsonbPropertyOrder;
 
 import java.time.Instant;
 
-/** A connected worker as GET /workers shows it. */
-@JsonbPropertyOrder({"id", "slots", "running", "draining", "connectedAt", "lastSeenAt"})
-public record WorkerView(String id, int slots, int running, boolean draining, Instant connectedAt, Instant lastSeenAt) {
+/**
+ * A connected worker as GET /workers shows it. {@code drainReason} says why it takes no new task (an operator drained
+ * it, the agent is shutting down, or it kept handing tasks back); {@code refused} counts the tasks it handed back
+ * unstarted on this connection.
+ */
+@JsonbNillable
+@JsonbPropertyOrder({"id", "slots", "running", "draining", "drainReason", "refused", "connectedAt", "lastSeenAt"})
+public record WorkerView(String id, int slots, int running, boolean draining, String drainReason, int refused,
+                         Instant connectedAt, Instant lastSeenAt) {
 
     public static WorkerView of(ConnectedWorker worker) {
-        return new WorkerView(worker.id(), worker.slots(), worker.running(), worker.isDraining(), worker.connectedAt(),
-                worker.lastSeenAt());
+        return new WorkerView(worker.id(), worker.slots(), worker.running(), worker.isDraining(), worker.drainReason(),
+                worker.refusedTotal(), worker.connectedAt(), worker.lastSeenAt());
     }
 }

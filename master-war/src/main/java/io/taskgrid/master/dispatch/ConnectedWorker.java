@@ -1,8 +1,10 @@
 package io.taskgrid.master.dispatch;
 
 import java.time.Instant;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One live agent connection and the attempts it holds. The slot count is the agent's own promise of how many tasks it
@@ -23,6 +25,11 @@ public final class ConnectedWorker {
     private final Map<String, String> attempts = new LinkedHashMap<>();
     private boolean closed;
     private boolean draining;
+    private String drainReason;
+    private int refusedInARow;
+    private int refusedTotal;
+    /** Attempts of other workers this connection tried to report or claim; each is logged once. */
+    private final Set<String> foreignAttemptsSeen = new HashSet<>();
 
     public ConnectedWorker(String id, String sessionId, int slots, WorkerChannel channel, Instant connectedAt) {
         if (slots < 1) {
@@ -78,13 +85,52 @@ public final class ConnectedWorker {
         return !closed && !draining && attempts.size() < slots && channel.isReady();
     }
 
-    /** Sends this worker nothing more; what it runs now still finishes and reports. */
-    public synchronized void drain() {
-        draining = true;
+    /** Sends this worker nothing more; what it runs now still finishes and reports. The first reason given stays. */
+    public synchronized void drain(String why) {
+        if (!draining) {
+            draining = true;
+            drainReason = why;
+        }
     }
 
     public synchronized boolean isDraining() {
         return draining;
+    }
+
+    /** Why no task goes to this worker any more; null while it takes tasks. */
+    public synchronized String drainReason() {
+        return drainReason;
+    }
+
+    /**
+     * The agent handed an attempt back without starting it. A worker that hands back {@code limit} in a row, without
+     * running one in between, is drained: an agent that takes tasks only to refuse them (broken, or a client holding a
+     * join token that is not an agent) would otherwise keep every task it is given circling.
+     *
+     * @return true when this refusal drained the worker
+     */
+    public synchronized boolean refused(int limit) {
+        refusedTotal++;
+        refusedInARow++;
+        if (!draining && refusedInARow >= limit) {
+            drain("handed back " + refusedInARow + " tasks in a row without running one");
+            return true;
+        }
+        return false;
+    }
+
+    /** The agent ran an attempt: the count of refusals in a row starts again. */
+    public synchronized void ran() {
+        refusedInARow = 0;
+    }
+
+    public synchronized int refusedTotal() {
+        return refusedTotal;
+    }
+
+    /** True the first time this connection names a given attempt of another worker, so that it is logged once. */
+    public synchronized boolean firstForeignAttempt(String attemptId) {
+        return foreignAttemptsSeen.size() < 1000 && foreignAttemptsSeen.add(attemptId);
     }
 
     /** Takes a slot for the attempt; false when the worker is full or gone. */
@@ -94,6 +140,17 @@ public final class ConnectedWorker {
         }
         attempts.put(taskId, attemptId);
         return true;
+    }
+
+    /**
+     * Holds an attempt the agent still has from before this connection (running, or finished with its result not yet
+     * delivered). Unlike {@link #reserve} it may go past the slot count: the agent has these attempts whatever the
+     * count, and the worker simply takes no new task until they are reported.
+     */
+    public synchronized void claim(String taskId, String attemptId) {
+        if (!closed) {
+            attempts.put(taskId, attemptId);
+        }
     }
 
     /** Frees the slot of that attempt; false when this worker did not hold it. */

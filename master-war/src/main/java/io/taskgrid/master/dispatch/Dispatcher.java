@@ -149,8 +149,8 @@ public class Dispatcher {
     }
 
     /** The attempt is over on its worker: its slot is free for the next task at once. */
-    public void attemptEnded(String workerId, String taskId, String attemptId) {
-        registry.get(workerId).ifPresent(worker -> worker.release(taskId, attemptId));
+    public void attemptEnded(ConnectedWorker worker, String taskId, String attemptId) {
+        worker.release(taskId, attemptId);
         requestDispatch();
     }
 

@@ -7,38 +7,56 @@ import io.taskgrid.master.dispatch.ConnectedWorker;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerIdInUseException;
 import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.task.AttemptOwner;
+import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.text.SafeText;
 import io.taskgrid.proto.v1.AssignTaskRequest;
-import io.taskgrid.proto.v1.WorkerCommand;
 import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
-import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.ReportAck;
+import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.WorkerCommand;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Pattern;
+import java.util.logging.Level;
 import java.util.logging.Logger;
+import java.util.regex.Pattern;
 
 /**
  * The master's side of the agent protocol. It implements the generated {@code AsyncService} interface rather than
  * extending {@code NodeServiceImplBase}: the base class's final {@code bindService()} cannot be proxied by CDI.
+ *
+ * <p>A join token only lets a client register. What a client says after that is believed only for the attempts that
+ * are its own: a report must come from the live connection (worker id and session) of the worker the attempt was
+ * handed to, and a reconnecting agent may claim only attempts that were handed to its worker id. Everything an agent
+ * sends is validated and cut to size here, before it reaches a log line or a column.
  */
 @ApplicationScoped
 public class NodeService implements NodeServiceGrpc.AsyncService {
 
     private static final Logger LOG = Logger.getLogger(NodeService.class.getName());
     static final Pattern WORKER_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    static final Pattern SESSION_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
     static final int MAX_SLOTS = 256;
+    /** An agent claims what it runs (at most its slots) and what waits in its outbox; far below this. */
+    static final int MAX_CLAIMS = 1024;
+    static final int MAX_VERSION_CHARS = 64;
+    /** The reason column holds this many characters. */
+    static final int MAX_REASON_CHARS = 2000;
 
     @Inject
     WorkerRegistry registry;
@@ -53,32 +71,46 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     @ConfigProperty(name = "taskgrid.output.limit.bytes", defaultValue = "1048576")
     long outputLimitBytes;
 
+    /** A task handed back unstarted this many times fails. */
+    @Inject
+    @ConfigProperty(name = "taskgrid.task.refusal.limit", defaultValue = "10")
+    int taskRefusalLimit;
+
+    /** A worker that hands back this many tasks in a row, running none, is drained. */
+    @Inject
+    @ConfigProperty(name = "taskgrid.worker.refusal.limit", defaultValue = "5")
+    int workerRefusalLimit;
+
     @Override
     public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> responseObserver) {
         ServerCallStreamObserver<WorkerCommand> stream = (ServerCallStreamObserver<WorkerCommand>) responseObserver;
         String workerId = request.getWorkerId();
-        if (!WORKER_ID.matcher(workerId).matches()) {
-            stream.onError(Status.INVALID_ARGUMENT
-                    .withDescription("worker_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -").asRuntimeException());
+        Optional<String> invalid = invalidRegistration(request);
+        if (invalid.isPresent()) {
+            stream.onError(Status.INVALID_ARGUMENT.withDescription(invalid.get()).asRuntimeException());
             return;
         }
-        if (request.getSlots() < 1 || request.getSlots() > MAX_SLOTS) {
-            stream.onError(Status.INVALID_ARGUMENT
-                    .withDescription("slots must be between 1 and " + MAX_SLOTS).asRuntimeException());
-            return;
+        // Claims are checked against the store before anything is reserved: a client that names an attempt of
+        // another worker must never hold it, not even for the moment it would take to check later.
+        List<String> claimedIds = request.getRunningList().stream().map(RunningAttempt::getAttemptId).toList();
+        Map<String, AttemptOwner> owners = claimedIds.isEmpty() ? Map.of() : store.attemptOwners(claimedIds);
+        Map<String, String> claimed = new LinkedHashMap<>();
+        List<String> refused = new ArrayList<>();
+        for (RunningAttempt attempt : request.getRunningList()) {
+            AttemptOwner owner = owners.get(attempt.getAttemptId());
+            if (owner != null && owner.isOf(workerId, attempt.getTaskId())) {
+                claimed.put(attempt.getTaskId(), attempt.getAttemptId());
+            } else {
+                refused.add(attempt.getAttemptId());
+            }
         }
         StreamWorkerChannel channel = new StreamWorkerChannel(stream, outputLimitBytes,
                 task -> store.openSecretEnv(task));
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(), channel,
                 Instant.now());
-        // Commands still running from an earlier connection hold their slots until reported, so the agent is never
-        // sent more than it can start, and their attempts are claimed by this worker before any grace runs out.
-        Map<String, String> claimed = new LinkedHashMap<>();
-        request.getRunningList().forEach(attempt -> {
-            if (worker.reserve(attempt.getTaskId(), attempt.getAttemptId())) {
-                claimed.put(attempt.getTaskId(), attempt.getAttemptId());
-            }
-        });
+        // Attempts still held from an earlier connection keep their slots until reported, so the agent is never sent
+        // more than it can start, and they are the worker's again before any grace period runs out.
+        claimed.forEach(worker::claim);
         // Both handlers must be in place before this method returns, or a fast disconnect goes unseen.
         stream.setOnCancelHandler(() -> dispatcher.workerGone(worker, "connection closed"));
         stream.setOnReadyHandler(() -> {
@@ -92,30 +124,86 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             stream.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
             return;
         }
+        channel.registered(refused);
+        String version = SafeText.oneLine(request.getAgentVersion(), MAX_VERSION_CHARS);
         LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
-                + (claimed.isEmpty() ? "" : ", still running " + claimed.size())
-                + (request.getAgentVersion().isEmpty() ? "" : ", agent " + request.getAgentVersion()));
+                + (claimed.isEmpty() ? "" : ", still holding " + claimed.size() + " attempt(s)")
+                + (version.isEmpty() ? "" : ", agent " + version));
+        if (!refused.isEmpty()) {
+            LOG.warning(() -> "worker " + workerId + " claimed " + refused.size() + " attempt(s) that were never "
+                    + "handed to it (first: " + refused.get(0) + "); refused");
+        }
         dispatcher.workerConnected(worker, claimed);
+    }
+
+    private static Optional<String> invalidRegistration(AssignTaskRequest request) {
+        if (!WORKER_ID.matcher(request.getWorkerId()).matches()) {
+            return Optional.of("worker_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        }
+        if (request.getSlots() < 1 || request.getSlots() > MAX_SLOTS) {
+            return Optional.of("slots must be between 1 and " + MAX_SLOTS);
+        }
+        if (!SESSION_ID.matcher(request.getSessionId()).matches()) {
+            return Optional.of("session_id must be 1 to 64 characters of A-Z a-z 0-9 -");
+        }
+        if (request.getRunningCount() > MAX_CLAIMS) {
+            return Optional.of("at most " + MAX_CLAIMS + " running attempts may be claimed");
+        }
+        for (RunningAttempt attempt : request.getRunningList()) {
+            if (!TaskIds.looksValid(attempt.getTaskId()) || !TaskIds.looksValid(attempt.getAttemptId())) {
+                return Optional.of("a claimed attempt has a malformed task_id or attempt_id");
+            }
+        }
+        return Optional.empty();
     }
 
     @Override
     public void reportStatus(StatusReport report, StreamObserver<ReportAck> responseObserver) {
-        if (report.getTaskId().isEmpty() || report.getAttemptId().isEmpty()) {
+        if (!TaskIds.looksValid(report.getTaskId()) || !TaskIds.looksValid(report.getAttemptId())) {
             responseObserver.onError(Status.INVALID_ARGUMENT
-                    .withDescription("task_id and attempt_id are required").asRuntimeException());
+                    .withDescription("task_id and attempt_id must be the ids the master handed out").asRuntimeException());
             return;
         }
-        registry.get(report.getWorkerId()).ifPresent(worker -> worker.seen(Instant.now()));
-        boolean applied;
+        Optional<ConnectedWorker> reporter = WORKER_ID.matcher(report.getWorkerId()).matches()
+                ? registry.get(report.getWorkerId()).filter(w -> w.isSession(report.getSessionId()))
+                : Optional.empty();
+        if (reporter.isEmpty()) {
+            // Also the case of an agent between two connections: it keeps the report and sends it once registered.
+            responseObserver.onError(Status.FAILED_PRECONDITION.withDescription("no open connection of worker '"
+                    + SafeText.echo(report.getWorkerId()) + "' with this session: register (AssignTask) first, "
+                    + "then report").asRuntimeException());
+            return;
+        }
+        ConnectedWorker worker = reporter.get();
+        if (!worker.holds(report.getTaskId(), report.getAttemptId()) && !ownAttempt(worker, report)) {
+            if (worker.firstForeignAttempt(report.getAttemptId())) {
+                LOG.warning(() -> "worker " + worker.id() + " reported on attempt " + report.getAttemptId() + " of task "
+                        + report.getTaskId() + ", which was never handed to it; refused");
+            }
+            responseObserver.onError(Status.PERMISSION_DENIED.withDescription("attempt " + report.getAttemptId()
+                    + " was not handed to worker " + worker.id()).asRuntimeException());
+            return;
+        }
+        worker.seen(Instant.now());
+        ReportAck ack;
         switch (report.getPhase()) {
-            case ACCEPTED -> applied = true;
-            case STARTED -> applied = store.markRunning(report.getTaskId(), report.getAttemptId());
+            case ACCEPTED -> ack = ack(true);
+            case STARTED -> {
+                worker.ran();
+                ack = ack(store.markRunning(report.getTaskId(), report.getAttemptId()));
+            }
             case FINISHED -> {
-                applied = report.getOutcome() == Outcome.REJECTED
-                        ? store.requeueRefused(report.getTaskId(), report.getAttemptId(), report.getReason())
-                        : store.finish(report.getTaskId(), report.getAttemptId(), resultOf(report))
-                        != TaskStore.Settled.IGNORED;
-                dispatcher.attemptEnded(report.getWorkerId(), report.getTaskId(), report.getAttemptId());
+                try {
+                    ack = finish(worker, report);
+                } finally {
+                    // Whatever became of the report, the agent no longer runs the attempt: its slot is free.
+                    dispatcher.attemptEnded(worker, report.getTaskId(), report.getAttemptId());
+                }
+                if (ack == null) {
+                    responseObserver.onError(Status.UNAVAILABLE.withDescription(
+                            "the master could not store this report now; send it again later").asRuntimeException());
+                    return;
+                }
             }
             default -> {
                 responseObserver.onError(Status.INVALID_ARGUMENT
@@ -123,40 +211,95 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                 return;
             }
         }
-        responseObserver.onNext(ReportAck.newBuilder().setApplied(applied).build());
+        responseObserver.onNext(ack);
         responseObserver.onCompleted();
+    }
+
+    /** Whether the store says the attempt was handed to this worker (its slot bookkeeping may have let go of it). */
+    private boolean ownAttempt(ConnectedWorker worker, StatusReport report) {
+        AttemptOwner owner = store.attemptOwners(List.of(report.getAttemptId())).get(report.getAttemptId());
+        return owner != null && owner.isOf(worker.id(), report.getTaskId());
+    }
+
+    /**
+     * Records a finished attempt. If the store fails on it (any database error), the task still ends, FAILED with a
+     * reason and without the output, so that neither it nor the agent's outbox waits for a report the master may never
+     * be able to store; if even that fails, null: the agent keeps the report and sends it again later.
+     */
+    private ReportAck finish(ConnectedWorker worker, StatusReport report) {
+        String taskId = report.getTaskId();
+        String attemptId = report.getAttemptId();
+        try {
+            if (report.getOutcome() == Outcome.REJECTED) {
+                if (worker.refused(workerRefusalLimit)) {
+                    LOG.warning(() -> "worker " + worker.id() + " drained: " + worker.drainReason());
+                }
+                return ack(store.requeueRefused(taskId, attemptId, reasonOf(report, "handed back unstarted"),
+                        taskRefusalLimit) != TaskStore.Settled.IGNORED);
+            }
+            worker.ran();
+            return ack(store.finish(taskId, attemptId, resultOf(report)) != TaskStore.Settled.IGNORED);
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "could not store the result of task " + taskId + " attempt " + attemptId, e);
+            String why = "the master could not store the result of this attempt (" + SafeText.oneLine(
+                    rootCause(e), 300) + "); its output is lost";
+            try {
+                return ack(store.failUnstorable(taskId, attemptId, why));
+            } catch (RuntimeException again) {
+                LOG.log(Level.SEVERE, "could not record task " + taskId + " as failed either", again);
+                return null;
+            }
+        }
+    }
+
+    private static String rootCause(Throwable e) {
+        Throwable cause = e;
+        while (cause.getCause() != null && cause.getCause() != cause) {
+            cause = cause.getCause();
+        }
+        return cause.getClass().getSimpleName() + (cause.getMessage() == null ? "" : ": " + cause.getMessage());
+    }
+
+    private static ReportAck ack(boolean applied) {
+        return ReportAck.newBuilder().setApplied(applied).build();
     }
 
     @Override
     public void drain(DrainRequest request, StreamObserver<DrainAck> responseObserver) {
-        Optional<ConnectedWorker> worker = registry.get(request.getWorkerId())
-                .filter(w -> w.isSession(request.getSessionId()));
+        Optional<ConnectedWorker> worker = WORKER_ID.matcher(request.getWorkerId()).matches()
+                ? registry.get(request.getWorkerId()).filter(w -> w.isSession(request.getSessionId()))
+                : Optional.empty();
         if (worker.isEmpty()) {
-            responseObserver.onError(Status.NOT_FOUND.withDescription("no connected worker '" + request.getWorkerId()
-                    + "' with this session").asRuntimeException());
+            responseObserver.onError(Status.NOT_FOUND.withDescription("no connected worker '"
+                    + SafeText.echo(request.getWorkerId()) + "' with this session").asRuntimeException());
             return;
         }
-        worker.get().drain();
+        worker.get().drain("the agent is shutting down");
         LOG.info(() -> "worker " + request.getWorkerId() + " is draining: no new tasks go to it");
         responseObserver.onNext(DrainAck.newBuilder().setInFlight(worker.get().running()).build());
         responseObserver.onCompleted();
     }
 
+    /** The agent's reason on one line and cut to the column, or {@code fallback} when it gave none. */
+    static String reasonOf(StatusReport report, String fallback) {
+        return report.getReason().isEmpty() ? fallback : SafeText.oneLine(report.getReason(), MAX_REASON_CHARS);
+    }
+
     TaskResult resultOf(StatusReport report) {
         CapturedOutput out = CapturedOutput.of(report.getStdout(), report.getStdoutTruncated(), outputLimitBytes);
         CapturedOutput err = CapturedOutput.of(report.getStderr(), report.getStderrTruncated(), outputLimitBytes);
-        String reason = report.getReason().isEmpty() ? null : report.getReason();
         return switch (report.getOutcome()) {
             case EXITED -> new TaskResult(report.getExitCode() == 0 ? TaskState.SUCCEEDED : TaskState.FAILED,
-                    report.getExitCode(), out.text(), out.truncated(), err.text(), err.truncated(), reason);
+                    report.getExitCode(), out.text(), out.truncated(), err.text(), err.truncated(),
+                    report.getReason().isEmpty() ? null : reasonOf(report, null));
             case TIMED_OUT -> new TaskResult(TaskState.TIMED_OUT, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reason != null ? reason : "timed out");
+                    err.truncated(), reasonOf(report, "timed out"));
             case FAILED_TO_START -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reason != null ? reason : "the command could not be started");
+                    err.truncated(), reasonOf(report, "the command could not be started"));
             case CANCELLED -> new TaskResult(TaskState.CANCELLED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reason != null ? reason : "cancelled");
+                    err.truncated(), reasonOf(report, "cancelled"));
             case KILLED -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reason != null ? reason : "killed by the agent");
+                    err.truncated(), reasonOf(report, "killed by the agent"));
             default -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
                     err.truncated(), "the agent reported no outcome");
         };

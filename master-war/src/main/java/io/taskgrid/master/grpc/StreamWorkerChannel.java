@@ -5,8 +5,10 @@ import io.taskgrid.master.dispatch.WorkerChannel;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.CancelAttempt;
+import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.WorkerCommand;
 
+import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -56,9 +58,11 @@ final class StreamWorkerChannel implements WorkerChannel {
         }
     }
 
-    synchronized void complete() {
+    /** The first message of the stream: the agent may report from now on; these claims were refused. */
+    synchronized void registered(List<String> refusedAttemptIds) {
         if (!stream.isCancelled()) {
-            stream.onCompleted();
+            stream.onNext(WorkerCommand.newBuilder()
+                    .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refusedAttemptIds)).build());
         }
     }
 }

@@ -111,6 +111,10 @@ public class Task {
     @Column(name = "SUBMITTED_BY", length = 128)
     private String submittedBy;
 
+    /** Attempts agents handed back without starting them; too many and the task fails instead of circling. */
+    @Column(name = "REFUSALS")
+    private Integer refusals;
+
     /** The task's secretEnv, sealed by {@link SecretBox}; never in clear, never in the API. */
     @Lob
     @Column(name = "SECRET_ENV_SEALED")
@@ -298,6 +302,14 @@ public class Task {
 
     public void setRetriesUsed(int retriesUsed) {
         this.retriesUsed = retriesUsed;
+    }
+
+    public int getRefusals() {
+        return refusals == null ? 0 : refusals;
+    }
+
+    public void setRefusals(int refusals) {
+        this.refusals = refusals;
     }
 
     public boolean isCancelRequested() {

@@ -8,7 +8,10 @@ import jakarta.persistence.PersistenceContext;
 import jakarta.persistence.TypedQuery;
 import jakarta.transaction.Transactional;
 
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.logging.Logger;
 
@@ -60,8 +63,8 @@ public class TaskStore {
     }
 
     /** The task's secretEnv in clear, for its assignment only. */
-    public java.util.Map<String, String> openSecretEnv(Task task) {
-        return task.getSecretEnvSealed() == null ? java.util.Map.of()
+    public Map<String, String> openSecretEnv(Task task) {
+        return task.getSecretEnvSealed() == null ? Map.of()
                 : new EnvConverter().convertToEntityAttribute(secrets.open(task.getSecretEnvSealed()));
     }
 
@@ -90,29 +93,22 @@ public class TaskStore {
                 .setParameter("task", taskId).getResultList();
     }
 
-    /** The attempts of several tasks in one query, by task id, each list oldest first. */
-    @Transactional(Transactional.TxType.SUPPORTS)
-    public java.util.Map<String, List<Attempt>> attemptsOf(java.util.Collection<String> taskIds) {
-        java.util.Map<String, List<Attempt>> byTask = new java.util.HashMap<>();
-        if (taskIds.isEmpty()) {
-            return byTask;
-        }
-        em.createQuery("SELECT a FROM Attempt a WHERE a.taskId IN :tasks ORDER BY a.id", Attempt.class)
-                .setParameter("tasks", taskIds).getResultList()
-                .forEach(a -> byTask.computeIfAbsent(a.getTaskId(), k -> new java.util.ArrayList<>()).add(a));
-        return byTask;
-    }
-
     @Transactional(Transactional.TxType.SUPPORTS)
     public long countQueued() {
         return em.createQuery("SELECT COUNT(t) FROM Task t WHERE t.state = :state", Long.class)
                 .setParameter("state", TaskState.QUEUED).getSingleResult();
     }
 
-    /** Newest first, strictly older than {@code beforeId} when it is given. */
+    /**
+     * Newest first, strictly older than {@code beforeId} when it is given. A projection: the output, environment and
+     * secret columns are never read, and of the command only its first characters.
+     */
     @Transactional(Transactional.TxType.SUPPORTS)
-    public List<Task> list(TaskState state, String beforeId, int limit) {
-        StringBuilder jpql = new StringBuilder("SELECT t FROM Task t WHERE 1 = 1");
+    public List<TaskSummary> list(TaskState state, String beforeId, int limit) {
+        StringBuilder jpql = new StringBuilder("SELECT NEW io.taskgrid.master.task.TaskSummary(t.id, SUBSTRING(t.cmd, 1, "
+                + (TaskSummary.CMD_PREVIEW_CHARS + 1) + "), t.state, t.workerId, t.exitCode, t.submittedBy, "
+                + "t.submittedAt, t.startedAt, t.finishedAt, t.timeoutSeconds, t.reason, t.attemptCount, "
+                + "t.cancelRequested) FROM Task t WHERE 1 = 1");
         if (state != null) {
             jpql.append(" AND t.state = :state");
         }
@@ -120,7 +116,7 @@ public class TaskStore {
             jpql.append(" AND t.id < :before");
         }
         jpql.append(" ORDER BY t.id DESC");
-        TypedQuery<Task> query = em.createQuery(jpql.toString(), Task.class).setMaxResults(limit);
+        TypedQuery<TaskSummary> query = em.createQuery(jpql.toString(), TaskSummary.class).setMaxResults(limit);
         if (state != null) {
             query.setParameter("state", state);
         }
@@ -200,19 +196,65 @@ public class TaskStore {
         return Settled.FINAL;
     }
 
-    /** ASSIGNED back to QUEUED: the agent refused the attempt before starting anything, so it does not count. */
-    public boolean requeueRefused(String taskId, String attemptId, String reason) {
+    /**
+     * ASSIGNED back to QUEUED: the agent handed the attempt back before starting anything, so it does not count
+     * against maxAttempts. It does count against {@code refusalLimit}: a task that agents keep handing back fails with
+     * a reason instead of circling forever.
+     */
+    public Settled requeueRefused(String taskId, String attemptId, String reason, int refusalLimit) {
         Task task = currentAttempt(taskId, attemptId);
         if (task == null || task.getState() != TaskState.ASSIGNED) {
-            return false;
+            return Settled.IGNORED;
         }
         task.setAttemptCount(task.getAttemptCount() - 1);
+        task.setRefusals(task.getRefusals() + 1);
         if (task.isCancelRequested()) {
             cancelNow(task, attemptId);
-            return true;
+            return Settled.FINAL;
+        }
+        if (task.getRefusals() >= refusalLimit) {
+            String why = "agents handed the task back unstarted " + task.getRefusals() + " times (the limit, "
+                    + "taskgrid.task.refusal.limit); the last said: " + reason;
+            task.moveTo(TaskState.FAILED);
+            task.setReason(why);
+            task.setFinishedAt(Task.nowUtc());
+            attempt(attemptId).end("REFUSED", reason, task.getFinishedAt());
+            return Settled.FINAL;
         }
         backToQueue(task, "REFUSED", reason);
+        return Settled.REQUEUED;
+    }
+
+    /**
+     * The attempt's result could not be stored (it failed in the database): the task ends FAILED with a reason and
+     * without its output, so that neither the task nor the agent's report stays stuck. Its own transaction.
+     */
+    @Transactional(Transactional.TxType.REQUIRES_NEW)
+    public boolean failUnstorable(String taskId, String attemptId, String reason) {
+        Task task = currentAttempt(taskId, attemptId);
+        if (task == null || !TaskTransitions.inFlight().contains(task.getState())) {
+            return false;
+        }
+        task.moveTo(TaskState.FAILED);
+        task.setReason(reason);
+        task.setFinishedAt(Task.nowUtc());
+        attempt(attemptId).end("FAILED", reason, task.getFinishedAt());
         return true;
+    }
+
+    /** The owners of the given attempts that exist, by attempt id. */
+    @Transactional(Transactional.TxType.SUPPORTS)
+    public Map<String, AttemptOwner> attemptOwners(Collection<String> attemptIds) {
+        Map<String, AttemptOwner> owners = new HashMap<>();
+        List<String> ids = List.copyOf(attemptIds);
+        for (int from = 0; from < ids.size(); from += 500) {
+            em.createQuery("SELECT NEW io.taskgrid.master.task.AttemptOwner(a.id, a.taskId, a.workerId) "
+                            + "FROM Attempt a WHERE a.id IN :ids", AttemptOwner.class)
+                    .setParameter("ids", ids.subList(from, Math.min(ids.size(), from + 500)))
+                    .getResultList()
+                    .forEach(owner -> owners.put(owner.attemptId(), owner));
+        }
+        return owners;
     }
 
     /**

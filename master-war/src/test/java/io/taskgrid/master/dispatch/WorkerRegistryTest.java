@@ -122,7 +122,7 @@ class WorkerRegistryTest {
     void aDrainingWorkerGetsNothingNewButKeepsWhatItRuns() throws Exception {
         ConnectedWorker worker = connect("w1", 2, new FakeChannel());
         worker.reserve("t1", "a1");
-        worker.drain();
+        worker.drain("test");
         assertThat(worker.canTakeTask()).isFalse();
         assertThat(worker.reserve("t2", "a2")).isFalse();
         assertThat(worker.holds("t1", "a1")).isTrue();
