@@ -15,7 +15,8 @@ import java.util.regex.Pattern;
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
-                           List<Pattern> allow, String joinToken, Path tlsCa, Path tlsCert, Path tlsKey) {
+                           List<Pattern> allow, String joinToken, Path tokenFile, Path tlsCa, Path tlsCert, Path tlsKey,
+                           String runAs) {
 
     /** TLS is on when any TLS flag is given. */
     public boolean tls() {
@@ -59,6 +60,9 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
               --token-file FILE          file whose first line is the join token the master gave out
                                          (or set TASKGRID_JOIN_TOKEN; --token TOKEN works too, but any
                                          user of this machine can read it from the process list)
+              --run-as USER              run every command as this unprivileged user (needs the agent to
+                                         run as root, and setpriv): commands then cannot read the agent's
+                                         token, state directory or environment
               --tls-ca FILE              connect with TLS, trusting the CA certificates in this PEM file
               --tls-cert FILE            with --tls-key: this agent's client certificate chain (PEM), for a
                                          master that requires one (mutual TLS)
@@ -91,8 +95,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     public static AgentOptions defaults() {
         return new AgentOptions(defaultWorkerId(), "localhost", 50051, 1, Duration.ofSeconds(5),
-                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of(), null, null,
-                null, null);
+                Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofSeconds(5), null, List.of(), null, null, null,
+                null, null, null);
     }
 
     public static AgentOptions parse(String... args) throws UsageException, HelpRequested {
@@ -108,6 +112,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         Path stateDir = null;
         List<Pattern> allow = new ArrayList<>();
         String token = null;
+        Path tokenFile = null;
+        String runAs = null;
         Path tlsCa = null;
         Path tlsCert = null;
         Path tlsKey = null;
@@ -171,10 +177,17 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 case "--tls-ca" -> tlsCa = readableFile(flag, value);
                 case "--tls-cert" -> tlsCert = readableFile(flag, value);
                 case "--tls-key" -> tlsKey = readableFile(flag, value);
+                case "--run-as" -> {
+                    if (value.isBlank()) {
+                        throw new UsageException("--run-as needs a user name");
+                    }
+                    runAs = value;
+                }
                 case "--token-file" -> {
                     try {
                         List<String> lines = java.nio.file.Files.readAllLines(Path.of(value));
                         token = lines.isEmpty() ? "" : lines.get(0).trim();
+                        tokenFile = Path.of(value);
                     } catch (java.io.IOException e) {
                         throw new UsageException("--token-file " + value + " cannot be read: " + e.getMessage());
                     }
@@ -208,7 +221,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             throw new UsageException("--tls-cert and --tls-key go together");
         }
         return new AgentOptions(id, host, port, slots, reconnect, maxReconnect, shutdownGrace, killGrace, stateDir,
-                allow, token, tlsCa, tlsCert, tlsKey);
+                allow, token, tokenFile, tlsCa, tlsCert, tlsKey, runAs);
     }
 
     private static Path readableFile(String flag, String value) throws UsageException {

@@ -8,12 +8,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One execution of an assigned command: {@code /bin/sh -c <cmd>} with the task's environment added to the agent's,
- * in the task's working directory, stdin from /dev/null, stdout and stderr captured apart. Whatever happens, the
- * command's whole process tree is gone when {@link #run} returns.
+ * One execution of an assigned command: {@code /bin/sh -c <cmd>} with the task's environment added to the agent's
+ * (less the agent's own settings and credentials, see {@link TaskEnvironment}), in the task's working directory, stdin
+ * from /dev/null, stdout and stderr captured apart, as the {@code --run-as} user when there is one. Whatever happens,
+ * the command's whole process tree is gone when {@link #run} returns.
  */
 final class CommandRun {
 
@@ -22,6 +24,7 @@ final class CommandRun {
     private final Assignment assignment;
     private final Duration killGrace;
     private final Watchdog watchdog;
+    private final RunAs runAs;
     private Process process;
     private ProcessTree tree;
     private boolean killRequested;
@@ -34,9 +37,15 @@ final class CommandRun {
 
     /** @param watchdog told about the command's process group, so it can stop it if the agent dies; may be null */
     CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog) {
+        this(assignment, killGrace, watchdog, null);
+    }
+
+    /** @param runAs the user to run the command as, or null for the agent's own */
+    CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog, RunAs runAs) {
         this.assignment = assignment;
         this.killGrace = killGrace;
         this.watchdog = watchdog;
+        this.runAs = runAs;
     }
 
     String taskId() {
@@ -48,8 +57,15 @@ final class CommandRun {
      * command cannot start.
      */
     CommandResult run(Runnable onStarted) {
-        ProcessBuilder builder = new ProcessBuilder(ProcessTree.commandLine(assignment.getCmd()));
-        builder.environment().putAll(assignment.getEnvMap());
+        ProcessBuilder builder = new ProcessBuilder(ProcessTree.commandLine(assignment.getCmd(), runAs));
+        Map<String, String> env = builder.environment();
+        TaskEnvironment.scrub(env);
+        if (runAs != null) {
+            env.put("HOME", runAs.home().toString());
+            env.put("USER", runAs.user());
+            env.put("LOGNAME", runAs.user());
+        }
+        env.putAll(assignment.getEnvMap());
         builder.redirectInput(DEV_NULL);
         if (!assignment.getCwd().isEmpty()) {
             Path cwd = Path.of(assignment.getCwd());
@@ -57,6 +73,8 @@ final class CommandRun {
                 return CommandResult.notStarted("working directory " + cwd + " does not exist or is not a directory");
             }
             builder.directory(cwd.toFile());
+        } else if (runAs != null) {
+            builder.directory(runAs.defaultDirectory().toFile());
         }
         CappedOutput stdout;
         CappedOutput stderr;

@@ -9,6 +9,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.WorkerCommand;
 import io.taskgrid.proto.v1.DrainRequest;
@@ -42,7 +43,6 @@ final class MasterLink {
     private volatile boolean stopping;
     private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
     private final Object sleeper = new Object();
-    private volatile Runnable onConnected;
     /** Names this agent process to the master; see AssignTaskRequest.session_id. */
     private final String sessionId = java.util.UUID.randomUUID().toString();
 
@@ -50,8 +50,8 @@ final class MasterLink {
         this.options = options;
         this.agentVersion = agentVersion;
         this.channel = transport(NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort()), options)
-                .keepAliveTime(10, TimeUnit.SECONDS)
-                .keepAliveTimeout(5, TimeUnit.SECONDS)
+                .keepAliveTime(Keepalive.AGENT_PING_INTERVAL.toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(Keepalive.AGENT_PING_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
                 .keepAliveWithoutCalls(true)
                 .maxInboundMessageSize(8 * 1024 * 1024)
                 .intercept(new JoinTokenCredentials(options.joinToken()))
@@ -128,32 +128,52 @@ final class MasterLink {
         return status[0];
     }
 
+    /** What became of a report. */
+    enum Delivery {
+        /** The master has it. */
+        DELIVERED,
+        /** Not now (master unreachable, or this agent not registered yet): keep it and send it again later. */
+        LATER,
+        /** The master will never take it (not this worker's attempt, or malformed): keeping it would not help. */
+        REFUSED
+    }
+
     /**
-     * Sends one report, retrying while the master is unreachable, for at most {@code patience}.
-     *
-     * @return true once the master received it
+     * Sends one report under this agent's worker id and session, retrying while the master is unreachable, for at most
+     * {@code patience}.
      */
-    boolean report(StatusReport report, Duration patience) {
+    Delivery report(StatusReport report, Duration patience) {
+        StatusReport mine = report.toBuilder().setWorkerId(options.workerId()).setSessionId(sessionId).build();
         long deadline = System.nanoTime() + patience.toNanos();
         Backoff retry = new Backoff(Duration.ofMillis(200), Duration.ofSeconds(5));
         while (true) {
             long left = deadline - System.nanoTime();
             if (left <= 0) {
-                return false;
+                return Delivery.LATER;
             }
             try {
                 NodeServiceGrpc.newBlockingStub(channel)
                         .withWaitForReady()
                         .withDeadlineAfter(Math.min(left, REPORT_CALL_DEADLINE.toNanos()), TimeUnit.NANOSECONDS)
-                        .reportStatus(report);
-                return true;
+                        .reportStatus(mine);
+                return Delivery.DELIVERED;
             } catch (StatusRuntimeException e) {
                 Status.Code code = e.getStatus().getCode();
-                if (code != Status.Code.UNAVAILABLE && code != Status.Code.DEADLINE_EXCEEDED) {
-                    Log.error("master refused a report for task " + report.getTaskId() + ": " + describe(e.getStatus()));
-                    return false;
+                switch (code) {
+                    case UNAVAILABLE, DEADLINE_EXCEEDED -> pause(min(retry.nextDelay(),
+                            Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))));
+                    case PERMISSION_DENIED, INVALID_ARGUMENT -> {
+                        Log.error("the master refused the " + report.getPhase() + " report of task " + report.getTaskId()
+                                + " for good: " + describe(e.getStatus()));
+                        return Delivery.REFUSED;
+                    }
+                    default -> {
+                        // FAILED_PRECONDITION (not registered yet), UNAUTHENTICATED (token rotated away), ...
+                        Log.warn("the master did not take the " + report.getPhase() + " report of task "
+                                + report.getTaskId() + " now: " + describe(e.getStatus()));
+                        return Delivery.LATER;
+                    }
                 }
-                pause(min(retry.nextDelay(), Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))));
             }
         }
     }
@@ -178,9 +198,10 @@ final class MasterLink {
 
     /** Sends a report that nothing waits for; if it cannot be delivered soon it is dropped. */
     void reportAsync(StatusReport report) {
+        StatusReport mine = report.toBuilder().setWorkerId(options.workerId()).setSessionId(sessionId).build();
         NodeServiceGrpc.newStub(channel).withWaitForReady()
                 .withDeadlineAfter(REPORT_CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
-                .reportStatus(report, new io.grpc.stub.StreamObserver<>() {
+                .reportStatus(mine, new io.grpc.stub.StreamObserver<>() {
                     @Override
                     public void onNext(io.taskgrid.proto.v1.ReportAck ack) {
                     }
@@ -209,11 +230,6 @@ final class MasterLink {
         }
     }
 
-    /** Called (on a gRPC thread: must not block) each time the connection to the master is up. */
-    void onConnected(Runnable listener) {
-        this.onConnected = listener;
-    }
-
     /** Ends the stream and closes the channel. */
     void stop() {
         stopping = true;
@@ -235,10 +251,6 @@ final class MasterLink {
         }
     }
 
-    boolean isUp() {
-        return channel.getState(false) == ConnectivityState.READY;
-    }
-
     String target() {
         return options.masterHost() + ":" + options.masterPort();
     }
@@ -250,10 +262,6 @@ final class MasterLink {
                 Log.info("connected to master " + target() + " as worker " + options.workerId() + " with "
                         + options.slots() + " slot(s)");
                 backoff.reset();
-                Runnable listener = onConnected;
-                if (listener != null) {
-                    listener.run();
-                }
             } else if (previous == ConnectivityState.READY && !stopping) {
                 Log.warn("lost the connection to master " + target());
             }

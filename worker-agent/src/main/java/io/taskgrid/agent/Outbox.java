@@ -6,16 +6,24 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Finished results the master has not acknowledged yet, one file per attempt in the agent's state directory. A result
  * is written here before it is first sent and removed once the master has it, so neither a master outage nor an agent
  * restart loses it: the agent sends whatever is here each time it connects.
+ *
+ * <p>Results hold other tasks' output, so the directory is the agent user's alone (0700, files 0600), and a directory
+ * that belongs to someone else is refused: whoever owns it could read, forge or delete results.
  */
 final class Outbox {
 
@@ -23,12 +31,53 @@ final class Outbox {
 
     private final Path dir;
 
+    private static final Set<PosixFilePermission> OWNER_ONLY_DIR = PosixFilePermissions.fromString("rwx------");
+    private static final Set<PosixFilePermission> OWNER_ONLY_FILE = PosixFilePermissions.fromString("rw-------");
+
+    /** The state directory is not fit for use; the message says why. */
+    static final class UnsafeStateDirectory extends RuntimeException {
+        UnsafeStateDirectory(String message) {
+            super(message);
+        }
+    }
+
     Outbox(Path dir) {
         this.dir = dir;
         try {
-            Files.createDirectories(dir);
+            prepare(dir);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the state directory " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void prepare(Path dir) throws IOException {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+            Path parent = dir.toAbsolutePath().getParent();
+            if (parent != null && !Files.exists(parent)) {
+                Files.createDirectories(parent, PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIR));
+            }
+            try {
+                Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIR));
+            } catch (FileAlreadyExistsException raced) {
+                // checked below like any existing directory
+            }
+        }
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            throw new UnsafeStateDirectory("the state directory " + dir + " is not a directory (a symbolic link is "
+                    + "not accepted either)");
+        }
+        long owner = ((Number) Files.getAttribute(dir, "unix:uid", LinkOption.NOFOLLOW_LINKS)).longValue();
+        long self = ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+        if (owner != self) {
+            throw new UnsafeStateDirectory("the state directory " + dir + " belongs to uid " + owner + ", not to the "
+                    + "user this agent runs as (uid " + self + "): whoever owns it could read or change the results "
+                    + "kept there; use a directory of this user's own (--state-dir)");
+        }
+        Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(dir, LinkOption.NOFOLLOW_LINKS);
+        if (!permissions.equals(OWNER_ONLY_DIR)) {
+            Files.setPosixFilePermissions(dir, OWNER_ONLY_DIR);
+            Log.warn("the state directory " + dir + " was " + PosixFilePermissions.toString(permissions)
+                    + "; made it rwx------ (results hold other tasks' output)");
         }
     }
 
@@ -41,7 +90,9 @@ final class Outbox {
         Path target = file(report.getAttemptId());
         Path temp = dir.resolve(report.getAttemptId() + ".tmp");
         try {
-            Files.write(temp, report.toByteArray());
+            Files.deleteIfExists(temp);
+            Files.write(Files.createFile(temp, PosixFilePermissions.asFileAttribute(OWNER_ONLY_FILE)),
+                    report.toByteArray());
             try {
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {

@@ -31,7 +31,20 @@ final class ProcessTree {
 
     /** The command line that runs {@code cmd} with /bin/sh in a new session when setsid is available. */
     static List<String> commandLine(String cmd) {
-        return inNewSession(List.of("/bin/sh", "-c", cmd));
+        return commandLine(cmd, null);
+    }
+
+    /**
+     * Like {@link #commandLine(String)}, as {@code runAs} when it is not null: setsid, then setpriv, then the shell,
+     * each exec'ing the next in place, so the shell keeps the pid that leads the new process group.
+     */
+    static List<String> commandLine(String cmd, RunAs runAs) {
+        List<String> command = new ArrayList<>();
+        if (runAs != null) {
+            command.addAll(runAs.commandPrefix());
+        }
+        command.addAll(List.of("/bin/sh", "-c", cmd));
+        return inNewSession(command);
     }
 
     /** {@code command}, run in a new session (and process group) of its own when setsid is available. */

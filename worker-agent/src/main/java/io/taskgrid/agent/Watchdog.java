@@ -33,10 +33,11 @@ final class Watchdog implements AutoCloseable {
     static Watchdog start() {
         try {
             List<String> command = ProcessTree.inNewSession(List.of("/bin/sh", "-c", SCRIPT));
-            Process process = new ProcessBuilder(command)
+            ProcessBuilder builder = new ProcessBuilder(command)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .redirectError(ProcessBuilder.Redirect.INHERIT)
-                    .start();
+                    .redirectError(ProcessBuilder.Redirect.INHERIT);
+            TaskEnvironment.scrub(builder.environment());
+            Process process = builder.start();
             return new Watchdog(process);
         } catch (IOException e) {
             Log.warn("no watchdog (" + e.getMessage() + "): if this agent is killed with SIGKILL its running commands "

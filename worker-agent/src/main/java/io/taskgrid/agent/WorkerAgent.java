@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
 import io.taskgrid.proto.v1.WorkerCommand;
@@ -13,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -31,11 +33,14 @@ public final class WorkerAgent {
 
     private static final Duration PROGRESS_PATIENCE = Duration.ofSeconds(10);
     private static final Duration SHUTDOWN_REPORT_PATIENCE = Duration.ofSeconds(10);
+    private static final Duration OUTBOX_RETRY = Duration.ofSeconds(15);
 
     private final AgentOptions options;
     private final MasterLink link;
     private final Outbox outbox;
     private final Watchdog watchdog;
+    /** The user commands run as; null for the agent's own. */
+    private final RunAs runAs;
     private final ExecutorService slots;
     /** Sends stored results; one at a time, so a result is never reported twice at once. */
     private final java.util.concurrent.ScheduledExecutorService flusher;
@@ -43,9 +48,12 @@ public final class WorkerAgent {
     private final Map<String, CommandRun> running = new ConcurrentHashMap<>();
     private final AtomicInteger busy = new AtomicInteger();
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
+    /** Whether the master has registered this agent on some connection since it started. */
+    private volatile boolean registered;
 
-    WorkerAgent(AgentOptions options) {
+    WorkerAgent(AgentOptions options, RunAs runAs) {
         this.options = options;
+        this.runAs = runAs;
         this.link = new MasterLink(options, version());
         this.outbox = new Outbox(options.stateDir());
         this.watchdog = Watchdog.start();
@@ -54,7 +62,10 @@ public final class WorkerAgent {
             t.setDaemon(true);
             return t;
         });
-        link.onConnected(() -> flusher.execute(this::flushOutbox));
+        // Results that could not be delivered at once are tried again every little while, not only at the next
+        // connection: a master that failed to store one may well take it a minute later.
+        flusher.scheduleWithFixedDelay(this::flushOutbox, OUTBOX_RETRY.toMillis(), OUTBOX_RETRY.toMillis(),
+                TimeUnit.MILLISECONDS);
         AtomicInteger n = new AtomicInteger();
         // Not a fixed pool of `slots` threads: a thread may still be reporting a result when its slot's next task
         // arrives. The `busy` count is what holds the agent to its slots.
@@ -80,7 +91,16 @@ public final class WorkerAgent {
             System.exit(2);
             return;
         }
-        WorkerAgent agent = new WorkerAgent(options);
+        boolean root = runsAsRoot();
+        WorkerAgent agent;
+        try {
+            RunAs runAs = options.runAs() == null ? null : RunAs.resolve(options.runAs(), root);
+            agent = new WorkerAgent(options, runAs);
+        } catch (RunAs.Unusable | Outbox.UnsafeStateDirectory e) {
+            System.err.println("worker-agent: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
         Thread linkThread = new Thread(agent::runLink, "master-link");
         Runnable shutdown = () -> {
             if (agent.shutdown()) {
@@ -93,14 +113,22 @@ public final class WorkerAgent {
         Runtime.getRuntime().addShutdownHook(new Thread(agent::killEverything, "kill-on-exit"));
         Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
                 + link(agent).target() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
-                + options.allow().size() + " --allow rule(s)"));
+                + options.allow().size() + " --allow rule(s)")
+                + (agent.runAs == null ? "" : "; commands run as " + agent.runAs.user() + " (uid " + agent.runAs.uid() + ")"));
         if (options.joinToken() == null) {
             Log.warn("no join token (--token-file or TASKGRID_JOIN_TOKEN): a master with authentication on will "
                     + "refuse this agent");
         }
-        if (runsAsRoot()) {
+        if (options.tokenFile() != null && readableByOthers(options.tokenFile())) {
+            Log.warn("the token file " + options.tokenFile() + " can be read by other users: make it readable by this "
+                    + "agent's user only (chmod 600)");
+        }
+        if (root && agent.runAs == null) {
             Log.warn("this agent runs as root, and so does every command it is given: run it as an unprivileged "
-                    + "user, and consider --allow");
+                    + "user, or give --run-as USER, and consider --allow");
+        } else if (agent.runAs == null) {
+            Log.info("commands run as this agent's own user: they can read its token file, state directory and "
+                    + "environment; --run-as USER (with the agent as root) keeps them apart");
         }
         linkThread.start();
     }
@@ -110,6 +138,15 @@ public final class WorkerAgent {
         // The signal thread is a daemon and so would be its children: the JVM would exit mid-shutdown.
         thread.setDaemon(false);
         thread.start();
+    }
+
+    private static boolean readableByOthers(java.nio.file.Path file) {
+        try {
+            return java.nio.file.Files.getPosixFilePermissions(file).stream()
+                    .anyMatch(p -> p.name().startsWith("GROUP_") || p.name().startsWith("OTHERS_"));
+        } catch (java.io.IOException | UnsupportedOperationException e) {
+            return false;
+        }
     }
 
     private static boolean runsAsRoot() {
@@ -154,19 +191,45 @@ public final class WorkerAgent {
         return claims;
     }
 
-    /** Sends every stored result; what does not get through stays for the next connection. */
+    /**
+     * Sends every stored result whose attempt is not still being reported by its own slot; what does not get through
+     * stays for the next try.
+     */
     private void flushOutbox() {
+        if (!registered) {
+            return;
+        }
         for (StatusReport report : outbox.pending()) {
-            if (link.report(report, PROGRESS_PATIENCE)) {
-                outbox.remove(report);
-            } else {
-                return;
+            if (running.containsKey(report.getAttemptId())) {
+                continue;
+            }
+            switch (link.report(report, PROGRESS_PATIENCE)) {
+                case DELIVERED, REFUSED -> outbox.remove(report);
+                case LATER -> {
+                    return;
+                }
             }
         }
     }
 
+    /**
+     * The master registered this connection: reports are taken from now on. Results of claims it refused (attempts it
+     * never handed to this worker id) are dropped, the rest sent.
+     */
+    private void onRegistered(Registered registered) {
+        Set<String> refused = Set.copyOf(registered.getRefusedAttemptIdsList());
+        if (!refused.isEmpty()) {
+            Log.warn("the master does not know " + refused.size() + " attempt(s) this agent still held; their results "
+                    + "are dropped");
+            outbox.pending().stream().filter(r -> refused.contains(r.getAttemptId())).forEach(outbox::remove);
+        }
+        this.registered = true;
+        flusher.execute(this::flushOutbox);
+    }
+
     private void onCommand(WorkerCommand command) {
         switch (command.getKindCase()) {
+            case REGISTERED -> onRegistered(command.getRegistered());
             case ASSIGNMENT -> accept(command.getAssignment());
             case CANCEL -> {
                 CommandRun run = running.get(command.getCancel().getAttemptId());
@@ -219,7 +282,7 @@ public final class WorkerAgent {
                     "this agent runs only commands matching its --allow rules; this one matches none")), freeSlot);
             return;
         }
-        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog);
+        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs);
         running.put(assignment.getAttemptId(), run);
         try {
             // Not waited for: nothing depends on it, and the command should not wait a round trip to start.
@@ -244,10 +307,10 @@ public final class WorkerAgent {
         outbox.save(report);
         freeSlot.run();
         Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : PROGRESS_PATIENCE;
-        if (link.report(report, patience)) {
-            outbox.remove(report);
-        } else {
-            Log.warn("the result of task " + report.getTaskId() + " waits in " + outbox.dir() + " until the master is back");
+        switch (link.report(report, patience)) {
+            case DELIVERED, REFUSED -> outbox.remove(report);
+            case LATER -> Log.warn("the result of task " + report.getTaskId() + " waits in " + outbox.dir()
+                    + " until the master takes it");
         }
     }
 

@@ -75,6 +75,21 @@ class AgentOptionsTest {
     }
 
     @Test
+    void runAsNamesAUserAndIsInTheUsage() throws Exception {
+        assertThat(AgentOptions.parse("--run-as", "taskrunner").runAs()).isEqualTo("taskrunner");
+        assertThat(AgentOptions.parse().runAs()).isNull();
+        assertUsage("--run-as needs a user name", "--run-as", " ");
+        assertThat(AgentOptions.USAGE).contains("--run-as USER");
+    }
+
+    @Test
+    void aTokenFileIsRememberedSoItsPermissionsCanBeChecked(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("token"), "tgj_x\n");
+        assertThat(AgentOptions.parse("--token-file", file.toString()).tokenFile()).isEqualTo(file);
+    }
+
+    @Test
     void tlsFlagsNeedReadableFilesAndACertificateNeedsItsKey(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
         java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "x");

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -203,19 +204,81 @@ class CommandRunTest {
         assertNoProcessMatches("sleep 309");
     }
 
-    private static void assertNoProcessMatches(String regex) throws InterruptedException {
+    /**
+     * Waits until no live process (zombies do not count) has a command line matching {@code regex}. Reads /proc
+     * itself: ProcessHandle.Info leaves the command line empty where it cannot read it, which would make every
+     * process look like no match at all.
+     */
+    private static void assertNoProcessMatches(String regex) throws Exception {
+        assertThat(Path.of("/proc/self/cmdline")).as("this test reads /proc").isReadable();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        java.util.regex.Pattern pattern = java.util.regex.Pattern.compile(".*" + regex + ".*", java.util.regex.Pattern.DOTALL);
         while (true) {
-            long alive = ProcessHandle.allProcesses()
-                    .filter(p -> p.info().commandLine().map(c -> c.matches(".*" + regex + ".*")).orElse(false))
-                    .count();
-            if (alive == 0) {
+            List<String> alive = new java.util.ArrayList<>();
+            try (java.nio.file.DirectoryStream<Path> processes = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+                for (Path process : processes) {
+                    try {
+                        String cmdline = Files.readString(process.resolve("cmdline")).replace('\0', ' ');
+                        if (pattern.matcher(cmdline).matches() && Procfs.isRunning(Long.parseLong(
+                                process.getFileName().toString()))) {
+                            alive.add(process.getFileName() + ": " + cmdline);
+                        }
+                    } catch (IOException gone) {
+                        // exited while we looked
+                    }
+                }
+            }
+            if (alive.isEmpty()) {
                 return;
             }
             if (System.nanoTime() > deadline) {
-                throw new AssertionError(alive + " process(es) matching '" + regex + "' still alive");
+                throw new AssertionError(alive.size() + " process(es) matching '" + regex + "' still alive: " + alive);
             }
             Thread.sleep(50);
+        }
+    }
+
+    @Test
+    void theCommandDoesNotSeeTheAgentsCredentialsOrSettings() {
+        // Set for this test JVM by the build (surefire environmentVariables), as an operator would for the agent.
+        assertThat(System.getenv("TASKGRID_JOIN_TOKEN")).as("set up by the build").isNotBlank();
+        String secret = System.getenv("TASKGRID_JOIN_TOKEN");
+        CommandResult result = run(task("env; cat /proc/$$/environ | tr '\\0' '\\n'")
+                .putEnv("TASK_OWN", "mine"));
+        assertThat(out(result)).doesNotContain(secret).doesNotContain("TASKGRID_").doesNotContain("JAVA_TOOL_OPTIONS")
+                .contains("TASK_OWN=mine").contains("PATH=");
+    }
+
+    @Test
+    void asAnotherUserTheCommandRunsWithThatUsersIdentityAndHome() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        RunAs nobody = RunAs.resolve("nobody", true);
+        CommandResult result = new CommandRun(task("id -u; id -g; echo $HOME $USER; pwd").build(), Duration.ofSeconds(1),
+                null, nobody).run(() -> { });
+        assertThat(result.exitCode()).as(err(result)).isZero();
+        assertThat(out(result).split("\n")).containsExactly(Long.toString(nobody.uid()), Long.toString(nobody.gid()),
+                nobody.home() + " nobody", nobody.defaultDirectory().toString());
+    }
+
+    @Test
+    void asAnotherUserTheWholeTreeIsStillStoppedOnCancel() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        CommandRun run = new CommandRun(task("sleep 311 & sleep 311").build(), Duration.ofSeconds(1), null,
+                RunAs.resolve("nobody", true));
+        CompletableFuture<Void> started = new CompletableFuture<>();
+        CompletableFuture<CommandResult> result = CompletableFuture.supplyAsync(() -> run.run(() -> started.complete(null)));
+        started.get(10, TimeUnit.SECONDS);
+        Thread.sleep(300);
+        run.cancel();
+        assertThat(result.get(15, TimeUnit.SECONDS).outcome()).isEqualTo(Outcome.CANCELLED);
+        assertNoProcessMatches("sleep 311");
+    }
+
+    static boolean isRoot() {
+        try {
+            return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue() == 0;
+        } catch (IOException e) {
+            return false;
         }
     }
 }

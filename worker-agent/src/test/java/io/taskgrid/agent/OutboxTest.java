@@ -8,6 +8,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -52,5 +53,43 @@ class OutboxTest {
     void attemptIdsCannotEscapeTheDirectory() {
         Outbox outbox = new Outbox(dir);
         assertThatThrownBy(() -> outbox.save(report("../../etc/x"))).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void aNewStateDirectoryAndItsResultsAreTheAgentUsersAlone() throws Exception {
+        Path state = dir.resolve("agents/w1");
+        Outbox outbox = new Outbox(state);
+        outbox.save(report("a1"));
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(state))).isEqualTo("rwx------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(state.getParent()))).isEqualTo("rwx------");
+        try (var files = Files.list(state)) {
+            assertThat(files.toList()).singleElement().satisfies(file ->
+                    assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------"));
+        }
+    }
+
+    @Test
+    void anExistingDirectoryOpenToOthersIsClosed() throws Exception {
+        Path state = Files.createDirectory(dir.resolve("open"));
+        Files.setPosixFilePermissions(state, PosixFilePermissions.fromString("rwxrwxrwx"));
+        new Outbox(state);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(state))).isEqualTo("rwx------");
+    }
+
+    @Test
+    void aDirectoryOwnedBySomeoneElseIsRefused() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CommandRunTest.isRoot(), "giving a directory away needs root");
+        Path state = Files.createDirectory(dir.resolve("theirs"));
+        Files.setAttribute(state, "unix:uid", 65534);
+        assertThatThrownBy(() -> new Outbox(state)).isInstanceOf(Outbox.UnsafeStateDirectory.class)
+                .hasMessageContaining("belongs to uid 65534");
+    }
+
+    @Test
+    void aSymbolicLinkIsNoStateDirectory() throws Exception {
+        Path real = Files.createDirectory(dir.resolve("real"));
+        Path link = Files.createSymbolicLink(dir.resolve("link"), real);
+        assertThatThrownBy(() -> new Outbox(link)).isInstanceOf(Outbox.UnsafeStateDirectory.class)
+                .hasMessageContaining("symbolic link");
     }
 }
