@@ -101,12 +101,32 @@ class AgentCommandLineIT {
             assertThat(refused.getString("state")).isEqualTo("FAILED");
             assertThat(refused.getString("reason")).contains("--allow");
             assertThat(marker).doesNotExist();
-            if ("root".equals(System.getProperty("user.name"))) {
-                assertThat(java.nio.file.Files.readString(log)).contains("runs as root");
-            }
         } finally {
             restricted.destroy();
             restricted.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void anAgentRunningAsRootWithoutRunAsSaysSoAtStart(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "the warning is about running as root");
+        Path log = dir.resolve("root-agent.log");
+        Process agent = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", "rooted",
+                "--master", cluster.config().grpcTarget(), "--state-dir", dir.resolve("state").toString()))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!java.nio.file.Files.readString(log).contains("starting")) {
+                assertThat(System.nanoTime()).as("the agent starts").isLessThan(deadline);
+                TaskgridClient.sleep(100);
+            }
+            TaskgridClient.sleep(500);
+            assertThat(java.nio.file.Files.readString(log)).contains("runs as root").contains("--run-as");
+        } finally {
+            agent.destroy();
+            agent.waitFor(30, TimeUnit.SECONDS);
         }
     }
 

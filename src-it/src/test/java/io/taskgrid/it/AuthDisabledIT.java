@@ -59,5 +59,26 @@ class AuthDisabledIT {
         }
     }
 
+    /**
+     * A page on another site can point its own name at 127.0.0.1 (DNS rebinding) and so reach this port from the
+     * browser of someone on this machine; its requests carry that name in Host.
+     */
+    @Test
+    void aRequestAddressedToAnotherNameIsRefusedEvenFromThisMachine() throws Exception {
+        assertThat(rawGet("evil.example:" + HTTP_PORT)).startsWith("HTTP/1.1 403").contains("addressed to localhost")
+                .contains("application/problem+json");
+        assertThat(rawGet("localhost.evil.example")).startsWith("HTTP/1.1 403");
+        assertThat(rawGet("localhost:" + HTTP_PORT)).startsWith("HTTP/1.1 200");
+        assertThat(rawGet("127.0.0.1:" + HTTP_PORT)).startsWith("HTTP/1.1 200");
+    }
 
+    /** GET /workers with a Host header of our choosing (java.net.http will not send a forged one). */
+    private static String rawGet(String host) throws IOException {
+        try (Socket socket = new Socket("127.0.0.1", HTTP_PORT)) {
+            socket.setSoTimeout(10_000);
+            socket.getOutputStream().write(("GET /workers HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
 }

@@ -51,6 +51,8 @@ class AuthIT {
                 "api.viewer-it = viewer:sha256:" + sha256(VIEWER),
                 "api.submitter-it = submitter:sha256:" + sha256(SUBMITTER),
                 "join.rotated-it = sha256:" + sha256(ROTATED_JOIN), ""), StandardOpenOption.APPEND);
+        // The master looks at the file at most once a second.
+        TaskgridClient.sleep(1500);
     }
 
     private TaskgridClient.Reply call(TaskgridClient client, String method, String path, String body) {
@@ -112,7 +114,8 @@ class AuthIT {
             throws Exception {
         com.nimbusds.jwt.SignedJWT token = new com.nimbusds.jwt.SignedJWT(
                 new com.nimbusds.jose.JWSHeader(com.nimbusds.jose.JWSAlgorithm.RS256),
-                new com.nimbusds.jwt.JWTClaimsSet.Builder().issuer(issuer).subject("alice").claim("upn", "alice@idp.test")
+                new com.nimbusds.jwt.JWTClaimsSet.Builder().issuer(issuer).audience(SharedCluster.JWT_AUDIENCE)
+                        .subject("alice").claim("upn", "alice@idp.test")
                         .claim("groups", groups)
                         .expirationTime(new java.util.Date(System.currentTimeMillis() + expiresInSeconds * 1000)).build());
         token.sign(new com.nimbusds.jose.crypto.RSASSASigner(keys.getPrivate()));

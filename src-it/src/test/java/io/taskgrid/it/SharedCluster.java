@@ -20,6 +20,7 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
 
     static final int LOST_AFTER_SECONDS = 8;
     static final String JWT_ISSUER = "https://idp.taskgrid.test";
+    static final String JWT_AUDIENCE = "taskgrid-it";
     /** Signs the JWTs of the tests; the master trusts its public half (mp.jwt.verify.publickey.location). */
     static final java.security.KeyPair JWT_KEYS = rsaKeys();
     static final int QUEUE_MAX = 300;
@@ -62,6 +63,7 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 .masterEnv("TASKGRID_QUEUE_MAX", Integer.toString(QUEUE_MAX))
                 .masterEnv("MP_JWT_VERIFY_PUBLICKEY_LOCATION", jwtPublicKeyFile().toString())
                 .masterEnv("MP_JWT_VERIFY_ISSUER", JWT_ISSUER)
+                .masterEnv("MP_JWT_VERIFY_AUDIENCES", JWT_AUDIENCE)
                 .build();
     }
 

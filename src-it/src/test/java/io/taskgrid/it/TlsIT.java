@@ -46,6 +46,7 @@ class TlsIT {
         makeCertificates(certs);
 
         server = ExtraServer.start(SERVER, "TASKGRID_HTTP_PORT=29092",
+                "TASKGRID_LISTEN_HOST=*",
                 "TASKGRID_HTTPS_PORT=" + HTTPS_PORT,
                 "TASKGRID_GRPC_PORT=" + GRPC_PORT,
                 "TASKGRID_TLS_KEYSTORE=" + certs.resolve("server.p12"),
@@ -70,6 +71,23 @@ class TlsIT {
         HttpResponse<String> reply = https().send(HttpRequest.newBuilder(URI.create("https://localhost:" + HTTPS_PORT + "/workers"))
                 .header("Authorization", "Bearer " + credentials.operatorToken()).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(reply.statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void fromOtherMachinesTheApiIsServedOverHttpsOnly() throws Exception {
+        java.util.Optional<java.net.InetAddress> external = Hosts.nonLoopbackAddress();
+        org.junit.jupiter.api.Assumptions.assumeTrue(external.isPresent(), "no non-loopback address to try");
+        String host = external.get().getHostAddress();
+        TaskgridClient plain = new TaskgridClient("http://" + host + ":29092", credentials.operatorToken());
+        TaskgridClient.Reply refused = plain.get("/workers");
+        assertThat(refused.status()).isEqualTo(403);
+        assertThat(refused.json().getString("detail")).contains("HTTPS only");
+        HttpResponse<String> secure = https().send(HttpRequest.newBuilder(URI.create("https://" + host + ":" + HTTPS_PORT
+                + "/workers")).header("Authorization", "Bearer " + credentials.operatorToken()).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(secure.statusCode()).isEqualTo(200);
+        assertThat(new TaskgridClient("http://localhost:29092", credentials.operatorToken()).get("/workers").status())
+                .as("this machine may still use plain HTTP").isEqualTo(200);
     }
 
     @Test
@@ -127,7 +145,8 @@ class TlsIT {
             openssl(dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
                     "-subj", "/CN=" + ca, "-keyout", ca + ".key", "-out", ca + ".crt");
         }
-        issue(dir, "server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+        issue(dir, "server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1"
+                + Hosts.nonLoopbackAddress().map(a -> ",IP:" + a.getHostAddress()).orElse(""));
         issue(dir, "client", "ca", "extendedKeyUsage=clientAuth");
         issue(dir, "rogue-client", "rogue-ca", "extendedKeyUsage=clientAuth");
         openssl(dir, "pkcs12", "-export", "-in", "server.crt", "-inkey", "server.key", "-certfile", "ca.crt",

@@ -45,9 +45,11 @@ class SecretBoxTest {
     }
 
     @Test
-    void theKeyedHashDependsOnTheKey() {
-        assertThat(new SecretBox(dir.resolve("a").toString()).mac("x"))
-                .isNotEqualTo(new SecretBox(dir.resolve("b").toString()).mac("x"))
-                .doesNotContain("x");
+    void theKeyedHashDependsOnTheKeyAndTheText() {
+        SecretBox a = new SecretBox(dir.resolve("a").toString());
+        assertThat(a.mac("hunter2")).matches("[0-9a-f]{64}")
+                .isEqualTo(a.mac("hunter2"))
+                .isNotEqualTo(a.mac("hunter3"))
+                .isNotEqualTo(new SecretBox(dir.resolve("b").toString()).mac("hunter2"));
     }
 }

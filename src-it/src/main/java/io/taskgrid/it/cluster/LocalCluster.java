@@ -12,6 +12,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -123,6 +124,16 @@ public final class LocalCluster implements AutoCloseable {
         startMaster();
     }
 
+    /** The pid of the master's JVM (the server script may have started it as a child), or -1 when it is not running. */
+    public synchronized long masterPid() {
+        if (master == null || !master.isAlive()) {
+            return -1;
+        }
+        return java.util.stream.Stream.concat(java.util.stream.Stream.of(master.toHandle()), master.descendants())
+                .filter(p -> p.info().commandLine().map(c -> c.contains("ws-server.jar")).orElse(false))
+                .mapToLong(ProcessHandle::pid).findFirst().orElse(master.pid());
+    }
+
     public synchronized boolean masterAlive() {
         return master != null && master.isAlive();
     }
@@ -144,11 +155,29 @@ public final class LocalCluster implements AutoCloseable {
                 "--shutdown-grace", "10s",
                 "--kill-grace", "2s",
                 "--state-dir", config.stateDir().resolve(workerId).toString()));
-        ProcessBuilder builder = new ProcessBuilder(command);
         if (joinToken != null) {
-            builder.environment().put("TASKGRID_JOIN_TOKEN", joinToken);
+            command.addAll(List.of("--token-file", joinTokenFile().toString()));
         }
+        ProcessBuilder builder = new ProcessBuilder(command);
+        // The token goes by file, never by inheritance: a launcher that happened to hold it in its environment must
+        // not hand it to the agent (and, through an older agent, to every command) by accident.
+        builder.environment().remove("TASKGRID_JOIN_TOKEN");
         agents.put(workerId, launch(builder, workerId));
+    }
+
+    /** The join token in a file only this user may read, as the README tells operators to give it to an agent. */
+    private Path joinTokenFile() {
+        Path file = config.stateDir().resolve("join-token");
+        try {
+            Files.createDirectories(config.stateDir());
+            if (!Files.exists(file)) {
+                Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            }
+            Files.writeString(file, joinToken + "\n");
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the join token file " + file + ": " + e.getMessage(), e);
+        }
     }
 
     /** SIGTERM: the agent drains, reports and exits 0. Returns its exit code. */

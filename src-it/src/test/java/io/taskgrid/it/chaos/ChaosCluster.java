@@ -80,6 +80,8 @@ final class ChaosCluster implements AutoCloseable {
                 // Without it the server script does not see a Java 9+ runtime and leaves out the --add-opens it needs.
                 .withEnv("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")
                 .withEnv("TASKGRID_LISTEN_HOST", "*")
+                // A private Docker network of the test's own: plaintext is the documented opt-in there.
+                .withEnv("TASKGRID_TLS_INSECURE_ALLOWED", "true")
                 .withEnv(masterEnv)
                 .withExposedPorts(HTTP)
                 .withCommand("/opt/wlp/bin/server", "run", "taskgrid")
