@@ -1,7 +1,12 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.task.CancelOutcome;
+import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.Settled;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
+import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
@@ -9,66 +14,138 @@ import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Hands queued tasks to workers with a free slot, oldest task first, workers in turn; and keeps track of attempts
- * whose worker went away.
+ * Where everything that happens to a task that has not ended happens: submissions, assignments, reports, cancels and
+ * lost workers, one after the other on one thread, against the live tasks in memory ({@link LiveTasks}). The task's
+ * own methods decide; the store writes what they decided through its group commit; and nothing outside (a client, an
+ * agent) hears of a change before it is durable: each public method's future completes after the commit.
  *
- * <p>Nothing here polls. A dispatch pass runs when something could let a task go out: a task was submitted, a worker
- * connected, a slot was freed, or a stream that was full became ready again. Passes, the checking of a reconnected
- * worker's claims and the expiry of lost attempts run on one thread, one after the other: that is what makes
- * "reserve a slot, mark the task ASSIGNED, push it" safe against a worker vanishing half way.
+ * <p>Nothing polls. A dispatch pass runs when something could let a task go out: a task was submitted, a worker
+ * connected, a slot was freed, a stream that was full became ready. A report that frees a slot and the assignment
+ * that fills it again go to the database in the same commit, so a busy worker gets its next task without waiting a
+ * second round trip to the database.
  */
 @ApplicationScoped
 public class Dispatcher {
 
     private static final Logger LOG = Logger.getLogger(Dispatcher.class.getName());
-    private static final int BATCH = 64;
-    private static final long RETRY_AFTER_FAILURE_MS = 1000;
+    /** Commands and environments larger than this (in characters) are not kept in memory while queued. */
+    static final int SPEC_IN_MEMORY_CHARS = 8 * 1024;
+    /** How long a start waits to be written, for the attempt's result to take it along (see {@link #started}). */
+    static final java.time.Duration START_WRITE_DELAY = java.time.Duration.ofMillis(100);
+
+    /** A submission as it ended: the task as it was accepted, or, for an Idempotency-Key already in use, nothing. */
+    public record Submission(Task task) {
+        public boolean keyInUse() {
+            return task == null;
+        }
+    }
+
+    /** The queue is at its cap: nothing was accepted. */
+    public static final class QueueFull extends RuntimeException {
+        private final int queued;
+
+        QueueFull(int queued) {
+            super(queued + " tasks are queued");
+            this.queued = queued;
+        }
+
+        public int queued() {
+            return queued;
+        }
+    }
+
+    /** What a cancel did, with the task as it is now (null when there is no such task). */
+    public record Cancellation(Outcome outcome, Task task) {
+        public enum Outcome {
+            NOT_FOUND, FORBIDDEN, ALREADY_FINAL, CANCELLED, IN_FLIGHT
+        }
+    }
 
     private final TaskStore store;
     private final WorkerRegistry registry;
-    private final long lostAfterSeconds;
+    private final TaskgridConfig settings;
+    private final LiveTasks live = new LiveTasks();
     private final LostAttemptReaper reaper;
+    /** Keys of submissions whose task is not durable yet: a second request with the key waits for the first. */
+    private final Map<String, CompletableFuture<Void>> pendingKeys = new HashMap<>();
+    /** The last write of each task not durable yet: an answer about the task waits for it. */
+    private final Map<String, CompletableFuture<Void>> unwritten = new HashMap<>();
+    /** The writes of the event the loop thread is handling; null between events. Loop thread only. */
+    private TaskStore.Batch batch;
 
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
 
-    private ScheduledExecutorService loop;
+    private ScheduledThreadPoolExecutor loop;
     private final AtomicBoolean passRequested = new AtomicBoolean();
     private volatile boolean stopped;
 
     @Inject
-    public Dispatcher(TaskStore store, WorkerRegistry registry,
-                      @ConfigProperty(name = "taskgrid.lost.after.seconds", defaultValue = "30") long lostAfterSeconds) {
+    public Dispatcher(TaskStore store, WorkerRegistry registry, TaskgridConfig settings) {
         this.store = store;
         this.registry = registry;
-        this.lostAfterSeconds = lostAfterSeconds;
-        this.reaper = new LostAttemptReaper(store, registry);
+        this.settings = settings;
+        this.reaper = new LostAttemptReaper(live, registry);
     }
 
     /** For the CDI proxy only. */
     protected Dispatcher() {
-        this(null, null, 30);
+        this(null, null, null);
     }
 
     @PostConstruct
-    void start() {
-        ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, threadFactory);
+    void createLoop() {
+        startLoop(threadFactory);
+    }
+
+    /** Starts the loop thread; tests call it with a plain thread factory. */
+    public void startLoop(ThreadFactory threads) {
+        ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, threads);
         executor.setRemoveOnCancelPolicy(true);
+        // Expiries still waiting when the master stops are settled by the next start, not by this one on its way out.
+        executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         loop = executor;
+    }
+
+    /**
+     * Takes over the unfinished tasks the database holds. A fresh master has no workers yet: every attempt still in
+     * flight gets the grace period from now, for its agent to reconnect and claim it.
+     */
+    public void start() {
+        // Read here, on the starting thread: the loop's managed thread may not run until the application has started.
+        List<Task> unfinished = store.loadUnfinished(SPEC_IN_MEMORY_CHARS);
+        execute(() -> {
+            int inFlight = 0;
+            for (Task task : unfinished) {
+                live.add(task);
+                if (task.getAttemptId() != null) {
+                    inFlight++;
+                    expireLater(task.getId(), task.getAttemptId(), "the master restarted while the task was in flight "
+                            + "and its worker did not reclaim it within " + settings.lostAfterSeconds() + " s");
+                }
+            }
+            int held = inFlight;
+            LOG.info(() -> live.queuedCount() + " queued task(s) and " + held + " in flight taken over from the database"
+                    + (held == 0 ? "" : "; their agents have " + settings.lostAfterSeconds() + " s to reclaim them"));
+        });
+        requestDispatch();
     }
 
     /**
@@ -80,48 +157,121 @@ public class Dispatcher {
     public void stop() {
         stopped = true;
         if (loop != null) {
+            loop.shutdown();
+            try {
+                loop.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             loop.shutdownNow();
         }
     }
 
-    /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */
-    public void requestDispatch() {
-        if (!stopped && passRequested.compareAndSet(false, true)) {
-            execute(this::dispatchPass);
-        }
+    /** Tasks waiting for a worker; exact, readable from any thread. */
+    public int queued() {
+        return live.queuedCount();
     }
 
+    // ---- submissions and cancels (REST) ----
+
     /**
-     * A fresh master has no workers yet: every attempt still in flight gets the grace period from now, for its agent
-     * to reconnect and claim it.
+     * Accepts a task: QUEUED in memory, then durable, then (the future) answered. With an Idempotency-Key whose first
+     * request is still being written, waits for it and answers {@link Submission#keyInUse()}: the caller then finds
+     * that request's task in the store.
+     *
+     * @param scopedKey the caller's Idempotency-Key as stored, or null
      */
-    public void startedWithAttemptsInFlight() {
-        List<Object[]> inFlight = store.inFlightAttempts();
-        if (!inFlight.isEmpty()) {
-            LOG.warning(inFlight.size() + " task(s) were in flight when the master stopped; their agents have "
-                    + lostAfterSeconds + " s to reconnect and claim them");
-        }
-        String reason = "the master restarted while the task was in flight and its worker did not reclaim it within "
-                + lostAfterSeconds + " s";
-        for (Object[] attempt : inFlight) {
-            expireLater((String) attempt[0], (String) attempt[1], reason);
-        }
+    public CompletableFuture<Submission> submit(NewTask spec, String submittedBy, String scopedKey, String requestHash,
+                                                String secretEnvSealed) {
+        return call(() -> {
+            if (scopedKey != null && pendingKeys.containsKey(scopedKey)) {
+                return pendingKeys.get(scopedKey).handle((v, e) -> new Submission(null));
+            }
+            if (live.queuedCount() >= settings.queueMax()) {
+                throw new QueueFull(live.queuedCount());
+            }
+            Task task = Task.submitted(TaskIds.next(), spec, settings.defaultMaxAttempts(), submittedBy,
+                    secretEnvSealed, Task.nowUtc());
+            live.add(task);
+            Task accepted = task.snapshot();
+            CompletableFuture<Void> saved = batch.insert(task, scopedKey, requestHash);
+            track(task, saved);
+            if (scopedKey != null) {
+                pendingKeys.put(scopedKey, saved);
+                saved.whenComplete((v, e) -> execute(() -> pendingKeys.remove(scopedKey, saved)));
+            }
+            saved.whenComplete((v, e) -> execute(() -> {
+                if (e != null) {
+                    // Never stored: it must not run either.
+                    live.remove(task);
+                    registry.holderOf(task.getId(), task.getAttemptId()).ifPresent(w ->
+                            w.release(task.getId(), task.getAttemptId()));
+                } else {
+                    task.forgetSpecIfLarge(SPEC_IN_MEMORY_CHARS);
+                }
+            }));
+            dispatchPass();
+            return saved.thenApply(v -> new Submission(accepted));
+        }).thenCompose(f -> f);
     }
 
     /**
-     * A worker (re)connected naming the attempts it still runs. Their slots are already reserved; here each claim is
-     * checked against the store: an attempt that is no longer its task's current one, or whose cancel was asked for,
-     * is stopped on the agent.
+     * Cancels a task: a queued one is CANCELLED at once; one in flight is marked, and once that is durable its worker
+     * is told to stop it. {@code mayCancelOthers}: an operator; anyone else may cancel only what they submitted.
+     */
+    public CompletableFuture<Cancellation> cancel(String taskId, String caller, boolean mayCancelOthers) {
+        return this.<CompletableFuture<Cancellation>>call(() -> {
+            Optional<Task> found = live.get(taskId);
+            if (found.isEmpty()) {
+                return CompletableFuture.completedFuture(null);
+            }
+            Task task = found.get();
+            if (!mayCancelOthers && !caller.equals(task.getSubmittedBy())) {
+                return CompletableFuture.completedFuture(new Cancellation(Cancellation.Outcome.FORBIDDEN,
+                        task.snapshot()));
+            }
+            CancelOutcome outcome = task.cancel(Task.nowUtc());
+            live.reindex(task);
+            Task now = task.snapshot();
+            String attemptId = task.getAttemptId();
+            CompletableFuture<Void> saved = save(task);
+            if (outcome == CancelOutcome.IN_FLIGHT) {
+                saved.thenRun(() -> registry.holderOf(taskId, attemptId)
+                        .ifPresent(worker -> worker.channel().cancel(taskId, attemptId)));
+            }
+            return saved.thenApply(v -> new Cancellation(outcome == CancelOutcome.CANCELLED
+                    ? Cancellation.Outcome.CANCELLED : Cancellation.Outcome.IN_FLIGHT, now));
+        }).thenCompose(f -> f).thenApply(result -> result != null ? result : finishedOrMissing(taskId, caller,
+                mayCancelOthers));
+    }
+
+    /** A task not in memory has ended, or does not exist. */
+    private Cancellation finishedOrMissing(String taskId, String caller, boolean mayCancelOthers) {
+        Optional<Task> stored = store.findHeader(taskId);
+        if (stored.isEmpty()) {
+            return new Cancellation(Cancellation.Outcome.NOT_FOUND, null);
+        }
+        if (!mayCancelOthers && !caller.equals(stored.get().getSubmittedBy())) {
+            return new Cancellation(Cancellation.Outcome.FORBIDDEN, stored.get());
+        }
+        return new Cancellation(Cancellation.Outcome.ALREADY_FINAL, stored.get());
+    }
+
+    // ---- workers (gRPC) ----
+
+    /**
+     * A worker (re)connected holding the attempts it claimed (their slots are taken already). An attempt that is no
+     * longer its task's current one, or whose cancel was asked for, is stopped on the agent.
      */
     public void workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
         if (!claimed.isEmpty()) {
             execute(() -> claimed.forEach((taskId, attemptId) -> {
-                Optional<Boolean> cancelRequested = store.cancelRequestedIfCurrent(taskId, attemptId);
-                if (cancelRequested.isEmpty()) {
-                    LOG.info(() -> "worker " + worker.id() + " still runs attempt " + attemptId + " of task " + taskId
+                Optional<Task> task = live.get(taskId).filter(t -> t.isCurrent(attemptId));
+                if (task.isEmpty()) {
+                    LOG.info(() -> "worker " + worker.id() + " still holds attempt " + attemptId + " of task " + taskId
                             + ", which is no longer current: stopping it");
                     worker.channel().cancel(taskId, attemptId);
-                } else if (cancelRequested.get()) {
+                } else if (task.get().isCancelRequested()) {
                     worker.channel().cancel(taskId, attemptId);
                 } else {
                     LOG.info(() -> "worker " + worker.id() + " reclaimed attempt " + attemptId + " of task " + taskId);
@@ -139,38 +289,160 @@ public class Dispatcher {
         Map<String, String> inFlight = worker.close();
         registry.remove(worker);
         LOG.info(() -> "worker " + worker.id() + " disconnected (" + why + "), " + inFlight.size()
-                + " task(s) in flight" + (inFlight.isEmpty() ? "" : "; they wait " + lostAfterSeconds + " s for it"));
+                + " task(s) in flight" + (inFlight.isEmpty() ? "" : "; they wait " + settings.lostAfterSeconds()
+                + " s for it"));
         if (stopped) {
             return;
         }
         String reason = "worker " + worker.id() + " disconnected while the task was in flight (" + why
-                + ") and did not come back within " + lostAfterSeconds + " s";
+                + ") and did not come back within " + settings.lostAfterSeconds() + " s";
         inFlight.forEach((taskId, attemptId) -> expireLater(taskId, attemptId, reason));
     }
 
-    /** The attempt is over on its worker: its slot is free for the next task at once. */
-    public void attemptEnded(ConnectedWorker worker, String taskId, String attemptId) {
-        worker.release(taskId, attemptId);
-        requestDispatch();
+    /**
+     * The agent started the attempt's process. Answered at once, and written a little later ({@link #START_WRITE_DELAY}),
+     * unless the attempt's result comes first and takes the start along in its own write: most commands end within
+     * milliseconds, and one commit per task instead of two is most of what the database costs. Nothing is lost if the
+     * start is never written (the master stops first): the attempt is still ASSIGNED, and its result, which is
+     * durable before it is acknowledged, ends it.
+     */
+    public CompletableFuture<Boolean> started(ConnectedWorker worker, String taskId, String attemptId) {
+        return call(() -> {
+            worker.ran();
+            Optional<Task> task = live.get(taskId);
+            if (task.isEmpty() || !task.get().started(attemptId, Task.nowUtc())) {
+                return false;
+            }
+            Task started = task.get();
+            loop.schedule(() -> inBatch(() -> {
+                if (started.isDirty() && live.get(taskId).isPresent()) {
+                    save(started);
+                }
+            }), START_WRITE_DELAY.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        });
     }
 
-    /** The task's cancel was recorded while it was in flight: its worker, if connected, stops it now. */
-    public void cancelInFlight(String taskId, String attemptId) {
-        registry.holderOf(taskId, attemptId).ifPresent(worker -> worker.channel().cancel(taskId, attemptId));
+    /**
+     * The attempt is over on its worker: its slot is free at once, and the next task for it goes to the database in
+     * the same commit as this result. If the database refuses the result, the task ends FAILED with a reason and
+     * without its output instead. The future: whether the report changed the task, once durable.
+     */
+    public CompletableFuture<Boolean> finished(ConnectedWorker worker, String taskId, String attemptId,
+                                               TaskResult result) {
+        return call(() -> {
+            worker.release(taskId, attemptId);
+            worker.ran();
+            Optional<Task> task = live.get(taskId);
+            Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().finished(attemptId, result, Task.nowUtc());
+            CompletableFuture<Boolean> answer;
+            if (settled == Settled.IGNORED) {
+                answer = afterWrites(taskId, false);
+            } else {
+                live.reindex(task.get());
+                Task ended = task.get().snapshot();
+                answer = save(task.get()).handle((v, e) -> e == null ? CompletableFuture.completedFuture(true)
+                        : unstorable(ended, attemptId, e)).thenCompose(f -> f);
+            }
+            dispatchPass();
+            return answer;
+        }).thenCompose(f -> f);
+    }
+
+    /**
+     * The agent handed the attempt back without starting it. The worker's count of refusals in a row goes up (it is
+     * drained past {@code taskgrid.worker.refusal.limit}); the task goes back to the queue, or fails past
+     * {@code taskgrid.task.refusal.limit}.
+     */
+    public CompletableFuture<Boolean> refused(ConnectedWorker worker, String taskId, String attemptId, String reason) {
+        return call(() -> {
+            worker.release(taskId, attemptId);
+            if (worker.refused(settings.workerRefusalLimit())) {
+                LOG.warning(() -> "worker " + worker.id() + " drained: " + worker.drainReason());
+            }
+            Optional<Task> task = live.get(taskId);
+            Settled settled = task.isEmpty() ? Settled.IGNORED
+                    : task.get().refused(attemptId, reason, settings.taskRefusalLimit(), Task.nowUtc());
+            CompletableFuture<Boolean> answer;
+            if (settled == Settled.IGNORED) {
+                answer = afterWrites(taskId, false);
+            } else {
+                live.reindex(task.get());
+                answer = save(task.get()).thenApply(v -> true);
+            }
+            dispatchPass();
+            return answer;
+        }).thenCompose(f -> f);
+    }
+
+    /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */
+    public void requestDispatch() {
+        if (!stopped && passRequested.compareAndSet(false, true)) {
+            execute(() -> {
+                passRequested.set(false);
+                dispatchPass();
+            });
+        }
+    }
+
+    // ---- on the loop thread ----
+
+    /** Oldest queued task to the next worker in turn with a free slot and a ready stream, while there are both. */
+    private void dispatchPass() {
+        if (stopped) {
+            return;
+        }
+        try {
+            while (true) {
+                Optional<Task> next = live.nextQueued();
+                if (next.isEmpty()) {
+                    return;
+                }
+                Optional<ConnectedWorker> worker = registry.nextAvailable();
+                if (worker.isEmpty()) {
+                    return;
+                }
+                Task task = next.get();
+                String attemptId = TaskIds.next();
+                if (!worker.get().reserve(task.getId(), attemptId)) {
+                    continue;
+                }
+                if (!task.hasSpec()) {
+                    store.loadSpec(task);
+                }
+                task.assign(worker.get().id(), attemptId, Task.nowUtc());
+                live.reindex(task);
+                Dispatched assignment = Dispatched.of(task);
+                ConnectedWorker to = worker.get();
+                save(task).whenComplete((v, e) -> {
+                    if (e == null) {
+                        try {
+                            to.channel().send(assignment);
+                        } catch (RuntimeException broken) {
+                            // The stream broke under us; its cancel handler settles the attempt through workerGone.
+                            LOG.log(Level.WARNING, "could not push task " + assignment.taskId() + " to worker "
+                                    + to.id(), broken);
+                        }
+                    } else {
+                        execute(() -> to.release(assignment.taskId(), assignment.attemptId()));
+                    }
+                });
+            }
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "dispatch pass failed; trying again in a second", e);
+            loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);
+        }
     }
 
     private void expireLater(String taskId, String attemptId, String reason) {
         try {
-            loop.schedule(() -> {
-                try {
-                    if (reaper.expire(taskId, attemptId, reason)) {
-                        requestDispatch();
-                    }
-                } catch (RuntimeException e) {
-                    LOG.log(Level.SEVERE, "could not settle lost attempt " + attemptId + "; trying again shortly", e);
-                    expireLater(taskId, attemptId, reason);
+            loop.schedule(() -> inBatch(() -> {
+                Optional<Task> changed = reaper.expire(taskId, attemptId, reason, Task.nowUtc());
+                if (changed.isPresent()) {
+                    save(changed.get());
+                    dispatchPass();
                 }
-            }, lostAfterSeconds, TimeUnit.SECONDS);
+            }), settings.lostAfterSeconds(), TimeUnit.SECONDS);
         } catch (RejectedExecutionException e) {
             if (!stopped) {
                 throw e;
@@ -178,61 +450,76 @@ public class Dispatcher {
         }
     }
 
-    private void dispatchPass() {
-        passRequested.set(false);
-        try {
-            while (!stopped && dispatchBatch() > 0) {
-                // keep going while tasks and free slots remain
-            }
-        } catch (RuntimeException e) {
-            LOG.log(Level.SEVERE, "dispatch pass failed; retrying in " + RETRY_AFTER_FAILURE_MS + " ms", e);
-            if (!stopped) {
-                loop.schedule(this::requestDispatch, RETRY_AFTER_FAILURE_MS, TimeUnit.MILLISECONDS);
-            }
-        }
+    /**
+     * Writes the task's change, remembering it until durable so that later answers about the task wait for it. On
+     * the loop thread, changes go into the batch of the event being handled, written together when it is done.
+     */
+    private CompletableFuture<Void> save(Task task) {
+        CompletableFuture<Void> saved = batch != null ? batch.save(task) : store.save(task);
+        track(task, saved);
+        return saved;
     }
 
-    /** @return how many tasks went out */
-    private int dispatchBatch() {
-        int free = registry.dispatchableSlots();
-        if (free == 0) {
-            return 0;
+    private void track(Task task, CompletableFuture<Void> saved) {
+        String id = task.getId();
+        unwritten.put(id, saved);
+        saved.whenComplete((v, e) -> execute(() -> unwritten.remove(id, saved)));
+    }
+
+    /** {@code answer}, once every write of the task made so far is durable. */
+    private <T> CompletableFuture<T> afterWrites(String taskId, T answer) {
+        CompletableFuture<Void> pending = unwritten.get(taskId);
+        return pending == null ? CompletableFuture.completedFuture(answer)
+                : pending.handle((v, e) -> answer);
+    }
+
+    /** The result could not be stored: store the task as FAILED without output instead (on the loop thread). */
+    private CompletableFuture<Boolean> unstorable(Task ended, String attemptId, Throwable cause) {
+        Throwable root = cause instanceof CompletionException && cause.getCause() != null ? cause.getCause() : cause;
+        String why = "the master could not store the result of this attempt (" + root.getClass().getSimpleName()
+                + (root.getMessage() == null ? "" : ": " + root.getMessage()) + "); its output is lost";
+        return call(() -> store.saveUnstorable(ended, attemptId, why)).thenCompose(f -> f).thenApply(v -> true);
+    }
+
+    /** Runs {@code action} on the loop thread; the future fails if the master is stopping. */
+    private <T> CompletableFuture<T> call(Callable<T> action) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        try {
+            loop.execute(() -> inBatch(() -> {
+                try {
+                    result.complete(action.call());
+                } catch (Throwable e) {
+                    result.completeExceptionally(e);
+                }
+            }));
+        } catch (RejectedExecutionException e) {
+            result.completeExceptionally(new IllegalStateException("the master is stopping"));
         }
-        List<String> queued = store.oldestQueuedIds(Math.min(free, BATCH));
-        int sent = 0;
-        for (String taskId : queued) {
-            Optional<ConnectedWorker> next = registry.nextAvailable();
-            if (next.isEmpty()) {
-                break;
-            }
-            ConnectedWorker worker = next.get();
-            String attemptId = TaskIds.next();
-            if (!worker.reserve(taskId, attemptId)) {
-                continue;
-            }
-            Optional<Task> assigned = store.assign(taskId, worker.id(), attemptId);
-            if (assigned.isEmpty()) {
-                worker.release(taskId, attemptId);
-                continue;
-            }
-            try {
-                worker.channel().send(assigned.get(), attemptId);
-                sent++;
-            } catch (RuntimeException e) {
-                // The stream broke under us; its cancel handler settles the attempt through workerGone.
-                LOG.log(Level.WARNING, "could not push task " + taskId + " to worker " + worker.id(), e);
-            }
-        }
-        return sent;
+        return result;
     }
 
     private void execute(Runnable action) {
         try {
-            loop.execute(action);
+            loop.execute(() -> inBatch(action));
         } catch (RejectedExecutionException e) {
             if (!stopped) {
                 throw e;
             }
+        }
+    }
+
+    /** Runs one event on the loop thread, its writes collected and handed to the writer together at the end. */
+    private void inBatch(Runnable action) {
+        batch = store.batch();
+        try {
+            action.run();
+        } catch (RuntimeException | Error e) {
+            // The loop is a ScheduledThreadPoolExecutor, which would keep a failure to itself: say it here.
+            LOG.log(Level.SEVERE, "a dispatcher event failed; the tasks it touched stay as they were", e);
+        } finally {
+            TaskStore.Batch done = batch;
+            batch = null;
+            done.flush();
         }
     }
 }

@@ -10,8 +10,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * A stream's captured bytes as text for the API. The agent already caps what it sends; the master caps again so that a
- * misbehaving agent cannot fill the database. Bytes that are not UTF-8 become U+FFFD, and a multi-byte character cut
- * by the cap is dropped rather than shown as garbage.
+ * misbehaving agent cannot fill the database. Bytes that are not UTF-8 become U+FFFD (so does NUL, which no text column
+ * of PostgreSQL holds), and a multi-byte character cut by the cap is dropped rather than shown as garbage.
  */
 record CapturedOutput(String text, boolean truncated) {
 
@@ -36,6 +36,7 @@ record CapturedOutput(String text, boolean truncated) {
             decoder.flush(chars);
         }
         chars.flip();
-        return chars.toString();
+        // NUL is valid UTF-8 but no text column of PostgreSQL can hold it: shown like any other unreadable byte.
+        return chars.toString().replace('\u0000', '\uFFFD');
     }
 }

@@ -1,8 +1,8 @@
 package io.taskgrid.master.grpc;
 
-import io.grpc.ServerServiceDefinition;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerServiceDefinition;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,29 +1,30 @@
 package io.taskgrid.master.grpc;
 
+import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
-import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.grpc.ServerInterceptors;
+import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
+import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.JoinTokenInterceptor;
 import io.taskgrid.master.security.JwtVerifier;
 import io.taskgrid.master.security.TransportPolicy;
+import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import jakarta.annotation.Resource;
-import jakarta.enterprise.concurrent.ManagedExecutorService;
+import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.context.BeforeDestroyed;
 import jakarta.enterprise.context.Initialized;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import javax.net.ssl.SSLException;
 import java.io.File;
@@ -31,15 +32,20 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 /**
- * Runs the gRPC server for exactly as long as the application runs. Before it opens the port it starts the grace period
- * of every attempt a previous master left in flight: its agent may reconnect and claim it, or it is settled.
+ * The master's start and stop, in the one order that is safe: security settings checked (a master that would accept
+ * anyone, or send tokens in clear, does not start); the database schema brought up to date and the unfinished tasks
+ * taken over (their attempts in flight get the grace period from now); then the gRPC port opens for agents. On stop,
+ * dispatch stops first (streams closing because the master stops are no lost workers), then the port, then the
+ * writer writes what it holds.
  *
- * <p>Calls run on Liberty's managed executor so that JPA, transactions and CDI work inside them; the Netty event loops
- * are owned here so that stopping the application stops every thread the server started.
+ * <p>The Netty event loops and the call executor are owned here so that stopping the application stops every thread the
+ * server started.
  */
 @ApplicationScoped
 public class GrpcServerLifecycle {
@@ -53,6 +59,9 @@ public class GrpcServerLifecycle {
     Dispatcher dispatcher;
 
     @Inject
+    TaskStore store;
+
+    @Inject
     Credentials credentials;
 
     @Inject
@@ -61,68 +70,45 @@ public class GrpcServerLifecycle {
     @Inject
     TransportPolicy transport;
 
-    @Resource(lookup = "java:comp/DefaultManagedExecutorService")
-    ManagedExecutorService executor;
-
     @Inject
-    @ConfigProperty(name = "taskgrid.listen.host", defaultValue = "localhost")
-    String listenHost;
+    TaskgridConfig config;
 
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.port", defaultValue = "50051")
-    int port;
+    @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
+    ManagedThreadFactory threadFactory;
 
-    /** How often to ping an idle connection, and how long to wait for the answer before calling the peer dead. */
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.keepalive.seconds", defaultValue = "10")
-    long keepAliveSeconds;
+    /** Threads for gRPC calls: they never block for long (answers come from the group commit's thread). */
+    static final int GRPC_THREADS = 4;
 
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.keepalive.timeout.seconds", defaultValue = "5")
-    long keepAliveTimeoutSeconds;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.output.limit.bytes", defaultValue = "1048576")
-    long outputLimitBytes;
-
-    /** PEM certificate chain and PKCS#8 key of the gRPC server; both set turns TLS on. */
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.tls.cert")
-    Optional<String> tlsCert;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.tls.key")
-    Optional<String> tlsKey;
-
-    /** PEM CA certificates; set, only agents with a client certificate signed by one of them may connect. */
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.tls.client.ca")
-    Optional<String> tlsClientCa;
-
+    private ExecutorService executor;
     private GrpcServer server;
     private EventLoopGroup bossGroup;
     private EventLoopGroup workerGroup;
+    private volatile boolean started;
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
         try {
-            // Security settings are checked now, before any port opens, rather than at the first call they affect.
             credentials.initialize();
             jwt.enabled();
             if (credentials.enabled()) {
                 // Without authentication gRPC binds to 127.0.0.1 whatever the listen host (below).
-                transport.checkGrpc(tlsConfigured());
+                transport.checkGrpc(config.grpcTlsCert().isPresent() || config.grpcTlsKey().isPresent());
             }
+            store.open();
+            dispatcher.start();
         } catch (RuntimeException e) {
             LOG.severe("Taskgrid master not started: " + e.getMessage());
             throw e;
         }
-        dispatcher.startedWithAttemptsInFlight();
-        // Without authentication nobody but this machine may reach the agent protocol.
-        InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress("127.0.0.1", port);
+        InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress(
+                InetAddress.getLoopbackAddress(), config.grpcPort());
+        // Calls run on threads of the server's managed thread factory, so that CDI and JNDI work inside them; a pool
+        // of them rather than the managed executor, which would capture and restore context around each of the many
+        // small steps of every call.
+        executor = Executors.newFixedThreadPool(GRPC_THREADS, threadFactory);
         bossGroup = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         workerGroup = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
         // Two full output streams plus the rest of a report must fit in one message.
-        int maxMessage = (int) Math.min(Integer.MAX_VALUE, 2 * outputLimitBytes + 1024 * 1024);
+        int maxMessage = (int) Math.min(Integer.MAX_VALUE, 2 * config.outputLimitBytes() + 1024 * 1024);
         NettyServerBuilder builder = NettyServerBuilder.forAddress(address)
                 .channelType(NioServerSocketChannel.class)
                 .bossEventLoopGroup(bossGroup)
@@ -130,10 +116,11 @@ public class GrpcServerLifecycle {
                 .executor(executor)
                 .maxInboundMessageSize(maxMessage)
                 .maxInboundMetadataSize(16 * 1024);
-        keepalive(builder, keepAliveSeconds, keepAliveTimeoutSeconds);
+        keepalive(builder, config.keepAliveSeconds(), config.keepAliveTimeoutSeconds());
         configureTls(builder);
         server = new GrpcServer(builder, ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService),
                 new JoinTokenInterceptor(credentials))).start();
+        started = true;
         LOG.info("Taskgrid gRPC server listening on " + address);
         dispatcher.requestDispatch();
     }
@@ -147,6 +134,10 @@ public class GrpcServerLifecycle {
             workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
             bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         }
+        if (executor != null) {
+            executor.shutdownNow();
+        }
+        store.close();
     }
 
     /**
@@ -160,13 +151,9 @@ public class GrpcServerLifecycle {
                 .permitKeepAliveWithoutCalls(true);
     }
 
-    private boolean tlsConfigured() {
-        return tlsCert.filter(s -> !s.isBlank()).isPresent() || tlsKey.filter(s -> !s.isBlank()).isPresent();
-    }
-
     private void configureTls(NettyServerBuilder builder) {
-        Optional<String> cert = tlsCert.filter(s -> !s.isBlank());
-        Optional<String> key = tlsKey.filter(s -> !s.isBlank());
+        Optional<String> cert = config.grpcTlsCert();
+        Optional<String> key = config.grpcTlsKey();
         if (cert.isEmpty() && key.isEmpty()) {
             return;
         }
@@ -175,7 +162,7 @@ public class GrpcServerLifecycle {
         }
         try {
             SslContextBuilder ssl = GrpcSslContexts.forServer(new File(cert.get()), new File(key.get()));
-            Optional<String> clientCa = tlsClientCa.filter(s -> !s.isBlank());
+            Optional<String> clientCa = config.grpcTlsClientCa();
             if (clientCa.isPresent()) {
                 ssl.trustManager(new File(clientCa.get())).clientAuth(ClientAuth.REQUIRE);
             }
@@ -186,17 +173,18 @@ public class GrpcServerLifecycle {
         }
     }
 
+    /** Whether the start sequence completed and agents can connect. */
     public boolean isServing() {
-        return server != null && server.isServing();
+        return started && server != null && server.isServing();
     }
 
     private InetSocketAddress bindAddress() {
-        String host = listenHost.trim();
+        String host = config.listenHost().trim();
         if (host.equals("*") || host.equals("0.0.0.0")) {
-            return new InetSocketAddress(port);
+            return new InetSocketAddress(config.grpcPort());
         }
         try {
-            return new InetSocketAddress(InetAddress.getByName(host), port);
+            return new InetSocketAddress(InetAddress.getByName(host), config.grpcPort());
         } catch (UnknownHostException e) {
             throw new IllegalStateException("taskgrid.listen.host '" + host + "' does not resolve", e);
         }

@@ -3,14 +3,15 @@ package io.taskgrid.master.grpc;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.ConnectedWorker;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerIdInUseException;
 import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.AttemptOwner;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
-import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;
 import io.taskgrid.proto.v1.AssignTaskRequest;
@@ -24,7 +25,6 @@ import io.taskgrid.proto.v1.StatusReport;
 import io.taskgrid.proto.v1.WorkerCommand;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -32,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import java.util.regex.Pattern;
@@ -68,18 +69,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     TaskStore store;
 
     @Inject
-    @ConfigProperty(name = "taskgrid.output.limit.bytes", defaultValue = "1048576")
-    long outputLimitBytes;
-
-    /** A task handed back unstarted this many times fails. */
-    @Inject
-    @ConfigProperty(name = "taskgrid.task.refusal.limit", defaultValue = "10")
-    int taskRefusalLimit;
-
-    /** A worker that hands back this many tasks in a row, running none, is drained. */
-    @Inject
-    @ConfigProperty(name = "taskgrid.worker.refusal.limit", defaultValue = "5")
-    int workerRefusalLimit;
+    TaskgridConfig config;
 
     @Override
     public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> responseObserver) {
@@ -104,8 +94,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                 refused.add(attempt.getAttemptId());
             }
         }
-        StreamWorkerChannel channel = new StreamWorkerChannel(stream, outputLimitBytes,
-                task -> store.openSecretEnv(task));
+        StreamWorkerChannel channel = new StreamWorkerChannel(stream, config.outputLimitBytes(), store::openSecretEnv);
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(), channel,
                 Instant.now());
         // Attempts still held from an earlier connection keep their slots until reported, so the agent is never sent
@@ -185,83 +174,38 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             return;
         }
         worker.seen(Instant.now());
-        ReportAck ack;
-        switch (report.getPhase()) {
-            case ACCEPTED -> ack = ack(true);
-            case STARTED -> {
-                worker.ran();
-                ack = ack(store.markRunning(report.getTaskId(), report.getAttemptId()));
-            }
-            case FINISHED -> {
-                try {
-                    ack = finish(worker, report);
-                } finally {
-                    // Whatever became of the report, the agent no longer runs the attempt: its slot is free.
-                    dispatcher.attemptEnded(worker, report.getTaskId(), report.getAttemptId());
-                }
-                if (ack == null) {
-                    responseObserver.onError(Status.UNAVAILABLE.withDescription(
-                            "the master could not store this report now; send it again later").asRuntimeException());
-                    return;
-                }
-            }
-            default -> {
-                responseObserver.onError(Status.INVALID_ARGUMENT
-                        .withDescription("phase must be ACCEPTED, STARTED or FINISHED").asRuntimeException());
-                return;
-            }
+        String taskId = report.getTaskId();
+        String attemptId = report.getAttemptId();
+        CompletableFuture<Boolean> applied = switch (report.getPhase()) {
+            case ACCEPTED -> CompletableFuture.completedFuture(true);
+            case STARTED -> dispatcher.started(worker, taskId, attemptId);
+            case FINISHED -> report.getOutcome() == Outcome.REJECTED
+                    ? dispatcher.refused(worker, taskId, attemptId, reasonOf(report, "handed back unstarted"))
+                    : dispatcher.finished(worker, taskId, attemptId, resultOf(report));
+            default -> null;
+        };
+        if (applied == null) {
+            responseObserver.onError(Status.INVALID_ARGUMENT
+                    .withDescription("phase must be ACCEPTED, STARTED or FINISHED").asRuntimeException());
+            return;
         }
-        responseObserver.onNext(ack);
-        responseObserver.onCompleted();
+        // Answered once what the report changed is durable; the agent keeps the report until then.
+        applied.whenComplete((changed, failure) -> {
+            if (failure != null) {
+                LOG.log(Level.SEVERE, "could not store the " + report.getPhase() + " report of task " + taskId, failure);
+                responseObserver.onError(Status.UNAVAILABLE.withDescription(
+                        "the master could not store this report now; send it again later").asRuntimeException());
+            } else {
+                responseObserver.onNext(ReportAck.newBuilder().setApplied(changed).build());
+                responseObserver.onCompleted();
+            }
+        });
     }
 
     /** Whether the store says the attempt was handed to this worker (its slot bookkeeping may have let go of it). */
     private boolean ownAttempt(ConnectedWorker worker, StatusReport report) {
         AttemptOwner owner = store.attemptOwners(List.of(report.getAttemptId())).get(report.getAttemptId());
         return owner != null && owner.isOf(worker.id(), report.getTaskId());
-    }
-
-    /**
-     * Records a finished attempt. If the store fails on it (any database error), the task still ends, FAILED with a
-     * reason and without the output, so that neither it nor the agent's outbox waits for a report the master may never
-     * be able to store; if even that fails, null: the agent keeps the report and sends it again later.
-     */
-    private ReportAck finish(ConnectedWorker worker, StatusReport report) {
-        String taskId = report.getTaskId();
-        String attemptId = report.getAttemptId();
-        try {
-            if (report.getOutcome() == Outcome.REJECTED) {
-                if (worker.refused(workerRefusalLimit)) {
-                    LOG.warning(() -> "worker " + worker.id() + " drained: " + worker.drainReason());
-                }
-                return ack(store.requeueRefused(taskId, attemptId, reasonOf(report, "handed back unstarted"),
-                        taskRefusalLimit) != TaskStore.Settled.IGNORED);
-            }
-            worker.ran();
-            return ack(store.finish(taskId, attemptId, resultOf(report)) != TaskStore.Settled.IGNORED);
-        } catch (RuntimeException e) {
-            LOG.log(Level.SEVERE, "could not store the result of task " + taskId + " attempt " + attemptId, e);
-            String why = "the master could not store the result of this attempt (" + SafeText.oneLine(
-                    rootCause(e), 300) + "); its output is lost";
-            try {
-                return ack(store.failUnstorable(taskId, attemptId, why));
-            } catch (RuntimeException again) {
-                LOG.log(Level.SEVERE, "could not record task " + taskId + " as failed either", again);
-                return null;
-            }
-        }
-    }
-
-    private static String rootCause(Throwable e) {
-        Throwable cause = e;
-        while (cause.getCause() != null && cause.getCause() != cause) {
-            cause = cause.getCause();
-        }
-        return cause.getClass().getSimpleName() + (cause.getMessage() == null ? "" : ": " + cause.getMessage());
-    }
-
-    private static ReportAck ack(boolean applied) {
-        return ReportAck.newBuilder().setApplied(applied).build();
     }
 
     @Override
@@ -286,22 +230,17 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     }
 
     TaskResult resultOf(StatusReport report) {
-        CapturedOutput out = CapturedOutput.of(report.getStdout(), report.getStdoutTruncated(), outputLimitBytes);
-        CapturedOutput err = CapturedOutput.of(report.getStderr(), report.getStderrTruncated(), outputLimitBytes);
-        return switch (report.getOutcome()) {
-            case EXITED -> new TaskResult(report.getExitCode() == 0 ? TaskState.SUCCEEDED : TaskState.FAILED,
-                    report.getExitCode(), out.text(), out.truncated(), err.text(), err.truncated(),
-                    report.getReason().isEmpty() ? null : reasonOf(report, null));
-            case TIMED_OUT -> new TaskResult(TaskState.TIMED_OUT, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reasonOf(report, "timed out"));
-            case FAILED_TO_START -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reasonOf(report, "the command could not be started"));
-            case CANCELLED -> new TaskResult(TaskState.CANCELLED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reasonOf(report, "cancelled"));
-            case KILLED -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), reasonOf(report, "killed by the agent"));
-            default -> new TaskResult(TaskState.FAILED, null, out.text(), out.truncated(), err.text(),
-                    err.truncated(), "the agent reported no outcome");
+        CapturedOutput out = CapturedOutput.of(report.getStdout(), report.getStdoutTruncated(), config.outputLimitBytes());
+        CapturedOutput err = CapturedOutput.of(report.getStderr(), report.getStderrTruncated(), config.outputLimitBytes());
+        AgentOutcome outcome = switch (report.getOutcome()) {
+            case EXITED -> AgentOutcome.EXITED;
+            case TIMED_OUT -> AgentOutcome.TIMED_OUT;
+            case FAILED_TO_START -> AgentOutcome.FAILED_TO_START;
+            case KILLED -> AgentOutcome.KILLED;
+            case CANCELLED -> AgentOutcome.CANCELLED;
+            default -> AgentOutcome.UNKNOWN;
         };
+        return TaskResult.of(outcome, report.getExitCode(), out.text(), out.truncated(), err.text(), err.truncated(),
+                report.getReason().isEmpty() ? null : reasonOf(report, null));
     }
 }

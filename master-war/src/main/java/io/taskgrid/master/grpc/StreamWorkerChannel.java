@@ -1,8 +1,8 @@
 package io.taskgrid.master.grpc;
 
 import io.grpc.stub.ServerCallStreamObserver;
+import io.taskgrid.master.dispatch.Dispatched;
 import io.taskgrid.master.dispatch.WorkerChannel;
-import io.taskgrid.master.task.Task;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.CancelAttempt;
 import io.taskgrid.proto.v1.Registered;
@@ -12,19 +12,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
-/** A worker's AssignTask stream, as dispatch sees it. */
+/** A worker's AssignTask stream, as dispatch sees it. Messages go out one at a time: gRPC streams are not thread-safe. */
 final class StreamWorkerChannel implements WorkerChannel {
 
     private final ServerCallStreamObserver<WorkerCommand> stream;
     private final long outputLimitBytes;
-    private final Function<Task, Map<String, String>> secretEnv;
+    private final Function<String, Map<String, String>> openSecretEnv;
 
-    /** @param secretEnv opens a task's secretEnv: it goes to the agent in the assignment, and nowhere else */
+    /** @param openSecretEnv opens a task's sealed secretEnv: it goes to the agent in the assignment, and nowhere else */
     StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes,
-                        Function<Task, Map<String, String>> secretEnv) {
+                        Function<String, Map<String, String>> openSecretEnv) {
         this.stream = stream;
         this.outputLimitBytes = outputLimitBytes;
-        this.secretEnv = secretEnv;
+        this.openSecretEnv = openSecretEnv;
     }
 
     @Override
@@ -33,19 +33,24 @@ final class StreamWorkerChannel implements WorkerChannel {
     }
 
     @Override
-    public synchronized void send(Task task, String attemptId) {
-        Assignment.Builder assignment = Assignment.newBuilder()
-                .setTaskId(task.getId())
-                .setAttemptId(attemptId)
-                .setCmd(task.getCmd())
-                .putAllEnv(task.getEnv())
-                .putAllEnv(secretEnv.apply(task))
-                .setOutputLimitBytes(outputLimitBytes);
-        if (task.getCwd() != null) {
-            assignment.setCwd(task.getCwd());
+    public synchronized void send(Dispatched task) {
+        if (stream.isCancelled()) {
+            return;
         }
-        if (task.getTimeoutSeconds() != null) {
-            assignment.setTimeoutSeconds(task.getTimeoutSeconds());
+        Assignment.Builder assignment = Assignment.newBuilder()
+                .setTaskId(task.taskId())
+                .setAttemptId(task.attemptId())
+                .setCmd(task.cmd())
+                .putAllEnv(task.env())
+                .setOutputLimitBytes(outputLimitBytes);
+        if (task.secretEnvSealed() != null) {
+            assignment.putAllEnv(openSecretEnv.apply(task.secretEnvSealed()));
+        }
+        if (task.cwd() != null) {
+            assignment.setCwd(task.cwd());
+        }
+        if (task.timeoutSeconds() != null) {
+            assignment.setTimeoutSeconds(task.timeoutSeconds());
         }
         stream.onNext(WorkerCommand.newBuilder().setAssignment(assignment).build());
     }

@@ -3,18 +3,17 @@ package io.taskgrid.master.task;
 import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
 import jakarta.persistence.Id;
-import jakarta.persistence.Index;
 import jakarta.persistence.Table;
+import jakarta.persistence.Transient;
 
 import java.time.LocalDateTime;
 
 /**
  * One dispatch of a task to one worker. A task has a new attempt each time it is handed out; only its current attempt
- * (the task's {@code attemptId}) may change it, so a worker that was cut off and reports late cannot overwrite what a
- * later attempt did.
+ * (the task's {@code attemptId}) may change it. Made and ended by {@link Task}'s lifecycle methods only.
  */
 @Entity
-@Table(name = "TG_ATTEMPT", indexes = @Index(name = "TG_ATTEMPT_TASK", columnList = "TASK_ID"))
+@Table(name = "TG_ATTEMPT")
 public class Attempt {
 
     @Id
@@ -36,28 +35,60 @@ public class Attempt {
     @Column(name = "ENDED_AT")
     private LocalDateTime endedAt;
 
-    /** A task state name for how this attempt ended, or REQUEUED when its task went back to the queue; null while it runs. */
+    /**
+     * How the attempt ended: a task state name, or REFUSED for an attempt the agent handed back unstarted (it went
+     * back to the queue, or failed the task once refused too often); null while it is in flight.
+     */
     @Column(name = "OUTCOME", length = 16)
     private String outcome;
 
     @Column(name = "REASON", length = 2000)
     private String reason;
 
+    /** True until the store has written the attempt once: it is inserted, after that updated. */
+    @Transient
+    private boolean unsaved;
+
     protected Attempt() {
         // for JPA
     }
 
-    public Attempt(String id, String taskId, String workerId, LocalDateTime assignedAt) {
-        this.id = id;
-        this.taskId = taskId;
-        this.workerId = workerId;
-        this.assignedAt = assignedAt;
+    static Attempt begun(String id, String taskId, String workerId, LocalDateTime assignedAt) {
+        Attempt attempt = new Attempt();
+        attempt.id = id;
+        attempt.taskId = taskId;
+        attempt.workerId = workerId;
+        attempt.assignedAt = assignedAt;
+        attempt.unsaved = true;
+        return attempt;
     }
 
-    public void end(String outcome, String reason, LocalDateTime when) {
-        this.outcome = outcome;
-        this.reason = Task.clipReason(reason);
+    /** An attempt as the store found it. */
+    static Attempt restored(String id, String taskId, String workerId, LocalDateTime assignedAt,
+                            LocalDateTime startedAt) {
+        Attempt attempt = begun(id, taskId, workerId, assignedAt);
+        attempt.startedAt = startedAt;
+        attempt.unsaved = false;
+        return attempt;
+    }
+
+    void started(LocalDateTime when) {
+        this.startedAt = when;
+    }
+
+    void end(String how, String why, LocalDateTime when) {
+        this.outcome = how;
+        this.reason = Task.clipReason(why);
         this.endedAt = when;
+    }
+
+    /** Whether the store has yet to insert it; the store calls {@link #saved()} once it has. */
+    public boolean isUnsaved() {
+        return unsaved;
+    }
+
+    void saved() {
+        unsaved = false;
     }
 
     public String getId() {
@@ -78,10 +109,6 @@ public class Attempt {
 
     public LocalDateTime getStartedAt() {
         return startedAt;
-    }
-
-    public void setStartedAt(LocalDateTime startedAt) {
-        this.startedAt = startedAt;
     }
 
     public LocalDateTime getEndedAt() {

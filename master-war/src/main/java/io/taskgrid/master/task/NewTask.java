@@ -1,11 +1,10 @@
 package io.taskgrid.master.task;
 
-import java.util.Map;
-
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.TreeMap;
 
 /**
@@ -21,15 +20,6 @@ public record NewTask(String cmd, Map<String, String> env, String cwd, Long time
     public NewTask {
         env = env == null ? Map.of() : Map.copyOf(env);
         secretEnv = secretEnv == null ? Map.of() : Map.copyOf(secretEnv);
-    }
-
-    public NewTask(String cmd, Map<String, String> env, String cwd, Long timeoutSeconds) {
-        this(cmd, env, cwd, timeoutSeconds, null, null, Map.of());
-    }
-
-    public NewTask(String cmd, Map<String, String> env, String cwd, Long timeoutSeconds, Integer maxAttempts,
-                   Integer retries) {
-        this(cmd, env, cwd, timeoutSeconds, maxAttempts, retries, Map.of());
     }
 
     /** Never prints the secrets: this record may end up in a log line or an exception message. */

@@ -1,8 +1,8 @@
 package io.taskgrid.master.task;
 
+import io.taskgrid.master.config.TaskgridConfig;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import javax.crypto.Cipher;
 import javax.crypto.Mac;
@@ -35,7 +35,11 @@ public class SecretBox {
     private SecretKeySpec key;
 
     @Inject
-    public SecretBox(@ConfigProperty(name = "taskgrid.secret.key.file") String keyFile) {
+    public SecretBox(TaskgridConfig config) {
+        this(config.secretKeyFile());
+    }
+
+    public SecretBox(String keyFile) {
         this.key = new SecretKeySpec(loadOrCreate(Path.of(keyFile)), "AES");
     }
 

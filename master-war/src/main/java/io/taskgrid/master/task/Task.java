@@ -6,21 +6,30 @@ import jakarta.persistence.Entity;
 import jakarta.persistence.EnumType;
 import jakarta.persistence.Enumerated;
 import jakarta.persistence.Id;
-import jakarta.persistence.Index;
 import jakarta.persistence.Lob;
 import jakarta.persistence.Table;
+import jakarta.persistence.Transient;
 
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
- * One submitted command and, once it ran, its result. Times are stored as UTC {@link LocalDateTime} because JPA 3.1
- * maps {@code Instant} to a BLOB. Fields are private with setters: EclipseLink weaves change tracking into them.
+ * One submitted command, its lifecycle and, once it ran, its result. Every change of state is a method here, checked
+ * against the one transition table ({@link TaskTransitions}) and, for what a worker reports, against the attempt
+ * fence: only the task's current attempt may change it, so a worker that was cut off and reports late cannot overwrite
+ * what a later attempt did. The methods are pure (the caller passes the time) and are tested without a container;
+ * the store only loads and persists what they decided.
+ *
+ * <p>The table is mapped with JPA for reading. Times are UTC {@link LocalDateTime} because JPA 3.1 maps
+ * {@code Instant} to a BLOB. Fields are private with setters: EclipseLink weaves change tracking into them.
  */
 @Entity
-@Table(name = "TG_TASK", indexes = @Index(name = "TG_TASK_STATE_ID", columnList = "STATE, ID"))
+@Table(name = "TG_TASK")
 public class Task {
 
     /** For tasks stored before attempts were counted. */
@@ -87,69 +96,304 @@ public class Task {
     @Column(name = "FINISHED_AT")
     private LocalDateTime finishedAt;
 
-    // The columns below came after the first release: nullable, so that an existing database gains them on start.
-
     /** How many times the task may be handed out when workers are lost under it. */
     @Column(name = "MAX_ATTEMPTS")
-    private Integer maxAttempts;
+    private int maxAttempts;
 
     /** How many times a non-zero exit is run again. */
     @Column(name = "RETRIES")
-    private Integer retries;
+    private int retries;
 
     /** Attempts that counted against maxAttempts (an attempt the agent refused before starting does not). */
     @Column(name = "ATTEMPT_COUNT")
-    private Integer attemptCount;
+    private int attemptCount;
 
     @Column(name = "RETRIES_USED")
-    private Integer retriesUsed;
+    private int retriesUsed;
 
     @Column(name = "CANCEL_REQUESTED")
-    private Boolean cancelRequested;
+    private boolean cancelRequested;
 
     /** The API token name that submitted the task. */
     @Column(name = "SUBMITTED_BY", length = 128)
     private String submittedBy;
-
-    /** Attempts agents handed back without starting them; too many and the task fails instead of circling. */
-    @Column(name = "REFUSALS")
-    private Integer refusals;
 
     /** The task's secretEnv, sealed by {@link SecretBox}; never in clear, never in the API. */
     @Lob
     @Column(name = "SECRET_ENV_SEALED")
     private String secretEnvSealed;
 
+    /** Attempts agents handed back without starting them; too many and the task fails instead of circling. */
+    @Column(name = "REFUSALS")
+    private int refusals;
+
+    /** The attempt in flight, while there is one; kept by the master that runs the task, not read by JPA. */
+    @Transient
+    private Attempt current;
+
+    /** Attempts made or changed since the store last took them, in order. */
+    @Transient
+    private List<Attempt> changedAttempts;
+
+    /** True until the store has written the task once: it is inserted, after that updated. */
+    @Transient
+    private boolean unsaved;
+
+    /** True while the task has changes the store has not taken yet. */
+    @Transient
+    private boolean dirty;
+
     protected Task() {
         // for JPA
     }
 
-    public Task(String id, NewTask spec, int maxAttempts, LocalDateTime submittedAt) {
-        this.id = id;
-        this.cmd = spec.cmd();
-        this.env = spec.env();
-        this.cwd = spec.cwd();
-        this.timeoutSeconds = spec.timeoutSeconds();
-        this.maxAttempts = spec.maxAttempts() != null ? spec.maxAttempts() : maxAttempts;
-        this.retries = spec.retries() != null ? spec.retries() : 0;
-        this.attemptCount = 0;
-        this.retriesUsed = 0;
-        this.cancelRequested = false;
-        this.state = TaskState.QUEUED;
-        this.submittedAt = submittedAt;
+    /** A new task, QUEUED. */
+    public static Task submitted(String id, NewTask spec, int defaultMaxAttempts, String submittedBy,
+                                 String secretEnvSealed, LocalDateTime now) {
+        Task task = new Task();
+        task.id = id;
+        task.cmd = spec.cmd();
+        task.env = spec.env();
+        task.cwd = spec.cwd();
+        task.timeoutSeconds = spec.timeoutSeconds();
+        task.maxAttempts = spec.maxAttempts() != null ? spec.maxAttempts() : defaultMaxAttempts;
+        task.retries = spec.retries() != null ? spec.retries() : 0;
+        task.submittedBy = submittedBy;
+        task.secretEnvSealed = secretEnvSealed;
+        task.state = TaskState.QUEUED;
+        task.submittedAt = now;
+        task.unsaved = true;
+        return task;
     }
 
-    /** Moves to {@code next}, or throws if the state table forbids it. */
-    public void moveTo(TaskState next) {
-        if (!TaskTransitions.isAllowed(state, next)) {
-            throw new IllegalTransitionException(id, state, next);
-        }
-        state = next;
+    /** A task in the state the store found it in, with its attempt in flight if it has one. */
+    static Task restored(Task row, Attempt inFlight) {
+        row.current = inFlight;
+        return row;
     }
 
     public static LocalDateTime nowUtc() {
         return LocalDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS);
     }
+
+    // ---- the lifecycle ----
+
+    /** QUEUED to ASSIGNED, as a new attempt on {@code worker}. */
+    public Attempt assign(String worker, String newAttemptId, LocalDateTime now) {
+        moveTo(TaskState.ASSIGNED);
+        workerId = worker;
+        attemptId = newAttemptId;
+        assignedAt = now;
+        attemptCount++;
+        current = Attempt.begun(newAttemptId, id, worker, now);
+        changed(current);
+        return current;
+    }
+
+    /** ASSIGNED to RUNNING when the current attempt's process started; false (nothing changes) otherwise. */
+    public boolean started(String reportedAttemptId, LocalDateTime now) {
+        if (!isCurrent(reportedAttemptId) || state != TaskState.ASSIGNED) {
+            return false;
+        }
+        moveTo(TaskState.RUNNING);
+        startedAt = now;
+        current.started(now);
+        changed(current);
+        return true;
+    }
+
+    /**
+     * The current attempt ended with {@code result}. A non-zero exit with retries left (and no cancel asked for)
+     * sends the task back to the queue as a fresh run, which does not count against maxAttempts; otherwise the
+     * result is final.
+     */
+    public Settled finished(String reportedAttemptId, TaskResult result, LocalDateTime now) {
+        if (!isCurrent(reportedAttemptId) || !TaskTransitions.isAllowed(state, result.state())) {
+            return Settled.IGNORED;
+        }
+        if (result.isNonZeroExit() && !cancelRequested && retriesUsed < retries) {
+            retriesUsed++;
+            attemptCount--;
+            backToQueue("FAILED", "exit code " + result.exitCode() + "; retry " + retriesUsed + " of " + retries, now);
+            return Settled.REQUEUED;
+        }
+        moveTo(result.state());
+        exitCode = result.exitCode();
+        stdout = result.stdout();
+        stdoutTruncated = result.stdoutTruncated();
+        stderr = result.stderr();
+        stderrTruncated = result.stderrTruncated();
+        reason = clipReason(result.reason());
+        if (startedAt == null && exitCode != null) {
+            // A process ran and exited although its STARTED report did not arrive first.
+            startedAt = now;
+        }
+        end(result.state().name(), reason, now);
+        return Settled.FINAL;
+    }
+
+    /**
+     * The agent handed the current attempt back before starting anything: it does not count against maxAttempts, but
+     * against {@code refusalLimit}, beyond which the task fails rather than circle forever.
+     */
+    public Settled refused(String reportedAttemptId, String why, int refusalLimit, LocalDateTime now) {
+        if (!isCurrent(reportedAttemptId) || state != TaskState.ASSIGNED) {
+            return Settled.IGNORED;
+        }
+        attemptCount--;
+        refusals++;
+        if (cancelRequested) {
+            cancelNow(now);
+            return Settled.FINAL;
+        }
+        if (refusals >= refusalLimit) {
+            moveTo(TaskState.FAILED);
+            reason = clipReason("agents handed the task back unstarted " + refusals + " times (the limit, "
+                    + "taskgrid.task.refusal.limit); the last said: " + why);
+            end("REFUSED", why, now);
+            return Settled.FINAL;
+        }
+        backToQueue("REFUSED", why, now);
+        return Settled.REQUEUED;
+    }
+
+    /**
+     * The current attempt's worker was lost and did not come back within the grace period. Back to the queue while
+     * attempts are left, LOST after that; CANCELLED if its cancel was asked for.
+     *
+     * @return the state now, or empty if the attempt was no longer current and in flight
+     */
+    public Optional<TaskState> lost(String lostAttemptId, String why, LocalDateTime now) {
+        if (!isCurrent(lostAttemptId) || !TaskTransitions.inFlight().contains(state)) {
+            return Optional.empty();
+        }
+        if (cancelRequested) {
+            cancelNow(now);
+        } else if (attemptCount < maxAttempts) {
+            backToQueue("LOST", why, now);
+        } else {
+            moveTo(TaskState.LOST);
+            reason = clipReason(why + "; no attempts left (" + attemptCount + " of " + maxAttempts + ")");
+            end("LOST", reason, now);
+        }
+        return Optional.of(state);
+    }
+
+    /** A queued task is CANCELLED at once; one in flight is marked, and its worker must stop it. */
+    public CancelOutcome cancel(LocalDateTime now) {
+        if (state.isFinal()) {
+            return CancelOutcome.ALREADY_FINAL;
+        }
+        cancelRequested = true;
+        dirty = true;
+        if (state == TaskState.QUEUED) {
+            moveTo(TaskState.CANCELLED);
+            reason = "cancelled while queued";
+            finishedAt = now;
+            return CancelOutcome.CANCELLED;
+        }
+        return CancelOutcome.IN_FLIGHT;
+    }
+
+    /**
+     * The current attempt's result could not be stored: the task ends FAILED with {@code why} and without output, so
+     * that neither it nor the agent waits for a result that may never fit.
+     */
+    public boolean failUnstorable(String reportedAttemptId, String why, LocalDateTime now) {
+        if (!isCurrent(reportedAttemptId) || !TaskTransitions.inFlight().contains(state)) {
+            return false;
+        }
+        moveTo(TaskState.FAILED);
+        reason = clipReason(why);
+        stdout = null;
+        stderr = null;
+        end("FAILED", reason, now);
+        return true;
+    }
+
+    /** Whether {@code reportedAttemptId} is the attempt the task is in flight on. */
+    public boolean isCurrent(String reportedAttemptId) {
+        return reportedAttemptId != null && reportedAttemptId.equals(attemptId)
+                && TaskTransitions.inFlight().contains(state);
+    }
+
+    private void moveTo(TaskState next) {
+        if (!TaskTransitions.isAllowed(state, next)) {
+            throw new IllegalTransitionException(id, state, next);
+        }
+        state = next;
+        dirty = true;
+    }
+
+    private void cancelNow(LocalDateTime now) {
+        moveTo(TaskState.CANCELLED);
+        reason = "cancelled";
+        end("CANCELLED", "cancelled", now);
+    }
+
+    private void backToQueue(String outcome, String why, LocalDateTime now) {
+        if (current != null) {
+            current.end(outcome, why, now);
+            changed(current);
+        }
+        moveTo(TaskState.QUEUED);
+        workerId = null;
+        attemptId = null;
+        assignedAt = null;
+        startedAt = null;
+        current = null;
+    }
+
+    /** The current attempt ends with the task. */
+    private void end(String outcome, String why, LocalDateTime now) {
+        finishedAt = now;
+        if (current != null) {
+            current.end(outcome, why, now);
+            changed(current);
+            current = null;
+        }
+    }
+
+    private void changed(Attempt attempt) {
+        if (changedAttempts == null) {
+            changedAttempts = new ArrayList<>(2);
+        }
+        if (!changedAttempts.contains(attempt)) {
+            changedAttempts.add(attempt);
+        }
+    }
+
+    /** The attempts made or changed since the last call, for the store to write; the list starts again empty. */
+    public List<Attempt> takeChangedAttempts() {
+        if (changedAttempts == null || changedAttempts.isEmpty()) {
+            return List.of();
+        }
+        List<Attempt> taken = changedAttempts;
+        changedAttempts = null;
+        return taken;
+    }
+
+    /** Whether the store has yet to insert it; the store calls {@link #saved()} once it has taken its row. */
+    public boolean isUnsaved() {
+        return unsaved;
+    }
+
+    void saved() {
+        unsaved = false;
+        dirty = false;
+    }
+
+    /** Whether the task changed since the store last took its row. */
+    public boolean isDirty() {
+        return dirty || unsaved;
+    }
+
+    /** Reasons are free text from agents and the master; their column holds 2000 characters. */
+    static String clipReason(String reason) {
+        return reason == null || reason.length() <= 2000 ? reason : reason.substring(0, 1997) + "...";
+    }
+
+    // ---- reading ----
 
     public String getId() {
         return id;
@@ -179,69 +423,37 @@ public class Task {
         return workerId;
     }
 
-    public void setWorkerId(String workerId) {
-        this.workerId = workerId;
-    }
-
     public String getAttemptId() {
         return attemptId;
     }
 
-    public void setAttemptId(String attemptId) {
-        this.attemptId = attemptId;
+    /** The attempt in flight, on the master that holds the task; null otherwise. */
+    public Attempt currentAttempt() {
+        return current;
     }
 
     public Integer getExitCode() {
         return exitCode;
     }
 
-    public void setExitCode(Integer exitCode) {
-        this.exitCode = exitCode;
-    }
-
     public String getStdout() {
         return stdout;
-    }
-
-    public void setStdout(String stdout) {
-        this.stdout = stdout;
     }
 
     public String getStderr() {
         return stderr;
     }
 
-    public void setStderr(String stderr) {
-        this.stderr = stderr;
-    }
-
     public boolean isStdoutTruncated() {
         return stdoutTruncated;
-    }
-
-    public void setStdoutTruncated(boolean stdoutTruncated) {
-        this.stdoutTruncated = stdoutTruncated;
     }
 
     public boolean isStderrTruncated() {
         return stderrTruncated;
     }
 
-    public void setStderrTruncated(boolean stderrTruncated) {
-        this.stderrTruncated = stderrTruncated;
-    }
-
     public String getReason() {
         return reason;
-    }
-
-    public void setReason(String reason) {
-        this.reason = clipReason(reason);
-    }
-
-    /** Reasons are free text from agents and the master; their column holds 2000 characters. */
-    static String clipReason(String reason) {
-        return reason == null || reason.length() <= 2000 ? reason : reason.substring(0, 1997) + "...";
     }
 
     public LocalDateTime getSubmittedAt() {
@@ -252,79 +464,110 @@ public class Task {
         return assignedAt;
     }
 
-    public void setAssignedAt(LocalDateTime assignedAt) {
-        this.assignedAt = assignedAt;
-    }
-
     public LocalDateTime getStartedAt() {
         return startedAt;
-    }
-
-    public void setStartedAt(LocalDateTime startedAt) {
-        this.startedAt = startedAt;
-    }
-
-    public String getSubmittedBy() {
-        return submittedBy;
-    }
-
-    public void setSubmittedBy(String submittedBy) {
-        this.submittedBy = submittedBy;
-    }
-
-    public String getSecretEnvSealed() {
-        return secretEnvSealed;
-    }
-
-    public void setSecretEnvSealed(String sealed) {
-        this.secretEnvSealed = sealed;
-    }
-
-    public int getMaxAttempts() {
-        return maxAttempts == null ? DEFAULT_MAX_ATTEMPTS : maxAttempts;
-    }
-
-    public int getRetries() {
-        return retries == null ? 0 : retries;
-    }
-
-    public int getAttemptCount() {
-        return attemptCount == null ? 0 : attemptCount;
-    }
-
-    public void setAttemptCount(int attemptCount) {
-        this.attemptCount = attemptCount;
-    }
-
-    public int getRetriesUsed() {
-        return retriesUsed == null ? 0 : retriesUsed;
-    }
-
-    public void setRetriesUsed(int retriesUsed) {
-        this.retriesUsed = retriesUsed;
-    }
-
-    public int getRefusals() {
-        return refusals == null ? 0 : refusals;
-    }
-
-    public void setRefusals(int refusals) {
-        this.refusals = refusals;
-    }
-
-    public boolean isCancelRequested() {
-        return Boolean.TRUE.equals(cancelRequested);
-    }
-
-    public void setCancelRequested(boolean cancelRequested) {
-        this.cancelRequested = cancelRequested;
     }
 
     public LocalDateTime getFinishedAt() {
         return finishedAt;
     }
 
-    public void setFinishedAt(LocalDateTime finishedAt) {
-        this.finishedAt = finishedAt;
+    public String getSubmittedBy() {
+        return submittedBy;
+    }
+
+    public String getSecretEnvSealed() {
+        return secretEnvSealed;
+    }
+
+    public int getMaxAttempts() {
+        return maxAttempts == 0 ? DEFAULT_MAX_ATTEMPTS : maxAttempts;
+    }
+
+    public int getRetries() {
+        return retries;
+    }
+
+    public int getAttemptCount() {
+        return attemptCount;
+    }
+
+    public int getRetriesUsed() {
+        return retriesUsed;
+    }
+
+    public int getRefusals() {
+        return refusals;
+    }
+
+    public boolean isCancelRequested() {
+        return cancelRequested;
+    }
+
+    /**
+     * A copy of the task's fields as they are now, for a thread other than the one that runs the lifecycle (an
+     * answer to a client) to read while the task itself goes on changing.
+     */
+    public Task snapshot() {
+        Task copy = fromRow(id, cmd, state, env, cwd, timeoutSeconds, workerId, attemptId, submittedAt, assignedAt,
+                startedAt, maxAttempts, retries, attemptCount, retriesUsed, cancelRequested, submittedBy,
+                secretEnvSealed, refusals);
+        copy.exitCode = exitCode;
+        copy.stdout = stdout;
+        copy.stderr = stderr;
+        copy.stdoutTruncated = stdoutTruncated;
+        copy.stderrTruncated = stderrTruncated;
+        copy.reason = reason;
+        copy.finishedAt = finishedAt;
+        return copy;
+    }
+
+    /** Whether the command and environment are in memory; the store leaves out large ones until dispatch. */
+    public boolean hasSpec() {
+        return cmd != null;
+    }
+
+    /** Drops a large command and environment from memory once they are stored; they are read again at dispatch. */
+    public void forgetSpecIfLarge(int maxChars) {
+        int size = (cmd == null ? 0 : cmd.length()) + getEnv().entrySet().stream()
+                .mapToInt(e -> e.getKey().length() + e.getValue().length() + 6).sum();
+        if (size > maxChars) {
+            cmd = null;
+            env = null;
+        }
+    }
+
+    /** For the store, when it loads a task's command or environment that it left out of memory. */
+    public void fillSpec(String fullCmd, Map<String, String> fullEnv) {
+        this.cmd = fullCmd;
+        this.env = fullEnv;
+    }
+
+    /** For the store: a row read with plain JDBC. */
+    static Task fromRow(String id, String cmd, TaskState state, Map<String, String> env, String cwd, Long timeoutSeconds,
+                        String workerId, String attemptId, LocalDateTime submittedAt, LocalDateTime assignedAt,
+                        LocalDateTime startedAt, int maxAttempts, int retries, int attemptCount, int retriesUsed,
+                        boolean cancelRequested, String submittedBy, String secretEnvSealed, int refusals) {
+        Task task = new Task();
+        task.id = id;
+        task.cmd = cmd;
+        task.state = state;
+        task.env = env;
+        task.cwd = cwd;
+        task.timeoutSeconds = timeoutSeconds;
+        task.workerId = workerId;
+        task.attemptId = attemptId;
+        task.submittedAt = submittedAt;
+        task.assignedAt = assignedAt;
+        task.startedAt = startedAt;
+        task.maxAttempts = maxAttempts;
+        task.retries = retries;
+        task.attemptCount = attemptCount;
+        task.retriesUsed = retriesUsed;
+        task.cancelRequested = cancelRequested;
+        task.submittedBy = submittedBy;
+        task.secretEnvSealed = secretEnvSealed;
+        task.refusals = refusals;
+        return task;
     }
 }

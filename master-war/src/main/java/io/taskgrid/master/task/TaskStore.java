@@ -1,60 +1,91 @@
 package io.taskgrid.master.task;
 
+import jakarta.annotation.PreDestroy;
+import jakarta.annotation.Resource;
+import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import jakarta.persistence.EntityManager;
-import jakarta.persistence.LockModeType;
 import jakarta.persistence.PersistenceContext;
 import jakarta.persistence.TypedQuery;
-import jakarta.transaction.Transactional;
 
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.logging.Logger;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadFactory;
 
 /**
- * The durable record of every task and attempt. Every change of state goes through {@link Task#moveTo} inside a
- * transaction that holds the task's row lock, and every change that comes from a worker names the attempt it is
- * about: a report for any other attempt than the current one changes nothing.
+ * The durable record of every task and attempt. It decides nothing: {@link Task}'s lifecycle methods decide, and this
+ * persists what they decided, through one writer ({@link GroupCommit}) that commits the changes of many requests
+ * and reports together. Reads for the API go through JPA; the writes, the start-up load and the few lookups on the
+ * hot path use plain JDBC on the same data source ({@code jdbc/taskgrid}).
  */
 @ApplicationScoped
-@Transactional
 public class TaskStore {
 
-    private static final Logger LOG = Logger.getLogger(TaskStore.class.getName());
-
-    /** What became of a report of a finished attempt. */
-    public enum Settled {
-        /** The task is now in a final state. */
-        FINAL,
-        /** A non-zero exit with retries left: the task is queued again. */
-        REQUEUED,
-        /** The attempt was not the task's current one, or the task was no longer in flight: nothing changed. */
-        IGNORED
-    }
-
     @PersistenceContext(unitName = "taskgrid")
-    private EntityManager em;
+    EntityManager em;
+
+    @Resource(lookup = "jdbc/taskgrid")
+    DataSource dataSource;
+
+    @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
+    ManagedThreadFactory threadFactory;
 
     @Inject
     SecretBox secrets;
 
-    /** Stores a new task; with a key, the caller must have checked that none exists (a race fails on the unique key). */
-    public Task create(NewTask spec, int defaultMaxAttempts, String idempotencyKey, String submittedBy) {
-        Task task = new Task(TaskIds.next(), spec, defaultMaxAttempts, Task.nowUtc());
-        task.setSubmittedBy(submittedBy);
-        if (!spec.secretEnv().isEmpty()) {
-            task.setSecretEnvSealed(secrets.seal(spec.secretEnvJson()));
+    private GroupCommit writer;
+
+    /** For CDI. */
+    protected TaskStore() {
+    }
+
+    /** A store over {@code dataSource}, without JPA (the API's reads), for tests. */
+    public TaskStore(DataSource dataSource, SecretBox secrets) {
+        this.dataSource = dataSource;
+        this.secrets = secrets;
+    }
+
+    /** At start, before anything else reads or writes: the schema up to date, the writer running. */
+    public void open() {
+        open(threadFactory);
+    }
+
+    public void open(ThreadFactory threads) {
+        SchemaMigrations.migrate(dataSource);
+        writer = new GroupCommit(dataSource, threads);
+    }
+
+    /** Writes what is queued, then stops the writer. */
+    @PreDestroy
+    public void close() {
+        if (writer != null) {
+            writer.close();
         }
-        em.persist(task);
-        if (idempotencyKey != null) {
-            em.persist(new IdempotencyKey(idempotencyKey, task.getId(), fingerprint(spec), task.getSubmittedAt()));
-        }
-        em.flush();
-        return task;
+    }
+
+    public GroupCommit writer() {
+        return writer;
+    }
+
+    // ---- secrets ----
+
+    /** A task's secretEnv sealed for storage, or null when it has none. */
+    public String seal(NewTask spec) {
+        return spec.secretEnv().isEmpty() ? null : secrets.seal(spec.secretEnvJson());
     }
 
     /** What an Idempotency-Key remembers of a request; secrets enter only as a keyed hash. */
@@ -62,13 +93,230 @@ public class TaskStore {
         return spec.fingerprint(secrets::mac);
     }
 
-    /** The task's secretEnv in clear, for its assignment only. */
-    public Map<String, String> openSecretEnv(Task task) {
-        return task.getSecretEnvSealed() == null ? Map.of()
-                : new EnvConverter().convertToEntityAttribute(secrets.open(task.getSecretEnvSealed()));
+    /** A sealed secretEnv in clear, for the assignment only. */
+    public Map<String, String> openSecretEnv(String sealed) {
+        return sealed == null ? Map.of() : new EnvConverter().convertToEntityAttribute(secrets.open(sealed));
     }
 
-    @Transactional(Transactional.TxType.SUPPORTS)
+    // ---- writes ----
+
+    /**
+     * Changes collected while the dispatcher handles one event, written in one transaction when it is done: a result
+     * and the assignment it frees a slot for, say, go to the database together. Not thread-safe: one per event.
+     */
+    public final class Batch {
+        private final List<Rows.Change> changes = new ArrayList<>();
+        private final List<CompletableFuture<Void>> futures = new ArrayList<>();
+
+        private Batch() {
+        }
+
+        /** Like {@link TaskStore#save}; the future completes once the whole batch is written. */
+        public CompletableFuture<Void> save(Task task) {
+            return add(changeOf(task, null));
+        }
+
+        /** Like {@link TaskStore#insert}. */
+        public CompletableFuture<Void> insert(Task task, String scopedKey, String requestHash) {
+            return add(changeOf(task, keyRow(task, scopedKey, requestHash)));
+        }
+
+        private CompletableFuture<Void> add(Rows.Change change) {
+            CompletableFuture<Void> future = new CompletableFuture<>();
+            changes.add(change);
+            futures.add(future);
+            return future;
+        }
+
+        /** Hands the changes to the writer. */
+        public void flush() {
+            if (changes.isEmpty()) {
+                return;
+            }
+            List<CompletableFuture<Void>> written = writer.write(List.copyOf(changes));
+            for (int i = 0; i < written.size(); i++) {
+                CompletableFuture<Void> mine = futures.get(i);
+                written.get(i).whenComplete((v, e) -> {
+                    if (e == null) {
+                        mine.complete(null);
+                    } else {
+                        mine.completeExceptionally(e);
+                    }
+                });
+            }
+            changes.clear();
+            futures.clear();
+        }
+    }
+
+    /** A batch of changes to be written together; see {@link Batch}. */
+    public Batch batch() {
+        return new Batch();
+    }
+
+    private static Rows.KeyRow keyRow(Task task, String scopedKey, String requestHash) {
+        return scopedKey == null ? null : new Rows.KeyRow(scopedKey, task.getId(), requestHash, task.getSubmittedAt());
+    }
+
+    /** Stores a new task, with the caller's Idempotency-Key (scoped) when there is one. */
+    public CompletableFuture<Void> insert(Task task, String scopedKey, String requestHash) {
+        return writer.write(changeOf(task, keyRow(task, scopedKey, requestHash)));
+    }
+
+    /** Stores what the task's last lifecycle change did to it and its attempts. */
+    public CompletableFuture<Void> save(Task task) {
+        return writer.write(changeOf(task, null));
+    }
+
+    /**
+     * Stores {@code ended} (a task whose result the database refused) as FAILED, with {@code why} and no output, and
+     * its attempt ended the same way.
+     */
+    public CompletableFuture<Void> saveUnstorable(Task ended, String attemptId, String why) {
+        String reason = Task.clipReason(why);
+        Rows.TaskRow row = Rows.TaskRow.of(ended, false);
+        Rows.TaskRow failed = new Rows.TaskRow(false, row.id(), null, TaskState.FAILED.name(), null, row.cwd(),
+                row.timeoutSeconds(), row.workerId(), row.attemptId(), null, "", "", false, false, reason,
+                row.submittedAt(), row.assignedAt(), row.startedAt(), row.finishedAt(), row.maxAttempts(),
+                row.retries(), row.attemptCount(), row.retriesUsed(), row.cancelRequested(), row.submittedBy(),
+                row.secretEnvSealed(), row.refusals());
+        LocalDateTime when = ended.getFinishedAt() != null ? ended.getFinishedAt() : Task.nowUtc();
+        Rows.AttemptRow attempt = new Rows.AttemptRow(false, attemptId, ended.getId(), ended.getWorkerId(),
+                ended.getAssignedAt(), ended.getStartedAt(), when, TaskState.FAILED.name(), reason);
+        return writer.write(new Rows.Change(failed, List.of(attempt), null));
+    }
+
+    private static Rows.Change changeOf(Task task, Rows.KeyRow key) {
+        Rows.TaskRow row = Rows.TaskRow.of(task, task.isUnsaved());
+        task.saved();
+        List<Attempt> changed = task.takeChangedAttempts();
+        List<Rows.AttemptRow> attempts = new ArrayList<>(changed.size());
+        for (Attempt attempt : changed) {
+            attempts.add(Rows.AttemptRow.of(attempt));
+            attempt.saved();
+        }
+        return new Rows.Change(row, attempts, key);
+    }
+
+    // ---- the live tasks, at start and at dispatch ----
+
+    /**
+     * Every task that has not ended, oldest first, with its attempt in flight. Commands and environments longer than
+     * {@code specChars} are left out (see {@link #loadSpec}), so that a long queue of large tasks does not fill the
+     * heap.
+     */
+    public List<Task> loadUnfinished(int specChars) {
+        String small = "COALESCE(LENGTH(CMD), 0) + COALESCE(LENGTH(ENV_JSON), 0) <= " + specChars;
+        String sql = "SELECT ID, CASE WHEN " + small + " THEN CMD END, STATE, CASE WHEN " + small + " THEN ENV_JSON END, "
+                + "CWD, TIMEOUT_SECONDS, WORKER_ID, ATTEMPT_ID, SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, MAX_ATTEMPTS, "
+                + "RETRIES, ATTEMPT_COUNT, RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS "
+                + "FROM TG_TASK WHERE STATE IN ('QUEUED', 'ASSIGNED', 'RUNNING') ORDER BY ID";
+        Map<String, Attempt> inFlight = new HashMap<>();
+        List<Task> tasks = new ArrayList<>();
+        EnvConverter env = new EnvConverter();
+        try (Connection c = dataSource.getConnection()) {
+            try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
+                    + "A.STARTED_AT FROM TG_ATTEMPT A JOIN TG_TASK T ON T.ATTEMPT_ID = A.ID "
+                    + "WHERE T.STATE IN ('ASSIGNED', 'RUNNING')"); ResultSet r = s.executeQuery()) {
+                while (r.next()) {
+                    inFlight.put(r.getString(1), Attempt.restored(r.getString(1), r.getString(2), r.getString(3),
+                            time(r.getTimestamp(4)), time(r.getTimestamp(5))));
+                }
+            }
+            try (PreparedStatement s = c.prepareStatement(sql)) {
+                s.setFetchSize(1000);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        String cmd = r.getString(2);
+                        Task task = Task.fromRow(r.getString(1), cmd, TaskState.valueOf(r.getString(3)),
+                                cmd == null ? null : env.convertToEntityAttribute(r.getString(4)), r.getString(5),
+                                r.getObject(6, Long.class), r.getString(7), r.getString(8),
+                                time(r.getTimestamp(9)), time(r.getTimestamp(10)), time(r.getTimestamp(11)),
+                                r.getInt(12), r.getInt(13), r.getInt(14), r.getInt(15), r.getBoolean(16),
+                                r.getString(17), r.getString(18), r.getInt(19));
+                        tasks.add(Task.restored(task, task.getAttemptId() == null ? null
+                                : inFlight.get(task.getAttemptId())));
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot load the unfinished tasks: " + e.getMessage(), e);
+        }
+        return tasks;
+    }
+
+    /** Reads the command and environment of a task loaded without them. */
+    public void loadSpec(Task task) {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT CMD, ENV_JSON FROM TG_TASK WHERE ID = ?")) {
+            s.setString(1, task.getId());
+            try (ResultSet r = s.executeQuery()) {
+                if (r.next()) {
+                    task.fillSpec(r.getString(1), new EnvConverter().convertToEntityAttribute(r.getString(2)));
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read task " + task.getId() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The owners of the given attempts that exist, by attempt id. */
+    public Map<String, AttemptOwner> attemptOwners(Collection<String> attemptIds) {
+        Map<String, AttemptOwner> owners = new HashMap<>();
+        List<String> ids = List.copyOf(attemptIds);
+        try (Connection c = dataSource.getConnection()) {
+            for (int from = 0; from < ids.size(); from += 100) {
+                List<String> chunk = ids.subList(from, Math.min(ids.size(), from + 100));
+                String marks = String.join(", ", java.util.Collections.nCopies(chunk.size(), "?"));
+                try (PreparedStatement s = c.prepareStatement("SELECT ID, TASK_ID, WORKER_ID FROM TG_ATTEMPT WHERE ID IN ("
+                        + marks + ")")) {
+                    for (int i = 0; i < chunk.size(); i++) {
+                        s.setString(i + 1, chunk.get(i));
+                    }
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            owners.put(r.getString(1), new AttemptOwner(r.getString(1), r.getString(2), r.getString(3)));
+                        }
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read attempts: " + e.getMessage(), e);
+        }
+        return owners;
+    }
+
+    /** A task's state and submitter, without reading its command or output: for a cancel of a task not in memory. */
+    public Optional<Task> findHeader(String id) {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT STATE, SUBMITTED_BY, SUBMITTED_AT FROM TG_TASK WHERE ID = ?")) {
+            s.setString(1, id);
+            try (ResultSet r = s.executeQuery()) {
+                if (!r.next()) {
+                    return Optional.empty();
+                }
+                return Optional.of(Task.fromRow(id, null, TaskState.valueOf(r.getString(1)), null, null, null, null,
+                        null, time(r.getTimestamp(3)), null, null, 0, 0, 0, 0, false, r.getString(2), null, 0));
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read task " + id + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether the database answers a trivial query within {@code limit}: for the readiness check. */
+    public boolean answers(Duration limit) {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT 1 FROM TG_SCHEMA_HISTORY WHERE 1 = 0")) {
+            s.setQueryTimeout((int) Math.max(1, limit.toSeconds()));
+            s.executeQuery().close();
+            return true;
+        } catch (SQLException e) {
+            return false;
+        }
+    }
+
+    // ---- reads for the API (JPA) ----
+
     public Optional<Task> find(String id) {
         return Optional.ofNullable(em.find(Task.class, id));
     }
@@ -77,7 +325,6 @@ public class TaskStore {
     public record KeyedTask(Task task, String requestHash) {
     }
 
-    @Transactional(Transactional.TxType.SUPPORTS)
     public Optional<KeyedTask> findByIdempotencyKey(String key) {
         IdempotencyKey entry = em.find(IdempotencyKey.class, key);
         if (entry == null) {
@@ -87,23 +334,15 @@ public class TaskStore {
                 .map(task -> new KeyedTask(task, entry.getRequestHash()));
     }
 
-    @Transactional(Transactional.TxType.SUPPORTS)
     public List<Attempt> attempts(String taskId) {
         return em.createQuery("SELECT a FROM Attempt a WHERE a.taskId = :task ORDER BY a.id", Attempt.class)
                 .setParameter("task", taskId).getResultList();
-    }
-
-    @Transactional(Transactional.TxType.SUPPORTS)
-    public long countQueued() {
-        return em.createQuery("SELECT COUNT(t) FROM Task t WHERE t.state = :state", Long.class)
-                .setParameter("state", TaskState.QUEUED).getSingleResult();
     }
 
     /**
      * Newest first, strictly older than {@code beforeId} when it is given. A projection: the output, environment and
      * secret columns are never read, and of the command only its first characters.
      */
-    @Transactional(Transactional.TxType.SUPPORTS)
     public List<TaskSummary> list(TaskState state, String beforeId, int limit) {
         StringBuilder jpql = new StringBuilder("SELECT NEW io.taskgrid.master.task.TaskSummary(t.id, SUBSTRING(t.cmd, 1, "
                 + (TaskSummary.CMD_PREVIEW_CHARS + 1) + "), t.state, t.workerId, t.exitCode, t.submittedBy, "
@@ -115,7 +354,9 @@ public class TaskStore {
         if (beforeId != null) {
             jpql.append(" AND t.id < :before");
         }
-        jpql.append(" ORDER BY t.id DESC");
+        // With a state, ordered by (state, id) too: that is the index's order, read backwards, so a page costs the
+        // same however many tasks have that state (H2 sorts them all otherwise).
+        jpql.append(state != null ? " ORDER BY t.state DESC, t.id DESC" : " ORDER BY t.id DESC");
         TypedQuery<TaskSummary> query = em.createQuery(jpql.toString(), TaskSummary.class).setMaxResults(limit);
         if (state != null) {
             query.setParameter("state", state);
@@ -126,242 +367,7 @@ public class TaskStore {
         return query.getResultList();
     }
 
-    /** The ids of the oldest queued tasks, in submission order. */
-    @Transactional(Transactional.TxType.SUPPORTS)
-    public List<String> oldestQueuedIds(int limit) {
-        return em.createQuery("SELECT t.id FROM Task t WHERE t.state = :state ORDER BY t.id", String.class)
-                .setParameter("state", TaskState.QUEUED)
-                .setMaxResults(limit)
-                .getResultList();
-    }
-
-    /**
-     * QUEUED to ASSIGNED for the given worker, as a new attempt.
-     *
-     * @return the task as assigned, or empty if it was no longer queued
-     */
-    public Optional<Task> assign(String taskId, String workerId, String attemptId) {
-        Task task = em.find(Task.class, taskId, LockModeType.PESSIMISTIC_WRITE);
-        if (task == null || task.getState() != TaskState.QUEUED) {
-            return Optional.empty();
-        }
-        task.moveTo(TaskState.ASSIGNED);
-        task.setWorkerId(workerId);
-        task.setAttemptId(attemptId);
-        task.setAssignedAt(Task.nowUtc());
-        task.setAttemptCount(task.getAttemptCount() + 1);
-        em.persist(new Attempt(attemptId, taskId, workerId, task.getAssignedAt()));
-        return Optional.of(task);
-    }
-
-    /** ASSIGNED to RUNNING, if the attempt is still the current one. */
-    public boolean markRunning(String taskId, String attemptId) {
-        Task task = currentAttempt(taskId, attemptId);
-        if (task == null || !TaskTransitions.isAllowed(task.getState(), TaskState.RUNNING)) {
-            return false;
-        }
-        task.moveTo(TaskState.RUNNING);
-        task.setStartedAt(Task.nowUtc());
-        attempt(attemptId).setStartedAt(task.getStartedAt());
-        return true;
-    }
-
-    /**
-     * Records how the attempt ended, if it is still the current one and the task is still in flight. A non-zero exit
-     * with retries left sends the task back to the queue instead.
-     */
-    public Settled finish(String taskId, String attemptId, TaskResult result) {
-        Task task = currentAttempt(taskId, attemptId);
-        if (task == null || !TaskTransitions.isAllowed(task.getState(), result.state())) {
-            return Settled.IGNORED;
-        }
-        boolean nonZeroExit = result.state() == TaskState.FAILED && result.exitCode() != null && result.exitCode() != 0;
-        if (nonZeroExit && !task.isCancelRequested() && task.getRetriesUsed() < task.getRetries()) {
-            task.setRetriesUsed(task.getRetriesUsed() + 1);
-            // A retry is a fresh run: it does not count against the attempts allowed for lost workers.
-            task.setAttemptCount(task.getAttemptCount() - 1);
-            backToQueue(task, "FAILED", "exit code " + result.exitCode() + "; retry " + task.getRetriesUsed()
-                    + " of " + task.getRetries());
-            return Settled.REQUEUED;
-        }
-        task.moveTo(result.state());
-        task.setExitCode(result.exitCode());
-        task.setStdout(result.stdout());
-        task.setStdoutTruncated(result.stdoutTruncated());
-        task.setStderr(result.stderr());
-        task.setStderrTruncated(result.stderrTruncated());
-        task.setReason(result.reason());
-        task.setFinishedAt(Task.nowUtc());
-        attempt(attemptId).end(result.state().name(), result.reason(), task.getFinishedAt());
-        return Settled.FINAL;
-    }
-
-    /**
-     * ASSIGNED back to QUEUED: the agent handed the attempt back before starting anything, so it does not count
-     * against maxAttempts. It does count against {@code refusalLimit}: a task that agents keep handing back fails with
-     * a reason instead of circling forever.
-     */
-    public Settled requeueRefused(String taskId, String attemptId, String reason, int refusalLimit) {
-        Task task = currentAttempt(taskId, attemptId);
-        if (task == null || task.getState() != TaskState.ASSIGNED) {
-            return Settled.IGNORED;
-        }
-        task.setAttemptCount(task.getAttemptCount() - 1);
-        task.setRefusals(task.getRefusals() + 1);
-        if (task.isCancelRequested()) {
-            cancelNow(task, attemptId);
-            return Settled.FINAL;
-        }
-        if (task.getRefusals() >= refusalLimit) {
-            String why = "agents handed the task back unstarted " + task.getRefusals() + " times (the limit, "
-                    + "taskgrid.task.refusal.limit); the last said: " + reason;
-            task.moveTo(TaskState.FAILED);
-            task.setReason(why);
-            task.setFinishedAt(Task.nowUtc());
-            attempt(attemptId).end("REFUSED", reason, task.getFinishedAt());
-            return Settled.FINAL;
-        }
-        backToQueue(task, "REFUSED", reason);
-        return Settled.REQUEUED;
-    }
-
-    /**
-     * The attempt's result could not be stored (it failed in the database): the task ends FAILED with a reason and
-     * without its output, so that neither the task nor the agent's report stays stuck. Its own transaction.
-     */
-    @Transactional(Transactional.TxType.REQUIRES_NEW)
-    public boolean failUnstorable(String taskId, String attemptId, String reason) {
-        Task task = currentAttempt(taskId, attemptId);
-        if (task == null || !TaskTransitions.inFlight().contains(task.getState())) {
-            return false;
-        }
-        task.moveTo(TaskState.FAILED);
-        task.setReason(reason);
-        task.setFinishedAt(Task.nowUtc());
-        attempt(attemptId).end("FAILED", reason, task.getFinishedAt());
-        return true;
-    }
-
-    /** The owners of the given attempts that exist, by attempt id. */
-    @Transactional(Transactional.TxType.SUPPORTS)
-    public Map<String, AttemptOwner> attemptOwners(Collection<String> attemptIds) {
-        Map<String, AttemptOwner> owners = new HashMap<>();
-        List<String> ids = List.copyOf(attemptIds);
-        for (int from = 0; from < ids.size(); from += 500) {
-            em.createQuery("SELECT NEW io.taskgrid.master.task.AttemptOwner(a.id, a.taskId, a.workerId) "
-                            + "FROM Attempt a WHERE a.id IN :ids", AttemptOwner.class)
-                    .setParameter("ids", ids.subList(from, Math.min(ids.size(), from + 500)))
-                    .getResultList()
-                    .forEach(owner -> owners.put(owner.attemptId(), owner));
-        }
-        return owners;
-    }
-
-    /**
-     * The attempt's worker was lost and did not come back within the grace period. The task goes back to the queue
-     * while it has attempts left, and is LOST after that; one whose cancel was asked for is CANCELLED.
-     *
-     * @return the state the task is in now, or empty if the attempt was no longer current and in flight
-     */
-    public Optional<TaskState> expireLostAttempt(String taskId, String attemptId, String reason) {
-        Task task = currentAttempt(taskId, attemptId);
-        if (task == null || !TaskTransitions.inFlight().contains(task.getState())) {
-            return Optional.empty();
-        }
-        if (task.isCancelRequested()) {
-            cancelNow(task, attemptId);
-        } else if (task.getAttemptCount() < task.getMaxAttempts()) {
-            backToQueue(task, "LOST", reason);
-        } else {
-            task.moveTo(TaskState.LOST);
-            String why = reason + "; no attempts left (" + task.getAttemptCount() + " of " + task.getMaxAttempts() + ")";
-            task.setReason(why);
-            task.setFinishedAt(Task.nowUtc());
-            attempt(attemptId).end("LOST", why, task.getFinishedAt());
-        }
-        return Optional.of(task.getState());
-    }
-
-    /** What {@link #cancel} did. */
-    public enum CancelOutcome {
-        NOT_FOUND, ALREADY_FINAL, CANCELLED, IN_FLIGHT
-    }
-
-    /** The outcome of a cancel, with the task as it is now. */
-    public record Cancellation(CancelOutcome outcome, Task task) {
-    }
-
-    /** A queued task is CANCELLED at once; one in flight is marked, and its worker must stop it. */
-    public Cancellation cancel(String taskId) {
-        Task task = em.find(Task.class, taskId, LockModeType.PESSIMISTIC_WRITE);
-        if (task == null) {
-            return new Cancellation(CancelOutcome.NOT_FOUND, null);
-        }
-        if (task.getState().isFinal()) {
-            return new Cancellation(CancelOutcome.ALREADY_FINAL, task);
-        }
-        if (task.getState() == TaskState.QUEUED) {
-            task.moveTo(TaskState.CANCELLED);
-            task.setCancelRequested(true);
-            task.setReason("cancelled while queued");
-            task.setFinishedAt(Task.nowUtc());
-            return new Cancellation(CancelOutcome.CANCELLED, task);
-        }
-        task.setCancelRequested(true);
-        return new Cancellation(CancelOutcome.IN_FLIGHT, task);
-    }
-
-    /** Every task still ASSIGNED or RUNNING, as (task id, attempt id) pairs. */
-    @Transactional(Transactional.TxType.SUPPORTS)
-    public List<Object[]> inFlightAttempts() {
-        return em.createQuery("SELECT t.id, t.attemptId FROM Task t WHERE t.state IN :states", Object[].class)
-                .setParameter("states", TaskTransitions.inFlight())
-                .getResultList();
-    }
-
-    /** Whether {@code attemptId} is the current attempt of a task in flight, and whether its cancel was asked for. */
-    @Transactional(Transactional.TxType.SUPPORTS)
-    public Optional<Boolean> cancelRequestedIfCurrent(String taskId, String attemptId) {
-        Task task = em.find(Task.class, taskId);
-        if (task == null || !attemptId.equals(task.getAttemptId())
-                || !TaskTransitions.inFlight().contains(task.getState())) {
-            return Optional.empty();
-        }
-        return Optional.of(task.isCancelRequested());
-    }
-
-    private void cancelNow(Task task, String attemptId) {
-        task.moveTo(TaskState.CANCELLED);
-        task.setReason("cancelled");
-        task.setFinishedAt(Task.nowUtc());
-        attempt(attemptId).end("CANCELLED", "cancelled", task.getFinishedAt());
-    }
-
-    private void backToQueue(Task task, String outcome, String reason) {
-        attempt(task.getAttemptId()).end(outcome, reason, Task.nowUtc());
-        task.moveTo(TaskState.QUEUED);
-        task.setWorkerId(null);
-        task.setAttemptId(null);
-        task.setAssignedAt(null);
-        task.setStartedAt(null);
-        LOG.info(() -> "task " + task.getId() + " queued again: " + reason);
-    }
-
-    private Attempt attempt(String attemptId) {
-        return em.find(Attempt.class, attemptId);
-    }
-
-    private Task currentAttempt(String taskId, String attemptId) {
-        Task task = em.find(Task.class, taskId, LockModeType.PESSIMISTIC_WRITE);
-        if (task == null) {
-            LOG.warning(() -> "report for unknown task " + taskId + " ignored");
-            return null;
-        }
-        if (attemptId == null || !attemptId.equals(task.getAttemptId())) {
-            LOG.warning(() -> "report for task " + taskId + " names attempt " + attemptId
-                    + " but the current attempt is " + task.getAttemptId() + "; ignored");
-            return null;
-        }
-        return task;
+    private static LocalDateTime time(Timestamp timestamp) {
+        return timestamp == null ? null : timestamp.toLocalDateTime();
     }
 }

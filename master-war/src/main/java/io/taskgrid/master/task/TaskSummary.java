@@ -9,8 +9,8 @@ import java.time.LocalDateTime;
  */
 public record TaskSummary(String id, String cmdPreview, TaskState state, String workerId, Integer exitCode,
                           String submittedBy, LocalDateTime submittedAt, LocalDateTime startedAt,
-                          LocalDateTime finishedAt, Long timeoutSeconds, String reason, Integer attemptCount,
-                          Boolean cancelRequested) {
+                          LocalDateTime finishedAt, Long timeoutSeconds, String reason, int attemptCount,
+                          boolean cancelRequested) {
 
     public static final int CMD_PREVIEW_CHARS = 1024;
 

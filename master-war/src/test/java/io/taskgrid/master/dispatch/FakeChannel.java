@@ -1,16 +1,14 @@
 package io.taskgrid.master.dispatch;
 
-import io.taskgrid.master.task.Task;
-
-import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /** A worker stream that records what it was sent and whose readiness a test sets. */
 final class FakeChannel implements WorkerChannel {
 
-    boolean ready = true;
-    final List<String> sentTaskIds = new ArrayList<>();
-    final List<String> cancelledAttemptIds = new ArrayList<>();
+    volatile boolean ready = true;
+    final List<Dispatched> sent = new CopyOnWriteArrayList<>();
+    final List<String> cancelledAttemptIds = new CopyOnWriteArrayList<>();
 
     @Override
     public boolean isReady() {
@@ -18,12 +16,16 @@ final class FakeChannel implements WorkerChannel {
     }
 
     @Override
-    public void send(Task task, String attemptId) {
-        sentTaskIds.add(task.getId());
+    public void send(Dispatched assignment) {
+        sent.add(assignment);
     }
 
     @Override
     public void cancel(String taskId, String attemptId) {
         cancelledAttemptIds.add(attemptId);
+    }
+
+    List<String> sentTaskIds() {
+        return sent.stream().map(Dispatched::taskId).toList();
     }
 }

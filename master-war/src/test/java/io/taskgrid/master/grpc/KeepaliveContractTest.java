@@ -6,14 +6,21 @@ import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
+import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.task.TestDatabase;
 import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.WorkerCommand;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -32,15 +39,21 @@ class KeepaliveContractTest {
     }
 
     @Test
-    void aMasterWithALongKeepaliveKeepsAnIdleAgentConnected() throws Exception {
+    void aMasterWithALongKeepaliveKeepsAnIdleAgentConnected(@TempDir Path dir) throws Exception {
         WorkerRegistry registry = new WorkerRegistry();
+        TaskgridConfig config = TaskgridConfig.defaults();
+        TaskStore store = TestDatabase.openStore(dir);
+        Dispatcher dispatcher = new Dispatcher(store, registry, config);
+        dispatcher.startLoop(TestDatabase.threads());
+        dispatcher.start();
         NodeService service = new NodeService();
         service.registry = registry;
-        service.dispatcher = new NodeServiceTest.InlineDispatcher(registry);
-        service.store = new FakeTaskStore();
+        service.dispatcher = dispatcher;
+        service.store = store;
+        service.config = config;
         // An hour between the master's own pings: before, the permitted agent ping interval was half of it.
         NettyServerBuilder builder = GrpcServerLifecycle.keepalive(
-                NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)), 3600, 5);
+                NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), 3600, 5);
         GrpcServer server = new GrpcServer(builder, NodeServiceGrpc.bindService(service)).start();
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
                 .keepAliveTime(Keepalive.AGENT_PING_INTERVAL.toMillis(), TimeUnit.MILLISECONDS)
@@ -73,6 +86,8 @@ class KeepaliveContractTest {
         } finally {
             channel.shutdownNow();
             server.stop(1000);
+            dispatcher.stop();
+            store.close();
         }
     }
 }

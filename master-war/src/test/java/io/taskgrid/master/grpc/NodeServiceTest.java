@@ -7,12 +7,16 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.StreamObserver;
+import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.ConnectedWorker;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskIds;
-import io.taskgrid.master.task.TaskState;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.task.TestDatabase;
 import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
@@ -24,25 +28,34 @@ import io.taskgrid.proto.v1.WorkerCommand;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
-/** The agent protocol as the master speaks it, over an in-process transport, with the store faked. */
+/**
+ * The agent protocol as the master speaks it, over an in-process transport, with the real dispatcher and store on an
+ * H2 database of the test's own: what a client holding a join token can and cannot make the master believe.
+ */
 class NodeServiceTest {
 
+    @TempDir
+    Path dir;
+
     private final WorkerRegistry registry = new WorkerRegistry();
-    private final FakeTaskStore store = new FakeTaskStore();
+    private final TaskgridConfig config = TaskgridConfig.defaults().withOutputLimitBytes(1024).withRefusalLimits(10, 3);
     private final List<LogRecord> logged = new CopyOnWriteArrayList<>();
     private final Handler capture = new Handler() {
         @Override
@@ -58,40 +71,38 @@ class NodeServiceTest {
         public void close() {
         }
     };
+    private TaskStore store;
+    private Dispatcher dispatcher;
     private GrpcServer server;
     private ManagedChannel channel;
 
-    /** Dispatch itself is not under test here: passes are no-ops. */
-    static final class InlineDispatcher extends Dispatcher {
-        InlineDispatcher(WorkerRegistry registry) {
-            super(null, registry, 30);
-        }
-
-        @Override
-        public void requestDispatch() {
-        }
-
-        @Override
-        public void workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
-        }
-    }
-
     /** One agent connection as the test sees it: what the master sent down its stream, and how the stream ended. */
     private static final class Agent {
+        final String session;
         final List<WorkerCommand> received = new CopyOnWriteArrayList<>();
         final CompletableFuture<Status> ended = new CompletableFuture<>();
+
+        Agent(String session) {
+            this.session = session;
+        }
+
+        List<Assignment> assignments() {
+            return received.stream().filter(WorkerCommand::hasAssignment).map(WorkerCommand::getAssignment).toList();
+        }
     }
 
     @BeforeEach
     void start() {
-        String name = InProcessServerBuilder.generateName();
+        store = TestDatabase.openStore(dir);
+        dispatcher = new Dispatcher(store, registry, config);
+        dispatcher.startLoop(TestDatabase.threads());
+        dispatcher.start();
         NodeService service = new NodeService();
         service.registry = registry;
-        service.dispatcher = new InlineDispatcher(registry);
+        service.dispatcher = dispatcher;
         service.store = store;
-        service.outputLimitBytes = 1024;
-        service.taskRefusalLimit = 10;
-        service.workerRefusalLimit = 3;
+        service.config = config;
+        String name = InProcessServerBuilder.generateName();
         server = new GrpcServer(InProcessServerBuilder.forName(name).directExecutor(),
                 NodeServiceGrpc.bindService(service)).start();
         channel = InProcessChannelBuilder.forName(name).directExecutor().build();
@@ -103,6 +114,8 @@ class NodeServiceTest {
         Logger.getLogger(NodeService.class.getName()).removeHandler(capture);
         channel.shutdownNow();
         server.stop(1000);
+        dispatcher.stop();
+        store.close();
     }
 
     private Agent connect(String workerId, int slots) {
@@ -111,7 +124,7 @@ class NodeServiceTest {
     }
 
     private Agent connect(AssignTaskRequest.Builder request) {
-        Agent agent = new Agent();
+        Agent agent = new Agent(request.getSessionId());
         NodeServiceGrpc.newStub(channel).assignTask(request.build(), new StreamObserver<>() {
             @Override
             public void onNext(WorkerCommand value) {
@@ -131,10 +144,18 @@ class NodeServiceTest {
         return agent;
     }
 
-    private static StatusReport.Builder finished(String workerId, String taskId, String attemptId) {
-        return StatusReport.newBuilder().setWorkerId(workerId).setSessionId("session-of-" + workerId)
-                .setTaskId(taskId).setAttemptId(attemptId).setPhase(Phase.FINISHED).setOutcome(Outcome.EXITED)
-                .setExitCode(0).setStdout(ByteString.copyFromUtf8("ok\n"));
+    /** Submits a task and waits until {@code agent} has it; returns the assignment. */
+    private Assignment assignedTo(Agent agent, String cmd) throws Exception {
+        int before = agent.assignments().size();
+        dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null), "tester", null, null, null).get(5, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(5)).until(() -> agent.assignments().size() > before);
+        return agent.assignments().get(before);
+    }
+
+    private static StatusReport.Builder finished(String workerId, String session, Assignment a) {
+        return StatusReport.newBuilder().setWorkerId(workerId).setSessionId(session)
+                .setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId()).setPhase(Phase.FINISHED)
+                .setOutcome(Outcome.EXITED).setExitCode(0).setStdout(ByteString.copyFromUtf8("ok\n"));
     }
 
     private ReportAck report(StatusReport.Builder report) {
@@ -150,12 +171,16 @@ class NodeServiceTest {
         }
     }
 
+    private List<String> row(String taskId, String columns) throws Exception {
+        return TestDatabase.rows(TestDatabase.h2(dir), "SELECT " + columns + " FROM TG_TASK WHERE ID = '" + taskId + "'")
+                .get(0);
+    }
+
     @Test
     void aWorkerIsRegisteredWhileItsStreamIsOpenAndIsToldSoFirst() {
         Agent agent = connect("w1", 2);
-        awaitTrue(() -> registry.get("w1").isPresent());
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent() && !agent.received.isEmpty());
         assertThat(registry.get("w1").orElseThrow().slots()).isEqualTo(2);
-        awaitTrue(() -> !agent.received.isEmpty());
         assertThat(agent.received.get(0).hasRegistered()).isTrue();
         assertThat(agent.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
     }
@@ -185,7 +210,7 @@ class NodeServiceTest {
     @Test
     void aSecondConnectionForALiveIdIsRefusedAndTheFirstKeepsIt() throws Exception {
         Agent first = connect("w1", 1);
-        awaitTrue(() -> registry.get("w1").isPresent());
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
         Status second = connect("w1", 1).ended.get(5, TimeUnit.SECONDS);
         assertThat(second.getCode()).isEqualTo(Status.Code.ALREADY_EXISTS);
         assertThat(second.getDescription()).contains("w1");
@@ -197,16 +222,21 @@ class NodeServiceTest {
     void aWorkerLeavesTheRegistryTheMomentItsConnectionEnds() {
         connect("w1", 1);
         connect("w2", 1);
-        awaitTrue(() -> registry.all().size() == 2);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().size() == 2);
         channel.shutdownNow();
-        awaitTrue(() -> registry.all().isEmpty());
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().isEmpty());
     }
 
     @Test
-    void drainStopsNewWorkForThatWorkerOnlyAndSaysWhy() {
+    void drainStopsNewWorkForThatWorkerOnlyAndOnlyItsOwnSessionMayAskForIt() throws Exception {
         connect("w1", 1);
         connect("w2", 1);
-        awaitTrue(() -> registry.all().size() == 2);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().size() == 2);
+        assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder()
+                .setWorkerId("w1").setSessionId("impostor").build()))
+                .isInstanceOfSatisfying(StatusRuntimeException.class,
+                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
+        assertThat(registry.get("w1").orElseThrow().isDraining()).isFalse();
         NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
                 .setSessionId("session-of-w1").build());
         assertThat(registry.get("w1").orElseThrow().isDraining()).isTrue();
@@ -215,195 +245,120 @@ class NodeServiceTest {
     }
 
     @Test
-    void anAgentThatFailedToRegisterCannotDrainTheOneThatDid() throws Exception {
-        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("real"));
-        awaitTrue(() -> registry.get("w1").isPresent());
-        assertThat(connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("impostor"))
-                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.ALREADY_EXISTS);
-        assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder()
-                .setWorkerId("w1").setSessionId("impostor").build()))
-                .isInstanceOfSatisfying(StatusRuntimeException.class,
-                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
-        assertThat(registry.get("w1").orElseThrow().isDraining()).isFalse();
-    }
-
-    @Test
     void reportsWithMalformedIdsAreRefused() {
         assertThat(refusal(StatusReport.newBuilder().setWorkerId("w1"))).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(refusal(finished("w1", "not-a-task", TaskIds.next()))).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(store.calls).isEmpty();
+        assertThat(refusal(StatusReport.newBuilder().setWorkerId("w1").setTaskId("not-a-task")
+                .setAttemptId(TaskIds.next()))).isEqualTo(Status.Code.INVALID_ARGUMENT);
     }
 
     /** The attack that worked before: a made-up, unconnected worker id reporting a result for a running attempt. */
     @Test
-    void aClientThatIsNotTheConnectionHoldingAnAttemptCannotReportIt() {
-        String task = TaskIds.next();
-        String attempt = TaskIds.next();
-        store.owns("w1", task, attempt);
-        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("session-of-w1")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(task).setAttemptId(attempt)));
-        connect("intruder", 4);
-        awaitTrue(() -> registry.all().size() == 2);
+    void aClientThatIsNotTheConnectionHoldingAnAttemptCannotReportIt() throws Exception {
+        Agent holder = connect("w1", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        Assignment task = assignedTo(holder, "sleep 5");
+        Agent intruder = connect("intruder", 4);
+        await().atMost(Duration.ofSeconds(5)).until(() -> !intruder.received.isEmpty());
 
-        assertThat(refusal(finished("ghost", task, attempt))).as("a worker id that is not connected")
+        assertThat(refusal(finished("ghost", "s", task))).as("a worker id that is not connected")
                 .isEqualTo(Status.Code.FAILED_PRECONDITION);
-        assertThat(refusal(finished("w1", task, attempt).setSessionId("guessed"))).as("w1's id, another session")
+        assertThat(refusal(finished("w1", "guessed", task))).as("w1's id, another session")
                 .isEqualTo(Status.Code.FAILED_PRECONDITION);
-        assertThat(refusal(finished("intruder", task, attempt))).as("a connected worker, not the holder")
+        assertThat(refusal(finished("intruder", intruder.session, task))).as("a connected worker, not the holder")
                 .isEqualTo(Status.Code.PERMISSION_DENIED);
-        assertThat(refusal(finished("intruder", task, attempt))).isEqualTo(Status.Code.PERMISSION_DENIED);
-        assertThat(store.calls).as("nothing reached the store").isEmpty();
+        assertThat(refusal(finished("intruder", intruder.session, task))).isEqualTo(Status.Code.PERMISSION_DENIED);
+        assertThat(row(task.getTaskId(), "STATE")).containsExactly("ASSIGNED");
         assertThat(logged).filteredOn(r -> r.getMessage().contains("never handed to it")).as("logged once").hasSize(1);
 
-        assertThat(report(finished("w1", task, attempt)).getApplied()).as("the holder itself").isTrue();
-        assertThat(store.calls).containsExactly("finish " + attempt);
-        assertThat(store.results.get(0).stdout()).isEqualTo("ok\n");
+        assertThat(report(finished("w1", holder.session, task)).getApplied()).as("the holder itself").isTrue();
+        assertThat(row(task.getTaskId(), "STATE, STDOUT_TEXT")).containsExactly("SUCCEEDED", "ok\n");
     }
 
     @Test
-    void claimsOfAttemptsNeverHandedToTheWorkerAreRefusedAndNotHeld() {
-        String own = TaskIds.next();
-        String ownTask = TaskIds.next();
-        String foreign = TaskIds.next();
-        String foreignTask = TaskIds.next();
+    void claimsOfAttemptsNeverHandedToTheWorkerAreRefusedAndNotHeld() throws Exception {
+        Agent w2 = connect("w2", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w2").isPresent());
+        Assignment foreign = assignedTo(w2, "sleep 5");
         String unknown = TaskIds.next();
-        store.owns("w1", ownTask, own);
-        store.owns("w2", foreignTask, foreign);
-        Agent agent = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("session-of-w1")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(ownTask).setAttemptId(own))
-                .addRunning(RunningAttempt.newBuilder().setTaskId(foreignTask).setAttemptId(foreign))
+        Agent claimer = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s-w1")
+                .addRunning(RunningAttempt.newBuilder().setTaskId(foreign.getTaskId()).setAttemptId(foreign.getAttemptId()))
                 .addRunning(RunningAttempt.newBuilder().setTaskId(TaskIds.next()).setAttemptId(unknown)));
-        awaitTrue(() -> !agent.received.isEmpty());
-        assertThat(agent.received.get(0).getRegistered().getRefusedAttemptIdsList()).containsExactly(foreign, unknown);
-        ConnectedWorker w1 = registry.get("w1").orElseThrow();
-        assertThat(w1.holds(ownTask, own)).isTrue();
-        assertThat(w1.holds(foreignTask, foreign)).isFalse();
-        assertThat(refusal(finished("w1", foreignTask, foreign))).isEqualTo(Status.Code.PERMISSION_DENIED);
+        await().atMost(Duration.ofSeconds(5)).until(() -> !claimer.received.isEmpty());
+        assertThat(claimer.received.get(0).getRegistered().getRefusedAttemptIdsList())
+                .containsExactly(foreign.getAttemptId(), unknown);
+        assertThat(registry.get("w1").orElseThrow().holds(foreign.getTaskId(), foreign.getAttemptId())).isFalse();
+        assertThat(refusal(finished("w1", "s-w1", foreign))).isEqualTo(Status.Code.PERMISSION_DENIED);
         assertThat(logged).filteredOn(r -> r.getMessage().contains("claimed 2 attempt(s)")).hasSize(1);
     }
 
     @Test
-    void claimsBeyondTheSlotCountAreHeldSoNoResultIsLost() {
-        AssignTaskRequest.Builder request = AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1)
-                .setSessionId("session-of-w1");
-        for (int i = 0; i < 3; i++) {
-            String task = TaskIds.next();
-            String attempt = TaskIds.next();
-            store.owns("w1", task, attempt);
-            request.addRunning(RunningAttempt.newBuilder().setTaskId(task).setAttemptId(attempt));
-        }
-        connect(request);
-        awaitTrue(() -> registry.get("w1").isPresent());
-        assertThat(registry.get("w1").orElseThrow().running()).isEqualTo(3);
-        assertThat(registry.get("w1").orElseThrow().canTakeTask()).isFalse();
+    void aReconnectingWorkerKeepsItsOwnAttemptsEvenBeyondItsSlotsAndReportsThem() throws Exception {
+        Agent before = connect("w1", 2);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        Assignment a = assignedTo(before, "sleep 5");
+        Assignment b = assignedTo(before, "sleep 5");
+        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
+                .setSessionId("session-of-w1").build());
+        registry.get("w1").ifPresent(w -> dispatcher.workerGone(w, "test"));
+        Agent back = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s2")
+                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId()))
+                .addRunning(RunningAttempt.newBuilder().setTaskId(b.getTaskId()).setAttemptId(b.getAttemptId())));
+        await().atMost(Duration.ofSeconds(5)).until(() -> !back.received.isEmpty());
+        ConnectedWorker w1 = registry.get("w1").orElseThrow();
+        assertThat(w1.running()).isEqualTo(2);
+        assertThat(w1.canTakeTask()).isFalse();
+        assertThat(report(finished("w1", "s2", a)).getApplied()).isTrue();
+        assertThat(report(finished("w1", "s2", b)).getApplied()).isTrue();
+        assertThat(w1.running()).isZero();
     }
 
     @Test
-    void anOwnAttemptTheWorkerNoLongerHoldsMayStillBeReported() {
-        // After a report the store could not take, the slot was freed; the agent's retry must still be heard.
-        String task = TaskIds.next();
-        String attempt = TaskIds.next();
-        store.owns("w1", task, attempt);
-        connect("w1", 1);
-        awaitTrue(() -> registry.get("w1").isPresent());
-        assertThat(report(finished("w1", task, attempt)).getApplied()).isTrue();
-        assertThat(store.calls).containsExactly("finish " + attempt);
-    }
-
-    @Test
-    void whenTheStoreFailsTheSlotIsFreedAndTheTaskEndsWithAReason() {
-        String task = TaskIds.next();
-        String attempt = TaskIds.next();
-        store.owns("w1", task, attempt);
-        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("session-of-w1")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(task).setAttemptId(attempt)));
-        awaitTrue(() -> registry.get("w1").isPresent());
-        store.failFinish = new IllegalStateException("value too long for column STDOUT_TEXT");
-
-        ReportAck ack = report(finished("w1", task, attempt));
-
+    void aResultTheDatabaseRefusesStillEndsTheTaskWithAReasonAndFreesTheSlot() throws Exception {
+        TestDatabase.execute(TestDatabase.h2(dir), "ALTER TABLE TG_TASK ADD CONSTRAINT NO_POISON "
+                + "CHECK (STDOUT_TEXT IS NULL OR STDOUT_TEXT NOT LIKE '%poison%')");
+        Agent agent = connect("w1", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        Assignment task = assignedTo(agent, "true");
+        ReportAck ack = report(finished("w1", agent.session, task).setStdout(ByteString.copyFromUtf8("poison")));
         assertThat(ack.getApplied()).isTrue();
-        assertThat(store.calls).containsExactly("finish " + attempt, "unstorable " + attempt);
-        assertThat(store.reasons.get(0)).contains("could not store").contains("value too long");
+        assertThat(row(task.getTaskId(), "STATE, REASON")).satisfies(r -> {
+            assertThat(r.get(0)).isEqualTo("FAILED");
+            assertThat(r.get(1)).contains("could not store");
+        });
         assertThat(registry.get("w1").orElseThrow().running()).as("slot freed").isZero();
     }
 
     @Test
-    void whenTheStoreCannotRecordAnythingTheAgentIsToldToSendAgainAndTheSlotIsStillFree() {
-        String task = TaskIds.next();
-        String attempt = TaskIds.next();
-        store.owns("w1", task, attempt);
-        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("session-of-w1")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(task).setAttemptId(attempt)));
-        awaitTrue(() -> registry.get("w1").isPresent());
-        store.failFinish = new IllegalStateException("database down");
-        store.failFallback = new IllegalStateException("database down");
-
-        assertThat(refusal(finished("w1", task, attempt))).isEqualTo(Status.Code.UNAVAILABLE);
-        assertThat(registry.get("w1").orElseThrow().running()).isZero();
-    }
-
-    @Test
-    void aWorkerThatKeepsHandingTasksBackIsDrainedAndSaysWhy() {
-        connect("w1", 1);
-        awaitTrue(() -> registry.get("w1").isPresent());
+    void aWorkerThatKeepsHandingTasksBackIsDrainedAndSaysWhy() throws Exception {
+        Agent agent = connect("w1", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        // One task, handed back each time it comes: a refused task is queued again and comes straight back.
+        assignedTo(agent, "true");
         for (int i = 0; i < 3; i++) {
-            String task = TaskIds.next();
-            String attempt = TaskIds.next();
-            store.owns("w1", task, attempt);
-            report(finished("w1", task, attempt).setOutcome(Outcome.REJECTED).setReason("nope"));
+            int handedBack = i;
+            await().atMost(Duration.ofSeconds(5)).until(() -> agent.assignments().size() > handedBack);
+            Assignment task = agent.assignments().get(handedBack);
+            report(finished("w1", agent.session, task).setOutcome(Outcome.REJECTED).setReason("nope"));
         }
         ConnectedWorker worker = registry.get("w1").orElseThrow();
         assertThat(worker.isDraining()).isTrue();
         assertThat(worker.drainReason()).contains("handed back 3 tasks in a row");
         assertThat(worker.refusedTotal()).isEqualTo(3);
-        assertThat(store.calls).allMatch(call -> call.endsWith("limit 10"));
     }
 
     @Test
-    void runningATaskResetsTheCountOfRefusalsInARow() {
-        connect("w1", 1);
-        awaitTrue(() -> registry.get("w1").isPresent());
-        for (int i = 0; i < 5; i++) {
-            String task = TaskIds.next();
-            String attempt = TaskIds.next();
-            store.owns("w1", task, attempt);
-            Outcome outcome = i % 2 == 0 ? Outcome.REJECTED : Outcome.EXITED;
-            report(finished("w1", task, attempt).setOutcome(outcome));
-        }
-        assertThat(registry.get("w1").orElseThrow().isDraining()).isFalse();
-    }
-
-    @Test
-    void whatAnAgentSaysReachesLogAndStoreOnOneLineAndCutToSize() {
-        String task = TaskIds.next();
-        String attempt = TaskIds.next();
-        store.owns("w1", task, attempt);
-        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("session-of-w1")
+    void whatAnAgentSaysReachesLogAndStoreOnOneLineAndCutToSize() throws Exception {
+        Agent agent = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
                 .setAgentVersion("1.0\nSEVERE forged line " + "v".repeat(1000)));
-        awaitTrue(() -> registry.get("w1").isPresent());
-        report(finished("w1", task, attempt).setOutcome(Outcome.FAILED_TO_START)
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        Assignment task = assignedTo(agent, "true");
+        report(finished("w1", "s1", task).setOutcome(Outcome.FAILED_TO_START)
                 .setReason("no such dir\r\nINFO: forged " + "r".repeat(10_000)));
 
-        String reason = store.results.get(0).reason();
+        String reason = row(task.getTaskId(), "REASON").get(0);
         assertThat(reason).doesNotContain("\n").doesNotContain("\r").hasSizeLessThanOrEqualTo(2000);
-        assertThat(store.results.get(0).state()).isEqualTo(TaskState.FAILED);
         assertThat(logged).allSatisfy(record -> assertThat(record.getMessage()).doesNotContain("\nSEVERE"));
         assertThat(logged).filteredOn(r -> r.getMessage().contains("connected")).singleElement()
                 .satisfies(r -> assertThat(r.getMessage()).hasSizeLessThan(200));
-    }
-
-    private static void awaitTrue(BooleanSupplier condition) {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not met within 5 s");
-            }
-            try {
-                Thread.sleep(10);
-            } catch (InterruptedException e) {
-                throw new AssertionError(e);
-            }
-        }
     }
 }

@@ -3,6 +3,7 @@ package io.taskgrid.master.task;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -21,7 +22,7 @@ class SecretBoxTest {
         SecretBox box = new SecretBox(dir.resolve("key").toString());
         String sealed = box.seal("{\"TOKEN\":\"hunter2\"}");
         assertThat(sealed).doesNotContain("hunter2");
-        assertThat(new String(Base64.getDecoder().decode(sealed))).doesNotContain("hunter2");
+        assertThat(new String(Base64.getDecoder().decode(sealed), StandardCharsets.ISO_8859_1)).doesNotContain("hunter2");
         assertThat(box.open(sealed)).isEqualTo("{\"TOKEN\":\"hunter2\"}");
         assertThat(box.seal("same")).as("a fresh nonce every time").isNotEqualTo(box.seal("same"));
     }

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -36,6 +37,6 @@ class TaskIdsTest {
         assertThat(TaskIds.looksValid(null)).isFalse();
         assertThat(TaskIds.looksValid("")).isFalse();
         assertThat(TaskIds.looksValid("../etc/passwd")).isFalse();
-        assertThat(TaskIds.looksValid(TaskIds.next().toUpperCase())).isFalse();
+        assertThat(TaskIds.looksValid(TaskIds.next().toUpperCase(Locale.ROOT))).isFalse();
     }
 }

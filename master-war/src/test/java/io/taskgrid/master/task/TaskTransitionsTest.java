@@ -56,13 +56,12 @@ class TaskTransitionsTest {
 
     @Test
     void aTaskRefusesAMoveTheTableForbids() {
-        Task task = TaskBuilder.aTask().build();
-        task.moveTo(TaskState.ASSIGNED);
-        task.moveTo(TaskState.RUNNING);
-        task.moveTo(TaskState.SUCCEEDED);
-        assertThatThrownBy(() -> task.moveTo(TaskState.RUNNING))
+        Task task = TaskBuilder.aRunningTask().build();
+        task.finished(task.getAttemptId(), TaskResult.of(AgentOutcome.EXITED, 0, "", false, "", false, null),
+                TaskBuilder.T0);
+        assertThatThrownBy(() -> task.assign("w9", "a-9", TaskBuilder.T0))
                 .isInstanceOf(IllegalTransitionException.class)
-                .hasMessageContaining("SUCCEEDED").hasMessageContaining("RUNNING");
+                .hasMessageContaining("SUCCEEDED").hasMessageContaining("ASSIGNED");
         assertThat(task.getState()).isEqualTo(TaskState.SUCCEEDED);
     }
 }

@@ -1,0 +1,320 @@
+package io.taskgrid.master.task;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.SQLRecoverableException;
+import java.sql.SQLTransientException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The one writer: changes from every request, report and dispatch are queued here and written together, one
+ * transaction for whatever arrived while the previous one was being committed. Each change's future completes once the
+ * transaction holding it has committed, and only then does anything outside hear of it (a 202, a report's ack, an
+ * assignment on a worker's stream). Under load a commit carries hundreds of changes; when idle, one; there is no timer.
+ * Successive changes of one task in one transaction become one write.
+ *
+ * <p>When the database fails a transaction, the writer tells apart a database that is away (it keeps the changes and
+ * tries again, with backoff, in order, for as long as it takes) from a change the database refuses (it writes the
+ * changes one by one, and fails only the refused ones).
+ */
+public final class GroupCommit implements AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(GroupCommit.class.getName());
+    /** Changes per transaction at most: bounds the time one commit holds its locks. */
+    static final int MAX_BATCH = 1000;
+
+    private record Pending(Rows.Change change, CompletableFuture<Void> done) {
+    }
+
+    private final DataSource dataSource;
+    /** Groups of changes: a group is always written in one transaction (unless one of it is refused). */
+    private final BlockingQueue<List<Pending>> queue = new LinkedBlockingQueue<>();
+    private final Thread thread;
+    private volatile boolean closed;
+    private volatile long unavailableSince;
+    private volatile long commits;
+    private volatile long changes;
+    private Connection connection;
+
+    public GroupCommit(DataSource dataSource, ThreadFactory threads) {
+        this.dataSource = dataSource;
+        this.thread = threads.newThread(this::run);
+        this.thread.setName("taskgrid-group-commit");
+        this.thread.start();
+    }
+
+    /** Queues a change; the future completes when it is committed, or exceptionally if the database refused it. */
+    CompletableFuture<Void> write(Rows.Change change) {
+        return write(List.of(change)).get(0);
+    }
+
+    /**
+     * Queues changes to be committed together (a result and the assignment that follows it, say); one future each.
+     * A change the database refuses fails alone.
+     */
+    List<CompletableFuture<Void>> write(List<Rows.Change> changes) {
+        List<Pending> group = new ArrayList<>(changes.size());
+        for (Rows.Change change : changes) {
+            group.add(new Pending(change, new CompletableFuture<>()));
+        }
+        if (closed) {
+            group.forEach(p -> p.done().completeExceptionally(new IllegalStateException("the master is stopping")));
+        } else if (!group.isEmpty()) {
+            queue.add(group);
+        }
+        return group.stream().map(Pending::done).toList();
+    }
+
+    /** Since when (System.nanoTime) the database has not taken a commit; 0 while it does. */
+    public long unavailableSince() {
+        return unavailableSince;
+    }
+
+    public long commits() {
+        return commits;
+    }
+
+    public long changes() {
+        return changes;
+    }
+
+    /** Changes waiting to be written. */
+    public int backlog() {
+        return queue.stream().mapToInt(List::size).sum();
+    }
+
+    private void run() {
+        List<Pending> batch = new ArrayList<>();
+        while (!closed || !queue.isEmpty()) {
+            try {
+                List<Pending> first = queue.poll(200, TimeUnit.MILLISECONDS);
+                if (first == null) {
+                    continue;
+                }
+                batch.addAll(first);
+                List<Pending> next;
+                while (batch.size() < MAX_BATCH && (next = queue.poll()) != null) {
+                    batch.addAll(next);
+                }
+                commit(batch);
+            } catch (InterruptedException e) {
+                if (closed) {
+                    break;
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.SEVERE, "the group commit failed unexpectedly", e);
+                batch.forEach(p -> p.done().completeExceptionally(e));
+            }
+            batch.clear();
+        }
+        closeConnection();
+    }
+
+    @SuppressWarnings("NonAtomicVolatileUpdate") // only this writer's thread updates the counters
+    private void commit(List<Pending> batch) throws InterruptedException {
+        long backoff = 50;
+        while (true) {
+            try {
+                writeAll(batch.stream().map(Pending::change).toList());
+                unavailableSince = 0;
+                commits++;
+                changes += batch.size();
+                batch.forEach(p -> p.done().complete(null));
+                return;
+            } catch (SQLException e) {
+                rollback();
+                if (isTransient(e)) {
+                    if (unavailableSince == 0) {
+                        unavailableSince = System.nanoTime();
+                        LOG.log(Level.SEVERE, "the database is unavailable (" + e.getMessage() + "); "
+                                + batch.size() + " change(s) wait and are tried again", e);
+                    }
+                    closeConnection();
+                    if (closed && System.nanoTime() - unavailableSince > TimeUnit.SECONDS.toNanos(10)) {
+                        batch.forEach(p -> p.done().completeExceptionally(e));
+                        return;
+                    }
+                    Thread.sleep(backoff);
+                    backoff = Math.min(backoff * 2, 2000);
+                    continue;
+                }
+                if (batch.size() == 1) {
+                    LOG.log(Level.SEVERE, "the database refused a change of task " + batch.get(0).change().task().id(), e);
+                    batch.get(0).done().completeExceptionally(e);
+                    return;
+                }
+                // One change spoils the transaction: write them one by one, so only the refused one fails.
+                for (Pending one : batch) {
+                    commit(List.of(one));
+                }
+                return;
+            }
+        }
+    }
+
+    private void writeAll(List<Rows.Change> batch) throws SQLException {
+        Connection c = connection();
+        // Successive changes of one task (or attempt) in one transaction become one write, the last values winning.
+        Map<String, Rows.TaskRow> tasks = new LinkedHashMap<>();
+        Map<String, Rows.AttemptRow> attempts = new LinkedHashMap<>();
+        List<Rows.KeyRow> keys = new ArrayList<>();
+        for (Rows.Change change : batch) {
+            if (change.task() != null) {
+                tasks.merge(change.task().id(), change.task(), Rows.TaskRow::then);
+            }
+            for (Rows.AttemptRow attempt : change.attempts()) {
+                attempts.merge(attempt.id(), attempt, Rows.AttemptRow::then);
+            }
+            if (change.key() != null) {
+                keys.add(change.key());
+            }
+        }
+        try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT);
+             PreparedStatement insertAttempt = c.prepareStatement(Rows.AttemptRow.INSERT);
+             PreparedStatement updateTask = c.prepareStatement(Rows.TaskRow.UPDATE);
+             PreparedStatement updateTaskOutput = c.prepareStatement(Rows.TaskRow.UPDATE_WITH_OUTPUT);
+             PreparedStatement updateAttempt = c.prepareStatement(Rows.AttemptRow.UPDATE);
+             PreparedStatement insertKey = c.prepareStatement(Rows.KeyRow.INSERT)) {
+            int inserts = 0;
+            int updates = 0;
+            int outputUpdates = 0;
+            for (Rows.TaskRow row : tasks.values()) {
+                if (row.insert()) {
+                    row.bindInsert(insertTask);
+                    insertTask.addBatch();
+                    inserts++;
+                }
+            }
+            int attemptInserts = 0;
+            int attemptUpdates = 0;
+            for (Rows.AttemptRow row : attempts.values()) {
+                if (row.insert()) {
+                    row.bindInsert(insertAttempt);
+                    insertAttempt.addBatch();
+                    attemptInserts++;
+                }
+            }
+            for (Rows.TaskRow row : tasks.values()) {
+                if (!row.insert()) {
+                    PreparedStatement update = row.hasOutput() ? updateTaskOutput : updateTask;
+                    row.bindUpdate(update);
+                    update.addBatch();
+                    if (row.hasOutput()) {
+                        outputUpdates++;
+                    } else {
+                        updates++;
+                    }
+                }
+            }
+            for (Rows.AttemptRow row : attempts.values()) {
+                if (!row.insert()) {
+                    row.bindUpdate(updateAttempt);
+                    updateAttempt.addBatch();
+                    attemptUpdates++;
+                }
+            }
+            for (Rows.KeyRow key : keys) {
+                key.bindInsert(insertKey);
+                insertKey.addBatch();
+            }
+            if (inserts > 0) {
+                insertTask.executeBatch();
+            }
+            if (attemptInserts > 0) {
+                insertAttempt.executeBatch();
+            }
+            if (updates > 0) {
+                updateTask.executeBatch();
+            }
+            if (outputUpdates > 0) {
+                updateTaskOutput.executeBatch();
+            }
+            if (attemptUpdates > 0) {
+                updateAttempt.executeBatch();
+            }
+            if (!keys.isEmpty()) {
+                insertKey.executeBatch();
+            }
+        }
+        c.commit();
+    }
+
+    private Connection connection() throws SQLException {
+        if (connection == null) {
+            connection = dataSource.getConnection();
+            connection.setAutoCommit(false);
+        }
+        return connection;
+    }
+
+    private void rollback() {
+        if (connection != null) {
+            try {
+                connection.rollback();
+            } catch (SQLException e) {
+                closeConnection();
+            }
+        }
+    }
+
+    private void closeConnection() {
+        if (connection != null) {
+            try {
+                connection.close();
+            } catch (SQLException e) {
+                // it is being thrown away
+            }
+            connection = null;
+        }
+    }
+
+    /** A failure of the database or the way to it, rather than a refusal of this change. */
+    private boolean isTransient(SQLException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SQLTransientException || t instanceof SQLRecoverableException) {
+                return true;
+            }
+            if (t instanceof SQLException sql && sql.getSQLState() != null
+                    && (sql.getSQLState().startsWith("08") || sql.getSQLState().startsWith("57")
+                    || sql.getSQLState().equals("40001") || sql.getSQLState().equals("40P01"))) {
+                return true;
+            }
+        }
+        try {
+            return connection == null || connection.isClosed() || !connection.isValid(2);
+        } catch (SQLException invalid) {
+            return true;
+        }
+    }
+
+    /** Writes what is queued (giving the database ten seconds if it is away), then stops the thread. */
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(15));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (thread.isAlive()) {
+            thread.interrupt();
+        }
+        List<Pending> left;
+        while ((left = queue.poll()) != null) {
+            left.forEach(p -> p.done().completeExceptionally(
+                    new IllegalStateException("the master stopped before writing this")));
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package io.taskgrid.master.task;
+
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.time.LocalDateTime;
+import java.util.List;
+
+/**
+ * Snapshots of what a lifecycle change wrote, taken on the thread that made the change and written later by the
+ * {@link GroupCommit} thread: the live {@link Task} keeps changing meanwhile, the snapshot does not. One row per table;
+ * {@code insert} says whether the row is new.
+ */
+final class Rows {
+
+    private Rows() {
+    }
+
+    /** Every column of TG_TASK. Output columns hold something only once the task is final. */
+    record TaskRow(boolean insert, String id, String cmd, String state, String envJson, String cwd, Long timeoutSeconds,
+                   String workerId, String attemptId, Integer exitCode, String stdout, String stderr,
+                   boolean stdoutTruncated, boolean stderrTruncated, String reason, LocalDateTime submittedAt,
+                   LocalDateTime assignedAt, LocalDateTime startedAt, LocalDateTime finishedAt, int maxAttempts,
+                   int retries, int attemptCount, int retriesUsed, boolean cancelRequested, String submittedBy,
+                   String secretEnvSealed, int refusals) {
+
+        static TaskRow of(Task t, boolean insert) {
+            return new TaskRow(insert, t.getId(), insert ? t.getCmd() : null, t.getState().name(),
+                    insert ? new EnvConverter().convertToDatabaseColumn(t.getEnv()) : null, t.getCwd(),
+                    t.getTimeoutSeconds(), t.getWorkerId(), t.getAttemptId(), t.getExitCode(), t.getStdout(),
+                    t.getStderr(), t.isStdoutTruncated(), t.isStderrTruncated(), t.getReason(), t.getSubmittedAt(),
+                    t.getAssignedAt(), t.getStartedAt(), t.getFinishedAt(), t.getMaxAttempts(), t.getRetries(),
+                    t.getAttemptCount(), t.getRetriesUsed(), t.isCancelRequested(), t.getSubmittedBy(),
+                    t.getSecretEnvSealed(), t.getRefusals());
+        }
+
+        /** This row, followed by a later snapshot of the same task in the same batch: one write with the later values. */
+        TaskRow then(TaskRow later) {
+            if (!insert) {
+                return later;
+            }
+            return new TaskRow(true, id, cmd, later.state, envJson, cwd, timeoutSeconds, later.workerId,
+                    later.attemptId, later.exitCode, later.stdout, later.stderr, later.stdoutTruncated,
+                    later.stderrTruncated, later.reason, submittedAt, later.assignedAt, later.startedAt,
+                    later.finishedAt, maxAttempts, retries, later.attemptCount, later.retriesUsed,
+                    later.cancelRequested, submittedBy, secretEnvSealed, later.refusals);
+        }
+
+        boolean hasOutput() {
+            return stdout != null || stderr != null;
+        }
+
+        static final String INSERT = "INSERT INTO TG_TASK (ID, CMD, STATE, ENV_JSON, CWD, TIMEOUT_SECONDS, WORKER_ID, "
+                + "ATTEMPT_ID, EXIT_CODE, STDOUT_TEXT, STDERR_TEXT, STDOUT_TRUNCATED, STDERR_TRUNCATED, REASON, "
+                + "SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, FINISHED_AT, MAX_ATTEMPTS, RETRIES, ATTEMPT_COUNT, "
+                + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+        void bindInsert(PreparedStatement s) throws SQLException {
+            s.setString(1, id);
+            s.setString(2, cmd);
+            s.setString(3, state);
+            s.setString(4, envJson);
+            s.setString(5, cwd);
+            setLong(s, 6, timeoutSeconds);
+            s.setString(7, workerId);
+            s.setString(8, attemptId);
+            setInt(s, 9, exitCode);
+            s.setString(10, stdout);
+            s.setString(11, stderr);
+            s.setBoolean(12, stdoutTruncated);
+            s.setBoolean(13, stderrTruncated);
+            s.setString(14, reason);
+            setTime(s, 15, submittedAt);
+            setTime(s, 16, assignedAt);
+            setTime(s, 17, startedAt);
+            setTime(s, 18, finishedAt);
+            s.setInt(19, maxAttempts);
+            s.setInt(20, retries);
+            s.setInt(21, attemptCount);
+            s.setInt(22, retriesUsed);
+            s.setBoolean(23, cancelRequested);
+            s.setString(24, submittedBy);
+            s.setString(25, secretEnvSealed);
+            s.setInt(26, refusals);
+        }
+
+        /** What changes while a task lives; the output too once it is final. */
+        static final String UPDATE = "UPDATE TG_TASK SET STATE = ?, WORKER_ID = ?, ATTEMPT_ID = ?, EXIT_CODE = ?, "
+                + "REASON = ?, ASSIGNED_AT = ?, STARTED_AT = ?, FINISHED_AT = ?, ATTEMPT_COUNT = ?, RETRIES_USED = ?, "
+                + "CANCEL_REQUESTED = ?, REFUSALS = ? WHERE ID = ?";
+        static final String UPDATE_WITH_OUTPUT = "UPDATE TG_TASK SET STATE = ?, WORKER_ID = ?, ATTEMPT_ID = ?, "
+                + "EXIT_CODE = ?, REASON = ?, ASSIGNED_AT = ?, STARTED_AT = ?, FINISHED_AT = ?, ATTEMPT_COUNT = ?, "
+                + "RETRIES_USED = ?, CANCEL_REQUESTED = ?, REFUSALS = ?, STDOUT_TEXT = ?, STDERR_TEXT = ?, "
+                + "STDOUT_TRUNCATED = ?, STDERR_TRUNCATED = ? WHERE ID = ?";
+
+        void bindUpdate(PreparedStatement s) throws SQLException {
+            s.setString(1, state);
+            s.setString(2, workerId);
+            s.setString(3, attemptId);
+            setInt(s, 4, exitCode);
+            s.setString(5, reason);
+            setTime(s, 6, assignedAt);
+            setTime(s, 7, startedAt);
+            setTime(s, 8, finishedAt);
+            s.setInt(9, attemptCount);
+            s.setInt(10, retriesUsed);
+            s.setBoolean(11, cancelRequested);
+            s.setInt(12, refusals);
+            if (hasOutput()) {
+                s.setString(13, stdout);
+                s.setString(14, stderr);
+                s.setBoolean(15, stdoutTruncated);
+                s.setBoolean(16, stderrTruncated);
+                s.setString(17, id);
+            } else {
+                s.setString(13, id);
+            }
+        }
+    }
+
+    /** Every column of TG_ATTEMPT. */
+    record AttemptRow(boolean insert, String id, String taskId, String workerId, LocalDateTime assignedAt,
+                      LocalDateTime startedAt, LocalDateTime endedAt, String outcome, String reason) {
+
+        static AttemptRow of(Attempt a) {
+            return new AttemptRow(a.isUnsaved(), a.getId(), a.getTaskId(), a.getWorkerId(), a.getAssignedAt(),
+                    a.getStartedAt(), a.getEndedAt(), a.getOutcome(), a.getReason());
+        }
+
+        AttemptRow then(AttemptRow later) {
+            return new AttemptRow(insert || later.insert, id, taskId, workerId, assignedAt, later.startedAt,
+                    later.endedAt, later.outcome, later.reason);
+        }
+
+        static final String INSERT = "INSERT INTO TG_ATTEMPT (ID, TASK_ID, WORKER_ID, ASSIGNED_AT, STARTED_AT, "
+                + "ENDED_AT, OUTCOME, REASON) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+        void bindInsert(PreparedStatement s) throws SQLException {
+            s.setString(1, id);
+            s.setString(2, taskId);
+            s.setString(3, workerId);
+            setTime(s, 4, assignedAt);
+            setTime(s, 5, startedAt);
+            setTime(s, 6, endedAt);
+            s.setString(7, outcome);
+            s.setString(8, reason);
+        }
+
+        static final String UPDATE = "UPDATE TG_ATTEMPT SET STARTED_AT = ?, ENDED_AT = ?, OUTCOME = ?, REASON = ? "
+                + "WHERE ID = ?";
+
+        void bindUpdate(PreparedStatement s) throws SQLException {
+            setTime(s, 1, startedAt);
+            setTime(s, 2, endedAt);
+            s.setString(3, outcome);
+            s.setString(4, reason);
+            s.setString(5, id);
+        }
+    }
+
+    /** A client's Idempotency-Key (scoped to the caller), stored with the task it created. */
+    record KeyRow(String key, String taskId, String requestHash, LocalDateTime createdAt) {
+        static final String INSERT = "INSERT INTO TG_IDEMPOTENCY_KEY (IDEMPOTENCY_KEY, TASK_ID, REQUEST_HASH, CREATED_AT) "
+                + "VALUES (?, ?, ?, ?)";
+
+        void bindInsert(PreparedStatement s) throws SQLException {
+            s.setString(1, key);
+            s.setString(2, taskId);
+            s.setString(3, requestHash);
+            setTime(s, 4, createdAt);
+        }
+    }
+
+    /** What one lifecycle change writes: the task's row, the attempts it made or changed, perhaps a key. */
+    record Change(TaskRow task, List<AttemptRow> attempts, KeyRow key) {
+    }
+
+    private static void setTime(PreparedStatement s, int index, LocalDateTime time) throws SQLException {
+        if (time == null) {
+            s.setNull(index, Types.TIMESTAMP);
+        } else {
+            s.setTimestamp(index, Timestamp.valueOf(time));
+        }
+    }
+
+    private static void setLong(PreparedStatement s, int index, Long value) throws SQLException {
+        if (value == null) {
+            s.setNull(index, Types.BIGINT);
+        } else {
+            s.setLong(index, value);
+        }
+    }
+
+    private static void setInt(PreparedStatement s, int index, Integer value) throws SQLException {
+        if (value == null) {
+            s.setNull(index, Types.INTEGER);
+        } else {
+            s.setInt(index, value);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+package io.taskgrid.master.dispatch;
+
+import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.task.AgentOutcome;
+import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.TaskResult;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.task.TestDatabase;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/** The dispatcher over a real H2 database and fake worker streams: the whole master but the transports. */
+class DispatcherTest {
+
+    @TempDir
+    Path dir;
+
+    private final WorkerRegistry registry = new WorkerRegistry();
+    private TaskgridConfig config = TaskgridConfig.defaults().withLostAfterSeconds(1).withRefusalLimits(3, 2);
+    private TaskStore store;
+    private Dispatcher dispatcher;
+
+    @BeforeEach
+    void start() {
+        store = TestDatabase.openStore(dir);
+        dispatcher = dispatcherOn(store);
+    }
+
+    private Dispatcher dispatcherOn(TaskStore taskStore) {
+        Dispatcher d = new Dispatcher(taskStore, registry, config);
+        d.startLoop(TestDatabase.threads());
+        d.start();
+        return d;
+    }
+
+    @AfterEach
+    void stop() {
+        dispatcher.stop();
+        store.close();
+    }
+
+    private ConnectedWorker connect(String id, int slots, FakeChannel channel) throws WorkerIdInUseException {
+        ConnectedWorker worker = new ConnectedWorker(id, "s-" + id, slots, channel, Instant.now());
+        registry.register(worker);
+        dispatcher.workerConnected(worker, Map.of());
+        return worker;
+    }
+
+    private String submit(String cmd) throws Exception {
+        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null), "tester", null, null, null)
+                .get(10, TimeUnit.SECONDS).task().getId();
+    }
+
+    private String state(String taskId) throws Exception {
+        return TestDatabase.rows(TestDatabase.h2(dir), "SELECT STATE FROM TG_TASK WHERE ID = '" + taskId + "'").get(0).get(0);
+    }
+
+    private static TaskResult exited(int code) {
+        return TaskResult.of(AgentOutcome.EXITED, code, "out", false, "", false, null);
+    }
+
+    @Test
+    void aSubmittedTaskIsStoredQueuedThenPushedToAFreeWorkerOnceTheAssignmentIsDurable() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        connect("w1", 1, channel);
+        String id = submit("echo hi");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sentTaskIds().contains(id));
+        assertThat(state(id)).as("durable before it was sent").isEqualTo("ASSIGNED");
+        Dispatched sent = channel.sent.get(0);
+        assertThat(sent.cmd()).isEqualTo("echo hi");
+        assertThat(dispatcher.queued()).isZero();
+    }
+
+    @Test
+    void aFinishedAttemptFreesItsSlotAndTheNextTaskGoesOut() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = connect("w1", 1, channel);
+        String first = submit("true");
+        String second = submit("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() == 1);
+        assertThat(dispatcher.queued()).isEqualTo(1);
+        Dispatched one = channel.sent.get(0);
+        assertThat(dispatcher.started(worker, one.taskId(), one.attemptId()).get(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(dispatcher.finished(worker, one.taskId(), one.attemptId(), exited(0)).get(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(state(first)).isEqualTo("SUCCEEDED");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sentTaskIds().contains(second));
+        assertThat(dispatcher.finished(worker, one.taskId(), one.attemptId(), exited(1)).get(5, TimeUnit.SECONDS))
+                .as("a second report of the same attempt changes nothing").isFalse();
+        assertThat(state(first)).isEqualTo("SUCCEEDED");
+    }
+
+    @Test
+    void beyondTheQueueCapNothingIsAccepted() throws Exception {
+        config.withQueueMax(2);
+        submit("true");
+        submit("true");
+        assertThatThrownBy(() -> submit("true")).isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(Dispatcher.QueueFull.class);
+        assertThat(dispatcher.queued()).isEqualTo(2);
+    }
+
+    @Test
+    void cancelsEndQueuedTasksAtOnceAndStopInFlightOnesOnTheirWorker() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = connect("w1", 1, channel);
+        String running = submit("sleep 60");
+        String queued = submit("sleep 60");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() == 1);
+
+        Dispatcher.Cancellation forbidden = dispatcher.cancel(queued, "someone-else", false).get(5, TimeUnit.SECONDS);
+        assertThat(forbidden.outcome()).isEqualTo(Dispatcher.Cancellation.Outcome.FORBIDDEN);
+        Dispatcher.Cancellation now = dispatcher.cancel(queued, "tester", false).get(5, TimeUnit.SECONDS);
+        assertThat(now.outcome()).isEqualTo(Dispatcher.Cancellation.Outcome.CANCELLED);
+        assertThat(state(queued)).isEqualTo("CANCELLED");
+
+        Dispatcher.Cancellation inFlight = dispatcher.cancel(running, "ops", true).get(5, TimeUnit.SECONDS);
+        assertThat(inFlight.outcome()).isEqualTo(Dispatcher.Cancellation.Outcome.IN_FLIGHT);
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.cancelledAttemptIds.contains(channel.sent.get(0).attemptId()));
+        Dispatched sent = channel.sent.get(0);
+        dispatcher.finished(worker, sent.taskId(), sent.attemptId(), TaskResult.of(AgentOutcome.CANCELLED, -1, "", false,
+                "", false, null)).get(5, TimeUnit.SECONDS);
+        assertThat(state(running)).isEqualTo("CANCELLED");
+        assertThat(dispatcher.cancel(running, "ops", true).get(5, TimeUnit.SECONDS).outcome())
+                .isEqualTo(Dispatcher.Cancellation.Outcome.ALREADY_FINAL);
+        assertThat(dispatcher.cancel("01a20000-0000-7000-8000-00000000dead", "ops", true).get(5, TimeUnit.SECONDS).outcome())
+                .isEqualTo(Dispatcher.Cancellation.Outcome.NOT_FOUND);
+    }
+
+    @Test
+    void theTasksOfALostWorkerGoToAnotherAfterTheGracePeriod() throws Exception {
+        FakeChannel gone = new FakeChannel();
+        ConnectedWorker lost = connect("w1", 1, gone);
+        String id = submit("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> gone.sent.size() == 1);
+        dispatcher.workerGone(lost, "test");
+        FakeChannel other = new FakeChannel();
+        connect("w2", 1, other);
+        assertThat(other.sent).as("not before the grace period").isEmpty();
+        await().atMost(Duration.ofSeconds(5)).until(() -> other.sentTaskIds().contains(id));
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT OUTCOME FROM TG_ATTEMPT ORDER BY ID"))
+                .extracting(row -> row.get(0)).containsExactly("LOST", null);
+    }
+
+    @Test
+    void aWorkerThatComesBackWithinTheGracePeriodKeepsItsAttempt() throws Exception {
+        FakeChannel first = new FakeChannel();
+        ConnectedWorker before = connect("w1", 1, first);
+        String id = submit("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> first.sent.size() == 1);
+        Dispatched held = first.sent.get(0);
+        dispatcher.workerGone(before, "blip");
+        FakeChannel again = new FakeChannel();
+        ConnectedWorker back = new ConnectedWorker("w1", "s-w1", 1, again, Instant.now());
+        back.claim(held.taskId(), held.attemptId());
+        registry.register(back);
+        dispatcher.workerConnected(back, Map.of(held.taskId(), held.attemptId()));
+        TimeUnit.MILLISECONDS.sleep(1500);
+        assertThat(state(id)).isEqualTo("ASSIGNED");
+        assertThat(again.cancelledAttemptIds).isEmpty();
+        assertThat(dispatcher.finished(back, held.taskId(), held.attemptId(), exited(0)).get(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(state(id)).isEqualTo("SUCCEEDED");
+    }
+
+    @Test
+    void aRestartedMasterTakesOverItsTasksAndGivesInFlightOnesTheirGrace() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = connect("w1", 1, channel);
+        String inFlight = submit("true");
+        String queued = submit("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() == 1);
+        dispatcher.stop();
+        store.close();
+        registry.remove(worker);
+
+        store = TestDatabase.openStore(dir);
+        dispatcher = dispatcherOn(store);
+        await().atMost(Duration.ofSeconds(5)).until(() -> dispatcher.queued() == 1);
+        FakeChannel later = new FakeChannel();
+        connect("w2", 2, later);
+        await().atMost(Duration.ofSeconds(5)).until(() -> later.sentTaskIds().contains(queued));
+        await().atMost(Duration.ofSeconds(5)).until(() -> later.sentTaskIds().contains(inFlight));
+    }
+
+    @Test
+    void refusalsRequeueTheTaskDrainTheWorkerAndFailATaskPastItsLimit() throws Exception {
+        FakeChannel one = new FakeChannel();
+        FakeChannel two = new FakeChannel();
+        ConnectedWorker w1 = connect("w1", 1, one);
+        ConnectedWorker w2 = connect("w2", 1, two);
+        String id = submit("true");
+        for (int i = 0; i < 3; i++) {
+            await().atMost(Duration.ofSeconds(5)).until(() -> one.sent.size() + two.sent.size() > 0);
+            FakeChannel holder = one.sent.isEmpty() ? two : one;
+            Dispatched d = holder.sent.remove(0);
+            dispatcher.refused(holder == one ? w1 : w2, d.taskId(), d.attemptId(), "not today").get(5, TimeUnit.SECONDS);
+        }
+        assertThat(state(id)).isEqualTo("FAILED");
+        assertThat(w1.isDraining() || w2.isDraining()).as("a worker that refused twice in a row is drained").isTrue();
+    }
+
+    @Test
+    void aSecondRequestWithAKeyStillBeingStoredWaitsAndIsToldSo() throws Exception {
+        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, null);
+        CompletableFuture<Dispatcher.Submission> first = dispatcher.submit(spec, "tester", "sha256:k", "h", null);
+        CompletableFuture<Dispatcher.Submission> second = dispatcher.submit(spec, "tester", "sha256:k", "h", null);
+        assertThat(first.get(5, TimeUnit.SECONDS).keyInUse()).isFalse();
+        assertThat(second.get(5, TimeUnit.SECONDS).keyInUse()).isTrue();
+        assertThat(dispatcher.queued()).isEqualTo(1);
+    }
+
+    @Test
+    void aResultTheDatabaseRefusesEndsTheTaskFailedWithAReasonAndTheSlotFree() throws Exception {
+        TestDatabase.execute(TestDatabase.h2(dir), "ALTER TABLE TG_TASK ADD CONSTRAINT NO_POISON "
+                + "CHECK (STDOUT_TEXT IS NULL OR STDOUT_TEXT NOT LIKE '%poison%')");
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = connect("w1", 1, channel);
+        String id = submit("true");
+        String next = submit("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() == 1);
+        Dispatched d = channel.sent.get(0);
+        boolean applied = dispatcher.finished(worker, d.taskId(), d.attemptId(),
+                TaskResult.of(AgentOutcome.EXITED, 0, "poison", false, "", false, null)).get(5, TimeUnit.SECONDS);
+        assertThat(applied).isTrue();
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT STATE, REASON FROM TG_TASK WHERE ID = '" + id + "'"))
+                .singleElement().satisfies(row -> {
+                    assertThat(row.get(0)).isEqualTo("FAILED");
+                    assertThat(row.get(1)).contains("could not store the result");
+                });
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sentTaskIds().contains(next));
+    }
+
+    @Test
+    void aTaskThatCouldNotBeStoredIsNotDispatched() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        channel.ready = false;
+        connect("w1", 1, channel);
+        TestDatabase.execute(TestDatabase.h2(dir), "ALTER TABLE TG_TASK ADD CONSTRAINT NO_BAD CHECK (CMD <> 'bad')");
+        assertThatThrownBy(() -> submit("bad")).isInstanceOf(ExecutionException.class);
+        channel.ready = true;
+        dispatcher.requestDispatch();
+        TimeUnit.MILLISECONDS.sleep(300);
+        assertThat(channel.sent).isEmpty();
+        assertThat(dispatcher.queued()).isZero();
+        List<List<String>> rows = TestDatabase.rows(TestDatabase.h2(dir), "SELECT ID FROM TG_TASK");
+        assertThat(rows).isEmpty();
+    }
+}

@@ -1,0 +1,215 @@
+package io.taskgrid.master.task;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.sql.DataSource;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static io.taskgrid.master.task.TaskBuilder.T0;
+import static io.taskgrid.master.task.TaskBuilder.aQueuedTask;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The store against a real H2 database: migrations, the group commit, and the start-up load. */
+class TaskStoreTest {
+
+    @TempDir
+    Path dir;
+
+    private TaskStore store;
+
+    @AfterEach
+    void close() {
+        if (store != null) {
+            store.close();
+        }
+    }
+
+    private static void await(CompletableFuture<?> future) throws Exception {
+        future.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theMigrationsMakeTheSchemaOnAnEmptyDatabase() throws Exception {
+        store = TestDatabase.openStore(dir);
+        DataSource db = TestDatabase.h2(dir);
+        assertThat(TestDatabase.rows(db, "SELECT \"version\" FROM TG_SCHEMA_HISTORY WHERE \"success\" AND \"version\" IS NOT NULL ORDER BY \"installed_rank\""))
+                .extracting(row -> row.get(0)).containsExactly("1", "2");
+        assertThatThrownBy(() -> TestDatabase.execute(db, "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT) "
+                + "VALUES ('x', 'true', 'DONE', CURRENT_TIMESTAMP)")).as("states are checked").hasMessageContaining("CHECK");
+        assertThatThrownBy(() -> TestDatabase.execute(db, "INSERT INTO TG_ATTEMPT (ID, TASK_ID, WORKER_ID, ASSIGNED_AT) "
+                + "VALUES ('a', 'no-such-task', 'w1', CURRENT_TIMESTAMP)")).as("attempts belong to a task")
+                .hasMessageContaining("TG_ATTEMPT_TASK_FK");
+    }
+
+    @Test
+    void aDatabaseFromBeforeMigrationsIsUpgradedWithItsTasks() throws Exception {
+        DataSource db = TestDatabase.h2(dir);
+        // The tables as JPA made them in the first release, and tasks written then, with nulls where later columns were.
+        TestDatabase.execute(db,
+                "CREATE TABLE TG_TASK (ID VARCHAR(36) NOT NULL PRIMARY KEY, CMD CLOB NOT NULL, STATE VARCHAR(16) NOT NULL,"
+                        + " ENV_JSON CLOB, CWD VARCHAR(4096), TIMEOUT_SECONDS BIGINT, WORKER_ID VARCHAR(64),"
+                        + " ATTEMPT_ID VARCHAR(36), EXIT_CODE INTEGER, STDOUT_TEXT CLOB, STDERR_TEXT CLOB,"
+                        + " STDOUT_TRUNCATED BOOLEAN, STDERR_TRUNCATED BOOLEAN, REASON VARCHAR(2000),"
+                        + " SUBMITTED_AT TIMESTAMP NOT NULL, ASSIGNED_AT TIMESTAMP, STARTED_AT TIMESTAMP,"
+                        + " FINISHED_AT TIMESTAMP, MAX_ATTEMPTS INTEGER, SUBMITTED_BY VARCHAR(128))",
+                "CREATE TABLE TG_ATTEMPT (ID VARCHAR(36) NOT NULL PRIMARY KEY, TASK_ID VARCHAR(36) NOT NULL,"
+                        + " WORKER_ID VARCHAR(64) NOT NULL, ASSIGNED_AT TIMESTAMP NOT NULL, STARTED_AT TIMESTAMP,"
+                        + " ENDED_AT TIMESTAMP, OUTCOME VARCHAR(16), REASON VARCHAR(2000))",
+                "CREATE TABLE TG_IDEMPOTENCY_KEY (IDEMPOTENCY_KEY VARCHAR(255) NOT NULL PRIMARY KEY,"
+                        + " TASK_ID VARCHAR(36) NOT NULL, REQUEST_HASH VARCHAR(64) NOT NULL, CREATED_AT TIMESTAMP NOT NULL)",
+                "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT, STDOUT_TEXT, EXIT_CODE, FINISHED_AT, SUBMITTED_BY)"
+                        + " VALUES ('01a20000-0000-7000-8000-000000000001', 'echo old', 'SUCCEEDED', TIMESTAMP '2026-01-01 00:00:00',"
+                        + " 'old\n', 0, TIMESTAMP '2026-01-01 00:00:01', 'operator')",
+                "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT) VALUES ('01a20000-0000-7000-8000-000000000002',"
+                        + " 'echo waiting', 'QUEUED', TIMESTAMP '2026-01-01 00:00:02')",
+                "INSERT INTO TG_ATTEMPT (ID, TASK_ID, WORKER_ID, ASSIGNED_AT, OUTCOME) VALUES"
+                        + " ('01a20000-0000-7000-8000-0000000000a1', '01a20000-0000-7000-8000-000000000001', 'w1',"
+                        + " TIMESTAMP '2026-01-01 00:00:00', 'SUCCEEDED')");
+
+        store = new TaskStore(db, new SecretBox(dir.resolve("secret.key").toString()));
+        store.open(TestDatabase.threads());
+
+        List<Task> unfinished = store.loadUnfinished(8192);
+        assertThat(unfinished).singleElement().satisfies(task -> {
+            assertThat(task.getCmd()).isEqualTo("echo waiting");
+            assertThat(task.getState()).isEqualTo(TaskState.QUEUED);
+            assertThat(task.getMaxAttempts()).isEqualTo(3);
+            assertThat(task.getRetries()).isZero();
+            assertThat(task.getRefusals()).isZero();
+        });
+        assertThat(TestDatabase.rows(db, "SELECT STDOUT_TEXT, CANCEL_REQUESTED, ATTEMPT_COUNT FROM TG_TASK WHERE ID LIKE '%1'"))
+                .containsExactly(List.of("old\n", "FALSE", "0"));
+        // The upgraded table takes new tasks like a fresh one.
+        Task fresh = aQueuedTask().build();
+        await(store.insert(fresh, null, null));
+        assertThat(store.loadUnfinished(8192)).hasSize(2);
+    }
+
+    @Test
+    void everyLifecycleChangeIsWrittenAndTheLastOneWins() throws Exception {
+        store = TestDatabase.openStore(dir);
+        Task task = aQueuedTask().cmd("echo hi").env("A", "1").retries(1).build();
+        CompletableFuture<Void> inserted = store.insert(task, "sha256:key", "hash");
+        task.assign("w1", "attempt-1", T0.plusSeconds(1));
+        CompletableFuture<Void> assigned = store.save(task);
+        task.started("attempt-1", T0.plusSeconds(2));
+        task.finished("attempt-1", TaskResult.of(AgentOutcome.EXITED, 0, "hi\n", false, "", false, null), T0.plusSeconds(3));
+        CompletableFuture<Void> finished = store.save(task);
+        await(CompletableFuture.allOf(inserted, assigned, finished));
+
+        DataSource db = TestDatabase.h2(dir);
+        assertThat(TestDatabase.rows(db, "SELECT STATE, EXIT_CODE, STDOUT_TEXT, ATTEMPT_ID, WORKER_ID, ENV_JSON, "
+                + "STARTED_AT, FINISHED_AT FROM TG_TASK"))
+                .containsExactly(List.of("SUCCEEDED", "0", "hi\n", "attempt-1", "w1", "{\"A\":\"1\"}",
+                        "2026-11-29 12:00:02", "2026-11-29 12:00:03"));
+        assertThat(TestDatabase.rows(db, "SELECT ID, OUTCOME, STARTED_AT, ENDED_AT FROM TG_ATTEMPT"))
+                .containsExactly(List.of("attempt-1", "SUCCEEDED", "2026-11-29 12:00:02", "2026-11-29 12:00:03"));
+        assertThat(TestDatabase.rows(db, "SELECT IDEMPOTENCY_KEY, TASK_ID FROM TG_IDEMPOTENCY_KEY"))
+                .containsExactly(List.of("sha256:key", task.getId()));
+        assertThat(store.loadUnfinished(8192)).isEmpty();
+    }
+
+    @Test
+    void manyChangesGoToTheDatabaseInFewCommits() throws Exception {
+        store = TestDatabase.openStore(dir);
+        List<CompletableFuture<Void>> writes = new ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            writes.add(store.insert(aQueuedTask().build(), null, null));
+        }
+        await(CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)));
+        assertThat(store.writer().changes()).isEqualTo(2000);
+        assertThat(store.writer().commits()).as("grouped").isLessThan(2000);
+        assertThat(store.loadUnfinished(8192)).hasSize(2000);
+    }
+
+    @Test
+    void aChangeTheDatabaseRefusesFailsAloneAndTheOthersCommit() throws Exception {
+        store = TestDatabase.openStore(dir);
+        Task first = aQueuedTask().build();
+        await(store.insert(first, "sha256:same", "h"));
+        List<CompletableFuture<Void>> writes = new ArrayList<>();
+        Task good = aQueuedTask().build();
+        writes.add(store.insert(good, null, null));
+        CompletableFuture<Void> duplicateKey = store.insert(aQueuedTask().build(), "sha256:same", "h");
+        Task alsoGood = aQueuedTask().build();
+        writes.add(store.insert(alsoGood, null, null));
+        await(CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)));
+        assertThatThrownBy(() -> duplicateKey.get(10, TimeUnit.SECONDS)).hasMessageContaining("IDEMPOTENCY");
+        assertThat(store.loadUnfinished(8192)).extracting(Task::getId)
+                .containsExactlyInAnyOrder(first.getId(), good.getId(), alsoGood.getId());
+    }
+
+    @Test
+    void aResultTheDatabaseRefusedIsStoredAsFailedWithoutOutput() throws Exception {
+        store = TestDatabase.openStore(dir);
+        Task task = aQueuedTask().build();
+        task.assign("w1", "a-1", T0);
+        await(store.insert(task, null, null));
+        task.finished("a-1", TaskResult.of(AgentOutcome.EXITED, 0, "x", false, "", false, null), T0.plusSeconds(1));
+        await(store.saveUnstorable(task.snapshot(), "a-1", "the master could not store this"));
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT STATE, REASON, STDOUT_TEXT FROM TG_TASK"))
+                .containsExactly(List.of("FAILED", "the master could not store this", ""));
+    }
+
+    @Test
+    void aLargeSpecIsLeftOutOfMemoryAndReadAtDispatch() throws Exception {
+        store = TestDatabase.openStore(dir);
+        String big = "echo " + "x".repeat(20_000);
+        Task task = aQueuedTask().cmd(big).build();
+        await(store.insert(task, null, null));
+        Task loaded = store.loadUnfinished(8192).get(0);
+        assertThat(loaded.hasSpec()).isFalse();
+        store.loadSpec(loaded);
+        assertThat(loaded.getCmd()).isEqualTo(big);
+    }
+
+    @Test
+    void inFlightTasksComeBackWithTheirAttempt() throws Exception {
+        store = TestDatabase.openStore(dir);
+        Task task = aQueuedTask().build();
+        task.assign("w1", "a-1", T0);
+        task.started("a-1", T0.plusSeconds(1));
+        await(store.insert(task, null, null));
+        Task loaded = store.loadUnfinished(8192).get(0);
+        assertThat(loaded.getState()).isEqualTo(TaskState.RUNNING);
+        assertThat(loaded.currentAttempt().getId()).isEqualTo("a-1");
+        assertThat(loaded.currentAttempt().isUnsaved()).isFalse();
+        assertThat(store.attemptOwners(List.of("a-1", "nope"))).containsOnlyKeys("a-1")
+                .containsValue(new AttemptOwner("a-1", task.getId(), "w1"));
+        // The lifecycle goes on from where it was.
+        loaded.finished("a-1", TaskResult.of(AgentOutcome.EXITED, 0, "", false, "", false, null), T0.plusSeconds(2));
+        await(store.save(loaded));
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT OUTCOME FROM TG_ATTEMPT"))
+                .containsExactly(List.of("SUCCEEDED"));
+    }
+
+    @Test
+    void theListOfMigrationsIsTheFolderOfMigrations() throws Exception {
+        Path folder = Path.of("src/main/resources/db/migration");
+        List<String> files;
+        try (Stream<Path> listing = Files.list(folder)) {
+            files = listing.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".sql")).sorted().toList();
+        }
+        assertThat(SchemaMigrations.listed(getClass().getClassLoader())).containsExactlyElementsOf(files);
+    }
+
+    @Test
+    void secretsAreSealedAndOpened() {
+        store = TestDatabase.openStore(dir);
+        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, Map.of("TOKEN", "hunter2"));
+        String sealed = store.seal(spec);
+        assertThat(sealed).doesNotContain("hunter2");
+        assertThat(store.openSecretEnv(sealed)).isEqualTo(Map.of("TOKEN", "hunter2"));
+        assertThat(store.seal(new NewTask("true", Map.of(), null, null, null, null, null))).isNull();
+    }
+}
