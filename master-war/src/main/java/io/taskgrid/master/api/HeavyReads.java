@@ -1,8 +1,8 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.config.TaskgridConfig;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -21,8 +21,11 @@ public class HeavyReads {
     private final Semaphore permits;
 
     @Inject
-    public HeavyReads(@ConfigProperty(name = "taskgrid.api.max.concurrent.output.reads", defaultValue = "16")
-                      int maxConcurrent) {
+    public HeavyReads(TaskgridConfig config) {
+        this(config.maxConcurrentOutputReads());
+    }
+
+    HeavyReads(int maxConcurrent) {
         this.permits = new Semaphore(Math.max(1, maxConcurrent), true);
     }
 

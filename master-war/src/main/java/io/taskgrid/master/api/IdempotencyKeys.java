@@ -12,7 +12,7 @@ final class IdempotencyKeys {
     private IdempotencyKeys() {
     }
 
-    /** @return the key, or null when the header is absent */
+    /** The Idempotency-Key header, checked: null when the header is absent, a 400 when it is malformed. */
     static String validate(String header) {
         if (header == null) {
             return null;

@@ -1,18 +1,19 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.security.RequiresRole;
+import io.taskgrid.master.security.Role;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
-import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.inject.Inject;
 import io.taskgrid.master.task.TaskSummary;
 import io.taskgrid.master.text.SafeText;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.POST;
@@ -22,8 +23,8 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
-import jakarta.ws.rs.core.SecurityContext;
 import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.SecurityContext;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -37,8 +38,11 @@ import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Where a task enters the system. A submitted task is stored QUEUED before the answer goes out, so a 202 means the
@@ -62,53 +66,60 @@ public class TaskResource {
     @Inject
     HeavyReads heavyReads;
 
-    /** Beyond this many queued tasks, submissions are refused with 503 until the queue drains. */
-    @Inject
-    @ConfigProperty(name = "taskgrid.queue.max", defaultValue = "10000")
-    long queueMax;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.task.max.attempts", defaultValue = "3")
-    int defaultMaxAttempts;
-
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
+    @RequiresRole(Role.SUBMITTER)
     public Response submit(InputStream body, @HeaderParam("Content-Length") String contentLength,
                            @HeaderParam("Idempotency-Key") String idempotencyKey,
                            @Context SecurityContext security) {
         NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
         String caller = security.getUserPrincipal().getName();
         String key = IdempotencyKeys.scoped(caller, IdempotencyKeys.validate(idempotencyKey));
+        String requestHash = key == null ? null : store.fingerprint(spec);
         if (key != null) {
             Optional<TaskStore.KeyedTask> earlier = store.findByIdempotencyKey(key);
             if (earlier.isPresent()) {
-                return replay(earlier.get(), spec, idempotencyKey);
+                return replay(earlier.get(), requestHash, idempotencyKey);
             }
         }
-        long queued = store.countQueued();
-        if (queued >= queueMax) {
-            throw ApiProblem.busy(queued + " tasks are queued, the most this master holds (taskgrid.queue.max); "
+        Dispatcher.Submission submission;
+        try {
+            submission = await(dispatcher.submit(spec, caller, key, requestHash, store.seal(spec)));
+        } catch (Dispatcher.QueueFull full) {
+            throw ApiProblem.busy(full.queued() + " tasks are queued, the most this master holds (taskgrid.queue.max); "
                     + "nothing was accepted, try again later", 5);
         }
-        Task task;
-        try {
-            task = store.create(spec, defaultMaxAttempts, key, caller);
-        } catch (RuntimeException e) {
-            // Two requests with one key at once: the database's unique key let one through; answer as for a retry.
-            Optional<TaskStore.KeyedTask> winner = key == null ? Optional.empty() : store.findByIdempotencyKey(key);
-            if (winner.isPresent()) {
-                return replay(winner.get(), spec, idempotencyKey);
-            }
-            throw e;
+        if (submission.keyInUse()) {
+            // Another request with this key was being stored at the same moment: answer as for a retry of it.
+            return store.findByIdempotencyKey(key).map(earlier -> replay(earlier, requestHash, idempotencyKey))
+                    .orElseThrow(() -> ApiProblem.busy("a request with this Idempotency-Key was not stored; try again", 1));
         }
-        dispatcher.requestDispatch();
+        Task task = submission.task();
         return Response.accepted(TaskView.of(task, List.of())).location(URI.create("/tasks/" + task.getId())).build();
     }
 
+    /** A change is answered once durable; a master that cannot make it durable soon says so rather than hang. */
+    private static <T> T await(CompletableFuture<T> change) {
+        try {
+            return change.get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            throw new IllegalStateException(e.getCause());
+        } catch (TimeoutException e) {
+            throw ApiProblem.busy("the master could not store the change within 30 s (its database is slow or away); "
+                    + "try again", 5);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** The same key again: the original task if the request is the same, 422 if it is not. */
-    private Response replay(TaskStore.KeyedTask earlier, NewTask spec, String key) {
+    private Response replay(TaskStore.KeyedTask earlier, String requestHash, String key) {
         Task task = earlier.task();
-        if (!store.fingerprint(spec).equals(earlier.requestHash())) {
+        if (!requestHash.equals(earlier.requestHash())) {
             throw ApiProblem.unprocessable("Idempotency-Key '" + SafeText.echo(key) + "' was already used for a different request"
                     + " (task " + task.getId() + "); use a new key for a new task");
         }
@@ -117,6 +128,7 @@ public class TaskResource {
 
     @GET
     @Path("{id}")
+    @RequiresRole(Role.VIEWER)
     public TaskView get(@PathParam("id") String id) {
         return heavyReads.call(() -> view(existing(id)));
     }
@@ -127,22 +139,22 @@ public class TaskResource {
      */
     @DELETE
     @Path("{id}")
+    @RequiresRole(Role.SUBMITTER)
     public Response cancel(@PathParam("id") String id, @Context SecurityContext caller) {
-        Task found = existing(id);
-        if (!caller.isUserInRole("operator") && !caller.getUserPrincipal().getName().equals(found.getSubmittedBy())) {
-            throw new ApiProblem(403, "Forbidden", "a submitter may cancel only its own tasks; this needs the operator role");
+        if (!TaskIds.looksValid(id)) {
+            throw ApiProblem.notFound("no task with id '" + SafeText.echo(id) + "'");
         }
-        TaskStore.Cancellation cancellation = store.cancel(id);
+        Dispatcher.Cancellation cancellation = await(dispatcher.cancel(id, caller.getUserPrincipal().getName(),
+                caller.isUserInRole("operator")));
         Task task = cancellation.task();
         return switch (cancellation.outcome()) {
             case NOT_FOUND -> throw ApiProblem.notFound("no task with id '" + id + "'");
+            case FORBIDDEN -> throw new ApiProblem(403, "Forbidden",
+                    "a submitter may cancel only its own tasks; this needs the operator role");
             case ALREADY_FINAL -> throw ApiProblem.conflict("task " + id + " is already " + task.getState()
                     + "; there is nothing to cancel");
-            case CANCELLED -> Response.ok(view(task)).build();
-            case IN_FLIGHT -> {
-                dispatcher.cancelInFlight(id, task.getAttemptId());
-                yield Response.accepted(view(task)).build();
-            }
+            case CANCELLED -> Response.ok(TaskView.of(task, store.attempts(id))).build();
+            case IN_FLIGHT -> Response.accepted(TaskView.of(task, store.attempts(id))).build();
         };
     }
 
@@ -158,6 +170,7 @@ public class TaskResource {
     }
 
     @GET
+    @RequiresRole(Role.VIEWER)
     public TaskPage list(@QueryParam("state") String state, @QueryParam("limit") String limit,
                          @QueryParam("cursor") String cursor) {
         TaskState wanted = parseState(state);
@@ -178,6 +191,7 @@ public class TaskResource {
     @GET
     @Path("{id}/output")
     @Produces(MediaType.TEXT_PLAIN)
+    @RequiresRole(Role.VIEWER)
     public Response output(@PathParam("id") String id, @QueryParam("stream") String stream) {
         boolean stderr = switch (stream == null ? "stdout" : stream) {
             case "stdout" -> false;

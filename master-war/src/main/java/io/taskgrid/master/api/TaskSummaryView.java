@@ -22,6 +22,6 @@ public record TaskSummaryView(String id, String cmd, boolean cmdTruncated, Strin
         return new TaskSummaryView(task.id(), task.cmd(), task.cmdTruncated(), task.state().name(), task.workerId(),
                 task.exitCode(), task.submittedBy(), TaskView.utc(task.submittedAt()), TaskView.utc(task.startedAt()),
                 TaskView.utc(task.finishedAt()), task.timeoutSeconds(), task.reason(),
-                task.attemptCount() == null ? 0 : task.attemptCount(), Boolean.TRUE.equals(task.cancelRequested()));
+                task.attemptCount(), task.cancelRequested());
     }
 }

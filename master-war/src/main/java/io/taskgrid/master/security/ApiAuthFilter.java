@@ -1,11 +1,10 @@
 package io.taskgrid.master.security;
 
-import jakarta.annotation.Priority;
-import jakarta.inject.Inject;
 import io.taskgrid.master.api.ProblemMappers;
 import io.taskgrid.master.text.SafeText;
+import jakarta.annotation.Priority;
+import jakarta.inject.Inject;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.ws.rs.HttpMethod;
 import jakarta.ws.rs.Priorities;
 import jakarta.ws.rs.container.ContainerRequestContext;
 import jakarta.ws.rs.container.ContainerRequestFilter;
@@ -13,18 +12,17 @@ import jakarta.ws.rs.container.PreMatching;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.Response;
-import jakarta.ws.rs.core.SecurityContext;
 import jakarta.ws.rs.ext.Provider;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
-import java.security.Principal;
 import java.util.Optional;
 
 /**
- * Every REST call needs a bearer API token, and the role that the call asks for: viewer to read, submitter to submit
- * and cancel its own tasks, operator for the rest. The health checks are not served through here and stay open.
- * Refusals are problem+json, 401 with {@code WWW-Authenticate}, 403 for a role too small; neither says more than that.
+ * Authentication, before a request is matched to an endpoint: every REST call needs a bearer API token (or a JWT from
+ * the configured identity provider), which names the caller and its role. Whether that role suffices is
+ * {@link RoleCheck}'s question, asked of the endpoint's own {@link RequiresRole}. The health checks are not served
+ * through here and stay open. Refusals are problem+json, 401 with {@code WWW-Authenticate}; they say no more than that.
  */
 @Provider
 @PreMatching
@@ -91,50 +89,12 @@ public class ApiAuthFilter implements ContainerRequestFilter {
                     "Bearer realm=\"taskgrid\", error=\"invalid_token\""));
             return;
         }
-        Role needed = needed(request.getMethod(), request.getUriInfo().getPath());
-        if (!caller.get().role().includes(needed)) {
-            request.abortWith(problem(request, 403, "Forbidden", "this needs the " + needed.name().toLowerCase()
-                    + " role; the token has " + caller.get().role().name().toLowerCase(), null));
-            return;
-        }
         setCaller(request, caller.get());
-    }
-
-    /** The role a request needs; finer rules (cancelling someone else's task) are the resource's. */
-    static Role needed(String method, String path) {
-        String p = path.startsWith("/") ? path.substring(1) : path;
-        if (HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method) || HttpMethod.OPTIONS.equals(method)) {
-            return Role.VIEWER;
-        }
-        if (p.startsWith("tasks")) {
-            return Role.SUBMITTER;
-        }
-        return Role.OPERATOR;
     }
 
     private static void setCaller(ContainerRequestContext request, TokenFile.Caller caller) {
         boolean secure = request.getSecurityContext() != null && request.getSecurityContext().isSecure();
-        request.setSecurityContext(new SecurityContext() {
-            @Override
-            public Principal getUserPrincipal() {
-                return caller::name;
-            }
-
-            @Override
-            public boolean isUserInRole(String role) {
-                return Role.parse(role).map(r -> caller.role().includes(r)).orElse(false);
-            }
-
-            @Override
-            public boolean isSecure() {
-                return secure;
-            }
-
-            @Override
-            public String getAuthenticationScheme() {
-                return "Bearer";
-            }
-        });
+        request.setSecurityContext(new ApiCaller(caller, secure));
     }
 
     private boolean isSecure(ContainerRequestContext request) {

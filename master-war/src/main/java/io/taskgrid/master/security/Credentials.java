@@ -1,8 +1,8 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.config.TaskgridConfig;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,11 +34,11 @@ public class Credentials {
     private int grpcPort;
 
     @Inject
-    public Credentials(@ConfigProperty(name = "taskgrid.auth.enabled", defaultValue = "true") boolean enabled,
-                       @ConfigProperty(name = "taskgrid.auth.tokens.file") String tokensFile,
-                       @ConfigProperty(name = "taskgrid.listen.host", defaultValue = "localhost") String listenHost,
-                       @ConfigProperty(name = "taskgrid.http.port", defaultValue = "9092") int httpPort,
-                       @ConfigProperty(name = "taskgrid.grpc.port", defaultValue = "50051") int grpcPort) {
+    public Credentials(TaskgridConfig config) {
+        this(config.authEnabled(), config.tokensFile(), config.listenHost(), config.httpPort(), config.grpcPort());
+    }
+
+    Credentials(boolean enabled, String tokensFile, String listenHost, int httpPort, int grpcPort) {
         this.enabled = enabled;
         this.tokens = new TokenFile(Path.of(tokensFile));
         this.listenHost = listenHost;

@@ -2,11 +2,11 @@ package io.taskgrid.master.security;
 
 import com.nimbusds.jose.JOSEObjectType;
 import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.jwk.Curve;
+import com.nimbusds.jose.jwk.ECKey;
 import com.nimbusds.jose.jwk.JWK;
 import com.nimbusds.jose.jwk.JWKSet;
 import com.nimbusds.jose.jwk.RSAKey;
-import com.nimbusds.jose.jwk.ECKey;
-import com.nimbusds.jose.jwk.Curve;
 import com.nimbusds.jose.jwk.source.ImmutableJWKSet;
 import com.nimbusds.jose.jwk.source.JWKSource;
 import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
@@ -17,9 +17,9 @@ import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.proc.ConfigurableJWTProcessor;
 import com.nimbusds.jwt.proc.DefaultJWTClaimsVerifier;
 import com.nimbusds.jwt.proc.DefaultJWTProcessor;
+import io.taskgrid.master.config.TaskgridConfig;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.net.URI;
 import java.nio.file.Files;
@@ -55,9 +55,11 @@ public class JwtVerifier {
     private ConfigurableJWTProcessor<SecurityContext> processor;
 
     @Inject
-    public JwtVerifier(@ConfigProperty(name = "mp.jwt.verify.publickey.location") Optional<String> keyLocation,
-                       @ConfigProperty(name = "mp.jwt.verify.issuer") Optional<String> issuer,
-                       @ConfigProperty(name = "mp.jwt.verify.audiences") Optional<List<String>> audiences) {
+    public JwtVerifier(TaskgridConfig config) {
+        this(config.jwtKeyLocation(), config.jwtIssuer(), config.jwtAudiences());
+    }
+
+    JwtVerifier(Optional<String> keyLocation, Optional<String> issuer, Optional<List<String>> audiences) {
         Optional<String> location = keyLocation.map(String::trim).filter(s -> !s.isEmpty());
         if (location.isEmpty()) {
             return;

@@ -1,8 +1,8 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.config.TaskgridConfig;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -24,9 +24,11 @@ public class TransportPolicy {
     private boolean insecureAllowed;
 
     @Inject
-    public TransportPolicy(@ConfigProperty(name = "taskgrid.listen.host", defaultValue = "localhost") String listenHost,
-                           @ConfigProperty(name = "taskgrid.tls.insecure.allowed", defaultValue = "false")
-                           boolean insecureAllowed) {
+    public TransportPolicy(TaskgridConfig config) {
+        this(config.listenHost(), config.insecureAllowed());
+    }
+
+    TransportPolicy(String listenHost, boolean insecureAllowed) {
         this.listenHost = listenHost.trim();
         this.insecureAllowed = insecureAllowed;
     }

@@ -1,10 +1,10 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.task.NewTask;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.api.Test;
 
 import java.util.Map;
 import java.util.stream.Stream;

@@ -1,10 +1,34 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.api.TaskgridApplication;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HEAD;
+import jakarta.ws.rs.OPTIONS;
+import jakarta.ws.rs.PATCH;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PUT;
+import jakarta.ws.rs.Path;
 import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.annotation.Annotation;
+import java.lang.reflect.Method;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 class RoleAndFilterTest {
+
+    private static final List<Class<? extends Annotation>> HTTP_METHODS =
+            List.of(GET.class, POST.class, PUT.class, DELETE.class, PATCH.class, HEAD.class, OPTIONS.class);
 
     @Test
     void eachRoleIncludesTheOnesBelowIt() {
@@ -16,13 +40,65 @@ class RoleAndFilterTest {
         assertThat(Role.parse("admin")).isEmpty();
     }
 
+    /** A new endpoint without a declared role would answer nobody (RoleCheck fails closed); this catches it first. */
     @Test
-    void readingNeedsViewerSubmittingAndCancellingNeedSubmitterTheRestOperator() {
-        assertThat(ApiAuthFilter.needed("GET", "/tasks")).isEqualTo(Role.VIEWER);
-        assertThat(ApiAuthFilter.needed("GET", "workers")).isEqualTo(Role.VIEWER);
-        assertThat(ApiAuthFilter.needed("POST", "/tasks")).isEqualTo(Role.SUBMITTER);
-        assertThat(ApiAuthFilter.needed("DELETE", "/tasks/123")).isEqualTo(Role.SUBMITTER);
-        assertThat(ApiAuthFilter.needed("POST", "/workers/w1/drain")).isEqualTo(Role.OPERATOR);
-        assertThat(ApiAuthFilter.needed("PUT", "/anything")).isEqualTo(Role.OPERATOR);
+    void everyResourceMethodDeclaresTheRoleItNeeds() throws Exception {
+        List<String> undeclared = new ArrayList<>();
+        for (Method method : resourceMethods()) {
+            if (RoleCheck.declared(method, method.getDeclaringClass()).isEmpty()) {
+                undeclared.add(method.getDeclaringClass().getSimpleName() + "." + method.getName());
+            }
+        }
+        assertThat(resourceMethods()).hasSizeGreaterThanOrEqualTo(7);
+        assertThat(undeclared).as("resource methods without @RequiresRole").isEmpty();
+    }
+
+    /** The documented contract: reading needs viewer, submitting and cancelling submitter, the rest operator. */
+    @Test
+    void theEndpointsNeedTheDocumentedRoles() throws Exception {
+        Map<String, Role> declared = new TreeMap<>();
+        for (Method method : resourceMethods()) {
+            declared.put(httpMethod(method) + " " + path(method), RoleCheck.declared(method, method.getDeclaringClass()).orElse(null));
+        }
+        assertThat(declared).containsExactlyInAnyOrderEntriesOf(Map.of(
+                "POST tasks", Role.SUBMITTER,
+                "GET tasks", Role.VIEWER,
+                "GET tasks/{id}", Role.VIEWER,
+                "GET tasks/{id}/output", Role.VIEWER,
+                "DELETE tasks/{id}", Role.SUBMITTER,
+                "GET workers", Role.VIEWER,
+                "POST workers/{id}/drain", Role.OPERATOR));
+    }
+
+    /** Every class of the API package with @Path, found on disk so that a new resource is included without a list. */
+    private static List<Method> resourceMethods() throws IOException, URISyntaxException, ClassNotFoundException {
+        String pkg = TaskgridApplication.class.getPackageName();
+        java.nio.file.Path dir = Paths.get(TaskgridApplication.class.getResource("TaskgridApplication.class").toURI()).getParent();
+        List<Method> methods = new ArrayList<>();
+        try (Stream<java.nio.file.Path> files = Files.list(dir)) {
+            for (java.nio.file.Path file : files.filter(f -> f.toString().endsWith(".class")).sorted().toList()) {
+                String name = file.getFileName().toString();
+                Class<?> type = Class.forName(pkg + "." + name.substring(0, name.length() - ".class".length()));
+                if (!type.isAnnotationPresent(Path.class)) {
+                    continue;
+                }
+                for (Method method : type.getDeclaredMethods()) {
+                    if (HTTP_METHODS.stream().anyMatch(method::isAnnotationPresent)) {
+                        methods.add(method);
+                    }
+                }
+            }
+        }
+        return methods;
+    }
+
+    private static String httpMethod(Method method) {
+        return HTTP_METHODS.stream().filter(method::isAnnotationPresent).findFirst().orElseThrow().getSimpleName();
+    }
+
+    private static String path(Method method) {
+        String base = method.getDeclaringClass().getAnnotation(Path.class).value();
+        Path own = method.getAnnotation(Path.class);
+        return own == null ? base : base + "/" + own.value();
     }
 }

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Locale;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -99,7 +100,7 @@ class TokenFileTest {
                 "api.c = viewer:sha256:xyz",
                 "join.d = " + TokenFile.sha256("d"),
                 "other = 1",
-                "api.ok = VIEWER:sha256:" + TokenFile.sha256("ok").toUpperCase(), ""));
+                "api.ok = VIEWER:sha256:" + TokenFile.sha256("ok").toUpperCase(Locale.ROOT), ""));
         TokenFile tokens = new TokenFile(file);
         assertThat(tokens.apiCaller("a")).isEmpty();
         assertThat(tokens.joinTokenName("d")).isEmpty();
