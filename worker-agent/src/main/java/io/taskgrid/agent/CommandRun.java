@@ -9,7 +9,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * One execution of an assigned command: {@code /bin/sh -c <cmd>} with the task's environment added to the agent's
@@ -20,6 +25,12 @@ import java.util.concurrent.TimeUnit;
 final class CommandRun {
 
     private static final File DEV_NULL = new File("/dev/null");
+    /** Threads that drain the commands' output, kept between commands rather than started two per command. */
+    private static final ExecutorService READERS = Executors.newCachedThreadPool(runnable -> {
+        Thread thread = new Thread(runnable, "output-reader");
+        thread.setDaemon(true);
+        return thread;
+    });
 
     private final Assignment assignment;
     private final Duration killGrace;
@@ -94,8 +105,8 @@ final class CommandRun {
         }
         stdout = new CappedOutput(process.getInputStream(), assignment.getOutputLimitBytes());
         stderr = new CappedOutput(process.getErrorStream(), assignment.getOutputLimitBytes());
-        Thread outReader = reader(stdout, "stdout");
-        Thread errReader = reader(stderr, "stderr");
+        Future<?> outReader = READERS.submit(stdout);
+        Future<?> errReader = READERS.submit(stderr);
         long startedAt = System.nanoTime();
         onStarted.run();
 
@@ -175,22 +186,17 @@ final class CommandRun {
         }
     }
 
-    private Thread reader(CappedOutput output, String stream) {
-        Thread thread = new Thread(output, "task-" + assignment.getTaskId() + "-" + stream);
-        thread.setDaemon(true);
-        thread.start();
-        return thread;
-    }
-
     /**
      * Waits for a reader to see end of stream. A process that escaped the group could still hold the pipe open; after
      * a while its output is abandoned rather than holding the slot forever.
      */
-    private void join(Thread reader) {
+    private void join(Future<?> reader) {
         try {
-            reader.join(killGrace.toMillis() + 5000);
+            reader.get(killGrace.toMillis() + 5000, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            reader.cancel(true);
         }
     }
 }

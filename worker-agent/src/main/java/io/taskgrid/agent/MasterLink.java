@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import io.grpc.CallCredentials;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -9,18 +10,23 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.StreamObserver;
 import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.AssignTaskRequest;
-import io.taskgrid.proto.v1.WorkerCommand;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.WorkerCommand;
 
+import javax.net.ssl.SSLException;
 import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -36,28 +42,53 @@ final class MasterLink {
 
     private static final Duration REPORT_CALL_DEADLINE = Duration.ofSeconds(10);
 
-    private final AgentOptions options;
+    private final String workerId;
+    private final int slots;
     private final String agentVersion;
+    private final String target;
     private final ManagedChannel channel;
+    private final NodeServiceGrpc.NodeServiceStub asyncStub;
+    private final NodeServiceGrpc.NodeServiceBlockingStub blockingStub;
     private final Backoff backoff;
     private volatile boolean stopping;
     private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
     private final Object sleeper = new Object();
+    /** Set when the channel becomes READY, so that a pause waiting for the master ends early. */
+    private boolean readySincePause;
     /** Names this agent process to the master; see AssignTaskRequest.session_id. */
-    private final String sessionId = java.util.UUID.randomUUID().toString();
+    private final String sessionId = UUID.randomUUID().toString();
 
-    MasterLink(AgentOptions options, String agentVersion) {
-        this.options = options;
+    /**
+     * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): the Netty channel of
+     * {@link #connect} in the agent, an in-process one in tests.
+     */
+    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots, String agentVersion,
+               Backoff backoff, String target) {
+        this.channel = channel;
+        this.workerId = workerId;
+        this.slots = slots;
         this.agentVersion = agentVersion;
-        this.channel = transport(NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort()), options)
+        this.backoff = backoff;
+        this.target = target;
+        this.asyncStub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials);
+        this.blockingStub = NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials);
+        watchConnectivity(ConnectivityState.IDLE);
+    }
+
+    /** The link the agent uses: a Netty channel to the master of {@code options}, with its keepalive and TLS. */
+    static MasterLink connect(AgentOptions options, String agentVersion) {
+        ManagedChannel channel = transport(NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort()), options)
                 .keepAliveTime(Keepalive.AGENT_PING_INTERVAL.toMillis(), TimeUnit.MILLISECONDS)
                 .keepAliveTimeout(Keepalive.AGENT_PING_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
                 .keepAliveWithoutCalls(true)
                 .maxInboundMessageSize(8 * 1024 * 1024)
-                .intercept(new JoinTokenCredentials(options.joinToken()))
+                // Every call is answered or retried by the agent itself (outbox, reconnect): no second layer.
+                .disableRetry()
                 .build();
-        this.backoff = new Backoff(options.reconnectDelay(), options.maxReconnectDelay());
-        watchConnectivity(ConnectivityState.IDLE);
+        return new MasterLink(channel, new JoinTokenCredentials(options.joinToken(), options.plaintextAllowed()),
+                options.workerId(), options.slots(), agentVersion,
+                new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
+                options.masterHost() + ":" + options.masterPort());
     }
 
     /**
@@ -78,9 +109,17 @@ final class MasterLink {
                 Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
                         + delay.toMillis() + " ms");
             }
-            pause(delay);
             // The channel keeps its own, much longer, reconnect backoff; ours is the one that should count.
             channel.resetConnectBackoff();
+            if (ended.getCode() == Status.Code.UNAVAILABLE) {
+                // The master was away: be back the moment it is, not at the end of the backoff. Its grace period
+                // for the attempts this agent holds runs from its start, and a report can only be taken from a
+                // registered stream.
+                channel.getState(true);
+                pauseUntilReady(delay);
+            } else {
+                pause(delay);
+            }
         }
     }
 
@@ -88,13 +127,13 @@ final class MasterLink {
         CountDownLatch ended = new CountDownLatch(1);
         Status[] status = {Status.OK};
         AssignTaskRequest request = AssignTaskRequest.newBuilder()
-                .setWorkerId(options.workerId())
-                .setSlots(options.slots())
+                .setWorkerId(workerId)
+                .setSlots(slots)
                 .setAgentVersion(agentVersion)
                 .addAllRunning(running)
                 .setSessionId(sessionId)
                 .build();
-        NodeServiceGrpc.newStub(channel).assignTask(request, new ClientResponseObserver<AssignTaskRequest, WorkerCommand>() {
+        asyncStub.assignTask(request, new ClientResponseObserver<AssignTaskRequest, WorkerCommand>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<AssignTaskRequest> call) {
                 currentCall = call;
@@ -143,7 +182,7 @@ final class MasterLink {
      * {@code patience}.
      */
     Delivery report(StatusReport report, Duration patience) {
-        StatusReport mine = report.toBuilder().setWorkerId(options.workerId()).setSessionId(sessionId).build();
+        StatusReport mine = report.toBuilder().setWorkerId(workerId).setSessionId(sessionId).build();
         long deadline = System.nanoTime() + patience.toNanos();
         Backoff retry = new Backoff(Duration.ofMillis(200), Duration.ofSeconds(5));
         while (true) {
@@ -152,8 +191,7 @@ final class MasterLink {
                 return Delivery.LATER;
             }
             try {
-                NodeServiceGrpc.newBlockingStub(channel)
-                        .withWaitForReady()
+                blockingStub.withWaitForReady()
                         .withDeadlineAfter(Math.min(left, REPORT_CALL_DEADLINE.toNanos()), TimeUnit.NANOSECONDS)
                         .reportStatus(mine);
                 return Delivery.DELIVERED;
@@ -191,38 +229,45 @@ final class MasterLink {
                 ssl.keyManager(options.tlsCert().toFile(), options.tlsKey().toFile());
             }
             return builder.sslContext(ssl.build());
-        } catch (javax.net.ssl.SSLException e) {
+        } catch (SSLException e) {
             throw new IllegalArgumentException("TLS setup failed: " + e.getMessage(), e);
         }
     }
 
-    /** Sends a report that nothing waits for; if it cannot be delivered soon it is dropped. */
-    void reportAsync(StatusReport report) {
-        StatusReport mine = report.toBuilder().setWorkerId(options.workerId()).setSessionId(sessionId).build();
-        NodeServiceGrpc.newStub(channel).withWaitForReady()
+    /**
+     * Sends a report without waiting for it; if it cannot be delivered soon it is dropped. The future completes when
+     * the call has ended, either way.
+     */
+    CompletableFuture<Void> reportAsync(StatusReport report) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        StatusReport mine = report.toBuilder().setWorkerId(workerId).setSessionId(sessionId).build();
+        asyncStub.withWaitForReady()
                 .withDeadlineAfter(REPORT_CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
-                .reportStatus(mine, new io.grpc.stub.StreamObserver<>() {
+                .reportStatus(mine, new StreamObserver<>() {
                     @Override
-                    public void onNext(io.taskgrid.proto.v1.ReportAck ack) {
+                    public void onNext(ReportAck ack) {
                     }
 
                     @Override
                     public void onError(Throwable t) {
                         Log.warn(report.getPhase() + " report for task " + report.getTaskId() + " not delivered: "
                                 + describe(Status.fromThrowable(t)));
+                        done.complete(null);
                     }
 
                     @Override
                     public void onCompleted() {
+                        done.complete(null);
                     }
                 });
+        return done;
     }
 
     /** Tells the master to send nothing more; false if it could not be told. */
     boolean drain() {
         try {
-            NodeServiceGrpc.newBlockingStub(channel).withDeadlineAfter(3, TimeUnit.SECONDS)
-                    .drain(DrainRequest.newBuilder().setWorkerId(options.workerId()).setSessionId(sessionId).build());
+            blockingStub.withDeadlineAfter(3, TimeUnit.SECONDS)
+                    .drain(DrainRequest.newBuilder().setWorkerId(workerId).setSessionId(sessionId).build());
             return true;
         } catch (StatusRuntimeException e) {
             Log.warn("could not tell the master to stop sending tasks: " + describe(e.getStatus()));
@@ -252,16 +297,25 @@ final class MasterLink {
     }
 
     String target() {
-        return options.masterHost() + ":" + options.masterPort();
+        return target;
+    }
+
+    /** This agent process's session, as the master knows it. */
+    String sessionId() {
+        return sessionId;
     }
 
     private void watchConnectivity(ConnectivityState previous) {
         channel.notifyWhenStateChanged(previous, () -> {
             ConnectivityState now = channel.getState(false);
             if (now == ConnectivityState.READY) {
-                Log.info("connected to master " + target() + " as worker " + options.workerId() + " with "
-                        + options.slots() + " slot(s)");
+                Log.info("connected to master " + target() + " as worker " + workerId + " with " + slots
+                        + " slot(s)");
                 backoff.reset();
+                synchronized (sleeper) {
+                    readySincePause = true;
+                    sleeper.notifyAll();
+                }
             } else if (previous == ConnectivityState.READY && !stopping) {
                 Log.warn("lost the connection to master " + target());
             }
@@ -271,16 +325,34 @@ final class MasterLink {
         });
     }
 
+    /** Like {@link #pause}, but over as soon as the channel becomes READY meanwhile. */
+    private void pauseUntilReady(Duration delay) {
+        synchronized (sleeper) {
+            readySincePause = false;
+        }
+        waitFor(delay, true);
+    }
+
     private void pause(Duration delay) {
+        waitFor(delay, false);
+    }
+
+    private void waitFor(Duration delay, boolean untilReady) {
         long until = System.nanoTime() + delay.toNanos();
         synchronized (sleeper) {
-            while (!stopping) {
+            while (!stopping && !(untilReady && readySincePause)) {
                 long left = until - System.nanoTime();
                 if (left <= 0) {
                     return;
                 }
                 try {
-                    TimeUnit.NANOSECONDS.timedWait(sleeper, left);
+                    if (untilReady) {
+                        // Try to connect every half second meanwhile, rather than after the channel's own backoff.
+                        TimeUnit.NANOSECONDS.timedWait(sleeper, Math.min(left, TimeUnit.MILLISECONDS.toNanos(500)));
+                        channel.resetConnectBackoff();
+                    } else {
+                        TimeUnit.NANOSECONDS.timedWait(sleeper, left);
+                    }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return;

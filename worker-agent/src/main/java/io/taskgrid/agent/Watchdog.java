@@ -21,11 +21,9 @@ final class Watchdog implements AutoCloseable {
             + "END { n = 0; for (g in live) { system(\"kill -s TERM -- -\" g \" 2>/dev/null\"); n++ } "
             + "if (n) { system(\"sleep 2\"); for (g in live) system(\"kill -s KILL -- -\" g \" 2>/dev/null\") } }'";
 
-    private final Process process;
     private final OutputStream pipe;
 
     private Watchdog(Process process) {
-        this.process = process;
         this.pipe = process.getOutputStream();
     }
 
@@ -52,10 +50,6 @@ final class Watchdog implements AutoCloseable {
 
     synchronized void ended(long processGroup) {
         write("-" + processGroup + "\n");
-    }
-
-    boolean isAlive() {
-        return process.isAlive();
     }
 
     private void write(String line) {

@@ -1,10 +1,17 @@
 package io.taskgrid.agent;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -61,16 +68,16 @@ class AgentOptionsTest {
     }
 
     @Test
-    void theJoinTokenComesFromAFileAndNeverShowsInToString(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+    void theJoinTokenComesFromAFileAndNeverShowsInToString(@TempDir Path dir)
             throws Exception {
-        java.nio.file.Path file = dir.resolve("token");
-        java.nio.file.Files.writeString(file, "tgj_secret-value\n");
+        Path file = dir.resolve("token");
+        Files.writeString(file, "tgj_secret-value\n");
         AgentOptions options = AgentOptions.parse("--token-file", file.toString());
         assertThat(options.joinToken()).isEqualTo("tgj_secret-value");
         assertThat(options.toString()).doesNotContain("tgj_secret-value");
         assertThat(AgentOptions.parse("--token", "tgj_x").joinToken()).isEqualTo("tgj_x");
-        assertUsage("cannot be read", "--token-file", dir.resolve("missing").toString());
-        java.nio.file.Files.writeString(file, "\n");
+        assertUsage("is not a readable file", "--token-file", dir.resolve("missing").toString());
+        Files.writeString(file, "\n");
         assertUsage("empty", "--token-file", file.toString());
     }
 
@@ -78,23 +85,23 @@ class AgentOptionsTest {
     void runAsNamesAUserAndIsInTheUsage() throws Exception {
         assertThat(AgentOptions.parse("--run-as", "taskrunner").runAs()).isEqualTo("taskrunner");
         assertThat(AgentOptions.parse().runAs()).isNull();
-        assertUsage("--run-as needs a user name", "--run-as", " ");
-        assertThat(AgentOptions.USAGE).contains("--run-as USER");
+        assertUsage("--run-as': needs a value that is not blank", "--run-as", " ");
+        assertThat(AgentOptions.usage()).contains("--run-as=USER");
     }
 
     @Test
-    void aTokenFileIsRememberedSoItsPermissionsCanBeChecked(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+    void aTokenFileIsRememberedSoItsPermissionsCanBeChecked(@TempDir Path dir)
             throws Exception {
-        java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("token"), "tgj_x\n");
+        Path file = Files.writeString(dir.resolve("token"), "tgj_x\n");
         assertThat(AgentOptions.parse("--token-file", file.toString()).tokenFile()).isEqualTo(file);
     }
 
     @Test
-    void tlsFlagsNeedReadableFilesAndACertificateNeedsItsKey(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+    void tlsFlagsNeedReadableFilesAndACertificateNeedsItsKey(@TempDir Path dir)
             throws Exception {
-        java.nio.file.Path ca = java.nio.file.Files.writeString(dir.resolve("ca.crt"), "x");
-        java.nio.file.Path cert = java.nio.file.Files.writeString(dir.resolve("a.crt"), "x");
-        java.nio.file.Path key = java.nio.file.Files.writeString(dir.resolve("a.key"), "x");
+        Path ca = Files.writeString(dir.resolve("ca.crt"), "x");
+        Path cert = Files.writeString(dir.resolve("a.crt"), "x");
+        Path key = Files.writeString(dir.resolve("a.key"), "x");
         assertThat(AgentOptions.parse().tls()).isFalse();
         assertThat(AgentOptions.parse("--tls-ca", ca.toString()).tls()).isTrue();
         AgentOptions mutual = AgentOptions.parse("--tls-ca", ca.toString(), "--tls-cert", cert.toString(), "--tls-key",
@@ -117,9 +124,12 @@ class AgentOptionsTest {
 
     @Test
     void badCommandLinesSayWhatIsWrong() {
-        assertUsage("unknown option --bogus", "--bogus", "1");
-        assertUsage("--id needs a value", "--id");
-        assertUsage("unexpected argument 'w1'", "w1");
+        assertUsage("'--bogus'", "--bogus", "1");
+        assertUsage("Unknown option", "--bogus", "1");
+        assertUsage("Missing required parameter for option '--id'", "--id");
+        assertUsage("Unmatched argument at index 0: 'w1'", "w1");
+        assertUsage("'--sl'", "--sl", "2");
+        assertUsage("'@args' must be 1 to 64", "--id", "@args");
         assertUsage("must be 1 to 64", "--id", "bad id");
         assertUsage("must be 1 to 64", "--id", "x".repeat(65));
         assertUsage("must be HOST:PORT", "--master", "localhost");
@@ -133,6 +143,33 @@ class AgentOptionsTest {
         assertUsage("longer than 0", "--reconnect-delay", "0");
         assertUsage("must not be shorter", "--reconnect-delay", "10s", "--max-reconnect-delay", "1s");
         assertUsage("is not a regular expression", "--allow", "echo (");
+    }
+
+    @Test
+    void plaintextToAnotherMachineIsAnExplicitChoice() throws Exception {
+        assertThat(AgentOptions.parse().plaintextAllowed()).isFalse();
+        assertThat(AgentOptions.parse("--plaintext").plaintextAllowed()).isTrue();
+    }
+
+    /** The README's flag table is what operators read: it must list exactly the flags the agent declares. */
+    @Test
+    void theReadmeFlagTableListsExactlyTheDeclaredFlags() throws Exception {
+        String readme = Files.readString(Path.of("../README.md"));
+        int start = readme.indexOf("## Worker agent");
+        String section = readme.substring(start, readme.indexOf("\n## ", start + 1));
+        Set<String> documented = new TreeSet<>();
+        for (String line : section.split("\n")) {
+            if (line.startsWith("| `-")) {
+                Matcher m = Pattern.compile("`(-{1,2}[a-z-]+)").matcher(line.split("\\|")[1]);
+                while (m.find()) {
+                    documented.add(m.group(1));
+                }
+            }
+        }
+        Set<String> declared = new TreeSet<>(AgentOptions.flagNames());
+        declared.remove("-h");
+        assertThat(documented).containsExactlyInAnyOrderElementsOf(declared);
+        assertThat(AgentOptions.usage()).contains(declared);
     }
 
     private static void assertUsage(String message, String... args) {

@@ -1,0 +1,191 @@
+package io.taskgrid.agent;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.Outcome;
+import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.RunningAttempt;
+import io.taskgrid.proto.v1.StatusReport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The agent against an in-process master (grpc-java's route_guide way): registration, running and reporting, slot
+ * accounting, claims on reconnect and the outbox, without a real master or network. Commands are real /bin/sh.
+ */
+class WorkerAgentTest {
+
+    private static final String TOKEN = "tgj_unit-test-token";
+
+    @TempDir
+    Path stateDir;
+
+    private final FakeMaster master = new FakeMaster();
+    private Server server;
+    private WorkerAgent agent;
+    private Thread linkThread;
+    private Outbox outbox;
+
+    @BeforeEach
+    void startMaster() throws Exception {
+        String name = InProcessServerBuilder.generateName();
+        server = InProcessServerBuilder.forName(name).directExecutor()
+                .addService(ServerInterceptors.intercept(master, master.headerRecorder())).build().start();
+        this.serverName = name;
+    }
+
+    private String serverName;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (agent != null) {
+            agent.shutdown();
+            linkThread.join(10_000);
+        }
+        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+
+    private void startAgent(int slots) throws Exception {
+        AgentOptions options = AgentOptions.parse("--id", "w-test", "--slots", Integer.toString(slots),
+                "--reconnect-delay", "50ms", "--max-reconnect-delay", "200ms", "--shutdown-grace", "5s",
+                "--kill-grace", "1s", "--state-dir", stateDir.toString(), "--token", TOKEN);
+        ManagedChannel channel = InProcessChannelBuilder.forName(serverName).directExecutor().build();
+        MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
+                options.slots(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
+        outbox = new Outbox(stateDir);
+        agent = new WorkerAgent(options, null, link, outbox, null);
+        linkThread = new Thread(agent::runLink, "test-link");
+        linkThread.start();
+    }
+
+    @Test
+    void registersThenRunsAnAssignmentAndReportsStartedThenItsResult() throws Exception {
+        startAgent(1);
+        AssignTaskRequest registration = master.nextRegistration();
+        assertThat(registration.getWorkerId()).isEqualTo("w-test");
+        assertThat(registration.getSlots()).isEqualTo(1);
+        assertThat(registration.getSessionId()).isNotBlank();
+        assertThat(registration.getRunningList()).isEmpty();
+
+        master.assign("t1", "a1", "echo out; echo err >&2; exit 3");
+        StatusReport started = master.nextReport();
+        StatusReport finished = master.nextReport();
+        assertThat(started.getPhase()).isEqualTo(Phase.STARTED);
+        assertThat(finished.getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(finished.getExitCode()).isEqualTo(3);
+        assertThat(finished.getStdout().toStringUtf8()).isEqualTo("out\n");
+        assertThat(finished.getStderr().toStringUtf8()).isEqualTo("err\n");
+        assertThat(List.of(started, finished)).allSatisfy(report -> {
+            assertThat(report.getAttemptId()).isEqualTo("a1");
+            assertThat(report.getWorkerId()).isEqualTo("w-test");
+            assertThat(report.getSessionId()).isEqualTo(registration.getSessionId());
+        });
+        assertThat(master.authorizations).isNotEmpty().allMatch(("Bearer " + TOKEN)::equals);
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    @Test
+    void anAssignmentBeyondTheSlotsIsHandedBackAndTheRunningOneFinishes() throws Exception {
+        startAgent(1);
+        master.nextRegistration();
+        master.assign("t1", "a1", "sleep 1");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.assign("t2", "a2", "true");
+        StatusReport handedBack = master.nextReport();
+        assertThat(handedBack.getAttemptId()).isEqualTo("a2");
+        assertThat(handedBack.getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(handedBack.getReason()).contains("no free slot");
+        StatusReport finished = master.nextReport();
+        assertThat(finished.getAttemptId()).isEqualTo("a1");
+        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+
+        master.assign("t3", "a3", "true");
+        assertThat(master.nextReport().getPhase()).as("the slot is free again").isEqualTo(Phase.STARTED);
+    }
+
+    @Test
+    void afterTheStreamDropsTheAgentReconnectsAndClaimsWhatStillRuns() throws Exception {
+        startAgent(2);
+        AssignTaskRequest first = master.nextRegistration();
+        master.assign("t1", "a1", "sleep 1");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+
+        master.dropStream();
+        AssignTaskRequest again = master.nextRegistration();
+        assertThat(again.getSessionId()).as("the same agent process").isEqualTo(first.getSessionId());
+        assertThat(again.getRunningList()).extracting(RunningAttempt::getAttemptId).containsExactly("a1");
+        StatusReport finished = master.nextReport();
+        assertThat(finished.getAttemptId()).isEqualTo("a1");
+        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+    }
+
+    @Test
+    void storedResultsAreClaimedAndSentOnceRegisteredAndThoseTheMasterRefusesAreDropped() throws Exception {
+        Outbox earlier = new Outbox(stateDir);
+        earlier.save(result("t1", "a1"));
+        earlier.save(result("t2", "a2"));
+        master.refuseClaims = List.of("a2");
+        startAgent(1);
+        AssignTaskRequest registration = master.nextRegistration();
+        assertThat(registration.getRunningList()).extracting(RunningAttempt::getAttemptId)
+                .containsExactlyInAnyOrder("a1", "a2");
+        StatusReport sent = master.nextReport();
+        assertThat(sent.getAttemptId()).isEqualTo("a1");
+        assertThat(sent.getSessionId()).isEqualTo(registration.getSessionId());
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+        assertThat(master.reports.poll(300, TimeUnit.MILLISECONDS)).as("a2 is never sent").isNull();
+    }
+
+    @Test
+    void aResultTheMasterCannotTakeYetWaitsInTheOutboxUntilItCan() throws Exception {
+        master.verdict = report -> report.getPhase() == Phase.FINISHED
+                ? Status.FAILED_PRECONDITION.withDescription("not now") : Status.OK;
+        startAgent(1);
+        master.nextRegistration();
+        master.assign("t1", "a1", "echo kept");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(outbox.pending()).extracting(StatusReport::getAttemptId).containsExactly("a1");
+
+        master.verdict = report -> Status.OK;
+        master.dropStream();
+        master.nextRegistration();
+        StatusReport retried = master.nextReport();
+        assertThat(retried.getAttemptId()).isEqualTo("a1");
+        assertThat(retried.getStdout().toStringUtf8()).isEqualTo("kept\n");
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    @Test
+    void aResultTheMasterRefusesForGoodLeavesTheOutbox() throws Exception {
+        master.verdict = report -> report.getPhase() == Phase.FINISHED
+                ? Status.PERMISSION_DENIED.withDescription("not yours") : Status.OK;
+        startAgent(1);
+        master.nextRegistration();
+        master.assign("t1", "a1", "true");
+        master.nextReport();
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    private static StatusReport result(String taskId, String attemptId) {
+        return StatusReport.newBuilder().setWorkerId("w-test").setTaskId(taskId).setAttemptId(attemptId)
+                .setPhase(Phase.FINISHED).setOutcome(Outcome.EXITED).build();
+    }
+}
