@@ -4,16 +4,19 @@ import io.taskgrid.it.cluster.LocalCluster;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The agent jar as a user runs it: java -jar worker-agent.jar ... */
 @ExtendWith(SharedCluster.class)
@@ -21,19 +24,12 @@ class AgentCommandLineIT {
 
     private final LocalCluster cluster = SharedCluster.cluster();
 
-    private ProcessBuilder withJoinToken(ProcessBuilder builder) {
-        builder.environment().put("TASKGRID_JOIN_TOKEN", cluster.joinToken());
-        return builder;
-    }
-
     private record Run(int exit, String stdout, String stderr) {
     }
 
-    private static Run agent(String... args) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar")));
-        command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).start();
+    /** Runs the agent with just these arguments, to its exit, stdout and stderr kept apart. */
+    private static Run run(String... args) throws IOException, InterruptedException {
+        Process process = AgentProcess.agent().args(args).start();
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
         return new Run(process.exitValue(), new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8),
                 new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
@@ -43,7 +39,7 @@ class AgentCommandLineIT {
     void unknownOrMalformedFlagsPrintUsageOnStderrAndExit2() throws Exception {
         for (String[] args : List.of(new String[]{"--bogus"}, new String[]{"--slots", "zero"},
                 new String[]{"--master", "no-port"}, new String[]{"--id"})) {
-            Run run = agent(args);
+            Run run = run(args);
             assertThat(run.exit()).as(String.join(" ", args)).isEqualTo(2);
             assertThat(run.stderr()).contains("worker-agent: ").contains("Usage: java -jar worker-agent.jar");
             assertThat(run.stdout()).isEmpty();
@@ -51,8 +47,15 @@ class AgentCommandLineIT {
     }
 
     @Test
+    void withoutTlsAnAgentDoesNotSendItsJoinTokenToAnotherMachine() throws Exception {
+        Run run = run("--master", "192.0.2.1:50051", "--token", "tgj_not-for-the-wire");
+        assertThat(run.exit()).isEqualTo(2);
+        assertThat(run.stderr()).contains("in clear").contains("--tls-ca").contains("--plaintext");
+    }
+
+    @Test
     void helpPrintsUsageAndExits0() throws Exception {
-        Run run = agent("--help");
+        Run run = run("--help");
         assertThat(run.exit()).isZero();
         assertThat(run.stdout()).contains("--id", "--master", "--slots", "--reconnect-delay");
     }
@@ -60,11 +63,8 @@ class AgentCommandLineIT {
     @Test
     void withNoFlagsTheAgentJoinsTheLocalMasterUnderAUniqueIdAndExits0OnSigterm() throws Exception {
         int before = cluster.connectedWorkers();
-        Process agent = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar")))
-                .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(
-                        Path.of(SharedCluster.property("taskgrid.log.dir"), "default-agent.log").toFile()))
+        Process agent = AgentProcess.agent().joinToken(cluster.joinToken())
+                .appendLog(Path.of(SharedCluster.property("taskgrid.log.dir"), "default-agent.log"))
                 .start();
         try {
             cluster.awaitWorkers(before + 1, Duration.ofSeconds(30));
@@ -80,17 +80,15 @@ class AgentCommandLineIT {
     }
 
     @Test
-    void anAgentWithAllowRulesRunsOnlyMatchingCommands(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    void anAgentWithAllowRulesRunsOnlyMatchingCommands(@TempDir Path dir) throws Exception {
         for (String id : cluster.agentIds()) {
             cluster.stopAgent(id);
         }
         cluster.awaitWorkers(0, Duration.ofSeconds(30));
         Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "restricted-agent.log");
-        Process restricted = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", "restricted",
-                "--master", cluster.config().grpcTarget(), "--allow", "echo allowed[a-z ]*",
-                "--state-dir", dir.resolve("state").toString()))
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process restricted = AgentProcess.agent().id("restricted").master(cluster.config().grpcTarget())
+                .args("--allow", "echo allowed[a-z ]*", "--state-dir", dir.resolve("state").toString())
+                .joinToken(cluster.joinToken()).log(log).start();
         try {
             cluster.awaitWorkers(1, Duration.ofSeconds(30));
             TaskgridClient api = SharedCluster.client();
@@ -108,22 +106,18 @@ class AgentCommandLineIT {
     }
 
     @Test
-    void anAgentRunningAsRootWithoutRunAsSaysSoAtStart(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "the warning is about running as root");
+    void anAgentRunningAsRootWithoutRunAsSaysSoAtStart(@TempDir Path dir) throws Exception {
+        assumeTrue("root".equals(System.getProperty("user.name")), "the warning is about running as root");
         Path log = dir.resolve("root-agent.log");
-        Process agent = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", "rooted",
-                "--master", cluster.config().grpcTarget(), "--state-dir", dir.resolve("state").toString()))
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process agent = AgentProcess.agent().id("rooted").master(cluster.config().grpcTarget())
+                .args("--state-dir", dir.resolve("state").toString())
+                .joinToken(cluster.joinToken()).log(log).start();
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!java.nio.file.Files.readString(log).contains("starting")) {
-                assertThat(System.nanoTime()).as("the agent starts").isLessThan(deadline);
-                TaskgridClient.sleep(100);
-            }
-            TaskgridClient.sleep(500);
-            assertThat(java.nio.file.Files.readString(log)).contains("runs as root").contains("--run-as");
+            poll(Duration.ofSeconds(20), Duration.ofMillis(100)).alias("the agent starts")
+                    .until(() -> Files.readString(log).contains("starting"));
+            // The warning belongs to the start: it follows "starting" within half a second.
+            poll(Duration.ofMillis(500), Duration.ofMillis(100)).untilAsserted(() ->
+                    assertThat(Files.readString(log)).contains("runs as root").contains("--run-as"));
         } finally {
             agent.destroy();
             agent.waitFor(30, TimeUnit.SECONDS);
@@ -134,17 +128,12 @@ class AgentCommandLineIT {
     void aSecondAgentCannotTakeTheIdOfAConnectedOne() throws Exception {
         String taken = cluster.configuredWorkerIds().get(0);
         Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "impostor.log");
-        Process impostor = withJoinToken(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", taken,
-                "--master", cluster.config().grpcTarget(), "--reconnect-delay", "500ms"))
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process impostor = AgentProcess.agent().id(taken).master(cluster.config().grpcTarget())
+                .args("--reconnect-delay", "500ms")
+                .joinToken(cluster.joinToken()).log(log).start();
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            String output = "";
-            while (System.nanoTime() < deadline && !output.contains("ALREADY_EXISTS")) {
-                TaskgridClient.sleep(200);
-                output = java.nio.file.Files.readString(log);
-            }
+            String output = poll(Duration.ofSeconds(20), Duration.ofMillis(200))
+                    .until(() -> Files.readString(log), text -> text.contains("ALREADY_EXISTS"));
             assertThat(output).contains("ALREADY_EXISTS").contains(taken);
             assertThat(cluster.connectedWorkers()).isEqualTo(cluster.config().workers());
             JsonObject done = SharedCluster.client().awaitFinal(SharedCluster.client().submitCmd("echo fine"),

@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -40,16 +39,14 @@ class AgentIsolationIT {
         Path tokenFile = dir.resolve("join-token");
         Files.writeString(tokenFile, cluster.joinToken() + "\n");
         Files.setPosixFilePermissions(tokenFile, PosixFilePermissions.fromString("rw-------"));
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", id, "--master", cluster.config().grpcTarget(),
-                "--token-file", tokenFile.toString(), "--state-dir", stateDir.toString()));
-        command.addAll(extraFlags);
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(Path.of(SharedCluster.property("taskgrid.log.dir"), id + ".log").toFile());
-        // Also in its environment, as an operator using TASKGRID_JOIN_TOKEN would have it.
-        builder.environment().put("TASKGRID_JOIN_TOKEN", cluster.joinToken());
-        builder.environment().put("TASKGRID_SOMETHING_ELSE", "agent-setting");
-        agent = builder.start();
+        agent = AgentProcess.agent().id(id).master(cluster.config().grpcTarget())
+                .args("--token-file", tokenFile.toString(), "--state-dir", stateDir.toString())
+                .args(extraFlags)
+                // Also in its environment, as an operator using TASKGRID_JOIN_TOKEN would have it.
+                .joinToken(cluster.joinToken())
+                .env("TASKGRID_SOMETHING_ELSE", "agent-setting")
+                .log(Path.of(SharedCluster.property("taskgrid.log.dir"), id + ".log"))
+                .start();
         cluster.awaitWorkers(1, Duration.ofSeconds(30));
         return agent;
     }

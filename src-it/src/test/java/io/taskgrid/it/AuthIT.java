@@ -1,5 +1,10 @@
 package io.taskgrid.it;
 
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
 import io.taskgrid.it.cluster.LocalCluster;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.BeforeAll;
@@ -13,13 +18,17 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.Date;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Who may do what, against the real master: API tokens and roles, agent join tokens, rotation. */
@@ -51,7 +60,8 @@ class AuthIT {
                 "api.viewer-it = viewer:sha256:" + sha256(VIEWER),
                 "api.submitter-it = submitter:sha256:" + sha256(SUBMITTER),
                 "join.rotated-it = sha256:" + sha256(ROTATED_JOIN), ""), StandardOpenOption.APPEND);
-        // The master looks at the file at most once a second.
+        // Fixed wait: the master looks at the file again on the first request a second after its last look, so
+        // once 1.5 s have passed the next request is sure to find these tokens.
         TaskgridClient.sleep(1500);
     }
 
@@ -110,15 +120,15 @@ class AuthIT {
         assertThat(operator.awaitFinal(own.getString("id"), Duration.ofSeconds(30)).getString("state")).isEqualTo("CANCELLED");
     }
 
-    private static String jwt(java.security.KeyPair keys, String issuer, List<String> groups, long expiresInSeconds)
+    private static String jwt(KeyPair keys, String issuer, List<String> groups, long expiresInSeconds)
             throws Exception {
-        com.nimbusds.jwt.SignedJWT token = new com.nimbusds.jwt.SignedJWT(
-                new com.nimbusds.jose.JWSHeader(com.nimbusds.jose.JWSAlgorithm.RS256),
-                new com.nimbusds.jwt.JWTClaimsSet.Builder().issuer(issuer).audience(SharedCluster.JWT_AUDIENCE)
+        SignedJWT token = new SignedJWT(
+                new JWSHeader(JWSAlgorithm.RS256),
+                new JWTClaimsSet.Builder().issuer(issuer).audience(SharedCluster.JWT_AUDIENCE)
                         .subject("alice").claim("upn", "alice@idp.test")
                         .claim("groups", groups)
-                        .expirationTime(new java.util.Date(System.currentTimeMillis() + expiresInSeconds * 1000)).build());
-        token.sign(new com.nimbusds.jose.crypto.RSASSASigner(keys.getPrivate()));
+                        .expirationTime(new Date(System.currentTimeMillis() + expiresInSeconds * 1000)).build());
+        token.sign(new RSASSASigner(keys.getPrivate()));
         return token.serialize();
     }
 
@@ -130,7 +140,7 @@ class AuthIT {
         assertThat(submitted.json().getString("submittedBy")).isEqualTo("jwt:alice@idp.test");
         assertThat(call(alice, "POST", "/workers/w1/drain", "").status()).isEqualTo(403);
 
-        java.security.KeyPairGenerator generator = java.security.KeyPairGenerator.getInstance("RSA");
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
         generator.initialize(2048);
         for (String bad : List.of(jwt(SharedCluster.JWT_KEYS, SharedCluster.JWT_ISSUER, List.of("operator"), -120),
                 jwt(generator.generateKeyPair(), SharedCluster.JWT_ISSUER, List.of("operator"), 300),
@@ -190,23 +200,15 @@ class AuthIT {
         return n;
     }
 
+    /** An agent with {@code token} as its join token, or with none at all when it is null. */
     private Process agent(String id, String token, Path log) throws Exception {
-        ProcessBuilder builder = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", SharedCluster.property("taskgrid.agent.jar"), "--id", id, "--master", cluster.config().grpcTarget(),
-                "--reconnect-delay", "500ms", "--state-dir", dir.resolve(id).toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile());
-        builder.environment().remove("TASKGRID_JOIN_TOKEN");
-        if (token != null) {
-            builder.environment().put("TASKGRID_JOIN_TOKEN", token);
-        }
-        return builder.start();
+        return AgentProcess.agent().id(id).master(cluster.config().grpcTarget())
+                .args("--reconnect-delay", "500ms", "--state-dir", dir.resolve(id).toString())
+                .joinToken(token).log(log).start();
     }
 
-    private static void awaitLogLine(Path log, String text) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (!Files.exists(log) || !Files.readString(log).contains(text)) {
-            assertThat(System.nanoTime()).as(log + " says '" + text + "'").isLessThan(deadline);
-            TaskgridClient.sleep(100);
-        }
+    private static void awaitLogLine(Path log, String text) {
+        poll(Duration.ofSeconds(20), Duration.ofMillis(100)).alias(log + " says '" + text + "'")
+                .until(() -> Files.exists(log) && Files.readString(log).contains(text));
     }
 }

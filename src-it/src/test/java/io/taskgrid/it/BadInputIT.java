@@ -16,8 +16,10 @@ import java.util.stream.Stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Every kind of bad request gets a clear application/problem+json answer and creates no task, against the real
- * master.
+ * Bad requests against the real master: each gets a clear application/problem+json answer over the wire and creates
+ * no task. What the server adds to the request parser is tested here (content type, body size, method, paths, query
+ * parameters, and that a refusal of the parser reaches the client as such); the parser's own rules, case by case,
+ * are TaskSubmissionParserTest's, in master-war.
  */
 @ExtendWith(SharedCluster.class)
 class BadInputIT {
@@ -26,27 +28,12 @@ class BadInputIT {
 
     static Stream<Arguments> badBodies() {
         return Stream.of(
+                // One parser refusal, to show the way any of them comes out: 400, problem+json, no task.
                 Arguments.of("{\"cmd\": \"echo", "malformed JSON"),
-                Arguments.of("not json at all", "malformed JSON"),
+                // No body at all: the resource's handling of a missing entity comes before the parser.
                 Arguments.of("", "empty"),
-                Arguments.of("[\"echo hi\"]", "must be a JSON object"),
-                Arguments.of("\"echo hi\"", "must be a JSON object"),
-                Arguments.of("{}", "'cmd' is required"),
-                Arguments.of("{\"command\": \"echo\"}", "unknown field 'command'"),
-                Arguments.of("{\"cmd\": 5}", "'cmd' must be a string"),
-                Arguments.of("{\"cmd\": [\"ls\", \"-l\"]}", "'cmd' must be a string"),
-                Arguments.of("{\"cmd\": \"   \"}", "must not be blank"),
-                Arguments.of("{\"cmd\": \"echo\\u0000\"}", "NUL"),
-                Arguments.of("{\"cmd\": \"" + "x".repeat(64 * 1024 + 1) + "\"}", "at most 65536"),
-                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 0}", "'timeoutSeconds'"),
-                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": -1}", "'timeoutSeconds'"),
-                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 2.5}", "'timeoutSeconds'"),
-                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": \"60\"}", "'timeoutSeconds'"),
-                Arguments.of("{\"cmd\": \"true\", \"timeoutSeconds\": 1e12}", "'timeoutSeconds'"),
-                Arguments.of("{\"cmd\": \"true\", \"env\": \"A=1\"}", "'env' must be an object"),
-                Arguments.of("{\"cmd\": \"true\", \"env\": {\"A\": 1}}", "'env.A' must be a string"),
-                Arguments.of("{\"cmd\": \"true\", \"env\": {\"9LIVES\": \"x\"}}", "not a valid variable name"),
-                Arguments.of("{\"cmd\": \"true\", \"cwd\": \"relative/path\"}", "'cwd' must be an absolute path"));
+                // Not in the parser's test: with 'cmd' missing too, the unknown field is the one named.
+                Arguments.of("{\"command\": \"echo\"}", "unknown field 'command'"));
     }
 
     @ParameterizedTest(name = "[{index}] {1}")

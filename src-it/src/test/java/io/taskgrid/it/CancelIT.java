@@ -1,5 +1,6 @@
 package io.taskgrid.it;
 
+import io.taskgrid.it.bench.ProcStat;
 import io.taskgrid.it.cluster.LocalCluster;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.Test;
@@ -15,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** DELETE /tasks/{id} against real agents and real process trees. */
@@ -90,20 +92,13 @@ class CancelIT {
         assertThat(delete("01234567-89ab-7def-8123-456789abcdef").status()).isEqualTo(404);
     }
 
-    private static boolean running(long pid) throws Exception {
-        Path stat = Path.of("/proc/" + pid + "/stat");
-        if (!Files.exists(stat)) {
-            return false;
-        }
-        String fields = Files.readString(stat).replaceAll("^.*\\) ", "");
-        return !fields.startsWith("Z") && !fields.startsWith("X");
+    /** Still there and neither a zombie (Z) nor dead (X): a killed process lingers as a zombie until it is reaped. */
+    private static boolean running(long pid) {
+        return ProcStat.state(pid).map(state -> state != 'Z' && state != 'X').orElse(false);
     }
 
-    private static void awaitLines(Path file, int lines) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!Files.exists(file) || Files.readAllLines(file).size() < lines) {
-            assertThat(System.nanoTime()).isLessThan(deadline);
-            TaskgridClient.sleep(50);
-        }
+    private static void awaitLines(Path file, int lines) {
+        poll(Duration.ofSeconds(20), Duration.ofMillis(50)).alias(file + " has " + lines + " lines")
+                .until(() -> Files.exists(file) && Files.readAllLines(file).size() >= lines);
     }
 }

@@ -1,12 +1,14 @@
 package io.taskgrid.it;
 
+import io.taskgrid.it.cluster.ServerLayout;
+
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
-import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -14,7 +16,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * A second Liberty server in the build's installation, laid out like the build's own (server-config, master.war, the
- * Derby jars), with settings of its own in server.env: for tests that need a master configured differently from the
+ * JDBC drivers), with settings of its own in server.env: for tests that need a master configured differently from the
  * shared cluster's.
  */
 final class ExtraServer {
@@ -44,21 +46,12 @@ final class ExtraServer {
         command("stop");
     }
 
-    private void layOut(String... serverEnv) throws Exception {
-        deleteTree(dir);
-        command("create");
-        Path build = wlp.resolve("usr/servers/taskgrid");
-        for (String file : List.of("server.xml", "jvm.options", "bootstrap.properties")) {
-            Files.copy(build.resolve(file), dir.resolve(file), StandardCopyOption.REPLACE_EXISTING);
+    private void layOut(String... serverEnv) {
+        Map<String, String> env = new LinkedHashMap<>();
+        for (String line : serverEnv) {
+            env.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
         }
-        Files.createDirectories(dir.resolve("apps"));
-        Files.copy(build.resolve("apps/master.war"), dir.resolve("apps/master.war"));
-        Files.createDirectories(dir.resolve("jdbc"));
-        for (String jar : List.of("derby.jar", "derbyshared.jar", "derbytools.jar")) {
-            Files.copy(build.resolve("jdbc/" + jar), dir.resolve("jdbc/" + jar));
-        }
-        // server create leaves server.env without a final newline.
-        Files.writeString(dir.resolve("server.env"), "\n" + String.join("\n", serverEnv) + "\n", StandardOpenOption.APPEND);
+        ServerLayout.copyOfBuildServer(wlp, name, Map.of(), env);
     }
 
     private void command(String action) throws IOException, InterruptedException {
@@ -67,7 +60,7 @@ final class ExtraServer {
 
     static void run(String... command) throws IOException, InterruptedException {
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(process.getInputStream().readAllBytes());
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.waitFor(120, TimeUnit.SECONDS)).isTrue();
         assertThat(process.exitValue()).as(String.join(" ", command) + "\n" + output).isZero();
     }

@@ -1,5 +1,6 @@
 package io.taskgrid.it;
 
+import io.grpc.Channel;
 import io.grpc.ClientInterceptors;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -29,7 +30,7 @@ import java.util.function.BiConsumer;
 final class FakeAgent implements AutoCloseable {
 
     private final ManagedChannel channel;
-    private final io.grpc.Channel authenticated;
+    private final Channel authenticated;
     final String workerId;
     final String sessionId = UUID.randomUUID().toString();
     final BlockingQueue<WorkerCommand> commands = new LinkedBlockingQueue<>();
@@ -99,8 +100,12 @@ final class FakeAgent implements AutoCloseable {
     }
 
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
         channel.shutdownNow();
-        channel.awaitTermination(10, TimeUnit.SECONDS);
+        try {
+            channel.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
@@ -106,11 +107,8 @@ class ForgedAgentIT {
                     .allSatisfy(a -> assertThat(a.asJsonObject().getString("outcome")).isEqualTo("REFUSED"));
 
             String second = api.submitCmd("echo eventually");
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (api.workers().stream().anyMatch(w -> !w.getBoolean("draining"))) {
-                assertThat(System.nanoTime()).as("every refuser drained").isLessThan(deadline);
-                TaskgridClient.sleep(100);
-            }
+            poll(Duration.ofSeconds(60), Duration.ofMillis(100)).alias("every refuser drained")
+                    .until(() -> api.workers().stream().allMatch(w -> w.getBoolean("draining")));
             assertThat(api.workers()).allSatisfy(w -> {
                 assertThat(w.getString("drainReason")).contains("handed back 5 tasks in a row");
                 assertThat(w.getInt("refused")).isGreaterThanOrEqualTo(5);

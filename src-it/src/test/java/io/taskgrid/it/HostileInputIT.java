@@ -1,5 +1,10 @@
 package io.taskgrid.it;
 
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -13,6 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.Date;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
@@ -38,6 +44,8 @@ class HostileInputIT {
         Files.writeString(tokens, String.join("\n",
                 "api.other-submitter = submitter:sha256:" + sha256(OTHER_SUBMITTER),
                 "api." + LONG_NAME + " = submitter:sha256:" + sha256(LONG_NAMED), ""), StandardOpenOption.APPEND);
+        // Fixed wait: the master looks at the file again on the first request a second after its last look, so
+        // once 1.5 s have passed the next request is sure to find these tokens.
         TaskgridClient.sleep(1500);
     }
 
@@ -134,13 +142,13 @@ class HostileInputIT {
     @Test
     void aJwtWithAVeryLongNameStillSubmits() throws Exception {
         String upn = "u".repeat(600) + "@idp.test";
-        com.nimbusds.jwt.SignedJWT token = new com.nimbusds.jwt.SignedJWT(
-                new com.nimbusds.jose.JWSHeader(com.nimbusds.jose.JWSAlgorithm.RS256),
-                new com.nimbusds.jwt.JWTClaimsSet.Builder().issuer(SharedCluster.JWT_ISSUER)
+        SignedJWT token = new SignedJWT(
+                new JWSHeader(JWSAlgorithm.RS256),
+                new JWTClaimsSet.Builder().issuer(SharedCluster.JWT_ISSUER)
                         .audience(SharedCluster.JWT_AUDIENCE).subject("long").claim("upn", upn)
                         .claim("groups", List.of("submitter"))
-                        .expirationTime(new java.util.Date(System.currentTimeMillis() + 300_000)).build());
-        token.sign(new com.nimbusds.jose.crypto.RSASSASigner(SharedCluster.JWT_KEYS.getPrivate()));
+                        .expirationTime(new Date(System.currentTimeMillis() + 300_000)).build());
+        token.sign(new RSASSASigner(SharedCluster.JWT_KEYS.getPrivate()));
         TaskgridClient.Reply reply = api.withToken(token.serialize()).post("/tasks", "application/json",
                 "{\"cmd\":\"echo from a long name\"}");
         assertThat(reply.status()).as(reply.body()).isEqualTo(202);

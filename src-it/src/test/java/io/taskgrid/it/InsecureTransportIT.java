@@ -5,11 +5,14 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -36,15 +39,12 @@ class InsecureTransportIT {
     @Test
     void listeningBeyondLoopbackWithoutTlsIsRefusedWithTheReason() throws Exception {
         Path messages = server.dir().resolve("logs/messages.log");
-        long deadline = System.nanoTime() + 60_000_000_000L;
-        while (!Files.exists(messages) || !Files.readString(messages).contains("Taskgrid master not started")) {
-            assertThat(System.nanoTime()).as("the refusal is logged").isLessThan(deadline);
-            TaskgridClient.sleep(200);
-        }
+        poll(Duration.ofSeconds(60), Duration.ofMillis(200)).alias("the refusal is logged").until(() ->
+                Files.exists(messages) && Files.readString(messages).contains("Taskgrid master not started"));
         assertThat(Files.readString(messages)).contains("refusing to start").contains("taskgrid.tls.insecure.allowed")
                 .contains("taskgrid.grpc.tls.cert");
         try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", GRPC_PORT), 2000);
+            socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), GRPC_PORT), 2000);
             throw new AssertionError("the gRPC port is open although the master refused to start");
         } catch (IOException expected) {
             // nothing listens

@@ -111,7 +111,7 @@ class IntakeIT {
         assertThat(accepted.size()).isGreaterThanOrEqualTo(SharedCluster.QUEUE_MAX - 10);
         assertThat(slowest).isLessThan(2000);
         for (String id : accepted) {
-            assertThat(api.awaitFinal(id, Duration.ofSeconds(120)).getString("state")).isEqualTo("SUCCEEDED");
+            assertThat(api.awaitFinal(id, Duration.ofMinutes(2)).getString("state")).isEqualTo("SUCCEEDED");
         }
     }
 

@@ -10,11 +10,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -44,18 +45,15 @@ class ListUnderLoadIT {
             ids.add(api.submitCmd("head -c 1048576 /dev/zero | tr '\\0' a; head -c 1048576 /dev/zero | tr '\\0' b >&2"));
         }
         for (String id : ids) {
-            assertThat(api.awaitFinal(id, Duration.ofSeconds(120)).getBoolean("stdoutTruncated")).isFalse();
+            assertThat(api.awaitFinal(id, Duration.ofMinutes(2)).getBoolean("stdoutTruncated")).isFalse();
         }
         long pid = cluster.masterPid();
         AtomicLong maxUsedKb = new AtomicLong();
-        AtomicBoolean loading = new AtomicBoolean(true);
-        Thread sampler = new Thread(() -> {
-            while (loading.get()) {
-                heapUsedKb(pid, false).ifPresent(kb -> maxUsedKb.accumulateAndGet(kb, Math::max));
-                TaskgridClient.sleep(200);
-            }
-        });
-        sampler.start();
+        // Samples the heap while the listings run; a sample, then 200 ms after it ends, the next.
+        ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
+        sampler.scheduleWithFixedDelay(
+                () -> heapUsedKb(pid, false).ifPresent(kb -> maxUsedKb.accumulateAndGet(kb, Math::max)),
+                0, 200, TimeUnit.MILLISECONDS);
         ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
         List<Future<List<Integer>>> replies = new ArrayList<>();
         long started = System.nanoTime();
@@ -77,9 +75,10 @@ class ListUnderLoadIT {
                         assertThat(size).as("a page of summaries, not of outputs").isLessThan(4 * 1024 * 1024));
             }
         } finally {
-            loading.set(false);
             clients.shutdownNow();
-            sampler.join();
+            // No new samples; the one under way (jcmd answers within 30 s) still counts.
+            sampler.shutdown();
+            sampler.awaitTermination(1, TimeUnit.MINUTES);
         }
         long tookMs = Duration.ofNanos(System.nanoTime() - started).toMillis();
         assertThat(cluster.masterAlive()).isTrue();
@@ -103,19 +102,19 @@ class ListUnderLoadIT {
     }
 
     /** The heap in use, from jcmd (after a full collection when {@code afterGc}); empty where jcmd cannot tell. */
-    private static java.util.Optional<Long> heapUsedKb(long pid, boolean afterGc) {
+    private static Optional<Long> heapUsedKb(long pid, boolean afterGc) {
         Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
         if (pid < 0 || !Files.isExecutable(jcmd)) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         try {
             if (afterGc) {
                 run(jcmd.toString(), Long.toString(pid), "GC.run");
             }
             Matcher m = HEAP_USED.matcher(run(jcmd.toString(), Long.toString(pid), "GC.heap_info"));
-            return m.find() ? java.util.Optional.of(Long.parseLong(m.group(1))) : java.util.Optional.empty();
+            return m.find() ? Optional.of(Long.parseLong(m.group(1))) : Optional.empty();
         } catch (Exception e) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
     }
 

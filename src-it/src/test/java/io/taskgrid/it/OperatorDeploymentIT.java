@@ -7,17 +7,20 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.stream.Collectors;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -56,7 +59,7 @@ class OperatorDeploymentIT {
                 .collect(Collectors.joining("\n", "set -euo pipefail\n", "\n"));
         Process deploy = new ProcessBuilder("bash", "-c", script).directory(projectRoot.toFile())
                 .redirectErrorStream(true).start();
-        String output = new String(deploy.getInputStream().readAllBytes());
+        String output = new String(deploy.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(deploy.waitFor(300, TimeUnit.SECONDS)).isTrue();
         assertThat(deploy.exitValue()).as(script + "\n" + output).isZero();
 
@@ -74,23 +77,25 @@ class OperatorDeploymentIT {
         apiToken = credentials.operatorToken();
         joinToken = credentials.joinToken();
 
-        ProcessBuilder agentProcess = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
-                SharedCluster.property("taskgrid.agent.jar"), "--id", "ops-1", "--master", "localhost:" + GRPC_PORT,
-                "--reconnect-delay", "1s")
-                .redirectErrorStream(true)
-                .redirectOutput(Path.of(SharedCluster.property("taskgrid.log.dir"), "ops-agent.log").toFile());
-        agentProcess.environment().put("TASKGRID_JOIN_TOKEN", joinToken);
-        agent = agentProcess.start();
+        agent = AgentProcess.agent().id("ops-1").master("localhost:" + GRPC_PORT).args("--reconnect-delay", "1s")
+                .joinToken(joinToken)
+                .log(Path.of(SharedCluster.property("taskgrid.log.dir"), "ops-agent.log"))
+                .start();
+    }
+
+    /** The first sh block after {@code heading} in the README, as written. */
+    static String readmeBlock(Path readme, String heading) throws IOException {
+        String text = Files.readString(readme);
+        int section = text.indexOf(heading);
+        assertThat(section).as("README section " + heading).isNotNegative();
+        int open = text.indexOf("```sh\n", section) + "```sh\n".length();
+        int close = text.indexOf("```", open);
+        return text.substring(open, close);
     }
 
     /** The lines of the first sh block after the README's "Deploying master.war" heading, continuations joined. */
     static List<String> readmeDeployBlock(Path readme) throws IOException {
-        String text = Files.readString(readme);
-        int section = text.indexOf("## Deploying master.war on your own Liberty");
-        assertThat(section).as("README section on deploying master.war").isNotNegative();
-        int open = text.indexOf("```sh\n", section) + "```sh\n".length();
-        int close = text.indexOf("```", open);
-        String block = text.substring(open, close).replace("\\\n", " ");
+        String block = readmeBlock(readme, "## Deploying master.war on your own Liberty").replace("\\\n", " ");
         List<String> lines = new ArrayList<>();
         for (String line : block.split("\n")) {
             int comment = line.indexOf("  #");
@@ -114,11 +119,8 @@ class OperatorDeploymentIT {
     @Test
     void theDeployedMasterRunsTasksAndKeepsThemInItsOwnDatabase() {
         TaskgridClient api = new TaskgridClient("http://localhost:" + HTTP_PORT, apiToken);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (workerCount(api) < 1) {
-            assertThat(System.nanoTime()).as("the agent connects to the deployed master").isLessThan(deadline);
-            TaskgridClient.sleep(200);
-        }
+        poll(Duration.ofSeconds(60), Duration.ofMillis(200)).alias("the agent connects to the deployed master")
+                .until(() -> workerCount(api) >= 1);
         JsonObject done = api.awaitFinal(api.submitCmd("echo deployed by hand"), Duration.ofSeconds(30));
         assertThat(done.getString("state")).isEqualTo("SUCCEEDED");
         assertThat(done.getString("stdout")).isEqualTo("deployed by hand\n");
@@ -145,7 +147,7 @@ class OperatorDeploymentIT {
     private static int workerCount(TaskgridClient api) {
         try {
             return api.workers().size();
-        } catch (java.io.UncheckedIOException e) {
+        } catch (UncheckedIOException e) {
             return 0; // not listening yet
         }
     }

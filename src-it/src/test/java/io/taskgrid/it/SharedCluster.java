@@ -6,8 +6,15 @@ import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
 import java.time.Duration;
+import java.util.Base64;
 
 /**
  * One real cluster (Liberty running master.war, and agent JVMs) for the whole integration-test run: started by the
@@ -22,7 +29,7 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
     static final String JWT_ISSUER = "https://idp.taskgrid.test";
     static final String JWT_AUDIENCE = "taskgrid-it";
     /** Signs the JWTs of the tests; the master trusts its public half (mp.jwt.verify.publickey.location). */
-    static final java.security.KeyPair JWT_KEYS = rsaKeys();
+    static final KeyPair JWT_KEYS = rsaKeys();
     static final int QUEUE_MAX = 300;
 
     private static LocalCluster cluster;
@@ -38,8 +45,17 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
     @Override
     public void beforeAll(ExtensionContext context) {
         context.getRoot().getStore(NAMESPACE).getOrComputeIfAbsent("cluster", key -> {
-            cluster = LocalCluster.start(config());
-            return (ExtensionContext.Store.CloseableResource) () -> {
+            ClusterConfig config = config();
+            // Every run starts from an empty database: what an earlier run (perhaps of other code) left is not
+            // this run's to see, and a migration changed during development would otherwise stop the master.
+            try {
+                ExtraServer.deleteTree(config.libertyDir().resolve("usr/servers").resolve(config.serverName())
+                        .resolve("taskgrid-db"));
+            } catch (IOException e) {
+                throw new UncheckedIOException("could not empty the database of an earlier run", e);
+            }
+            cluster = LocalCluster.start(config);
+            return (AutoCloseable) () -> {
                 cluster.close();
                 cluster = null;
             };
@@ -67,12 +83,12 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 .build();
     }
 
-    private static java.security.KeyPair rsaKeys() {
+    private static KeyPair rsaKeys() {
         try {
-            java.security.KeyPairGenerator generator = java.security.KeyPairGenerator.getInstance("RSA");
+            KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
             generator.initialize(2048);
             return generator.generateKeyPair();
-        } catch (java.security.GeneralSecurityException e) {
+        } catch (GeneralSecurityException e) {
             throw new IllegalStateException(e);
         }
     }
@@ -80,13 +96,13 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
     private static Path jwtPublicKeyFile() {
         try {
             Path file = Path.of(property("taskgrid.log.dir"), "jwt-public-key.pem");
-            java.nio.file.Files.createDirectories(file.getParent());
-            java.nio.file.Files.writeString(file, "-----BEGIN PUBLIC KEY-----\n"
-                    + java.util.Base64.getMimeEncoder().encodeToString(JWT_KEYS.getPublic().getEncoded())
+            Files.createDirectories(file.getParent());
+            Files.writeString(file, "-----BEGIN PUBLIC KEY-----\n"
+                    + Base64.getMimeEncoder().encodeToString(JWT_KEYS.getPublic().getEncoded())
                     + "\n-----END PUBLIC KEY-----\n");
             return file;
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 

@@ -4,6 +4,7 @@ import jakarta.json.Json;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import jakarta.json.JsonValue;
+import org.awaitility.core.ConditionTimeoutException;
 
 import java.io.IOException;
 import java.io.StringReader;
@@ -15,6 +16,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
 
 /** A small client of the REST API for the tests, speaking plain HTTP and JSON like curl would. */
 public final class TaskgridClient {
@@ -116,17 +118,17 @@ public final class TaskgridClient {
 
     /** Polls until the task is in one of {@code states}; returns it. */
     public JsonObject awaitState(String id, Set<String> states, Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        JsonObject task;
-        do {
-            task = task(id);
-            if (states.contains(task.getString("state"))) {
-                return task;
-            }
-            sleep(50);
-        } while (System.nanoTime() < deadline);
-        throw new AssertionError("task " + id + " did not reach " + states + " within " + timeout.toSeconds()
-                + " s; it is " + task);
+        // Kept for the failure message: where the task got to says more than that it did not arrive.
+        AtomicReference<JsonObject> last = new AtomicReference<>();
+        try {
+            return Polling.poll(timeout, Duration.ofMillis(50)).until(() -> task(id), task -> {
+                last.set(task);
+                return states.contains(task.getString("state"));
+            });
+        } catch (ConditionTimeoutException e) {
+            throw new AssertionError("task " + id + " did not reach " + states + " within " + timeout.toSeconds()
+                    + " s; it is " + last.get(), e);
+        }
     }
 
     public JsonObject awaitFinal(String id, Duration timeout) {
@@ -148,6 +150,10 @@ public final class TaskgridClient {
         return value == null || value.getValueType() == JsonValue.ValueType.NULL ? null : object.getString(field);
     }
 
+    /**
+     * A fixed wait, for what no condition can be polled for: that something does not happen, or a span of time a
+     * test needs to pass. Anything that can be observed is waited for with {@link Polling#poll} instead.
+     */
     public static void sleep(long millis) {
         try {
             Thread.sleep(millis);

@@ -7,8 +7,8 @@ import java.util.Map;
 
 /**
  * What a {@link LocalCluster} starts: a master on the Liberty installation at {@code libertyDir} and {@code workers}
- * agents named {@code baseWorkerId + 1 .. n}. The fields the Go prototype's launcher took (master port, API port,
- * worker count, master host, base worker id, reconnect delay), plus where things are on disk.
+ * agents named {@code baseWorkerId + 1 .. n}: ports, worker count, master host, base worker id, reconnect delay, and
+ * where things are on disk.
  *
  * @param logDir        where master.log and one log per agent go; null sends every line to this process's output,
  *                      prefixed with who wrote it

@@ -1,9 +1,15 @@
 package io.taskgrid.it.cluster;
 
+import jakarta.json.Json;
+import jakarta.json.JsonException;
+import jakarta.json.JsonNumber;
+import jakarta.json.JsonReader;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.StringReader;
 import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -18,10 +24,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * A whole Taskgrid on this machine: the master on a real Open Liberty (running master.war) and N agent JVMs, each its
@@ -31,7 +37,6 @@ import java.util.regex.Pattern;
 public final class LocalCluster implements AutoCloseable {
 
     private static final Path SETSID = Path.of("/usr/bin/setsid");
-    private static final Pattern WORKER_COUNT = Pattern.compile("\"count\"\\s*:\\s*(\\d+)");
 
     private final ClusterConfig config;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
@@ -41,7 +46,7 @@ public final class LocalCluster implements AutoCloseable {
     private volatile String joinToken;
     private final Map<String, Process> agents = new LinkedHashMap<>();
     /** Threads that copy a process's output here; joined after it exits so its last lines are not lost. */
-    private final Map<Process, Thread> pumps = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<Process, Thread> pumps = new ConcurrentHashMap<>();
 
     private LocalCluster(ClusterConfig config) {
         this.config = config;
@@ -79,7 +84,7 @@ public final class LocalCluster implements AutoCloseable {
         env.put("TASKGRID_GRPC_PORT", Integer.toString(config.grpcPort()));
         env.putAll(config.masterEnv());
         master = launch(builder, "master");
-        awaitMasterReady(Duration.ofSeconds(120));
+        awaitMasterReady(Duration.ofMinutes(2));
         readInitialCredentials();
     }
 
@@ -129,7 +134,7 @@ public final class LocalCluster implements AutoCloseable {
         if (master == null || !master.isAlive()) {
             return -1;
         }
-        return java.util.stream.Stream.concat(java.util.stream.Stream.of(master.toHandle()), master.descendants())
+        return Stream.concat(Stream.of(master.toHandle()), master.descendants())
                 .filter(p -> p.info().commandLine().map(c -> c.contains("ws-server.jar")).orElse(false))
                 .mapToLong(ProcessHandle::pid).findFirst().orElse(master.pid());
     }
@@ -145,8 +150,14 @@ public final class LocalCluster implements AutoCloseable {
         if (old != null && old.isAlive()) {
             throw new IllegalStateException("agent " + workerId + " is already running");
         }
-        List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xmx128m", "-XX:+UseSerialGC", "-jar",
-                config.agentJar().toString(),
+        // A small heap to start with (it grows to 128 MB when output needs it) keeps an idle agent near 64 MB.
+        List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xms16m", "-Xmx128m", "-XX:+UseSerialGC"));
+        // Extra JVM options for the agents, e.g. to profile them: TASKGRID_AGENT_JAVA_OPTS="-XX:StartFlightRecording=..."
+        String extra = System.getenv("TASKGRID_AGENT_JAVA_OPTS");
+        if (extra != null && !extra.isBlank()) {
+            command.addAll(List.of(extra.replace("{id}", workerId).trim().split("\\s+")));
+        }
+        command.addAll(List.of("-jar", config.agentJar().toString(),
                 "--id", workerId,
                 "--master", config.grpcTarget(),
                 "--slots", Integer.toString(config.slotsPerWorker()),
@@ -271,6 +282,7 @@ public final class LocalCluster implements AutoCloseable {
                 + timeout.toSeconds() + " s");
     }
 
+    /** The {@code count} of GET /workers, or -1 while the master does not give one (down, starting, refusing). */
     public int connectedWorkers() {
         try {
             HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(config.apiBase() + "/workers"))
@@ -279,12 +291,21 @@ public final class LocalCluster implements AutoCloseable {
                 request.header("Authorization", "Bearer " + apiToken);
             }
             HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-            Matcher m = WORKER_COUNT.matcher(response.body());
-            return response.statusCode() == 200 && m.find() ? Integer.parseInt(m.group(1)) : -1;
+            return response.statusCode() == 200 ? workerCount(response.body()) : -1;
         } catch (IOException e) {
             return -1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    private static int workerCount(String workerList) {
+        try (JsonReader reader = Json.createReader(new StringReader(workerList))) {
+            JsonNumber count = reader.readObject().getJsonNumber("count");
+            return count == null ? -1 : count.intValueExact();
+        } catch (JsonException | ClassCastException | ArithmeticException e) {
+            // not the worker list: an error page of a server still starting, say
             return -1;
         }
     }

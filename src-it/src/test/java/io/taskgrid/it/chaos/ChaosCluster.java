@@ -15,8 +15,13 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.stream.Stream;
+
+import static io.taskgrid.it.Polling.poll;
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * A master and N agents, each in its own container on one Docker network, from the locally built runtime image. The
@@ -103,7 +108,8 @@ final class ChaosCluster implements AutoCloseable {
     /** SIGKILL to the master container: no clean shutdown, no chance to tell anyone. */
     void killMaster() {
         docker().killContainerCmd(master.getContainerId()).withSignal("KILL").exec();
-        saveLog("master-" + (++masterGeneration), master);
+        masterGeneration++;
+        saveLog("master-" + masterGeneration, master);
         master.stop();
     }
 
@@ -115,7 +121,7 @@ final class ChaosCluster implements AutoCloseable {
                 .withFileSystemBind(markers().toString(), "/markers", BindMode.READ_WRITE)
                 .withEnv("TASKGRID_JOIN_TOKEN", joinToken)
                 .withCommand("java", "-Xmx96m", "-XX:+UseSerialGC", "-jar", "/opt/taskgrid/worker-agent.jar",
-                        "--id", id, "--master", "master:50051", "--reconnect-delay", "500ms",
+                        "--id", id, "--master", "master:50051", "--plaintext", "--reconnect-delay", "500ms",
                         "--max-reconnect-delay", "2s", "--state-dir", "/var/taskgrid/agent");
         agent.start();
         agents.put(id, agent);
@@ -152,26 +158,23 @@ final class ChaosCluster implements AutoCloseable {
     }
 
     void awaitWorkers(int n, Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        int seen = -1;
-        while (System.nanoTime() < deadline) {
-            try {
-                seen = api().workers().size();
-            } catch (RuntimeException e) {
-                seen = -1;
-            }
-            if (seen == n) {
-                return;
-            }
-            TaskgridClient.sleep(200);
+        poll(timeout, Duration.ofMillis(200))
+                .untilAsserted(() -> assertThat(connectedWorkers()).as("connected workers").isEqualTo(n));
+    }
+
+    /** -1 while the master does not answer, as during its restart. */
+    private int connectedWorkers() {
+        try {
+            return api().workers().size();
+        } catch (RuntimeException e) {
+            return -1;
         }
-        throw new AssertionError("expected " + n + " workers, saw " + seen);
     }
 
     private static void deleteTree(Path dir) throws IOException {
         if (Files.exists(dir)) {
-            try (java.util.stream.Stream<Path> paths = Files.walk(dir)) {
-                for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            try (Stream<Path> paths = Files.walk(dir)) {
+                for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                     Files.delete(path);
                 }
             }

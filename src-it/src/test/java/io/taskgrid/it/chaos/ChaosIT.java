@@ -12,8 +12,10 @@ import java.net.http.HttpRequest;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -23,6 +25,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
+import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -34,6 +37,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class ChaosIT {
 
     private static final Duration FINAL_WAIT = Duration.ofMinutes(3);
+    /** How long the submissions around a master kill may take, all of them and each one. */
+    private static final Duration LOAD_WAIT = Duration.ofMinutes(5);
 
     @BeforeAll
     static void needsDocker() {
@@ -63,7 +68,7 @@ class ChaosIT {
 
     /** Submits tasks named prefix0..n-1 and returns their ids by name. */
     private static Map<String, String> submitMarked(TaskgridClient api, String prefix, int n, double seconds) {
-        Map<String, String> ids = new java.util.LinkedHashMap<>();
+        Map<String, String> ids = new LinkedHashMap<>();
         for (int i = 0; i < n; i++) {
             ids.put(prefix + i, api.submitCmd(ChaosCluster.markedCommand(prefix + i, seconds)));
         }
@@ -71,17 +76,18 @@ class ChaosIT {
     }
 
     private static String awaitRunningOn(TaskgridClient api, Map<String, String> ids, String worker) {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            for (String id : ids.values()) {
-                JsonObject task = api.task(id);
-                if (task.getString("state").equals("RUNNING") && worker.equals(TaskgridClient.stringOrNull(task, "workerId"))) {
-                    return id;
-                }
+        return poll(Duration.ofSeconds(60), Duration.ofMillis(100)).alias("a task running on " + worker)
+                .until(() -> runningOn(api, ids, worker), Optional::isPresent).orElseThrow();
+    }
+
+    private static Optional<String> runningOn(TaskgridClient api, Map<String, String> ids, String worker) {
+        for (String id : ids.values()) {
+            JsonObject task = api.task(id);
+            if (task.getString("state").equals("RUNNING") && worker.equals(TaskgridClient.stringOrNull(task, "workerId"))) {
+                return Optional.of(id);
             }
-            TaskgridClient.sleep(100);
         }
-        throw new AssertionError("no task ran on " + worker);
+        return Optional.empty();
     }
 
     private record Tally(int accepted, int ran, int duplicates, int lost, int notSucceeded) {
@@ -162,7 +168,9 @@ class ChaosIT {
 
             cluster.unpauseAgent("a1");
             cluster.awaitWorkers(3, Duration.ofSeconds(60));
-            TaskgridClient.sleep(5000); // the thawed agent reports its stale attempt, or has it cancelled
+            // Fixed wait: the thawed agent reports its stale attempt, or has it cancelled, and neither may change the
+            // task; only time can show that nothing changed.
+            TaskgridClient.sleep(5000);
             JsonObject after = api.task(frozenTask);
             assertThat(after.getString("state")).isEqualTo("SUCCEEDED");
             assertThat(after.getJsonArray("attempts")).hasSize(2);
@@ -186,6 +194,7 @@ class ChaosIT {
             awaitRunningOn(api, ids, "a1");
             Instant fault = Instant.now();
             cluster.disconnectAgent("a1");
+            // Fixed wait: the cut lasts 6 s by design, shorter than lostAfter (40 s).
             TaskgridClient.sleep(6000);
             cluster.reconnectAgent("a1");
             cluster.awaitWorkers(3, Duration.ofSeconds(40));
@@ -214,32 +223,18 @@ class ChaosIT {
                     String name = "load-" + i;
                     String body = Json.createObjectBuilder().add("cmd", ChaosCluster.markedCommand(name, 0)).build().toString();
                     // The same key on every retry: a request that was stored but whose answer was lost is not stored twice.
-                    while (true) {
-                        try {
-                            TaskgridClient.Reply reply = cluster.api().send(HttpRequest.newBuilder(
-                                            URI.create(cluster.api().base() + "/tasks"))
-                                    .timeout(Duration.ofSeconds(10))
-                                    .header("Content-Type", "application/json").header("Idempotency-Key", name)
-                                    .POST(HttpRequest.BodyPublishers.ofString(body)).build());
-                            if (reply.status() == 202 || reply.status() == 200) {
-                                accepted.put(name, reply.json().getString("id"));
-                                break;
-                            }
-                        } catch (RuntimeException e) {
-                            // master down: try again
-                        }
-                        TaskgridClient.sleep(200);
-                    }
+                    String id = poll(LOAD_WAIT, Duration.ofMillis(200)).alias("submission of " + name)
+                            .until(() -> submitOnce(cluster, name, body), Optional::isPresent).orElseThrow();
+                    accepted.put(name, id);
                     submitted.incrementAndGet();
                 }
             });
-            while (submitted.get() < 300) {
-                TaskgridClient.sleep(20);
-            }
+            poll(LOAD_WAIT, Duration.ofMillis(20)).alias("300 submissions before the kill")
+                    .until(() -> submitted.get() >= 300);
             Instant fault = Instant.now();
             cluster.killMaster();
             cluster.startMaster();
-            load.get(5, TimeUnit.MINUTES);
+            load.get(LOAD_WAIT.toMillis(), TimeUnit.MILLISECONDS);
             submitter.shutdown();
 
             Tally tally = tally(cluster, cluster.api(), accepted);
@@ -250,6 +245,23 @@ class ChaosIT {
             assertThat(tally.duplicates()).isZero();
             assertThat(tally.notSucceeded()).isZero();
         }
+    }
+
+    /** The task's id once the master took it (202, or 200 for a replay of a stored one); empty while it is down. */
+    private static Optional<String> submitOnce(ChaosCluster cluster, String key, String body) {
+        try {
+            TaskgridClient api = cluster.api();
+            TaskgridClient.Reply reply = api.send(HttpRequest.newBuilder(URI.create(api.base() + "/tasks"))
+                    .timeout(Duration.ofSeconds(10))
+                    .header("Content-Type", "application/json").header("Idempotency-Key", key)
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+            if (reply.status() == 202 || reply.status() == 200) {
+                return Optional.of(reply.json().getString("id"));
+            }
+        } catch (RuntimeException e) {
+            // master down: try again
+        }
+        return Optional.empty();
     }
 
     @Test

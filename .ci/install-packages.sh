@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need from Debian and that a new machine lacks: PostgreSQL (PostgresIT and the benchmark
+# start a server of their own from its binaries; the package's own cluster is not used and is stopped).
+# Needs root (CI and these machines are).
+set -euo pipefail
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+# The package may have started its default cluster on port 5432; the tests use their own.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters --no-header 2>/dev/null | while read -r version name _; do
+        pg_ctlcluster "$version" "$name" stop 2>/dev/null || true
+    done
+fi
+echo "install-packages: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) is installed"

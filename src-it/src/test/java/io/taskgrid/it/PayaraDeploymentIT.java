@@ -1,0 +1,94 @@
+package io.taskgrid.it;
+
+import io.taskgrid.it.cluster.InitialCredentials;
+import jakarta.json.JsonObject;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import static io.taskgrid.it.Polling.poll;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The same master.war on a second Jakarta EE 10 server, Payara Micro 6, set up with nothing but the README's steps
+ * ("Deploying on Payara Micro", run here as written, with this test's folder, ports and file paths), and a real agent
+ * running a task through it.
+ */
+class PayaraDeploymentIT {
+
+    private static final int HTTP_PORT = 19092;
+    private static final int GRPC_PORT = 19051;
+
+    @TempDir
+    static Path home;
+
+    private static Process payara;
+    private static Process agent;
+
+    @BeforeAll
+    static void deployAsTheReadmeSays() throws Exception {
+        String block = OperatorDeploymentIT.readmeBlock(Path.of(SharedCluster.property("taskgrid.project.dir"), "README.md"),
+                "## Deploying on Payara Micro");
+        String script = block
+                .replace("$HOME/taskgrid-payara", home.resolve("taskgrid").toString())
+                .replace("payara-micro-6.2025.10.jar", SharedCluster.property("taskgrid.payara.jar"))
+                .replace("master-war/target/master.war", Path.of(SharedCluster.property("taskgrid.project.dir"),
+                        "master-war/target/master.war").toString())
+                .replace("--port 9092", "--port " + HTTP_PORT)
+                .replace("TASKGRID_GRPC_PORT=50051", "TASKGRID_GRPC_PORT=" + GRPC_PORT);
+        Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "payara.log");
+        ProcessBuilder builder = new ProcessBuilder("bash", "-ec", script).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        builder.environment().put("HOME", home.toString());
+        payara = builder.start();
+        Path credentials = home.resolve("taskgrid").resolve(InitialCredentials.FILE);
+        poll(Duration.ofMinutes(4), Duration.ofSeconds(1))
+                .until(() -> !payara.isAlive() || (Files.exists(credentials) && workers(credentials) >= 0));
+        assertThat(payara.isAlive()).as("Payara Micro runs (see " + log + ")").isTrue();
+        agent = AgentProcess.agent().id("payara-1").master("localhost:" + GRPC_PORT)
+                .args("--reconnect-delay", "1s", "--state-dir", home.resolve("agent").toString())
+                .joinToken(InitialCredentials.read(credentials.getParent()).joinToken())
+                .log(Path.of(SharedCluster.property("taskgrid.log.dir"), "payara-agent.log"))
+                .start();
+    }
+
+    private static int workers(Path credentials) {
+        try {
+            return new TaskgridClient("http://localhost:" + HTTP_PORT,
+                    InitialCredentials.read(credentials.getParent()).operatorToken()).workers().size();
+        } catch (RuntimeException | AssertionError e) {
+            return -1;
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (Process process : new Process[]{agent, payara}) {
+            if (process != null) {
+                process.descendants().forEach(ProcessHandle::destroy);
+                process.destroy();
+                process.waitFor(60, TimeUnit.SECONDS);
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
+            }
+        }
+    }
+
+    @Test
+    void theWarRunsATaskOnPayaraMicroWithARealAgent() {
+        InitialCredentials credentials = InitialCredentials.read(home.resolve("taskgrid"));
+        TaskgridClient api = new TaskgridClient("http://localhost:" + HTTP_PORT, credentials.operatorToken());
+        poll(Duration.ofSeconds(60), Duration.ofMillis(100)).until(() -> api.workers().size() == 1);
+        JsonObject done = api.awaitFinal(api.submitCmd("echo on payara"), Duration.ofSeconds(60));
+        assertThat(done.getString("state")).isEqualTo("SUCCEEDED");
+        assertThat(done.getString("stdout")).isEqualTo("on payara\n");
+        assertThat(done.getString("workerId")).isEqualTo("payara-1");
+        assertThat(home.resolve("taskgrid/taskgrid-db/taskgrid.mv.db")).exists();
+        assertThat(api.withToken(null).get("/workers").status()).isEqualTo(401);
+    }
+}
