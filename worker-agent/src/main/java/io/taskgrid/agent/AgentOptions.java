@@ -13,6 +13,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -26,10 +28,11 @@ import java.util.regex.PatternSyntaxException;
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
                            List<Pattern> allow, String joinToken, Path tokenFile, Path tlsCa, Path tlsCert, Path tlsKey,
-                           String runAs, boolean plaintextAllowed) {
+                           String runAs, boolean plaintextAllowed, Map<String, String> labels) {
 
     public AgentOptions {
         allow = List.copyOf(allow);
+        labels = Map.copyOf(labels);
     }
 
     /** TLS is on when any TLS flag is given. */
@@ -130,6 +133,12 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 description = "how many tasks to run at once, 1 to 256 (default: ${DEFAULT-VALUE})")
         int slots;
 
+        @Option(names = "--label", paramLabel = "KEY=VALUE", converter = LabelArgument.class,
+                description = "a label this worker offers; tasks that require labels run only where all match. "
+                        + "Repeatable, at most 16; key and value 1 to 63 of letters, digits, . _ - (starting with a "
+                        + "letter or digit)")
+        List<Label> labels = new ArrayList<>();
+
         @Option(names = "--reconnect-delay", paramLabel = "DUR", defaultValue = "5s", converter = PositiveDuration.class,
                 description = "first wait before reconnecting to a lost master; doubles with jitter up to "
                         + "--max-reconnect-delay (default: ${DEFAULT-VALUE})")
@@ -221,15 +230,48 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             if ((tlsCert == null) != (tlsKey == null)) {
                 throw new UsageException("--tls-cert and --tls-key go together");
             }
+            Map<String, String> labelMap = new TreeMap<>();
+            for (Label label : labels) {
+                if (labelMap.put(label.key(), label.value()) != null) {
+                    throw new UsageException("--label " + label.key() + " is given twice");
+                }
+            }
+            if (labelMap.size() > MAX_LABELS) {
+                throw new UsageException("at most " + MAX_LABELS + " --label flags are allowed");
+            }
             Path state = stateDir != null ? stateDir
                     : Path.of(System.getProperty("user.home"), ".taskgrid-agent", workerId);
             return new AgentOptions(workerId, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
                     shutdownGrace, killGrace, state, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
-                    plaintext);
+                    plaintext, labelMap);
         }
     }
 
     record HostPortValue(String host, int port) {
+    }
+
+    record Label(String key, String value) {
+    }
+
+    /** The master checks labels by the same rule and refuses a registration that breaks it. */
+    static final int MAX_LABELS = 16;
+    private static final Pattern LABEL_WORD = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+
+    static final class LabelArgument implements ITypeConverter<Label> {
+        @Override
+        public Label convert(String value) {
+            int equals = value.indexOf('=');
+            if (equals < 0) {
+                throw new TypeConversionException("'" + value + "' must be KEY=VALUE");
+            }
+            String key = value.substring(0, equals);
+            String labelValue = value.substring(equals + 1);
+            if (!LABEL_WORD.matcher(key).matches() || !LABEL_WORD.matcher(labelValue).matches()) {
+                throw new TypeConversionException("'" + value + "': key and value must each be 1 to 63 of A-Z a-z "
+                        + "0-9 . _ -, starting with a letter or digit");
+            }
+            return new Label(key, labelValue);
+        }
     }
 
     static final class WorkerId implements ITypeConverter<String> {

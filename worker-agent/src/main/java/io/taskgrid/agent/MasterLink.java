@@ -23,6 +23,7 @@ import io.taskgrid.proto.v1.WorkerCommand;
 import javax.net.ssl.SSLException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -44,6 +45,7 @@ final class MasterLink {
 
     private final String workerId;
     private final int slots;
+    private final Map<String, String> labels;
     private final String agentVersion;
     private final String target;
     private final ManagedChannel channel;
@@ -62,11 +64,12 @@ final class MasterLink {
      * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): the Netty channel of
      * {@link #connect} in the agent, an in-process one in tests.
      */
-    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots, String agentVersion,
-               Backoff backoff, String target) {
+    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots,
+               Map<String, String> labels, String agentVersion, Backoff backoff, String target) {
         this.channel = channel;
         this.workerId = workerId;
         this.slots = slots;
+        this.labels = Map.copyOf(labels);
         this.agentVersion = agentVersion;
         this.backoff = backoff;
         this.target = target;
@@ -86,7 +89,7 @@ final class MasterLink {
                 .disableRetry()
                 .build();
         return new MasterLink(channel, new JoinTokenCredentials(options.joinToken(), options.plaintextAllowed()),
-                options.workerId(), options.slots(), agentVersion,
+                options.workerId(), options.slots(), options.labels(), agentVersion,
                 new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
                 options.masterHost() + ":" + options.masterPort());
     }
@@ -129,6 +132,7 @@ final class MasterLink {
         AssignTaskRequest request = AssignTaskRequest.newBuilder()
                 .setWorkerId(workerId)
                 .setSlots(slots)
+                .putAllLabels(labels)
                 .setAgentVersion(agentVersion)
                 .addAllRunning(running)
                 .setSessionId(sessionId)

@@ -8,6 +8,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
@@ -143,6 +144,25 @@ class AgentOptionsTest {
         assertUsage("longer than 0", "--reconnect-delay", "0");
         assertUsage("must not be shorter", "--reconnect-delay", "10s", "--max-reconnect-delay", "1s");
         assertUsage("is not a regular expression", "--allow", "echo (");
+        assertUsage("must be KEY=VALUE", "--label", "linux");
+        assertUsage("starting with a letter or digit", "--label", "os=");
+        assertUsage("starting with a letter or digit", "--label", "=linux");
+        assertUsage("starting with a letter or digit", "--label", "os=lin,ux");
+        assertUsage("starting with a letter or digit", "--label", "os=" + "x".repeat(64));
+        assertUsage("--label os is given twice", "--label", "os=linux", "--label", "os=mac");
+    }
+
+    @Test
+    void labelsAreRepeatableAndAtMostSixteen() throws Exception {
+        assertThat(AgentOptions.parse("--label", "os=linux", "--label=gpu=a100").labels())
+                .isEqualTo(Map.of("os", "linux", "gpu", "a100"));
+        assertThat(AgentOptions.parse().labels()).isEmpty();
+        String[] many = new String[34];
+        for (int i = 0; i < 17; i++) {
+            many[2 * i] = "--label";
+            many[2 * i + 1] = "k" + i + "=v";
+        }
+        assertUsage("at most 16 --label", many);
     }
 
     @Test

@@ -66,7 +66,7 @@ class WorkerAgentTest {
                 "--kill-grace", "1s", "--state-dir", stateDir.toString(), "--token", TOKEN);
         ManagedChannel channel = InProcessChannelBuilder.forName(serverName).directExecutor().build();
         MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
-                options.slots(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
+                options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
         outbox = new Outbox(stateDir);
         agent = new WorkerAgent(options, null, link, outbox, null);
         linkThread = new Thread(agent::runLink, "test-link");

@@ -1,6 +1,7 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
 import io.taskgrid.master.task.NewTask;
@@ -66,6 +67,9 @@ public class TaskResource {
     @Inject
     HeavyReads heavyReads;
 
+    @Inject
+    WorkerRegistry workers;
+
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     @RequiresRole(Role.SUBMITTER)
@@ -95,7 +99,7 @@ public class TaskResource {
                     .orElseThrow(() -> ApiProblem.busy("a request with this Idempotency-Key was not stored; try again", 1));
         }
         Task task = submission.task();
-        return Response.accepted(TaskView.of(task, List.of())).location(URI.create("/tasks/" + task.getId())).build();
+        return Response.accepted(TaskView.of(task, List.of(), waiting(task))).location(URI.create("/tasks/" + task.getId())).build();
     }
 
     /** A change is answered once durable; a master that cannot make it durable soon says so rather than hang. */
@@ -166,7 +170,12 @@ public class TaskResource {
     }
 
     private TaskView view(Task task) {
-        return TaskView.of(task, store.attempts(task.getId()));
+        return TaskView.of(task, store.attempts(task.getId()), waiting(task));
+    }
+
+    /** Why a queued task is not running yet; null for a task in any other state. */
+    private String waiting(Task task) {
+        return task.getState() == TaskState.QUEUED ? workers.whyWaiting(task.getRequires()) : null;
     }
 
     @GET

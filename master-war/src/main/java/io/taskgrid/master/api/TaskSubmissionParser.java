@@ -1,6 +1,8 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.Task;
 import io.taskgrid.master.text.SafeText;
 import jakarta.json.Json;
 import jakarta.json.JsonConfig;
@@ -40,7 +42,7 @@ public final class TaskSubmissionParser {
     public static final int MAX_ATTEMPTS = 100;
 
     private static final Set<String> FIELDS = Set.of("cmd", "timeoutSeconds", "env", "cwd", "retries", "maxAttempts",
-            "secretEnv");
+            "secretEnv", "priority", "requires");
     /** Duplicate keys are an error: which of two "cmd" values would run is not a guess to make. */
     private static final JsonReaderFactory READERS =
             Json.createReaderFactory(Map.of(JsonConfig.KEY_STRATEGY, JsonConfig.KeyStrategy.NONE));
@@ -53,7 +55,8 @@ public final class TaskSubmissionParser {
         for (String field : object.keySet()) {
             if (!FIELDS.contains(field)) {
                 throw ApiProblem.badRequest("unknown field '" + SafeText.echo(field)
-                        + "'; the fields are cmd, timeoutSeconds, env, secretEnv, cwd, retries, maxAttempts");
+                        + "'; the fields are cmd, timeoutSeconds, env, secretEnv, cwd, retries, maxAttempts, priority, "
+                        + "requires");
             }
         }
         Long retries = wholeNumber(object, "retries", 0, MAX_RETRIES);
@@ -65,9 +68,10 @@ public final class TaskSubmissionParser {
                 throw ApiProblem.badRequest("'" + name + "' is in both env and secretEnv; give it once");
             }
         }
+        Long priority = wholeNumber(object, "priority", Task.MIN_PRIORITY, Task.MAX_PRIORITY);
         return new NewTask(cmd(object), env, cwd(object), timeout(object),
                 maxAttempts == null ? null : maxAttempts.intValue(), retries == null ? null : retries.intValue(),
-                secretEnv);
+                secretEnv, priority == null ? null : priority.intValue(), requires(object));
     }
 
     private static JsonObject readObject(String body) {
@@ -182,6 +186,36 @@ public final class TaskSubmissionParser {
             result.put(name, text);
         }
         return result;
+    }
+
+    /** Labels the worker must carry: an object of label keys to string values. */
+    private static Labels requires(JsonObject object) {
+        JsonValue value = object.get("requires");
+        if (value == null || value.getValueType() == JsonValue.ValueType.NULL) {
+            return Labels.NONE;
+        }
+        if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+            throw ApiProblem.badRequest("'requires' must be an object of label keys to string values, such as "
+                    + "{\"os\": \"linux\"}, not " + describe(value));
+        }
+        JsonObject required = value.asJsonObject();
+        if (required.size() > Labels.MAX_LABELS) {
+            throw ApiProblem.badRequest("'requires' has " + required.size() + " labels; at most " + Labels.MAX_LABELS
+                    + " are allowed");
+        }
+        Map<String, String> labels = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonValue> entry : required.entrySet()) {
+            if (entry.getValue().getValueType() != JsonValue.ValueType.STRING) {
+                throw ApiProblem.badRequest("'requires' values must be strings; '" + SafeText.echo(entry.getKey())
+                        + "' is " + describe(entry.getValue()));
+            }
+            labels.put(entry.getKey(), ((JsonString) entry.getValue()).getString());
+        }
+        try {
+            return Labels.of(labels);
+        } catch (IllegalArgumentException e) {
+            throw ApiProblem.badRequest("'requires': " + e.getMessage());
+        }
     }
 
     private static String cwd(JsonObject object) {

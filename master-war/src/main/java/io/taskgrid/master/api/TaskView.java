@@ -15,20 +15,28 @@ import java.util.Map;
 @JsonbNillable
 @JsonbPropertyOrder({"id", "cmd", "state", "workerId", "exitCode", "stdout", "stderr", "stdoutTruncated",
         "stderrTruncated", "submittedBy", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason",
-        "retries", "maxAttempts", "cancelRequested", "attempts"})
+        "retries", "maxAttempts", "priority", "requires", "waiting", "cancelRequested", "attempts"})
 public record TaskView(String id, String cmd, String state, String workerId, Integer exitCode, String stdout,
                        String stderr, boolean stdoutTruncated, boolean stderrTruncated, String submittedBy,
                        Instant submittedAt,
                        Instant startedAt, Instant finishedAt, Long timeoutSeconds, Map<String, String> env,
-                       String cwd, String reason, int retries, int maxAttempts, boolean cancelRequested,
+                       String cwd, String reason, int retries, int maxAttempts, int priority,
+                       Map<String, String> requires, String waiting, boolean cancelRequested,
                        List<AttemptView> attempts) {
 
+    /** A task that is not waiting in the queue (or whose wait needs no explaining). */
     public static TaskView of(Task task, List<Attempt> attempts) {
+        return of(task, attempts, null);
+    }
+
+    /** @param waiting why a queued task is not running yet; null for any other */
+    public static TaskView of(Task task, List<Attempt> attempts, String waiting) {
         return new TaskView(task.getId(), task.getCmd(), task.getState().name(), task.getWorkerId(),
                 task.getExitCode(), task.getStdout(), task.getStderr(), task.isStdoutTruncated(),
                 task.isStderrTruncated(), task.getSubmittedBy(), utc(task.getSubmittedAt()), utc(task.getStartedAt()),
                 utc(task.getFinishedAt()), task.getTimeoutSeconds(), task.getEnv(), task.getCwd(), task.getReason(),
-                task.getRetries(), task.getMaxAttempts(), task.isCancelRequested(),
+                task.getRetries(), task.getMaxAttempts(), task.getPriority(), task.getRequires().asMap(), waiting,
+                task.isCancelRequested(),
                 attempts.stream().map(AttemptView::of).toList());
     }
 

@@ -5,6 +5,7 @@ import jakarta.json.bind.annotation.JsonbNillable;
 import jakarta.json.bind.annotation.JsonbPropertyOrder;
 
 import java.time.Instant;
+import java.util.Map;
 
 /**
  * A connected worker as GET /workers shows it. {@code drainReason} says why it takes no new task (an operator drained
@@ -12,12 +13,12 @@ import java.time.Instant;
  * unstarted on this connection.
  */
 @JsonbNillable
-@JsonbPropertyOrder({"id", "slots", "running", "draining", "drainReason", "refused", "connectedAt", "lastSeenAt"})
-public record WorkerView(String id, int slots, int running, boolean draining, String drainReason, int refused,
+@JsonbPropertyOrder({"id", "labels", "slots", "running", "draining", "drainReason", "refused", "connectedAt", "lastSeenAt"})
+public record WorkerView(String id, Map<String, String> labels, int slots, int running, boolean draining, String drainReason, int refused,
                          Instant connectedAt, Instant lastSeenAt) {
 
     public static WorkerView of(ConnectedWorker worker) {
-        return new WorkerView(worker.id(), worker.slots(), worker.running(), worker.isDraining(), worker.drainReason(),
+        return new WorkerView(worker.id(), worker.labels().asMap(), worker.slots(), worker.running(), worker.isDraining(), worker.drainReason(),
                 worker.refusedTotal(), worker.connectedAt(), worker.lastSeenAt());
     }
 }

@@ -1,5 +1,7 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.task.Labels;
+
 import java.time.Instant;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -18,6 +20,7 @@ public final class ConnectedWorker {
     private final String id;
     private final String sessionId;
     private final int slots;
+    private final Labels labels;
     private final WorkerChannel channel;
     private final Instant connectedAt;
     private volatile Instant lastSeenAt;
@@ -31,13 +34,15 @@ public final class ConnectedWorker {
     /** Attempts of other workers this connection tried to report or claim; each is logged once. */
     private final Set<String> foreignAttemptsSeen = new HashSet<>();
 
-    public ConnectedWorker(String id, String sessionId, int slots, WorkerChannel channel, Instant connectedAt) {
+    public ConnectedWorker(String id, String sessionId, int slots, Labels labels, WorkerChannel channel,
+                           Instant connectedAt) {
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1");
         }
         this.id = id;
         this.sessionId = sessionId;
         this.slots = slots;
+        this.labels = labels == null ? Labels.NONE : labels;
         this.channel = channel;
         this.connectedAt = connectedAt;
         this.lastSeenAt = connectedAt;
@@ -54,6 +59,11 @@ public final class ConnectedWorker {
 
     public int slots() {
         return slots;
+    }
+
+    /** What the agent said it offers ({@code --label}); tasks that require labels go only where they all match. */
+    public Labels labels() {
+        return labels;
     }
 
     public WorkerChannel channel() {

@@ -387,51 +387,64 @@ public class Dispatcher {
 
     // ---- on the loop thread ----
 
-    /** Oldest queued task to the next worker in turn with a free slot and a ready stream, while there are both. */
+    /**
+     * While there are both: the next worker in turn with a free slot and a ready stream gets the first queued task (by
+     * priority, then age) that it may run. A worker that may run none of the queued tasks is passed over; a task
+     * that no available worker may run stays queued without holding up the tasks behind it.
+     */
     private void dispatchPass() {
         if (stopped) {
             return;
         }
         try {
-            while (true) {
-                Optional<Task> next = live.nextQueued();
-                if (next.isEmpty()) {
-                    return;
-                }
-                Optional<ConnectedWorker> worker = registry.nextAvailable();
-                if (worker.isEmpty()) {
-                    return;
-                }
-                Task task = next.get();
-                String attemptId = TaskIds.next();
-                if (!worker.get().reserve(task.getId(), attemptId)) {
-                    continue;
-                }
-                if (!task.hasSpec()) {
-                    store.loadSpec(task);
-                }
-                task.assign(worker.get().id(), attemptId, Task.nowUtc());
-                live.reindex(task);
-                Dispatched assignment = Dispatched.of(task);
-                ConnectedWorker to = worker.get();
-                save(task).whenComplete((v, e) -> {
-                    if (e == null) {
-                        try {
-                            to.channel().send(assignment);
-                        } catch (RuntimeException broken) {
-                            // The stream broke under us; its cancel handler settles the attempt through workerGone.
-                            LOG.log(Level.WARNING, "could not push task " + assignment.taskId() + " to worker "
-                                    + to.id(), broken);
-                        }
-                    } else {
-                        execute(() -> to.release(assignment.taskId(), assignment.attemptId()));
-                    }
-                });
+            while (live.queuedCount() > 0 && dispatchOne()) {
+                // one task went out; look for the next
             }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch pass failed; trying again in a second", e);
             loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);
         }
+    }
+
+    /** Sends out one task; false if no available worker may run any queued task. */
+    private boolean dispatchOne() {
+        for (ConnectedWorker worker : registry.availableInTurn()) {
+            Optional<Task> next = live.nextFor(worker.labels());
+            if (next.isEmpty()) {
+                continue;
+            }
+            Task task = next.get();
+            String attemptId = TaskIds.next();
+            if (!worker.reserve(task.getId(), attemptId)) {
+                continue;
+            }
+            registry.tookTurn(worker);
+            assign(task, worker, attemptId);
+            return true;
+        }
+        return false;
+    }
+
+    private void assign(Task task, ConnectedWorker to, String attemptId) {
+        if (!task.hasSpec()) {
+            store.loadSpec(task);
+        }
+        task.assign(to.id(), attemptId, Task.nowUtc());
+        live.reindex(task);
+        Dispatched assignment = Dispatched.of(task);
+        save(task).whenComplete((v, e) -> {
+            if (e == null) {
+                try {
+                    to.channel().send(assignment);
+                } catch (RuntimeException broken) {
+                    // The stream broke under us; its cancel handler settles the attempt through workerGone.
+                    LOG.log(Level.WARNING, "could not push task " + assignment.taskId() + " to worker " + to.id(),
+                            broken);
+                }
+            } else {
+                execute(() -> to.release(assignment.taskId(), assignment.attemptId()));
+            }
+        });
     }
 
     private void expireLater(String taskId, String attemptId, String reason) {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
 
@@ -12,8 +13,8 @@ import java.util.TreeMap;
 /**
  * Every task of this master that has not ended, in memory: the queue in dispatch order and the tasks in flight. The
  * lifecycle runs against these objects and the store persists what it decided, so the hot path never reads the
- * database to learn a task's state, and finding the next task to dispatch is a lookup in a sorted map (O(log n) in
- * the queue's length, however long it is).
+ * database to learn a task's state, and finding the next task to dispatch is a lookup in sorted maps (O(log n) in
+ * the queue's length, however long it is, times the number of distinct label requirements).
  *
  * <p><b>The one place that assumes a single master.</b> This master treats every unfinished task in its database as
  * its own: it loads them all at start and nothing else changes them. Several masters on one database would each need
@@ -24,10 +25,25 @@ import java.util.TreeMap;
  */
 final class LiveTasks {
 
-    /** Dispatch order: oldest first. Task ids are time-ordered UUIDs, so the id is the order. */
-    private final TreeMap<String, Task> queue = new TreeMap<>();
+    /**
+     * The queue, split by what the tasks require of a worker: one sorted map per set of required labels (tasks that
+     * require nothing share the empty set), each in dispatch order. A worker takes the first task of the sets it
+     * satisfies, so a task that no connected worker can run waits without holding up the tasks behind it. There are
+     * as many sets as distinct requirements among queued tasks, in practice a handful.
+     */
+    private final Map<Labels, TreeMap<String, Task>> queues = new HashMap<>();
     private final Map<String, Task> all = new HashMap<>();
+    /** The key each queued task is filed under, to find it again when it leaves the queue. */
+    private final Map<String, String> queueKeys = new HashMap<>();
     private volatile int queued;
+
+    /**
+     * Dispatch order as one string: the higher priority first, then the older task (task ids are time-ordered UUIDs,
+     * so the id is the order of submission).
+     */
+    static String queueKey(Task task) {
+        return (char) ('0' + (Task.MAX_PRIORITY - task.getPriority())) + task.getId();
+    }
 
     void add(Task task) {
         all.put(task.getId(), task);
@@ -44,32 +60,54 @@ final class LiveTasks {
      */
     void reindex(Task task) {
         if (task.getState() == TaskState.QUEUED) {
-            queue.put(task.getId(), task);
+            if (!queueKeys.containsKey(task.getId())) {
+                String key = queueKey(task);
+                queueKeys.put(task.getId(), key);
+                queues.computeIfAbsent(task.getRequires(), r -> new TreeMap<>()).put(key, task);
+            }
         } else {
-            queue.remove(task.getId());
+            unqueue(task);
         }
         if (task.getState().isFinal()) {
             all.remove(task.getId());
         }
-        queued = queue.size();
+        queued = queueKeys.size();
     }
 
     void remove(Task task) {
-        queue.remove(task.getId());
+        unqueue(task);
         all.remove(task.getId());
-        queued = queue.size();
+        queued = queueKeys.size();
     }
 
-    /** The queued task to dispatch next, if any. */
-    Optional<Task> nextQueued() {
-        Map.Entry<String, Task> first = queue.firstEntry();
-        return first == null ? Optional.empty() : Optional.of(first.getValue());
+    private void unqueue(Task task) {
+        String key = queueKeys.remove(task.getId());
+        if (key != null) {
+            TreeMap<String, Task> queue = queues.get(task.getRequires());
+            queue.remove(key);
+            if (queue.isEmpty()) {
+                queues.remove(task.getRequires());
+            }
+        }
     }
 
-    /** The queued tasks after {@code taskId} in dispatch order, for skipping one that cannot go out now. */
-    Optional<Task> queuedAfter(String taskId) {
-        Map.Entry<String, Task> next = queue.higherEntry(taskId);
-        return next == null ? Optional.empty() : Optional.of(next.getValue());
+    /**
+     * The queued task a worker carrying {@code offered} should run next: the first in dispatch order among the tasks
+     * whose requirements it meets; empty if it meets none.
+     */
+    Optional<Task> nextFor(Labels offered) {
+        String bestKey = null;
+        Task best = null;
+        for (Map.Entry<Labels, TreeMap<String, Task>> queue : queues.entrySet()) {
+            if (queue.getKey().satisfiedBy(offered)) {
+                Map.Entry<String, Task> first = queue.getValue().firstEntry();
+                if (bestKey == null || first.getKey().compareTo(bestKey) < 0) {
+                    bestKey = first.getKey();
+                    best = first.getValue();
+                }
+            }
+        }
+        return Optional.ofNullable(best);
     }
 
     int queuedCount() {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.task.Labels;
 import jakarta.enterprise.context.ApplicationScoped;
 
 import java.util.ArrayList;
@@ -55,20 +56,64 @@ public class WorkerRegistry {
     }
 
     /**
-     * The next worker, in turn, that can take a task now; empty if none can. The cursor moves past the worker
-     * returned, so consecutive tasks spread over the pool instead of filling the first worker's slots.
+     * The workers that can take a task now, in turn: starting after the last one given a task, so that consecutive
+     * tasks spread over the pool instead of filling the first worker's slots. The dispatcher gives the task to the
+     * first of them that may run it and then calls {@link #tookTurn}.
      */
-    public synchronized Optional<ConnectedWorker> nextAvailable() {
+    public synchronized List<ConnectedWorker> availableInTurn() {
         List<ConnectedWorker> ring = new ArrayList<>(workers.values());
         int n = ring.size();
+        List<ConnectedWorker> available = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            int index = (cursor + i) % n;
-            ConnectedWorker candidate = ring.get(index);
+            ConnectedWorker candidate = ring.get((cursor + i) % n);
             if (candidate.canTakeTask()) {
-                cursor = (index + 1) % n;
-                return Optional.of(candidate);
+                available.add(candidate);
             }
         }
-        return Optional.empty();
+        return available;
+    }
+
+    /** The round-robin cursor moves past {@code worker}, which was just given a task. */
+    public synchronized void tookTurn(ConnectedWorker worker) {
+        int index = 0;
+        for (ConnectedWorker each : workers.values()) {
+            if (each == worker) {
+                cursor = (index + 1) % workers.size();
+                return;
+            }
+            index++;
+        }
+    }
+
+    /**
+     * Why a queued task that requires {@code required} is not running, in words for its {@code GET}: no connected
+     * worker carries the labels, or those that do are busy or draining.
+     */
+    public synchronized String whyWaiting(Labels required) {
+        if (workers.isEmpty()) {
+            return "no worker is connected";
+        }
+        int eligible = 0;
+        int taking = 0;
+        String missing = null;
+        for (ConnectedWorker worker : workers.values()) {
+            Optional<String> lacks = required.missingFrom(worker.labels());
+            if (lacks.isPresent()) {
+                missing = missing == null ? lacks.get() : missing;
+                continue;
+            }
+            eligible++;
+            if (!worker.isDraining()) {
+                taking++;
+            }
+        }
+        if (eligible == 0) {
+            return required.asMap().size() == 1 ? "no connected worker has " + missing
+                    : "no connected worker has all of " + required.canonical().replace(",", ", ");
+        }
+        if (taking == 0) {
+            return "every worker that can run it is draining (" + eligible + ")";
+        }
+        return "waiting for a free slot on one of the " + taking + " worker(s) that can run it";
     }
 }

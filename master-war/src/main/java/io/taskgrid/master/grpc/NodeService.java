@@ -10,6 +10,7 @@ import io.taskgrid.master.dispatch.WorkerIdInUseException;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.AttemptOwner;
+import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
@@ -95,8 +96,8 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             }
         }
         StreamWorkerChannel channel = new StreamWorkerChannel(stream, config.outputLimitBytes(), store::openSecretEnv);
-        ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(), channel,
-                Instant.now());
+        ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(),
+                Labels.of(request.getLabelsMap()), channel, Instant.now());
         // Attempts still held from an earlier connection keep their slots until reported, so the agent is never sent
         // more than it can start, and they are the worker's again before any grace period runs out.
         claimed.forEach(worker::claim);
@@ -116,6 +117,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         channel.registered(refused);
         String version = SafeText.oneLine(request.getAgentVersion(), MAX_VERSION_CHARS);
         LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
+                + (worker.labels().isEmpty() ? "" : ", labels " + worker.labels())
                 + (claimed.isEmpty() ? "" : ", still holding " + claimed.size() + " attempt(s)")
                 + (version.isEmpty() ? "" : ", agent " + version));
         if (!refused.isEmpty()) {
@@ -137,6 +139,11 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         }
         if (request.getRunningCount() > MAX_CLAIMS) {
             return Optional.of("at most " + MAX_CLAIMS + " running attempts may be claimed");
+        }
+        try {
+            Labels.of(request.getLabelsMap());
+        } catch (IllegalArgumentException e) {
+            return Optional.of("labels: " + e.getMessage());
         }
         for (RunningAttempt attempt : request.getRunningList()) {
             if (!TaskIds.looksValid(attempt.getTaskId()) || !TaskIds.looksValid(attempt.getAttemptId())) {

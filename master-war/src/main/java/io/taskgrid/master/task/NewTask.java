@@ -14,19 +14,23 @@ import java.util.TreeMap;
  * @param cwd            null for the agent's own working directory
  * @param maxAttempts    null for the master's default
  * @param retries        null for none
+ * @param priority       null for {@link Task#DEFAULT_PRIORITY}
+ * @param requires       labels a worker must carry to run it; null for none
  */
 public record NewTask(String cmd, Map<String, String> env, String cwd, Long timeoutSeconds, Integer maxAttempts,
-                      Integer retries, Map<String, String> secretEnv) {
+                      Integer retries, Map<String, String> secretEnv, Integer priority, Labels requires) {
     public NewTask {
         env = env == null ? Map.of() : Map.copyOf(env);
         secretEnv = secretEnv == null ? Map.of() : Map.copyOf(secretEnv);
+        requires = requires == null ? Labels.NONE : requires;
     }
 
     /** Never prints the secrets: this record may end up in a log line or an exception message. */
     @Override
     public String toString() {
         return "NewTask[cmd=" + cmd + ", env=" + env + ", cwd=" + cwd + ", timeoutSeconds=" + timeoutSeconds
-                + ", maxAttempts=" + maxAttempts + ", retries=" + retries + ", secretEnv=" + secretEnv.keySet() + "]";
+                + ", maxAttempts=" + maxAttempts + ", retries=" + retries + ", secretEnv=" + secretEnv.keySet()
+                + ", priority=" + priority + ", requires=" + requires + "]";
     }
 
     /** The secrets as one canonical string, for sealing and keyed hashing only. */
@@ -56,6 +60,13 @@ public record NewTask(String cmd, Map<String, String> env, String cwd, Long time
         append(canonical, String.valueOf(timeoutSeconds));
         append(canonical, String.valueOf(maxAttempts));
         append(canonical, String.valueOf(retries));
+        // Only when given, so that a request stored before these fields existed keeps its fingerprint.
+        if (priority != null) {
+            append(canonical, "priority=" + priority);
+        }
+        if (!requires.isEmpty()) {
+            append(canonical, "requires=" + requires.canonical());
+        }
         return sha256(canonical.toString());
     }
 

@@ -23,7 +23,7 @@ final class Rows {
                    boolean stdoutTruncated, boolean stderrTruncated, String reason, LocalDateTime submittedAt,
                    LocalDateTime assignedAt, LocalDateTime startedAt, LocalDateTime finishedAt, int maxAttempts,
                    int retries, int attemptCount, int retriesUsed, boolean cancelRequested, String submittedBy,
-                   String secretEnvSealed, int refusals) {
+                   String secretEnvSealed, int refusals, int priority, String requires) {
 
         static TaskRow of(Task t, boolean insert) {
             return new TaskRow(insert, t.getId(), insert ? t.getCmd() : null, t.getState().name(),
@@ -32,7 +32,8 @@ final class Rows {
                     t.getStderr(), t.isStdoutTruncated(), t.isStderrTruncated(), t.getReason(), t.getSubmittedAt(),
                     t.getAssignedAt(), t.getStartedAt(), t.getFinishedAt(), t.getMaxAttempts(), t.getRetries(),
                     t.getAttemptCount(), t.getRetriesUsed(), t.isCancelRequested(), t.getSubmittedBy(),
-                    t.getSecretEnvSealed(), t.getRefusals());
+                    t.getSecretEnvSealed(), t.getRefusals(), t.getPriority(),
+                    t.getRequires().isEmpty() ? null : t.getRequires().canonical());
         }
 
         /** This row, followed by a later snapshot of the same task in the same batch: one write with the later values. */
@@ -44,7 +45,7 @@ final class Rows {
                     later.attemptId, later.exitCode, later.stdout, later.stderr, later.stdoutTruncated,
                     later.stderrTruncated, later.reason, submittedAt, later.assignedAt, later.startedAt,
                     later.finishedAt, maxAttempts, retries, later.attemptCount, later.retriesUsed,
-                    later.cancelRequested, submittedBy, secretEnvSealed, later.refusals);
+                    later.cancelRequested, submittedBy, secretEnvSealed, later.refusals, priority, requires);
         }
 
         boolean hasOutput() {
@@ -54,8 +55,8 @@ final class Rows {
         static final String INSERT = "INSERT INTO TG_TASK (ID, CMD, STATE, ENV_JSON, CWD, TIMEOUT_SECONDS, WORKER_ID, "
                 + "ATTEMPT_ID, EXIT_CODE, STDOUT_TEXT, STDERR_TEXT, STDOUT_TRUNCATED, STDERR_TRUNCATED, REASON, "
                 + "SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, FINISHED_AT, MAX_ATTEMPTS, RETRIES, ATTEMPT_COUNT, "
-                + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, PRIORITY, REQUIRES) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
         void bindInsert(PreparedStatement s) throws SQLException {
             s.setString(1, id);
@@ -84,6 +85,8 @@ final class Rows {
             s.setString(24, submittedBy);
             s.setString(25, secretEnvSealed);
             s.setInt(26, refusals);
+            s.setInt(27, priority);
+            s.setString(28, requires);
         }
 
         /** What changes while a task lives; the output too once it is final. */

@@ -34,6 +34,10 @@ public class Task {
 
     /** For tasks stored before attempts were counted. */
     static final int DEFAULT_MAX_ATTEMPTS = 3;
+    /** Priorities run from 0 (last) to 9 (first); a task that names none sits in the middle. */
+    public static final int MIN_PRIORITY = 0;
+    public static final int MAX_PRIORITY = 9;
+    public static final int DEFAULT_PRIORITY = 5;
 
     @Id
     @Column(name = "ID", length = 36)
@@ -127,6 +131,18 @@ public class Task {
     @Column(name = "REFUSALS")
     private int refusals;
 
+    /** Higher goes first; FIFO within one priority. */
+    @Column(name = "PRIORITY")
+    private int priority;
+
+    /** Labels the worker must carry, in their canonical form; empty for any worker. */
+    @Column(name = "REQUIRES", length = Labels.MAX_CANONICAL_LENGTH)
+    private String requiresCanonical;
+
+    /** {@link #requiresCanonical} parsed once: the dispatcher compares it for every worker it considers. */
+    @Transient
+    private Labels requires;
+
     /** The attempt in flight, while there is one; kept by the master that runs the task, not read by JPA. */
     @Transient
     private Attempt current;
@@ -158,6 +174,9 @@ public class Task {
         task.timeoutSeconds = spec.timeoutSeconds();
         task.maxAttempts = spec.maxAttempts() != null ? spec.maxAttempts() : defaultMaxAttempts;
         task.retries = spec.retries() != null ? spec.retries() : 0;
+        task.priority = spec.priority() != null ? spec.priority() : DEFAULT_PRIORITY;
+        task.requires = spec.requires();
+        task.requiresCanonical = task.requires.isEmpty() ? null : task.requires.canonical();
         task.submittedBy = submittedBy;
         task.secretEnvSealed = secretEnvSealed;
         task.state = TaskState.QUEUED;
@@ -504,6 +523,17 @@ public class Task {
         return cancelRequested;
     }
 
+    public int getPriority() {
+        return priority;
+    }
+
+    public Labels getRequires() {
+        if (requires == null) {
+            requires = Labels.parse(requiresCanonical);
+        }
+        return requires;
+    }
+
     /**
      * A copy of the task's fields as they are now, for a thread other than the one that runs the lifecycle (an
      * answer to a client) to read while the task itself goes on changing.
@@ -511,7 +541,7 @@ public class Task {
     public Task snapshot() {
         Task copy = fromRow(id, cmd, state, env, cwd, timeoutSeconds, workerId, attemptId, submittedAt, assignedAt,
                 startedAt, maxAttempts, retries, attemptCount, retriesUsed, cancelRequested, submittedBy,
-                secretEnvSealed, refusals);
+                secretEnvSealed, refusals, priority, requiresCanonical);
         copy.exitCode = exitCode;
         copy.stdout = stdout;
         copy.stderr = stderr;
@@ -547,7 +577,8 @@ public class Task {
     static Task fromRow(String id, String cmd, TaskState state, Map<String, String> env, String cwd, Long timeoutSeconds,
                         String workerId, String attemptId, LocalDateTime submittedAt, LocalDateTime assignedAt,
                         LocalDateTime startedAt, int maxAttempts, int retries, int attemptCount, int retriesUsed,
-                        boolean cancelRequested, String submittedBy, String secretEnvSealed, int refusals) {
+                        boolean cancelRequested, String submittedBy, String secretEnvSealed, int refusals,
+                        int priority, String requiresCanonical) {
         Task task = new Task();
         task.id = id;
         task.cmd = cmd;
@@ -568,6 +599,8 @@ public class Task {
         task.submittedBy = submittedBy;
         task.secretEnvSealed = secretEnvSealed;
         task.refusals = refusals;
+        task.priority = priority;
+        task.requiresCanonical = requiresCanonical == null || requiresCanonical.isEmpty() ? null : requiresCanonical;
         return task;
     }
 }

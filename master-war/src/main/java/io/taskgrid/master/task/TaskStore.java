@@ -179,7 +179,7 @@ public class TaskStore {
                 row.timeoutSeconds(), row.workerId(), row.attemptId(), null, "", "", false, false, reason,
                 row.submittedAt(), row.assignedAt(), row.startedAt(), row.finishedAt(), row.maxAttempts(),
                 row.retries(), row.attemptCount(), row.retriesUsed(), row.cancelRequested(), row.submittedBy(),
-                row.secretEnvSealed(), row.refusals());
+                row.secretEnvSealed(), row.refusals(), row.priority(), row.requires());
         LocalDateTime when = ended.getFinishedAt() != null ? ended.getFinishedAt() : Task.nowUtc();
         Rows.AttemptRow attempt = new Rows.AttemptRow(false, attemptId, ended.getId(), ended.getWorkerId(),
                 ended.getAssignedAt(), ended.getStartedAt(), when, TaskState.FAILED.name(), reason);
@@ -209,8 +209,8 @@ public class TaskStore {
         String small = "COALESCE(LENGTH(CMD), 0) + COALESCE(LENGTH(ENV_JSON), 0) <= " + specChars;
         String sql = "SELECT ID, CASE WHEN " + small + " THEN CMD END, STATE, CASE WHEN " + small + " THEN ENV_JSON END, "
                 + "CWD, TIMEOUT_SECONDS, WORKER_ID, ATTEMPT_ID, SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, MAX_ATTEMPTS, "
-                + "RETRIES, ATTEMPT_COUNT, RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS "
-                + "FROM TG_TASK WHERE STATE IN ('QUEUED', 'ASSIGNED', 'RUNNING') ORDER BY ID";
+                + "RETRIES, ATTEMPT_COUNT, RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, "
+                + "PRIORITY, REQUIRES FROM TG_TASK WHERE STATE IN ('QUEUED', 'ASSIGNED', 'RUNNING') ORDER BY ID";
         Map<String, Attempt> inFlight = new HashMap<>();
         List<Task> tasks = new ArrayList<>();
         EnvConverter env = new EnvConverter();
@@ -233,7 +233,7 @@ public class TaskStore {
                                 r.getObject(6, Long.class), r.getString(7), r.getString(8),
                                 time(r.getTimestamp(9)), time(r.getTimestamp(10)), time(r.getTimestamp(11)),
                                 r.getInt(12), r.getInt(13), r.getInt(14), r.getInt(15), r.getBoolean(16),
-                                r.getString(17), r.getString(18), r.getInt(19));
+                                r.getString(17), r.getString(18), r.getInt(19), r.getInt(20), r.getString(21));
                         tasks.add(Task.restored(task, task.getAttemptId() == null ? null
                                 : inFlight.get(task.getAttemptId())));
                     }
@@ -296,7 +296,8 @@ public class TaskStore {
                     return Optional.empty();
                 }
                 return Optional.of(Task.fromRow(id, null, TaskState.valueOf(r.getString(1)), null, null, null, null,
-                        null, time(r.getTimestamp(3)), null, null, 0, 0, 0, 0, false, r.getString(2), null, 0));
+                        null, time(r.getTimestamp(3)), null, null, 0, 0, 0, 0, false, r.getString(2), null, 0,
+                        Task.DEFAULT_PRIORITY, null));
             }
         } catch (SQLException e) {
             throw new IllegalStateException("cannot read task " + id + ": " + e.getMessage(), e);

@@ -43,6 +43,19 @@ class TaskSubmissionParserTest {
     }
 
     @Test
+    void priorityAndRequiredLabelsAreRead() {
+        NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"priority\":9,"
+                + "\"requires\":{\"os\":\"linux\",\"gpu\":\"a100\"}}");
+        assertThat(task.priority()).isEqualTo(9);
+        assertThat(task.requires().canonical()).isEqualTo("gpu=a100,os=linux");
+        NewTask plain = TaskSubmissionParser.parse("{\"cmd\":\"true\"}");
+        assertThat(plain.priority()).isNull();
+        assertThat(plain.requires().isEmpty()).isTrue();
+        assertThat(TaskSubmissionParser.parse("{\"cmd\":\"true\",\"priority\":0,\"requires\":{}}").priority())
+                .isZero();
+    }
+
+    @Test
     void secretEnvIsReadApartFromEnvAndNeverPrinted() {
         NewTask task = TaskSubmissionParser.parse("{\"cmd\":\"true\",\"env\":{\"A\":\"1\"},\"secretEnv\":{\"TOKEN\":\"hunter2\"}}");
         assertThat(task.env()).isEqualTo(Map.of("A", "1"));
@@ -124,7 +137,18 @@ class TaskSubmissionParserTest {
                 Arguments.of("{\"cmd\": \"true\", \"retries\": 101}", "'retries'"),
                 Arguments.of("{\"cmd\": \"true\", \"retries\": \"2\"}", "'retries'"),
                 Arguments.of("{\"cmd\": \"true\", \"maxAttempts\": 0}", "'maxAttempts' must be a whole number from 1 to 100"),
-                Arguments.of("{\"cmd\": \"true\", \"maxAttempts\": 1.5}", "'maxAttempts'"));
+                Arguments.of("{\"cmd\": \"true\", \"maxAttempts\": 1.5}", "'maxAttempts'"),
+                Arguments.of("{\"cmd\": \"true\", \"priority\": 10}", "'priority' must be a whole number from 0 to 9"),
+                Arguments.of("{\"cmd\": \"true\", \"priority\": -1}", "'priority' must be a whole number from 0 to 9"),
+                Arguments.of("{\"cmd\": \"true\", \"priority\": \"high\"}", "'priority'"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": [\"os=linux\"]}", "'requires' must be an object"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": {\"os\": 1}}", "'requires' values must be strings"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": {\"os\": \"\"}}", "is empty"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": {\"o s\": \"linux\"}}", "may hold only letters"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": {\"os\": \"lin=ux\"}}", "may hold only letters"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": {\"-os\": \"linux\"}}", "starting with a letter"),
+                Arguments.of("{\"cmd\": \"true\", \"requires\": {\"os\": \"" + "x".repeat(64) + "\"}}",
+                        "64 characters long; at most 63"));
     }
 
     @ParameterizedTest(name = "[{index}] {1}")
@@ -135,6 +159,16 @@ class TaskSubmissionParserTest {
                     assertThat(problem.status()).isEqualTo(400);
                     assertThat(problem.getMessage()).contains(reason);
                 });
+    }
+
+    @Test
+    void refusesMoreThanSixteenRequiredLabels() {
+        StringBuilder labels = new StringBuilder();
+        for (int i = 0; i <= 16; i++) {
+            labels.append(i == 0 ? "" : ",").append("\"k").append(i).append("\":\"v\"");
+        }
+        assertThatThrownBy(() -> TaskSubmissionParser.parse("{\"cmd\":\"true\",\"requires\":{" + labels + "}}"))
+                .hasMessageContaining("17 labels; at most 16");
     }
 
     @Test
@@ -194,7 +228,7 @@ class TaskSubmissionParserTest {
     }
 
     static Stream<String> numericFields() {
-        return Stream.of("timeoutSeconds", "retries", "maxAttempts");
+        return Stream.of("timeoutSeconds", "retries", "maxAttempts", "priority");
     }
 
     /** Valid JSON numbers of a dozen characters whose plain rendering is a billion digits long. */

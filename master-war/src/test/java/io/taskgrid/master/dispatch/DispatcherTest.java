@@ -2,6 +2,7 @@ package io.taskgrid.master.dispatch;
 
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.task.AgentOutcome;
+import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
@@ -14,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -55,15 +57,25 @@ class DispatcherTest {
     }
 
     private ConnectedWorker connect(String id, int slots, FakeChannel channel) throws WorkerIdInUseException {
-        ConnectedWorker worker = new ConnectedWorker(id, "s-" + id, slots, channel, Instant.now());
+        return connect(id, slots, Labels.NONE, channel);
+    }
+
+    private ConnectedWorker connect(String id, int slots, Labels labels, FakeChannel channel)
+            throws WorkerIdInUseException {
+        ConnectedWorker worker = new ConnectedWorker(id, "s-" + id, slots, labels, channel, Instant.now());
         registry.register(worker);
         dispatcher.workerConnected(worker, Map.of());
         return worker;
     }
 
     private String submit(String cmd) throws Exception {
-        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null), "tester", null, null, null)
+        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null)
                 .get(10, TimeUnit.SECONDS).task().getId();
+    }
+
+    private String submit(String cmd, int priority, Map<String, String> requires) throws Exception {
+        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, priority,
+                Labels.of(requires)), "tester", null, null, null).get(10, TimeUnit.SECONDS).task().getId();
     }
 
     private String state(String taskId) throws Exception {
@@ -84,6 +96,47 @@ class DispatcherTest {
         Dispatched sent = channel.sent.get(0);
         assertThat(sent.cmd()).isEqualTo("echo hi");
         assertThat(dispatcher.queued()).isZero();
+    }
+
+    @Test
+    void aTaskNoWorkerCanRunWaitsWithoutHoldingUpTheQueueAndGoesToTheFirstWorkerThatCan() throws Exception {
+        FakeChannel linux = new FakeChannel();
+        connect("w1", 2, Labels.of(Map.of("os", "linux")), linux);
+        String mac = submit("uname", 9, Map.of("os", "mac"));
+        String anywhere = submit("true", 5, Map.of());
+        String onLinux = submit("true", 5, Map.of("os", "linux"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> linux.sentTaskIds().size() == 2);
+        assertThat(linux.sentTaskIds()).containsExactly(anywhere, onLinux);
+        assertThat(dispatcher.queued()).isEqualTo(1);
+        assertThat(state(mac)).isEqualTo("QUEUED");
+        assertThat(registry.whyWaiting(Labels.of(Map.of("os", "mac")))).isEqualTo("no connected worker has os=mac");
+
+        FakeChannel macChannel = new FakeChannel();
+        connect("w2", 1, Labels.of(Map.of("os", "mac", "arch", "arm64")), macChannel);
+        await().atMost(Duration.ofSeconds(5)).until(() -> macChannel.sentTaskIds().contains(mac));
+        assertThat(linux.sentTaskIds()).doesNotContain(mac);
+        assertThat(dispatcher.queued()).isZero();
+    }
+
+    @Test
+    void aLaterUrgentTaskOvertakesEarlierOnesOnABusyWorker() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = connect("w1", 1, channel);
+        submit("sleep 1");
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() == 1);
+        String low1 = submit("low 1", 1, Map.of());
+        String low2 = submit("low 2", 1, Map.of());
+        String normal = submit("normal", 5, Map.of());
+        String urgent = submit("urgent", 9, Map.of());
+        List<String> order = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            Dispatched running = channel.sent.get(i);
+            dispatcher.finished(worker, running.taskId(), running.attemptId(), exited(0)).get(5, TimeUnit.SECONDS);
+            int next = i + 1;
+            await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() > next);
+            order.add(channel.sent.get(next).taskId());
+        }
+        assertThat(order).containsExactly(urgent, normal, low1, low2);
     }
 
     @Test
@@ -165,7 +218,7 @@ class DispatcherTest {
         Dispatched held = first.sent.get(0);
         dispatcher.workerGone(before, "blip");
         FakeChannel again = new FakeChannel();
-        ConnectedWorker back = new ConnectedWorker("w1", "s-w1", 1, again, Instant.now());
+        ConnectedWorker back = new ConnectedWorker("w1", "s-w1", 1, Labels.NONE, again, Instant.now());
         back.claim(held.taskId(), held.attemptId());
         registry.register(back);
         dispatcher.workerConnected(back, Map.of(held.taskId(), held.attemptId()));
@@ -215,7 +268,7 @@ class DispatcherTest {
 
     @Test
     void aSecondRequestWithAKeyStillBeingStoredWaitsAndIsToldSo() throws Exception {
-        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, null);
+        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, null, null, null);
         CompletableFuture<Dispatcher.Submission> first = dispatcher.submit(spec, "tester", "sha256:k", "h", null);
         CompletableFuture<Dispatcher.Submission> second = dispatcher.submit(spec, "tester", "sha256:k", "h", null);
         assertThat(first.get(5, TimeUnit.SECONDS).keyInUse()).isFalse();

@@ -1,11 +1,13 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.task.Labels;
 import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -15,14 +17,21 @@ class WorkerRegistryTest {
     private final WorkerRegistry registry = new WorkerRegistry();
 
     private ConnectedWorker connect(String id, int slots, FakeChannel channel) throws WorkerIdInUseException {
-        ConnectedWorker worker = new ConnectedWorker(id, "session-" + id, slots, channel, Instant.now());
+        ConnectedWorker worker = new ConnectedWorker(id, "session-" + id, slots, Labels.NONE, channel, Instant.now());
         registry.register(worker);
         return worker;
     }
 
+    /** The first worker in turn that can take a task, which then takes its turn, as the dispatcher does. */
+    private Optional<ConnectedWorker> nextAvailable() {
+        Optional<ConnectedWorker> next = registry.availableInTurn().stream().findFirst();
+        next.ifPresent(registry::tookTurn);
+        return next;
+    }
+
     /** Takes the next available worker and gives it one task, as the dispatcher does. */
     private String dispatchOne(int n) {
-        ConnectedWorker worker = registry.nextAvailable().orElseThrow();
+        ConnectedWorker worker = nextAvailable().orElseThrow();
         assertThat(worker.reserve("task-" + n, "attempt-" + n)).isTrue();
         return worker.id();
     }
@@ -37,7 +46,7 @@ class WorkerRegistryTest {
             order.add(dispatchOne(i));
         }
         assertThat(order).containsExactly("w1", "w2", "w3", "w1", "w2", "w3");
-        assertThat(registry.nextAvailable()).isEmpty();
+        assertThat(nextAvailable()).isEmpty();
         assertThat(registry.dispatchableSlots()).isZero();
     }
 
@@ -62,7 +71,7 @@ class WorkerRegistryTest {
         connect("stalled", 4, stalled);
         connect("ok", 1, new FakeChannel());
         assertThat(registry.dispatchableSlots()).isEqualTo(1);
-        assertThat(registry.nextAvailable()).map(ConnectedWorker::id).contains("ok");
+        assertThat(nextAvailable()).map(ConnectedWorker::id).contains("ok");
         stalled.ready = true;
         assertThat(registry.dispatchableSlots()).isEqualTo(5);
     }
@@ -71,10 +80,10 @@ class WorkerRegistryTest {
     void aFreedSlotIsAvailableAgainAtOnce() throws Exception {
         ConnectedWorker worker = connect("w1", 1, new FakeChannel());
         assertThat(worker.reserve("t1", "a1")).isTrue();
-        assertThat(registry.nextAvailable()).isEmpty();
+        assertThat(nextAvailable()).isEmpty();
         assertThat(worker.release("t1", "other-attempt")).isFalse();
         assertThat(worker.release("t1", "a1")).isTrue();
-        assertThat(registry.nextAvailable()).contains(worker);
+        assertThat(nextAvailable()).contains(worker);
     }
 
     @Test
@@ -95,7 +104,7 @@ class WorkerRegistryTest {
         assertThat(dispatchOne(1)).isIn("w1", "w3");
         assertThat(registry.remove(w1)).isTrue();
         assertThat(registry.remove(w3)).isTrue();
-        assertThat(registry.nextAvailable()).isEmpty();
+        assertThat(nextAvailable()).isEmpty();
         assertThat(registry.all()).isEmpty();
     }
 
@@ -126,6 +135,6 @@ class WorkerRegistryTest {
         assertThat(worker.canTakeTask()).isFalse();
         assertThat(worker.reserve("t2", "a2")).isFalse();
         assertThat(worker.holds("t1", "a1")).isTrue();
-        assertThat(registry.nextAvailable()).isEmpty();
+        assertThat(nextAvailable()).isEmpty();
     }
 }

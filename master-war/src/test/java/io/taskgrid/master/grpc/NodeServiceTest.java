@@ -147,7 +147,7 @@ class NodeServiceTest {
     /** Submits a task and waits until {@code agent} has it; returns the assignment. */
     private Assignment assignedTo(Agent agent, String cmd) throws Exception {
         int before = agent.assignments().size();
-        dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null), "tester", null, null, null).get(5, TimeUnit.SECONDS);
+        dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null).get(5, TimeUnit.SECONDS);
         await().atMost(Duration.ofSeconds(5)).until(() -> agent.assignments().size() > before);
         return agent.assignments().get(before);
     }
@@ -204,7 +204,26 @@ class NodeServiceTest {
         assertThat(connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
                 .addRunning(RunningAttempt.newBuilder().setTaskId("../../etc").setAttemptId("x")))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        Status badLabel = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+                .putLabels("os", "linux\nINFO forged")).ended.get(5, TimeUnit.SECONDS);
+        assertThat(badLabel.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(badLabel.getDescription()).startsWith("labels: ").doesNotContain("forged");
+        AssignTaskRequest.Builder tooManyLabels = AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1)
+                .setSessionId("s1");
+        for (int i = 0; i <= 16; i++) {
+            tooManyLabels.putLabels("k" + i, "v");
+        }
+        assertThat(connect(tooManyLabels).ended.get(5, TimeUnit.SECONDS).getCode())
+                .isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(registry.all()).isEmpty();
+    }
+
+    @Test
+    void aWorkerIsRegisteredWithTheLabelsItOffers() {
+        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+                .putLabels("os", "linux").putLabels("gpu", "a100"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        assertThat(registry.get("w1").orElseThrow().labels().canonical()).isEqualTo("gpu=a100,os=linux");
     }
 
     @Test

@@ -25,6 +25,8 @@ public final class TaskBuilder {
     private Long timeoutSeconds;
     private Integer maxAttempts;
     private Integer retries;
+    private Integer priority;
+    private final Map<String, String> requires = new HashMap<>();
     private String submittedBy = "tester";
     private String workerId = "w1";
     private String attemptId = TaskIds.next();
@@ -81,6 +83,16 @@ public final class TaskBuilder {
         return this;
     }
 
+    public TaskBuilder priority(int priority) {
+        this.priority = priority;
+        return this;
+    }
+
+    public TaskBuilder requires(String key, String value) {
+        requires.put(key, value);
+        return this;
+    }
+
     public TaskBuilder submittedBy(String caller) {
         this.submittedBy = caller;
         return this;
@@ -102,8 +114,8 @@ public final class TaskBuilder {
     }
 
     public Task build() {
-        Task task = Task.submitted(id, new NewTask(cmd, env, cwd, timeoutSeconds, maxAttempts, retries, Map.of()), 3,
-                submittedBy, null, submittedAt);
+        Task task = Task.submitted(id, new NewTask(cmd, env, cwd, timeoutSeconds, maxAttempts, retries, Map.of(), priority,
+                Labels.of(requires)), 3, submittedBy, null, submittedAt);
         if (stage != Stage.QUEUED) {
             task.assign(workerId, attemptId, submittedAt.plusSeconds(1));
         }

@@ -5,6 +5,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import javax.sql.DataSource;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -34,6 +37,16 @@ class TaskStoreTest {
         }
     }
 
+    /** The versions db/migration/index.txt lists, in order: every one must have been applied. */
+    private static List<String> listedVersions() throws IOException {
+        try (InputStream index = TaskStoreTest.class.getResourceAsStream("/db/migration/index.txt")) {
+            return new String(index.readAllBytes(), StandardCharsets.UTF_8).lines()
+                    .filter(line -> line.startsWith("V"))
+                    .map(line -> line.substring(1, line.indexOf("__")))
+                    .toList();
+        }
+    }
+
     private static void await(CompletableFuture<?> future) throws Exception {
         future.get(10, TimeUnit.SECONDS);
     }
@@ -43,7 +56,11 @@ class TaskStoreTest {
         store = TestDatabase.openStore(dir);
         DataSource db = TestDatabase.h2(dir);
         assertThat(TestDatabase.rows(db, "SELECT \"version\" FROM TG_SCHEMA_HISTORY WHERE \"success\" AND \"version\" IS NOT NULL ORDER BY \"installed_rank\""))
-                .extracting(row -> row.get(0)).containsExactly("1", "2");
+                .extracting(row -> row.get(0)).containsExactlyElementsOf(listedVersions());
+        assertThat(listedVersions()).startsWith("1", "2", "3");
+        assertThatThrownBy(() -> TestDatabase.execute(db, "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT, PRIORITY) "
+                + "VALUES ('p', 'true', 'QUEUED', CURRENT_TIMESTAMP, 10)")).as("priorities are checked")
+                .hasMessageContaining("CHECK");
         assertThatThrownBy(() -> TestDatabase.execute(db, "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT) "
                 + "VALUES ('x', 'true', 'DONE', CURRENT_TIMESTAMP)")).as("states are checked").hasMessageContaining("CHECK");
         assertThatThrownBy(() -> TestDatabase.execute(db, "INSERT INTO TG_ATTEMPT (ID, TASK_ID, WORKER_ID, ASSIGNED_AT) "
@@ -206,10 +223,10 @@ class TaskStoreTest {
     @Test
     void secretsAreSealedAndOpened() {
         store = TestDatabase.openStore(dir);
-        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, Map.of("TOKEN", "hunter2"));
+        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, Map.of("TOKEN", "hunter2"), null, null);
         String sealed = store.seal(spec);
         assertThat(sealed).doesNotContain("hunter2");
         assertThat(store.openSecretEnv(sealed)).isEqualTo(Map.of("TOKEN", "hunter2"));
-        assertThat(store.seal(new NewTask("true", Map.of(), null, null, null, null, null))).isNull();
+        assertThat(store.seal(new NewTask("true", Map.of(), null, null, null, null, null, null, null))).isNull();
     }
 }
