@@ -94,6 +94,10 @@ public class TaskgridConfig {
     int maxConcurrentOutputReads;
 
     @Inject
+    @ConfigProperty(name = "taskgrid.metrics.public")
+    boolean metricsPublic;
+
+    @Inject
     @ConfigProperty(name = "mp.jwt.verify.publickey.location")
     Optional<String> jwtKeyLocation;
 
@@ -132,6 +136,7 @@ public class TaskgridConfig {
         c.taskRefusalLimit = 10;
         c.workerRefusalLimit = 5;
         c.maxConcurrentOutputReads = 16;
+        c.metricsPublic = false;
         c.jwtKeyLocation = Optional.empty();
         c.jwtIssuer = Optional.empty();
         c.jwtAudiences = Optional.empty();
@@ -156,6 +161,11 @@ public class TaskgridConfig {
 
     public TaskgridConfig withOutputLimitBytes(long bytes) {
         this.outputLimitBytes = bytes;
+        return this;
+    }
+
+    public TaskgridConfig withMetricsPublic(boolean open) {
+        this.metricsPublic = open;
         return this;
     }
 
@@ -234,6 +244,11 @@ public class TaskgridConfig {
 
     public int maxConcurrentOutputReads() {
         return maxConcurrentOutputReads;
+    }
+
+    /** Whether {@code GET /metrics} answers without a token (for a scraper); every other endpoint still needs one. */
+    public boolean metricsPublic() {
+        return metricsPublic;
     }
 
     public Optional<String> jwtKeyLocation() {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
 
@@ -20,7 +21,8 @@ import java.util.TreeMap;
  * to claim the rows they dispatch (a claim column and {@code SELECT ... FOR UPDATE SKIP LOCKED} in PostgreSQL) and
  * to hear of each other's submissions; the store and the migrations are shaped for that, this class is not.
  *
- * <p>Not thread-safe: only the dispatcher's thread touches it. {@link #queuedCount()} may be read from any thread.
+ * <p>Not thread-safe: only the dispatcher's thread touches it. {@link #queuedCount()} and {@link #inFlightCount()} may
+ * be read from any thread.
  */
 final class LiveTasks {
 
@@ -28,6 +30,7 @@ final class LiveTasks {
     private final TreeMap<String, Task> queue = new TreeMap<>();
     private final Map<String, Task> all = new HashMap<>();
     private volatile int queued;
+    private volatile int total;
 
     void add(Task task) {
         all.put(task.getId(), task);
@@ -48,16 +51,19 @@ final class LiveTasks {
         } else {
             queue.remove(task.getId());
         }
-        if (task.getState().isFinal()) {
-            all.remove(task.getId());
+        if (task.getState().isFinal() && all.remove(task.getId()) != null) {
+            // Counted once, here, where every path to a final state passes.
+            TaskgridMetrics.taskEnded(task.getState().name(), task.getStartedAt(), task.getFinishedAt());
         }
         queued = queue.size();
+        total = all.size();
     }
 
     void remove(Task task) {
         queue.remove(task.getId());
         all.remove(task.getId());
         queued = queue.size();
+        total = all.size();
     }
 
     /** The queued task to dispatch next, if any. */
@@ -74,6 +80,11 @@ final class LiveTasks {
 
     int queuedCount() {
         return queued;
+    }
+
+    /** Tasks assigned or running (on a connected worker or one within its grace period); readable from any thread. */
+    int inFlightCount() {
+        return Math.max(0, total - queued);
     }
 
     int size() {

@@ -173,6 +173,11 @@ public class GrpcServerLifecycle {
         }
     }
 
+    /** Whether the start sequence completed once; stays true while the master stops. */
+    public boolean hasStarted() {
+        return started;
+    }
+
     /** Whether the start sequence completed and agents can connect. */
     public boolean isServing() {
         return started && server != null && server.isServing();
