@@ -98,6 +98,14 @@ public class TaskgridConfig {
     boolean metricsPublic;
 
     @Inject
+    @ConfigProperty(name = "taskgrid.retention.days")
+    double retentionDays;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.retention.interval.seconds")
+    long retentionIntervalSeconds;
+
+    @Inject
     @ConfigProperty(name = "mp.jwt.verify.publickey.location")
     Optional<String> jwtKeyLocation;
 
@@ -137,6 +145,8 @@ public class TaskgridConfig {
         c.workerRefusalLimit = 5;
         c.maxConcurrentOutputReads = 16;
         c.metricsPublic = false;
+        c.retentionDays = 30;
+        c.retentionIntervalSeconds = 3600;
         c.jwtKeyLocation = Optional.empty();
         c.jwtIssuer = Optional.empty();
         c.jwtAudiences = Optional.empty();
@@ -166,6 +176,12 @@ public class TaskgridConfig {
 
     public TaskgridConfig withMetricsPublic(boolean open) {
         this.metricsPublic = open;
+        return this;
+    }
+
+    public TaskgridConfig withRetention(double days, long intervalSeconds) {
+        this.retentionDays = days;
+        this.retentionIntervalSeconds = intervalSeconds;
         return this;
     }
 
@@ -249,6 +265,15 @@ public class TaskgridConfig {
     /** Whether {@code GET /metrics} answers without a token (for a scraper); every other endpoint still needs one. */
     public boolean metricsPublic() {
         return metricsPublic;
+    }
+
+    /** Finished tasks older than this many days are deleted; 0 (or less) keeps them forever. Fractions allowed. */
+    public double retentionDays() {
+        return retentionDays;
+    }
+
+    public long retentionIntervalSeconds() {
+        return retentionIntervalSeconds;
     }
 
     public Optional<String> jwtKeyLocation() {
