@@ -91,4 +91,19 @@ class PayaraDeploymentIT {
         assertThat(home.resolve("taskgrid/taskgrid-db/taskgrid.mv.db")).exists();
         assertThat(api.withToken(null).get("/workers").status()).isEqualTo(401);
     }
+
+    /** What an operator wires up (metrics, health, the API's description) works on Payara too, not only on Liberty. */
+    @Test
+    void metricsHealthAndTheOpenApiDocumentAreServedOnPayaraToo() {
+        InitialCredentials credentials = InitialCredentials.read(home.resolve("taskgrid"));
+        TaskgridClient api = new TaskgridClient("http://localhost:" + HTTP_PORT, credentials.operatorToken());
+        TaskgridClient.Reply metrics = api.get("/metrics");
+        assertThat(metrics.status()).as(metrics.body()).isEqualTo(200);
+        assertThat(MetricsText.parse(metrics.body()).samples()).containsKey("taskgrid_tasks_submitted_total");
+        assertThat(api.withToken(null).get("/metrics").status()).as("Taskgrid's /metrics, which needs a token")
+                .isEqualTo(401);
+        assertThat(api.withToken(null).get("/health/ready").status()).isEqualTo(200);
+        assertThat(api.withToken(null).get("/health/live").status()).isEqualTo(200);
+        assertThat(api.withToken(null).get("/openapi").body()).contains("/tasks/{id}/output");
+    }
 }

@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.text.SafeText;
 import jakarta.json.Json;
 import jakarta.json.JsonObjectBuilder;
@@ -27,6 +28,7 @@ public final class ProblemMappers {
 
     /** A problem+json response; every refusal of the API, the authentication filter's too, is built here. */
     public static Response problem(int status, String title, String detail, UriInfo uri) {
+        TaskgridMetrics.REQUESTS_REFUSED.inc(Integer.toString(status));
         JsonObjectBuilder body = Json.createObjectBuilder()
                 .add("type", "about:blank")
                 .add("title", title)

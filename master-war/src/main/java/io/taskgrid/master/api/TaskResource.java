@@ -26,6 +26,16 @@ import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.SecurityContext;
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.enums.ParameterIn;
+import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
+import org.eclipse.microprofile.openapi.annotations.headers.Header;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
+import org.eclipse.microprofile.openapi.annotations.parameters.RequestBody;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -50,6 +60,7 @@ import java.util.concurrent.TimeoutException;
  * task is durable; dispatch is then triggered at once rather than waiting for any timer.
  */
 @Path("tasks")
+@Tag(name = "tasks")
 @ApplicationScoped
 @Produces(MediaType.APPLICATION_JSON)
 public class TaskResource {
@@ -73,7 +84,30 @@ public class TaskResource {
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     @RequiresRole(Role.SUBMITTER)
-    public Response submit(InputStream body, @HeaderParam("Content-Length") String contentLength,
+    @Operation(operationId = "submitTask", summary = "Submit a task (submitter)",
+            description = "Stored QUEUED before the answer goes out. At most 1 MiB, nested at most 32 levels, no "
+                    + "number longer than 32 characters.")
+    @RequestBody(required = true, content = @Content(mediaType = MediaType.APPLICATION_JSON,
+            schema = @Schema(implementation = TaskSubmissionSchema.class)))
+    @APIResponse(responseCode = "202", description = "accepted and stored",
+            headers = @Header(name = "Location", description = "/tasks/{id}", schema = @Schema(type = SchemaType.STRING)),
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
+    @APIResponse(responseCode = "200", description = "a repeat of an earlier request with the same Idempotency-Key: "
+            + "its task, nothing created",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
+    @APIResponse(responseCode = "400", ref = "BadRequest")
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
+    @APIResponse(responseCode = "413", ref = "TooLarge")
+    @APIResponse(responseCode = "415", ref = "UnsupportedMediaType")
+    @APIResponse(responseCode = "422", ref = "Unprocessable")
+    @APIResponse(responseCode = "503", ref = "Busy")
+    public Response submit(InputStream body,
+                           @Parameter(hidden = true) @HeaderParam("Content-Length") String contentLength,
+                           @Parameter(name = "Idempotency-Key", in = ParameterIn.HEADER, description = "1 to 255 "
+                                   + "visible ASCII characters; a repeat of the same request answers 200 with the "
+                                   + "original task", schema = @Schema(type = SchemaType.STRING, minLength = 1,
+                                   maxLength = 255))
                            @HeaderParam("Idempotency-Key") String idempotencyKey,
                            @Context SecurityContext security) {
         NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
@@ -133,7 +167,14 @@ public class TaskResource {
     @GET
     @Path("{id}")
     @RequiresRole(Role.VIEWER)
-    public TaskView get(@PathParam("id") String id) {
+    @Operation(operationId = "getTask", summary = "A task, with its output and attempts (viewer)")
+    @APIResponse(responseCode = "200", description = "the task",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
+    @APIResponse(responseCode = "404", ref = "NotFound")
+    @APIResponse(responseCode = "503", ref = "Busy")
+    public TaskView get(@Parameter(description = "the task's id") @PathParam("id") String id) {
         return heavyReads.call(() -> view(existing(id)));
     }
 
@@ -144,7 +185,18 @@ public class TaskResource {
     @DELETE
     @Path("{id}")
     @RequiresRole(Role.SUBMITTER)
-    public Response cancel(@PathParam("id") String id, @Context SecurityContext caller) {
+    @Operation(operationId = "cancelTask", summary = "Cancel a task (submitter: its own; operator: any)")
+    @APIResponse(responseCode = "200", description = "it was queued and is CANCELLED now",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
+    @APIResponse(responseCode = "202", description = "it is in flight: its agent stops it, then it is CANCELLED",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
+    @APIResponse(responseCode = "404", ref = "NotFound")
+    @APIResponse(responseCode = "409", ref = "Conflict")
+    @APIResponse(responseCode = "503", ref = "Busy")
+    public Response cancel(@Parameter(description = "the task's id") @PathParam("id") String id,
+                           @Context SecurityContext caller) {
         if (!TaskIds.looksValid(id)) {
             throw ApiProblem.notFound("no task with id '" + SafeText.echo(id) + "'");
         }
@@ -180,7 +232,20 @@ public class TaskResource {
 
     @GET
     @RequiresRole(Role.VIEWER)
-    public TaskPage list(@QueryParam("state") String state, @QueryParam("limit") String limit,
+    @Operation(operationId = "listTasks", summary = "Tasks, newest first, as summaries (viewer)")
+    @APIResponse(responseCode = "200", description = "one page; pass next as cursor for the following one",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskPage.class)))
+    @APIResponse(responseCode = "400", ref = "BadRequest")
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
+    public TaskPage list(@Parameter(description = "only tasks in this state (case-insensitive)",
+                                 schema = @Schema(type = SchemaType.STRING, enumeration = {"QUEUED", "ASSIGNED",
+                                     "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "LOST"}))
+                         @QueryParam("state") String state,
+                         @Parameter(description = "page size", schema = @Schema(type = SchemaType.INTEGER,
+                                 minimum = "1", maximum = "1000", defaultValue = "50"))
+                         @QueryParam("limit") String limit,
+                         @Parameter(description = "the next value of the previous page")
                          @QueryParam("cursor") String cursor) {
         TaskState wanted = parseState(state);
         int size = parseLimit(limit);
@@ -201,7 +266,20 @@ public class TaskResource {
     @Path("{id}/output")
     @Produces(MediaType.TEXT_PLAIN)
     @RequiresRole(Role.VIEWER)
-    public Response output(@PathParam("id") String id, @QueryParam("stream") String stream) {
+    @Operation(operationId = "getTaskOutput", summary = "One output stream of a task as text (viewer)")
+    @APIResponse(responseCode = "200", description = "as much as was kept (UTF-8)",
+            headers = @Header(name = "Taskgrid-Output-Truncated", description = "whether the command printed more "
+                    + "than the cap", schema = @Schema(type = SchemaType.BOOLEAN)),
+            content = @Content(mediaType = MediaType.TEXT_PLAIN, schema = @Schema(type = SchemaType.STRING)))
+    @APIResponse(responseCode = "400", ref = "BadRequest")
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
+    @APIResponse(responseCode = "404", ref = "NotFound")
+    @APIResponse(responseCode = "503", ref = "Busy")
+    public Response output(@Parameter(description = "the task's id") @PathParam("id") String id,
+                           @Parameter(description = "which stream", schema = @Schema(type = SchemaType.STRING,
+                                   enumeration = {"stdout", "stderr"}, defaultValue = "stdout"))
+                           @QueryParam("stream") String stream) {
         boolean stderr = switch (stream == null ? "stdout" : stream) {
             case "stdout" -> false;
             case "stderr" -> true;

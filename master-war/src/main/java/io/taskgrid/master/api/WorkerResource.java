@@ -15,11 +15,18 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.SecurityContext;
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
 import java.util.List;
 
 /** The workers connected right now. */
 @Path("workers")
+@Tag(name = "workers")
 @ApplicationScoped
 @Produces(MediaType.APPLICATION_JSON)
 public class WorkerResource {
@@ -29,6 +36,11 @@ public class WorkerResource {
 
     @GET
     @RequiresRole(Role.VIEWER)
+    @Operation(operationId = "listWorkers", summary = "The agents connected now (viewer)")
+    @APIResponse(responseCode = "200", description = "the connected agents",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = WorkerList.class)))
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
     public WorkerList list() {
         List<WorkerView> workers = registry.all().stream().map(WorkerView::of).toList();
         return new WorkerList(workers.size(), workers);
@@ -38,7 +50,14 @@ public class WorkerResource {
     @POST
     @Path("{id}/drain")
     @RequiresRole(Role.OPERATOR)
-    public WorkerView drain(@PathParam("id") String id, @Context SecurityContext security) {
+    @Operation(operationId = "drainWorker", summary = "Send a worker no new task until it reconnects (operator)")
+    @APIResponse(responseCode = "200", description = "the worker, draining",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = WorkerView.class)))
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
+    @APIResponse(responseCode = "404", ref = "NotFound")
+    public WorkerView drain(@Parameter(description = "the worker's id") @PathParam("id") String id,
+                            @Context SecurityContext security) {
         ConnectedWorker worker = registry.get(id)
                 .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
         worker.drain("drained by " + security.getUserPrincipal().getName());

@@ -94,6 +94,18 @@ public class TaskgridConfig {
     int maxConcurrentOutputReads;
 
     @Inject
+    @ConfigProperty(name = "taskgrid.metrics.public")
+    boolean metricsPublic;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.retention.days")
+    double retentionDays;
+
+    @Inject
+    @ConfigProperty(name = "taskgrid.retention.interval.seconds")
+    long retentionIntervalSeconds;
+
+    @Inject
     @ConfigProperty(name = "mp.jwt.verify.publickey.location")
     Optional<String> jwtKeyLocation;
 
@@ -132,6 +144,9 @@ public class TaskgridConfig {
         c.taskRefusalLimit = 10;
         c.workerRefusalLimit = 5;
         c.maxConcurrentOutputReads = 16;
+        c.metricsPublic = false;
+        c.retentionDays = 30;
+        c.retentionIntervalSeconds = 3600;
         c.jwtKeyLocation = Optional.empty();
         c.jwtIssuer = Optional.empty();
         c.jwtAudiences = Optional.empty();
@@ -156,6 +171,17 @@ public class TaskgridConfig {
 
     public TaskgridConfig withOutputLimitBytes(long bytes) {
         this.outputLimitBytes = bytes;
+        return this;
+    }
+
+    public TaskgridConfig withMetricsPublic(boolean open) {
+        this.metricsPublic = open;
+        return this;
+    }
+
+    public TaskgridConfig withRetention(double days, long intervalSeconds) {
+        this.retentionDays = days;
+        this.retentionIntervalSeconds = intervalSeconds;
         return this;
     }
 
@@ -234,6 +260,20 @@ public class TaskgridConfig {
 
     public int maxConcurrentOutputReads() {
         return maxConcurrentOutputReads;
+    }
+
+    /** Whether {@code GET /metrics} answers without a token (for a scraper); every other endpoint still needs one. */
+    public boolean metricsPublic() {
+        return metricsPublic;
+    }
+
+    /** Finished tasks older than this many days are deleted; 0 (or less) keeps them forever. Fractions allowed. */
+    public double retentionDays() {
+        return retentionDays;
+    }
+
+    public long retentionIntervalSeconds() {
+        return retentionIntervalSeconds;
     }
 
     public Optional<String> jwtKeyLocation() {

@@ -1,6 +1,7 @@
 package io.taskgrid.master.dispatch;
 
 import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.CancelOutcome;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Settled;
@@ -15,6 +16,7 @@ import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -96,6 +98,8 @@ public class Dispatcher {
     private ScheduledThreadPoolExecutor loop;
     private final AtomicBoolean passRequested = new AtomicBoolean();
     private volatile boolean stopped;
+    /** When (System.nanoTime) the event the loop runs now began; 0 between events. For the liveness check. */
+    private volatile long eventSince;
 
     @Inject
     public Dispatcher(TaskStore store, WorkerRegistry registry, TaskgridConfig settings) {
@@ -172,6 +176,27 @@ public class Dispatcher {
         return live.queuedCount();
     }
 
+    /** Tasks assigned or running; readable from any thread. */
+    public int inFlight() {
+        return live.inFlightCount();
+    }
+
+    /**
+     * Why the loop cannot be counted on to handle the next event, or empty while it can. Every event is short (no
+     * event waits for the database to commit), so one that has run for {@code stuckAfter} is stuck, and everything
+     * behind it waits: the liveness check reports that, rather than a timestamp of the last event, which would call
+     * an idle master dead.
+     */
+    public Optional<String> loopTrouble(Duration stuckAfter) {
+        if (loop == null || loop.isShutdown()) {
+            return Optional.of("the dispatcher loop is stopped");
+        }
+        long since = eventSince;
+        long running = since == 0 ? 0 : System.nanoTime() - since;
+        return running > stuckAfter.toNanos() ? Optional.of("one dispatcher event has been running for "
+                + TimeUnit.NANOSECONDS.toSeconds(running) + " s") : Optional.empty();
+    }
+
     // ---- submissions and cancels (REST) ----
 
     /**
@@ -207,6 +232,7 @@ public class Dispatcher {
                     registry.holderOf(task.getId(), task.getAttemptId()).ifPresent(w ->
                             w.release(task.getId(), task.getAttemptId()));
                 } else {
+                    TaskgridMetrics.TASKS_SUBMITTED.inc();
                     task.forgetSpecIfLarge(SPEC_IN_MEMORY_CHARS);
                 }
             }));
@@ -314,6 +340,7 @@ public class Dispatcher {
                 return false;
             }
             Task started = task.get();
+            TaskgridMetrics.taskStarted(started.getSubmittedAt(), started.getStartedAt());
             loop.schedule(() -> inBatch(() -> {
                 if (started.isDirty() && live.get(taskId).isPresent()) {
                     save(started);
@@ -523,6 +550,7 @@ public class Dispatcher {
 
     /** Runs one event on the loop thread, its writes collected and handed to the writer together at the end. */
     private void inBatch(Runnable action) {
+        eventSince = System.nanoTime();
         batch = store.batch();
         try {
             action.run();
@@ -533,6 +561,7 @@ public class Dispatcher {
             TaskStore.Batch done = batch;
             batch = null;
             done.flush();
+            eventSince = 0;
         }
     }
 }

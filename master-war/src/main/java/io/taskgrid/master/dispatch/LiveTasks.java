@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
@@ -21,7 +22,8 @@ import java.util.TreeMap;
  * to claim the rows they dispatch (a claim column and {@code SELECT ... FOR UPDATE SKIP LOCKED} in PostgreSQL) and
  * to hear of each other's submissions; the store and the migrations are shaped for that, this class is not.
  *
- * <p>Not thread-safe: only the dispatcher's thread touches it. {@link #queuedCount()} may be read from any thread.
+ * <p>Not thread-safe: only the dispatcher's thread touches it. {@link #queuedCount()} and {@link #inFlightCount()} may
+ * be read from any thread.
  */
 final class LiveTasks {
 
@@ -36,6 +38,7 @@ final class LiveTasks {
     /** The key each queued task is filed under, to find it again when it leaves the queue. */
     private final Map<String, String> queueKeys = new HashMap<>();
     private volatile int queued;
+    private volatile int total;
 
     /**
      * Dispatch order as one string: the higher priority first, then the older task (task ids are time-ordered UUIDs,
@@ -68,16 +71,19 @@ final class LiveTasks {
         } else {
             unqueue(task);
         }
-        if (task.getState().isFinal()) {
-            all.remove(task.getId());
+        if (task.getState().isFinal() && all.remove(task.getId()) != null) {
+            // Counted once, here, where every path to a final state passes.
+            TaskgridMetrics.taskEnded(task.getState().name(), task.getStartedAt(), task.getFinishedAt());
         }
         queued = queueKeys.size();
+        total = all.size();
     }
 
     void remove(Task task) {
         unqueue(task);
         all.remove(task.getId());
         queued = queueKeys.size();
+        total = all.size();
     }
 
     private void unqueue(Task task) {
@@ -112,6 +118,11 @@ final class LiveTasks {
 
     int queuedCount() {
         return queued;
+    }
+
+    /** Tasks assigned or running (on a connected worker or one within its grace period); readable from any thread. */
+    int inFlightCount() {
+        return Math.max(0, total - queued);
     }
 
     int size() {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
 
@@ -42,6 +43,7 @@ final class LostAttemptReaper {
         if (state.isEmpty()) {
             return Optional.empty();
         }
+        TaskgridMetrics.ATTEMPTS_LOST.inc();
         live.reindex(task.get());
         LOG.warning(() -> "task " + taskId + " attempt " + attemptId + " given up (" + reason + "): task is "
                 + state.get());

@@ -15,6 +15,7 @@ import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.JoinTokenInterceptor;
 import io.taskgrid.master.security.JwtVerifier;
 import io.taskgrid.master.security.TransportPolicy;
+import io.taskgrid.master.task.Retention;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
@@ -73,6 +74,9 @@ public class GrpcServerLifecycle {
     @Inject
     TaskgridConfig config;
 
+    @Inject
+    Retention retention;
+
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
 
@@ -95,6 +99,7 @@ public class GrpcServerLifecycle {
             }
             store.open();
             dispatcher.start();
+            retention.start();
         } catch (RuntimeException e) {
             LOG.severe("Taskgrid master not started: " + e.getMessage());
             throw e;
@@ -126,6 +131,7 @@ public class GrpcServerLifecycle {
     }
 
     void onStop(@Observes @BeforeDestroyed(ApplicationScoped.class) Object event) {
+        retention.stop();
         dispatcher.stop();
         if (server != null) {
             server.stop(2000);
@@ -171,6 +177,11 @@ public class GrpcServerLifecycle {
         } catch (SSLException e) {
             throw new IllegalStateException("gRPC TLS: " + e.getMessage(), e);
         }
+    }
+
+    /** Whether the start sequence completed once; stays true while the master stops. */
+    public boolean hasStarted() {
+        return started;
     }
 
     /** Whether the start sequence completed and agents can connect. */

@@ -8,6 +8,7 @@ import io.taskgrid.master.dispatch.ConnectedWorker;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerIdInUseException;
 import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.AttemptOwner;
 import io.taskgrid.master.task.Labels;
@@ -156,6 +157,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     @Override
     public void reportStatus(StatusReport report, StreamObserver<ReportAck> responseObserver) {
         if (!TaskIds.looksValid(report.getTaskId()) || !TaskIds.looksValid(report.getAttemptId())) {
+            TaskgridMetrics.REPORTS_REFUSED.inc("invalid");
             responseObserver.onError(Status.INVALID_ARGUMENT
                     .withDescription("task_id and attempt_id must be the ids the master handed out").asRuntimeException());
             return;
@@ -165,6 +167,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                 : Optional.empty();
         if (reporter.isEmpty()) {
             // Also the case of an agent between two connections: it keeps the report and sends it once registered.
+            TaskgridMetrics.REPORTS_REFUSED.inc("not_registered");
             responseObserver.onError(Status.FAILED_PRECONDITION.withDescription("no open connection of worker '"
                     + SafeText.echo(report.getWorkerId()) + "' with this session: register (AssignTask) first, "
                     + "then report").asRuntimeException());
@@ -172,6 +175,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         }
         ConnectedWorker worker = reporter.get();
         if (!worker.holds(report.getTaskId(), report.getAttemptId()) && !ownAttempt(worker, report)) {
+            TaskgridMetrics.REPORTS_REFUSED.inc("not_its_attempt");
             if (worker.firstForeignAttempt(report.getAttemptId())) {
                 LOG.warning(() -> "worker " + worker.id() + " reported on attempt " + report.getAttemptId() + " of task "
                         + report.getTaskId() + ", which was never handed to it; refused");
@@ -199,6 +203,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         // Answered once what the report changed is durable; the agent keeps the report until then.
         applied.whenComplete((changed, failure) -> {
             if (failure != null) {
+                TaskgridMetrics.REPORTS_REFUSED.inc("not_stored");
                 LOG.log(Level.SEVERE, "could not store the " + report.getPhase() + " report of task " + taskId, failure);
                 responseObserver.onError(Status.UNAVAILABLE.withDescription(
                         "the master could not store this report now; send it again later").asRuntimeException());

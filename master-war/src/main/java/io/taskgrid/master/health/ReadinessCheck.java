@@ -1,22 +1,110 @@
 package io.taskgrid.master.health;
 
 import io.taskgrid.master.grpc.GrpcServerLifecycle;
+import io.taskgrid.master.task.GroupCommit;
+import io.taskgrid.master.task.TaskStore;
+import jakarta.annotation.PreDestroy;
+import jakarta.annotation.Resource;
+import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 
-/** Ready once agents can connect: the gRPC server is serving. Launchers and load balancers wait on /health/ready. */
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Ready while the master can do its work: agents can connect (the gRPC server is serving) and the database answers a
+ * trivial query within {@link #DATABASE_LIMIT}. A load balancer takes a master that is not ready out of rotation, and
+ * a launcher waits for it.
+ *
+ * <p>The database is asked on every call, never from a cached answer, so an outage shows at the next probe. The query
+ * runs on a thread of its own and is waited for at most {@link #DATABASE_LIMIT}: a connection attempt to a database
+ * host that silently drops packets can block far longer than a JDBC query timeout covers, and a probe must answer in
+ * time whatever the database does. One query at a time: probes that come while one is out wait for it rather than
+ * pile up threads on a database that hangs, and once it has been out for the limit they report DOWN at once.
+ */
 @Readiness
 @ApplicationScoped
 public class ReadinessCheck implements HealthCheck {
 
+    static final Duration DATABASE_LIMIT = Duration.ofSeconds(2);
+
     @Inject
     GrpcServerLifecycle grpc;
 
+    @Inject
+    TaskStore store;
+
+    @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
+    ManagedThreadFactory threadFactory;
+
+    private ExecutorService prober;
+    private Future<Boolean> pending;
+    private long pendingSince;
+
     @Override
     public HealthCheckResponse call() {
-        return HealthCheckResponse.named("grpc-server").status(grpc.isServing()).build();
+        boolean grpcServing = grpc.isServing();
+        String database = database();
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("grpc", grpcServing ? "UP" : "DOWN: the gRPC server is not serving");
+        data.put("database", database);
+        GroupCommit writer = store.writer();
+        if (writer != null) {
+            data.put("writeBacklog", (long) writer.backlog());
+        }
+        // Built directly rather than through HealthCheckResponse.named(): the same on every server, and in unit tests.
+        return new HealthCheckResponse("taskgrid-ready", grpcServing && database.equals("UP")
+                ? HealthCheckResponse.Status.UP : HealthCheckResponse.Status.DOWN, Optional.of(data));
+    }
+
+    /** "UP", or "DOWN: " and why. */
+    private String database() {
+        Future<Boolean> probe;
+        long age;
+        synchronized (this) {
+            if (pending == null || pending.isDone()) {
+                if (prober == null) {
+                    prober = Executors.newSingleThreadExecutor(threadFactory);
+                }
+                pending = prober.submit(() -> store.answers(DATABASE_LIMIT));
+                pendingSince = System.nanoTime();
+            }
+            // Probes that arrive while a query is out wait for that same query: no result is kept once it is done.
+            probe = pending;
+            age = System.nanoTime() - pendingSince;
+        }
+        long left = DATABASE_LIMIT.toNanos() - age;
+        if (left <= 0) {
+            return "DOWN: a query has been waiting for the database for more than " + DATABASE_LIMIT.toSeconds() + " s";
+        }
+        try {
+            return probe.get(left, TimeUnit.NANOSECONDS) ? "UP" : "DOWN: the database did not answer a trivial query";
+        } catch (TimeoutException e) {
+            return "DOWN: the database did not answer within " + DATABASE_LIMIT.toSeconds() + " s";
+        } catch (ExecutionException e) {
+            return "DOWN: " + e.getCause().getClass().getSimpleName();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "DOWN: interrupted";
+        }
+    }
+
+    @PreDestroy
+    synchronized void stop() {
+        if (prober != null) {
+            prober.shutdownNow();
+        }
     }
 }

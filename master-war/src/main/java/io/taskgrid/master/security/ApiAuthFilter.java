@@ -1,6 +1,7 @@
 package io.taskgrid.master.security;
 
 import io.taskgrid.master.api.ProblemMappers;
+import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.text.SafeText;
 import jakarta.annotation.Priority;
 import jakarta.inject.Inject;
@@ -38,6 +39,9 @@ public class ApiAuthFilter implements ContainerRequestFilter {
     @Inject
     TransportPolicy transport;
 
+    @Inject
+    TaskgridConfig config;
+
     @Context
     HttpServletRequest servletRequest;
 
@@ -58,6 +62,11 @@ public class ApiAuthFilter implements ContainerRequestFilter {
                 return;
             }
             setCaller(request, new TokenFile.Caller("anonymous", Role.OPERATOR));
+            return;
+        }
+        if (isPublicScrape(request)) {
+            // No token crosses the network, so plain HTTP is fine here too; the caller reads metrics and nothing else.
+            setCaller(request, new TokenFile.Caller("metrics-scraper", Role.VIEWER));
             return;
         }
         if (!isSecure(request) && !transport.insecureAllowed() && !fromLoopback()) {
@@ -90,6 +99,20 @@ public class ApiAuthFilter implements ContainerRequestFilter {
             return;
         }
         setCaller(request, caller.get());
+    }
+
+    /**
+     * A GET of {@code /metrics} without a token, on a master whose operator opened that one endpoint
+     * ({@code taskgrid.metrics.public}). Decided before matching, so on the exact path: any other path, or a request
+     * that brings a token (checked as usual), goes the usual way.
+     */
+    private boolean isPublicScrape(ContainerRequestContext request) {
+        if (!config.metricsPublic() || request.getHeaderString(HttpHeaders.AUTHORIZATION) != null
+                || !("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod()))) {
+            return false;
+        }
+        String path = request.getUriInfo().getPath();
+        return "metrics".equals(path) || "/metrics".equals(path);
     }
 
     private static void setCaller(ContainerRequestContext request, TokenFile.Caller caller) {

@@ -49,7 +49,7 @@ class RoleAndFilterTest {
                 undeclared.add(method.getDeclaringClass().getSimpleName() + "." + method.getName());
             }
         }
-        assertThat(resourceMethods()).hasSizeGreaterThanOrEqualTo(7);
+        assertThat(resourceMethods()).hasSizeGreaterThanOrEqualTo(8);
         assertThat(undeclared).as("resource methods without @RequiresRole").isEmpty();
     }
 
@@ -67,7 +67,8 @@ class RoleAndFilterTest {
                 "GET tasks/{id}/output", Role.VIEWER,
                 "DELETE tasks/{id}", Role.SUBMITTER,
                 "GET workers", Role.VIEWER,
-                "POST workers/{id}/drain", Role.OPERATOR));
+                "POST workers/{id}/drain", Role.OPERATOR,
+                "GET metrics", Role.VIEWER));
     }
 
     /** Every class of the API package with @Path, found on disk so that a new resource is included without a list. */

@@ -5,9 +5,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import javax.sql.DataSource;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,16 +34,6 @@ class TaskStoreTest {
         }
     }
 
-    /** The versions db/migration/index.txt lists, in order: every one must have been applied. */
-    private static List<String> listedVersions() throws IOException {
-        try (InputStream index = TaskStoreTest.class.getResourceAsStream("/db/migration/index.txt")) {
-            return new String(index.readAllBytes(), StandardCharsets.UTF_8).lines()
-                    .filter(line -> line.startsWith("V"))
-                    .map(line -> line.substring(1, line.indexOf("__")))
-                    .toList();
-        }
-    }
-
     private static void await(CompletableFuture<?> future) throws Exception {
         future.get(10, TimeUnit.SECONDS);
     }
@@ -56,8 +43,9 @@ class TaskStoreTest {
         store = TestDatabase.openStore(dir);
         DataSource db = TestDatabase.h2(dir);
         assertThat(TestDatabase.rows(db, "SELECT \"version\" FROM TG_SCHEMA_HISTORY WHERE \"success\" AND \"version\" IS NOT NULL ORDER BY \"installed_rank\""))
-                .extracting(row -> row.get(0)).containsExactlyElementsOf(listedVersions());
-        assertThat(listedVersions()).startsWith("1", "2", "3");
+                .extracting(row -> row.get(0)).as("every listed migration, in order")
+                .containsExactlyElementsOf(SchemaMigrations.listed(SchemaMigrations.class.getClassLoader()).stream()
+                        .map(name -> name.substring(1, name.indexOf("__"))).toList());
         assertThatThrownBy(() -> TestDatabase.execute(db, "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT, PRIORITY) "
                 + "VALUES ('p', 'true', 'QUEUED', CURRENT_TIMESTAMP, 10)")).as("priorities are checked")
                 .hasMessageContaining("CHECK");

@@ -80,14 +80,37 @@ public final class PostgresServer implements AutoCloseable {
             }
             run(List.of(bin.resolve("initdb").toString(), "-D", dataDir.resolve("data").toString(), "-U", USER,
                     "-A", "trust", "-E", "UTF8", "--no-instructions"), true);
-            run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.resolve("data").toString(), "-w", "-t", "60",
-                    "-l", dataDir.resolve("postgres.log").toString(), "-o",
-                    "-p " + port + " -k " + dataDir + " -c listen_addresses=127.0.0.1 -c max_connections=100",
-                    "start"), true);
+            startServer();
             run(List.of(bin.resolve("createdb").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port), "-U", USER,
                     DATABASE), true);
         } catch (IOException e) {
             throw new UncheckedIOException("could not start PostgreSQL in " + dataDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void startServer() throws IOException {
+        run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.resolve("data").toString(), "-w", "-t", "60",
+                "-l", dataDir.resolve("postgres.log").toString(), "-o",
+                "-p " + port + " -k " + dataDir + " -c listen_addresses=127.0.0.1 -c max_connections=100",
+                "start"), true);
+    }
+
+    /** Stops the server for a while, keeping its data: an outage of the database, for tests. */
+    public void stopForNow() {
+        try {
+            run(List.of(bin.resolve("pg_ctl").toString(), "-D", dataDir.resolve("data").toString(), "-w", "-m", "fast",
+                    "stop"), true);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not stop PostgreSQL in " + dataDir, e);
+        }
+    }
+
+    /** Starts it again on the same data and port after {@link #stopForNow()}. */
+    public void startAgain() {
+        try {
+            startServer();
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start PostgreSQL in " + dataDir, e);
         }
     }
 
