@@ -30,5 +30,11 @@ public record TaskSubmissionSchema(
         Integer maxAttempts,
         @Schema(description = "like env, for secret values: never returned, never logged, stored sealed; a name may "
                 + "not be in both")
-        Map<String, String> secretEnv) {
+        Map<String, String> secretEnv,
+        @Schema(minimum = "0", maximum = "9", defaultValue = "5", description = "higher goes first; tasks of one "
+                + "priority go in the order they were submitted")
+        Integer priority,
+        @Schema(description = "labels the worker must carry (agent --label key=value), at most 16; keys and values "
+                + "1 to 63 of [A-Za-z0-9._-], starting with a letter or digit", example = "{\"os\": \"linux\"}")
+        Map<String, String> requires) {
 }
