@@ -66,6 +66,9 @@ public class TaskResource {
     @Inject
     HeavyReads heavyReads;
 
+    @Inject
+    TaskOutputs outputs;
+
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     @RequiresRole(Role.SUBMITTER)
@@ -185,28 +188,19 @@ public class TaskResource {
     }
 
     /**
-     * One output stream of a task as plain text (UTF-8), as much as was kept: what a list leaves out. The header
-     * {@code Taskgrid-Output-Truncated} says whether the command printed more than the cap.
+     * A task's output from a byte offset on, as plain text; or followed as Server-Sent Events until the task ends
+     * ({@code follow=true} or {@code Accept: text/event-stream}). See {@link TaskOutputs}.
      */
     @GET
     @Path("{id}/output")
-    @Produces(MediaType.TEXT_PLAIN)
+    // Not SERVER_SENT_EVENTS: a method declaring it gets a JAX-RS runtime's own SSE handling (an SseEventSink, an
+    // asynchronous response) also for its plain reads. The answer names its own type, text/plain or text/event-stream.
+    @Produces({MediaType.TEXT_PLAIN, MediaType.WILDCARD})
     @RequiresRole(Role.VIEWER)
-    public Response output(@PathParam("id") String id, @QueryParam("stream") String stream) {
-        boolean stderr = switch (stream == null ? "stdout" : stream) {
-            case "stdout" -> false;
-            case "stderr" -> true;
-            default -> throw ApiProblem.badRequest("'stream' must be stdout or stderr; got '" + SafeText.echo(stream)
-                    + "'");
-        };
-        return heavyReads.call(() -> {
-            Task task = existing(id);
-            String text = stderr ? task.getStderr() : task.getStdout();
-            boolean truncated = stderr ? task.isStderrTruncated() : task.isStdoutTruncated();
-            return Response.ok(text == null ? "" : text, MediaType.TEXT_PLAIN_TYPE.withCharset("UTF-8"))
-                    .header("Taskgrid-Output-Truncated", Boolean.toString(truncated))
-                    .build();
-        });
+    public Response output(@PathParam("id") String id, @QueryParam("stream") String stream,
+                           @QueryParam("offset") String offset, @QueryParam("follow") String follow,
+                           @HeaderParam("Accept") String accept, @HeaderParam("Last-Event-ID") String lastEventId) {
+        return outputs.serve(id, stream, offset, follow, accept, lastEventId);
     }
 
     private static TaskState parseState(String state) {

@@ -94,6 +94,10 @@ public class TaskgridConfig {
     int maxConcurrentOutputReads;
 
     @Inject
+    @ConfigProperty(name = "taskgrid.output.max.followers")
+    int maxOutputFollowers;
+
+    @Inject
     @ConfigProperty(name = "mp.jwt.verify.publickey.location")
     Optional<String> jwtKeyLocation;
 
@@ -132,6 +136,7 @@ public class TaskgridConfig {
         c.taskRefusalLimit = 10;
         c.workerRefusalLimit = 5;
         c.maxConcurrentOutputReads = 16;
+        c.maxOutputFollowers = 64;
         c.jwtKeyLocation = Optional.empty();
         c.jwtIssuer = Optional.empty();
         c.jwtAudiences = Optional.empty();
@@ -234,6 +239,11 @@ public class TaskgridConfig {
 
     public int maxConcurrentOutputReads() {
         return maxConcurrentOutputReads;
+    }
+
+    /** Clients following task output (SSE) at once; more get 503. */
+    public int maxOutputFollowers() {
+        return maxOutputFollowers;
     }
 
     public Optional<String> jwtKeyLocation() {
