@@ -151,13 +151,21 @@ public class TaskOutputs {
     }
 
     private Response follow(String id, Request request) {
+        return Response.ok(follower(id, request), EVENT_STREAM)
+                .header("Cache-Control", "no-cache")
+                .header("X-Accel-Buffering", "no")
+                .build();
+    }
+
+    /** The body that follows the task, holding a follower's place until it is done; 503 when none is free. */
+    StreamingOutput follower(String id, Request request) {
         header(id);
         Semaphore permits = followers();
         if (!permits.tryAcquire()) {
             throw ApiProblem.busy(config.maxOutputFollowers() + " clients follow task output on this master already "
                     + "(taskgrid.output.max.followers); try again later, or read it without following", 5);
         }
-        StreamingOutput body = out -> {
+        return out -> {
             try {
                 new Follower(id, request, out).run();
             } catch (IOException gone) {
@@ -166,10 +174,6 @@ public class TaskOutputs {
                 permits.release();
             }
         };
-        return Response.ok(body, EVENT_STREAM)
-                .header("Cache-Control", "no-cache")
-                .header("X-Accel-Buffering", "no")
-                .build();
     }
 
     /** One client following one task, on the request's thread, until the task ends or the client goes. */

@@ -159,6 +159,11 @@ public class TaskgridConfig {
         return this;
     }
 
+    public TaskgridConfig withMaxOutputFollowers(int followers) {
+        this.maxOutputFollowers = followers;
+        return this;
+    }
+
     public TaskgridConfig withOutputLimitBytes(long bytes) {
         this.outputLimitBytes = bytes;
         return this;
