@@ -5,6 +5,7 @@ import io.taskgrid.proto.v1.Outcome;
 
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,6 +37,8 @@ final class CommandRun {
     private final Duration killGrace;
     private final Watchdog watchdog;
     private final RunAs runAs;
+    private final AttemptOutput output;
+    private final Runnable onOutput;
     private Process process;
     private ProcessTree tree;
     private boolean killRequested;
@@ -53,10 +56,21 @@ final class CommandRun {
 
     /** @param runAs the user to run the command as, or null for the agent's own */
     CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog, RunAs runAs) {
+        this(assignment, killGrace, watchdog, runAs, new AttemptOutput(assignment), () -> { });
+    }
+
+    /**
+     * @param output   where the output goes as it is read (head and tail, offsets), shared with the live stream
+     * @param onOutput called when the live stream should look at {@code output} (see {@link StreamCapture#append})
+     */
+    CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog, RunAs runAs, AttemptOutput output,
+               Runnable onOutput) {
         this.assignment = assignment;
         this.killGrace = killGrace;
         this.watchdog = watchdog;
         this.runAs = runAs;
+        this.output = output;
+        this.onOutput = onOutput;
     }
 
     String taskId() {
@@ -87,11 +101,9 @@ final class CommandRun {
         } else if (runAs != null) {
             builder.directory(runAs.defaultDirectory().toFile());
         }
-        CappedOutput stdout;
-        CappedOutput stderr;
         synchronized (this) {
             if (killRequested) {
-                return new CommandResult(killOutcome, -1, new byte[0], false, new byte[0], false, killReason);
+                return CommandResult.of(killOutcome, -1, output, killReason);
             }
             try {
                 process = builder.start();
@@ -103,10 +115,8 @@ final class CommandRun {
                 watchdog.started(tree.groupId());
             }
         }
-        stdout = new CappedOutput(process.getInputStream(), assignment.getOutputLimitBytes());
-        stderr = new CappedOutput(process.getErrorStream(), assignment.getOutputLimitBytes());
-        Future<?> outReader = READERS.submit(stdout);
-        Future<?> errReader = READERS.submit(stderr);
+        Future<?> outReader = READERS.submit(reader(process.getInputStream(), output.stdout()));
+        Future<?> errReader = READERS.submit(reader(process.getErrorStream(), output.stderr()));
         long startedAt = System.nanoTime();
         onStarted.run();
 
@@ -137,17 +147,35 @@ final class CommandRun {
 
         synchronized (this) {
             if (killRequested) {
-                return new CommandResult(killOutcome, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
-                        stderr.truncated(), killReason);
+                return CommandResult.of(killOutcome, exit, output, killReason);
             }
         }
         if (timedOut) {
-            return new CommandResult(Outcome.TIMED_OUT, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
-                    stderr.truncated(), "timed out after " + assignment.getTimeoutSeconds()
-                    + " s; the process tree was stopped");
+            return CommandResult.of(Outcome.TIMED_OUT, exit, output, "timed out after "
+                    + assignment.getTimeoutSeconds() + " s; the process tree was stopped");
         }
-        return new CommandResult(Outcome.EXITED, exit, stdout.bytes(), stdout.truncated(), stderr.bytes(),
-                stderr.truncated(), null);
+        return CommandResult.of(Outcome.EXITED, exit, output, null);
+    }
+
+    /**
+     * Drains one pipe to its end into its capture, even past the cap: a process whose pipe is not read blocks once
+     * the pipe buffer is full and would never finish. Each read is handed on as it comes (no line buffering), which
+     * is what keeps live output live.
+     */
+    private Runnable reader(InputStream in, StreamCapture capture) {
+        return () -> {
+            byte[] buffer = new byte[8192];
+            try (in) {
+                int n;
+                while ((n = in.read(buffer)) != -1) {
+                    if (capture.append(buffer, 0, n)) {
+                        onOutput.run();
+                    }
+                }
+            } catch (IOException e) {
+                // The stream was closed under us (process killed and reaped): keep what was read.
+            }
+        };
     }
 
     /** Stops the whole tree (TERM, grace, KILL) from another thread; {@link #run} then reports KILLED. */

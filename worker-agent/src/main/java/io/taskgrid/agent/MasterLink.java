@@ -15,6 +15,8 @@ import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.OutputAck;
+import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
@@ -302,6 +304,15 @@ final class MasterLink {
 
     String target() {
         return target;
+    }
+
+    String workerId() {
+        return workerId;
+    }
+
+    /** Opens a StreamOutput call (see {@link OutputStreamer}); it lives until either side ends it. */
+    void openOutput(ClientResponseObserver<OutputChunk, OutputAck> observer) {
+        asyncStub.streamOutput(observer);
     }
 
     /** This agent process's session, as the master knows it. */

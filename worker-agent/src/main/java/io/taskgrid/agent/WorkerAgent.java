@@ -41,9 +41,12 @@ public final class WorkerAgent {
     private static final Duration PROGRESS_PATIENCE = Duration.ofSeconds(10);
     private static final Duration SHUTDOWN_REPORT_PATIENCE = Duration.ofSeconds(10);
     private static final Duration OUTBOX_RETRY = Duration.ofSeconds(15);
+    /** How long a finished attempt waits for its live output to be acknowledged before its result goes. */
+    private static final Duration OUTPUT_FLUSH_PATIENCE = Duration.ofSeconds(5);
 
     private final AgentOptions options;
     private final MasterLink link;
+    private final OutputStreamer streamer;
     private final Outbox outbox;
     private final Watchdog watchdog;
     /** The user commands run as; null for the agent's own. */
@@ -66,6 +69,7 @@ public final class WorkerAgent {
         this.options = options;
         this.runAs = runAs;
         this.link = link;
+        this.streamer = new OutputStreamer(link);
         this.outbox = outbox;
         this.watchdog = watchdog;
         this.flusher = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -245,6 +249,7 @@ public final class WorkerAgent {
             outbox.pending().stream().filter(r -> refused.contains(r.getAttemptId())).forEach(outbox::remove);
         }
         this.registered = true;
+        streamer.connected();
         flusher.execute(this::flushOutbox);
     }
 
@@ -303,7 +308,9 @@ public final class WorkerAgent {
                     "this agent runs only commands matching its --allow rules; this one matches none")), freeSlot);
             return;
         }
-        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs);
+        AttemptOutput output = new AttemptOutput(assignment);
+        streamer.add(output);
+        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs, output, streamer::wake);
         running.put(assignment.getAttemptId(), run);
         try {
             // STARTED is not waited for: the command should not wait a round trip to start. Its result is sent only
@@ -314,6 +321,9 @@ public final class WorkerAgent {
             Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " finished: " + result.outcome()
                     + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
                     + (result.reason() == null ? "" : " (" + result.reason() + ")"));
+            // The live output first, so that a follower has all of it when it hears the task ended; what does not
+            // get through in time the master rebuilds from the result.
+            streamer.finish(output, OUTPUT_FLUSH_PATIENCE);
             StatusReport report = finished(assignment, result);
             outbox.save(report);
             freeSlot.run();
@@ -327,6 +337,7 @@ public final class WorkerAgent {
             send(report);
         } finally {
             running.remove(assignment.getAttemptId());
+            streamer.finish(output, Duration.ZERO);
         }
     }
 
@@ -390,6 +401,7 @@ public final class WorkerAgent {
         }
         killEverything();
         flusher.shutdown();
+        streamer.stop();
         link.stop();
         if (watchdog != null) {
             watchdog.close();
@@ -427,6 +439,9 @@ public final class WorkerAgent {
                 .setStderrTruncated(result.stderrTruncated());
         if (result.reason() != null) {
             report.setReason(result.reason());
+        }
+        if (result.stdoutTotal() >= 0) {
+            report.setStdoutTotalBytes(result.stdoutTotal()).setStderrTotalBytes(result.stderrTotal());
         }
         return report.build();
     }

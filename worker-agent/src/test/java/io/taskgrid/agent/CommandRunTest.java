@@ -118,10 +118,12 @@ class CommandRunTest {
     }
 
     @Test
-    void outputPastTheLimitIsDroppedAndFlagged() {
+    void pastTheLimitTheHeadAndTheTailAreKeptAndFlagged() {
         CommandResult result = run(task("printf 0123456789abcdef; printf xyz >&2").setOutputLimitBytes(10));
-        assertThat(out(result)).isEqualTo("0123456789");
+        assertThat(out(result)).isEqualTo("01234\n[taskgrid: 6 bytes dropped]\nbcdef");
         assertThat(result.stdoutTruncated()).isTrue();
+        assertThat(result.stdoutTotal()).isEqualTo(16);
+        assertThat(result.stderrTotal()).isEqualTo(3);
         assertThat(err(result)).isEqualTo("xyz");
         assertThat(result.stderrTruncated()).isFalse();
     }
@@ -130,7 +132,8 @@ class CommandRunTest {
     void aFloodOfOutputIsDrainedSoTheCommandFinishes() {
         CommandResult result = run(task("head -c 20000000 /dev/zero; echo done >&2").setOutputLimitBytes(1 << 20));
         assertThat(result.exitCode()).isZero();
-        assertThat(result.stdout()).hasSize(1 << 20);
+        assertThat(result.stdout()).hasSize((1 << 20) + StreamCapture.marker(20_000_000 - (1 << 20)).length);
+        assertThat(result.stdoutTotal()).isEqualTo(20_000_000);
         assertThat(result.stdoutTruncated()).isTrue();
         assertThat(err(result)).isEqualTo("done\n");
     }

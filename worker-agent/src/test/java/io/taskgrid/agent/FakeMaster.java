@@ -12,14 +12,19 @@ import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.OutputAck;
+import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.StatusReport;
 import io.taskgrid.proto.v1.WorkerCommand;
 
+import java.io.ByteArrayOutputStream;
 import java.util.List;
+import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -42,6 +47,15 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
     /** How a report is answered: OK, or the status it fails with. */
     volatile Function<StatusReport, Status> verdict = report -> Status.OK;
     private volatile ServerCallStreamObserver<WorkerCommand> stream;
+    /** Every output chunk the agent sent, in order. */
+    final BlockingQueue<OutputChunk> chunks = new LinkedBlockingQueue<>();
+    /** Whether chunks are acknowledged (false: as if the master never stored them). */
+    volatile boolean ackOutput = true;
+    /** False: a master of an earlier release, without StreamOutput. */
+    volatile boolean outputSupported = true;
+    /** What was stored per attempt and stream ("attempt/STDOUT"), without gaps or repeats. */
+    private final Map<String, ByteArrayOutputStream> output = new ConcurrentHashMap<>();
+    private volatile StreamObserver<OutputAck> outputCall;
 
     @Override
     public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> observer) {
@@ -71,6 +85,67 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
     public void drain(DrainRequest request, StreamObserver<DrainAck> observer) {
         observer.onNext(DrainAck.getDefaultInstance());
         observer.onCompleted();
+    }
+
+    @Override
+    public StreamObserver<OutputChunk> streamOutput(StreamObserver<OutputAck> acks) {
+        if (!outputSupported) {
+            return super.streamOutput(acks);
+        }
+        outputCall = acks;
+        return new StreamObserver<>() {
+            @Override
+            public void onNext(OutputChunk chunk) {
+                chunks.add(chunk);
+                if (!ackOutput) {
+                    return;
+                }
+                ByteArrayOutputStream stored = output.computeIfAbsent(chunk.getAttemptId() + "/" + chunk.getStream(),
+                        k -> new ByteArrayOutputStream());
+                long end;
+                synchronized (stored) {
+                    long skip = stored.size() - chunk.getOffset();
+                    if (skip >= 0 && skip < chunk.getData().size()) {
+                        stored.write(chunk.getData().toByteArray(), (int) skip, chunk.getData().size() - (int) skip);
+                    }
+                    end = stored.size();
+                }
+                synchronized (acks) {
+                    acks.onNext(OutputAck.newBuilder().setAttemptId(chunk.getAttemptId()).setStream(chunk.getStream())
+                            .setStoredTo(end).build());
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+            }
+
+            @Override
+            public void onCompleted() {
+                synchronized (acks) {
+                    acks.onCompleted();
+                }
+            }
+        };
+    }
+
+    /** What the master stored of one stream of an attempt. */
+    String output(String attemptId, String stream) {
+        ByteArrayOutputStream stored = output.get(attemptId + "/" + stream);
+        if (stored == null) {
+            return "";
+        }
+        synchronized (stored) {
+            return stored.toString(java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    /** Ends the agent's output call as a master going away would. */
+    void dropOutputCall() {
+        StreamObserver<OutputAck> call = outputCall;
+        synchronized (call) {
+            call.onError(Status.UNAVAILABLE.withDescription("the test dropped the output call").asRuntimeException());
+        }
     }
 
     synchronized void assign(String taskId, String attemptId, String cmd) {

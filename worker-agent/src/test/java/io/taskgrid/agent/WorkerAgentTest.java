@@ -8,6 +8,7 @@ import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.Outcome;
+import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
@@ -187,5 +188,65 @@ class WorkerAgentTest {
     private static StatusReport result(String taskId, String attemptId) {
         return StatusReport.newBuilder().setWorkerId("w-test").setTaskId(taskId).setAttemptId(attemptId)
                 .setPhase(Phase.FINISHED).setOutcome(Outcome.EXITED).build();
+    }
+
+    @Test
+    void outputReachesTheMasterWhileTheCommandRunsAndTheResultSaysHowMuchWasPrinted() throws Exception {
+        startAgent(1);
+        String session = master.nextRegistration().getSessionId();
+        master.assign("t1", "a1", "echo one; echo warn >&2; sleep 1; echo two");
+        OutputChunk first = master.chunks.poll(5, TimeUnit.SECONDS);
+        assertThat(first).isNotNull();
+        assertThat(first.getAttemptId()).isEqualTo("a1");
+        assertThat(first.getSessionId()).isEqualTo(session);
+        assertThat(first.getWorkerId()).isEqualTo("w-test");
+        assertThat(master.reports).as("the first output arrives while the command runs")
+                .noneMatch(r -> r.getPhase() == Phase.FINISHED);
+        StatusReport started = master.nextReport();
+        StatusReport finished = master.nextReport();
+        assertThat(started.getPhase()).isEqualTo(Phase.STARTED);
+        assertThat(finished.getStdout().toStringUtf8()).isEqualTo("one\ntwo\n");
+        assertThat(finished.getStdoutTotalBytes()).isEqualTo(8);
+        assertThat(finished.getStderrTotalBytes()).isEqualTo(5);
+        assertThat(master.output("a1", "STDOUT")).as("all of it streamed before the result").isEqualTo("one\ntwo\n");
+        assertThat(master.output("a1", "STDERR")).isEqualTo("warn\n");
+    }
+
+    @Test
+    void afterAnOutageTheAgentSendsAgainFromTheLastAcknowledgedOffset() throws Exception {
+        startAgent(1);
+        master.nextRegistration();
+        master.assign("t1", "a1", "echo one; sleep 2; echo two");
+        master.ackOutput = false;
+        OutputChunk unacknowledged = master.chunks.poll(5, TimeUnit.SECONDS);
+        assertThat(unacknowledged.getOffset()).isZero();
+        master.ackOutput = true;
+        master.dropOutputCall();
+        master.dropStream();
+        master.nextRegistration();
+        OutputChunk resent = master.chunks.poll(5, TimeUnit.SECONDS);
+        assertThat(resent.getOffset()).as("from the last acknowledged offset").isZero();
+        assertThat(resent.getData().toStringUtf8()).startsWith("one\n");
+        StatusReport finished = master.nextReport();
+        while (finished.getPhase() != Phase.FINISHED) {
+            finished = master.nextReport();
+        }
+        assertThat(master.output("a1", "STDOUT")).isEqualTo("one\ntwo\n");
+        assertThat(master.chunks).as("acknowledged bytes are not sent again").allSatisfy(c ->
+                assertThat(c.getOffset()).isEqualTo(4));
+    }
+
+    @Test
+    void aMasterOfAnEarlierReleaseGetsTheOutputWithTheResultAsBefore() throws Exception {
+        master.outputSupported = false;
+        startAgent(1);
+        master.nextRegistration();
+        master.assign("t1", "a1", "echo hi");
+        StatusReport finished = master.nextReport();
+        while (finished.getPhase() != Phase.FINISHED) {
+            finished = master.nextReport();
+        }
+        assertThat(finished.getStdout().toStringUtf8()).isEqualTo("hi\n");
+        assertThat(master.chunks).isEmpty();
     }
 }

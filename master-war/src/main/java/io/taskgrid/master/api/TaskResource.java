@@ -81,6 +81,9 @@ public class TaskResource {
     @Inject
     WorkerRegistry workers;
 
+    @Inject
+    TaskOutputs outputs;
+
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     @RequiresRole(Role.SUBMITTER)
@@ -259,18 +262,23 @@ public class TaskResource {
     }
 
     /**
-     * One output stream of a task as plain text (UTF-8), as much as was kept: what a list leaves out. The header
-     * {@code Taskgrid-Output-Truncated} says whether the command printed more than the cap.
+     * A task's output from a byte offset on, as plain text; or followed as Server-Sent Events until the task ends
+     * ({@code follow=true} or {@code Accept: text/event-stream}). See {@link TaskOutputs}.
      */
     @GET
     @Path("{id}/output")
-    @Produces(MediaType.TEXT_PLAIN)
+    // Not SERVER_SENT_EVENTS: a method declaring it gets a JAX-RS runtime's own SSE handling (an SseEventSink, an
+    // asynchronous response) also for its plain reads. The answer names its own type, text/plain or text/event-stream.
+    @Produces({MediaType.TEXT_PLAIN, MediaType.WILDCARD})
     @RequiresRole(Role.VIEWER)
-    @Operation(operationId = "getTaskOutput", summary = "One output stream of a task as text (viewer)")
-    @APIResponse(responseCode = "200", description = "as much as was kept (UTF-8)",
+    @Operation(operationId = "getTaskOutput", summary = "A task's output, stored so far or followed live (viewer)",
+            description = "Plain text from a byte offset on; with follow=true or Accept: text/event-stream, "
+                    + "Server-Sent Events until the task ends (event ids are byte offsets; resume with Last-Event-ID)")
+    @APIResponse(responseCode = "200", description = "the output kept so far (UTF-8), or an SSE stream",
             headers = @Header(name = "Taskgrid-Output-Truncated", description = "whether the command printed more "
                     + "than the cap", schema = @Schema(type = SchemaType.BOOLEAN)),
-            content = @Content(mediaType = MediaType.TEXT_PLAIN, schema = @Schema(type = SchemaType.STRING)))
+            content = {@Content(mediaType = MediaType.TEXT_PLAIN, schema = @Schema(type = SchemaType.STRING)),
+                    @Content(mediaType = MediaType.SERVER_SENT_EVENTS, schema = @Schema(type = SchemaType.STRING))})
     @APIResponse(responseCode = "400", ref = "BadRequest")
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
@@ -278,22 +286,16 @@ public class TaskResource {
     @APIResponse(responseCode = "503", ref = "Busy")
     public Response output(@Parameter(description = "the task's id") @PathParam("id") String id,
                            @Parameter(description = "which stream", schema = @Schema(type = SchemaType.STRING,
-                                   enumeration = {"stdout", "stderr"}, defaultValue = "stdout"))
-                           @QueryParam("stream") String stream) {
-        boolean stderr = switch (stream == null ? "stdout" : stream) {
-            case "stdout" -> false;
-            case "stderr" -> true;
-            default -> throw ApiProblem.badRequest("'stream' must be stdout or stderr; got '" + SafeText.echo(stream)
-                    + "'");
-        };
-        return heavyReads.call(() -> {
-            Task task = existing(id);
-            String text = stderr ? task.getStderr() : task.getStdout();
-            boolean truncated = stderr ? task.isStderrTruncated() : task.isStdoutTruncated();
-            return Response.ok(text == null ? "" : text, MediaType.TEXT_PLAIN_TYPE.withCharset("UTF-8"))
-                    .header("Taskgrid-Output-Truncated", Boolean.toString(truncated))
-                    .build();
-        });
+                                   enumeration = {"stdout", "stderr", "both"}, defaultValue = "stdout"))
+                           @QueryParam("stream") String stream,
+                           @Parameter(description = "the first byte to return (default 0)") @QueryParam("offset")
+                           String offset,
+                           @Parameter(description = "true: follow as Server-Sent Events until the task ends")
+                           @QueryParam("follow") String follow,
+                           @HeaderParam("Accept") String accept,
+                           @Parameter(description = "resume a followed stream after this event id")
+                           @HeaderParam("Last-Event-ID") String lastEventId) {
+        return outputs.serve(id, stream, offset, follow, accept, lastEventId);
     }
 
     private static TaskState parseState(String state) {

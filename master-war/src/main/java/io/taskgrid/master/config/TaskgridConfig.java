@@ -106,6 +106,10 @@ public class TaskgridConfig {
     long retentionIntervalSeconds;
 
     @Inject
+    @ConfigProperty(name = "taskgrid.output.max.followers")
+    int maxOutputFollowers;
+
+    @Inject
     @ConfigProperty(name = "mp.jwt.verify.publickey.location")
     Optional<String> jwtKeyLocation;
 
@@ -147,6 +151,7 @@ public class TaskgridConfig {
         c.metricsPublic = false;
         c.retentionDays = 30;
         c.retentionIntervalSeconds = 3600;
+        c.maxOutputFollowers = 64;
         c.jwtKeyLocation = Optional.empty();
         c.jwtIssuer = Optional.empty();
         c.jwtAudiences = Optional.empty();
@@ -166,6 +171,11 @@ public class TaskgridConfig {
     public TaskgridConfig withRefusalLimits(int perTask, int perWorker) {
         this.taskRefusalLimit = perTask;
         this.workerRefusalLimit = perWorker;
+        return this;
+    }
+
+    public TaskgridConfig withMaxOutputFollowers(int followers) {
+        this.maxOutputFollowers = followers;
         return this;
     }
 
@@ -274,6 +284,11 @@ public class TaskgridConfig {
 
     public long retentionIntervalSeconds() {
         return retentionIntervalSeconds;
+    }
+
+    /** Clients following task output (SSE) at once; more get 503. */
+    public int maxOutputFollowers() {
+        return maxOutputFollowers;
     }
 
     public Optional<String> jwtKeyLocation() {

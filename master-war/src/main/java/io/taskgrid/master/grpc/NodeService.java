@@ -9,6 +9,8 @@ import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerIdInUseException;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.metrics.TaskgridMetrics;
+import io.taskgrid.master.output.OutputStore;
+import io.taskgrid.master.output.OutputWindow;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.AttemptOwner;
 import io.taskgrid.master.task.Labels;
@@ -21,6 +23,8 @@ import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
+import io.taskgrid.proto.v1.OutputAck;
+import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
@@ -72,6 +76,9 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
 
     @Inject
     TaskgridConfig config;
+
+    @Inject
+    OutputStore output;
 
     @Override
     public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> responseObserver) {
@@ -192,7 +199,10 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             case STARTED -> dispatcher.started(worker, taskId, attemptId);
             case FINISHED -> report.getOutcome() == Outcome.REJECTED
                     ? dispatcher.refused(worker, taskId, attemptId, reasonOf(report, "handed back unstarted"))
-                    : dispatcher.finished(worker, taskId, attemptId, resultOf(report));
+                    // The streamed output is complete before the task is final, so a follower that sees it end
+                    // has all of it.
+                    : OutputStreamHandler.settle(output, report)
+                            .thenCompose(v -> dispatcher.finished(worker, taskId, attemptId, resultOf(report)));
             default -> null;
         };
         if (applied == null) {
@@ -210,8 +220,14 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             } else {
                 responseObserver.onNext(ReportAck.newBuilder().setApplied(changed).build());
                 responseObserver.onCompleted();
+                output.signals().changed(taskId);
             }
         });
+    }
+
+    @Override
+    public StreamObserver<OutputChunk> streamOutput(StreamObserver<OutputAck> responseObserver) {
+        return OutputStreamHandler.open(responseObserver, registry, output);
     }
 
     /** Whether the store says the attempt was handed to this worker (its slot bookkeeping may have let go of it). */
@@ -242,8 +258,10 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     }
 
     TaskResult resultOf(StatusReport report) {
-        CapturedOutput out = CapturedOutput.of(report.getStdout(), report.getStdoutTruncated(), config.outputLimitBytes());
-        CapturedOutput err = CapturedOutput.of(report.getStderr(), report.getStderrTruncated(), config.outputLimitBytes());
+        // Room for the marker line an agent puts between the head and the tail it kept.
+        long limit = config.outputLimitBytes() + OutputWindow.MARKER_ALLOWANCE;
+        CapturedOutput out = CapturedOutput.of(report.getStdout(), report.getStdoutTruncated(), limit);
+        CapturedOutput err = CapturedOutput.of(report.getStderr(), report.getStderrTruncated(), limit);
         AgentOutcome outcome = switch (report.getOutcome()) {
             case EXITED -> AgentOutcome.EXITED;
             case TIMED_OUT -> AgentOutcome.TIMED_OUT;

@@ -157,6 +157,7 @@ public class Retention {
             // The children first, explicitly: the foreign keys cascade too, but this does not depend on them.
             delete(c, "DELETE FROM TG_IDEMPOTENCY_KEY WHERE TASK_ID IN (" + marks + ")", ids);
             delete(c, "DELETE FROM TG_ATTEMPT WHERE TASK_ID IN (" + marks + ")", ids);
+            delete(c, "DELETE FROM TG_OUTPUT_CHUNK WHERE TASK_ID IN (" + marks + ")", ids);
             int deleted = delete(c, "DELETE FROM TG_TASK WHERE ID IN (" + marks + ") AND STATE IN " + FINAL_STATES,
                     ids);
             c.commit();

@@ -3,6 +3,7 @@ package io.taskgrid.master.dispatch;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.AgentOutcome;
+import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
@@ -51,14 +52,14 @@ class DispatcherMetricsTest {
     }
 
     private ConnectedWorker connect(String id, FakeChannel channel) throws WorkerIdInUseException {
-        ConnectedWorker worker = new ConnectedWorker(id, "s-" + id, 1, channel, Instant.now());
+        ConnectedWorker worker = new ConnectedWorker(id, "s-" + id, 1, Labels.NONE, channel, Instant.now());
         registry.register(worker);
         dispatcher.workerConnected(worker, Map.of());
         return worker;
     }
 
     private String submit(String cmd) throws Exception {
-        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null), "tester", null, null, null)
+        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null)
                 .get(10, TimeUnit.SECONDS).task().getId();
     }
 
@@ -153,7 +154,7 @@ class DispatcherMetricsTest {
                 }
             }
         };
-        ConnectedWorker worker = new ConnectedWorker("w9", "s-w9", 1, channel, Instant.now());
+        ConnectedWorker worker = new ConnectedWorker("w9", "s-w9", 1, Labels.NONE, channel, Instant.now());
         registry.register(worker);
         dispatcher.workerConnected(worker, Map.of("01a20000-0000-7000-8000-00000000beef",
                 "01a20000-0000-7000-8000-00000000cafe"));

@@ -11,6 +11,9 @@ import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.ConnectedWorker;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerRegistry;
+import io.taskgrid.master.output.OutputReader;
+import io.taskgrid.master.output.OutputStore;
+import io.taskgrid.master.output.StdStream;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskStore;
@@ -20,6 +23,9 @@ import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.DrainRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
+import io.taskgrid.proto.v1.OutputAck;
+import io.taskgrid.proto.v1.OutputChunk;
+import io.taskgrid.proto.v1.OutputStream;
 import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
@@ -72,6 +78,7 @@ class NodeServiceTest {
         }
     };
     private TaskStore store;
+    private OutputStore output;
     private Dispatcher dispatcher;
     private GrpcServer server;
     private ManagedChannel channel;
@@ -102,6 +109,8 @@ class NodeServiceTest {
         service.dispatcher = dispatcher;
         service.store = store;
         service.config = config;
+        output = new OutputStore(TestDatabase.h2(dir), config.outputLimitBytes(), TestDatabase.threads());
+        service.output = output;
         String name = InProcessServerBuilder.generateName();
         server = new GrpcServer(InProcessServerBuilder.forName(name).directExecutor(),
                 NodeServiceGrpc.bindService(service)).start();
@@ -115,6 +124,7 @@ class NodeServiceTest {
         channel.shutdownNow();
         server.stop(1000);
         dispatcher.stop();
+        output.close();
         store.close();
     }
 
@@ -379,5 +389,156 @@ class NodeServiceTest {
         assertThat(logged).allSatisfy(record -> assertThat(record.getMessage()).doesNotContain("\nSEVERE"));
         assertThat(logged).filteredOn(r -> r.getMessage().contains("connected")).singleElement()
                 .satisfies(r -> assertThat(r.getMessage()).hasSizeLessThan(200));
+    }
+
+    // ---- live output ----
+
+    /** One StreamOutput call as an agent would make it. */
+    private final class OutputCall {
+        final List<OutputAck> acks = new CopyOnWriteArrayList<>();
+        final CompletableFuture<Status> ended = new CompletableFuture<>();
+        final StreamObserver<OutputChunk> requests = NodeServiceGrpc.newStub(channel).streamOutput(new StreamObserver<>() {
+            @Override
+            public void onNext(OutputAck ack) {
+                acks.add(ack);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                ended.complete(Status.fromThrowable(t));
+            }
+
+            @Override
+            public void onCompleted() {
+                ended.complete(Status.OK);
+            }
+        });
+
+        synchronized OutputCall send(OutputChunk.Builder chunk) {
+            requests.onNext(chunk.build());
+            return this;
+        }
+
+        OutputAck ack(int count) {
+            await().atMost(Duration.ofSeconds(5)).until(() -> acks.size() >= count);
+            return acks.get(count - 1);
+        }
+    }
+
+    private static OutputChunk.Builder chunk(String workerId, Assignment a, OutputStream stream, long offset,
+                                             String data) {
+        return OutputChunk.newBuilder().setWorkerId(workerId).setSessionId("session-of-" + workerId)
+                .setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId()).setStream(stream).setOffset(offset)
+                .setData(ByteString.copyFromUtf8(data));
+    }
+
+    private String stored(Assignment a, StdStream stream) {
+        long[] from = {0};
+        StringBuilder text = new StringBuilder();
+        new OutputReader(output).read(a.getAttemptId(), List.of(stream), from, 1 << 20, true).segments()
+                .forEach(segment -> text.append(segment.shown()));
+        return text.toString();
+    }
+
+    @Test
+    void outputOfTheHoldersAttemptIsStoredAndAcknowledgedUpToItsDurableEnd() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment a = assignedTo(agent, "echo hello world");
+        OutputCall call = new OutputCall();
+        call.send(chunk("w1", a, OutputStream.STDOUT, 0, "hello "));
+        assertThat(call.ack(1).getStoredTo()).isEqualTo(6);
+        call.send(chunk("w1", a, OutputStream.STDOUT, 6, "world\n"));
+        assertThat(call.ack(2).getStoredTo()).isEqualTo(12);
+        call.send(chunk("w1", a, OutputStream.STDERR, 0, "oops\n"));
+        assertThat(call.ack(3).getStream()).isEqualTo(OutputStream.STDERR);
+        assertThat(call.ack(3).getStoredTo()).isEqualTo(5);
+        // Sent again after a reconnect, overlapping what is stored: nothing is stored twice.
+        call.send(chunk("w1", a, OutputStream.STDOUT, 0, "hello world\nbye\n"));
+        assertThat(call.ack(4).getStoredTo()).isEqualTo(16);
+        assertThat(call.acks).noneMatch(OutputAck::getRefused);
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo("hello world\nbye\n");
+        assertThat(stored(a, StdStream.STDERR)).isEqualTo("oops\n");
+        assertThat(call.ended).isNotDone();
+    }
+
+    @Test
+    void outputOfAnAttemptTheConnectionDoesNotHoldIsRefusedAndNotStored() throws Exception {
+        Agent holder = connect("w1", 1);
+        connect("w2", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().size() == 2);
+        Assignment a = assignedTo(holder, "sleep 1");
+        OutputCall forged = new OutputCall().send(chunk("w2", a, OutputStream.STDOUT, 0, "forged"));
+        assertThat(forged.ack(1).getRefused()).isTrue();
+        assertThat(output.hasChunks(a.getAttemptId())).isFalse();
+
+        // Over once reported: what comes after is refused too.
+        report(finished("w1", holder.session, a));
+        OutputCall late = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "late"));
+        assertThat(late.ack(1).getRefused()).isTrue();
+        assertThat(output.hasChunks(a.getAttemptId())).isFalse();
+    }
+
+    @Test
+    void malformedChunksOrChunksOfNoRegisteredConnectionEndTheCall() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment a = assignedTo(agent, "true");
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.OUTPUT_STREAM_UNSPECIFIED, 0, "x"))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, -1, "x"))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, ""))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "x".repeat(64 * 1024 + 1)))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 1L << 53, "x"))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "x").setAttemptId("../x"))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "x").setSessionId("not-the-session"))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+        OutputCall switching = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "x"));
+        switching.ack(1);
+        assertThat(switching.send(chunk("w2", a, OutputStream.STDOUT, 1, "y")).ended.get(5, TimeUnit.SECONDS)
+                .getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo("x");
+    }
+
+    @Test
+    void theMasterKeepsTheHeadAndTheTailOfAChattyStreamWhateverTheAgentSends() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment a = assignedTo(agent, "yes");
+        OutputCall call = new OutputCall();
+        StringBuilder printed = new StringBuilder();
+        for (int i = 0; i < 30; i++) {
+            String line = String.format("line %04d %s\n", i, "x".repeat(89)); // 100 bytes
+            call.send(chunk("w1", a, OutputStream.STDOUT, printed.length(), line));
+            printed.append(line);
+            call.ack(i + 1);
+        }
+        // limit 1024: the first 512 bytes and the last 512, the 1976 between dropped
+        String expected = printed.substring(0, 512) + "\n[taskgrid: 1976 bytes dropped]\n"
+                + printed.substring(printed.length() - 512);
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo(expected);
+        long rows = TestDatabase.rows(TestDatabase.h2(dir), "SELECT ID FROM TG_OUTPUT_CHUNK WHERE ATTEMPT_ID = '"
+                + a.getAttemptId() + "'").size();
+        assertThat(rows).as("rows out of the tail window are deleted").isLessThanOrEqualTo(6 + 7);
+    }
+
+    @Test
+    void aFinalReportRebuildsStreamedOutputThatFellShort() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment a = assignedTo(agent, "make");
+        OutputCall call = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "a".repeat(100)));
+        call.ack(1);
+        // The agent restarted: the rest of its output comes only with its result, head, marker and tail.
+        String head = "a".repeat(512);
+        String tail = "z".repeat(511) + "\n";
+        String kept = head + "\n[taskgrid: 2000 bytes dropped]\n" + tail;
+        report(finished("w1", agent.session, a).setStdout(ByteString.copyFromUtf8(kept)).setStdoutTruncated(true)
+                .setStdoutTotalBytes(3024).setStderrTotalBytes(0));
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo(kept);
+        assertThat(row(a.getTaskId(), "STDOUT_TEXT")).containsExactly(kept);
+        assertThat(output.header(a.getTaskId()).orElseThrow().stdoutTruncated()).isTrue();
+        assertThat(output.storedEnd(a.getAttemptId(), StdStream.STDOUT)).isEqualTo(3024);
     }
 }
