@@ -1,5 +1,7 @@
 package io.taskgrid.master.ui;
 
+import io.taskgrid.master.security.TransportPolicy;
+import jakarta.inject.Inject;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.annotation.WebFilter;
@@ -11,6 +13,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -32,6 +36,10 @@ import java.util.zip.GZIPOutputStream;
  * calls they make do). Every answer carries a strict Content-Security-Policy (no inline script or style, nothing from
  * another origin, no framing), {@code nosniff} and {@code no-referrer}. Files are read once, kept with a gzip copy
  * and an ETag, and revalidated by the browser on every load ({@code no-cache}; unchanged files answer 304).
+ *
+ * <p>Where the API refuses plain HTTP from other machines (so that tokens never cross a network in clear), the
+ * dashboard is not served over plain HTTP to other machines either: its sign-in form would send the token before the
+ * API could refuse it.
  */
 @WebFilter(filterName = "taskgrid-ui", urlPatterns = "/*", asyncSupported = true)
 public class UiFilter extends HttpFilter {
@@ -59,6 +67,9 @@ public class UiFilter extends HttpFilter {
     }
 
     private final transient Map<String, Optional<Asset>> assets = new ConcurrentHashMap<>();
+
+    @Inject
+    transient TransportPolicy transport;
 
     @Override
     protected void doFilter(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
@@ -88,6 +99,13 @@ public class UiFilter extends HttpFilter {
             plain(response, HttpServletResponse.SC_METHOD_NOT_ALLOWED, "the dashboard's files can only be read\n");
             return;
         }
+        if (!request.isSecure() && !transport.insecureAllowed() && !fromLoopback(request)) {
+            plain(response, HttpServletResponse.SC_FORBIDDEN, "This master takes API tokens from other machines over "
+                    + "HTTPS only, so it does not serve its dashboard to them over plain HTTP either: open /ui/ on its "
+                    + "HTTPS port (taskgrid.https.port), or set taskgrid.tls.insecure.allowed=true on a network you "
+                    + "trust.\n");
+            return;
+        }
         String file = name.isEmpty() ? "index.html" : name;
         Optional<Asset> found = FILE.matcher(file).matches() && !file.contains("..")
                 ? assets.computeIfAbsent(file, this::load) : Optional.empty();
@@ -115,6 +133,14 @@ public class UiFilter extends HttpFilter {
         response.setContentLength(body.length);
         if ("GET".equals(request.getMethod())) {
             response.getOutputStream().write(body);
+        }
+    }
+
+    private static boolean fromLoopback(HttpServletRequest request) {
+        try {
+            return InetAddress.getByName(request.getRemoteAddr()).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
         }
     }
 
