@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian and that a new machine lacks: PostgreSQL (PostgresIT and the benchmark
-# start a server of their own from its binaries; the package's own cluster is not used and is stopped).
+# start a server of their own from its binaries; the package's own cluster is not used and is stopped), and Chromium
+# with its chromedriver (DashboardIT drives the web dashboard in it, headless; nothing is downloaded at test time).
 # Needs root (CI and these machines are).
 set -euo pipefail
 
@@ -14,4 +15,9 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
         pg_ctlcluster "$version" "$name" stop 2>/dev/null || true
     done
 fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+echo "install-packages: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
 echo "install-packages: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) is installed"

@@ -106,4 +106,20 @@ class PayaraDeploymentIT {
         assertThat(api.withToken(null).get("/health/live").status()).isEqualTo(200);
         assertThat(api.withToken(null).get("/openapi").body()).contains("/tasks/{id}/output");
     }
+
+    /** The dashboard's files are served on Payara as on Liberty (by the WAR's own filter), with the same headers. */
+    @Test
+    void theDashboardIsServedOnPayaraToo() {
+        InitialCredentials credentials = InitialCredentials.read(home.resolve("taskgrid"));
+        TaskgridClient anonymous = new TaskgridClient("http://localhost:" + HTTP_PORT, null);
+        TaskgridClient.Reply page = anonymous.get("/ui/");
+        assertThat(page.status()).isEqualTo(200);
+        assertThat(page.contentType()).startsWith("text/html");
+        assertThat(page.header("Content-Security-Policy")).contains("default-src 'self'");
+        TaskgridClient.Reply script = anonymous.get("/ui/js/main.js");
+        assertThat(script.status()).isEqualTo(200);
+        assertThat(script.contentType()).startsWith("text/javascript");
+        assertThat(anonymous.withToken(credentials.operatorToken()).get("/me").json().getString("role")).isEqualTo("operator");
+        assertThat(anonymous.get("/tasks").status()).isEqualTo(401);
+    }
 }

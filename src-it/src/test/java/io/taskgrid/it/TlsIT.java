@@ -87,10 +87,14 @@ class TlsIT {
         TaskgridClient.Reply refused = plain.get("/workers");
         assertThat(refused.status()).isEqualTo(403);
         assertThat(refused.json().getString("detail")).contains("HTTPS only");
+        assertThat(plain.withToken(null).get("/ui/").status()).as("nor the dashboard, whose sign-in would send a token")
+                .isEqualTo(403);
         HttpResponse<String> secure = https().send(HttpRequest.newBuilder(URI.create("https://" + host + ":" + HTTPS_PORT
                 + "/workers")).header("Authorization", "Bearer " + credentials.operatorToken()).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(secure.statusCode()).isEqualTo(200);
+        assertThat(https().send(HttpRequest.newBuilder(URI.create("https://" + host + ":" + HTTPS_PORT + "/ui/")).build(),
+                HttpResponse.BodyHandlers.ofString()).statusCode()).as("the dashboard over HTTPS").isEqualTo(200);
         assertThat(new TaskgridClient("http://localhost:29092", credentials.operatorToken()).get("/workers").status())
                 .as("this machine may still use plain HTTP").isEqualTo(200);
     }

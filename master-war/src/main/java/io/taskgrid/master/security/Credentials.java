@@ -97,6 +97,7 @@ public class Credentials {
                 "Operator API token:  " + operator,
                 "Agent join token:    " + join,
                 "Try:    curl -H 'Authorization: Bearer " + operator + "' http://" + host + ":" + httpPort + "/workers",
+                "Web:    http://" + host + ":" + httpPort + "/ui/ (sign in with the operator token)",
                 "Agent:  (umask 077; echo '" + join + "' > join-token) && java -jar worker-agent.jar --token-file join-token"
                         + " --master " + host + ":" + grpcPort,
                 "===="));

@@ -65,6 +65,8 @@ class RoleAndFilterTest {
                 "GET tasks", Role.VIEWER,
                 "GET tasks/{id}", Role.VIEWER,
                 "GET tasks/{id}/output", Role.VIEWER,
+                "GET tasks/counts", Role.VIEWER,
+                "GET me", Role.VIEWER,
                 "DELETE tasks/{id}", Role.SUBMITTER,
                 "GET workers", Role.VIEWER,
                 "POST workers/{id}/drain", Role.OPERATOR,

@@ -444,6 +444,8 @@ public final class LocalCluster implements AutoCloseable {
         System.out.println("[cluster]   curl -s" + auth + " -X POST " + config.apiBase()
                 + "/tasks -H 'Content-Type: application/json' -d '{\"cmd\":\"echo hello world\"}'");
         System.out.println("[cluster]   curl -s" + auth + " " + config.apiBase() + "/tasks/<id>");
+        System.out.println("[cluster] Dashboard: open " + config.apiBase() + "/ui/ in a browser and sign in with "
+                + (cluster.apiToken() == null ? "the operator token" : "the token above"));
         System.out.println("[cluster] Ctrl-C stops everything.");
         stopped.await();
     }

@@ -1,0 +1,66 @@
+package io.taskgrid.master.api;
+
+import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.security.RequiresRole;
+import io.taskgrid.master.security.Role;
+import io.taskgrid.master.task.TaskState;
+import io.taskgrid.master.task.TaskStore;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Counts of tasks by state, for dashboards: what the overview of the web UI polls. One grouped count over the state
+ * index, shared by every caller for {@link #FRESH_FOR}, so any number of open dashboards cost the database one query a
+ * second at most. (A path of its own: JAX-RS prefers this literal path to {@code tasks/{id}}.)
+ */
+@Path("tasks/counts")
+@ApplicationScoped
+@Produces(MediaType.APPLICATION_JSON)
+public class TaskCountsResource {
+
+    static final Duration FRESH_FOR = Duration.ofSeconds(1);
+
+    @Inject
+    TaskStore store;
+
+    @Inject
+    Dispatcher dispatcher;
+
+    private final Clock clock = Clock.systemUTC();
+
+    private volatile TaskCounts last;
+
+    @GET
+    @RequiresRole(Role.VIEWER)
+    public TaskCounts counts() {
+        TaskCounts seen = last;
+        Instant now = clock.instant();
+        if (seen != null && seen.at().plus(FRESH_FOR).isAfter(now)) {
+            return seen;
+        }
+        synchronized (this) {
+            seen = last;
+            if (seen != null && seen.at().plus(FRESH_FOR).isAfter(clock.instant())) {
+                return seen;
+            }
+            Map<String, Long> counts = new LinkedHashMap<>();
+            long total = 0;
+            for (Map.Entry<TaskState, Long> entry : store.countByState().entrySet()) {
+                counts.put(entry.getKey().name(), entry.getValue());
+                total += entry.getValue();
+            }
+            last = new TaskCounts(counts, total, dispatcher.queued(), clock.instant());
+            return last;
+        }
+    }
+}
