@@ -8,7 +8,6 @@ import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.enums.SecuritySchemeType;
 import org.eclipse.microprofile.openapi.annotations.headers.Header;
 import org.eclipse.microprofile.openapi.annotations.info.Info;
-import org.eclipse.microprofile.openapi.annotations.info.License;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.media.SchemaProperty;
@@ -30,8 +29,7 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
         info = @Info(title = "Taskgrid", version = "1",
                 description = "Runs shell commands on a pool of worker agents. Every call needs a bearer token "
                         + "(an API token or a JWT) with a role: viewer reads, submitter also submits and cancels its own "
-                        + "tasks, operator does everything. Every error is application/problem+json (RFC 9457).",
-                license = @License(name = "see the project")),
+                        + "tasks, operator does everything. Every error is application/problem+json (RFC 9457)."),
         security = @SecurityRequirement(name = TaskgridApplication.BEARER),
         tags = {@Tag(name = "tasks", description = "Submit, read, list and cancel tasks"),
             @Tag(name = "workers", description = "The connected agents"),

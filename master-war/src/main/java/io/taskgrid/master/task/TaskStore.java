@@ -305,10 +305,13 @@ public class TaskStore {
         }
     }
 
-    /** Whether the database answers a trivial query within {@code limit}: for the readiness check. */
+    /**
+     * Whether the database answers a trivial query within {@code limit}: for the readiness check. No table named: an
+     * unquoted name is folded to lower case by PostgreSQL, and Flyway made its history table in upper case there.
+     */
     public boolean answers(Duration limit) {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement s = c.prepareStatement("SELECT 1 FROM TG_SCHEMA_HISTORY WHERE 1 = 0")) {
+             PreparedStatement s = c.prepareStatement("SELECT 1")) {
             s.setQueryTimeout((int) Math.max(1, limit.toSeconds()));
             s.executeQuery().close();
             return true;
