@@ -10,6 +10,11 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.SecurityContext;
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
 import java.util.Arrays;
 import java.util.List;
@@ -20,6 +25,7 @@ import java.util.Locale;
  * The server still checks every call; this only spares a user buttons that would answer 403.
  */
 @Path("me")
+@Tag(name = "caller")
 @ApplicationScoped
 @Produces(MediaType.APPLICATION_JSON)
 public class MeResource {
@@ -31,6 +37,11 @@ public class MeResource {
 
     @GET
     @RequiresRole(Role.VIEWER)
+    @Operation(operationId = "whoAmI", summary = "The caller's name and roles (viewer)")
+    @APIResponse(responseCode = "200", description = "who the token belongs to",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = Me.class)))
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
     public Me me(@Context SecurityContext caller) {
         List<String> roles = Arrays.stream(Role.values()).map(role -> role.name().toLowerCase(Locale.ROOT))
                 .filter(caller::isUserInRole).toList();

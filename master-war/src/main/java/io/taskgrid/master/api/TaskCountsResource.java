@@ -11,6 +11,11 @@ import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
+import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.media.Content;
+import org.eclipse.microprofile.openapi.annotations.media.Schema;
+import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
+import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -24,6 +29,7 @@ import java.util.Map;
  * second at most. (A path of its own: JAX-RS prefers this literal path to {@code tasks/{id}}.)
  */
 @Path("tasks/counts")
+@Tag(name = "tasks")
 @ApplicationScoped
 @Produces(MediaType.APPLICATION_JSON)
 public class TaskCountsResource {
@@ -42,6 +48,11 @@ public class TaskCountsResource {
 
     @GET
     @RequiresRole(Role.VIEWER)
+    @Operation(operationId = "countTasks", summary = "Tasks by state and the queue depth (viewer)")
+    @APIResponse(responseCode = "200", description = "every state with its count",
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskCounts.class)))
+    @APIResponse(responseCode = "401", ref = "Unauthorized")
+    @APIResponse(responseCode = "403", ref = "Forbidden")
     public TaskCounts counts() {
         TaskCounts seen = last;
         Instant now = clock.instant();
