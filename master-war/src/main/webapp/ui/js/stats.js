@@ -20,7 +20,10 @@ const samples = (() => {
 let latest = { counts: null, workers: null, error: null };
 let loop = null;
 
+// Tasks ended since the master started: it only grows (the counts by state fall when retention deletes old tasks);
+// after a restart it starts again from 0, which the rate below treats as no sample.
 function finishedTotal(counts) {
+  if (typeof counts.endedSinceStart === 'number') return counts.endedSinceStart;
   return Object.entries(counts.counts || {}).reduce((sum, [state, n]) => (FINAL.has(state) ? sum + n : sum), 0);
 }
 
@@ -34,7 +37,7 @@ async function look() {
     const finished = finishedTotal(c);
     let rate = null;
     if (previous && previous.finished != null && now > previous.t) {
-      rate = Math.max(0, finished - previous.finished) / ((now - previous.t) / 1000);
+      rate = finished >= previous.finished ? (finished - previous.finished) / ((now - previous.t) / 1000) : null;
     }
     samples.push({ t: now, finished, rate, queued: c.queued ?? c.counts?.QUEUED ?? 0 });
     while (samples.length && samples[0].t < now - WINDOW_MS - 10000) samples.shift();

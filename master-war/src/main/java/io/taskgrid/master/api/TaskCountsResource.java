@@ -1,6 +1,7 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
 import io.taskgrid.master.task.TaskState;
@@ -70,7 +71,8 @@ public class TaskCountsResource {
                 counts.put(entry.getKey().name(), entry.getValue());
                 total += entry.getValue();
             }
-            last = new TaskCounts(counts, total, dispatcher.queued(), clock.instant());
+            long ended = TaskgridMetrics.TASKS_FINISHED.snapshot().values().stream().mapToLong(Long::longValue).sum();
+            last = new TaskCounts(counts, total, dispatcher.queued(), ended, clock.instant());
             return last;
         }
     }
