@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.stream.Stream;
@@ -33,6 +34,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class LiveOutputIT {
 
     private static final Duration WAIT = Duration.ofSeconds(60);
+    /** The master's heartbeat interval for a quiet follower. */
+    private static final long HEARTBEAT_SECONDS = 15;
     private final TaskgridClient api = SharedCluster.client();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -214,6 +217,24 @@ class LiveOutputIT {
         assertThat(events).anyMatch(r -> "heartbeat".equals(r.comment()));
         assertThat(text(events, "stdout")).isEqualTo("finally\n");
         assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start)).isGreaterThanOrEqualTo(16);
+    }
+
+    @Test
+    void aFollowerOfAQueuedTaskHearsAtOnceThatItWasCancelled() throws Exception {
+        // A label no agent carries: the task stays queued, with no worker to report about it.
+        String id = api.submit("{\"cmd\":\"echo never\",\"requires\":{\"zone\":\"nowhere-" + System.nanoTime()
+                + "\"}}");
+        CompletableFuture<List<Received>> followed = CompletableFuture.supplyAsync(() ->
+                follow("/tasks/" + id + "/output?follow=true", null, r -> false));
+        TaskgridClient.sleep(500);
+        long cancelled = System.nanoTime();
+        assertThat(api.send(HttpRequest.newBuilder(URI.create(api.base() + "/tasks/" + id))
+                .header("Authorization", "Bearer " + SharedCluster.cluster().apiToken()).DELETE().build()).status())
+                .isEqualTo(200);
+        Received end = end(followed.get(10, TimeUnit.SECONDS));
+        assertThat(end.json().getString("state")).isEqualTo("CANCELLED");
+        assertThat(TimeUnit.NANOSECONDS.toMillis(end.arrivedNanos() - cancelled)).as("ms from cancel to end event")
+                .isLessThan(HEARTBEAT_SECONDS * 1000 / 2);
     }
 
     @Test

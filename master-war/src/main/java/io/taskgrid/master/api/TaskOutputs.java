@@ -19,6 +19,7 @@ import jakarta.ws.rs.core.StreamingOutput;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -39,6 +40,11 @@ import java.util.regex.Pattern;
 public class TaskOutputs {
 
     static final long HEARTBEAT_MILLIS = 15_000;
+    /**
+     * How often a follower of a quiet task looks at the task again without being woken: a task can end without a report
+     * or new output (cancelled while queued, its worker lost), and its followers should hear of it within this.
+     */
+    static final long STATE_RECHECK_MILLIS = 2_000;
     /** Bytes read per stream at once, by a follower or a plain read. */
     static final int READ_BYTES = 256 * 1024;
     static final MediaType EVENT_STREAM = MediaType.SERVER_SENT_EVENTS_TYPE;
@@ -185,6 +191,8 @@ public class TaskOutputs {
         private final long[] cursors;
         /** Where the events sent so far end: their ids. */
         private final long[] sent;
+        /** When the client was last sent anything, for the heartbeat. */
+        private long lastWrite = System.nanoTime();
 
         Follower(String taskId, Request request, OutputStream out) {
             this.taskId = taskId;
@@ -247,7 +255,8 @@ public class TaskOutputs {
                         return;
                     }
                     out.flush();
-                    if (!more && !signal.await(seen, HEARTBEAT_MILLIS)) {
+                    if (!more && !signal.await(seen, STATE_RECHECK_MILLIS)
+                            && System.nanoTime() - lastWrite >= TimeUnit.MILLISECONDS.toNanos(HEARTBEAT_MILLIS)) {
                         write(": heartbeat\n\n");
                         out.flush();
                     }
@@ -278,6 +287,7 @@ public class TaskOutputs {
         }
 
         private void write(String text) throws IOException {
+            lastWrite = System.nanoTime();
             out.write(text.getBytes(StandardCharsets.UTF_8));
         }
     }
