@@ -29,7 +29,11 @@ public record TaskView(String id, String cmd, String state, String workerId, Int
         return of(task, attempts, null);
     }
 
-    /** @param waiting why a queued task is not running yet; null for any other */
+    /**
+     * A task, with why it waits if it is queued.
+     *
+     * @param waiting why a queued task is not running yet; null for any other
+     */
     public static TaskView of(Task task, List<Attempt> attempts, String waiting) {
         return new TaskView(task.getId(), task.getCmd(), task.getState().name(), task.getWorkerId(),
                 task.getExitCode(), task.getStdout(), task.getStderr(), task.isStdoutTruncated(),

@@ -1,5 +1,7 @@
 package io.taskgrid.master.output;
 
+import io.taskgrid.master.task.WriterConnection;
+
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -49,14 +51,13 @@ final class ChunkWriter implements AutoCloseable {
             + "AND START_OFFSET >= ? AND END_OFFSET <= ?";
     static final String DROP_ALL = "DELETE FROM TG_OUTPUT_CHUNK WHERE ATTEMPT_ID = ? AND STREAM = ?";
 
-    private final DataSource dataSource;
     private final BlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
     private volatile boolean closed;
-    private Connection connection;
+    private final WriterConnection connection;
 
     ChunkWriter(DataSource dataSource, ThreadFactory threads) {
-        this.dataSource = dataSource;
+        this.connection = new WriterConnection(dataSource);
         this.thread = threads.newThread(this::run);
         this.thread.setName("taskgrid-output-writer");
         this.thread.start();
@@ -93,14 +94,14 @@ final class ChunkWriter implements AutoCloseable {
             }
             batch.clear();
         }
-        closeConnection();
+        connection.close();
     }
 
     private void commit(List<Pending> batch) throws InterruptedException {
         long backoff = 50;
         while (true) {
             try {
-                Connection c = connection();
+                Connection c = connection.get();
                 for (Pending pending : batch) {
                     apply(c, pending.op());
                 }
@@ -108,11 +109,11 @@ final class ChunkWriter implements AutoCloseable {
                 batch.forEach(p -> p.done().complete(null));
                 return;
             } catch (SQLException e) {
-                rollback();
+                connection.rollback();
                 boolean refused = e instanceof SQLIntegrityConstraintViolationException
                         || (e.getSQLState() != null && e.getSQLState().startsWith("23"));
                 if (!refused) {
-                    closeConnection();
+                    connection.close();
                     if (closed) {
                         batch.forEach(p -> p.done().completeExceptionally(e));
                         return;
@@ -174,35 +175,6 @@ final class ChunkWriter implements AutoCloseable {
                 s.addBatch();
             }
             s.executeBatch();
-        }
-    }
-
-    private Connection connection() throws SQLException {
-        if (connection == null) {
-            connection = dataSource.getConnection();
-            connection.setAutoCommit(false);
-        }
-        return connection;
-    }
-
-    private void rollback() {
-        if (connection != null) {
-            try {
-                connection.rollback();
-            } catch (SQLException e) {
-                closeConnection();
-            }
-        }
-    }
-
-    private void closeConnection() {
-        if (connection != null) {
-            try {
-                connection.close();
-            } catch (SQLException e) {
-                // thrown away anyway
-            }
-            connection = null;
         }
     }
 

@@ -38,7 +38,6 @@ public final class GroupCommit implements AutoCloseable {
     private record Pending(Rows.Change change, CompletableFuture<Void> done) {
     }
 
-    private final DataSource dataSource;
     /** Groups of changes: a group is always written in one transaction (unless one of it is refused). */
     private final BlockingQueue<List<Pending>> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
@@ -46,10 +45,10 @@ public final class GroupCommit implements AutoCloseable {
     private volatile long unavailableSince;
     private volatile long commits;
     private volatile long changes;
-    private Connection connection;
+    private final WriterConnection connection;
 
     public GroupCommit(DataSource dataSource, ThreadFactory threads) {
-        this.dataSource = dataSource;
+        this.connection = new WriterConnection(dataSource);
         this.thread = threads.newThread(this::run);
         this.thread.setName("taskgrid-group-commit");
         this.thread.start();
@@ -119,7 +118,7 @@ public final class GroupCommit implements AutoCloseable {
             }
             batch.clear();
         }
-        closeConnection();
+        connection.close();
     }
 
     @SuppressWarnings("NonAtomicVolatileUpdate") // only this writer's thread updates the counters
@@ -134,14 +133,14 @@ public final class GroupCommit implements AutoCloseable {
                 batch.forEach(p -> p.done().complete(null));
                 return;
             } catch (SQLException e) {
-                rollback();
+                connection.rollback();
                 if (isTransient(e)) {
                     if (unavailableSince == 0) {
                         unavailableSince = System.nanoTime();
                         LOG.log(Level.SEVERE, "the database is unavailable (" + e.getMessage() + "); "
                                 + batch.size() + " change(s) wait and are tried again", e);
                     }
-                    closeConnection();
+                    connection.close();
                     if (closed && System.nanoTime() - unavailableSince > TimeUnit.SECONDS.toNanos(10)) {
                         batch.forEach(p -> p.done().completeExceptionally(e));
                         return;
@@ -165,7 +164,7 @@ public final class GroupCommit implements AutoCloseable {
     }
 
     private void writeAll(List<Rows.Change> batch) throws SQLException {
-        Connection c = connection();
+        Connection c = connection.get();
         // Successive changes of one task (or attempt) in one transaction become one write, the last values winning.
         Map<String, Rows.TaskRow> tasks = new LinkedHashMap<>();
         Map<String, Rows.AttemptRow> attempts = new LinkedHashMap<>();
@@ -251,35 +250,6 @@ public final class GroupCommit implements AutoCloseable {
         c.commit();
     }
 
-    private Connection connection() throws SQLException {
-        if (connection == null) {
-            connection = dataSource.getConnection();
-            connection.setAutoCommit(false);
-        }
-        return connection;
-    }
-
-    private void rollback() {
-        if (connection != null) {
-            try {
-                connection.rollback();
-            } catch (SQLException e) {
-                closeConnection();
-            }
-        }
-    }
-
-    private void closeConnection() {
-        if (connection != null) {
-            try {
-                connection.close();
-            } catch (SQLException e) {
-                // it is being thrown away
-            }
-            connection = null;
-        }
-    }
-
     /** A failure of the database or the way to it, rather than a refusal of this change. */
     private boolean isTransient(SQLException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
@@ -292,11 +262,7 @@ public final class GroupCommit implements AutoCloseable {
                 return true;
             }
         }
-        try {
-            return connection == null || connection.isClosed() || !connection.isValid(2);
-        } catch (SQLException invalid) {
-            return true;
-        }
+        return connection.isBroken();
     }
 
     /** Writes what is queued (giving the database ten seconds if it is away), then stops the thread. */

@@ -34,7 +34,7 @@ public final class Labels {
     private final SortedMap<String, String> labels;
     private final String canonical;
 
-    private Labels(TreeMap<String, String> labels) {
+    private Labels(SortedMap<String, String> labels) {
         this.labels = Collections.unmodifiableSortedMap(labels);
         StringBuilder text = new StringBuilder();
         labels.forEach((key, value) -> {

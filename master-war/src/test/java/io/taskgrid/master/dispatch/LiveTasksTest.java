@@ -27,8 +27,7 @@ class LiveTasksTest {
     /** Takes tasks off the queue the way the dispatcher does for a worker with {@code labels}, until none is left. */
     private List<String> drain(Labels labels) {
         List<String> order = new ArrayList<>();
-        Optional<Task> next;
-        while ((next = live.nextFor(labels)).isPresent()) {
+        for (Optional<Task> next = live.nextFor(labels); next.isPresent(); next = live.nextFor(labels)) {
             Task task = next.get();
             task.assign("w1", "a-" + task.getCmd(), task.getSubmittedAt());
             live.reindex(task);
