@@ -4,7 +4,6 @@ import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
-import jakarta.ws.rs.Path;
 import org.eclipse.microprofile.openapi.annotations.OpenAPIDefinition;
 import org.eclipse.microprofile.openapi.annotations.Operation;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
@@ -13,16 +12,12 @@ import org.junit.jupiter.api.Test;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.lang.reflect.RecordComponent;
-import java.nio.file.Files;
-import java.nio.file.Paths;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -53,7 +48,7 @@ class OpenApiAnnotationsTest {
             components.put(shared.name(), shared.responseCode());
         }
         Set<String> operationIds = new HashSet<>();
-        List<Method> methods = resourceMethods();
+        List<Method> methods = ResourceMethods.annotatedWith(List.of(GET.class, POST.class, PUT.class, DELETE.class));
         assertThat(methods).hasSizeGreaterThanOrEqualTo(8);
         for (Method method : methods) {
             String where = method.getDeclaringClass().getSimpleName() + "." + method.getName();
@@ -76,27 +71,5 @@ class OpenApiAnnotationsTest {
             assertThat(codes).as(where + " documents the authentication errors").contains("401", "403");
             assertThat(codes.stream().anyMatch(c -> c.startsWith("2"))).as(where + " documents a success").isTrue();
         }
-    }
-
-    private static List<Method> resourceMethods() throws Exception {
-        String pkg = TaskgridApplication.class.getPackageName();
-        java.nio.file.Path dir = Paths.get(TaskgridApplication.class.getResource("TaskgridApplication.class").toURI())
-                .getParent();
-        List<Method> methods = new ArrayList<>();
-        try (Stream<java.nio.file.Path> files = Files.list(dir)) {
-            for (java.nio.file.Path file : files.filter(f -> f.toString().endsWith(".class")).sorted().toList()) {
-                String name = file.getFileName().toString();
-                Class<?> type = Class.forName(pkg + "." + name.substring(0, name.length() - ".class".length()));
-                if (!type.isAnnotationPresent(Path.class)) {
-                    continue;
-                }
-                for (Method method : type.getDeclaredMethods()) {
-                    if (Stream.of(GET.class, POST.class, PUT.class, DELETE.class).anyMatch(method::isAnnotationPresent)) {
-                        methods.add(method);
-                    }
-                }
-            }
-        }
-        return methods;
     }
 }

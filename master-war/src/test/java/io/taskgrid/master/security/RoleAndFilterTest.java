@@ -1,6 +1,6 @@
 package io.taskgrid.master.security;
 
-import io.taskgrid.master.api.TaskgridApplication;
+import io.taskgrid.master.api.ResourceMethods;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HEAD;
@@ -11,17 +11,12 @@ import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.lang.annotation.Annotation;
 import java.lang.reflect.Method;
-import java.net.URISyntaxException;
-import java.nio.file.Files;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -44,12 +39,12 @@ class RoleAndFilterTest {
     @Test
     void everyResourceMethodDeclaresTheRoleItNeeds() throws Exception {
         List<String> undeclared = new ArrayList<>();
-        for (Method method : resourceMethods()) {
+        for (Method method : ResourceMethods.annotatedWith(HTTP_METHODS)) {
             if (RoleCheck.declared(method, method.getDeclaringClass()).isEmpty()) {
                 undeclared.add(method.getDeclaringClass().getSimpleName() + "." + method.getName());
             }
         }
-        assertThat(resourceMethods()).hasSizeGreaterThanOrEqualTo(8);
+        assertThat(ResourceMethods.annotatedWith(HTTP_METHODS)).hasSizeGreaterThanOrEqualTo(8);
         assertThat(undeclared).as("resource methods without @RequiresRole").isEmpty();
     }
 
@@ -57,7 +52,7 @@ class RoleAndFilterTest {
     @Test
     void theEndpointsNeedTheDocumentedRoles() throws Exception {
         Map<String, Role> declared = new TreeMap<>();
-        for (Method method : resourceMethods()) {
+        for (Method method : ResourceMethods.annotatedWith(HTTP_METHODS)) {
             declared.put(httpMethod(method) + " " + path(method), RoleCheck.declared(method, method.getDeclaringClass()).orElse(null));
         }
         assertThat(declared).containsExactlyInAnyOrderEntriesOf(Map.of(
@@ -71,28 +66,6 @@ class RoleAndFilterTest {
                 "GET workers", Role.VIEWER,
                 "POST workers/{id}/drain", Role.OPERATOR,
                 "GET metrics", Role.VIEWER));
-    }
-
-    /** Every class of the API package with @Path, found on disk so that a new resource is included without a list. */
-    private static List<Method> resourceMethods() throws IOException, URISyntaxException, ClassNotFoundException {
-        String pkg = TaskgridApplication.class.getPackageName();
-        java.nio.file.Path dir = Paths.get(TaskgridApplication.class.getResource("TaskgridApplication.class").toURI()).getParent();
-        List<Method> methods = new ArrayList<>();
-        try (Stream<java.nio.file.Path> files = Files.list(dir)) {
-            for (java.nio.file.Path file : files.filter(f -> f.toString().endsWith(".class")).sorted().toList()) {
-                String name = file.getFileName().toString();
-                Class<?> type = Class.forName(pkg + "." + name.substring(0, name.length() - ".class".length()));
-                if (!type.isAnnotationPresent(Path.class)) {
-                    continue;
-                }
-                for (Method method : type.getDeclaredMethods()) {
-                    if (HTTP_METHODS.stream().anyMatch(method::isAnnotationPresent)) {
-                        methods.add(method);
-                    }
-                }
-            }
-        }
-        return methods;
     }
 
     private static String httpMethod(Method method) {
