@@ -6,6 +6,8 @@ import io.taskgrid.proto.v1.Outcome;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -91,7 +93,15 @@ final class CommandRun {
             env.put("LOGNAME", runAs.user());
         }
         env.putAll(assignment.getEnvMap());
-        builder.redirectInput(DEV_NULL);
+        String environmentScript = null;
+        if (runAs == null) {
+            builder.redirectInput(DEV_NULL);
+        } else {
+            // Set only once the command runs as that user (see ProcessTree.commandLine).
+            environmentScript = TaskEnvironment.exportScript(env);
+            env.clear();
+            env.putAll(TaskEnvironment.BEFORE_SWITCH);
+        }
         if (!assignment.getCwd().isEmpty()) {
             Path cwd = Path.of(assignment.getCwd());
             if (!Files.isDirectory(cwd)) {
@@ -111,6 +121,9 @@ final class CommandRun {
                 return CommandResult.notStarted("could not start /bin/sh: " + e.getMessage());
             }
             tree = ProcessTree.of(process);
+            if (environmentScript != null) {
+                handOver(process, environmentScript);
+            }
             if (watchdog != null && tree.groupId() > 0) {
                 watchdog.started(tree.groupId());
             }
@@ -155,6 +168,22 @@ final class CommandRun {
                     + assignment.getTimeoutSeconds() + " s; the process tree was stopped");
         }
         return CommandResult.of(Outcome.EXITED, exit, output, null);
+    }
+
+    /**
+     * Writes the environment to the command's first shell and closes its stdin, on a reader thread: a pipe holds
+     * 64 KiB, and the shell reads only once it has switched users.
+     */
+    private static void handOver(Process process, String environmentScript) {
+        byte[] bytes = environmentScript.getBytes(StandardCharsets.UTF_8);
+        READERS.submit(() -> {
+            try (OutputStream in = process.getOutputStream()) {
+                in.write(bytes);
+            } catch (IOException e) {
+                // The shell is gone before it read its environment (setpriv failed, or it was stopped): its exit
+                // status and stderr say why.
+            }
+        });
     }
 
     /**

@@ -24,6 +24,17 @@ final class Log {
     }
 
     private static void print(String level, String message) {
-        System.err.println(Instant.now() + " " + level + " [taskgrid-agent] " + message);
+        System.err.println(Instant.now() + " " + level + " [taskgrid-agent] " + oneLine(message));
+    }
+
+    /**
+     * {@code message} with every control character (CR and LF first) shown as {@code ?}: messages quote what tasks
+     * and the master sent (a working directory, a reason), and none of it may start a line that looks like the
+     * agent's own.
+     */
+    static String oneLine(String message) {
+        StringBuilder line = new StringBuilder(message.length());
+        message.codePoints().forEach(c -> line.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+        return line.toString();
     }
 }

@@ -36,16 +36,26 @@ final class ProcessTree {
 
     /**
      * Like {@link #commandLine(String)}, as {@code runAs} when it is not null: setsid, then setpriv, then the shell,
-     * each exec'ing the next in place, so the shell keeps the pid that leads the new process group.
+     * each exec'ing the next in place, so the shell keeps the pid that leads the new process group. As another user,
+     * setsid and setpriv run as root with {@link TaskEnvironment#BEFORE_SWITCH} only; a first shell, already
+     * unprivileged, reads the task's environment from stdin ({@link TaskEnvironment#exportScript}), then execs the
+     * command's shell with it and stdin from /dev/null.
      */
     static List<String> commandLine(String cmd, RunAs runAs) {
         List<String> command = new ArrayList<>();
         if (runAs != null) {
             command.addAll(runAs.commandPrefix());
+            command.addAll(List.of("/bin/sh", "-c", ENVIRONMENT_THEN_COMMAND, "taskgrid-task"));
+        } else {
+            command.addAll(List.of("/bin/sh", "-c"));
         }
-        command.addAll(List.of("/bin/sh", "-c", cmd));
+        command.add(cmd);
         return inNewSession(command);
     }
+
+    /** The unprivileged first shell of a --run-as command: $1 is the command. */
+    static final String ENVIRONMENT_THEN_COMMAND =
+            "eval \"$(cat)\" || exit 126; exec /bin/sh -c \"$1\" </dev/null";
 
     /** {@code command}, run in a new session (and process group) of its own when setsid is available. */
     static List<String> inNewSession(List<String> command) {

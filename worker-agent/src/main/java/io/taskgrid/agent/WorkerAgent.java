@@ -316,8 +316,15 @@ public final class WorkerAgent {
             // STARTED is not waited for: the command should not wait a round trip to start. Its result is sent only
             // once STARTED has been answered, so the master hears of the two in order.
             CompletableFuture<Void> started = new CompletableFuture<>();
-            CommandResult result = run.run(() -> link.reportAsync(progress(assignment, Phase.STARTED))
-                    .whenComplete((v, e) -> started.complete(null)));
+            AtomicBoolean reportedStart = new AtomicBoolean();
+            CommandResult result = run.run(() -> {
+                reportedStart.set(true);
+                link.reportAsync(progress(assignment, Phase.STARTED)).whenComplete((v, e) -> started.complete(null));
+            });
+            if (!reportedStart.get()) {
+                // It never started (no directory, too large an environment, cancelled first): no STARTED to wait for.
+                started.complete(null);
+            }
             Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " finished: " + result.outcome()
                     + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
                     + (result.reason() == null ? "" : " (" + result.reason() + ")"));

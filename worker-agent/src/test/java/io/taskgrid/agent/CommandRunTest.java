@@ -263,6 +263,33 @@ class CommandRunTest {
                 nobody.home() + " nobody", nobody.defaultDirectory().toString());
     }
 
+    /**
+     * setsid and setpriv run as root before the switch; had they got the task's environment, LD_PRELOAD, LD_AUDIT or
+     * LD_DEBUG_OUTPUT would have run a task's code or written a task's file as root. LD_DEBUG makes the loader name
+     * every program it loads with the variable set, so the programs that got the task's environment show on stderr.
+     */
+    @Test
+    void asAnotherUserNothingTheTaskSetsReachesTheProgramsThatRunAsRoot() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        CommandResult result = new CommandRun(task("id -u").putEnv("LD_DEBUG", "files").build(), Duration.ofSeconds(1),
+                null, RunAs.resolve("nobody", true)).run(() -> { });
+        assertThat(result.exitCode()).as(err(result)).isZero();
+        assertThat(err(result)).as("the task's own shell had the variable").contains("/bin/sh")
+                .doesNotContain("setpriv").doesNotContain("setsid");
+        assertThat(out(result).trim()).isEqualTo(Long.toString(RunAs.resolve("nobody", true).uid()));
+    }
+
+    @Test
+    void asAnotherUserTheTaskStillGetsItsEnvironmentExactlyAndNotOnItsCommandLine() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        String value = "it's \"quoted\" $HOME `id` \\ \nsecond line\n";
+        CommandResult result = new CommandRun(task("printf '%s|' \"$TASK_SECRET\" \"$PLAIN\"; env | grep -c TASKGRID_;"
+                + " tr '\\0' ' ' < /proc/$$/cmdline").putEnv("TASK_SECRET", value).putEnv("PLAIN", "p").build(),
+                Duration.ofSeconds(1), null, RunAs.resolve("nobody", true)).run(() -> { });
+        assertThat(out(result)).as(err(result)).startsWith(value + "|p|0\n");
+        assertThat(out(result).substring((value + "|p|0\n").length())).doesNotContain("quoted");
+    }
+
     @Test
     void asAnotherUserTheWholeTreeIsStillStoppedOnCancel() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
