@@ -10,6 +10,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
@@ -155,6 +156,30 @@ class HostileInputIT {
         assertThat(reply.json().getString("submittedBy")).startsWith("jwt:uuu").hasSizeLessThanOrEqualTo(128);
         assertThat(api.awaitFinal(reply.json().getString("id"), Duration.ofSeconds(30)).getString("state"))
                 .isEqualTo("SUCCEEDED");
+    }
+
+    /**
+     * Host is free text to a client that writes its own request (java.net.http will not send these), and the server
+     * builds the request URI from it: before the check, each of these was a 500 with a 60-line stack trace in the log,
+     * for a caller with no token.
+     */
+    @Test
+    void aMalformedHostHeaderIsA400ProblemWithoutATokenAndLeavesNoStackTrace() throws Exception {
+        Path messages = Path.of(SharedCluster.property("taskgrid.wlp.dir"), "usr/servers/taskgrid/logs/messages.log");
+        long logBefore = Files.size(messages);
+        URI base = URI.create(SharedCluster.config().apiBase());
+        for (String host : List.of("a b", "x\\y", "\"q\"", "x]", "[zz]", "[::1")) {
+            try (Socket socket = new Socket(base.getHost(), base.getPort())) {
+                socket.setSoTimeout(10_000);
+                socket.getOutputStream().write(("GET /tasks HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+                        .getBytes(StandardCharsets.ISO_8859_1));
+                String reply = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertThat(reply).as(host).startsWith("HTTP/1.1 400").containsIgnoringCase("application/problem+json")
+                        .contains("the Host header is not a host name");
+            }
+        }
+        String added = Files.readString(messages).substring((int) logBefore);
+        assertThat(added).doesNotContain("URISyntaxException").doesNotContain("SRVE0777E");
     }
 
     @Test

@@ -36,10 +36,23 @@ public final class ProblemMappers {
         if (detail != null) {
             body.add("detail", detail);
         }
-        if (uri != null) {
-            body.add("instance", uri.getRequestUri().getRawPath());
+        String path = pathOf(uri);
+        if (path != null) {
+            body.add("instance", path);
         }
         return Response.status(status).type(PROBLEM_JSON).entity(body.build().toString()).build();
+    }
+
+    /**
+     * The request's path, or null: the server builds the URI from the request's headers, and a refusal must not fail
+     * on the very input it refuses.
+     */
+    private static String pathOf(UriInfo uri) {
+        try {
+            return uri == null ? null : uri.getRequestUri().getRawPath();
+        } catch (RuntimeException e) {
+            return null;
+        }
     }
 
     @Provider
@@ -94,7 +107,7 @@ public final class ProblemMappers {
 
         @Override
         public Response toResponse(Exception e) {
-            LOG.log(Level.SEVERE, "unexpected error serving " + (uri == null ? "?" : uri.getRequestUri()), e);
+            LOG.log(Level.SEVERE, "unexpected error serving " + SafeText.oneLine(String.valueOf(pathOf(uri)), 200), e);
             return problem(500, "Internal Server Error",
                     "the master failed to handle this request; its log has the details", uri);
         }

@@ -230,8 +230,9 @@ public final class TaskSubmissionParser {
         if (!cwd.startsWith("/")) {
             throw ApiProblem.badRequest("'cwd' must be an absolute path (starting with /); got '" + SafeText.echo(cwd) + "'");
         }
-        if (cwd.indexOf('\0') >= 0) {
-            throw ApiProblem.badRequest("'cwd' must not contain a NUL character");
+        if (cwd.codePoints().anyMatch(Character::isISOControl)) {
+            // NUL cannot reach a system call, and CR or LF in a path would start lines in the agents' logs.
+            throw ApiProblem.badRequest("'cwd' must not contain control characters (NUL, CR, LF, ...)");
         }
         if (cwd.length() > MAX_CWD_LENGTH) {
             throw ApiProblem.badRequest("'cwd' is longer than " + MAX_CWD_LENGTH + " characters");

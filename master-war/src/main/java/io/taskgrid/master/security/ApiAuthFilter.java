@@ -47,6 +47,14 @@ public class ApiAuthFilter implements ContainerRequestFilter {
 
     @Override
     public void filter(ContainerRequestContext request) {
+        String hostHeader = request.getHeaderString(HttpHeaders.HOST);
+        if (hostHeader != null && !hostHeader.isEmpty() && !TransportPolicy.isWellFormedHostHeader(hostHeader)) {
+            // The server builds the request's URI from Host; a malformed one made that fail in every later step, the
+            // error page's own included, and the caller got a 500 with a stack trace in the log for no token at all.
+            request.abortWith(ProblemMappers.problem(400, "Bad Request", "the Host header is not a host name with an "
+                    + "optional port: '" + SafeText.echo(hostHeader) + "'", null));
+            return;
+        }
         if (!credentials.enabled()) {
             if (!fromLoopback()) {
                 request.abortWith(problem(request, 403, "Forbidden",

@@ -8,6 +8,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Locale;
 import java.util.logging.Logger;
+import java.util.regex.Pattern;
 
 /**
  * Whether tokens may cross a network in clear. They may not by default: a master that listens beyond loopback must use
@@ -84,6 +85,18 @@ public class TransportPolicy {
     }
 
     /** The host part of a Host header ({@code name}, {@code name:port}, {@code [v6]:port}); empty text stays empty. */
+    /**
+     * Whether a Host header is a DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port: what a
+     * client that addresses this server sends. Anything else (spaces, quotes, backslashes, an unclosed bracket) is
+     * refused before the server tries to build a URI from it.
+     */
+    public static boolean isWellFormedHostHeader(String header) {
+        return WELL_FORMED_HOST.matcher(header).matches();
+    }
+
+    private static final Pattern WELL_FORMED_HOST =
+            Pattern.compile("(\\[[0-9A-Fa-f:.]{2,45}]|[A-Za-z0-9._~-]{1,253})(:[0-9]{1,5})?");
+
     public static String hostOfHeader(String header) {
         String h = header.trim();
         if (h.startsWith("[")) {

@@ -2,6 +2,8 @@ package io.taskgrid.master.security;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -17,6 +19,14 @@ class TransportPolicyTest {
                 "10.0.0.1", "", "::"}) {
             assertThat(TransportPolicy.isLoopbackName(host)).as(host).isFalse();
         }
+    }
+
+    @Test
+    void aHostHeaderMustBeANameOrAddressWithAnOptionalPort() {
+        assertThat(List.of("localhost", "localhost:9092", "127.0.0.1:9092", "[::1]", "[::1]:9092", "master.example.com",
+                "tg-master_2.local:443")).allMatch(TransportPolicy::isWellFormedHostHeader);
+        assertThat(List.of("", "a b", "x\\y", "\"q\"", "x]", "[zz]", "[::1", "host:port", "h:99999999",
+                "localhost:9092@evil", "a\r\nb")).noneMatch(TransportPolicy::isWellFormedHostHeader);
     }
 
     @Test
