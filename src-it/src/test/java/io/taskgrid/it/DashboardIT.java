@@ -47,6 +47,7 @@ import java.util.UUID;
 import java.util.logging.Level;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The web dashboard in a real headless Chromium (Debian's chromium and chromium-driver, never downloaded at test time)
@@ -455,8 +456,13 @@ class DashboardIT {
             + " staticFiles: 1 + own.length, apiBytes: api.reduce((n, r) => n + r.transferSize, 0),"
             + " fcp: paint ? paint.startTime : -1, domContentLoaded: nav.domContentLoadedEventEnd};";
 
+    /**
+     * Makes the README's pictures, asserting nothing a test above does not; it takes 40 s of a busy cluster, so it
+     * runs only when asked: {@code ./mvnw -Pcluster verify -pl src-it -Dit.test=DashboardIT -Ddashboard.screenshots=true}.
+     */
     @Test
     void screenshotsOfABusyClusterForTheReadme() throws Exception {
+        assumeTrue(Boolean.getBoolean("dashboard.screenshots"), "README screenshots only with -Ddashboard.screenshots=true");
         List<String> sleepers = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
             sleepers.add(submitThroughTheApi("echo building part " + i + "; sleep 60"));
