@@ -45,7 +45,8 @@ final class ProcessTree {
         List<String> command = new ArrayList<>();
         if (runAs != null) {
             command.addAll(runAs.commandPrefix());
-            command.addAll(List.of("/bin/sh", "-c", ENVIRONMENT_THEN_COMMAND, "taskgrid-task"));
+            command.addAll(List.of("/bin/sh", "-c", runAs.ownPidNamespace() ? ENVIRONMENT_THEN_COMMAND_AS_INIT
+                    : ENVIRONMENT_THEN_COMMAND, "taskgrid-task"));
         } else {
             command.addAll(List.of("/bin/sh", "-c"));
         }
@@ -56,6 +57,14 @@ final class ProcessTree {
     /** The unprivileged first shell of a --run-as command: $1 is the command. */
     static final String ENVIRONMENT_THEN_COMMAND =
             "eval \"$(cat)\" || exit 126; exec /bin/sh -c \"$1\" </dev/null";
+
+    /**
+     * The same as the first process of a PID namespace, which must stay until the command ends (everything else in
+     * the namespace dies with it) and which gets only the signals it has a handler for: it passes TERM on to the
+     * command and exits with the command's status.
+     */
+    static final String ENVIRONMENT_THEN_COMMAND_AS_INIT = "eval \"$(cat)\" || exit 126; /bin/sh -c \"$1\" </dev/null & c=$!; "
+            + "trap 'kill -TERM $c 2>/dev/null' TERM; while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || exit $s; done";
 
     /** {@code command}, run in a new session (and process group) of its own when setsid is available. */
     static List<String> inNewSession(List<String> command) {

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -14,9 +15,18 @@ import java.util.concurrent.TimeUnit;
  * switches user with util-linux {@code setpriv} after {@code setsid}, so the command still leads its own process group
  * and the agent (root) can still stop the whole tree.
  */
-record RunAs(String user, long uid, long gid, Path home) {
+record RunAs(String user, long uid, long gid, Path home, boolean ownPidNamespace) {
 
     static final Path SETPRIV = Path.of("/usr/bin/setpriv");
+    static final Path UNSHARE = Path.of("/usr/bin/unshare");
+    /**
+     * A command in a PID namespace of its own, with its own /proc: when its first process ends, the kernel kills
+     * everything else in it, also what left the process group with setsid and was re-parented; and it sees no other
+     * process of the machine (not the agent's, not other tasks'). {@code --kill-child}: should that first process's
+     * parent die, so does the namespace.
+     */
+    static final List<String> OWN_PID_NAMESPACE = List.of(UNSHARE.toString(), "--pid", "--fork", "--kill-child",
+            "--mount-proc");
 
     /** Thrown when --run-as cannot work on this machine; the message says why. */
     static final class Unusable extends Exception {
@@ -49,12 +59,46 @@ record RunAs(String user, long uid, long gid, Path home) {
         if (uid == 0) {
             throw new Unusable("--run-as '" + user + "' is root; give an unprivileged user");
         }
-        return new RunAs(fields[0], uid, gid, Path.of(fields[5]));
+        return new RunAs(fields[0], uid, gid, Path.of(fields[5]), pidNamespacesWork());
     }
 
-    /** The prefix that runs what follows as this user, with that user's supplementary groups. */
+    /**
+     * The prefix that runs what follows as this user, with that user's supplementary groups, in a PID namespace of its
+     * own where this machine allows one.
+     */
     List<String> commandPrefix() {
-        return List.of(SETPRIV.toString(), "--reuid=" + uid, "--regid=" + gid, "--init-groups", "--");
+        List<String> prefix = new ArrayList<>();
+        if (ownPidNamespace) {
+            prefix.addAll(OWN_PID_NAMESPACE);
+        }
+        prefix.addAll(List.of(SETPRIV.toString(), "--reuid=" + uid, "--regid=" + gid, "--init-groups", "--"));
+        return prefix;
+    }
+
+    /**
+     * Whether a PID namespace can be made here: root on a machine or VM can, root in a container usually cannot
+     * (no CAP_SYS_ADMIN); there commands run without one, and the agent says so at start.
+     */
+    static boolean pidNamespacesWork() {
+        if (!Files.isExecutable(UNSHARE)) {
+            return false;
+        }
+        List<String> probe = new ArrayList<>(OWN_PID_NAMESPACE);
+        probe.add("/bin/true");
+        try {
+            Process process = new ProcessBuilder(probe).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                return false;
+            }
+            return process.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     /** Where a command starts when its task names no directory: the user's home, else the root directory. */

@@ -159,6 +159,14 @@ public final class WorkerAgent {
             Log.info("commands run as this agent's own user: they can read its token file, state directory and "
                     + "environment; --run-as USER (with the agent as root) keeps them apart");
         }
+        if (agent.runAs != null) {
+            if (agent.runAs.ownPidNamespace()) {
+                Log.info("each command runs in a PID namespace of its own: nothing it starts outlives it");
+            } else {
+                Log.warn("no PID namespace can be made here (unshare --pid failed: a container without "
+                        + "CAP_SYS_ADMIN?): a command that detaches itself with setsid can outlive its task");
+            }
+        }
         linkThread.start();
     }
 

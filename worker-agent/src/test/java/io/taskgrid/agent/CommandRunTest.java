@@ -290,6 +290,43 @@ class CommandRunTest {
         assertThat(out(result).substring((value + "|p|0\n").length())).doesNotContain("quoted");
     }
 
+    /**
+     * setsid leaves the process group, and the shell's exit re-parents the sleep to init, beyond the reach of group
+     * and descendants alike: only the PID namespace, whose end the kernel enforces, still takes it along.
+     */
+    @Test
+    void asAnotherUserNothingOutlivesItsTaskNotEvenWhatDetachedItself() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        RunAs nobody = RunAs.resolve("nobody", true);
+        org.junit.jupiter.api.Assumptions.assumeTrue(nobody.ownPidNamespace(), "no PID namespaces on this machine");
+        CommandResult result = new CommandRun(task("setsid sleep 313 >/dev/null 2>&1 </dev/null & "
+                + "(setsid sleep 314 >/dev/null 2>&1 </dev/null &); sleep 0.3; "
+                + "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$'; exit 5")
+                .build(), Duration.ofSeconds(1), null, nobody).run(() -> { });
+        assertThat(result.exitCode()).as(err(result)).isEqualTo(5);
+        assertThat(out(result).trim()).as("both sleeps ran, detached").isEqualTo("2");
+        assertNoProcessMatches("sleep 31[34]");
+    }
+
+    @Test
+    void asAnotherUserTheCommandIsStoppedByTermWithinItsGrace() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        CommandRun run = new CommandRun(task("trap 'echo got TERM; exit 3' TERM; sleep 312 & wait").build(),
+                Duration.ofSeconds(20), null, RunAs.resolve("nobody", true));
+        CompletableFuture<Void> started = new CompletableFuture<>();
+        CompletableFuture<CommandResult> result = CompletableFuture.supplyAsync(() -> run.run(() -> started.complete(null)));
+        started.get(10, TimeUnit.SECONDS);
+        Thread.sleep(500);
+        long t0 = System.nanoTime();
+        run.cancel();
+        CommandResult cancelled = result.get(15, TimeUnit.SECONDS);
+        assertThat(cancelled.outcome()).isEqualTo(Outcome.CANCELLED);
+        assertThat(out(cancelled)).contains("got TERM");
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("TERM did it, not KILL after the grace")
+                .isLessThan(Duration.ofSeconds(15));
+        assertNoProcessMatches("sleep 312");
+    }
+
     @Test
     void asAnotherUserTheWholeTreeIsStillStoppedOnCancel() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");

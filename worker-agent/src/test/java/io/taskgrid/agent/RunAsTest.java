@@ -15,8 +15,10 @@ class RunAsTest {
         assumeTrue(java.nio.file.Files.isExecutable(RunAs.SETPRIV), "setpriv is installed");
         RunAs nobody = RunAs.resolve("nobody", true);
         assertThat(nobody.uid()).isPositive();
-        assertThat(nobody.commandPrefix()).startsWith(RunAs.SETPRIV.toString(), "--reuid=" + nobody.uid(),
+        assertThat(nobody.commandPrefix()).containsSubsequence(RunAs.SETPRIV.toString(), "--reuid=" + nobody.uid(),
                 "--regid=" + nobody.gid(), "--init-groups").endsWith("--");
+        assertThat(nobody.commandPrefix().get(0)).isEqualTo(nobody.ownPidNamespace() ? RunAs.UNSHARE.toString()
+                : RunAs.SETPRIV.toString());
         assertThat(ProcessTree.commandLine("echo hi", nobody)).containsSubsequence(RunAs.SETPRIV.toString(), "/bin/sh",
                 "-c", "echo hi");
     }
