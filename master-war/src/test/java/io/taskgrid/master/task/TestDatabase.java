@@ -20,7 +20,7 @@ public final class TestDatabase {
 
     public static DataSource h2(Path dir) {
         JdbcDataSource dataSource = new JdbcDataSource();
-        dataSource.setURL("jdbc:h2:file:" + dir.resolve("taskgrid") + ";WRITE_DELAY=0;LOCK_TIMEOUT=10000");
+        dataSource.setURL("jdbc:h2:file:" + dir.resolve("taskgrid") + ";WRITE_DELAY=0;RETENTION_TIME=0;LOCK_TIMEOUT=10000");
         dataSource.setUser("taskgrid");
         dataSource.setPassword("taskgrid");
         return dataSource;
