@@ -122,6 +122,13 @@ class HostileInputIT {
         assertThat(probe.body()).doesNotContain(mine.json().getString("id"));
         api.awaitFinal(mine.json().getString("id"), Duration.ofSeconds(30));
         api.awaitFinal(theirs.json().getString("id"), Duration.ofSeconds(30));
+
+        TaskgridClient.Reply twoKeys = api.send(HttpRequest.newBuilder(URI.create(api.base() + "/tasks"))
+                .header("Content-Type", "application/json").header("Idempotency-Key", key)
+                .header("Idempotency-Key", "another-" + key).POST(HttpRequest.BodyPublishers.ofString("{\"cmd\":\"true\"}"))
+                .build());
+        assertThat(twoKeys.status()).as("two keys: which one was meant?").isEqualTo(400);
+        assertThat(twoKeys.json().getString("detail")).contains("one Idempotency-Key");
     }
 
     @Test

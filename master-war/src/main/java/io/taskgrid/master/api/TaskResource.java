@@ -23,6 +23,7 @@ import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.Context;
+import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.SecurityContext;
@@ -112,7 +113,12 @@ public class TaskResource {
                                    + "original task", schema = @Schema(type = SchemaType.STRING, minLength = 1,
                                    maxLength = 255))
                            @HeaderParam("Idempotency-Key") String idempotencyKey,
-                           @Context SecurityContext security) {
+                           @Context SecurityContext security, @Context HttpHeaders headers) {
+        List<String> keys = headers.getRequestHeader("Idempotency-Key");
+        if (keys != null && keys.size() > 1) {
+            // Which one would the client have meant? Taking the first silently could replay the wrong task.
+            throw ApiProblem.badRequest("send one Idempotency-Key header, not " + keys.size());
+        }
         NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
         String caller = security.getUserPrincipal().getName();
         String key = IdempotencyKeys.scoped(caller, IdempotencyKeys.validate(idempotencyKey));

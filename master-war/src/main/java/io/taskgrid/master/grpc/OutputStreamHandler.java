@@ -124,8 +124,9 @@ final class OutputStreamHandler implements StreamObserver<OutputChunk> {
         if (chunk.getData().isEmpty() || chunk.getData().size() > OutputWindow.MAX_CHUNK) {
             return Optional.of("a chunk carries 1 to " + OutputWindow.MAX_CHUNK + " bytes");
         }
-        if (chunk.getOffset() < 0 || chunk.getOffset() > OutputWindow.MAX_OFFSET) {
-            return Optional.of("offset must be between 0 and " + OutputWindow.MAX_OFFSET);
+        // The chunk's end too: a reader is handed that end as its next offset, which must be one it may ask for.
+        if (chunk.getOffset() < 0 || chunk.getOffset() > OutputWindow.MAX_OFFSET - chunk.getData().size()) {
+            return Optional.of("offset + length must be between 0 and " + OutputWindow.MAX_OFFSET);
         }
         return Optional.empty();
     }

@@ -13,6 +13,7 @@ import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.output.OutputReader;
 import io.taskgrid.master.output.OutputStore;
+import io.taskgrid.master.output.OutputWindow;
 import io.taskgrid.master.output.StdStream;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskIds;
@@ -491,6 +492,9 @@ class NodeServiceTest {
         assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "x".repeat(64 * 1024 + 1)))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 1L << 53, "x"))
+                .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        // Starts at the largest offset a reader may ask for, so it would end past it.
+        assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, OutputWindow.MAX_OFFSET, "x"))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "x").setAttemptId("../x"))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
