@@ -395,7 +395,12 @@ public class Dispatcher {
                 answer = afterWrites(taskId, false);
             } else {
                 live.reindex(task.get());
-                answer = save(task.get()).thenApply(v -> true);
+                // A task that ended here must end in the database too, as a result that cannot be stored does; one
+                // back in the queue is written whole with its next change, and the agent is told to send it again.
+                Task ended = settled == Settled.FINAL ? task.get().snapshot() : null;
+                answer = save(task.get()).handle((v, e) -> e == null ? CompletableFuture.completedFuture(true)
+                        : ended != null ? unstorable(ended, attemptId, e)
+                        : CompletableFuture.<Boolean>failedFuture(e)).thenCompose(f -> f);
             }
             dispatchPass();
             return answer;

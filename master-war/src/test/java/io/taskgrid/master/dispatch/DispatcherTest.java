@@ -298,6 +298,33 @@ class DispatcherTest {
     }
 
     @Test
+    void aRefusalThatEndsTheTaskButCannotBeStoredStillEndsItInTheDatabase() throws Exception {
+        // Refuses only the last refusal's attempt row, by the length of the reason the agent gave ("poison-reason").
+        TestDatabase.execute(TestDatabase.h2(dir), "ALTER TABLE TG_ATTEMPT ADD CONSTRAINT NOT_THIRTEEN "
+                + "CHECK (REASON IS NULL OR LENGTH(REASON) <> 13)");
+        FakeChannel one = new FakeChannel();
+        FakeChannel two = new FakeChannel();
+        ConnectedWorker w1 = connect("w1", 1, one);
+        ConnectedWorker w2 = connect("w2", 1, two);
+        String id = submit("true");
+        boolean applied = false;
+        for (int i = 0; i < 3; i++) {   // the task's limit is 3
+            await().atMost(Duration.ofSeconds(5)).until(() -> one.sent.size() + two.sent.size() > 0);
+            FakeChannel holder = one.sent.isEmpty() ? two : one;
+            Dispatched d = holder.sent.remove(0);
+            applied = dispatcher.refused(holder == one ? w1 : w2, d.taskId(), d.attemptId(),
+                    i < 2 ? "not today" : "poison-reason").get(5, TimeUnit.SECONDS);
+        }
+        assertThat(applied).isTrue();
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT STATE, REASON FROM TG_TASK WHERE ID = '" + id + "'"))
+                .singleElement().satisfies(row -> {
+                    assertThat(row.get(0)).isEqualTo("FAILED");
+                    assertThat(row.get(1)).contains("could not store");
+                });
+        assertThat(w1.running() + w2.running()).isZero();
+    }
+
+    @Test
     void aTaskThatCouldNotBeStoredIsNotDispatched() throws Exception {
         FakeChannel channel = new FakeChannel();
         channel.ready = false;
