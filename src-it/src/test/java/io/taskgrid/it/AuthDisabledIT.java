@@ -10,6 +10,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.util.List;
 import java.util.Optional;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -71,13 +72,21 @@ class AuthDisabledIT {
         assertThat(rawGet("localhost.evil.example")).startsWith("HTTP/1.1 403");
         assertThat(rawGet("localhost:" + HTTP_PORT)).startsWith("HTTP/1.1 200");
         assertThat(rawGet("127.0.0.1:" + HTTP_PORT)).startsWith("HTTP/1.1 200");
+        // Every resource of the API, the later ones too, goes through the same check.
+        for (String path : List.of("/me", "/tasks", "/tasks/counts", "/metrics", "/tasks/0/output?follow=true")) {
+            assertThat(rawGet("evil.example", path)).as(path).startsWith("HTTP/1.1 403").contains("addressed to localhost");
+        }
     }
 
     /** GET /workers with a Host header of our choosing (java.net.http will not send a forged one). */
     private static String rawGet(String host) throws IOException {
+        return rawGet(host, "/workers");
+    }
+
+    private static String rawGet(String host, String path) throws IOException {
         try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), HTTP_PORT)) {
             socket.setSoTimeout(10_000);
-            socket.getOutputStream().write(("GET /workers HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+            socket.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII));
             return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         }
