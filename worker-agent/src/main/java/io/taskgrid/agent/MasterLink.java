@@ -3,6 +3,7 @@ package io.taskgrid.agent;
 import io.grpc.CallCredentials;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
@@ -82,10 +83,8 @@ final class MasterLink {
 
     /** The link the agent uses: a Netty channel to the master of {@code options}, with its keepalive and TLS. */
     static MasterLink connect(AgentOptions options, String agentVersion) {
-        ManagedChannel channel = transport(NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort()), options)
-                .keepAliveTime(Keepalive.AGENT_PING_INTERVAL.toMillis(), TimeUnit.MILLISECONDS)
-                .keepAliveTimeout(Keepalive.AGENT_PING_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-                .keepAliveWithoutCalls(true)
+        NettyChannelBuilder builder = NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort());
+        ManagedChannel channel = withKeepalive(transport(builder, options))
                 .maxInboundMessageSize(8 * 1024 * 1024)
                 // Every call is answered or retried by the agent itself (outbox, reconnect): no second layer.
                 .disableRetry()
@@ -94,6 +93,17 @@ final class MasterLink {
                 options.workerId(), options.slots(), options.labels(), agentVersion,
                 new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
                 options.masterHost() + ":" + options.masterPort());
+    }
+
+    /**
+     * The agent's side of the keepalive contract ({@link Keepalive}): a master that receives pings more often than it
+     * permits drops the connection, and every agent with it. Generic over the builder so that a test can see what is
+     * set without a real connection, rather than trust a copy of these lines.
+     */
+    static <T extends ManagedChannelBuilder<T>> T withKeepalive(T builder) {
+        return builder.keepAliveTime(Keepalive.AGENT_PING_INTERVAL.toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(Keepalive.AGENT_PING_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveWithoutCalls(true);
     }
 
     /**

@@ -2,8 +2,14 @@ package io.taskgrid.agent;
 
 import org.junit.jupiter.api.Test;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -39,6 +45,31 @@ class WatchdogTest {
         assertThat(unrelated.isAlive()).isTrue();
         unrelated.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
         unrelated.destroyForcibly();
+    }
+
+    /** It runs as long as the agent, as root where the agent is: its environment must not hold the join token. */
+    @Test
+    void theWatchdogDoesNotGetTheAgentsCredentials() throws Exception {
+        // Set for this test JVM by the build (surefire environmentVariables), as an operator would for the agent.
+        String secret = System.getenv("TASKGRID_JOIN_TOKEN");
+        assertThat(secret).as("set up by the build").isNotBlank();
+        Set<ProcessHandle> before = ProcessHandle.current().children().collect(Collectors.toSet());
+        Watchdog watchdog = Watchdog.start();
+        assertThat(watchdog).isNotNull();
+        try {
+            List<ProcessHandle> started = ProcessHandle.current().children().filter(p -> !before.contains(p)).toList();
+            assertThat(started).hasSize(1);
+            // An exec keeps the environment it was given: whichever of setsid, sh and awk runs now shows it.
+            String environ = Files.readString(Path.of("/proc", Long.toString(started.get(0).pid()), "environ"),
+                    StandardCharsets.UTF_8);
+            // Names only, and a yes or no for the secret: a failure must not print the machine's environment.
+            List<String> names = Arrays.stream(environ.split("\0")).map(v -> v.substring(0, v.indexOf('=') + 1))
+                    .toList();
+            assertThat(names).contains("PATH=").noneMatch(name -> name.startsWith(TaskEnvironment.AGENT_PREFIX));
+            assertThat(environ.contains(secret)).as("the token is in the watchdog's environment").isFalse();
+        } finally {
+            watchdog.close();
+        }
     }
 
     private static void awaitGroupGone(long group) throws InterruptedException {

@@ -24,6 +24,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The agent against an in-process master (grpc-java's route_guide way): registration, running and reporting, slot
@@ -62,6 +63,10 @@ class WorkerAgentTest {
     }
 
     private void startAgent(int slots) throws Exception {
+        startAgent(slots, null);
+    }
+
+    private void startAgent(int slots, RunAs runAs) throws Exception {
         AgentOptions options = AgentOptions.parse("--id", "w-test", "--slots", Integer.toString(slots),
                 "--reconnect-delay", "50ms", "--max-reconnect-delay", "200ms", "--shutdown-grace", "5s",
                 "--kill-grace", "1s", "--state-dir", stateDir.toString(), "--token", TOKEN);
@@ -69,7 +74,7 @@ class WorkerAgentTest {
         MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
                 options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
         outbox = new Outbox(stateDir);
-        agent = new WorkerAgent(options, null, link, outbox, null);
+        agent = new WorkerAgent(options, runAs, link, outbox, null);
         linkThread = new Thread(agent::runLink, "test-link");
         linkThread.start();
     }
@@ -183,6 +188,22 @@ class WorkerAgentTest {
         master.nextReport();
         assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    @Test
+    void withRunAsEveryCommandRunsAsThatUser() throws Exception {
+        assumeTrue(CommandRunTest.isRoot(), "switching users needs root");
+        RunAs nobody = RunAs.resolve("nobody", true);
+        startAgent(1, nobody);
+        master.nextRegistration();
+        master.assign("t1", "a1", "id -u");
+        StatusReport finished = master.nextReport();
+        while (finished.getPhase() != Phase.FINISHED) {
+            finished = master.nextReport();
+        }
+        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(finished.getExitCode()).as(finished.getStderr().toStringUtf8()).isZero();
+        assertThat(finished.getStdout().toStringUtf8()).isEqualTo(nobody.uid() + "\n");
     }
 
     private static StatusReport result(String taskId, String attemptId) {
