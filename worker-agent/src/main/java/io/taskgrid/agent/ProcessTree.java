@@ -149,17 +149,23 @@ final class ProcessTree {
 
     /** kill(1) through the shell builtin, which takes a negative pid for a group; true when some process got it. */
     private boolean signal(String signal) {
+        return succeeds(List.of("/bin/sh", "-c", "kill -s " + (signal.equals("0") ? "0" : signal) + " -- -" + groupId
+                + " 2>/dev/null"), 5);
+    }
+
+    /**
+     * Whether a short helper command exits 0 within {@code timeoutSeconds}; its output is discarded, and one that
+     * cannot start, takes too long (it is then killed) or is interrupted counts as a failure.
+     */
+    static boolean succeeds(List<String> command, long timeoutSeconds) {
         try {
-            Process kill = new ProcessBuilder("/bin/sh", "-c", "kill -s " + (signal.equals("0") ? "0" : signal)
-                    + " -- -" + groupId + " 2>/dev/null")
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .start();
-            if (!kill.waitFor(5, TimeUnit.SECONDS)) {
-                kill.destroyForcibly();
+            Process process = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
                 return false;
             }
-            return kill.exitValue() == 0;
+            return process.exitValue() == 0;
         } catch (IOException e) {
             return false;
         } catch (InterruptedException e) {

@@ -85,20 +85,7 @@ record RunAs(String user, long uid, long gid, Path home, boolean ownPidNamespace
         }
         List<String> probe = new ArrayList<>(OWN_PID_NAMESPACE);
         probe.add("/bin/true");
-        try {
-            Process process = new ProcessBuilder(probe).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-                return false;
-            }
-            return process.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
+        return ProcessTree.succeeds(probe, 10);
     }
 
     /** Where a command starts when its task names no directory: the user's home, else the root directory. */
