@@ -367,9 +367,7 @@ public class Dispatcher {
                 answer = afterWrites(taskId, false);
             } else {
                 live.reindex(task.get());
-                Task ended = task.get().snapshot();
-                answer = save(task.get()).handle((v, e) -> e == null ? CompletableFuture.completedFuture(true)
-                        : unstorable(ended, attemptId, e)).thenCompose(f -> f);
+                answer = saveOrEndUnstorable(task.get(), task.get().snapshot(), attemptId);
             }
             dispatchPass();
             return answer;
@@ -397,10 +395,8 @@ public class Dispatcher {
                 live.reindex(task.get());
                 // A task that ended here must end in the database too, as a result that cannot be stored does; one
                 // back in the queue is written whole with its next change, and the agent is told to send it again.
-                Task ended = settled == Settled.FINAL ? task.get().snapshot() : null;
-                answer = save(task.get()).handle((v, e) -> e == null ? CompletableFuture.completedFuture(true)
-                        : ended != null ? unstorable(ended, attemptId, e)
-                        : CompletableFuture.<Boolean>failedFuture(e)).thenCompose(f -> f);
+                answer = saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null,
+                        attemptId);
             }
             dispatchPass();
             return answer;
@@ -516,6 +512,17 @@ public class Dispatcher {
         CompletableFuture<Void> pending = unwritten.get(taskId);
         return pending == null ? CompletableFuture.completedFuture(answer)
                 : pending.handle((v, e) -> answer);
+    }
+
+    /**
+     * Saves {@code task}. Should that fail and {@code ended} (its state as the agent's report left it) be given, the
+     * task is stored FAILED instead, so that it does not stay in flight in the database; without {@code ended} the
+     * failure is passed on.
+     */
+    private CompletableFuture<Boolean> saveOrEndUnstorable(Task task, Task ended, String attemptId) {
+        return save(task).handle((v, e) -> e == null ? CompletableFuture.completedFuture(true)
+                : ended != null ? unstorable(ended, attemptId, e)
+                : CompletableFuture.<Boolean>failedFuture(e)).thenCompose(f -> f);
     }
 
     /** The result could not be stored: store the task as FAILED without output instead (on the loop thread). */
