@@ -54,16 +54,18 @@ final class ProcessTree {
         return inNewSession(command);
     }
 
+    /** How the first shell of a --run-as command takes the task's environment, from its stdin. */
+    private static final String READ_ENVIRONMENT = "eval \"$(cat)\" || exit 126; ";
+
     /** The unprivileged first shell of a --run-as command: $1 is the command. */
-    static final String ENVIRONMENT_THEN_COMMAND =
-            "eval \"$(cat)\" || exit 126; exec /bin/sh -c \"$1\" </dev/null";
+    static final String ENVIRONMENT_THEN_COMMAND = READ_ENVIRONMENT + "exec /bin/sh -c \"$1\" </dev/null";
 
     /**
      * The same as the first process of a PID namespace, which must stay until the command ends (everything else in
      * the namespace dies with it) and which gets only the signals it has a handler for: it passes TERM on to the
      * command and exits with the command's status.
      */
-    static final String ENVIRONMENT_THEN_COMMAND_AS_INIT = "eval \"$(cat)\" || exit 126; /bin/sh -c \"$1\" </dev/null & c=$!; "
+    static final String ENVIRONMENT_THEN_COMMAND_AS_INIT = READ_ENVIRONMENT + "/bin/sh -c \"$1\" </dev/null & c=$!; "
             + "trap 'kill -TERM $c 2>/dev/null' TERM; while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || exit $s; done";
 
     /** {@code command}, run in a new session (and process group) of its own when setsid is available. */
