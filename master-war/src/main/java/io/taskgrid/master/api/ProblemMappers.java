@@ -1,9 +1,7 @@
 package io.taskgrid.master.api;
 
-import io.taskgrid.master.metrics.TaskgridMetrics;
+import io.taskgrid.master.http.Problems;
 import io.taskgrid.master.text.SafeText;
-import jakarta.json.Json;
-import jakarta.json.JsonObjectBuilder;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.Response;
@@ -16,43 +14,14 @@ import java.util.logging.Logger;
 
 /**
  * Every error the API returns is {@code application/problem+json} (RFC 9457), including the ones JAX-RS raises by
- * itself (unknown path, wrong method, wrong content type), so a client needs one way to read errors.
+ * itself (unknown path, wrong method, wrong content type), so a client needs one way to read errors. The body is
+ * built by {@link Problems}.
  */
 public final class ProblemMappers {
 
-    public static final String PROBLEM_JSON = "application/problem+json";
     private static final Logger LOG = Logger.getLogger(ProblemMappers.class.getName());
 
     private ProblemMappers() {
-    }
-
-    /** A problem+json response; every refusal of the API, the authentication filter's too, is built here. */
-    public static Response problem(int status, String title, String detail, UriInfo uri) {
-        TaskgridMetrics.REQUESTS_REFUSED.inc(Integer.toString(status));
-        JsonObjectBuilder body = Json.createObjectBuilder()
-                .add("type", "about:blank")
-                .add("title", title)
-                .add("status", status);
-        if (detail != null) {
-            body.add("detail", detail);
-        }
-        String path = pathOf(uri);
-        if (path != null) {
-            body.add("instance", path);
-        }
-        return Response.status(status).type(PROBLEM_JSON).entity(body.build().toString()).build();
-    }
-
-    /**
-     * The request's path, or null: the server builds the URI from the request's headers, and a refusal must not fail
-     * on the very input it refuses.
-     */
-    private static String pathOf(UriInfo uri) {
-        try {
-            return uri == null ? null : uri.getRequestUri().getRawPath();
-        } catch (RuntimeException e) {
-            return null;
-        }
     }
 
     @Provider
@@ -62,7 +31,7 @@ public final class ProblemMappers {
 
         @Override
         public Response toResponse(ApiProblem e) {
-            Response.ResponseBuilder response = Response.fromResponse(problem(e.status(), e.title(), e.getMessage(), uri));
+            Response.ResponseBuilder response = Response.fromResponse(Problems.problem(e.status(), e.title(), e.getMessage(), uri));
             e.headers().forEach(response::header);
             return response.build();
         }
@@ -86,7 +55,7 @@ public final class ProblemMappers {
                 case 406 -> "this API answers with application/json only";
                 default -> SafeText.oneLine(e.getMessage(), 200);
             };
-            Response problem = problem(status, title, detail, uri);
+            Response problem = Problems.problem(status, title, detail, uri);
             if (status == 405 && original.getHeaderString("Allow") != null) {
                 return Response.fromResponse(problem).header("Allow", original.getHeaderString("Allow")).build();
             }
@@ -107,8 +76,8 @@ public final class ProblemMappers {
 
         @Override
         public Response toResponse(Exception e) {
-            LOG.log(Level.SEVERE, "unexpected error serving " + SafeText.oneLine(String.valueOf(pathOf(uri)), 200), e);
-            return problem(500, "Internal Server Error",
+            LOG.log(Level.SEVERE, "unexpected error serving " + SafeText.oneLine(String.valueOf(Problems.pathOf(uri)), 200), e);
+            return Problems.problem(500, "Internal Server Error",
                     "the master failed to handle this request; its log has the details", uri);
         }
     }

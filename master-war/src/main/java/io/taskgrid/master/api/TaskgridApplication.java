@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.http.Problems;
 import jakarta.ws.rs.ApplicationPath;
 import jakarta.ws.rs.core.Application;
 import org.eclipse.microprofile.openapi.annotations.Components;
@@ -47,31 +48,31 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
                 responses = {
                     @APIResponse(name = "BadRequest", responseCode = "400",
                             description = "a parameter or the body breaks its rule (detail says which)",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Unauthorized", responseCode = "401",
                             description = "no token, or not a valid one (WWW-Authenticate: Bearer)",
                             headers = @Header(name = "WWW-Authenticate", schema = @Schema(type = SchemaType.STRING)),
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Forbidden", responseCode = "403",
                             description = "the token's role is too small, or plain HTTP from another machine",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "NotFound", responseCode = "404", description = "no such task or worker",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Conflict", responseCode = "409", description = "the task is already final",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "TooLarge", responseCode = "413", description = "the body is over 1 MiB",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "UnsupportedMediaType", responseCode = "415",
                             description = "the body is not application/json",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Unprocessable", responseCode = "422",
                             description = "the Idempotency-Key was used for a different request",
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Busy", responseCode = "503",
                             description = "the master cannot take this now (queue full, database slow, too many "
                                     + "output reads); nothing changed, try again after Retry-After seconds",
                             headers = @Header(name = "Retry-After", schema = @Schema(type = SchemaType.INTEGER)),
-                            content = @Content(mediaType = ProblemMappers.PROBLEM_JSON, schema = @Schema(ref = "Problem")))
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem")))
                 }))
 @SecurityScheme(securitySchemeName = TaskgridApplication.BEARER, type = SecuritySchemeType.HTTP, scheme = "bearer",
         description = "An API token from the master's tokens file, or a JWT of the configured identity provider")

@@ -1,7 +1,7 @@
 package io.taskgrid.master.security;
 
-import io.taskgrid.master.api.ProblemMappers;
 import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.http.Problems;
 import io.taskgrid.master.text.SafeText;
 import jakarta.annotation.Priority;
 import jakarta.inject.Inject;
@@ -51,7 +51,7 @@ public class ApiAuthFilter implements ContainerRequestFilter {
         if (hostHeader != null && !hostHeader.isEmpty() && !TransportPolicy.isWellFormedHostHeader(hostHeader)) {
             // The server builds the request's URI from Host; a malformed one made that fail in every later step, the
             // error page's own included, and the caller got a 500 with a stack trace in the log for no token at all.
-            request.abortWith(ProblemMappers.problem(400, "Bad Request", "the Host header is not a host name with an "
+            request.abortWith(Problems.problem(400, "Bad Request", "the Host header is not a host name with an "
                     + "optional port: '" + SafeText.echo(hostHeader) + "'", null));
             return;
         }
@@ -143,7 +143,7 @@ public class ApiAuthFilter implements ContainerRequestFilter {
 
     private static Response problem(ContainerRequestContext request, int status, String title, String detail,
                                     String challenge) {
-        Response problem = ProblemMappers.problem(status, title, detail, request.getUriInfo());
+        Response problem = Problems.problem(status, title, detail, request.getUriInfo());
         return challenge == null ? problem
                 : Response.fromResponse(problem).header(HttpHeaders.WWW_AUTHENTICATE, challenge).build();
     }

@@ -1,6 +1,6 @@
 package io.taskgrid.master.security;
 
-import io.taskgrid.master.api.ProblemMappers;
+import io.taskgrid.master.http.Problems;
 import jakarta.annotation.Priority;
 import jakarta.ws.rs.Priorities;
 import jakarta.ws.rs.container.ContainerRequestContext;
@@ -35,13 +35,13 @@ public class RoleCheck implements ContainerRequestFilter {
             // Fail closed: an endpoint added without a role is a bug, and must not be open meanwhile.
             LOG.severe(() -> "no @RequiresRole on " + resource.getResourceClass().getName() + "."
                     + resource.getResourceMethod().getName() + "; refusing every call to it");
-            request.abortWith(ProblemMappers.problem(403, "Forbidden", "this endpoint declares no role, so it answers "
+            request.abortWith(Problems.problem(403, "Forbidden", "this endpoint declares no role, so it answers "
                     + "nobody", request.getUriInfo()));
             return;
         }
         Role held = request.getSecurityContext() instanceof ApiCaller caller ? caller.role() : null;
         if (held == null || !held.includes(needed.get())) {
-            request.abortWith(ProblemMappers.problem(403, "Forbidden", "this needs the " + name(needed.get())
+            request.abortWith(Problems.problem(403, "Forbidden", "this needs the " + name(needed.get())
                     + " role; the token has " + (held == null ? "none" : name(held)), request.getUriInfo()));
         }
     }

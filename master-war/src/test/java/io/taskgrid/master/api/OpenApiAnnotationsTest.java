@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.http.Problems;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
@@ -44,7 +45,7 @@ class OpenApiAnnotationsTest {
         for (APIResponse shared : TaskgridApplication.class.getAnnotation(OpenAPIDefinition.class).components()
                 .responses()) {
             assertThat(shared.content()).as(shared.name()).isNotEmpty();
-            assertThat(shared.content()[0].mediaType()).as(shared.name()).isEqualTo(ProblemMappers.PROBLEM_JSON);
+            assertThat(shared.content()[0].mediaType()).as(shared.name()).isEqualTo(Problems.PROBLEM_JSON);
             components.put(shared.name(), shared.responseCode());
         }
         Set<String> operationIds = new HashSet<>();
