@@ -2,306 +2,256 @@ package io.taskgrid.master.config;
 
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.eclipse.microprofile.config.Config;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Properties;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
- * Every setting of the master, read once through MicroProfile Config. The defaults live in one place,
- * {@code META-INF/microprofile-config.properties}; on Liberty a {@code server.xml} variable, {@code bootstrap.properties}
- * or an environment variable ({@code TASKGRID_QUEUE_MAX} for {@code taskgrid.queue.max}) overrides them, on any other
- * server its own config sources do. Tests build one with {@link #defaults()} and the withers.
+ * Every setting of the master, read once through MicroProfile Config and checked against {@link Setting}'s rules
+ * before the master starts: a value it cannot use stops the start with one line that names the setting, the value, the
+ * rule and where the value came from. The defaults live in one place, {@code META-INF/microprofile-config.properties};
+ * on Liberty a {@code server.xml} variable, {@code bootstrap.properties} or an environment variable
+ * ({@code TASKGRID_QUEUE_MAX} for {@code taskgrid.queue.max}) overrides them, on any other server its own config
+ * sources do. Tests build one from those same defaults with {@link #defaults()} and change what they need with the
+ * withers.
  */
 @ApplicationScoped
 public class TaskgridConfig {
 
-    @Inject
-    @ConfigProperty(name = "taskgrid.listen.host")
-    String listenHost;
+    static final String DEFAULTS_RESOURCE = "/META-INF/microprofile-config.properties";
 
-    @Inject
-    @ConfigProperty(name = "taskgrid.http.port")
-    int httpPort;
+    private Map<Setting, Object> values;
+    private List<String> warnings;
 
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.port")
-    int grpcPort;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.auth.enabled")
-    boolean authEnabled;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.auth.tokens.file")
-    String tokensFile;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.secret.key.file")
-    String secretKeyFile;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.tls.insecure.allowed")
-    boolean insecureAllowed;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.tls.cert")
-    Optional<String> grpcTlsCert;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.tls.key")
-    Optional<String> grpcTlsKey;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.tls.client.ca")
-    Optional<String> grpcTlsClientCa;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.keepalive.seconds")
-    long keepAliveSeconds;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.grpc.keepalive.timeout.seconds")
-    long keepAliveTimeoutSeconds;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.output.limit.bytes")
-    long outputLimitBytes;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.lost.after.seconds")
-    long lostAfterSeconds;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.task.max.attempts")
-    int defaultMaxAttempts;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.queue.max")
-    int queueMax;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.task.refusal.limit")
-    int taskRefusalLimit;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.worker.refusal.limit")
-    int workerRefusalLimit;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.api.max.concurrent.output.reads")
-    int maxConcurrentOutputReads;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.metrics.public")
-    boolean metricsPublic;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.retention.days")
-    double retentionDays;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.retention.interval.seconds")
-    long retentionIntervalSeconds;
-
-    @Inject
-    @ConfigProperty(name = "taskgrid.output.max.followers")
-    int maxOutputFollowers;
-
-    @Inject
-    @ConfigProperty(name = "mp.jwt.verify.publickey.location")
-    Optional<String> jwtKeyLocation;
-
-    @Inject
-    @ConfigProperty(name = "mp.jwt.verify.issuer")
-    Optional<String> jwtIssuer;
-
-    @Inject
-    @ConfigProperty(name = "mp.jwt.verify.audiences")
-    // As one string, split here: Payara's MicroProfile Config cannot inject Optional<List<String>>.
-    Optional<String> jwtAudiences;
-
-    /** For CDI. */
+    /** For the CDI proxy only. */
     protected TaskgridConfig() {
+    }
+
+    @Inject
+    public TaskgridConfig(Config config) {
+        this(SettingSource.of(config));
+    }
+
+    private TaskgridConfig(SettingSource source) {
+        SettingsCheck check = SettingsCheck.of(source);
+        this.values = check.values();
+        this.warnings = check.warnings();
+    }
+
+    /** The settings of {@code source}; a value the master cannot use throws {@link InvalidSettings}. */
+    public static TaskgridConfig from(SettingSource source) {
+        return new TaskgridConfig(source);
     }
 
     /** The defaults of microprofile-config.properties, for tests; change what a test needs with the withers. */
     public static TaskgridConfig defaults() {
-        TaskgridConfig c = new TaskgridConfig();
-        c.listenHost = "localhost";
-        c.httpPort = 9092;
-        c.grpcPort = 50051;
-        c.authEnabled = true;
-        c.tokensFile = "taskgrid-tokens.properties";
-        c.secretKeyFile = "taskgrid-secret.key";
-        c.insecureAllowed = false;
-        c.grpcTlsCert = Optional.empty();
-        c.grpcTlsKey = Optional.empty();
-        c.grpcTlsClientCa = Optional.empty();
-        c.keepAliveSeconds = 10;
-        c.keepAliveTimeoutSeconds = 5;
-        c.outputLimitBytes = 1_048_576;
-        c.lostAfterSeconds = 30;
-        c.defaultMaxAttempts = 3;
-        c.queueMax = 10_000;
-        c.taskRefusalLimit = 10;
-        c.workerRefusalLimit = 5;
-        c.maxConcurrentOutputReads = 16;
-        c.metricsPublic = false;
-        c.retentionDays = 30;
-        c.retentionIntervalSeconds = 3600;
-        c.maxOutputFollowers = 64;
-        c.jwtKeyLocation = Optional.empty();
-        c.jwtIssuer = Optional.empty();
-        c.jwtAudiences = Optional.empty();
-        return c;
+        return from(SettingSource.of(defaultsFile()));
+    }
+
+    /** The application's defaults as the file states them, with {@code ${name}} expanded as MicroProfile Config does. */
+    static Map<String, String> defaultsFile() {
+        Properties file = new Properties();
+        try (InputStream in = TaskgridConfig.class.getResourceAsStream(DEFAULTS_RESOURCE)) {
+            file.load(in);
+        } catch (IOException | NullPointerException e) {
+            throw new UncheckedIOException(new IOException("cannot read " + DEFAULTS_RESOURCE, e));
+        }
+        Map<String, String> expanded = new java.util.TreeMap<>();
+        for (String key : file.stringPropertyNames()) {
+            expanded.put(key, expand(file.getProperty(key), file, 0));
+        }
+        return expanded;
+    }
+
+    private static final Pattern REFERENCE = Pattern.compile("\\$\\{([^}]+)}");
+
+    private static String expand(String value, Properties file, int depth) {
+        Matcher m = REFERENCE.matcher(value);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String name = m.group(1);
+            String replacement = file.containsKey(name) && depth < 5 ? expand(file.getProperty(name), file, depth + 1)
+                    : System.getProperty(name, "");
+            m.appendReplacement(out, Matcher.quoteReplacement(replacement));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    /**
+     * What an operator should hear about the settings at start: names under {@code taskgrid.} / {@code TASKGRID_}
+     * that are no setting (with the closest one), and deprecated names still in use.
+     */
+    public List<String> warnings() {
+        return warnings;
+    }
+
+    private Object get(Setting setting) {
+        return values.get(setting);
+    }
+
+    private TaskgridConfig with(Setting setting, Object value) {
+        Map<Setting, Object> changed = new EnumMap<>(Setting.class);
+        changed.putAll(values);
+        changed.put(setting, value);
+        values = changed;
+        return this;
+    }
+
+    public TaskgridConfig withGrpcPort(int port) {
+        return with(Setting.GRPC_PORT, port);
     }
 
     public TaskgridConfig withQueueMax(int max) {
-        this.queueMax = max;
-        return this;
+        return with(Setting.QUEUE_MAX, (long) max);
     }
 
     public TaskgridConfig withLostAfterSeconds(long seconds) {
-        this.lostAfterSeconds = seconds;
-        return this;
+        return with(Setting.LOST_AFTER_SECONDS, seconds);
     }
 
     public TaskgridConfig withRefusalLimits(int perTask, int perWorker) {
-        this.taskRefusalLimit = perTask;
-        this.workerRefusalLimit = perWorker;
-        return this;
+        return with(Setting.TASK_REFUSAL_LIMIT, (long) perTask).with(Setting.WORKER_REFUSAL_LIMIT, (long) perWorker);
     }
 
     public TaskgridConfig withMaxOutputFollowers(int followers) {
-        this.maxOutputFollowers = followers;
-        return this;
+        return with(Setting.OUTPUT_MAX_FOLLOWERS, (long) followers);
     }
 
     public TaskgridConfig withOutputLimitBytes(long bytes) {
-        this.outputLimitBytes = bytes;
-        return this;
+        return with(Setting.OUTPUT_LIMIT_BYTES, bytes);
     }
 
     public TaskgridConfig withMetricsPublic(boolean open) {
-        this.metricsPublic = open;
-        return this;
+        return with(Setting.METRICS_PUBLIC, open);
     }
 
     public TaskgridConfig withRetention(double days, long intervalSeconds) {
-        this.retentionDays = days;
-        this.retentionIntervalSeconds = intervalSeconds;
-        return this;
+        return with(Setting.RETENTION_DAYS, days).with(Setting.RETENTION_INTERVAL_SECONDS, intervalSeconds);
     }
 
     /** Interface of the REST and gRPC ports; {@code *} for all. */
     public String listenHost() {
-        return listenHost;
+        return (String) get(Setting.LISTEN_HOST);
     }
 
     public int httpPort() {
-        return httpPort;
+        return (Integer) get(Setting.HTTP_PORT);
     }
 
     public int grpcPort() {
-        return grpcPort;
+        return (Integer) get(Setting.GRPC_PORT);
     }
 
     public boolean authEnabled() {
-        return authEnabled;
+        return (Boolean) get(Setting.AUTH_ENABLED);
     }
 
     public String tokensFile() {
-        return tokensFile;
+        return (String) get(Setting.TOKENS_FILE);
     }
 
     public String secretKeyFile() {
-        return secretKeyFile;
+        return (String) get(Setting.SECRET_KEY_FILE);
     }
 
     public boolean insecureAllowed() {
-        return insecureAllowed;
+        return (Boolean) get(Setting.INSECURE_ALLOWED);
     }
 
     public Optional<String> grpcTlsCert() {
-        return grpcTlsCert.filter(s -> !s.isBlank());
+        return optional(Setting.GRPC_TLS_CERT);
     }
 
     public Optional<String> grpcTlsKey() {
-        return grpcTlsKey.filter(s -> !s.isBlank());
+        return optional(Setting.GRPC_TLS_KEY);
     }
 
     public Optional<String> grpcTlsClientCa() {
-        return grpcTlsClientCa.filter(s -> !s.isBlank());
+        return optional(Setting.GRPC_TLS_CLIENT_CA);
     }
 
     public long keepAliveSeconds() {
-        return keepAliveSeconds;
+        return (Long) get(Setting.KEEPALIVE_SECONDS);
     }
 
     public long keepAliveTimeoutSeconds() {
-        return keepAliveTimeoutSeconds;
+        return (Long) get(Setting.KEEPALIVE_TIMEOUT_SECONDS);
     }
 
     public long outputLimitBytes() {
-        return outputLimitBytes;
+        return (Long) get(Setting.OUTPUT_LIMIT_BYTES);
     }
 
     public long lostAfterSeconds() {
-        return lostAfterSeconds;
+        return (Long) get(Setting.LOST_AFTER_SECONDS);
     }
 
     public int defaultMaxAttempts() {
-        return defaultMaxAttempts;
+        return ((Long) get(Setting.TASK_MAX_ATTEMPTS)).intValue();
     }
 
     public int queueMax() {
-        return queueMax;
+        return ((Long) get(Setting.QUEUE_MAX)).intValue();
     }
 
     public int taskRefusalLimit() {
-        return taskRefusalLimit;
+        return ((Long) get(Setting.TASK_REFUSAL_LIMIT)).intValue();
     }
 
     public int workerRefusalLimit() {
-        return workerRefusalLimit;
+        return ((Long) get(Setting.WORKER_REFUSAL_LIMIT)).intValue();
     }
 
     public int maxConcurrentOutputReads() {
-        return maxConcurrentOutputReads;
+        return ((Long) get(Setting.MAX_CONCURRENT_OUTPUT_READS)).intValue();
     }
 
     /** Whether {@code GET /metrics} answers without a token (for a scraper); every other endpoint still needs one. */
     public boolean metricsPublic() {
-        return metricsPublic;
+        return (Boolean) get(Setting.METRICS_PUBLIC);
     }
 
-    /** Finished tasks older than this many days are deleted; 0 (or less) keeps them forever. Fractions allowed. */
+    /** Finished tasks older than this many days are deleted; 0 keeps them forever. Fractions allowed. */
     public double retentionDays() {
-        return retentionDays;
+        return (Double) get(Setting.RETENTION_DAYS);
     }
 
     public long retentionIntervalSeconds() {
-        return retentionIntervalSeconds;
+        return (Long) get(Setting.RETENTION_INTERVAL_SECONDS);
     }
 
     /** Clients following task output (SSE) at once; more get 503. */
     public int maxOutputFollowers() {
-        return maxOutputFollowers;
+        return ((Long) get(Setting.OUTPUT_MAX_FOLLOWERS)).intValue();
     }
 
     public Optional<String> jwtKeyLocation() {
-        return jwtKeyLocation;
+        return optional(Setting.JWT_PUBLICKEY_LOCATION);
     }
 
     public Optional<String> jwtIssuer() {
-        return jwtIssuer;
+        return optional(Setting.JWT_ISSUER);
     }
 
     /** The audiences a JWT may name (comma-separated in the setting); empty when none are configured. */
     public Optional<List<String>> jwtAudiences() {
-        return jwtAudiences.map(list -> Arrays.stream(list.split(",")).map(String::trim).filter(a -> !a.isEmpty())
-                .toList()).filter(list -> !list.isEmpty());
+        return optional(Setting.JWT_AUDIENCES).map(list -> Arrays.stream(list.split(",")).map(String::trim)
+                .filter(a -> !a.isEmpty()).toList()).filter(list -> !list.isEmpty());
+    }
+
+    @SuppressWarnings("unchecked")
+    private Optional<String> optional(Setting setting) {
+        return (Optional<String>) get(setting);
     }
 }

@@ -9,6 +9,7 @@ import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
+import io.taskgrid.master.config.InvalidSettings;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.Credentials;
@@ -17,6 +18,7 @@ import io.taskgrid.master.security.JwtVerifier;
 import io.taskgrid.master.security.TransportPolicy;
 import io.taskgrid.master.task.Retention;
 import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.text.SafeText;
 import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import jakarta.annotation.Resource;
@@ -29,6 +31,7 @@ import jakarta.inject.Inject;
 
 import javax.net.ssl.SSLException;
 import java.io.File;
+import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -91,6 +94,7 @@ public class GrpcServerLifecycle {
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
         try {
+            config.warnings().forEach(warning -> LOG.warning("TASKGRID SETTINGS WARNING: " + warning));
             credentials.initialize();
             jwt.enabled();
             if (credentials.enabled()) {
@@ -100,10 +104,18 @@ public class GrpcServerLifecycle {
             store.open();
             dispatcher.start();
             retention.start();
+            startGrpc();
         } catch (RuntimeException e) {
-            LOG.severe("Taskgrid master not started: " + e.getMessage());
-            throw e;
+            String cause = cause(e, config);
+            LOG.severe("Taskgrid master not started: " + cause);
+            stopQuietly();
+            throw new MasterNotStarted(cause);
         }
+        started = true;
+        dispatcher.requestDispatch();
+    }
+
+    private void startGrpc() {
         InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress(
                 InetAddress.getLoopbackAddress(), config.grpcPort());
         // Calls run on threads of the server's managed thread factory, so that CDI and JNDI work inside them; a pool
@@ -125,9 +137,47 @@ public class GrpcServerLifecycle {
         configureTls(builder);
         server = new GrpcServer(builder, ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService),
                 new JoinTokenInterceptor(credentials))).start();
-        started = true;
         LOG.info("Taskgrid gRPC server listening on " + address);
-        dispatcher.requestDispatch();
+    }
+
+    /**
+     * Why the start failed, in one line an operator can act on: the first message of ours in the causes, a taken port
+     * said as such, else the innermost message. The server logs the exception again on its own.
+     */
+    static String cause(Throwable failure, TaskgridConfig config) {
+        Throwable innermost = failure;
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof InvalidSettings) {
+                return t.getMessage();
+            }
+            if (t instanceof BindException || isBindFailure(t.getMessage())) {
+                boolean taken = String.valueOf(t.getMessage()).contains("in use");
+                return "cannot listen on the gRPC port " + config.grpcPort() + " of " + config.listenHost() + " ("
+                        + SafeText.oneLine(t.getMessage(), 200) + "): " + (taken
+                        ? "another process holds it; stop that one, or set taskgrid.grpc.port (TASKGRID_GRPC_PORT)"
+                        : "check taskgrid.listen.host and taskgrid.grpc.port");
+            }
+            innermost = t;
+        }
+        String message = failure.getMessage() != null ? failure.getMessage() : innermost.toString();
+        return SafeText.oneLine(message, 2000);
+    }
+
+    /** Netty's native transport says it in words, not with a {@link BindException}. */
+    private static boolean isBindFailure(String message) {
+        return message != null && (message.contains("bind(..) failed") || message.contains("Address already in use"));
+    }
+
+    /**
+     * The start failed, and the log already says why (one line). Without a stack trace: the server prints this
+     * exception too, and fifty lines of frames would bury the one that matters.
+     */
+    public static final class MasterNotStarted extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        MasterNotStarted(String cause) {
+            super("Taskgrid master not started: " + cause, null, false, false);
+        }
     }
 
     void onStop(@Observes @BeforeDestroyed(ApplicationScoped.class) Object event) {
@@ -144,6 +194,15 @@ public class GrpcServerLifecycle {
             executor.shutdownNow();
         }
         store.close();
+    }
+
+    /** After a failed start: whatever did start stops, so that no thread outlives the failed application. */
+    private void stopQuietly() {
+        try {
+            onStop(null);
+        } catch (RuntimeException e) {
+            LOG.fine(() -> "stopping after a failed start: " + e);
+        }
     }
 
     /**

@@ -37,11 +37,15 @@ import java.util.Set;
 import java.util.logging.Logger;
 
 /**
- * Callers who come with a JWT from the site's identity provider. Configured with the MicroProfile JWT names:
- * {@code mp.jwt.verify.publickey.location} (a PEM public key file, or an https JWKS URL), {@code mp.jwt.verify.issuer}
- * and {@code mp.jwt.verify.audiences}, the last two required once the first is set. The signature (RS256/384/512,
+ * Callers who come with a JWT from the site's identity provider. Configured with
+ * {@code taskgrid.jwt.publickey.location} (a PEM public key file, or an https JWKS URL), {@code taskgrid.jwt.issuer}
+ * and {@code taskgrid.jwt.audiences}, the last two required once the first is set. The signature (RS256/384/512,
  * PS256, ES256), issuer, audience, expiry and, when present, {@code typ} are checked by Nimbus JOSE+JWT; the
  * {@code groups} claim carries the Taskgrid role. With no key configured every JWT is refused.
+ *
+ * <p>Taskgrid's own names, not MicroProfile JWT's {@code mp.jwt.verify.*}: those promise the whole of that
+ * specification (decryption, token headers, cookies, clock skew...), of which this verifier implements three settings.
+ * The old names still work, with a warning at start (see {@code config.Setting}).
  */
 @ApplicationScoped
 public class JwtVerifier {
@@ -67,13 +71,13 @@ public class JwtVerifier {
         // A JWT from any issuer, for any audience, would let a token minted for another application of the same
         // identity provider run commands here: both are required once JWTs are on.
         String expectedIssuer = issuer.map(String::trim).filter(s -> !s.isEmpty()).orElseThrow(() ->
-                new IllegalStateException("JWTs are enabled (mp.jwt.verify.publickey.location) but "
-                        + "mp.jwt.verify.issuer is not set: set it to the identity provider's issuer"));
+                new IllegalStateException("JWTs are enabled (taskgrid.jwt.publickey.location) but "
+                        + "taskgrid.jwt.issuer is not set: set it to the identity provider's issuer"));
         Set<String> expectedAudiences = new HashSet<>();
         audiences.orElse(List.of()).stream().map(String::trim).filter(s -> !s.isEmpty()).forEach(expectedAudiences::add);
         if (expectedAudiences.isEmpty()) {
-            throw new IllegalStateException("JWTs are enabled (mp.jwt.verify.publickey.location) but "
-                    + "mp.jwt.verify.audiences is not set: set it to the audience the identity provider puts in "
+            throw new IllegalStateException("JWTs are enabled (taskgrid.jwt.publickey.location) but "
+                    + "taskgrid.jwt.audiences is not set: set it to the audience the identity provider puts in "
                     + "tokens meant for Taskgrid");
         }
         try {
@@ -90,7 +94,7 @@ public class JwtVerifier {
         } catch (IllegalStateException e) {
             throw e;
         } catch (Exception e) {
-            throw new IllegalStateException("mp.jwt.verify.publickey.location " + location.get() + ": " + e.getMessage(), e);
+            throw new IllegalStateException("taskgrid.jwt.publickey.location " + location.get() + ": " + e.getMessage(), e);
         }
     }
 
@@ -101,7 +105,7 @@ public class JwtVerifier {
             return JWKSourceBuilder.create(URI.create(location).toURL()).build();
         }
         if (lower.matches("^[a-z][a-z0-9+.-]*://.*") && !lower.startsWith("file://")) {
-            throw new IllegalStateException("mp.jwt.verify.publickey.location " + location + " must be an https URL "
+            throw new IllegalStateException("taskgrid.jwt.publickey.location " + location + " must be an https URL "
                     + "of a JWKS or a PEM file: keys fetched over plain http could be replaced on the way");
         }
         Path file = lower.startsWith("file:") ? Path.of(URI.create(location)) : Path.of(location);

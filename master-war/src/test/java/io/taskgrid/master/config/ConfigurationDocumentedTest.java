@@ -1,17 +1,14 @@
 package io.taskgrid.master.config;
 
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.lang.reflect.Field;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
@@ -21,9 +18,10 @@ import java.util.regex.Pattern;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The README's configuration table is what operators read; it must name every key the master or its server.xml
- * reads, and nothing else. A key added to the code without a line in the table, or a line left for a key that went,
- * fails here.
+ * The README's configuration table is what operators read; it must name every setting of {@link Setting}, and
+ * nothing else; each setting the application reads has its default in the one file of defaults; and what Liberty's
+ * server.xml reads is in the catalog too (else the master would call it an unknown setting). A key added to the code
+ * without a line in the table, a default missing or left behind, or a server.xml variable the catalog lacks fails here.
  */
 class ConfigurationDocumentedTest {
 
@@ -31,28 +29,58 @@ class ConfigurationDocumentedTest {
     private static final Path LIBERTY_CONFIG = PROJECT.resolve("server-config/src/main/liberty/config");
 
     @Test
-    void theReadmeTableListsExactlyTheKeysThatAreRead() throws IOException {
-        Set<String> read = new TreeSet<>(applicationKeys());
-        read.addAll(libertyKeys());
-        assertThat(documentedKeys()).as("keys in the README's table vs keys read by TaskgridConfig and server.xml")
-                .containsExactlyInAnyOrderElementsOf(read);
+    void theReadmeTableListsExactlyTheSettings() throws IOException {
+        Set<String> catalog = new TreeSet<>();
+        for (Setting setting : Setting.values()) {
+            catalog.add(setting.key());
+        }
+        assertThat(documentedKeys()).as("keys in the README's table vs the settings of config.Setting")
+                .containsExactlyInAnyOrderElementsOf(catalog);
     }
 
     @Test
-    void everyKeyTheApplicationReadsHasItsDefaultInTheApplication() throws IOException {
-        Properties defaults = applicationDefaults();
-        List<String> missing = new ArrayList<>();
-        for (Field field : TaskgridConfig.class.getDeclaredFields()) {
-            ConfigProperty property = field.getAnnotation(ConfigProperty.class);
-            if (property != null && property.name().startsWith("taskgrid.") && field.getType() != Optional.class
-                    && !defaults.containsKey(property.name())) {
-                missing.add(property.name());
+    void theSettingsLibertyReadsAreExactlyTheServerConfigurationsVariables() throws IOException {
+        Set<String> libertyOnly = new TreeSet<>();
+        for (Setting setting : Setting.values()) {
+            if (!setting.readByApplication()) {
+                libertyOnly.add(setting.key());
             }
         }
-        // Without a default in the WAR, a server other than Liberty fails the deployment (Payara did).
-        assertThat(missing).as("keys without a default in META-INF/microprofile-config.properties").isEmpty();
-        assertThat(applicationKeys()).containsAll(defaults.stringPropertyNames().stream()
-                .filter(k -> k.startsWith("taskgrid.") && !k.equals("taskgrid.home")).toList());
+        Set<String> known = new TreeSet<>();
+        for (Setting setting : Setting.values()) {
+            known.add(setting.key());
+        }
+        assertThat(libertyKeys()).as("server.xml variables and bootstrap.properties keys are settings")
+                .isSubsetOf(known).containsAll(libertyOnly);
+    }
+
+    @Test
+    void eachSettingTheApplicationReadsHasItsDefaultInTheOneFileOfDefaultsAndNothingElseIsThere() throws IOException {
+        Properties defaults = applicationDefaults();
+        List<String> missing = new ArrayList<>();
+        Set<String> read = new TreeSet<>();
+        for (Setting setting : Setting.readByApplicationOnly()) {
+            read.add(setting.key());
+            if (!setting.optional() && !defaults.containsKey(setting.key())) {
+                missing.add(setting.key());
+            }
+        }
+        // Without a default in the WAR, the master cannot start on a server that sets nothing (Payara, WildFly).
+        assertThat(missing).as("settings without a default in META-INF/microprofile-config.properties").isEmpty();
+        assertThat(read).as("keys in META-INF/microprofile-config.properties that the application does not read")
+                .containsAll(defaults.stringPropertyNames().stream().filter(k -> k.startsWith("taskgrid.")).toList());
+    }
+
+    @Test
+    void theDefaultsObeyTheirOwnRulesAndAreWhatTheCodeRuns() throws IOException {
+        TaskgridConfig defaults = TaskgridConfig.defaults();
+        Properties file = applicationDefaults();
+        assertThat(defaults.queueMax()).isEqualTo(Integer.parseInt(file.getProperty("taskgrid.queue.max")));
+        assertThat(defaults.lostAfterSeconds()).isEqualTo(Long.parseLong(file.getProperty("taskgrid.lost.after.seconds")));
+        assertThat(defaults.authEnabled()).isEqualTo(Boolean.parseBoolean(file.getProperty("taskgrid.auth.enabled")));
+        assertThat(defaults.tokensFile()).isEqualTo(System.getProperty("user.home")
+                + "/.taskgrid/taskgrid-tokens.properties");
+        assertThat(defaults.warnings()).isEmpty();
     }
 
     @Test
@@ -66,18 +94,6 @@ class ConfigurationDocumentedTest {
                 }
             }
         }
-    }
-
-    private static Set<String> applicationKeys() throws IOException {
-        Set<String> keys = new TreeSet<>();
-        for (Field field : TaskgridConfig.class.getDeclaredFields()) {
-            ConfigProperty property = field.getAnnotation(ConfigProperty.class);
-            if (property != null && property.name().startsWith("taskgrid.")) {
-                keys.add(property.name());
-            }
-        }
-        applicationDefaults().stringPropertyNames().stream().filter(k -> k.startsWith("taskgrid.")).forEach(keys::add);
-        return keys;
     }
 
     private static Properties applicationDefaults() throws IOException {

@@ -119,9 +119,9 @@ class JwtVerifierTest {
     void jwtsNeedAnIssuerAndAnAudienceConfigured() {
         assertThatThrownBy(() -> new JwtVerifier(Optional.of(keyFile.toString()), Optional.empty(),
                 Optional.of(List.of(AUDIENCE))))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("mp.jwt.verify.issuer");
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("taskgrid.jwt.issuer");
         assertThatThrownBy(() -> new JwtVerifier(Optional.of(keyFile.toString()), Optional.of(ISSUER), Optional.empty()))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("mp.jwt.verify.audiences");
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("taskgrid.jwt.audiences");
         assertThatThrownBy(() -> new JwtVerifier(Optional.of(keyFile.toString()), Optional.of(" "),
                 Optional.of(List.of(" "))))
                 .isInstanceOf(IllegalStateException.class);

@@ -1,0 +1,143 @@
+package io.taskgrid.master.config;
+
+import io.taskgrid.master.text.SafeText;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+/**
+ * Reads every setting from a {@link SettingSource} and judges it: each value against its {@link Setting}'s rule (all
+ * problems at once, so that an operator fixes them in one go), and each name under {@code taskgrid.} /
+ * {@code TASKGRID_} against the catalog. A name that is no setting is a warning rather than an error, because a
+ * stray variable in a shared environment should not stop a master; the warning names the closest setting, which is
+ * usually what was meant ({@code TASKGRID_LOST_AFTER} for {@code TASKGRID_LOST_AFTER_SECONDS}).
+ */
+final class SettingsCheck {
+
+    private static final Pattern OURS = Pattern.compile("(?i)taskgrid[._].*");
+    /** Names under TASKGRID_ that belong to Taskgrid's other programs: not the master's, and no typo either. */
+    static final Set<String> OTHER_PROGRAMS = Set.of("TASKGRID_JOIN_TOKEN", "TASKGRID_AGENT_JAVA_OPTS");
+    private static final int MAX_VALUE_ECHO = 80;
+
+    private final Map<Setting, Object> values;
+    private final List<String> warnings;
+
+    private SettingsCheck(Map<Setting, Object> values, List<String> warnings) {
+        this.values = values;
+        this.warnings = warnings;
+    }
+
+    Map<Setting, Object> values() {
+        return values;
+    }
+
+    List<String> warnings() {
+        return warnings;
+    }
+
+    /** @throws InvalidSettings when any value breaks its rule; its message lists them all */
+    static SettingsCheck of(SettingSource source) {
+        Map<Setting, Object> values = new EnumMap<>(Setting.class);
+        List<String> problems = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
+        for (Setting setting : Setting.readByApplicationOnly()) {
+            Optional<String> raw = source.value(setting.key());
+            String from = setting.key();
+            if (raw.isEmpty() && setting.deprecatedKey().isPresent()) {
+                raw = source.value(setting.deprecatedKey().get());
+                if (raw.isPresent()) {
+                    from = setting.deprecatedKey().get();
+                    warnings.add(from + " is a deprecated name here: use " + setting.key() + " ("
+                            + setting.environmentVariable() + "). Taskgrid reads only the issuer, audiences and key "
+                            + "location of MicroProfile JWT, under its own names");
+                }
+            }
+            if (raw.isEmpty()) {
+                if (setting.optional()) {
+                    values.put(setting, Optional.empty());
+                } else {
+                    problems.add(setting.key() + " (" + setting.environmentVariable() + ") has no value and no default");
+                }
+                continue;
+            }
+            try {
+                values.put(setting, setting.parse(raw.get()));
+            } catch (IllegalArgumentException e) {
+                String origin = source.origin(from);
+                problems.add(from + (from.equals(setting.key()) ? " (" + setting.environmentVariable() + ")" : "")
+                        + " is '" + SafeText.oneLine(raw.get(), MAX_VALUE_ECHO) + "': " + e.getMessage()
+                        + (origin.isEmpty() ? "" : " (set in " + SafeText.oneLine(origin, MAX_VALUE_ECHO) + ")"));
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new InvalidSettings(problems);
+        }
+        warnings.addAll(unknownNames(source.names()));
+        return new SettingsCheck(values, List.copyOf(warnings));
+    }
+
+    /** A warning for each name under taskgrid. / TASKGRID_ that is no setting, with the closest one. */
+    static List<String> unknownNames(Iterable<String> names) {
+        Set<String> known = new TreeSet<>();
+        Set<String> knownVariables = new TreeSet<>();
+        for (Setting setting : Setting.values()) {
+            known.add(setting.key());
+            knownVariables.add(setting.environmentVariable());
+        }
+        Set<String> seen = new LinkedHashSet<>();
+        List<String> warnings = new ArrayList<>();
+        for (String name : names) {
+            if (!OURS.matcher(name).matches() || known.contains(name) || !seen.add(name)) {
+                continue;
+            }
+            String asVariable = Setting.environmentVariable(name);
+            if (knownVariables.contains(asVariable) || OTHER_PROGRAMS.contains(asVariable)) {
+                continue;
+            }
+            boolean variableStyle = !name.contains(".");
+            String closest = closest(name, known);
+            String suggestion = variableStyle ? Setting.environmentVariable(closest) : closest;
+            warnings.add("unknown setting " + SafeText.oneLine(name, MAX_VALUE_ECHO)
+                    + " is ignored; did you mean " + suggestion + "?");
+        }
+        return warnings;
+    }
+
+    /** The known key nearest to {@code name}: one it begins, else the fewest edits, compared as lower-case keys. */
+    static String closest(String name, Set<String> known) {
+        String wanted = name.substring(0, Math.min(name.length(), 100)).toLowerCase(Locale.ROOT).replace('_', '.');
+        Comparator<String> nearest = Comparator.<String>comparingInt(key -> key.startsWith(wanted + ".") ? 0 : 1)
+                .thenComparingInt(key -> edits(wanted, key.toLowerCase(Locale.ROOT).replace('_', '.')))
+                .thenComparing(Comparator.naturalOrder());
+        return known.stream().min(nearest).orElseThrow();
+    }
+
+    /** Levenshtein distance; names are short, so the plain two-row table is enough. */
+    static int edits(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitution, Math.min(previous[j], current[j - 1]) + 1);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
+    }
+}
