@@ -28,7 +28,7 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
     static final int LOST_AFTER_SECONDS = 8;
     static final String JWT_ISSUER = "https://idp.taskgrid.test";
     static final String JWT_AUDIENCE = "taskgrid-it";
-    /** Signs the JWTs of the tests; the master trusts its public half (mp.jwt.verify.publickey.location). */
+    /** Signs the JWTs of the tests; the master trusts its public half (taskgrid.jwt.publickey.location). */
     static final KeyPair JWT_KEYS = rsaKeys();
     static final int QUEUE_MAX = 300;
 
@@ -77,9 +77,11 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 // Short enough for the tests of lost workers, long enough for agents to come back after a restart.
                 .masterEnv("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(LOST_AFTER_SECONDS))
                 .masterEnv("TASKGRID_QUEUE_MAX", Integer.toString(QUEUE_MAX))
-                .masterEnv("MP_JWT_VERIFY_PUBLICKEY_LOCATION", jwtPublicKeyFile().toString())
-                .masterEnv("MP_JWT_VERIFY_ISSUER", JWT_ISSUER)
-                .masterEnv("MP_JWT_VERIFY_AUDIENCES", JWT_AUDIENCE)
+                // A misspelt setting, as an operator might write it: ignored, with a warning (StartupFailureIT).
+                .masterEnv("TASKGRID_LOST_AFTER", "10s")
+                .masterEnv("TASKGRID_JWT_PUBLICKEY_LOCATION", jwtPublicKeyFile().toString())
+                .masterEnv("TASKGRID_JWT_ISSUER", JWT_ISSUER)
+                .masterEnv("TASKGRID_JWT_AUDIENCES", JWT_AUDIENCE)
                 .build();
     }
 

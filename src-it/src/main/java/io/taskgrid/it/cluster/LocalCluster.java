@@ -11,6 +11,10 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.StringReader;
 import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,15 +22,18 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /**
@@ -44,6 +51,8 @@ public final class LocalCluster implements AutoCloseable {
     /** Read from the file the master writes at its first start; null while authentication is off. */
     private volatile String apiToken;
     private volatile String joinToken;
+    /** The master's line that says it cannot start, once it has printed one. */
+    private volatile String masterFailure;
     private final Map<String, Process> agents = new LinkedHashMap<>();
     /** Threads that copy a process's output here; joined after it exits so its last lines are not lost. */
     private final Map<Process, Thread> pumps = new ConcurrentHashMap<>();
@@ -72,7 +81,11 @@ public final class LocalCluster implements AutoCloseable {
 
     // ---- master ----
 
-    /** Starts Liberty in the foreground of a child process and waits until /health/ready answers UP. */
+    /**
+     * Starts Liberty in the foreground of a child process and waits until /health/ready answers UP. Fails at once,
+     * with the master's own line, when the master says it cannot start (a setting, a port, the database): a launcher
+     * that waits two minutes for a master that will never be ready helps nobody.
+     */
     public synchronized void startMaster() {
         if (master != null && master.isAlive()) {
             throw new IllegalStateException("the master is already running");
@@ -83,9 +96,43 @@ public final class LocalCluster implements AutoCloseable {
         env.put("TASKGRID_HTTP_PORT", Integer.toString(config.apiPort()));
         env.put("TASKGRID_GRPC_PORT", Integer.toString(config.grpcPort()));
         env.putAll(config.masterEnv());
-        master = launch(builder, "master");
-        awaitMasterReady(Duration.ofMinutes(2));
+        masterFailure = null;
+        master = launch(builder, "master", line -> {
+            if (masterFailure == null && MasterStartFailure.isFatal(line)) {
+                masterFailure = line.strip();
+            }
+        });
+        try {
+            awaitMasterReady(Duration.ofMinutes(2));
+        } catch (RuntimeException e) {
+            // Nothing to save in a master that did not start; a graceful stop would only make the caller wait.
+            killMaster();
+            throw e;
+        }
         readInitialCredentials();
+    }
+
+    /**
+     * Before a quick start: refuses when another process already holds a port the master needs, in a second rather
+     * than after the master's start. (The master says the same itself, a few seconds later.)
+     */
+    public static void checkPortsFree(ClusterConfig config) {
+        checkPortFree(config, config.apiPort(), "the REST API", "taskgrid.http.port");
+        checkPortFree(config, config.grpcPort(), "gRPC, for agents", "taskgrid.grpc.port");
+    }
+
+    private static void checkPortFree(ClusterConfig config, int port, String what, String setting) {
+        if (port <= 0) {
+            return;
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new InetSocketAddress(InetAddress.getByName(config.masterHost()), port));
+        } catch (IOException e) {
+            throw new MasterStartFailure("port " + port + " (" + what + ") on " + config.masterHost()
+                    + " is already in use by another process (" + e.getMessage() + "): stop that process, or choose "
+                    + "another port with -D" + setting + "=PORT");
+        }
     }
 
     /** The operator API token the master made at its first start. */
@@ -118,6 +165,8 @@ public final class LocalCluster implements AutoCloseable {
     /** SIGKILL: the master gets no chance to shut down cleanly. */
     public synchronized void killMaster() {
         if (master != null) {
+            // The server script may run the JVM as its child: both go.
+            master.descendants().forEach(ProcessHandle::destroyForcibly);
             master.toHandle().destroyForcibly();
             waitFor(master, Duration.ofSeconds(30));
             master = null;
@@ -246,14 +295,21 @@ public final class LocalCluster implements AutoCloseable {
     public void awaitMasterReady(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
+            String failure = masterFailure;
+            if (failure != null) {
+                throw new MasterStartFailure("the master did not start: " + failure);
+            }
             if (master == null || !master.isAlive()) {
-                throw new IllegalStateException("the master exited during start; see its log");
+                throw new MasterStartFailure("the master exited during start"
+                        + (config.logDir() == null ? "" : "; see " + config.logDir().resolve("master.log")));
             }
             try {
                 HttpResponse<String> response = http.send(HttpRequest.newBuilder(
                                 URI.create(config.apiBase() + "/health/ready")).timeout(Duration.ofSeconds(2)).build(),
                         HttpResponse.BodyHandlers.ofString());
-                if (response.statusCode() == 200) {
+                // The application's own check must be there and UP: a server whose application failed still answers
+                // 200 for the checks it has left.
+                if (response.statusCode() == 200 && response.body().contains("taskgrid-ready")) {
                     return;
                 }
             } catch (IOException e) {
@@ -264,7 +320,7 @@ public final class LocalCluster implements AutoCloseable {
             }
             sleep(250);
         }
-        throw new IllegalStateException("the master was not ready within " + timeout.toSeconds() + " s");
+        throw new MasterStartFailure("the master was not ready within " + timeout.toSeconds() + " s");
     }
 
     /** Waits until GET /workers counts exactly {@code n} connected workers. */
@@ -276,10 +332,24 @@ public final class LocalCluster implements AutoCloseable {
             if (seen == n) {
                 return;
             }
+            exitedAgent().ifPresent(exited -> {
+                throw new MasterStartFailure(exited);
+            });
             sleep(100);
         }
         throw new IllegalStateException("expected " + n + " connected workers, saw " + seen + " after "
                 + timeout.toSeconds() + " s");
+    }
+
+    /** An agent of this cluster that has exited on its own (a refused token, a bad flag), said as such. */
+    private synchronized Optional<String> exitedAgent() {
+        for (Map.Entry<String, Process> agent : agents.entrySet()) {
+            if (!agent.getValue().isAlive()) {
+                return Optional.of("agent " + agent.getKey() + " exited with code " + agent.getValue().exitValue()
+                        + (config.logDir() == null ? "" : "; see " + config.logDir().resolve(agent.getKey() + ".log")));
+            }
+        }
+        return Optional.empty();
     }
 
     /** The {@code count} of GET /workers, or -1 while the master does not give one (down, starting, refusing). */
@@ -328,32 +398,56 @@ public final class LocalCluster implements AutoCloseable {
     // ---- processes ----
 
     private Process launch(ProcessBuilder builder, String name) {
+        return launch(builder, name, null);
+    }
+
+    /**
+     * Starts a process with its output going to its log file, or to this process's output with each line prefixed
+     * with {@code name}. With {@code watcher}, every line also passes through it (on the pump's thread).
+     */
+    private Process launch(ProcessBuilder builder, String name, Consumer<String> watcher) {
         builder.redirectErrorStream(true);
         if (config.ownSession() && Files.isExecutable(SETSID)) {
             // setsid execs in place: the Process is still the master's or agent's own JVM, so destroy() reaches it.
             builder.command().add(0, SETSID.toString());
         }
         try {
+            Path log = null;
             if (config.logDir() != null) {
                 Files.createDirectories(config.logDir());
-                builder.redirectOutput(ProcessBuilder.Redirect.appendTo(config.logDir().resolve(name + ".log").toFile()));
-                return builder.start();
+                log = config.logDir().resolve(name + ".log");
+                if (watcher == null) {
+                    builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+                    return builder.start();
+                }
             }
             Process process = builder.start();
-            pumps.put(process, prefixLines(process.getInputStream(), name));
+            pumps.put(process, copyLines(process.getInputStream(), name, watcher, log));
             return process;
         } catch (IOException e) {
             throw new UncheckedIOException("could not start " + name + ": " + e.getMessage(), e);
         }
     }
 
-    private static Thread prefixLines(InputStream in, String name) {
+    /** Copies lines to {@code log} (appended) or, when it is null, to this process's output prefixed with the name. */
+    private static Thread copyLines(InputStream in, String name, Consumer<String> watcher, Path log) {
         String prefix = String.format("[%-7s] ", name);
         Thread pump = new Thread(() -> {
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+                 Writer file = log == null ? null : Files.newBufferedWriter(log, StandardCharsets.UTF_8,
+                         StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
                 String line;
                 while ((line = reader.readLine()) != null) {
-                    System.out.println(prefix + line);
+                    if (watcher != null) {
+                        watcher.accept(line);
+                    }
+                    if (file != null) {
+                        file.write(line);
+                        file.write('\n');
+                        file.flush();
+                    } else {
+                        System.out.println(prefix + line);
+                    }
                 }
             } catch (IOException e) {
                 // process gone
@@ -405,7 +499,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /**
      * Runs a cluster in the foreground until Ctrl-C. Options: --liberty DIR, --agent-jar JAR, --workers N,
-     * --http-port P, --grpc-port P, --state-dir DIR. Every process's output is printed here, each line prefixed with who wrote it.
+     * --http-port P, --grpc-port P, --state-dir DIR, --server NAME (the Liberty server; default taskgrid). Every process's output is printed here, each line prefixed with who wrote it.
      */
     public static void main(String[] args) throws InterruptedException {
         Map<String, String> options = new LinkedHashMap<>();
@@ -417,6 +511,7 @@ public final class LocalCluster implements AutoCloseable {
                 .workers(Integer.parseInt(options.getOrDefault("--workers", "3")))
                 .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
+                .serverName(options.getOrDefault("--server", "taskgrid"))
                 .ownSession(true)
                 .stateDir(Path.of(options.getOrDefault("--state-dir",
                         Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state").toString())))
@@ -433,7 +528,14 @@ public final class LocalCluster implements AutoCloseable {
             System.out.println("[cluster] stopped");
             stopped.countDown();
         }, "cluster-stop"));
-        LocalCluster cluster = start(config);
+        LocalCluster cluster;
+        try {
+            checkPortsFree(config);
+            cluster = start(config);
+        } catch (MasterStartFailure e) {
+            System.out.println("[cluster] Taskgrid did not start: " + e.getMessage());
+            throw e;
+        }
         synchronized (running) {
             running[0] = cluster;
         }
