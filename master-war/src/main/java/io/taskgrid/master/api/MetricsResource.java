@@ -8,6 +8,7 @@ import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
 import io.taskgrid.master.task.GroupCommit;
+import io.taskgrid.master.task.Retention;
 import io.taskgrid.master.task.TaskStore;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
@@ -47,6 +48,9 @@ public class MetricsResource {
 
     @Inject
     TaskStore store;
+
+    @Inject
+    Retention retention;
 
     @GET
     @Produces(MediaType.TEXT_PLAIN)
@@ -91,7 +95,7 @@ public class MetricsResource {
                         TaskgridMetrics.RUN_TIME)
                 .counter("taskgrid_retention_deleted_total",
                         "Finished tasks deleted because they were older than taskgrid.retention.days.",
-                        TaskgridMetrics.RETENTION_DELETED.get());
+                        retention.deletedTotal());
         GroupCommit writer = store.writer();
         if (writer != null) {
             long since = writer.unavailableSince();

@@ -1,5 +1,7 @@
 package io.taskgrid.master.metrics;
 
+import io.taskgrid.master.task.TaskState;
+
 import java.time.Duration;
 import java.time.LocalDateTime;
 
@@ -30,7 +32,7 @@ public final class TaskgridMetrics {
 
     public static final Counter TASKS_SUBMITTED = new Counter();
     public static final LabeledCounter TASKS_FINISHED = new LabeledCounter("state",
-            "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "LOST");
+            TaskState.finished().stream().map(TaskState::name).toArray(String[]::new));
     /** Every problem+json answer of the REST API, by status. */
     public static final LabeledCounter REQUESTS_REFUSED = new LabeledCounter("status",
             "400", "401", "403", "404", "409", "413", "415", "422", "503");
@@ -41,7 +43,6 @@ public final class TaskgridMetrics {
             "invalid", "not_registered", "not_its_attempt", "not_stored");
     public static final Histogram DISPATCH_LATENCY = new Histogram(DISPATCH_BUCKETS_MILLIS);
     public static final Histogram RUN_TIME = new Histogram(RUN_BUCKETS_MILLIS);
-    public static final Counter RETENTION_DELETED = new Counter();
 
     private TaskgridMetrics() {
     }

@@ -1,6 +1,7 @@
 package io.taskgrid.master.output;
 
 import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.task.TaskState;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedThreadFactory;
@@ -171,7 +172,7 @@ public class OutputStore {
     public record TaskHeader(String state, String attemptId, Integer exitCode, boolean stdoutTruncated,
                              boolean stderrTruncated) {
         public boolean isFinal() {
-            return !List.of("QUEUED", "ASSIGNED", "RUNNING").contains(state);
+            return TaskState.valueOf(state).isFinal();
         }
     }
 

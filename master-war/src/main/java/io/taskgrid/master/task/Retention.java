@@ -1,7 +1,6 @@
 package io.taskgrid.master.task;
 
 import io.taskgrid.master.config.TaskgridConfig;
-import io.taskgrid.master.metrics.TaskgridMetrics;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedScheduledExecutorService;
@@ -21,6 +20,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -44,7 +44,10 @@ public class Retention {
     private static final Logger LOG = Logger.getLogger(Retention.class.getName());
     static final int BATCH = 500;
     private static final long PAUSE_MILLIS = 20;
-    private static final String FINAL_STATES = "('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'LOST')";
+    private static final String FINAL_STATES = TaskState.sqlList(TaskState.finished());
+
+    /** Tasks deleted since the start, for /metrics (a count of its own: the task package records into no other). */
+    private final LongAdder deletedTotal = new LongAdder();
 
     @Resource(lookup = "jdbc/taskgrid")
     DataSource dataSource;
@@ -78,6 +81,11 @@ public class Retention {
         // would otherwise never clean up.
         job = scheduler.scheduleWithFixedDelay(this::runSafely, Math.min(every, 60), every, TimeUnit.SECONDS);
         LOG.info(() -> "finished tasks older than " + describe(keep) + " are deleted, checked every " + every + " s");
+    }
+
+    /** Finished tasks this master has deleted since it started. */
+    public long deletedTotal() {
+        return deletedTotal.sum();
     }
 
     @PreDestroy
@@ -117,7 +125,7 @@ public class Retention {
             while (true) {
                 int deleted = deleteBatch(c, cutoff);
                 total += deleted;
-                TaskgridMetrics.RETENTION_DELETED.add(deleted);
+                deletedTotal.add(deleted);
                 if (deleted < BATCH || Thread.currentThread().isInterrupted()) {
                     break;
                 }

@@ -1,6 +1,5 @@
 package io.taskgrid.master.task;
 
-import io.taskgrid.master.metrics.TaskgridMetrics;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,12 +57,12 @@ class RetentionTest {
         Task running = aRunningTask().submittedAt(T0.minusDays(90)).build();
         store.insert(queued, "sha256:queued", "hash").get(10, TimeUnit.SECONDS);
         store.insert(running, null, null).get(10, TimeUnit.SECONDS);
-        long counted = TaskgridMetrics.RETENTION_DELETED.get();
+        Retention retention = new Retention(db);
 
-        int deleted = new Retention(db).deleteFinishedBefore(T0.minusDays(30));
+        int deleted = retention.deleteFinishedBefore(T0.minusDays(30));
 
         assertThat(deleted).isEqualTo(2);
-        assertThat(TaskgridMetrics.RETENTION_DELETED.get()).isEqualTo(counted + 2);
+        assertThat(retention.deletedTotal()).isEqualTo(2);
         assertThat(TestDatabase.rows(db, "SELECT ID FROM TG_TASK ORDER BY ID")).extracting(row -> row.get(0))
                 .containsExactlyInAnyOrder(recent.getId(), queued.getId(), running.getId());
         assertThat(TestDatabase.rows(db, "SELECT TASK_ID FROM TG_ATTEMPT")).extracting(row -> row.get(0))
