@@ -120,6 +120,7 @@ export function task(main, { id }) {
       row('Worker', t.workerId || '—'),
       row('Submitted', exactAndAgo(t.submittedAt)),
       row('Submitted by', t.submittedBy || '—'),
+      t.cancelledBy ? row('Cancelled by', h('span', { id: 'task-cancelled-by', text: t.cancelledBy })) : null,
       row('Started', exact(t.startedAt)),
       row('Finished', exact(t.finishedAt)),
       row(t.finishedAt ? 'Took' : 'Running for', took || '—'),

@@ -126,19 +126,20 @@ public class TaskResource {
         if (key != null) {
             Optional<TaskStore.KeyedTask> earlier = store.findByIdempotencyKey(key);
             if (earlier.isPresent()) {
-                return replay(earlier.get(), requestHash, idempotencyKey);
+                return replay(earlier.get(), spec, idempotencyKey);
             }
         }
         Dispatcher.Submission submission;
+        String id = TaskIds.next();
         try {
-            submission = await(dispatcher.submit(spec, caller, key, requestHash, store.seal(spec)));
+            submission = await(dispatcher.submit(id, spec, caller, key, requestHash, store.seal(id, spec)));
         } catch (Dispatcher.QueueFull full) {
             throw ApiProblem.busy(full.queued() + " tasks are queued, the most this master holds (taskgrid.queue.max); "
                     + "nothing was accepted, try again later", 5);
         }
         if (submission.keyInUse()) {
             // Another request with this key was being stored at the same moment: answer as for a retry of it.
-            return store.findByIdempotencyKey(key).map(earlier -> replay(earlier, requestHash, idempotencyKey))
+            return store.findByIdempotencyKey(key).map(earlier -> replay(earlier, spec, idempotencyKey))
                     .orElseThrow(() -> ApiProblem.busy("a request with this Idempotency-Key was not stored; try again", 1));
         }
         Task task = submission.task();
@@ -164,9 +165,9 @@ public class TaskResource {
     }
 
     /** The same key again: the original task if the request is the same, 422 if it is not. */
-    private Response replay(TaskStore.KeyedTask earlier, String requestHash, String key) {
+    private Response replay(TaskStore.KeyedTask earlier, NewTask spec, String key) {
         Task task = earlier.task();
-        if (!requestHash.equals(earlier.requestHash())) {
+        if (!store.fingerprintMatches(spec, earlier.requestHash())) {
             throw ApiProblem.unprocessable("Idempotency-Key '" + SafeText.echo(key) + "' was already used for a different request"
                     + " (task " + task.getId() + "); use a new key for a new task");
         }
@@ -248,8 +249,7 @@ public class TaskResource {
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
     public TaskPage list(@Parameter(description = "only tasks in this state (case-insensitive)",
-                                 schema = @Schema(type = SchemaType.STRING, enumeration = {"QUEUED", "ASSIGNED",
-                                     "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "LOST"}))
+                                 schema = @Schema(implementation = TaskState.class))
                          @QueryParam("state") String state,
                          @Parameter(description = "page size", schema = @Schema(type = SchemaType.INTEGER,
                                  minimum = "1", maximum = "1000", defaultValue = "50"))
@@ -351,7 +351,7 @@ public class TaskResource {
     }
 
     /** Reads at most 1 MiB; a larger body is refused without reading it all. */
-    private static String readBody(InputStream body, String contentLength) {
+    static String readBody(InputStream body, String contentLength) {
         if (contentLength != null) {
             try {
                 if (Long.parseLong(contentLength.trim()) > MAX_BODY_BYTES) {

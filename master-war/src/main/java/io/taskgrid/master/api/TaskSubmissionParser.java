@@ -74,7 +74,8 @@ public final class TaskSubmissionParser {
                 secretEnv, priority == null ? null : priority.intValue(), requires(object));
     }
 
-    private static JsonObject readObject(String body) {
+    /** A JSON object from a request body, or a 400 that says what is wrong with it. */
+    static JsonObject readObject(String body) {
         if (body == null || body.isBlank()) {
             throw ApiProblem.badRequest("the request body is empty; send a JSON object such as {\"cmd\": \"echo hello\"}");
         }

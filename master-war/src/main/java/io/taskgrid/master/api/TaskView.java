@@ -11,18 +11,21 @@ import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 
-/** A task as the API shows it. Every field is present, null when it does not apply yet. */
+/**
+ * A task as the API shows it. Every field is present, null when it does not apply yet. {@code cancelledBy} names the
+ * caller who asked for the cancel, as {@code submittedBy} names the submitter.
+ */
 @JsonbNillable
 @JsonbPropertyOrder({"id", "cmd", "state", "workerId", "exitCode", "stdout", "stderr", "stdoutTruncated",
         "stderrTruncated", "submittedBy", "submittedAt", "startedAt", "finishedAt", "timeoutSeconds", "env", "cwd", "reason",
-        "retries", "maxAttempts", "priority", "requires", "waiting", "cancelRequested", "attempts"})
+        "retries", "maxAttempts", "priority", "requires", "waiting", "cancelRequested", "cancelledBy", "attempts"})
 public record TaskView(String id, String cmd, String state, String workerId, Integer exitCode, String stdout,
                        String stderr, boolean stdoutTruncated, boolean stderrTruncated, String submittedBy,
                        Instant submittedAt,
                        Instant startedAt, Instant finishedAt, Long timeoutSeconds, Map<String, String> env,
                        String cwd, String reason, int retries, int maxAttempts, int priority,
                        Map<String, String> requires, String waiting, boolean cancelRequested,
-                       List<AttemptView> attempts) {
+                       String cancelledBy, List<AttemptView> attempts) {
 
     /** A task that is not waiting in the queue (or whose wait needs no explaining). */
     public static TaskView of(Task task, List<Attempt> attempts) {
@@ -40,7 +43,7 @@ public record TaskView(String id, String cmd, String state, String workerId, Int
                 task.isStderrTruncated(), task.getSubmittedBy(), utc(task.getSubmittedAt()), utc(task.getStartedAt()),
                 utc(task.getFinishedAt()), task.getTimeoutSeconds(), task.getEnv(), task.getCwd(), task.getReason(),
                 task.getRetries(), task.getMaxAttempts(), task.getPriority(), task.getRequires().asMap(), waiting,
-                task.isCancelRequested(),
+                task.isCancelRequested(), task.getCancelledBy(),
                 attempts.stream().map(AttemptView::of).toList());
     }
 

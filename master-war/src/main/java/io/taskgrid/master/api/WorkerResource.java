@@ -23,6 +23,7 @@ import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
 import java.util.List;
+import java.util.logging.Logger;
 
 /** The workers connected right now. */
 @Path("workers")
@@ -30,6 +31,8 @@ import java.util.List;
 @ApplicationScoped
 @Produces(MediaType.APPLICATION_JSON)
 public class WorkerResource {
+
+    private static final Logger LOG = Logger.getLogger(WorkerResource.class.getName());
 
     @Inject
     WorkerRegistry registry;
@@ -60,7 +63,10 @@ public class WorkerResource {
                             @Context SecurityContext security) {
         ConnectedWorker worker = registry.get(id)
                 .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
-        worker.drain("drained by " + security.getUserPrincipal().getName());
+        String by = security.getUserPrincipal().getName();
+        if (worker.drain("drained by " + by, by)) {
+            LOG.info(() -> "worker " + worker.id() + " drained by " + SafeText.oneLine(by, 128));
+        }
         return WorkerView.of(worker);
     }
 }

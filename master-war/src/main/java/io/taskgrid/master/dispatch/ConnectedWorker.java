@@ -29,6 +29,7 @@ public final class ConnectedWorker {
     private boolean closed;
     private boolean draining;
     private String drainReason;
+    private String drainedBy;
     private int refusedInARow;
     private int refusedTotal;
     /** Attempts of other workers this connection tried to report or claim; each is logged once. */
@@ -97,10 +98,27 @@ public final class ConnectedWorker {
 
     /** Sends this worker nothing more; what it runs now still finishes and reports. The first reason given stays. */
     public synchronized void drain(String why) {
-        if (!draining) {
-            draining = true;
-            drainReason = why;
+        drain(why, null);
+    }
+
+    /**
+     * Like {@link #drain(String)}, asked for by an API caller, whose name is kept beside the reason.
+     *
+     * @return whether this call drained the worker (false when it was draining already, and the first stays)
+     */
+    public synchronized boolean drain(String why, String by) {
+        if (draining) {
+            return false;
         }
+        draining = true;
+        drainReason = why;
+        drainedBy = by;
+        return true;
+    }
+
+    /** The API caller who drained this worker; null when none did (it is not draining, or drained itself). */
+    public synchronized String drainedBy() {
+        return drainedBy;
     }
 
     public synchronized boolean isDraining() {

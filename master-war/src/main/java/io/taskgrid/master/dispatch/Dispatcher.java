@@ -9,6 +9,7 @@ import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.text.SafeText;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;
@@ -204,10 +205,13 @@ public class Dispatcher {
      * request is still being written, waits for it and answers {@link Submission#keyInUse()}: the caller then finds
      * that request's task in the store.
      *
-     * @param scopedKey the caller's Idempotency-Key as stored, or null
+     * @param taskId          a fresh id ({@link TaskIds#next()}), made before the call so that
+     *                        the secrets can be sealed for this task alone
+     * @param scopedKey       the caller's Idempotency-Key as stored, or null
+     * @param secretEnvSealed the secretEnv sealed for {@code taskId}, or null
      */
-    public CompletableFuture<Submission> submit(NewTask spec, String submittedBy, String scopedKey, String requestHash,
-                                                String secretEnvSealed) {
+    public CompletableFuture<Submission> submit(String taskId, NewTask spec, String submittedBy, String scopedKey,
+                                                String requestHash, String secretEnvSealed) {
         return call(() -> {
             if (scopedKey != null && pendingKeys.containsKey(scopedKey)) {
                 return pendingKeys.get(scopedKey).handle((v, e) -> new Submission(null));
@@ -215,8 +219,8 @@ public class Dispatcher {
             if (live.queuedCount() >= settings.queueMax()) {
                 throw new QueueFull(live.queuedCount());
             }
-            Task task = Task.submitted(TaskIds.next(), spec, settings.defaultMaxAttempts(), submittedBy,
-                    secretEnvSealed, Task.nowUtc());
+            Task task = Task.submitted(taskId, spec, settings.defaultMaxAttempts(), submittedBy, secretEnvSealed,
+                    Task.nowUtc());
             live.add(task);
             Task accepted = task.snapshot();
             CompletableFuture<Void> saved = batch.insert(task, scopedKey, requestHash);
@@ -256,7 +260,11 @@ public class Dispatcher {
                 return CompletableFuture.completedFuture(new Cancellation(Cancellation.Outcome.FORBIDDEN,
                         task.snapshot()));
             }
-            CancelOutcome outcome = task.cancel(Task.nowUtc());
+            CancelOutcome outcome = task.cancel(caller, Task.nowUtc());
+            if (outcome != CancelOutcome.ALREADY_FINAL) {
+                LOG.info(() -> "task " + taskId + " cancelled by " + SafeText.oneLine(caller, 128)
+                        + (outcome == CancelOutcome.IN_FLIGHT ? "; its worker is told to stop it" : " while queued"));
+            }
             live.reindex(task);
             Task now = task.snapshot();
             String attemptId = task.getAttemptId();
@@ -269,6 +277,19 @@ public class Dispatcher {
                     ? Cancellation.Outcome.CANCELLED : Cancellation.Outcome.IN_FLIGHT, now));
         }).thenCompose(f -> f).thenApply(result -> result != null ? result : finishedOrMissing(taskId, caller,
                 mayCancelOthers));
+    }
+
+    /**
+     * The store sealed these tasks' secrets again under the current key: the tasks in memory use the new values from now
+     * on, so that the older key is needed for nothing once every stored value has moved.
+     */
+    public CompletableFuture<Void> secretsResealed(List<TaskStore.Resealed> resealed) {
+        return call(() -> {
+            for (TaskStore.Resealed one : resealed) {
+                live.get(one.taskId()).ifPresent(task -> task.secretResealed(one.before(), one.after()));
+            }
+            return null;
+        });
     }
 
     /** A task not in memory has ended, or does not exist. */

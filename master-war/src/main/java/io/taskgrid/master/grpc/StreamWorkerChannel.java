@@ -10,18 +10,18 @@ import io.taskgrid.proto.v1.WorkerCommand;
 
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /** A worker's AssignTask stream, as dispatch sees it. Messages go out one at a time: gRPC streams are not thread-safe. */
 final class StreamWorkerChannel implements WorkerChannel {
 
     private final ServerCallStreamObserver<WorkerCommand> stream;
     private final long outputLimitBytes;
-    private final Function<String, Map<String, String>> openSecretEnv;
+    private final BiFunction<String, String, Map<String, String>> openSecretEnv;
 
     /** @param openSecretEnv opens a task's sealed secretEnv: it goes to the agent in the assignment, and nowhere else */
     StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes,
-                        Function<String, Map<String, String>> openSecretEnv) {
+                        BiFunction<String, String, Map<String, String>> openSecretEnv) {
         this.stream = stream;
         this.outputLimitBytes = outputLimitBytes;
         this.openSecretEnv = openSecretEnv;
@@ -44,7 +44,7 @@ final class StreamWorkerChannel implements WorkerChannel {
                 .putAllEnv(task.env())
                 .setOutputLimitBytes(outputLimitBytes);
         if (task.secretEnvSealed() != null) {
-            assignment.putAllEnv(openSecretEnv.apply(task.secretEnvSealed()));
+            assignment.putAllEnv(openSecretEnv.apply(task.taskId(), task.secretEnvSealed()));
         }
         if (task.cwd() != null) {
             assignment.setCwd(task.cwd());

@@ -23,7 +23,7 @@ final class Rows {
                    boolean stdoutTruncated, boolean stderrTruncated, String reason, LocalDateTime submittedAt,
                    LocalDateTime assignedAt, LocalDateTime startedAt, LocalDateTime finishedAt, int maxAttempts,
                    int retries, int attemptCount, int retriesUsed, boolean cancelRequested, String submittedBy,
-                   String secretEnvSealed, int refusals, int priority, String requires) {
+                   String secretEnvSealed, int refusals, int priority, String requires, String cancelledBy) {
 
         static TaskRow of(Task t, boolean insert) {
             return new TaskRow(insert, t.getId(), insert ? t.getCmd() : null, t.getState().name(),
@@ -33,7 +33,7 @@ final class Rows {
                     t.getAssignedAt(), t.getStartedAt(), t.getFinishedAt(), t.getMaxAttempts(), t.getRetries(),
                     t.getAttemptCount(), t.getRetriesUsed(), t.isCancelRequested(), t.getSubmittedBy(),
                     t.getSecretEnvSealed(), t.getRefusals(), t.getPriority(),
-                    t.getRequires().isEmpty() ? null : t.getRequires().canonical());
+                    t.getRequires().isEmpty() ? null : t.getRequires().canonical(), t.getCancelledBy());
         }
 
         /** This row, followed by a later snapshot of the same task in the same batch: one write with the later values. */
@@ -45,7 +45,8 @@ final class Rows {
                     later.attemptId, later.exitCode, later.stdout, later.stderr, later.stdoutTruncated,
                     later.stderrTruncated, later.reason, submittedAt, later.assignedAt, later.startedAt,
                     later.finishedAt, maxAttempts, retries, later.attemptCount, later.retriesUsed,
-                    later.cancelRequested, submittedBy, secretEnvSealed, later.refusals, priority, requires);
+                    later.cancelRequested, submittedBy, secretEnvSealed, later.refusals, priority, requires,
+                    later.cancelledBy);
         }
 
         boolean hasOutput() {
@@ -55,8 +56,8 @@ final class Rows {
         static final String INSERT = "INSERT INTO TG_TASK (ID, CMD, STATE, ENV_JSON, CWD, TIMEOUT_SECONDS, WORKER_ID, "
                 + "ATTEMPT_ID, EXIT_CODE, STDOUT_TEXT, STDERR_TEXT, STDOUT_TRUNCATED, STDERR_TRUNCATED, REASON, "
                 + "SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, FINISHED_AT, MAX_ATTEMPTS, RETRIES, ATTEMPT_COUNT, "
-                + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, PRIORITY, REQUIRES) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, PRIORITY, REQUIRES, "
+                + "CANCELLED_BY) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
         void bindInsert(PreparedStatement s) throws SQLException {
             s.setString(1, id);
@@ -83,20 +84,33 @@ final class Rows {
             s.setInt(22, retriesUsed);
             s.setBoolean(23, cancelRequested);
             s.setString(24, submittedBy);
-            s.setString(25, secretEnvSealed);
+            s.setString(25, ended() ? null : secretEnvSealed);
             s.setInt(26, refusals);
             s.setInt(27, priority);
             s.setString(28, requires);
+            s.setString(29, cancelledBy);
         }
 
         /** What changes while a task lives; the output too once it is final. */
+        /**
+         * What changes while a task lives; once it has ended, its secretEnv goes: nothing will run it again, and a
+         * copy of the database should hold as few secrets as it can.
+         */
         static final String UPDATE = "UPDATE TG_TASK SET STATE = ?, WORKER_ID = ?, ATTEMPT_ID = ?, EXIT_CODE = ?, "
                 + "REASON = ?, ASSIGNED_AT = ?, STARTED_AT = ?, FINISHED_AT = ?, ATTEMPT_COUNT = ?, RETRIES_USED = ?, "
-                + "CANCEL_REQUESTED = ?, REFUSALS = ? WHERE ID = ?";
+                + "CANCEL_REQUESTED = ?, REFUSALS = ?, CANCELLED_BY = ?, "
+                + "SECRET_ENV_SEALED = CASE WHEN ? THEN NULL ELSE SECRET_ENV_SEALED END WHERE ID = ?";
+        /** The same, and the output, which a task has once it is final. */
         static final String UPDATE_WITH_OUTPUT = "UPDATE TG_TASK SET STATE = ?, WORKER_ID = ?, ATTEMPT_ID = ?, "
                 + "EXIT_CODE = ?, REASON = ?, ASSIGNED_AT = ?, STARTED_AT = ?, FINISHED_AT = ?, ATTEMPT_COUNT = ?, "
-                + "RETRIES_USED = ?, CANCEL_REQUESTED = ?, REFUSALS = ?, STDOUT_TEXT = ?, STDERR_TEXT = ?, "
-                + "STDOUT_TRUNCATED = ?, STDERR_TRUNCATED = ? WHERE ID = ?";
+                + "RETRIES_USED = ?, CANCEL_REQUESTED = ?, REFUSALS = ?, CANCELLED_BY = ?, "
+                + "SECRET_ENV_SEALED = CASE WHEN ? THEN NULL ELSE SECRET_ENV_SEALED END, STDOUT_TEXT = ?, "
+                + "STDERR_TEXT = ?, STDOUT_TRUNCATED = ?, STDERR_TRUNCATED = ? WHERE ID = ?";
+
+        /** Whether the task has ended: its row then keeps no secret. */
+        boolean ended() {
+            return TaskState.valueOf(state).isFinal();
+        }
 
         void bindUpdate(PreparedStatement s) throws SQLException {
             s.setString(1, state);
@@ -111,14 +125,16 @@ final class Rows {
             s.setInt(10, retriesUsed);
             s.setBoolean(11, cancelRequested);
             s.setInt(12, refusals);
+            s.setString(13, cancelledBy);
+            s.setBoolean(14, ended());
             if (hasOutput()) {
-                s.setString(13, stdout);
-                s.setString(14, stderr);
-                s.setBoolean(15, stdoutTruncated);
-                s.setBoolean(16, stderrTruncated);
-                s.setString(17, id);
+                s.setString(15, stdout);
+                s.setString(16, stderr);
+                s.setBoolean(17, stdoutTruncated);
+                s.setBoolean(18, stderrTruncated);
+                s.setString(19, id);
             } else {
-                s.setString(13, id);
+                s.setString(15, id);
             }
         }
     }

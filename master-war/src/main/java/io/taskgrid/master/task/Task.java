@@ -26,7 +26,8 @@ import java.util.Optional;
  * the store only loads and persists what they decided.
  *
  * <p>The table is mapped with JPA for reading. Times are UTC {@link LocalDateTime} because JPA 3.1 maps
- * {@code Instant} to a BLOB. Fields are private with setters: EclipseLink weaves change tracking into them.
+ * {@code Instant} to a BLOB. Fields are private and only the lifecycle methods change them: EclipseLink weaves
+ * change tracking into the class, and a field written from outside it would lose its updates silently.
  */
 @Entity
 @Table(name = "TG_TASK")
@@ -117,6 +118,10 @@ public class Task {
 
     @Column(name = "CANCEL_REQUESTED")
     private boolean cancelRequested;
+
+    /** Who asked for the cancel (the caller's name, as submittedBy); null while nobody has. */
+    @Column(name = "CANCELLED_BY", length = 128)
+    private String cancelledBy;
 
     /** The API token name that submitted the task. */
     @Column(name = "SUBMITTED_BY", length = 128)
@@ -298,10 +303,16 @@ public class Task {
         return Optional.of(state);
     }
 
-    /** A queued task is CANCELLED at once; one in flight is marked, and its worker must stop it. */
-    public CancelOutcome cancel(LocalDateTime now) {
+    /**
+     * A queued task is CANCELLED at once; one in flight is marked, and its worker must stop it. The first caller to
+     * ask is the one recorded.
+     */
+    public CancelOutcome cancel(String by, LocalDateTime now) {
         if (state.isFinal()) {
             return CancelOutcome.ALREADY_FINAL;
+        }
+        if (!cancelRequested) {
+            cancelledBy = by;
         }
         cancelRequested = true;
         dirty = true;
@@ -519,6 +530,25 @@ public class Task {
         return refusals;
     }
 
+    public String getCancelledBy() {
+        return cancelledBy;
+    }
+
+    /** For the store, when it loads a task in flight whose cancel was asked for before a restart. */
+    void restoreCancelledBy(String by) {
+        this.cancelledBy = by;
+    }
+
+    /**
+     * The store sealed this task's secret again, under the current key ({@link TaskStore#resealStoredSecrets}): the
+     * task uses that from now on, unless its value changed meanwhile.
+     */
+    public void secretResealed(String before, String after) {
+        if (before.equals(secretEnvSealed)) {
+            secretEnvSealed = after;
+        }
+    }
+
     public boolean isCancelRequested() {
         return cancelRequested;
     }
@@ -549,6 +579,7 @@ public class Task {
         copy.stderrTruncated = stderrTruncated;
         copy.reason = reason;
         copy.finishedAt = finishedAt;
+        copy.cancelledBy = cancelledBy;
         return copy;
     }
 

@@ -84,19 +84,115 @@ public class TaskStore {
 
     // ---- secrets ----
 
-    /** A task's secretEnv sealed for storage, or null when it has none. */
-    public String seal(NewTask spec) {
-        return spec.secretEnv().isEmpty() ? null : secrets.seal(spec.secretEnvJson());
+    /** The keys that seal secretEnv. */
+    public SecretKeys secrets() {
+        return secrets.keys();
     }
 
-    /** What an Idempotency-Key remembers of a request; secrets enter only as a keyed hash. */
+    /** A task's secretEnv sealed for storage, bound to the task's id, or null when it has none. */
+    public String seal(String taskId, NewTask spec) {
+        return spec.secretEnv().isEmpty() ? null : secrets.seal(taskId, spec.secretEnvJson());
+    }
+
+    /** What an Idempotency-Key remembers of a request; secrets enter only as a keyed hash, under the current key. */
     public String fingerprint(NewTask spec) {
         return spec.fingerprint(secrets::mac);
     }
 
+    /**
+     * Whether {@code spec} is the request that an Idempotency-Key remembers as {@code stored}: its keyed hash may be
+     * under any key of the file, for a key may have been added since.
+     */
+    public boolean fingerprintMatches(NewTask spec, String stored) {
+        if (spec.secretEnv().isEmpty()) {
+            return spec.fingerprint().equals(stored);
+        }
+        String json = spec.secretEnvJson();
+        for (String mac : secrets.macsUnderEveryKey(json)) {
+            if (spec.fingerprint(text -> mac).equals(stored)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** A sealed secretEnv in clear, for the assignment only. */
-    public Map<String, String> openSecretEnv(String sealed) {
-        return sealed == null ? Map.of() : new EnvConverter().convertToEntityAttribute(secrets.open(sealed));
+    public Map<String, String> openSecretEnv(String taskId, String sealed) {
+        return sealed == null ? Map.of() : new EnvConverter().convertToEntityAttribute(secrets.open(taskId, sealed));
+    }
+
+    /** How many stored secretEnv values each key sealed ("" for values from before key ids). */
+    public Map<String, Long> sealedValuesByKey() {
+        Map<String, Long> counts = new java.util.TreeMap<>();
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT SUBSTRING(SECRET_ENV_SEALED, 1, 40) FROM TG_TASK "
+                     + "WHERE SECRET_ENV_SEALED IS NOT NULL")) {
+            s.setFetchSize(1000);
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) {
+                    counts.merge(SecretBox.keyIdOf(r.getString(1)).orElse(""), 1L, Long::sum);
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot count sealed values: " + e.getMessage(), e);
+        }
+        return counts;
+    }
+
+    /** One stored value moved to the current key. */
+    public record Resealed(String taskId, String before, String after) {
+    }
+
+    /**
+     * Seals every stored secretEnv that is not under the current key again, under it: after this the older keys are
+     * needed for nothing and may leave the file. Each row changes only if it still holds what was read (another
+     * master, or a task ending meanwhile, wins). Values that do not open are left and counted in {@code failed}.
+     */
+    public List<Resealed> resealStoredSecrets(List<String> failed) {
+        List<Resealed> done = new ArrayList<>();
+        String after = "";
+        try (Connection c = dataSource.getConnection()) {
+            while (true) {
+                List<String[]> page = new ArrayList<>();
+                try (PreparedStatement s = c.prepareStatement("SELECT ID, SECRET_ENV_SEALED FROM TG_TASK WHERE "
+                        + "SECRET_ENV_SEALED IS NOT NULL AND ID > ? ORDER BY ID")) {
+                    s.setMaxRows(500);
+                    s.setString(1, after);
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            page.add(new String[] {r.getString(1), r.getString(2)});
+                        }
+                    }
+                }
+                if (page.isEmpty()) {
+                    return done;
+                }
+                after = page.get(page.size() - 1)[0];
+                try (PreparedStatement update = c.prepareStatement("UPDATE TG_TASK SET SECRET_ENV_SEALED = ? "
+                        + "WHERE ID = ? AND SECRET_ENV_SEALED = ?")) {
+                    for (String[] row : page) {
+                        if (secrets.isUnderCurrentKey(row[1])) {
+                            continue;
+                        }
+                        String resealed;
+                        try {
+                            resealed = secrets.reseal(row[0], row[1]);
+                        } catch (IllegalStateException e) {
+                            failed.add(row[0]);
+                            continue;
+                        }
+                        update.setString(1, resealed);
+                        update.setString(2, row[0]);
+                        update.setString(3, row[1]);
+                        if (update.executeUpdate() == 1) {
+                            done.add(new Resealed(row[0], row[1], resealed));
+                        }
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot reseal stored secrets: " + e.getMessage(), e);
+        }
     }
 
     // ---- writes ----
@@ -180,7 +276,7 @@ public class TaskStore {
                 row.timeoutSeconds(), row.workerId(), row.attemptId(), null, "", "", false, false, reason,
                 row.submittedAt(), row.assignedAt(), row.startedAt(), row.finishedAt(), row.maxAttempts(),
                 row.retries(), row.attemptCount(), row.retriesUsed(), row.cancelRequested(), row.submittedBy(),
-                row.secretEnvSealed(), row.refusals(), row.priority(), row.requires());
+                row.secretEnvSealed(), row.refusals(), row.priority(), row.requires(), row.cancelledBy());
         LocalDateTime when = ended.getFinishedAt() != null ? ended.getFinishedAt() : Task.nowUtc();
         Rows.AttemptRow attempt = new Rows.AttemptRow(false, attemptId, ended.getId(), ended.getWorkerId(),
                 ended.getAssignedAt(), ended.getStartedAt(), when, TaskState.FAILED.name(), reason);
@@ -211,14 +307,15 @@ public class TaskStore {
         String sql = "SELECT ID, CASE WHEN " + small + " THEN CMD END, STATE, CASE WHEN " + small + " THEN ENV_JSON END, "
                 + "CWD, TIMEOUT_SECONDS, WORKER_ID, ATTEMPT_ID, SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, MAX_ATTEMPTS, "
                 + "RETRIES, ATTEMPT_COUNT, RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, "
-                + "PRIORITY, REQUIRES FROM TG_TASK WHERE STATE IN ('QUEUED', 'ASSIGNED', 'RUNNING') ORDER BY ID";
+                + "PRIORITY, REQUIRES, CANCELLED_BY FROM TG_TASK WHERE STATE IN "
+                + TaskState.sqlList(TaskState.unfinished()) + " ORDER BY ID";
         Map<String, Attempt> inFlight = new HashMap<>();
         List<Task> tasks = new ArrayList<>();
         EnvConverter env = new EnvConverter();
         try (Connection c = dataSource.getConnection()) {
             try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
                     + "A.STARTED_AT FROM TG_ATTEMPT A JOIN TG_TASK T ON T.ATTEMPT_ID = A.ID "
-                    + "WHERE T.STATE IN ('ASSIGNED', 'RUNNING')"); ResultSet r = s.executeQuery()) {
+                    + "WHERE T.STATE IN " + TaskState.sqlList(TaskTransitions.inFlight())); ResultSet r = s.executeQuery()) {
                 while (r.next()) {
                     inFlight.put(r.getString(1), Attempt.restored(r.getString(1), r.getString(2), r.getString(3),
                             time(r.getTimestamp(4)), time(r.getTimestamp(5))));
@@ -235,6 +332,7 @@ public class TaskStore {
                                 time(r.getTimestamp(9)), time(r.getTimestamp(10)), time(r.getTimestamp(11)),
                                 r.getInt(12), r.getInt(13), r.getInt(14), r.getInt(15), r.getBoolean(16),
                                 r.getString(17), r.getString(18), r.getInt(19), r.getInt(20), r.getString(21));
+                        task.restoreCancelledBy(r.getString(22));
                         tasks.add(Task.restored(task, task.getAttemptId() == null ? null
                                 : inFlight.get(task.getAttemptId())));
                     }

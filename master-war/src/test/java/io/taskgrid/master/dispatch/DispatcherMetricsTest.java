@@ -5,6 +5,7 @@ import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
@@ -59,7 +60,7 @@ class DispatcherMetricsTest {
     }
 
     private String submit(String cmd) throws Exception {
-        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null)
+        return dispatcher.submit(TaskIds.next(), new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null)
                 .get(10, TimeUnit.SECONDS).task().getId();
     }
 

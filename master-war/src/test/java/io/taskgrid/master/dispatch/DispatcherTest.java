@@ -4,6 +4,7 @@ import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
@@ -69,12 +70,12 @@ class DispatcherTest {
     }
 
     private String submit(String cmd) throws Exception {
-        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null)
+        return dispatcher.submit(TaskIds.next(), new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null)
                 .get(10, TimeUnit.SECONDS).task().getId();
     }
 
     private String submit(String cmd, int priority, Map<String, String> requires) throws Exception {
-        return dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, priority,
+        return dispatcher.submit(TaskIds.next(), new NewTask(cmd, Map.of(), null, null, null, null, null, priority,
                 Labels.of(requires)), "tester", null, null, null).get(10, TimeUnit.SECONDS).task().getId();
     }
 
@@ -269,8 +270,8 @@ class DispatcherTest {
     @Test
     void aSecondRequestWithAKeyStillBeingStoredWaitsAndIsToldSo() throws Exception {
         NewTask spec = new NewTask("true", Map.of(), null, null, null, null, null, null, null);
-        CompletableFuture<Dispatcher.Submission> first = dispatcher.submit(spec, "tester", "sha256:k", "h", null);
-        CompletableFuture<Dispatcher.Submission> second = dispatcher.submit(spec, "tester", "sha256:k", "h", null);
+        CompletableFuture<Dispatcher.Submission> first = dispatcher.submit(TaskIds.next(), spec, "tester", "sha256:k", "h", null);
+        CompletableFuture<Dispatcher.Submission> second = dispatcher.submit(TaskIds.next(), spec, "tester", "sha256:k", "h", null);
         assertThat(first.get(5, TimeUnit.SECONDS).keyInUse()).isFalse();
         assertThat(second.get(5, TimeUnit.SECONDS).keyInUse()).isTrue();
         assertThat(dispatcher.queued()).isEqualTo(1);

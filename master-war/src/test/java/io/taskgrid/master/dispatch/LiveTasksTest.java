@@ -73,7 +73,7 @@ class LiveTasksTest {
     void aTaskLeavingTheQueueAnyWayIsNoLongerOffered() {
         Task cancelled = queued("cancelled", 5, Map.of("os", "linux"));
         queued("kept", 5, Map.of("os", "linux"));
-        cancelled.cancel(cancelled.getSubmittedAt());
+        cancelled.cancel("tester", cancelled.getSubmittedAt());
         live.reindex(cancelled);
         assertThat(live.get(cancelled.getId())).isEmpty();
         Task removed = queued("removed", 9, Map.of());

@@ -158,7 +158,7 @@ class NodeServiceTest {
     /** Submits a task and waits until {@code agent} has it; returns the assignment. */
     private Assignment assignedTo(Agent agent, String cmd) throws Exception {
         int before = agent.assignments().size();
-        dispatcher.submit(new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null).get(5, TimeUnit.SECONDS);
+        dispatcher.submit(TaskIds.next(), new NewTask(cmd, Map.of(), null, null, null, null, null, null, null), "tester", null, null, null).get(5, TimeUnit.SECONDS);
         await().atMost(Duration.ofSeconds(5)).until(() -> agent.assignments().size() > before);
         return agent.assignments().get(before);
     }

@@ -31,6 +31,7 @@ public final class TaskBuilder {
     private String workerId = "w1";
     private String attemptId = TaskIds.next();
     private LocalDateTime submittedAt = T0;
+    private String secretEnvSealed;
 
     private TaskBuilder(Stage stage) {
         this.stage = stage;
@@ -104,6 +105,11 @@ public final class TaskBuilder {
         return this;
     }
 
+    public TaskBuilder secretEnvSealed(String sealed) {
+        this.secretEnvSealed = sealed;
+        return this;
+    }
+
     public TaskBuilder submittedAt(LocalDateTime when) {
         this.submittedAt = when;
         return this;
@@ -115,7 +121,7 @@ public final class TaskBuilder {
 
     public Task build() {
         Task task = Task.submitted(id, new NewTask(cmd, env, cwd, timeoutSeconds, maxAttempts, retries, Map.of(), priority,
-                Labels.of(requires)), 3, submittedBy, null, submittedAt);
+                Labels.of(requires)), 3, submittedBy, secretEnvSealed, submittedAt);
         if (stage != Stage.QUEUED) {
             task.assign(workerId, attemptId, submittedAt.plusSeconds(1));
         }

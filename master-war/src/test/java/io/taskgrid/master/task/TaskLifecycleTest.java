@@ -150,18 +150,18 @@ class TaskLifecycleTest {
     @Test
     void aQueuedTaskIsCancelledAtOnce() {
         Task task = aQueuedTask().build();
-        assertThat(task.cancel(LATER)).isEqualTo(CancelOutcome.CANCELLED);
+        assertThat(task.cancel("tester", LATER)).isEqualTo(CancelOutcome.CANCELLED);
         assertThat(task.getState()).isEqualTo(TaskState.CANCELLED);
         assertThat(task.isCancelRequested()).isTrue();
         assertThat(task.getReason()).isEqualTo("cancelled while queued");
-        assertThat(task.cancel(LATER)).as("twice is harmless").isEqualTo(CancelOutcome.ALREADY_FINAL);
+        assertThat(task.cancel("tester", LATER)).as("twice is harmless").isEqualTo(CancelOutcome.ALREADY_FINAL);
     }
 
     @Test
     void aTaskInFlightIsMarkedAndEndsWhenItsAgentStopsIt() {
         TaskBuilder builder = aRunningTask().retries(5);
         Task task = builder.build();
-        assertThat(task.cancel(LATER)).isEqualTo(CancelOutcome.IN_FLIGHT);
+        assertThat(task.cancel("tester", LATER)).isEqualTo(CancelOutcome.IN_FLIGHT);
         assertThat(task.getState()).isEqualTo(TaskState.RUNNING);
         assertThat(task.isCancelRequested()).isTrue();
         TaskResult stopped = TaskResult.of(AgentOutcome.CANCELLED, -1, "", false, "", false, null);
@@ -173,7 +173,7 @@ class TaskLifecycleTest {
     void aCancelledTaskIsNotRetriedOnANonZeroExit() {
         TaskBuilder builder = aRunningTask().retries(5);
         Task task = builder.build();
-        task.cancel(LATER);
+        task.cancel("tester", LATER);
         assertThat(task.finished(builder.attemptId(), exited(143), LATER)).isEqualTo(Settled.FINAL);
         assertThat(task.getState()).isEqualTo(TaskState.FAILED);
     }
@@ -196,7 +196,7 @@ class TaskLifecycleTest {
     void aLostAttemptOfACancelledTaskEndsItCancelled() {
         TaskBuilder builder = aRunningTask();
         Task task = builder.build();
-        task.cancel(LATER);
+        task.cancel("tester", LATER);
         assertThat(task.lost(builder.attemptId(), "gone", LATER)).contains(TaskState.CANCELLED);
     }
 
@@ -228,7 +228,7 @@ class TaskLifecycleTest {
     void aRefusalOfACancelledTaskEndsIt() {
         TaskBuilder builder = anAssignedTask();
         Task task = builder.build();
-        task.cancel(LATER);
+        task.cancel("tester", LATER);
         assertThat(task.refused(builder.attemptId(), "no", 10, LATER)).isEqualTo(Settled.FINAL);
         assertThat(task.getState()).isEqualTo(TaskState.CANCELLED);
     }

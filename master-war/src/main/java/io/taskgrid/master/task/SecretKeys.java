@@ -1,0 +1,300 @@
+package io.taskgrid.master.task;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import java.util.logging.Logger;
+import java.util.regex.Pattern;
+
+/**
+ * The master's secret keys, in one file readable by its user only:
+ *
+ * <pre>
+ * current=k2
+ * k1=&lt;32 random bytes, base64&gt;
+ * k2=&lt;32 random bytes, base64&gt;
+ * </pre>
+ *
+ * The current key seals new values; every key in the file opens what it sealed. The master makes the file with one
+ * key at its first start; {@link #addKey()} (an operator's {@code POST /secrets/keys}) adds one and makes it current,
+ * and an operator may edit the file by hand as well (the same lines on every master that shares a database). The file
+ * is read again when its contents change, looked at no more than once a second. A file of the earlier format (the
+ * base64 of one key and nothing else) is read as {@code k1}.
+ */
+public final class SecretKeys {
+
+    private static final Logger LOG = Logger.getLogger(SecretKeys.class.getName());
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final long CHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final Pattern KEY_ID = Pattern.compile("[A-Za-z0-9_-]{1,16}");
+    private static final Pattern LEGACY = Pattern.compile("[A-Za-z0-9+/]{43}=");
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+
+    /** The keys as read at one moment: which one is current, and every key by id, oldest first. */
+    public record Ring(String currentId, Map<String, byte[]> all) {
+        public Ring {
+            all = Collections.unmodifiableMap(new LinkedHashMap<>(all));
+        }
+
+        byte[] key(String id) {
+            byte[] key = all.get(id);
+            if (key == null) {
+                throw new IllegalStateException("no key '" + id + "' in the secret key file");
+            }
+            return key;
+        }
+
+        byte[] keyOrNull(String id) {
+            return all.get(id);
+        }
+    }
+
+    private final Path file;
+    private final LongSupplier nanoClock;
+    private volatile Ring ring;
+    private volatile byte[] digest;
+    private volatile long nextCheck;
+
+    private SecretKeys(Path file, LongSupplier nanoClock) {
+        this.file = file;
+        this.nanoClock = nanoClock;
+    }
+
+    /**
+     * The keys of {@code file}, made with one fresh key when it does not exist yet.
+     *
+     * @throws IllegalStateException when the file cannot be read, holds no usable key, or others may read or write it
+     */
+    public static SecretKeys loadOrCreate(Path file) {
+        return loadOrCreate(file, System::nanoTime);
+    }
+
+    static SecretKeys loadOrCreate(Path file, LongSupplier nanoClock) {
+        try {
+            if (!Files.exists(file)) {
+                Files.createDirectories(file.toAbsolutePath().getParent());
+                try {
+                    writeOwnerOnly(file, format("k1", Map.of("k1", fresh())), false);
+                } catch (FileAlreadyExistsException raced) {
+                    // another start made it first: use theirs
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the secret key file " + file + ": " + e.getMessage(), e);
+        }
+        checkOwnerOnly(file);
+        SecretKeys keys = new SecretKeys(file, nanoClock);
+        byte[] content = keys.readFile();
+        keys.ring = parse(file, content);
+        keys.digest = sha256(content);
+        keys.nextCheck = nanoClock.getAsLong() + CHECK_INTERVAL_NANOS;
+        return keys;
+    }
+
+    public Path path() {
+        return file;
+    }
+
+    /** The keys now, read again first when the file may have changed. */
+    public Ring ring() {
+        if (nanoClock.getAsLong() - nextCheck >= 0) {
+            synchronized (this) {
+                long now = nanoClock.getAsLong();
+                if (now - nextCheck >= 0) {
+                    reloadIfChanged();
+                    nextCheck = now + CHECK_INTERVAL_NANOS;
+                }
+            }
+        }
+        return ring;
+    }
+
+    /** Makes a new key and makes it current; returns its id. Older keys stay, to open what they sealed. */
+    public synchronized String addKey() {
+        reloadIfChanged();
+        Ring now = ring;
+        int next = 1;
+        for (String id : now.all().keySet()) {
+            if (id.matches("k\\d{1,6}")) {
+                next = Math.max(next, Integer.parseInt(id.substring(1)) + 1);
+            }
+        }
+        String id = "k" + next;
+        Map<String, byte[]> keys = new LinkedHashMap<>(now.all());
+        keys.put(id, fresh());
+        try {
+            writeOwnerOnly(file, format(id, keys), true);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the secret key file " + file + ": " + e.getMessage(), e);
+        }
+        reloadIfChanged();
+        LOG.warning("a new secret key '" + id + "' seals secretEnv from now on; copy " + file + " to every other master "
+                + "of this database, and keep a copy with the backups");
+        return id;
+    }
+
+    private void reloadIfChanged() {
+        byte[] content;
+        try {
+            content = readFile();
+        } catch (IllegalStateException e) {
+            LOG.severe(e.getMessage() + "; keeping the keys read before");
+            return;
+        }
+        byte[] now = sha256(content);
+        if (Arrays.equals(now, digest)) {
+            return;
+        }
+        try {
+            Ring read = parse(file, content);
+            ring = read;
+            digest = now;
+            LOG.info(() -> "secret keys from " + file + ": " + read.all().keySet() + ", current " + read.currentId());
+        } catch (IllegalStateException e) {
+            LOG.severe(e.getMessage() + "; keeping the keys read before");
+        }
+    }
+
+    private byte[] readFile() {
+        try {
+            return Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read the secret key file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    static Ring parse(Path file, byte[] content) {
+        String text = new String(content, StandardCharsets.UTF_8).trim();
+        if (LEGACY.matcher(text).matches()) {
+            return new Ring("k1", Map.of("k1", decode(file, "k1", text)));
+        }
+        Map<String, byte[]> keys = new LinkedHashMap<>();
+        String current = null;
+        int lineNumber = 0;
+        for (String line : text.split("\n")) {
+            lineNumber++;
+            String trimmed = line.trim();
+            if (trimmed.isEmpty() || trimmed.startsWith("#")) {
+                continue;
+            }
+            int equals = trimmed.indexOf('=');
+            String name = equals < 0 ? trimmed : trimmed.substring(0, equals).trim();
+            String value = equals < 0 ? "" : trimmed.substring(equals + 1).trim();
+            if (name.equals("current")) {
+                current = value;
+            } else if (KEY_ID.matcher(name).matches()) {
+                if (keys.put(name, decode(file, name, value)) != null) {
+                    throw new IllegalStateException(file + ": key '" + name + "' is there twice");
+                }
+            } else {
+                throw new IllegalStateException(file + ", line " + lineNumber + ": not 'current=<id>' nor "
+                        + "'<id>=<base64 of 32 bytes>' (ids: 1 to 16 of A-Z a-z 0-9 _ -)");
+            }
+        }
+        if (keys.isEmpty()) {
+            throw new IllegalStateException(file + " holds no key");
+        }
+        if (current == null) {
+            throw new IllegalStateException(file + " does not say which key is current (current=<id>)");
+        }
+        if (!keys.containsKey(current)) {
+            throw new IllegalStateException(file + ": the current key '" + current + "' is not in the file");
+        }
+        return new Ring(current, keys);
+    }
+
+    private static byte[] decode(Path file, String id, String base64) {
+        byte[] key;
+        try {
+            key = Base64.getDecoder().decode(base64);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException(file + ": key '" + id + "' is not base64", e);
+        }
+        if (key.length != 32) {
+            throw new IllegalStateException(file + ": key '" + id + "' is " + key.length + " bytes, not 32 (256 bits)");
+        }
+        return key;
+    }
+
+    static String format(String current, Map<String, byte[]> keys) {
+        StringBuilder text = new StringBuilder("# Taskgrid's secret keys: 'current' seals new secretEnv values, every key "
+                + "opens what it sealed.\n# Readable by the master's user only; back it up apart from the database. "
+                + "See the README, Security.\ncurrent=" + current + "\n");
+        keys.forEach((id, key) -> text.append(id).append('=').append(Base64.getEncoder().encodeToString(key))
+                .append('\n'));
+        return text.toString();
+    }
+
+    private static byte[] fresh() {
+        byte[] key = new byte[32];
+        RANDOM.nextBytes(key);
+        return key;
+    }
+
+    /** Written aside, owner-only, then moved into place: a reader never sees half a file. */
+    private static void writeOwnerOnly(Path file, String content, boolean replace) throws IOException {
+        Path temp = file.resolveSibling(file.getFileName() + ".new");
+        Files.deleteIfExists(temp);
+        try {
+            Files.createFile(temp, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
+        } catch (UnsupportedOperationException noPosix) {
+            Files.createFile(temp);
+        }
+        Files.writeString(temp, content);
+        if (!replace) {
+            Files.createLink(file, temp);
+            Files.delete(temp);
+            return;
+        }
+        try {
+            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** Secrets that other users can read are not secret, and a key they can write is theirs. */
+    private static void checkOwnerOnly(Path file) {
+        try {
+            Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(file);
+            Set<PosixFilePermission> others = java.util.EnumSet.copyOf(permissions);
+            others.removeAll(java.util.EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE,
+                    PosixFilePermission.OWNER_EXECUTE));
+            if (!others.isEmpty()) {
+                throw new IllegalStateException("the secret key file " + file + " is "
+                        + PosixFilePermissions.toString(permissions) + ": other users may read or change it; make it "
+                        + "the master's user's alone (chmod 600 " + file + ")");
+            }
+        } catch (UnsupportedOperationException noPosix) {
+            // a file system without POSIX permissions: nothing to check
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the permissions of " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static byte[] sha256(byte[] content) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(content);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
