@@ -1,5 +1,7 @@
 package io.taskgrid.master.config;
 
+import com.google.errorprone.annotations.Immutable;
+
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -115,6 +117,7 @@ public enum Setting {
     }
 
     /** What a setting's value must be. */
+    @Immutable
     @FunctionalInterface
     interface Rule {
         Object parse(String value);
@@ -128,8 +131,8 @@ public enum Setting {
         Rule OPTIONAL_TEXT = value -> value.isEmpty() ? Optional.empty() : Optional.of(value);
         /** Strictly true or false: MicroProfile Config would read any other word, "ture" included, as false. */
         Rule BOOLEAN = value -> switch (value.toLowerCase(Locale.ROOT)) {
-            case "true" -> Boolean.TRUE;
-            case "false" -> Boolean.FALSE;
+            case "true" -> true;
+            case "false" -> false;
             default -> throw new IllegalArgumentException("must be true or false");
         };
         Rule LIBERTY = value -> value;
