@@ -71,6 +71,10 @@ public final class TaskgridClient {
         return send(request.build());
     }
 
+    public Reply delete(String path) {
+        return send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).DELETE().build());
+    }
+
     public Reply get(String path) {
         return send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build());
     }

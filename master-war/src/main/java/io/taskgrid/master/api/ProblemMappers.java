@@ -49,7 +49,9 @@ public final class ProblemMappers {
             String title = original.getStatusInfo().getReasonPhrase();
             String detail = switch (status) {
                 case 404 -> "no such resource; the API has POST /tasks, GET /tasks, GET and DELETE /tasks/{id}, "
-                        + "GET /tasks/{id}/output, GET /workers and POST /workers/{id}/drain";
+                        + "GET /tasks/{id}/output, GET /tasks/counts, GET /workers, POST /workers/{id}/drain, GET /me, "
+                        + "GET /metrics, GET and POST /tokens, DELETE /tokens/{id}, GET /secrets, POST /secrets/keys "
+                        + "and POST /secrets/reseal";
                 case 405 -> "method not allowed on this resource" + allowed(original);
                 case 415 -> "send the body as application/json";
                 case 406 -> "this API answers with application/json only";

@@ -99,7 +99,14 @@ public class ApiAuthFilter implements ContainerRequestFilter {
             }
             caller = verdict.map(JwtVerifier.Verdict::caller);
         } else {
-            caller = credentials.apiCaller(token);
+            try {
+                caller = credentials.apiCaller(token);
+            } catch (ApiTokens.Unavailable e) {
+                request.abortWith(Response.fromResponse(problem(request, 503, "Service Unavailable",
+                        "the token cannot be checked now (the database does not answer); try again", null))
+                        .header("Retry-After", "5").build());
+                return;
+            }
         }
         if (caller.isEmpty()) {
             request.abortWith(problem(request, 401, "Unauthorized", "the API token is not valid",

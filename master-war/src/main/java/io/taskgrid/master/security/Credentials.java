@@ -29,18 +29,21 @@ public class Credentials {
 
     private boolean enabled;
     private TokenFile tokens;
+    private ApiTokens apiTokens;
     private String listenHost;
     private int httpPort;
     private int grpcPort;
 
     @Inject
-    public Credentials(TaskgridConfig config) {
-        this(config.authEnabled(), config.tokensFile(), config.listenHost(), config.httpPort(), config.grpcPort());
+    public Credentials(TaskgridConfig config, ApiTokens apiTokens) {
+        this(config.authEnabled(), config.tokensFile(), config.listenHost(), config.httpPort(), config.grpcPort(),
+                apiTokens);
     }
 
-    Credentials(boolean enabled, String tokensFile, String listenHost, int httpPort, int grpcPort) {
+    Credentials(boolean enabled, String tokensFile, String listenHost, int httpPort, int grpcPort, ApiTokens apiTokens) {
         this.enabled = enabled;
         this.tokens = new TokenFile(Path.of(tokensFile));
+        this.apiTokens = apiTokens;
         this.listenHost = listenHost;
         this.httpPort = httpPort;
         this.grpcPort = grpcPort;
@@ -54,8 +57,14 @@ public class Credentials {
         return enabled;
     }
 
+    /**
+     * The caller an API token names: one of the tokens file, else one made through the API (in the database).
+     *
+     * @throws ApiTokens.Unavailable when the token could be one of the database's and the database cannot be asked
+     */
     public Optional<TokenFile.Caller> apiCaller(String token) {
-        return tokens.apiCaller(token);
+        Optional<TokenFile.Caller> fromFile = tokens.apiCaller(token);
+        return fromFile.isPresent() || apiTokens == null ? fromFile : apiTokens.caller(token);
     }
 
     public Optional<String> joinTokenName(String token) {

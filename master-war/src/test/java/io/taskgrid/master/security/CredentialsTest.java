@@ -22,7 +22,7 @@ class CredentialsTest {
     @Test
     void theFirstStartMakesTokensKeepsOnlyTheirHashesAndHandsThemOverOnce() throws Exception {
         Path tokensFile = dir.resolve("out/taskgrid-tokens.properties");
-        Credentials credentials = new Credentials(true, tokensFile.toString(), "localhost", 9092, 50051);
+        Credentials credentials = new Credentials(true, tokensFile.toString(), "localhost", 9092, 50051, null);
         credentials.initialize();
 
         Path initial = tokensFile.resolveSibling(Credentials.INITIAL_FILE);
@@ -38,14 +38,14 @@ class CredentialsTest {
 
         // A second start keeps what exists.
         String before = Files.readString(tokensFile);
-        new Credentials(true, tokensFile.toString(), "localhost", 9092, 50051).initialize();
+        new Credentials(true, tokensFile.toString(), "localhost", 9092, 50051, null).initialize();
         assertThat(Files.readString(tokensFile)).isEqualTo(before);
     }
 
     @Test
     void withAuthenticationOffNothingIsMade() {
         Path tokensFile = dir.resolve("tokens");
-        new Credentials(false, tokensFile.toString(), "localhost", 9092, 50051).initialize();
+        new Credentials(false, tokensFile.toString(), "localhost", 9092, 50051, null).initialize();
         assertThat(tokensFile).doesNotExist();
     }
 }

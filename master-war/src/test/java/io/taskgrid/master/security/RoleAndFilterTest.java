@@ -55,17 +55,23 @@ class RoleAndFilterTest {
         for (Method method : ResourceMethods.annotatedWith(HTTP_METHODS)) {
             declared.put(httpMethod(method) + " " + path(method), RoleCheck.declared(method, method.getDeclaringClass()).orElse(null));
         }
-        assertThat(declared).containsExactlyInAnyOrderEntriesOf(Map.of(
-                "POST tasks", Role.SUBMITTER,
-                "GET tasks", Role.VIEWER,
-                "GET tasks/{id}", Role.VIEWER,
-                "GET tasks/{id}/output", Role.VIEWER,
-                "GET tasks/counts", Role.VIEWER,
-                "GET me", Role.VIEWER,
-                "DELETE tasks/{id}", Role.SUBMITTER,
-                "GET workers", Role.VIEWER,
-                "POST workers/{id}/drain", Role.OPERATOR,
-                "GET metrics", Role.VIEWER));
+        assertThat(declared).containsExactlyInAnyOrderEntriesOf(Map.ofEntries(
+                Map.entry("POST tokens", Role.OPERATOR),
+                Map.entry("GET tokens", Role.OPERATOR),
+                Map.entry("DELETE tokens/{id}", Role.OPERATOR),
+                Map.entry("GET secrets", Role.OPERATOR),
+                Map.entry("POST secrets/keys", Role.OPERATOR),
+                Map.entry("POST secrets/reseal", Role.OPERATOR),
+                Map.entry("POST tasks", Role.SUBMITTER),
+                Map.entry("GET tasks", Role.VIEWER),
+                Map.entry("GET tasks/{id}", Role.VIEWER),
+                Map.entry("GET tasks/{id}/output", Role.VIEWER),
+                Map.entry("GET tasks/counts", Role.VIEWER),
+                Map.entry("GET me", Role.VIEWER),
+                Map.entry("DELETE tasks/{id}", Role.SUBMITTER),
+                Map.entry("GET workers", Role.VIEWER),
+                Map.entry("POST workers/{id}/drain", Role.OPERATOR),
+                Map.entry("GET metrics", Role.VIEWER)));
     }
 
     private static String httpMethod(Method method) {
