@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import io.taskgrid.proto.WorkerLimits;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
@@ -121,7 +122,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     static final class CommandLineFlags {
 
         @Option(names = "--id", paramLabel = "ID", converter = WorkerId.class,
-                description = "worker id, unique in the pool: letters, digits, . _ - (at most 64) "
+                description = "worker id, unique in the pool: letters, digits, . _ - (at most "
+                        + WorkerLimits.MAX_WORKER_ID_LENGTH + ") "
                         + "(default: the host name plus a random suffix)")
         String id;
 
@@ -130,13 +132,15 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         HostPortValue master;
 
         @Option(names = "--slots", paramLabel = "N", defaultValue = "1", converter = Slots.class,
-                description = "how many tasks to run at once, 1 to 256 (default: ${DEFAULT-VALUE})")
+                description = "how many tasks to run at once, 1 to " + WorkerLimits.MAX_SLOTS
+                        + " (default: ${DEFAULT-VALUE})")
         int slots;
 
         @Option(names = "--label", paramLabel = "KEY=VALUE", converter = LabelArgument.class,
                 description = "a label this worker offers; tasks that require labels run only where all match. "
-                        + "Repeatable, at most 16; key and value 1 to 63 of letters, digits, . _ - (starting with a "
-                        + "letter or digit)")
+                        + "Repeatable, at most " + WorkerLimits.MAX_LABELS + "; key and value 1 to "
+                        + WorkerLimits.MAX_LABEL_LENGTH + " of letters, digits, . _ - (starting with a letter or "
+                        + "digit)")
         List<Label> labels = new ArrayList<>();
 
         @Option(names = "--reconnect-delay", paramLabel = "DUR", defaultValue = "5s", converter = PositiveDuration.class,
@@ -236,8 +240,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                     throw new UsageException("--label " + label.key() + " is given twice");
                 }
             }
-            if (labelMap.size() > MAX_LABELS) {
-                throw new UsageException("at most " + MAX_LABELS + " --label flags are allowed");
+            if (labelMap.size() > WorkerLimits.MAX_LABELS) {
+                throw new UsageException("at most " + WorkerLimits.MAX_LABELS + " --label flags are allowed");
             }
             Path state = stateDir != null ? stateDir
                     : Path.of(System.getProperty("user.home"), ".taskgrid-agent", workerId);
@@ -253,10 +257,6 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     record Label(String key, String value) {
     }
 
-    /** The master checks labels by the same rule and refuses a registration that breaks it. */
-    static final int MAX_LABELS = 16;
-    private static final Pattern LABEL_WORD = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
-
     static final class LabelArgument implements ITypeConverter<Label> {
         @Override
         public Label convert(String value) {
@@ -266,21 +266,20 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             }
             String key = value.substring(0, equals);
             String labelValue = value.substring(equals + 1);
-            if (!LABEL_WORD.matcher(key).matches() || !LABEL_WORD.matcher(labelValue).matches()) {
-                throw new TypeConversionException("'" + value + "': key and value must each be 1 to 63 of A-Z a-z "
-                        + "0-9 . _ -, starting with a letter or digit");
+            if (!WorkerLimits.isLabelWord(key) || !WorkerLimits.isLabelWord(labelValue)) {
+                throw new TypeConversionException("'" + value + "': key and value must each be 1 to "
+                        + WorkerLimits.MAX_LABEL_LENGTH + " of A-Z a-z 0-9 . _ -, starting with a letter or digit");
             }
             return new Label(key, labelValue);
         }
     }
 
     static final class WorkerId implements ITypeConverter<String> {
-        private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-
         @Override
         public String convert(String value) {
-            if (!ID.matcher(value).matches()) {
-                throw new TypeConversionException("'" + value + "' must be 1 to 64 of A-Z a-z 0-9 . _ -");
+            if (!WorkerLimits.isWorkerId(value)) {
+                throw new TypeConversionException("'" + value + "' must be 1 to " + WorkerLimits.MAX_WORKER_ID_LENGTH
+                        + " of A-Z a-z 0-9 . _ -");
             }
             return value;
         }
@@ -304,7 +303,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     static final class Slots implements ITypeConverter<Integer> {
         @Override
         public Integer convert(String value) {
-            return intIn(value, 1, 256);
+            return intIn(value, 1, WorkerLimits.MAX_SLOTS);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import io.taskgrid.proto.WorkerLimits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -8,6 +9,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -163,6 +166,47 @@ class AgentOptionsTest {
             many[2 * i + 1] = "k" + i + "=v";
         }
         assertUsage("at most 16 --label", many);
+    }
+
+    /**
+     * The master refuses a registration that breaks {@link WorkerLimits}; the agent must refuse exactly those flags at
+     * its start (exit 2, saying which), and take all the rest. Held at the edges and over odd characters, so that a
+     * limit of the agent's own would show.
+     */
+    @Test
+    void flagsAreCheckedByTheLimitsTheMasterChecksRegistrationsBy() throws Exception {
+        String longest = "w".repeat(WorkerLimits.MAX_WORKER_ID_LENGTH);
+        assertThat(accepted("--id=" + longest)).isTrue();
+        assertThat(accepted("--id=" + longest + "w")).isFalse();
+        assertThat(accepted("--slots=" + WorkerLimits.MAX_SLOTS)).isTrue();
+        assertThat(accepted("--slots=" + (WorkerLimits.MAX_SLOTS + 1))).isFalse();
+        List<String> most = new ArrayList<>();
+        for (int i = 0; i < WorkerLimits.MAX_LABELS; i++) {
+            most.add("--label=k" + i + "=" + "v".repeat(WorkerLimits.MAX_LABEL_LENGTH));
+        }
+        assertThat(accepted(most.toArray(String[]::new))).isTrue();
+        most.add("--label=one=more");
+        assertThat(accepted(most.toArray(String[]::new))).isFalse();
+        for (String id : List.of("a", "A.b_c-9", "-x", ".", "has space", "é", "a/b", "a\nb", "a:b")) {
+            assertThat(accepted("--id=" + id)).as("--id '%s'", id).isEqualTo(WorkerLimits.isWorkerId(id));
+        }
+        for (String word : List.of("a", "9x", "a.b_c-d", "-x", ".x", "_x", "a b", "a,b", "é", "",
+                "x".repeat(WorkerLimits.MAX_LABEL_LENGTH), "x".repeat(WorkerLimits.MAX_LABEL_LENGTH + 1))) {
+            assertThat(accepted("--label=k=" + word)).as("label value '%s'", word)
+                    .isEqualTo(WorkerLimits.isLabelWord(word));
+            assertThat(accepted("--label=" + word + "=v")).as("label key '%s'", word)
+                    .isEqualTo(WorkerLimits.isLabelWord(word));
+        }
+        assertThat(accepted("--label=k=a=b")).as("'=' in a value").isFalse();
+    }
+
+    private static boolean accepted(String... args) throws AgentOptions.HelpRequested {
+        try {
+            AgentOptions.parse(args);
+            return true;
+        } catch (AgentOptions.UsageException e) {
+            return false;
+        }
     }
 
     @Test
