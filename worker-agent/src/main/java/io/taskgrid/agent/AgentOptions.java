@@ -8,7 +8,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.TypeConversionException;
 
 import java.io.IOException;
-import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,7 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
@@ -25,6 +23,9 @@ import java.util.regex.PatternSyntaxException;
  * The agent's command line. Parsing is strict: an unknown flag or a malformed value is an error, not a default, so a
  * typo in a service unit fails at once instead of running with settings nobody chose. The flags are declared once, in
  * {@link CommandLineFlags}; picocli derives the parsing, {@code --flag=value} and the usage text from that.
+ *
+ * <p>{@code workerId} is null when no {@code --id} was given: the id is then the state directory's (see
+ * {@link StateDirectory#workerId}), known only once that directory is locked; {@link #withWorkerId} fills it in.
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
@@ -41,10 +42,17 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         return tlsCa != null || tlsCert != null;
     }
 
+    /** These options, running under {@code id}. */
+    public AgentOptions withWorkerId(String id) {
+        return new AgentOptions(id, masterHost, masterPort, slots, reconnectDelay, maxReconnectDelay, shutdownGrace,
+                killGrace, stateDir, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs, plaintextAllowed,
+                labels);
+    }
+
     /** Never prints the join token. */
     @Override
     public String toString() {
-        return "AgentOptions[" + workerId + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
+        return "AgentOptions[" + (workerId == null ? "(the state directory's id)" : workerId) + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
                 + ", token=" + (joinToken == null ? "none" : "set") + "]";
     }
 
@@ -100,19 +108,11 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 .setUsageHelpWidth(110);
     }
 
-    static String defaultWorkerId() {
-        String host;
-        try {
-            host = InetAddress.getLocalHost().getHostName();
-        } catch (IOException e) {
-            host = "worker";
-        }
-        host = host.replaceAll("[^A-Za-z0-9._-]", "-");
-        if (host.length() > 48) {
-            host = host.substring(0, 48);
-        }
-        return host + "-" + UUID.randomUUID().toString().substring(0, 8);
-    }
+    /**
+     * The state directory of an agent given neither --id nor --state-dir. One fixed directory, so that a restarted
+     * agent finds its id and its undelivered results again; with --id, each id keeps a directory of its own, as before.
+     */
+    static final String DEFAULT_STATE_DIR = "default";
 
     /** The declaration of every flag: names, value labels, defaults and help text, in the order of the usage. */
     @Command(name = "java -jar worker-agent.jar", sortOptions = false,
@@ -123,8 +123,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
         @Option(names = "--id", paramLabel = "ID", converter = WorkerId.class,
                 description = "worker id, unique in the pool: letters, digits, . _ - (at most "
-                        + WorkerLimits.MAX_WORKER_ID_LENGTH + ") "
-                        + "(default: the host name plus a random suffix)")
+                        + WorkerLimits.MAX_WORKER_ID_LENGTH + ") (default: the one kept in the state directory, "
+                        + "chosen at its first start: the host name plus a random suffix)")
         String id;
 
         @Option(names = "--master", paramLabel = "HOST:PORT", defaultValue = "localhost:50051", converter = HostPort.class,
@@ -200,14 +200,14 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
         @Option(names = "--state-dir", paramLabel = "DIR", converter = NotBlankPath.class,
                 description = "where results wait until the master has them, so that neither a master outage nor an "
-                        + "agent restart loses one (default: ~/.taskgrid-agent/ID)")
+                        + "agent restart loses one; it keeps the worker id too, and only one agent may use it at a time "
+                        + "(default: ~/.taskgrid-agent/ID with --id, else ~/.taskgrid-agent/" + DEFAULT_STATE_DIR + ")")
         Path stateDir;
 
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "print this help and exit")
         boolean help;
 
         AgentOptions toOptions(boolean maxReconnectGiven) throws UsageException {
-            String workerId = id == null ? defaultWorkerId() : id;
             Duration maxReconnect = maxReconnectDelay;
             if (maxReconnect.compareTo(reconnectDelay) < 0) {
                 if (maxReconnectGiven) {
@@ -244,8 +244,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 throw new UsageException("at most " + WorkerLimits.MAX_LABELS + " --label flags are allowed");
             }
             Path state = stateDir != null ? stateDir
-                    : Path.of(System.getProperty("user.home"), ".taskgrid-agent", workerId);
-            return new AgentOptions(workerId, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
+                    : Path.of(System.getProperty("user.home"), ".taskgrid-agent", id != null ? id : DEFAULT_STATE_DIR);
+            return new AgentOptions(id, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
                     shutdownGrace, killGrace, state, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
                     plaintext, labelMap);
         }

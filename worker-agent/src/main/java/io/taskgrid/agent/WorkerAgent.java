@@ -97,9 +97,9 @@ public final class WorkerAgent {
         if (System.getProperty("jdk.lang.Process.launchMechanism") == null && Runtime.version().feature() < 25) {
             System.setProperty("jdk.lang.Process.launchMechanism", "VFORK");
         }
-        AgentOptions options;
+        AgentOptions given;
         try {
-            options = AgentOptions.parse(args);
+            given = AgentOptions.parse(args);
         } catch (AgentOptions.HelpRequested e) {
             System.out.print(AgentOptions.usage());
             System.exit(0);
@@ -111,22 +111,26 @@ public final class WorkerAgent {
             System.exit(2);
             return;
         }
-        if (options.joinToken() != null && !options.tls() && !options.plaintextAllowed()
-                && !JoinTokenCredentials.isLoopback(options.masterHost() + ":" + options.masterPort())) {
-            System.err.println("worker-agent: the master " + options.masterHost() + ":" + options.masterPort()
+        if (given.joinToken() != null && !given.tls() && !given.plaintextAllowed()
+                && !JoinTokenCredentials.isLoopback(given.masterHost() + ":" + given.masterPort())) {
+            System.err.println("worker-agent: the master " + given.masterHost() + ":" + given.masterPort()
                     + " is not on this machine, and without TLS the join token would cross the network in clear: "
                     + "connect with --tls-ca FILE, or give --plaintext on a network you trust");
             System.exit(2);
             return;
         }
         boolean root = runsAsRoot();
+        AgentOptions options;
         WorkerAgent agent;
         try {
-            RunAs runAs = options.runAs() == null ? null : RunAs.resolve(options.runAs(), root);
-            Outbox outbox = new Outbox(options.stateDir());
-            agent = new WorkerAgent(options, runAs, MasterLink.connect(options, version()), outbox, Watchdog.start());
-        } catch (RunAs.Unusable | Outbox.UnsafeStateDirectory e) {
-            System.err.println("worker-agent: " + e.getMessage());
+            RunAs runAs = given.runAs() == null ? null : RunAs.resolve(given.runAs(), root);
+            // Held until the process ends: the lock keeps a second agent out of the directory meanwhile.
+            StateDirectory state = StateDirectory.open(given.stateDir());
+            options = given.withWorkerId(state.workerId(given.workerId()));
+            agent = new WorkerAgent(options, runAs, MasterLink.connect(options, version()), state.outbox(),
+                    Watchdog.start());
+        } catch (RunAs.Unusable | UnusableStateDirectory e) {
+            System.err.println("worker-agent: " + Log.oneLine(e.getMessage()));
             System.exit(2);
             return;
         }
@@ -141,7 +145,7 @@ public final class WorkerAgent {
         // Any other way out of the JVM still takes the process trees along.
         Runtime.getRuntime().addShutdownHook(new Thread(agent::killEverything, "kill-on-exit"));
         Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
-                + agent.link.target() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
+                + agent.link.target() + "; state directory " + options.stateDir() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
                 + options.allow().size() + " --allow rule(s)")
                 + (agent.runAs == null ? "" : "; commands run as " + agent.runAs.user() + " (uid " + agent.runAs.uid() + ")"));
         if (options.joinToken() == null) {

@@ -29,12 +29,27 @@ class AgentOptionsTest {
         assertThat(options.masterPort()).isEqualTo(50051);
         assertThat(options.slots()).isEqualTo(1);
         assertThat(options.reconnectDelay()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(options.workerId()).matches("[A-Za-z0-9._-]{1,64}");
     }
 
+    /**
+     * Without --id the id is the state directory's, so that directory must be the same at every start: one fixed
+     * directory, not one per (new) id. With --id, each id keeps its own, as before.
+     */
     @Test
-    void theDefaultIdIsUniquePerAgent() throws Exception {
-        assertThat(AgentOptions.parse().workerId()).isNotEqualTo(AgentOptions.parse().workerId());
+    void withoutIdTheStateDirectoryIsOneFixedDirectoryAndWithIdThatIdsOwn() throws Exception {
+        Path agents = Path.of(System.getProperty("user.home"), ".taskgrid-agent");
+        AgentOptions withoutId = AgentOptions.parse();
+        assertThat(withoutId.workerId()).as("known once the directory is locked").isNull();
+        assertThat(withoutId.stateDir()).isEqualTo(agents.resolve("default"));
+        assertThat(AgentOptions.parse().stateDir()).isEqualTo(withoutId.stateDir());
+        assertThat(AgentOptions.parse("--id", "w1").stateDir()).isEqualTo(agents.resolve("w1"));
+        assertThat(AgentOptions.parse("--state-dir", "/srv/agent").stateDir()).isEqualTo(Path.of("/srv/agent"));
+        assertThat(AgentOptions.parse("--id", "w1", "--state-dir", "/srv/agent").stateDir())
+                .isEqualTo(Path.of("/srv/agent"));
+        AgentOptions resolved = AgentOptions.parse("--slots", "3", "--label", "os=linux").withWorkerId("w9");
+        assertThat(resolved.workerId()).isEqualTo("w9");
+        assertThat(resolved).usingRecursiveComparison().ignoringFields("workerId")
+                .isEqualTo(AgentOptions.parse("--slots", "3", "--label", "os=linux"));
     }
 
     @Test
