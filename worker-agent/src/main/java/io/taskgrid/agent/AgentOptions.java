@@ -102,10 +102,24 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     }
 
     private static CommandLine commandLine(CommandLineFlags flags) {
-        return new CommandLine(flags)
+        CommandLine commandLine = new CommandLine(flags)
                 // "@file" expands into arguments by default in picocli: not a feature anyone asked of this agent.
                 .setExpandAtFiles(false)
                 .setUsageHelpWidth(110);
+        commandLine.getCommandSpec().usageMessage().footer(footer());
+        return commandLine;
+    }
+
+    /** The footer of the usage, with the exit codes taken from {@link ExitCode} so that the two cannot differ. */
+    private static String[] footer() {
+        List<String> lines = new ArrayList<>(List.of("",
+                "DUR is a number with an optional unit: 500ms, 5s, 2m (a bare number means seconds).",
+                "Values may also be given as --flag=value.", "", "Exit codes:"));
+        for (ExitCode code : ExitCode.values()) {
+            lines.add(String.format("  %d  %s", code.value(), code.meaning()));
+        }
+        // picocli formats each line: a percent sign in a meaning must not be read as a format.
+        return lines.stream().map(line -> line.replace("%", "%%")).toArray(String[]::new);
     }
 
     /**
@@ -116,9 +130,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     /** The declaration of every flag: names, value labels, defaults and help text, in the order of the usage. */
     @Command(name = "java -jar worker-agent.jar", sortOptions = false,
-            description = "Connects to a Taskgrid master and runs the shell commands it assigns.%n",
-            footer = {"", "DUR is a number with an optional unit: 500ms, 5s, 2m (a bare number means seconds).",
-                    "Values may also be given as --flag=value. A bad command line exits with code 2."})
+            description = "Connects to a Taskgrid master and runs the shell commands it assigns.%n")
     static final class CommandLineFlags {
 
         @Option(names = "--id", paramLabel = "ID", converter = WorkerId.class,

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -249,6 +250,25 @@ class AgentOptionsTest {
         declared.remove("-h");
         assertThat(documented).containsExactlyInAnyOrderElementsOf(declared);
         assertThat(AgentOptions.usage()).contains(declared);
+    }
+
+    /** Each exit code a supervisor may see, with its meaning, in --help (one line each) and in the README's table. */
+    @Test
+    void theUsageAndTheReadmeListEveryExitCode() throws Exception {
+        String usage = AgentOptions.usage();
+        assertThat(usage.substring(usage.indexOf("Exit codes:")).lines().skip(1))
+                .as("one line per code: picocli would not indent a line it wraps")
+                .containsExactlyElementsOf(Arrays.stream(ExitCode.values())
+                        .map(code -> "  " + code.value() + "  " + code.meaning()).toList());
+        String readme = Files.readString(Path.of("../README.md"));
+        int start = readme.indexOf("## Worker agent");
+        String section = readme.substring(start, readme.indexOf("\n## ", start + 1));
+        Set<Integer> documented = new TreeSet<>();
+        Matcher row = Pattern.compile("(?m)^\\| `(\\d+)` \\| .+ \\|$").matcher(section);
+        while (row.find()) {
+            documented.add(Integer.valueOf(row.group(1)));
+        }
+        assertThat(documented).containsExactlyElementsOf(Arrays.stream(ExitCode.values()).map(ExitCode::value).toList());
     }
 
     private static void assertUsage(String message, String... args) {

@@ -21,9 +21,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -42,6 +45,8 @@ class WorkerAgentTest {
     private Server server;
     private WorkerAgent agent;
     private Thread linkThread;
+    /** What runLink returned: the exit code when the link ended the agent. */
+    private CompletableFuture<Optional<ExitCode>> linkEnded;
     private StateDirectory state;
     private Outbox outbox;
 
@@ -96,7 +101,10 @@ class WorkerAgentTest {
                 options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
         outbox = state.outbox();
         agent = new WorkerAgent(options, runAs, link, outbox, null);
-        linkThread = new Thread(agent::runLink, "test-link");
+        CompletableFuture<Optional<ExitCode>> ended = new CompletableFuture<>();
+        WorkerAgent started = agent;
+        linkThread = new Thread(() -> ended.complete(started.runLink()), "test-link");
+        linkEnded = ended;
         linkThread.start();
     }
 
@@ -227,6 +235,35 @@ class WorkerAgentTest {
         assertThat(delivered.getWorkerId()).isEqualTo(before.getWorkerId());
         assertThat(delivered.getStdout().toStringUtf8()).isEqualTo("once\n");
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    @Test
+    void aRefusedJoinTokenEndsTheAgentAtOnceInsteadOfRetrying() throws Exception {
+        master.refuseToken = true;
+        startAgent(1);
+        assertThat(linkEnded.get(10, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
+        assertThat(master.refusedCalls).as("one try, no drain").containsExactly("AssignTask");
+        assertThat(master.registrations).isEmpty();
+    }
+
+    /**
+     * A token revoked while the agent runs is refused on the next call (here a report; the stream opened before still
+     * stands): the agent stops as SIGTERM would. The task still running gets its grace and runs to its end; no result
+     * is lost, both wait in the outbox for an agent the master accepts.
+     */
+    @Test
+    void aJoinTokenRevokedMidLifeStopsTheAgentAsSigtermWouldAndKeepsTheResults() throws Exception {
+        startAgent(2);
+        master.nextRegistration();
+        master.assign("t1", "a1", "sleep 1; echo slow");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.refuseToken = true;
+        master.assign("t2", "a2", "echo quick");
+        assertThat(linkEnded.get(15, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
+        assertThat(master.refusedCalls).isNotEmpty().doesNotContain("AssignTask");
+        assertThat(outbox.pending()).extracting(StatusReport::getAttemptId, StatusReport::getOutcome,
+                StatusReport::getExitCode, r -> r.getStdout().toStringUtf8()).containsExactlyInAnyOrder(
+                tuple("a1", Outcome.EXITED, 0, "slow\n"), tuple("a2", Outcome.EXITED, 0, "quick\n"));
     }
 
     @Test
