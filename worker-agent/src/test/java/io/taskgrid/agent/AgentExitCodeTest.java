@@ -65,7 +65,7 @@ class AgentExitCodeTest {
     void aStateDirectoryInUseByAnotherAgentExits3NamingItAndThatAgentsPid() throws Exception {
         Path state = dir.resolve("state");
         try (StateDirectory held = StateDirectory.open(state)) {
-            Exit exit = run("--state-dir", state.toString(), "--master", "127.0.0.1:9");
+            Exit exit = run("--state-dir", held.dir().toString(), "--master", "127.0.0.1:9");
             assertThat(exit.code()).isEqualTo(ExitCode.STATE_DIRECTORY.value()).isEqualTo(3);
             assertThat(exit.stderr().lines().filter(line -> line.startsWith("worker-agent: ")))
                     .as("one line").singleElement().asString()
