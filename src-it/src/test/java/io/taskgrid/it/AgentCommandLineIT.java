@@ -60,23 +60,58 @@ class AgentCommandLineIT {
         assertThat(run.stdout()).contains("--id", "--master", "--slots", "--reconnect-delay");
     }
 
+    /**
+     * Without flags (but --master when the cluster is not on the default port), in a home of the test's own: the
+     * agent chooses an id, keeps it in its default state directory, joins under it and exits 0 on SIGTERM.
+     */
     @Test
-    void withNoFlagsTheAgentJoinsTheLocalMasterUnderAUniqueIdAndExits0OnSigterm() throws Exception {
+    void withNoFlagsTheAgentJoinsTheLocalMasterUnderAnIdItKeepsAndExits0OnSigterm(@TempDir Path home)
+            throws Exception {
         int before = cluster.connectedWorkers();
-        Process agent = AgentProcess.agent().joinToken(cluster.joinToken())
-                .appendLog(Path.of(SharedCluster.property("taskgrid.log.dir"), "default-agent.log"))
-                .start();
+        AgentProcess withoutFlags = AgentProcess.agent().home(home).joinToken(cluster.joinToken())
+                .appendLog(Path.of(SharedCluster.property("taskgrid.log.dir"), "default-agent.log"));
+        if (cluster.config().grpcPort() != 50051) {
+            withoutFlags.master(cluster.config().grpcTarget());
+        }
+        Process agent = withoutFlags.start();
+        String id;
         try {
             cluster.awaitWorkers(before + 1, Duration.ofSeconds(30));
-            List<String> ids = SharedCluster.client().workers().stream().map(w -> w.getString("id")).toList();
-            assertThat(ids).filteredOn(id -> !cluster.configuredWorkerIds().contains(id)).hasSize(1)
-                    .allMatch(id -> id.matches("[A-Za-z0-9._-]+-[0-9a-f]{8}"));
+            List<String> ids = SharedCluster.client().workers().stream().map(w -> w.getString("id"))
+                    .filter(w -> !cluster.configuredWorkerIds().contains(w)).toList();
+            assertThat(ids).hasSize(1).allMatch(w -> w.matches("[A-Za-z0-9._-]+-[0-9a-f]{8}"));
+            id = ids.get(0);
         } finally {
             agent.destroy();
             assertThat(agent.waitFor(30, TimeUnit.SECONDS)).isTrue();
         }
         assertThat(agent.exitValue()).isZero();
+        assertThat(home.resolve(".taskgrid-agent/default/worker-id")).content().isEqualTo(id + "\n");
         cluster.awaitWorkers(before, Duration.ofSeconds(30));
+    }
+
+    /** A join token the master does not know ends the agent at once, with the master's reason and exit code 4. */
+    @Test
+    void anAgentWhoseJoinTokenTheMasterRefusesExitsAtOnceWith4AndTheReason(@TempDir Path dir) throws Exception {
+        long start = System.nanoTime();
+        Process agent = AgentProcess.agent().id("wrong-token").master(cluster.config().grpcTarget())
+                .args("--state-dir", dir.resolve("state").toString(), "--reconnect-delay", "500ms")
+                .joinToken("tgj_not-a-token-of-this-master").start();
+        try {
+            assertThat(agent.waitFor(30, TimeUnit.SECONDS)).as("the agent ends by itself").isTrue();
+        } finally {
+            if (agent.isAlive()) {
+                // destroy() closes the pipes too: only for an agent still running, whose output is not read then
+                agent.destroyForcibly();
+            }
+        }
+        Duration took = Duration.ofNanos(System.nanoTime() - start);
+        String stderr = new String(agent.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(agent.exitValue()).as(stderr).isEqualTo(4);
+        assertThat(stderr).contains("refused this agent's join token (the join token is not valid on this master)")
+                .contains("exit code 4");
+        assertThat(took).isLessThan(Duration.ofSeconds(20));
+        assertThat(SharedCluster.client().workers()).extracting(w -> w.getString("id")).doesNotContain("wrong-token");
     }
 
     @Test

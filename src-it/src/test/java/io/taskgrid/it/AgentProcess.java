@@ -19,6 +19,7 @@ final class AgentProcess {
 
     private String id;
     private String master;
+    private Path home;
     private final List<String> args = new ArrayList<>();
     /** A null value takes the variable out of the inherited environment. */
     private final Map<String, String> environment = new LinkedHashMap<>();
@@ -40,6 +41,15 @@ final class AgentProcess {
     /** {@code --master host:port}; left out when not set, so the agent looks for a master on this machine. */
     AgentProcess master(String target) {
         this.master = target;
+        return this;
+    }
+
+    /**
+     * The agent JVM's home directory ({@code user.home}), under which lies its default state directory; left out when
+     * not set, so the agent uses the test user's own home (shared with every other agent of that user on the machine).
+     */
+    AgentProcess home(Path dir) {
+        this.home = dir;
         return this;
     }
 
@@ -81,7 +91,11 @@ final class AgentProcess {
 
     List<String> command() {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> command = new ArrayList<>(List.of(java, "-jar", SharedCluster.property("taskgrid.agent.jar")));
+        List<String> command = new ArrayList<>(List.of(java));
+        if (home != null) {
+            command.add("-Duser.home=" + home);
+        }
+        command.addAll(List.of("-jar", SharedCluster.property("taskgrid.agent.jar")));
         if (id != null) {
             command.addAll(List.of("--id", id));
         }

@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import io.taskgrid.proto.WorkerLimits;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
@@ -7,7 +8,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.TypeConversionException;
 
 import java.io.IOException;
-import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
@@ -24,6 +23,9 @@ import java.util.regex.PatternSyntaxException;
  * The agent's command line. Parsing is strict: an unknown flag or a malformed value is an error, not a default, so a
  * typo in a service unit fails at once instead of running with settings nobody chose. The flags are declared once, in
  * {@link CommandLineFlags}; picocli derives the parsing, {@code --flag=value} and the usage text from that.
+ *
+ * <p>{@code workerId} is null when no {@code --id} was given: the id is then the state directory's (see
+ * {@link StateDirectory#workerId}), known only once that directory is locked; {@link #withWorkerId} fills it in.
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
@@ -40,10 +42,17 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         return tlsCa != null || tlsCert != null;
     }
 
+    /** These options, running under {@code id}. */
+    public AgentOptions withWorkerId(String id) {
+        return new AgentOptions(id, masterHost, masterPort, slots, reconnectDelay, maxReconnectDelay, shutdownGrace,
+                killGrace, stateDir, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs, plaintextAllowed,
+                labels);
+    }
+
     /** Never prints the join token. */
     @Override
     public String toString() {
-        return "AgentOptions[" + workerId + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
+        return "AgentOptions[" + (workerId == null ? "(the state directory's id)" : workerId) + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
                 + ", token=" + (joinToken == null ? "none" : "set") + "]";
     }
 
@@ -93,36 +102,41 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     }
 
     private static CommandLine commandLine(CommandLineFlags flags) {
-        return new CommandLine(flags)
+        CommandLine commandLine = new CommandLine(flags)
                 // "@file" expands into arguments by default in picocli: not a feature anyone asked of this agent.
                 .setExpandAtFiles(false)
                 .setUsageHelpWidth(110);
+        commandLine.getCommandSpec().usageMessage().footer(footer());
+        return commandLine;
     }
 
-    static String defaultWorkerId() {
-        String host;
-        try {
-            host = InetAddress.getLocalHost().getHostName();
-        } catch (IOException e) {
-            host = "worker";
+    /** The footer of the usage, with the exit codes taken from {@link ExitCode} so that the two cannot differ. */
+    private static String[] footer() {
+        List<String> lines = new ArrayList<>(List.of("",
+                "DUR is a number with an optional unit: 500ms, 5s, 2m (a bare number means seconds).",
+                "Values may also be given as --flag=value.", "", "Exit codes:"));
+        for (ExitCode code : ExitCode.values()) {
+            lines.add(String.format("  %d  %s", code.value(), code.meaning()));
         }
-        host = host.replaceAll("[^A-Za-z0-9._-]", "-");
-        if (host.length() > 48) {
-            host = host.substring(0, 48);
-        }
-        return host + "-" + UUID.randomUUID().toString().substring(0, 8);
+        // picocli formats each line: a percent sign in a meaning must not be read as a format.
+        return lines.stream().map(line -> line.replace("%", "%%")).toArray(String[]::new);
     }
+
+    /**
+     * The state directory of an agent given neither --id nor --state-dir. One fixed directory, so that a restarted
+     * agent finds its id and its undelivered results again; with --id, each id keeps a directory of its own, as before.
+     */
+    static final String DEFAULT_STATE_DIR = "default";
 
     /** The declaration of every flag: names, value labels, defaults and help text, in the order of the usage. */
     @Command(name = "java -jar worker-agent.jar", sortOptions = false,
-            description = "Connects to a Taskgrid master and runs the shell commands it assigns.%n",
-            footer = {"", "DUR is a number with an optional unit: 500ms, 5s, 2m (a bare number means seconds).",
-                    "Values may also be given as --flag=value. A bad command line exits with code 2."})
+            description = "Connects to a Taskgrid master and runs the shell commands it assigns.%n")
     static final class CommandLineFlags {
 
         @Option(names = "--id", paramLabel = "ID", converter = WorkerId.class,
-                description = "worker id, unique in the pool: letters, digits, . _ - (at most 64) "
-                        + "(default: the host name plus a random suffix)")
+                description = "worker id, unique in the pool: letters, digits, . _ - (at most "
+                        + WorkerLimits.MAX_WORKER_ID_LENGTH + ") (default: the one kept in the state directory, "
+                        + "chosen at its first start: the host name plus a random suffix)")
         String id;
 
         @Option(names = "--master", paramLabel = "HOST:PORT", defaultValue = "localhost:50051", converter = HostPort.class,
@@ -130,13 +144,15 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         HostPortValue master;
 
         @Option(names = "--slots", paramLabel = "N", defaultValue = "1", converter = Slots.class,
-                description = "how many tasks to run at once, 1 to 256 (default: ${DEFAULT-VALUE})")
+                description = "how many tasks to run at once, 1 to " + WorkerLimits.MAX_SLOTS
+                        + " (default: ${DEFAULT-VALUE})")
         int slots;
 
         @Option(names = "--label", paramLabel = "KEY=VALUE", converter = LabelArgument.class,
                 description = "a label this worker offers; tasks that require labels run only where all match. "
-                        + "Repeatable, at most 16; key and value 1 to 63 of letters, digits, . _ - (starting with a "
-                        + "letter or digit)")
+                        + "Repeatable, at most " + WorkerLimits.MAX_LABELS + "; key and value 1 to "
+                        + WorkerLimits.MAX_LABEL_LENGTH + " of letters, digits, . _ - (starting with a letter or "
+                        + "digit)")
         List<Label> labels = new ArrayList<>();
 
         @Option(names = "--reconnect-delay", paramLabel = "DUR", defaultValue = "5s", converter = PositiveDuration.class,
@@ -196,14 +212,14 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
         @Option(names = "--state-dir", paramLabel = "DIR", converter = NotBlankPath.class,
                 description = "where results wait until the master has them, so that neither a master outage nor an "
-                        + "agent restart loses one (default: ~/.taskgrid-agent/ID)")
+                        + "agent restart loses one; it keeps the worker id too, and only one agent may use it at a time "
+                        + "(default: ~/.taskgrid-agent/ID with --id, else ~/.taskgrid-agent/" + DEFAULT_STATE_DIR + ")")
         Path stateDir;
 
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "print this help and exit")
         boolean help;
 
         AgentOptions toOptions(boolean maxReconnectGiven) throws UsageException {
-            String workerId = id == null ? defaultWorkerId() : id;
             Duration maxReconnect = maxReconnectDelay;
             if (maxReconnect.compareTo(reconnectDelay) < 0) {
                 if (maxReconnectGiven) {
@@ -236,12 +252,12 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                     throw new UsageException("--label " + label.key() + " is given twice");
                 }
             }
-            if (labelMap.size() > MAX_LABELS) {
-                throw new UsageException("at most " + MAX_LABELS + " --label flags are allowed");
+            if (labelMap.size() > WorkerLimits.MAX_LABELS) {
+                throw new UsageException("at most " + WorkerLimits.MAX_LABELS + " --label flags are allowed");
             }
             Path state = stateDir != null ? stateDir
-                    : Path.of(System.getProperty("user.home"), ".taskgrid-agent", workerId);
-            return new AgentOptions(workerId, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
+                    : Path.of(System.getProperty("user.home"), ".taskgrid-agent", id != null ? id : DEFAULT_STATE_DIR);
+            return new AgentOptions(id, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
                     shutdownGrace, killGrace, state, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
                     plaintext, labelMap);
         }
@@ -253,10 +269,6 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     record Label(String key, String value) {
     }
 
-    /** The master checks labels by the same rule and refuses a registration that breaks it. */
-    static final int MAX_LABELS = 16;
-    private static final Pattern LABEL_WORD = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
-
     static final class LabelArgument implements ITypeConverter<Label> {
         @Override
         public Label convert(String value) {
@@ -266,21 +278,20 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             }
             String key = value.substring(0, equals);
             String labelValue = value.substring(equals + 1);
-            if (!LABEL_WORD.matcher(key).matches() || !LABEL_WORD.matcher(labelValue).matches()) {
-                throw new TypeConversionException("'" + value + "': key and value must each be 1 to 63 of A-Z a-z "
-                        + "0-9 . _ -, starting with a letter or digit");
+            if (!WorkerLimits.isLabelWord(key) || !WorkerLimits.isLabelWord(labelValue)) {
+                throw new TypeConversionException("'" + value + "': key and value must each be 1 to "
+                        + WorkerLimits.MAX_LABEL_LENGTH + " of A-Z a-z 0-9 . _ -, starting with a letter or digit");
             }
             return new Label(key, labelValue);
         }
     }
 
     static final class WorkerId implements ITypeConverter<String> {
-        private static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-
         @Override
         public String convert(String value) {
-            if (!ID.matcher(value).matches()) {
-                throw new TypeConversionException("'" + value + "' must be 1 to 64 of A-Z a-z 0-9 . _ -");
+            if (!WorkerLimits.isWorkerId(value)) {
+                throw new TypeConversionException("'" + value + "' must be 1 to " + WorkerLimits.MAX_WORKER_ID_LENGTH
+                        + " of A-Z a-z 0-9 . _ -");
             }
             return value;
         }
@@ -304,7 +315,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     static final class Slots implements ITypeConverter<Integer> {
         @Override
         public Integer convert(String value) {
-            return intIn(value, 1, 256);
+            return intIn(value, 1, WorkerLimits.MAX_SLOTS);
         }
     }
 

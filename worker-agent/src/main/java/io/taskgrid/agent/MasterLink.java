@@ -1,9 +1,17 @@
 package io.taskgrid.agent;
 
 import io.grpc.CallCredentials;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
 import io.grpc.ConnectivityState;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
@@ -25,8 +33,10 @@ import io.taskgrid.proto.v1.WorkerCommand;
 
 import javax.net.ssl.SSLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -41,6 +51,10 @@ import java.util.function.Supplier;
  * <p>Keepalive pings run on the transport's own event loop, so an agent whose slots are all busy still answers them
  * and is never mistaken for a dead one; a master that vanishes without closing the connection is noticed within
  * keepalive time plus timeout.
+ *
+ * <p>An unreachable master is waited for as long as it takes; a master that refuses the join token (UNAUTHENTICATED,
+ * on any call) ends the link for good: no retry changes its mind, and an agent that kept knocking would bury the cause
+ * in a loop of log lines while its results piled up undeliverable.
  */
 final class MasterLink {
 
@@ -62,6 +76,8 @@ final class MasterLink {
     private boolean readySincePause;
     /** Names this agent process to the master; see AssignTaskRequest.session_id. */
     private final String sessionId = UUID.randomUUID().toString();
+    /** How the master refused the join token, once a call was refused; null until then. Set under sleeper. */
+    private volatile Status tokenRefusal;
 
     /**
      * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): the Netty channel of
@@ -76,8 +92,10 @@ final class MasterLink {
         this.agentVersion = agentVersion;
         this.backoff = backoff;
         this.target = target;
-        this.asyncStub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials);
-        this.blockingStub = NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials);
+        ClientInterceptor refusals = new RefusalWatch();
+        this.asyncStub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials).withInterceptors(refusals);
+        this.blockingStub = NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
+                .withInterceptors(refusals);
         watchConnectivity(ConnectivityState.IDLE);
     }
 
@@ -107,23 +125,21 @@ final class MasterLink {
     }
 
     /**
-     * Keeps a stream open and feeds each command to {@code onCommand} until {@link #stop()}. Each time it
-     * connects it tells the master which attempts still run here, from {@code stillRunning}.
+     * Keeps a stream open and feeds each command to {@code onCommand} until {@link #stop()}, or until the master
+     * refuses the join token. Each time it connects it tells the master which attempts still run here, from
+     * {@code stillRunning}.
+     *
+     * @return the master's refusal of the join token, if that is what ended the link; empty once stopped
      */
-    void run(Consumer<WorkerCommand> onCommand, Supplier<List<RunningAttempt>> stillRunning) {
-        while (!stopping) {
+    Optional<Status> run(Consumer<WorkerCommand> onCommand, Supplier<List<RunningAttempt>> stillRunning) {
+        while (!stopping && tokenRefusal == null) {
             Status ended = streamOnce(onCommand, stillRunning.get());
-            if (stopping) {
+            if (stopping || tokenRefusal != null) {
                 break;
             }
             Duration delay = backoff.nextDelay();
-            if (ended.getCode() == Status.Code.UNAUTHENTICATED) {
-                Log.error("the master at " + target() + " refused this agent: " + ended.getDescription()
-                        + "; retrying in " + delay.toMillis() + " ms");
-            } else {
-                Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
-                        + delay.toMillis() + " ms");
-            }
+            Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
+                    + delay.toMillis() + " ms");
             // The channel keeps its own, much longer, reconnect backoff; ours is the one that should count.
             channel.resetConnectBackoff();
             if (ended.getCode() == Status.Code.UNAVAILABLE) {
@@ -135,6 +151,47 @@ final class MasterLink {
             } else {
                 pause(delay);
             }
+        }
+        return stopping ? Optional.empty() : Optional.ofNullable(tokenRefusal);
+    }
+
+    /**
+     * Notes the first refusal of the join token and ends the stream, so that {@link #run} returns it even when the
+     * refusal came on another call (a report after the token was revoked, while the stream opened before still
+     * stands).
+     */
+    private void refused(Status status) {
+        synchronized (sleeper) {
+            if (tokenRefusal != null) {
+                return;
+            }
+            tokenRefusal = status;
+            sleeper.notifyAll();
+        }
+        ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
+        if (call != null) {
+            call.cancel("the master refused the join token", null);
+        }
+    }
+
+    /** Sees every call's end, so that a refused join token is noticed on whichever call the master refuses first. */
+    private final class RefusalWatch implements ClientInterceptor {
+        @Override
+        public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+            return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+                @Override
+                public void start(Listener<R> listener, Metadata headers) {
+                    super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+                        @Override
+                        public void onClose(Status status, Metadata trailers) {
+                            if (status.getCode() == Status.Code.UNAUTHENTICATED) {
+                                refused(status);
+                            }
+                            super.onClose(status, trailers);
+                        }
+                    }, headers);
+                }
+            };
         }
     }
 
@@ -149,10 +206,11 @@ final class MasterLink {
                 .addAllRunning(running)
                 .setSessionId(sessionId)
                 .build();
+        List<ClientCallStreamObserver<AssignTaskRequest>> started = new ArrayList<>(1);
         asyncStub.assignTask(request, new ClientResponseObserver<AssignTaskRequest, WorkerCommand>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<AssignTaskRequest> call) {
-                currentCall = call;
+                started.add(call);
             }
 
             @Override
@@ -173,6 +231,12 @@ final class MasterLink {
                 ended.countDown();
             }
         });
+        // Published only now that the request is sent: a call cancelled between its start and its request makes the
+        // stub throw. Whoever cancels for a stop or a refusal finds it here, or set the flag this reads after it.
+        currentCall = started.get(0);
+        if (stopping || tokenRefusal != null) {
+            started.get(0).cancel(stopping ? "agent shutting down" : "the master refused the join token", null);
+        }
         try {
             ended.await();
         } catch (InterruptedException e) {
@@ -198,6 +262,10 @@ final class MasterLink {
      * {@code patience}.
      */
     Delivery report(StatusReport report, Duration patience) {
+        if (tokenRefusal != null) {
+            // Every call would be refused the same way; the result waits for an agent the master accepts.
+            return Delivery.LATER;
+        }
         StatusReport mine = report.toBuilder().setWorkerId(workerId).setSessionId(sessionId).build();
         long deadline = System.nanoTime() + patience.toNanos();
         Backoff retry = new Backoff(Duration.ofMillis(200), Duration.ofSeconds(5));
@@ -281,6 +349,9 @@ final class MasterLink {
 
     /** Tells the master to send nothing more; false if it could not be told. */
     boolean drain() {
+        if (tokenRefusal != null) {
+            return false;
+        }
         try {
             blockingStub.withDeadlineAfter(3, TimeUnit.SECONDS)
                     .drain(DrainRequest.newBuilder().setWorkerId(workerId).setSessionId(sessionId).build());
@@ -365,7 +436,7 @@ final class MasterLink {
     private void waitFor(Duration delay, boolean untilReady) {
         long until = System.nanoTime() + delay.toNanos();
         synchronized (sleeper) {
-            while (!stopping && !(untilReady && readySincePause)) {
+            while (!stopping && tokenRefusal == null && !(untilReady && readySincePause)) {
                 long left = until - System.nanoTime();
                 if (left <= 0) {
                     return;

@@ -3,7 +3,6 @@ package io.taskgrid.agent;
 import io.taskgrid.proto.v1.StatusReport;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
@@ -34,19 +33,13 @@ final class Outbox {
     private static final Set<PosixFilePermission> OWNER_ONLY_DIR = PosixFilePermissions.fromString("rwx------");
     private static final Set<PosixFilePermission> OWNER_ONLY_FILE = PosixFilePermissions.fromString("rw-------");
 
-    /** The state directory is not fit for use; the message says why. */
-    static final class UnsafeStateDirectory extends RuntimeException {
-        UnsafeStateDirectory(String message) {
-            super(message);
-        }
-    }
-
     Outbox(Path dir) {
         this.dir = dir;
         try {
             prepare(dir);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create the state directory " + dir + ": " + e.getMessage(), e);
+            throw new UnusableStateDirectory("cannot create or inspect the state directory " + dir + ": "
+                    + e.getMessage());
         }
     }
 
@@ -63,13 +56,13 @@ final class Outbox {
             }
         }
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-            throw new UnsafeStateDirectory("the state directory " + dir + " is not a directory (a symbolic link is "
+            throw new UnusableStateDirectory("the state directory " + dir + " is not a directory (a symbolic link is "
                     + "not accepted either)");
         }
         long owner = ((Number) Files.getAttribute(dir, "unix:uid", LinkOption.NOFOLLOW_LINKS)).longValue();
         long self = ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
         if (owner != self) {
-            throw new UnsafeStateDirectory("the state directory " + dir + " belongs to uid " + owner + ", not to the "
+            throw new UnusableStateDirectory("the state directory " + dir + " belongs to uid " + owner + ", not to the "
                     + "user this agent runs as (uid " + self + "): whoever owns it could read or change the results "
                     + "kept there; use a directory of this user's own (--state-dir)");
         }

@@ -1,6 +1,7 @@
 package io.taskgrid.agent;
 
 import com.google.protobuf.ByteString;
+import io.grpc.Status;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
@@ -17,6 +18,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -34,7 +37,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The worker agent: takes assignments from the master, runs each on one of its slots, reports how it went.
  *
  * <p>On SIGTERM or SIGINT it asks the master for nothing more, lets running commands finish within the shutdown
- * grace, kills what is left (whole process trees), reports every one of them, and exits 0.
+ * grace, kills what is left (whole process trees), reports every one of them, and exits 0. What ends it otherwise,
+ * each with an exit code of its own, is in {@link ExitCode}.
  */
 public final class WorkerAgent {
 
@@ -97,43 +101,59 @@ public final class WorkerAgent {
         if (System.getProperty("jdk.lang.Process.launchMechanism") == null && Runtime.version().feature() < 25) {
             System.setProperty("jdk.lang.Process.launchMechanism", "VFORK");
         }
-        AgentOptions options;
+        AgentOptions given;
         try {
-            options = AgentOptions.parse(args);
+            given = AgentOptions.parse(args);
         } catch (AgentOptions.HelpRequested e) {
             System.out.print(AgentOptions.usage());
-            System.exit(0);
+            System.exit(ExitCode.STOPPED.value());
             return;
         } catch (AgentOptions.UsageException e) {
             System.err.println("worker-agent: " + e.getMessage());
             System.err.println();
             System.err.print(AgentOptions.usage());
-            System.exit(2);
+            System.exit(ExitCode.USAGE.value());
             return;
         }
-        if (options.joinToken() != null && !options.tls() && !options.plaintextAllowed()
-                && !JoinTokenCredentials.isLoopback(options.masterHost() + ":" + options.masterPort())) {
-            System.err.println("worker-agent: the master " + options.masterHost() + ":" + options.masterPort()
+        if (given.joinToken() != null && !given.tls() && !given.plaintextAllowed()
+                && !JoinTokenCredentials.isLoopback(given.masterHost() + ":" + given.masterPort())) {
+            exit(ExitCode.USAGE, "the master " + given.masterHost() + ":" + given.masterPort()
                     + " is not on this machine, and without TLS the join token would cross the network in clear: "
                     + "connect with --tls-ca FILE, or give --plaintext on a network you trust");
-            System.exit(2);
             return;
         }
         boolean root = runsAsRoot();
-        WorkerAgent agent;
+        RunAs runAs;
         try {
-            RunAs runAs = options.runAs() == null ? null : RunAs.resolve(options.runAs(), root);
-            Outbox outbox = new Outbox(options.stateDir());
-            agent = new WorkerAgent(options, runAs, MasterLink.connect(options, version()), outbox, Watchdog.start());
-        } catch (RunAs.Unusable | Outbox.UnsafeStateDirectory e) {
-            System.err.println("worker-agent: " + e.getMessage());
-            System.exit(2);
+            runAs = given.runAs() == null ? null : RunAs.resolve(given.runAs(), root);
+        } catch (RunAs.Unusable e) {
+            exit(ExitCode.USAGE, e.getMessage());
             return;
         }
-        Thread linkThread = new Thread(agent::runLink, "master-link");
+        AgentOptions options;
+        StateDirectory state;
+        try {
+            // Held until the process ends: the lock keeps a second agent out of the directory meanwhile.
+            state = StateDirectory.open(given.stateDir());
+            options = given.withWorkerId(state.workerId(given.workerId()));
+        } catch (UnusableStateDirectory e) {
+            exit(ExitCode.STATE_DIRECTORY, e.getMessage());
+            return;
+        }
+        MasterLink link;
+        try {
+            link = MasterLink.connect(options, version());
+        } catch (IllegalArgumentException e) {
+            // a --tls-* file that is no certificate or key
+            exit(ExitCode.USAGE, "TLS cannot be set up: " + e.getMessage());
+            return;
+        }
+        WorkerAgent agent = new WorkerAgent(options, runAs, link, state.outbox(), Watchdog.start());
+        Thread linkThread = new Thread(() -> agent.runLink().ifPresent(code -> System.exit(code.value())),
+                "master-link");
         Runnable shutdown = () -> {
             if (agent.shutdown()) {
-                System.exit(0);
+                System.exit(ExitCode.STOPPED.value());
             }
         };
         Signal.handle(new Signal("TERM"), signal -> startShutdown(shutdown));
@@ -141,7 +161,7 @@ public final class WorkerAgent {
         // Any other way out of the JVM still takes the process trees along.
         Runtime.getRuntime().addShutdownHook(new Thread(agent::killEverything, "kill-on-exit"));
         Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
-                + agent.link.target() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
+                + agent.link.target() + "; state directory " + options.stateDir() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
                 + options.allow().size() + " --allow rule(s)")
                 + (agent.runAs == null ? "" : "; commands run as " + agent.runAs.user() + " (uid " + agent.runAs.uid() + ")"));
         if (options.joinToken() == null) {
@@ -168,6 +188,12 @@ public final class WorkerAgent {
             }
         }
         linkThread.start();
+    }
+
+    /** Ends an agent that could not start, saying why on one line. */
+    private static void exit(ExitCode code, String why) {
+        System.err.println("worker-agent: " + Log.oneLine(why));
+        System.exit(code.value());
     }
 
     private static void startShutdown(Runnable shutdown) {
@@ -199,12 +225,27 @@ public final class WorkerAgent {
         return "root".equals(System.getProperty("user.name"));
     }
 
-    void runLink() {
+    /**
+     * Runs the link to the master until the agent stops. A refused join token ends the agent from here: it shuts down
+     * as on SIGTERM (running tasks get their grace, results stay in the outbox for an agent the master accepts).
+     *
+     * @return the code to exit with, when the link ended the agent; empty when something else stops it
+     */
+    Optional<ExitCode> runLink() {
         int stored = outbox.pending().size();
         if (stored > 0) {
             Log.info(stored + " result(s) from before are waiting in " + outbox.dir() + " to be reported");
         }
-        link.run(this::onCommand, this::claims);
+        Optional<Status> refusal = link.run(this::onCommand, this::claims);
+        if (refusal.isEmpty()) {
+            return Optional.empty();
+        }
+        String reason = Objects.requireNonNullElse(refusal.get().getDescription(), "no reason given");
+        Log.error("the master at " + link.target() + " refused this agent's join token (" + reason + "): stopping, "
+                + "exit code " + ExitCode.JOIN_TOKEN_REFUSED.value() + "; give the agent a join token the master "
+                + "knows (--token-file or TASKGRID_JOIN_TOKEN)");
+        // A shutdown already under way (SIGTERM meanwhile) ends the process itself.
+        return shutdown() ? Optional.of(ExitCode.JOIN_TOKEN_REFUSED) : Optional.empty();
     }
 
     /**

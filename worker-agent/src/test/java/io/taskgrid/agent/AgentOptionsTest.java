@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import io.taskgrid.proto.WorkerLimits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -8,6 +9,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -26,12 +30,27 @@ class AgentOptionsTest {
         assertThat(options.masterPort()).isEqualTo(50051);
         assertThat(options.slots()).isEqualTo(1);
         assertThat(options.reconnectDelay()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(options.workerId()).matches("[A-Za-z0-9._-]{1,64}");
     }
 
+    /**
+     * Without --id the id is the state directory's, so that directory must be the same at every start: one fixed
+     * directory, not one per (new) id. With --id, each id keeps its own, as before.
+     */
     @Test
-    void theDefaultIdIsUniquePerAgent() throws Exception {
-        assertThat(AgentOptions.parse().workerId()).isNotEqualTo(AgentOptions.parse().workerId());
+    void withoutIdTheStateDirectoryIsOneFixedDirectoryAndWithIdThatIdsOwn() throws Exception {
+        Path agents = Path.of(System.getProperty("user.home"), ".taskgrid-agent");
+        AgentOptions withoutId = AgentOptions.parse();
+        assertThat(withoutId.workerId()).as("known once the directory is locked").isNull();
+        assertThat(withoutId.stateDir()).isEqualTo(agents.resolve("default"));
+        assertThat(AgentOptions.parse().stateDir()).isEqualTo(withoutId.stateDir());
+        assertThat(AgentOptions.parse("--id", "w1").stateDir()).isEqualTo(agents.resolve("w1"));
+        assertThat(AgentOptions.parse("--state-dir", "/srv/agent").stateDir()).isEqualTo(Path.of("/srv/agent"));
+        assertThat(AgentOptions.parse("--id", "w1", "--state-dir", "/srv/agent").stateDir())
+                .isEqualTo(Path.of("/srv/agent"));
+        AgentOptions resolved = AgentOptions.parse("--slots", "3", "--label", "os=linux").withWorkerId("w9");
+        assertThat(resolved.workerId()).isEqualTo("w9");
+        assertThat(resolved).usingRecursiveComparison().ignoringFields("workerId")
+                .isEqualTo(AgentOptions.parse("--slots", "3", "--label", "os=linux"));
     }
 
     @Test
@@ -165,6 +184,47 @@ class AgentOptionsTest {
         assertUsage("at most 16 --label", many);
     }
 
+    /**
+     * The master refuses a registration that breaks {@link WorkerLimits}; the agent must refuse exactly those flags at
+     * its start (exit 2, saying which), and take all the rest. Held at the edges and over odd characters, so that a
+     * limit of the agent's own would show.
+     */
+    @Test
+    void flagsAreCheckedByTheLimitsTheMasterChecksRegistrationsBy() throws Exception {
+        String longest = "w".repeat(WorkerLimits.MAX_WORKER_ID_LENGTH);
+        assertThat(accepted("--id=" + longest)).isTrue();
+        assertThat(accepted("--id=" + longest + "w")).isFalse();
+        assertThat(accepted("--slots=" + WorkerLimits.MAX_SLOTS)).isTrue();
+        assertThat(accepted("--slots=" + (WorkerLimits.MAX_SLOTS + 1))).isFalse();
+        List<String> most = new ArrayList<>();
+        for (int i = 0; i < WorkerLimits.MAX_LABELS; i++) {
+            most.add("--label=k" + i + "=" + "v".repeat(WorkerLimits.MAX_LABEL_LENGTH));
+        }
+        assertThat(accepted(most.toArray(String[]::new))).isTrue();
+        most.add("--label=one=more");
+        assertThat(accepted(most.toArray(String[]::new))).isFalse();
+        for (String id : List.of("a", "A.b_c-9", "-x", ".", "has space", "é", "a/b", "a\nb", "a:b")) {
+            assertThat(accepted("--id=" + id)).as("--id '%s'", id).isEqualTo(WorkerLimits.isWorkerId(id));
+        }
+        for (String word : List.of("a", "9x", "a.b_c-d", "-x", ".x", "_x", "a b", "a,b", "é", "",
+                "x".repeat(WorkerLimits.MAX_LABEL_LENGTH), "x".repeat(WorkerLimits.MAX_LABEL_LENGTH + 1))) {
+            assertThat(accepted("--label=k=" + word)).as("label value '%s'", word)
+                    .isEqualTo(WorkerLimits.isLabelWord(word));
+            assertThat(accepted("--label=" + word + "=v")).as("label key '%s'", word)
+                    .isEqualTo(WorkerLimits.isLabelWord(word));
+        }
+        assertThat(accepted("--label=k=a=b")).as("'=' in a value").isFalse();
+    }
+
+    private static boolean accepted(String... args) throws AgentOptions.HelpRequested {
+        try {
+            AgentOptions.parse(args);
+            return true;
+        } catch (AgentOptions.UsageException e) {
+            return false;
+        }
+    }
+
     @Test
     void plaintextToAnotherMachineIsAnExplicitChoice() throws Exception {
         assertThat(AgentOptions.parse().plaintextAllowed()).isFalse();
@@ -190,6 +250,25 @@ class AgentOptionsTest {
         declared.remove("-h");
         assertThat(documented).containsExactlyInAnyOrderElementsOf(declared);
         assertThat(AgentOptions.usage()).contains(declared);
+    }
+
+    /** Each exit code a supervisor may see, with its meaning, in --help (one line each) and in the README's table. */
+    @Test
+    void theUsageAndTheReadmeListEveryExitCode() throws Exception {
+        String usage = AgentOptions.usage();
+        assertThat(usage.substring(usage.indexOf("Exit codes:")).lines().skip(1))
+                .as("one line per code: picocli would not indent a line it wraps")
+                .containsExactlyElementsOf(Arrays.stream(ExitCode.values())
+                        .map(code -> "  " + code.value() + "  " + code.meaning()).toList());
+        String readme = Files.readString(Path.of("../README.md"));
+        int start = readme.indexOf("## Worker agent");
+        String section = readme.substring(start, readme.indexOf("\n## ", start + 1));
+        Set<Integer> documented = new TreeSet<>();
+        Matcher row = Pattern.compile("(?m)^\\| `(\\d+)` \\| .+ \\|$").matcher(section);
+        while (row.find()) {
+            documented.add(Integer.valueOf(row.group(1)));
+        }
+        assertThat(documented).containsExactlyElementsOf(Arrays.stream(ExitCode.values()).map(ExitCode::value).toList());
     }
 
     private static void assertUsage(String message, String... args) {

@@ -42,6 +42,10 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
     final BlockingQueue<AssignTaskRequest> registrations = new LinkedBlockingQueue<>();
     final BlockingQueue<StatusReport> reports = new LinkedBlockingQueue<>();
     final Queue<String> authorizations = new ConcurrentLinkedQueue<>();
+    /** True: every call is refused as a master refuses an unknown join token. */
+    volatile boolean refuseToken;
+    /** The method of every call refused so, in order. */
+    final Queue<String> refusedCalls = new ConcurrentLinkedQueue<>();
     /** Attempt ids the next registration tells the agent it does not know. */
     volatile List<String> refuseClaims = List.of();
     /** How a report is answered: OK, or the status it fails with. */
@@ -174,7 +178,7 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
         return report;
     }
 
-    /** Records the authorization header of every call. */
+    /** Records the authorization header of every call, and refuses the call while {@link #refuseToken} says so. */
     ServerInterceptor headerRecorder() {
         return new ServerInterceptor() {
             @Override
@@ -182,6 +186,13 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
                                                               ServerCallHandler<Q, R> next) {
                 String authorization = headers.get(AUTHORIZATION);
                 authorizations.add(authorization == null ? "(none)" : authorization);
+                if (refuseToken) {
+                    refusedCalls.add(call.getMethodDescriptor().getBareMethodName());
+                    call.close(Status.UNAUTHENTICATED.withDescription("the join token is not valid on this master"),
+                            new Metadata());
+                    return new ServerCall.Listener<>() {
+                    };
+                }
                 return next.startCall(call, headers);
             }
         };

@@ -81,7 +81,7 @@ class OutboxTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(CommandRunTest.isRoot(), "giving a directory away needs root");
         Path state = Files.createDirectory(dir.resolve("theirs"));
         Files.setAttribute(state, "unix:uid", 65534);
-        assertThatThrownBy(() -> new Outbox(state)).isInstanceOf(Outbox.UnsafeStateDirectory.class)
+        assertThatThrownBy(() -> new Outbox(state)).isInstanceOf(UnusableStateDirectory.class)
                 .hasMessageContaining("belongs to uid 65534");
     }
 
@@ -89,7 +89,7 @@ class OutboxTest {
     void aSymbolicLinkIsNoStateDirectory() throws Exception {
         Path real = Files.createDirectory(dir.resolve("real"));
         Path link = Files.createSymbolicLink(dir.resolve("link"), real);
-        assertThatThrownBy(() -> new Outbox(link)).isInstanceOf(Outbox.UnsafeStateDirectory.class)
+        assertThatThrownBy(() -> new Outbox(link)).isInstanceOf(UnusableStateDirectory.class)
                 .hasMessageContaining("symbolic link");
     }
 }

@@ -59,9 +59,14 @@ class WatchdogTest {
         try {
             List<ProcessHandle> started = ProcessHandle.current().children().filter(p -> !before.contains(p)).toList();
             assertThat(started).hasSize(1);
-            // An exec keeps the environment it was given: whichever of setsid, sh and awk runs now shows it.
-            String environ = Files.readString(Path.of("/proc", Long.toString(started.get(0).pid()), "environ"),
-                    StandardCharsets.UTF_8);
+            // An exec keeps the environment it was given: whichever of setsid, sh and awk runs now shows it. In the
+            // middle of an exec the kernel shows none at all, so an empty read is read again.
+            Path environFile = Path.of("/proc", Long.toString(started.get(0).pid()), "environ");
+            String environ = Files.readString(environFile, StandardCharsets.UTF_8);
+            for (int tries = 0; environ.isEmpty() && tries < 100; tries++) {
+                Thread.sleep(20);
+                environ = Files.readString(environFile, StandardCharsets.UTF_8);
+            }
             // Names only, and a yes or no for the secret: a failure must not print the machine's environment.
             List<String> names = Arrays.stream(environ.split("\0")).map(v -> v.substring(0, v.indexOf('=') + 1))
                     .toList();

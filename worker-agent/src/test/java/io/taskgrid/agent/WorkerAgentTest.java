@@ -19,10 +19,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -41,6 +45,9 @@ class WorkerAgentTest {
     private Server server;
     private WorkerAgent agent;
     private Thread linkThread;
+    /** What runLink returned: the exit code when the link ended the agent. */
+    private CompletableFuture<Optional<ExitCode>> linkEnded;
+    private StateDirectory state;
     private Outbox outbox;
 
     @BeforeEach
@@ -55,11 +62,21 @@ class WorkerAgentTest {
 
     @AfterEach
     void stop() throws Exception {
+        stopAgent();
+        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+
+    /** As SIGTERM would, and then the process's end: the state directory is free for the next agent. */
+    private void stopAgent() throws InterruptedException {
         if (agent != null) {
             agent.shutdown();
             linkThread.join(10_000);
+            agent = null;
         }
-        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        if (state != null) {
+            state.close();
+            state = null;
+        }
     }
 
     private void startAgent(int slots) throws Exception {
@@ -67,15 +84,27 @@ class WorkerAgentTest {
     }
 
     private void startAgent(int slots, RunAs runAs) throws Exception {
-        AgentOptions options = AgentOptions.parse("--id", "w-test", "--slots", Integer.toString(slots),
-                "--reconnect-delay", "50ms", "--max-reconnect-delay", "200ms", "--shutdown-grace", "5s",
-                "--kill-grace", "1s", "--state-dir", stateDir.toString(), "--token", TOKEN);
+        launchAgent(slots, runAs, List.of("--id", "w-test"));
+    }
+
+    /** Starts an agent as main does: the state directory locked, the worker id resolved by it, then the link. */
+    private void launchAgent(int slots, RunAs runAs, List<String> identity) throws Exception {
+        List<String> args = new ArrayList<>(identity);
+        args.addAll(List.of("--slots", Integer.toString(slots), "--reconnect-delay", "50ms",
+                "--max-reconnect-delay", "200ms", "--shutdown-grace", "5s", "--kill-grace", "1s",
+                "--state-dir", stateDir.toString(), "--token", TOKEN));
+        AgentOptions given = AgentOptions.parse(args.toArray(String[]::new));
+        state = StateDirectory.open(given.stateDir());
+        AgentOptions options = given.withWorkerId(state.workerId(given.workerId()));
         ManagedChannel channel = InProcessChannelBuilder.forName(serverName).directExecutor().build();
         MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
                 options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
-        outbox = new Outbox(stateDir);
+        outbox = state.outbox();
         agent = new WorkerAgent(options, runAs, link, outbox, null);
-        linkThread = new Thread(agent::runLink, "test-link");
+        CompletableFuture<Optional<ExitCode>> ended = new CompletableFuture<>();
+        WorkerAgent started = agent;
+        linkThread = new Thread(() -> ended.complete(started.runLink()), "test-link");
+        linkEnded = ended;
         linkThread.start();
     }
 
@@ -176,6 +205,65 @@ class WorkerAgentTest {
         assertThat(retried.getAttemptId()).isEqualTo("a1");
         assertThat(retried.getStdout().toStringUtf8()).isEqualTo("kept\n");
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    /**
+     * Issue 15: an agent without --id, stopped while the master could not take its result, is the same worker when it
+     * starts again on its state directory, so the master lets it claim and deliver that result. An agent that named
+     * itself anew at each start had its claim refused, and the task ran again.
+     */
+    @Test
+    void anAgentWithoutIdRestartedOnItsStateDirectoryClaimsAndDeliversWhatItStoredUnderItsId() throws Exception {
+        master.verdict = report -> report.getPhase() == Phase.FINISHED
+                ? Status.FAILED_PRECONDITION.withDescription("not now") : Status.OK;
+        launchAgent(1, null, List.of());
+        AssignTaskRequest before = master.nextRegistration();
+        master.assign("t1", "a1", "echo once");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(outbox.pending()).extracting(StatusReport::getAttemptId).containsExactly("a1");
+        stopAgent();
+
+        master.verdict = report -> Status.OK;
+        launchAgent(1, null, List.of());
+        AssignTaskRequest after = master.nextRegistration();
+        assertThat(after.getWorkerId()).as("the same worker").isEqualTo(before.getWorkerId());
+        assertThat(after.getSessionId()).as("another process").isNotEqualTo(before.getSessionId());
+        assertThat(after.getRunningList()).extracting(RunningAttempt::getAttemptId).containsExactly("a1");
+        StatusReport delivered = master.nextReport();
+        assertThat(delivered.getAttemptId()).isEqualTo("a1");
+        assertThat(delivered.getWorkerId()).isEqualTo(before.getWorkerId());
+        assertThat(delivered.getStdout().toStringUtf8()).isEqualTo("once\n");
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    @Test
+    void aRefusedJoinTokenEndsTheAgentAtOnceInsteadOfRetrying() throws Exception {
+        master.refuseToken = true;
+        startAgent(1);
+        assertThat(linkEnded.get(10, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
+        assertThat(master.refusedCalls).as("one try, no drain").containsExactly("AssignTask");
+        assertThat(master.registrations).isEmpty();
+    }
+
+    /**
+     * A token revoked while the agent runs is refused on the next call (here a report; the stream opened before still
+     * stands): the agent stops as SIGTERM would. The task still running gets its grace and runs to its end; no result
+     * is lost, both wait in the outbox for an agent the master accepts.
+     */
+    @Test
+    void aJoinTokenRevokedMidLifeStopsTheAgentAsSigtermWouldAndKeepsTheResults() throws Exception {
+        startAgent(2);
+        master.nextRegistration();
+        master.assign("t1", "a1", "sleep 1; echo slow");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.refuseToken = true;
+        master.assign("t2", "a2", "echo quick");
+        assertThat(linkEnded.get(15, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
+        assertThat(master.refusedCalls).isNotEmpty().doesNotContain("AssignTask");
+        assertThat(outbox.pending()).extracting(StatusReport::getAttemptId, StatusReport::getOutcome,
+                StatusReport::getExitCode, r -> r.getStdout().toStringUtf8()).containsExactlyInAnyOrder(
+                tuple("a1", Outcome.EXITED, 0, "slow\n"), tuple("a2", Outcome.EXITED, 0, "quick\n"));
     }
 
     @Test

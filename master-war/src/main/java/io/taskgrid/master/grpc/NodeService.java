@@ -18,6 +18,7 @@ import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;
+import io.taskgrid.proto.WorkerLimits;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
@@ -56,9 +57,10 @@ import java.util.regex.Pattern;
 public class NodeService implements NodeServiceGrpc.AsyncService {
 
     private static final Logger LOG = Logger.getLogger(NodeService.class.getName());
-    static final Pattern WORKER_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    /** The agent checks its --id by the same rule (WorkerLimits), so what it starts with is what is taken here. */
+    static final Pattern WORKER_ID = WorkerLimits.WORKER_ID;
     static final Pattern SESSION_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
-    static final int MAX_SLOTS = 256;
+    static final int MAX_SLOTS = WorkerLimits.MAX_SLOTS;
     /** An agent claims what it runs (at most its slots) and what waits in its outbox; far below this. */
     static final int MAX_CLAIMS = 1024;
     static final int MAX_VERSION_CHARS = 64;
@@ -137,7 +139,8 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
 
     private static Optional<String> invalidRegistration(AssignTaskRequest request) {
         if (!WORKER_ID.matcher(request.getWorkerId()).matches()) {
-            return Optional.of("worker_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+            return Optional.of("worker_id must be 1 to " + WorkerLimits.MAX_WORKER_ID_LENGTH
+                    + " characters of A-Z a-z 0-9 . _ -");
         }
         if (request.getSlots() < 1 || request.getSlots() > MAX_SLOTS) {
             return Optional.of("slots must be between 1 and " + MAX_SLOTS);

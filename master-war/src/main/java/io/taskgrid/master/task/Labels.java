@@ -1,5 +1,7 @@
 package io.taskgrid.master.task;
 
+import io.taskgrid.proto.WorkerLimits;
+
 import java.util.Collections;
 import java.util.Map;
 import java.util.Optional;
@@ -14,16 +16,17 @@ import java.util.regex.Pattern;
  *
  * <p>Keys and values share one narrow character set, so that the canonical form ({@code arch=amd64,os=linux}, keys
  * sorted) can be stored in one column, compared as a string and echoed into messages and logs without escaping. The
- * limits bound what a submitter or an agent can make the dispatcher compare.
+ * limits bound what a submitter or an agent can make the dispatcher compare. They are the agent's too
+ * ({@link WorkerLimits}): an agent whose {@code --label} passed its own check must not be refused here.
  */
 public final class Labels {
 
     /** At most this many labels on one task or worker. */
-    public static final int MAX_LABELS = 16;
-    /** Keys and values: 1 to 63 characters. */
-    public static final int MAX_LENGTH = 63;
+    public static final int MAX_LABELS = WorkerLimits.MAX_LABELS;
+    /** Keys and values: 1 to this many characters. */
+    public static final int MAX_LENGTH = WorkerLimits.MAX_LABEL_LENGTH;
     /** What a key or a value may hold: a letter or digit first, then letters, digits, '.', '_' and '-'. */
-    public static final String CHARACTERS = "[A-Za-z0-9][A-Za-z0-9._-]*";
+    public static final String CHARACTERS = WorkerLimits.LABEL_CHARACTERS;
     /** The canonical form's longest length, for the column that holds it. */
     public static final int MAX_CANONICAL_LENGTH = MAX_LABELS * (2 * MAX_LENGTH + 2);
 

@@ -19,6 +19,7 @@ import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
+import io.taskgrid.proto.WorkerLimits;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.DrainRequest;
@@ -39,6 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -227,6 +229,48 @@ class NodeServiceTest {
         assertThat(connect(tooManyLabels).ended.get(5, TimeUnit.SECONDS).getCode())
                 .isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(registry.all()).isEmpty();
+    }
+
+    /**
+     * The agent checks its --id, --slots and --label by {@link WorkerLimits} before it connects; the master must take
+     * all that those let through and refuse the rest, or an agent that started cleanly would be refused on every
+     * reconnect. Held at the edges and over odd characters, so that a limit of the master's own would show.
+     */
+    @Test
+    void registrationsAreCheckedByTheLimitsTheAgentChecksItsFlagsBy() {
+        String longest = "w".repeat(WorkerLimits.MAX_WORKER_ID_LENGTH);
+        Map<String, String> most = new HashMap<>();
+        for (int i = 0; i < WorkerLimits.MAX_LABELS; i++) {
+            most.put("k" + i, "v".repeat(WorkerLimits.MAX_LABEL_LENGTH));
+        }
+        assertThat(registers(longest, WorkerLimits.MAX_SLOTS, most)).as("everything at its limit").isTrue();
+        assertThat(registers(longest + "w", 1, Map.of())).as("a worker id one longer").isFalse();
+        assertThat(registers("w-slots", WorkerLimits.MAX_SLOTS + 1, Map.of())).as("one slot more").isFalse();
+        Map<String, String> oneMore = new HashMap<>(most);
+        oneMore.put("one", "more");
+        assertThat(registers("w-labels", 1, oneMore)).as("one label more").isFalse();
+        assertThat(registers("w-long-label", 1, Map.of("k", "v".repeat(WorkerLimits.MAX_LABEL_LENGTH + 1))))
+                .as("a label value one longer").isFalse();
+        int n = 0;
+        for (String id : List.of("a", "A.b_c-9", "-x", ".", "has space", "é", "a/b", "a\nb", "a:b")) {
+            assertThat(registers(id, 1, Map.of())).as("worker id '%s'", id).isEqualTo(WorkerLimits.isWorkerId(id));
+        }
+        for (String word : List.of("a", "9x", "a.b_c-d", "-x", ".x", "_x", "a b", "a=b", "a,b", "é", "")) {
+            assertThat(registers("w-word-" + n++, 1, Map.of("k", word))).as("label value '%s'", word)
+                    .isEqualTo(WorkerLimits.isLabelWord(word));
+        }
+    }
+
+    /** Whether the master registers this worker, rather than ending its stream with INVALID_ARGUMENT. */
+    private boolean registers(String workerId, int slots, Map<String, String> labels) {
+        Agent agent = connect(AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(slots).setSessionId("s1")
+                .putAllLabels(labels));
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get(workerId).isPresent() || agent.ended.isDone());
+        if (agent.ended.isDone()) {
+            assertThat(agent.ended.join().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            return false;
+        }
+        return true;
     }
 
     @Test

@@ -1,8 +1,10 @@
 package io.taskgrid.master.task;
 
+import io.taskgrid.proto.WorkerLimits;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -39,6 +41,35 @@ class LabelsTest {
             most.put(String.format("%02d", i) + "k".repeat(Labels.MAX_LENGTH - 2), "v".repeat(Labels.MAX_LENGTH));
         }
         assertThat(Labels.of(most).canonical().length()).isLessThanOrEqualTo(Labels.MAX_CANONICAL_LENGTH);
+    }
+
+    /**
+     * An agent checks its --label flags by {@link WorkerLimits} and a task's requirement is matched against them: the
+     * master must draw the line exactly there, for keys and values alike.
+     */
+    @Test
+    void theRulesAreTheOnesAgentsCheckTheirLabelsBy() {
+        Map<String, String> most = new HashMap<>();
+        for (int i = 0; i < WorkerLimits.MAX_LABELS; i++) {
+            most.put("k" + i, "v".repeat(WorkerLimits.MAX_LABEL_LENGTH));
+        }
+        assertThat(Labels.of(most).asMap()).hasSize(WorkerLimits.MAX_LABELS);
+        most.put("one", "more");
+        assertThatThrownBy(() -> Labels.of(most)).isInstanceOf(IllegalArgumentException.class);
+        for (String word : List.of("a", "9x", "a.b_c-d", "-x", ".x", "_x", "a b", "a=b", "a,b", "é", "",
+                "x".repeat(WorkerLimits.MAX_LABEL_LENGTH), "x".repeat(WorkerLimits.MAX_LABEL_LENGTH + 1))) {
+            assertThat(accepted(Map.of("k", word))).as("value '%s'", word).isEqualTo(WorkerLimits.isLabelWord(word));
+            assertThat(accepted(Map.of(word, "v"))).as("key '%s'", word).isEqualTo(WorkerLimits.isLabelWord(word));
+        }
+    }
+
+    private static boolean accepted(Map<String, String> labels) {
+        try {
+            Labels.of(labels);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
     }
 
     @Test

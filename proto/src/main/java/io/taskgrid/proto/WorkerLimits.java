@@ -1,0 +1,48 @@
+package io.taskgrid.proto;
+
+import java.util.regex.Pattern;
+
+/**
+ * What a worker may call itself and offer, in the one module both sides share. The agent checks its flags by these
+ * rules so that a bad value fails at its start, in words about the flag; the master checks every registration by the
+ * same rules because it cannot trust an agent. Two copies could drift apart, and then an agent would start cleanly
+ * and be refused by the master on every reconnect, or the master would accept what no agent can send.
+ */
+public final class WorkerLimits {
+
+    /** The longest worker id; the master stores it in columns of this width. */
+    public static final int MAX_WORKER_ID_LENGTH = 64;
+    /**
+     * A worker id: letters, digits, '.', '_' and '-'. Narrow so that an id can name a directory, a log field and a
+     * metric label without escaping.
+     */
+    public static final Pattern WORKER_ID = Pattern.compile("[A-Za-z0-9._-]{1," + MAX_WORKER_ID_LENGTH + "}");
+    /** The most tasks one worker may run at once; bounds what one registration can make the dispatcher hold. */
+    public static final int MAX_SLOTS = 256;
+    /** At most this many labels on one worker (and on one task's requirement). */
+    public static final int MAX_LABELS = 16;
+    /** Label keys and values: 1 to this many characters. */
+    public static final int MAX_LABEL_LENGTH = 63;
+    /**
+     * The characters of a label key or value, whatever its length: a letter or digit first, then letters, digits,
+     * '.', '_' and '-'. The master's canonical form ({@code key=value,key=value}) relies on '=' and ',' never
+     * occurring.
+     */
+    public static final String LABEL_CHARACTERS = "[A-Za-z0-9][A-Za-z0-9._-]*";
+
+    private static final Pattern LABEL_WORD = Pattern.compile(LABEL_CHARACTERS);
+
+    private WorkerLimits() {
+    }
+
+    /** Whether {@code id} may name a worker. */
+    public static boolean isWorkerId(String id) {
+        return id != null && WORKER_ID.matcher(id).matches();
+    }
+
+    /** Whether {@code word} may be a label's key or value. */
+    public static boolean isLabelWord(String word) {
+        return word != null && !word.isEmpty() && word.length() <= MAX_LABEL_LENGTH
+                && LABEL_WORD.matcher(word).matches();
+    }
+}
