@@ -1,5 +1,5 @@
 // The dashboard's shell: sign-in, the header, the banner saying whether the master answers, and a hash router
-// (#/, #/tasks, #/tasks/<id>, #/workers, #/submit). Views mount into <main> and return a function that unmounts them.
+// (#/, #/tasks, #/tasks/<id>, #/workers, #/submit, #/tokens). Views mount into <main> and return a function that unmounts them.
 import { api, ApiError, explain, onReachability, session, setToken, whenUnauthorized } from './api.js';
 import { $, fill, h } from './dom.js';
 import * as stats from './stats.js';
@@ -7,6 +7,7 @@ import { overview } from './views/overview.js';
 import { submit } from './views/submit.js';
 import { task } from './views/task.js';
 import { tasks } from './views/tasks.js';
+import { tokens } from './views/tokens.js';
 import { workers } from './views/workers.js';
 
 const main = $('#main');
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^\/tasks\/([0-9a-fA-F-]{1,64})$/, 'tasks', task],
   [/^\/workers\/?$/, 'workers', workers],
   [/^\/submit\/?$/, 'submit', submit],
+  [/^\/tokens\/?$/, 'tokens', tokens],
 ];
 
 function parseHash() {

@@ -330,6 +330,7 @@ class DashboardIT {
         visible(By.id("confirm-yes")).click();
         textIs(By.cssSelector("#task-state .badge"), "CANCELLED");
         assertThat(api.state(id)).isEqualTo("CANCELLED");
+        textIs(By.id("task-cancelled-by"), "operator");
         assertThat(browser.findElements(By.id("cancel"))).as("nothing left to cancel").isEmpty();
     }
 
@@ -354,6 +355,27 @@ class DashboardIT {
             cluster.stopAgent(worker);
             cluster.ensureAllRunning();
         }
+    }
+
+    @Test
+    void anOperatorMakesATokenSeesItsSecretOnceAndRevokesIt() {
+        signIn(cluster.apiToken());
+        go("#/tokens");
+        String name = "ui-" + System.nanoTime();
+        visible(By.id("t-name")).sendKeys(name);
+        new org.openqa.selenium.support.ui.Select(browser.findElement(By.id("t-role"))).selectByValue("viewer");
+        browser.findElement(By.cssSelector("#token-form button[type=submit]")).click();
+        String secret = visible(By.id("token-secret")).getText();
+        assertThat(secret).startsWith("tgt_");
+        assertThat(api.withToken(secret).get("/tasks?limit=1").status()).as("the secret shown works").isEqualTo(200);
+        WebElement row = visible(By.xpath("//tr[td[1][text()='" + name + "']]"));
+        assertThat(row.getText()).contains("viewer").contains("ACTIVE").doesNotContain(secret);
+        row.findElement(By.cssSelector("button[data-token]")).click();
+        visible(By.id("confirm-yes")).click();
+        textContains(By.xpath("//tr[td[1][text()='" + name + "']]"), "REVOKED");
+        assertThat(api.withToken(secret).get("/tasks?limit=1").status()).as("refused once revoked").isEqualTo(401);
+        go("#/tokens");
+        assertThat(browser.getPageSource()).as("the secret is shown once only").doesNotContain(secret);
     }
 
     @Test
@@ -396,6 +418,10 @@ class DashboardIT {
             go("#/submit");
             textContains(By.id("not-allowed"), "viewer");
             assertThat(browser.findElements(By.id("submit"))).isEmpty();
+            assertThat(browser.findElement(By.cssSelector("#nav a[href='#/tokens']")).isDisplayed()).isFalse();
+            go("#/tokens");
+            textContains(By.id("not-allowed"), "viewer");
+            assertThat(browser.findElements(By.id("token-form"))).isEmpty();
         } finally {
             api.send(HttpRequest.newBuilder(URI.create(cluster.config().apiBase() + "/tasks/" + id)).DELETE().build());
         }

@@ -1,7 +1,9 @@
 package io.taskgrid.master.task;
 
 import io.taskgrid.master.api.TaskSubmissionParser;
+import io.taskgrid.master.security.ApiTokens;
 import io.taskgrid.master.security.TokenFile;
+import io.taskgrid.proto.WorkerLimits;
 import jakarta.persistence.Column;
 import jakarta.persistence.Table;
 import org.junit.jupiter.api.BeforeEach;
@@ -71,5 +73,14 @@ class SchemaLimitsTest {
                 .isLessThanOrEqualTo(column("TG_ATTEMPT.ID")).isLessThanOrEqualTo(column("TG_OUTPUT_CHUNK.ATTEMPT_ID"));
         assertThat("sha256:".length() + 64).as("a scoped Idempotency-Key")
                 .isLessThanOrEqualTo(column("TG_IDEMPOTENCY_KEY.IDEMPOTENCY_KEY"));
+        assertThat(WorkerLimits.MAX_WORKER_ID_LENGTH).as("a worker id, as agent and master agree on it")
+                .isLessThanOrEqualTo(column("TG_TASK.WORKER_ID")).isLessThanOrEqualTo(column("TG_ATTEMPT.WORKER_ID"));
+        assertThat(TokenFile.MAX_NAME_LENGTH).as("a caller's name, who cancelled, made or revoked")
+                .isLessThanOrEqualTo(column("TG_TASK.CANCELLED_BY")).isLessThanOrEqualTo(column("TG_API_TOKEN.CREATED_BY"))
+                .isLessThanOrEqualTo(column("TG_API_TOKEN.REVOKED_BY"));
+        assertThat(64).as("ApiTokens.NAME allows 64 characters").isLessThanOrEqualTo(column("TG_API_TOKEN.NAME"));
+        assertThat(ApiTokens.NAME.matcher("a".repeat(64)).matches()).isTrue();
+        assertThat(ApiTokens.NAME.matcher("a".repeat(65)).matches()).isFalse();
+        assertThat(TokenFile.sha256("t").length()).isLessThanOrEqualTo(column("TG_API_TOKEN.TOKEN_HASH"));
     }
 }
