@@ -374,7 +374,9 @@ class DashboardIT {
         visible(By.id("confirm-yes")).click();
         textContains(By.xpath("//tr[td[1][text()='" + name + "']]"), "REVOKED");
         assertThat(api.withToken(secret).get("/tasks?limit=1").status()).as("refused once revoked").isEqualTo(401);
+        go("#/workers");
         go("#/tokens");
+        visible(By.xpath("//tr[td[1][text()='" + name + "']]"));
         assertThat(browser.getPageSource()).as("the secret is shown once only").doesNotContain(secret);
     }
 

@@ -59,6 +59,14 @@ class OpenApiIT {
     }
 
     @Test
+    void theStateFilterOfTheListNamesEveryStateOfTheLifecycle() {
+        io.swagger.v3.oas.models.parameters.Parameter state = document().getPaths().get("/tasks").getGet().getParameters()
+                .stream().filter(p -> p.getName().equals("state")).findFirst().orElseThrow();
+        assertThat(state.getSchema().getEnum()).as("filled in from TaskState")
+                .containsExactly("QUEUED", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "LOST");
+    }
+
+    @Test
     void theDocumentIsValidAndDescribesEveryEndpointWithItsErrorsAndTheBearerScheme() throws IOException {
         OpenAPI api = document();
         assertThat(api.getOpenapi()).startsWith("3.");

@@ -248,8 +248,9 @@ public class TaskResource {
     @APIResponse(responseCode = "400", ref = "BadRequest")
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
+    // The enumeration of states is filled in from TaskState by OpenApiStates.
     public TaskPage list(@Parameter(description = "only tasks in this state (case-insensitive)",
-                                 schema = @Schema(implementation = TaskState.class))
+                                 schema = @Schema(type = SchemaType.STRING))
                          @QueryParam("state") String state,
                          @Parameter(description = "page size", schema = @Schema(type = SchemaType.INTEGER,
                                  minimum = "1", maximum = "1000", defaultValue = "50"))
