@@ -1,5 +1,6 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.config.WatchedFile;
 import io.taskgrid.master.text.SafeText;
 
 import java.io.ByteArrayInputStream;
@@ -7,11 +8,9 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
@@ -48,26 +47,22 @@ public final class TokenFile {
         }
     }
 
-    private record Loaded(byte[] digest, Map<String, Caller> apiTokens, Map<String, String> joinTokens) {
+    private record Loaded(Map<String, Caller> apiTokens, Map<String, String> joinTokens) {
     }
 
-    private final Path file;
-    private final LongSupplier nanoClock;
-    private volatile Loaded loaded = new Loaded(null, Map.of(), Map.of());
-    private volatile long nextCheck;
+    private final WatchedFile file;
+    private volatile Loaded loaded = new Loaded(Map.of(), Map.of());
 
     public TokenFile(Path file) {
         this(file, System::nanoTime);
     }
 
     TokenFile(Path file, LongSupplier nanoClock) {
-        this.file = file;
-        this.nanoClock = nanoClock;
-        this.nextCheck = nanoClock.getAsLong();
+        this.file = new WatchedFile(file, nanoClock, CHECK_INTERVAL_NANOS, true);
     }
 
     public Path path() {
-        return file;
+        return file.path();
     }
 
     public Optional<Caller> apiCaller(String token) {
@@ -82,13 +77,11 @@ public final class TokenFile {
     }
 
     private Loaded current() {
-        if (nanoClock.getAsLong() - nextCheck >= 0) {
-            synchronized (this) {
-                long now = nanoClock.getAsLong();
-                if (now - nextCheck >= 0) {
-                    reloadIfChanged();
-                    nextCheck = now + CHECK_INTERVAL_NANOS;
-                }
+        if (file.due()) {
+            try {
+                file.changed().ifPresent(this::load);
+            } catch (IOException e) {
+                LOG.severe("cannot read " + file.path() + ": " + e.getMessage() + "; keeping the tokens read before");
             }
         }
         return loaded;
@@ -103,23 +96,12 @@ public final class TokenFile {
         }
     }
 
-    private void reloadIfChanged() {
-        byte[] content;
-        try {
-            content = Files.exists(file) ? Files.readAllBytes(file) : new byte[0];
-        } catch (IOException e) {
-            LOG.severe("cannot read " + file + ": " + e.getMessage() + "; keeping the tokens read before");
-            return;
-        }
-        byte[] digest = digest(content);
-        if (Arrays.equals(digest, loaded.digest())) {
-            return;
-        }
+    private void load(byte[] content) {
         Properties properties = new Properties();
         try (Reader reader = new InputStreamReader(new ByteArrayInputStream(content), StandardCharsets.UTF_8)) {
             properties.load(reader);
         } catch (IOException | IllegalArgumentException e) {
-            LOG.severe("cannot read " + file + ": " + e.getMessage() + "; keeping the tokens read before");
+            LOG.severe("cannot read " + file.path() + ": " + e.getMessage() + "; keeping the tokens read before");
             return;
         }
         Map<String, Caller> api = new HashMap<>();
@@ -133,30 +115,22 @@ public final class TokenFile {
                 if (role.isPresent() && hash.isPresent()) {
                     api.put(hash.get(), new Caller(key.substring(4), role.get()));
                 } else {
-                    LOG.warning(file + ": '" + SafeText.echo(key) + "' is not <viewer|submitter|operator>:sha256:<64 hex digits>; ignored");
+                    LOG.warning(file.path() + ": '" + SafeText.echo(key) + "' is not <viewer|submitter|operator>:sha256:<64 hex digits>; ignored");
                 }
             } else if (key.startsWith("join.")) {
                 Optional<String> hash = hash(value);
                 if (hash.isPresent()) {
                     join.put(hash.get(), key.substring(5));
                 } else {
-                    LOG.warning(file + ": '" + SafeText.echo(key) + "' is not sha256:<64 hex digits>; ignored");
+                    LOG.warning(file.path() + ": '" + SafeText.echo(key) + "' is not sha256:<64 hex digits>; ignored");
                 }
             } else {
-                LOG.warning(file + ": '" + SafeText.echo(key) + "' is neither api.<name> nor join.<name>; ignored");
+                LOG.warning(file.path() + ": '" + SafeText.echo(key) + "' is neither api.<name> nor join.<name>; ignored");
             }
         }
-        loaded = new Loaded(digest, Map.copyOf(api), Map.copyOf(join));
-        LOG.info(() -> "credentials from " + file + ": " + api.size() + " API token(s), " + join.size()
+        loaded = new Loaded(Map.copyOf(api), Map.copyOf(join));
+        LOG.info(() -> "credentials from " + file.path() + ": " + api.size() + " API token(s), " + join.size()
                 + " join token(s)");
-    }
-
-    private static byte[] digest(byte[] content) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(content);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     private static Optional<String> hash(String text) {

@@ -1,5 +1,7 @@
 package io.taskgrid.master.task;
 
+import io.taskgrid.master.config.WatchedFile;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -10,12 +12,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
-import java.util.Arrays;
 import java.util.Base64;
 import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -67,15 +67,11 @@ public final class SecretKeys {
         }
     }
 
-    private final Path file;
-    private final LongSupplier nanoClock;
+    private final WatchedFile file;
     private volatile Ring ring;
-    private volatile byte[] digest;
-    private volatile long nextCheck;
 
     private SecretKeys(Path file, LongSupplier nanoClock) {
-        this.file = file;
-        this.nanoClock = nanoClock;
+        this.file = new WatchedFile(file, nanoClock, CHECK_INTERVAL_NANOS, false);
     }
 
     /**
@@ -102,26 +98,26 @@ public final class SecretKeys {
         }
         checkOwnerOnly(file);
         SecretKeys keys = new SecretKeys(file, nanoClock);
-        byte[] content = keys.readFile();
-        keys.ring = parse(file, content);
-        keys.digest = sha256(content);
-        keys.nextCheck = nanoClock.getAsLong() + CHECK_INTERVAL_NANOS;
+        try {
+            keys.ring = parse(file, keys.file.changedNow().orElseThrow());
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read the secret key file " + file + ": " + e.getMessage(), e);
+        }
         return keys;
     }
 
     public Path path() {
-        return file;
+        return file.path();
     }
 
     /** The keys now, read again first when the file may have changed. */
     public Ring ring() {
-        if (nanoClock.getAsLong() - nextCheck >= 0) {
-            synchronized (this) {
-                long now = nanoClock.getAsLong();
-                if (now - nextCheck >= 0) {
-                    reloadIfChanged();
-                    nextCheck = now + CHECK_INTERVAL_NANOS;
-                }
+        if (file.due()) {
+            try {
+                file.changed().ifPresent(this::load);
+            } catch (IOException e) {
+                LOG.severe("cannot read the secret key file " + file.path() + ": " + e.getMessage()
+                        + "; keeping the keys read before");
             }
         }
         return ring;
@@ -129,7 +125,7 @@ public final class SecretKeys {
 
     /** Makes a new key and makes it current; returns its id. Older keys stay, to open what they sealed. */
     public synchronized String addKey() {
-        reloadIfChanged();
+        reread();
         Ring now = ring;
         int next = 1;
         for (String id : now.all().keySet()) {
@@ -141,43 +137,32 @@ public final class SecretKeys {
         Map<String, byte[]> keys = new LinkedHashMap<>(now.all());
         keys.put(id, fresh());
         try {
-            writeOwnerOnly(file, format(id, keys), true);
+            writeOwnerOnly(file.path(), format(id, keys), true);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the secret key file " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write the secret key file " + file.path() + ": " + e.getMessage(), e);
         }
-        reloadIfChanged();
-        LOG.warning("a new secret key '" + id + "' seals secretEnv from now on; copy " + file + " to every other master "
-                + "of this database, and keep a copy with the backups");
+        reread();
+        LOG.warning("a new secret key '" + id + "' seals secretEnv from now on; copy " + file.path() + " to every other "
+                + "master of this database, and keep a copy with the backups");
         return id;
     }
 
-    private void reloadIfChanged() {
-        byte[] content;
+    /** Reads the file now, whatever the interval says: this master has just written it, or is about to. */
+    private void reread() {
         try {
-            content = readFile();
-        } catch (IllegalStateException e) {
-            LOG.severe(e.getMessage() + "; keeping the keys read before");
-            return;
-        }
-        byte[] now = sha256(content);
-        if (Arrays.equals(now, digest)) {
-            return;
-        }
-        try {
-            Ring read = parse(file, content);
-            ring = read;
-            digest = now;
-            LOG.info(() -> "secret keys from " + file + ": " + read.all().keySet() + ", current " + read.currentId());
-        } catch (IllegalStateException e) {
-            LOG.severe(e.getMessage() + "; keeping the keys read before");
+            file.changedNow().ifPresent(this::load);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the secret key file " + file.path() + ": " + e.getMessage(), e);
         }
     }
 
-    private byte[] readFile() {
+    private void load(byte[] content) {
         try {
-            return Files.readAllBytes(file);
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read the secret key file " + file + ": " + e.getMessage(), e);
+            Ring read = parse(file.path(), content);
+            ring = read;
+            LOG.info(() -> "secret keys from " + file.path() + ": " + read.all().keySet() + ", current " + read.currentId());
+        } catch (IllegalStateException e) {
+            LOG.severe(e.getMessage() + "; keeping the keys read before");
         }
     }
 
@@ -275,8 +260,8 @@ public final class SecretKeys {
     private static void checkOwnerOnly(Path file) {
         try {
             Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(file);
-            Set<PosixFilePermission> others = java.util.EnumSet.copyOf(permissions);
-            others.removeAll(java.util.EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE,
+            Set<PosixFilePermission> others = EnumSet.copyOf(permissions);
+            others.removeAll(EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE,
                     PosixFilePermission.OWNER_EXECUTE));
             if (!others.isEmpty()) {
                 throw new IllegalStateException("the secret key file " + file + " is "
@@ -287,14 +272,6 @@ public final class SecretKeys {
             // a file system without POSIX permissions: nothing to check
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the permissions of " + file + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static byte[] sha256(byte[] content) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(content);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 }
