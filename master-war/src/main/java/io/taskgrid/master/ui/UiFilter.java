@@ -3,6 +3,7 @@ package io.taskgrid.master.ui;
 import io.taskgrid.master.security.TransportPolicy;
 import jakarta.inject.Inject;
 import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletContext;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.annotation.WebFilter;
 import jakarta.servlet.http.HttpFilter;
@@ -21,8 +22,9 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.zip.GZIPOutputStream;
 
@@ -36,6 +38,10 @@ import java.util.zip.GZIPOutputStream;
  * calls they make do). Every answer carries a strict Content-Security-Policy (no inline script or style, nothing from
  * another origin, no framing), {@code nosniff} and {@code no-referrer}. Files are read once, kept with a gzip copy
  * and an ETag, and revalidated by the browser on every load ({@code no-cache}; unchanged files answer 304).
+ *
+ * <p>The files kept are the ones the WAR has, listed when the filter starts; a request only looks its name up. Kept
+ * instead as they were asked for, every name a client made up stayed in the heap with its "no such file", and one
+ * client without a token filled a 1 GiB heap within minutes.
  *
  * <p>Where the API refuses plain HTTP from other machines (so that tokens never cross a network in clear), the
  * dashboard is not served over plain HTTP to other machines either: its sign-in form would send the token before the
@@ -66,10 +72,26 @@ public class UiFilter extends HttpFilter {
     record Asset(String type, byte[] bytes, byte[] gzipped, String etag) {
     }
 
-    private final transient Map<String, Optional<Asset>> assets = new ConcurrentHashMap<>();
+    /** The files that may be served, by their name under {@code ui/}; never changed after {@link #init()}. */
+    private transient Map<String, Asset> assets = Map.of();
 
     @Inject
     transient TransportPolicy transport;
+
+    public UiFilter() {
+    }
+
+    /** A filter serving {@code assets}, as {@link #init()} would have found them, without a servlet container. */
+    UiFilter(Map<String, Asset> assets, TransportPolicy transport) {
+        this.assets = Map.copyOf(assets);
+        this.transport = transport;
+    }
+
+    @Override
+    public void init() {
+        ServletContext context = getServletContext();
+        assets = assets(context::getResourcePaths, context::getResourceAsStream);
+    }
 
     @Override
     protected void doFilter(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
@@ -106,14 +128,11 @@ public class UiFilter extends HttpFilter {
                     + "trust.\n");
             return;
         }
-        String file = name.isEmpty() ? "index.html" : name;
-        Optional<Asset> found = FILE.matcher(file).matches() && !file.contains("..")
-                ? assets.computeIfAbsent(file, this::load) : Optional.empty();
-        if (found.isEmpty()) {
+        Asset asset = assets.get(name.isEmpty() ? "index.html" : name);
+        if (asset == null) {
             plain(response, HttpServletResponse.SC_NOT_FOUND, "no such file in the dashboard\n");
             return;
         }
-        Asset asset = found.get();
         boolean gzip = asset.gzipped() != null && acceptsGzip(request);
         // The gzip copy is another representation, so another tag.
         String etag = gzip ? asset.etag().substring(0, asset.etag().length() - 1) + "-gz\"" : asset.etag();
@@ -166,20 +185,51 @@ public class UiFilter extends HttpFilter {
         response.getOutputStream().write(body);
     }
 
-    private Optional<Asset> load(String file) {
-        String extension = file.substring(file.lastIndexOf('.') + 1).toLowerCase(Locale.ROOT);
-        String type = TYPES.get(extension);
-        if (type == null) {
-            return Optional.empty();
+    /**
+     * Every file under the WAR's {@code ui/} that may be served: a name of the expected shape, of a known type.
+     *
+     * @param list the paths directly under a folder of the WAR, folders ending in {@code /} (null for none), as
+     *             {@link ServletContext#getResourcePaths} gives them
+     * @param open a file of the WAR by its path, or null, as {@link ServletContext#getResourceAsStream} gives it
+     */
+    static Map<String, Asset> assets(Function<String, Set<String>> list, Function<String, InputStream> open) {
+        Map<String, Asset> found = new TreeMap<>();
+        collect(PREFIX, list, open, found);
+        return Map.copyOf(found);
+    }
+
+    private static void collect(String folder, Function<String, Set<String>> list, Function<String, InputStream> open,
+                                Map<String, Asset> found) {
+        Set<String> paths = list.apply(folder);
+        if (paths == null) {
+            return;
         }
-        try (InputStream in = getServletContext().getResourceAsStream(PREFIX + file)) {
-            if (in == null) {
-                return Optional.empty();
+        for (String path : paths) {
+            if (!path.startsWith(folder) || path.length() == folder.length()) {
+                continue;
             }
-            return Optional.of(asset(type, in.readAllBytes()));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read ui/" + file + " from the application", e);
+            if (path.endsWith("/")) {
+                collect(path, list, open, found);
+                continue;
+            }
+            String file = path.substring(PREFIX.length());
+            String type = TYPES.get(file.substring(file.lastIndexOf('.') + 1).toLowerCase(Locale.ROOT));
+            if (type == null || !FILE.matcher(file).matches() || file.contains("..")) {
+                continue;
+            }
+            try (InputStream in = open.apply(path)) {
+                if (in != null) {
+                    found.put(file, asset(type, in.readAllBytes()));
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read " + path + " from the application", e);
+            }
         }
+    }
+
+    /** The names of the files served, as found at start. */
+    Set<String> files() {
+        return assets.keySet();
     }
 
     static Asset asset(String type, byte[] bytes) {
