@@ -80,8 +80,8 @@ export function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
-export const FINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'LOST']);
-export const STATES = ['QUEUED', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'LOST'];
+// The task states come from the master's enum (states.js is made by the master, not kept in the WAR).
+export { FINAL, STATES } from './states.js';
 
 export function stateBadge(state) {
   return h('span', { class: `badge s-${state}`, 'data-state': state, text: state ? state.replace('_', ' ') : '—' });

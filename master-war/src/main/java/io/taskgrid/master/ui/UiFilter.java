@@ -1,6 +1,7 @@
 package io.taskgrid.master.ui;
 
 import io.taskgrid.master.security.TransportPolicy;
+import io.taskgrid.master.task.TaskState;
 import jakarta.inject.Inject;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletContext;
@@ -19,6 +20,7 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Map;
@@ -26,6 +28,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import java.util.zip.GZIPOutputStream;
 
 /**
@@ -195,7 +198,23 @@ public class UiFilter extends HttpFilter {
     static Map<String, Asset> assets(Function<String, Set<String>> list, Function<String, InputStream> open) {
         Map<String, Asset> found = new TreeMap<>();
         collect(PREFIX, list, open, found);
+        found.put(STATES_MODULE, asset(TYPES.get("js"), statesModule().getBytes(StandardCharsets.UTF_8)));
         return Map.copyOf(found);
+    }
+
+    /** The module that tells the dashboard the task states; made here, from the enum, not written by hand. */
+    static final String STATES_MODULE = "js/states.js";
+
+    /**
+     * The task states in lifecycle order, and the ones that end a task, as a JavaScript module made from
+     * {@link TaskState}: the dashboard's state filter, badges and "is it over" tests can then never miss a state.
+     */
+    static String statesModule() {
+        String all = Arrays.stream(TaskState.values()).map(s -> "'" + s.name() + "'").collect(Collectors.joining(", "));
+        String ended = TaskState.finished().stream().map(s -> "'" + s.name() + "'").collect(Collectors.joining(", "));
+        return "// Made by the master from its TaskState enum; not a file of the WAR.\n"
+                + "export const STATES = Object.freeze([" + all + "]);\n"
+                + "export const FINAL = new Set([" + ended + "]);\n";
     }
 
     private static void collect(String folder, Function<String, Set<String>> list, Function<String, InputStream> open,

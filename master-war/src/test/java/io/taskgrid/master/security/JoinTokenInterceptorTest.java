@@ -83,7 +83,7 @@ class JoinTokenInterceptorTest {
     void start() throws Exception {
         Path tokens = dir.resolve("tokens");
         Files.writeString(tokens, "join.rack = sha256:" + TokenFile.sha256("the-join-token") + "\n");
-        Credentials credentials = new Credentials(true, tokens.toString(), "localhost", 0, 0);
+        Credentials credentials = new Credentials(true, tokens.toString(), "localhost", 0, 0, null);
         ServerServiceDefinition service = ServerServiceDefinition.builder("test.Agent")
                 .addMethod(CALL, ServerCalls.asyncUnaryCall((request, reply) -> {
                     reply.onNext(new byte[]{1});

@@ -64,7 +64,26 @@ class UiFilterTest {
 
     @Test
     void theFilesServedAreTheOnesTheWarHasOfAServedTypeAndName() {
-        assertThat(filter(false).files()).containsExactlyInAnyOrder("index.html", "js/main.js", "js/views/tasks.js");
+        assertThat(filter(false).files()).containsExactlyInAnyOrder("index.html", "js/main.js", "js/views/tasks.js",
+                UiFilter.STATES_MODULE);
+    }
+
+    /** The dashboard's lists of states are the enum's: a state added to the lifecycle reaches its filter and badges. */
+    @Test
+    void theStatesModuleIsMadeFromTheEnum() throws Exception {
+        String module = UiFilter.statesModule();
+        assertThat(module).contains("export const STATES = Object.freeze([" + java.util.Arrays.stream(
+                io.taskgrid.master.task.TaskState.values()).map(state -> "'" + state.name() + "'")
+                .collect(java.util.stream.Collectors.joining(", ")) + "]);");
+        assertThat(module).contains("export const FINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', "
+                + "'LOST']);");
+        Exchange exchange = Exchange.get("/ui/" + UiFilter.STATES_MODULE, Map.of());
+        filter(false).doFilter(exchange.request(), exchange.response(), (rq, rs) -> {
+            throw new AssertionError("served by the filter");
+        });
+        assertThat(exchange.status).isEqualTo(200);
+        assertThat(exchange.headers.get("Content-Type")).startsWith("text/javascript");
+        assertThat(exchange.body()).isEqualTo(module);
     }
 
     /** Before, each unknown name was remembered as such, and the heap grew with every name a client made up. */
