@@ -8,6 +8,7 @@ import io.taskgrid.master.task.Settled;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
+import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;
 import jakarta.annotation.PostConstruct;
@@ -463,24 +464,51 @@ public class Dispatcher {
                 continue;
             }
             Task task = next.get();
+            Optional<Map<String, String>> secrets = openSecrets(task);
+            if (secrets.isEmpty()) {
+                return true;
+            }
             String attemptId = TaskIds.next();
             if (!worker.reserve(task.getId(), attemptId)) {
                 continue;
             }
             registry.tookTurn(worker);
-            assign(task, worker, attemptId);
+            assign(task, worker, attemptId, secrets.get());
             return true;
         }
         return false;
     }
 
-    private void assign(Task task, ConnectedWorker to, String attemptId) {
+    /**
+     * The task's secretEnv in clear, or empty when it does not open (its key left the key file): the task then ends
+     * FAILED saying so, before any worker is given it. Opened here, before the assignment, because an assignment that
+     * cannot be sent would hold the worker's slot and the task for ever.
+     */
+    private Optional<Map<String, String>> openSecrets(Task task) {
+        if (task.getSecretEnvSealed() == null) {
+            return Optional.of(Map.of());
+        }
+        try {
+            return Optional.of(store.openSecretEnv(task.getId(), task.getSecretEnvSealed()));
+        } catch (RuntimeException e) {
+            String why = "its secretEnv cannot be opened, so it cannot run: " + e.getMessage();
+            LOG.severe(() -> "task " + task.getId() + " failed: " + why);
+            if (task.failUndispatchable(why, Task.nowUtc())) {
+                live.remove(task);
+                save(task);
+                TaskgridMetrics.taskEnded(TaskState.FAILED.name(), null, null);
+            }
+            return Optional.empty();
+        }
+    }
+
+    private void assign(Task task, ConnectedWorker to, String attemptId, Map<String, String> secrets) {
         if (!task.hasSpec()) {
             store.loadSpec(task);
         }
         task.assign(to.id(), attemptId, Task.nowUtc());
         live.reindex(task);
-        Dispatched assignment = Dispatched.of(task);
+        Dispatched assignment = Dispatched.of(task, secrets);
         save(task).whenComplete((v, e) -> {
             if (e == null) {
                 try {

@@ -105,7 +105,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                 refused.add(attempt.getAttemptId());
             }
         }
-        StreamWorkerChannel channel = new StreamWorkerChannel(stream, config.outputLimitBytes(), store::openSecretEnv);
+        StreamWorkerChannel channel = new StreamWorkerChannel(stream, config.outputLimitBytes());
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(),
                 Labels.of(request.getLabelsMap()), channel, Instant.now());
         // Attempts still held from an earlier connection keep their slots until reported, so the agent is never sent

@@ -9,22 +9,16 @@ import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.WorkerCommand;
 
 import java.util.List;
-import java.util.Map;
-import java.util.function.BiFunction;
 
 /** A worker's AssignTask stream, as dispatch sees it. Messages go out one at a time: gRPC streams are not thread-safe. */
 final class StreamWorkerChannel implements WorkerChannel {
 
     private final ServerCallStreamObserver<WorkerCommand> stream;
     private final long outputLimitBytes;
-    private final BiFunction<String, String, Map<String, String>> openSecretEnv;
 
-    /** @param openSecretEnv opens a task's sealed secretEnv: it goes to the agent in the assignment, and nowhere else */
-    StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes,
-                        BiFunction<String, String, Map<String, String>> openSecretEnv) {
+    StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes) {
         this.stream = stream;
         this.outputLimitBytes = outputLimitBytes;
-        this.openSecretEnv = openSecretEnv;
     }
 
     @Override
@@ -43,9 +37,8 @@ final class StreamWorkerChannel implements WorkerChannel {
                 .setCmd(task.cmd())
                 .putAllEnv(task.env())
                 .setOutputLimitBytes(outputLimitBytes);
-        if (task.secretEnvSealed() != null) {
-            assignment.putAllEnv(openSecretEnv.apply(task.taskId(), task.secretEnvSealed()));
-        }
+        // The secrets, opened by the dispatcher before it assigned the task, go to the agent here and nowhere else.
+        assignment.putAllEnv(task.secretEnv());
         if (task.cwd() != null) {
             assignment.setCwd(task.cwd());
         }

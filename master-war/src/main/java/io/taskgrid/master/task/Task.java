@@ -326,6 +326,22 @@ public class Task {
     }
 
     /**
+     * A queued task that can never be handed out (its secretEnv does not open any more) ends FAILED with {@code why},
+     * rather than hold a worker's slot or the head of the queue for ever.
+     *
+     * @return false when the task is not queued (nothing changed)
+     */
+    public boolean failUndispatchable(String why, LocalDateTime now) {
+        if (state != TaskState.QUEUED) {
+            return false;
+        }
+        moveTo(TaskState.FAILED);
+        reason = clipReason(why);
+        finishedAt = now;
+        return true;
+    }
+
+    /**
      * The current attempt's result could not be stored: the task ends FAILED with {@code why} and without output, so
      * that neither it nor the agent waits for a result that may never fit.
      */

@@ -19,7 +19,8 @@ import static io.taskgrid.master.task.TaskState.TIMED_OUT;
  * The task state machine as a single table, so that every code path that moves a task asks the same question and a
  * reviewer can see the whole lifecycle at a glance. Pure: no I/O, no clock.
  *
- * <p>ASSIGNED may go straight to a final state because an agent that cannot start a command (missing working
+ * <p>QUEUED may go straight to FAILED when the task can never be handed out: its secretEnv no longer opens (the key
+ * that sealed it left the key file). ASSIGNED may go straight to a final state because an agent that cannot start a command (missing working
  * directory, say) reports FINISHED without ever reporting STARTED. ASSIGNED and RUNNING go back to QUEUED for a new
  * attempt when the agent refused the attempt before starting it, when its worker was lost and did not come back within
  * the grace period, or when a non-zero exit has retries left. Final states have no way out: a late report from a
@@ -30,7 +31,7 @@ public final class TaskTransitions {
     private static final Map<TaskState, Set<TaskState>> TABLE = new EnumMap<>(TaskState.class);
 
     static {
-        TABLE.put(QUEUED, EnumSet.of(ASSIGNED, CANCELLED));
+        TABLE.put(QUEUED, EnumSet.of(ASSIGNED, CANCELLED, FAILED));
         TABLE.put(ASSIGNED, EnumSet.of(QUEUED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, LOST));
         TABLE.put(RUNNING, EnumSet.of(QUEUED, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, LOST));
         TABLE.put(SUCCEEDED, EnumSet.noneOf(TaskState.class));

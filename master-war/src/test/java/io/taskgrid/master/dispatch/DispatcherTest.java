@@ -88,6 +88,33 @@ class DispatcherTest {
     }
 
     @Test
+    void theSecretsGoToTheWorkerInClearAndATaskWhoseSecretsNoLongerOpenFailsWithoutHoldingASlot() throws Exception {
+        NewTask secret = new NewTask("echo $TOKEN", Map.of(), null, null, null, null, Map.of("TOKEN", "hunter2"), null,
+                null);
+        String sealedId = TaskIds.next();
+        String opens = dispatcher.submit(sealedId, secret, "tester", null, null, store.seal(sealedId, secret))
+                .get(10, TimeUnit.SECONDS).task().getId();
+        // Sealed for another task: it does not open for this one, as a value whose key left the file would not.
+        String brokenId = TaskIds.next();
+        String broken = dispatcher.submit(brokenId, secret, "tester", null, null, store.seal(TaskIds.next(), secret))
+                .get(10, TimeUnit.SECONDS).task().getId();
+        String after = submit("true");
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = connect("w1", 1, channel);
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sentTaskIds().contains(opens));
+        assertThat(channel.sent.get(0).secretEnv()).isEqualTo(Map.of("TOKEN", "hunter2"));
+        assertThat(channel.sent.get(0).toString()).doesNotContain("hunter2");
+        dispatcher.finished(worker, opens, channel.sent.get(0).attemptId(), exited(0)).get(5, TimeUnit.SECONDS);
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sentTaskIds().contains(after));
+        assertThat(channel.sentTaskIds()).doesNotContain(broken);
+        assertThat(state(broken)).isEqualTo("FAILED");
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT REASON FROM TG_TASK WHERE ID = '" + broken + "'")
+                .get(0).get(0)).startsWith("its secretEnv cannot be opened, so it cannot run: ");
+    }
+
+    @Test
     void aSubmittedTaskIsStoredQueuedThenPushedToAFreeWorkerOnceTheAssignmentIsDurable() throws Exception {
         FakeChannel channel = new FakeChannel();
         connect("w1", 1, channel);
