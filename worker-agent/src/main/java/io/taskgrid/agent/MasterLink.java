@@ -52,13 +52,18 @@ import java.util.function.Supplier;
  * and is never mistaken for a dead one; a master that vanishes without closing the connection is noticed within
  * keepalive time plus timeout.
  *
- * <p>An unreachable master is waited for as long as it takes; a master that refuses the join token (UNAUTHENTICATED,
- * on any call) ends the link for good: no retry changes its mind, and an agent that kept knocking would bury the cause
- * in a loop of log lines while its results piled up undeliverable.
+ * <p>An unreachable master is waited for as long as it takes. A master that refuses the join token (UNAUTHENTICATED,
+ * on any call) before it ever accepted it ends the link at once: no retry changes its mind, and an agent that kept
+ * knocking would bury the cause in a loop of log lines while its results piled up undeliverable. A master that has
+ * accepted this agent before and then refuses it may be in the middle of an edit of its tokens file, or restarting
+ * with it: the link keeps trying for {@link #REFUSAL_PATIENCE} before it gives up, so that a moment's refusal does not
+ * end every agent that happened to call in it.
  */
 final class MasterLink {
 
     private static final Duration REPORT_CALL_DEADLINE = Duration.ofSeconds(10);
+    /** How long refusals of a token that was accepted before are taken for a passing state of the master. */
+    static final Duration REFUSAL_PATIENCE = Duration.ofMinutes(5);
 
     private final String workerId;
     private final int slots;
@@ -76,8 +81,13 @@ final class MasterLink {
     private boolean readySincePause;
     /** Names this agent process to the master; see AssignTaskRequest.session_id. */
     private final String sessionId = UUID.randomUUID().toString();
-    /** How the master refused the join token, once a call was refused; null until then. Set under sleeper. */
+    /** How the master refused the join token, once that ended the link; null until then. Set under sleeper. */
     private volatile Status tokenRefusal;
+    /** Whether the master has registered this agent on some connection: then the token was good once. */
+    private volatile boolean accepted;
+    /** When the refusals of a token accepted before began (System.nanoTime), 0 while none; under sleeper. */
+    private long refusedSince;
+    private final Duration refusalPatience;
 
     /**
      * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): the Netty channel of
@@ -85,6 +95,13 @@ final class MasterLink {
      */
     MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots,
                Map<String, String> labels, String agentVersion, Backoff backoff, String target) {
+        this(channel, credentials, workerId, slots, labels, agentVersion, backoff, target, REFUSAL_PATIENCE);
+    }
+
+    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots,
+               Map<String, String> labels, String agentVersion, Backoff backoff, String target,
+               Duration refusalPatience) {
+        this.refusalPatience = refusalPatience;
         this.channel = channel;
         this.workerId = workerId;
         this.slots = slots;
@@ -165,12 +182,35 @@ final class MasterLink {
             if (tokenRefusal != null) {
                 return;
             }
-            tokenRefusal = status;
-            sleeper.notifyAll();
+            long now = System.nanoTime();
+            boolean patient = accepted && (refusedSince == 0 || now - refusedSince < refusalPatience.toNanos());
+            if (patient && refusedSince == 0) {
+                refusedSince = now;
+                Log.warn("the master at " + target + " refused the join token it accepted before ("
+                        + describe(status) + "); asking again for up to " + refusalPatience.toSeconds()
+                        + " s in case its tokens are being changed");
+            }
+            if (!patient) {
+                tokenRefusal = status;
+                sleeper.notifyAll();
+            }
         }
+        // Either way the stream ends: for good, or so that the loop asks again (with its backoff) whether the
+        // master takes the token now; a stream left open would never ask.
         ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
         if (call != null) {
             call.cancel("the master refused the join token", null);
+        }
+    }
+
+    /** The master registered this agent: its token is good, and any run of refusals before this is over. */
+    private void acceptedNow() {
+        synchronized (sleeper) {
+            accepted = true;
+            if (refusedSince != 0) {
+                refusedSince = 0;
+                Log.info("the master at " + target + " accepts the join token again");
+            }
         }
     }
 
@@ -216,6 +256,9 @@ final class MasterLink {
             @Override
             public void onNext(WorkerCommand command) {
                 backoff.reset();
+                if (command.hasRegistered()) {
+                    acceptedNow();
+                }
                 onCommand.accept(command);
             }
 

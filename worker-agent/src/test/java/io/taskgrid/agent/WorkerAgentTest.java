@@ -98,7 +98,8 @@ class WorkerAgentTest {
         AgentOptions options = given.withWorkerId(state.workerId(given.workerId()));
         ManagedChannel channel = InProcessChannelBuilder.forName(serverName).directExecutor().build();
         MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
-                options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName);
+                options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
+                serverName, REFUSAL_PATIENCE);
         outbox = state.outbox();
         agent = new WorkerAgent(options, runAs, link, outbox, null);
         CompletableFuture<Optional<ExitCode>> ended = new CompletableFuture<>();
@@ -237,6 +238,9 @@ class WorkerAgentTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
     }
 
+    /** How long the agents of these tests wait out refusals of a token the master accepted before (5 min in use). */
+    private static final Duration REFUSAL_PATIENCE = Duration.ofSeconds(2);
+
     @Test
     void aRefusedJoinTokenEndsTheAgentAtOnceInsteadOfRetrying() throws Exception {
         master.refuseToken = true;
@@ -248,8 +252,9 @@ class WorkerAgentTest {
 
     /**
      * A token revoked while the agent runs is refused on the next call (here a report; the stream opened before still
-     * stands): the agent stops as SIGTERM would. The task still running gets its grace and runs to its end; no result
-     * is lost, both wait in the outbox for an agent the master accepts.
+     * stands). The master accepted it before, so the agent asks again for a while (a tokens file being rewritten
+     * refuses for a moment); refused all along, it stops as SIGTERM would. The task still running gets its grace and
+     * runs to its end; no result is lost, both wait in the outbox for an agent the master accepts.
      */
     @Test
     void aJoinTokenRevokedMidLifeStopsTheAgentAsSigtermWouldAndKeepsTheResults() throws Exception {
@@ -257,13 +262,39 @@ class WorkerAgentTest {
         master.nextRegistration();
         master.assign("t1", "a1", "sleep 1; echo slow");
         assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        long refusedFrom = System.nanoTime();
         master.refuseToken = true;
         master.assign("t2", "a2", "echo quick");
         assertThat(linkEnded.get(15, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
-        assertThat(master.refusedCalls).isNotEmpty().doesNotContain("AssignTask");
+        assertThat(Duration.ofNanos(System.nanoTime() - refusedFrom)).as("the refusals were waited out first")
+                .isGreaterThanOrEqualTo(REFUSAL_PATIENCE);
+        assertThat(master.refusedCalls).as("the first refusal was not the stream's").isNotEmpty()
+                .first().isNotEqualTo("AssignTask");
+        assertThat(master.refusedCalls).as("then it asked again").contains("AssignTask");
         assertThat(outbox.pending()).extracting(StatusReport::getAttemptId, StatusReport::getOutcome,
                 StatusReport::getExitCode, r -> r.getStdout().toStringUtf8()).containsExactlyInAnyOrder(
                 tuple("a1", Outcome.EXITED, 0, "slow\n"), tuple("a2", Outcome.EXITED, 0, "quick\n"));
+    }
+
+    /**
+     * A master that refuses for a moment a token it accepted before (its tokens file being rewritten, say) does not
+     * end the agent: it asks again, is registered again, and delivers what it holds.
+     */
+    @Test
+    void aMomentsRefusalOfATokenAcceptedBeforeIsWaitedOut() throws Exception {
+        startAgent(1);
+        master.nextRegistration();
+        master.refuseToken = true;
+        master.assign("t1", "a1", "echo kept");
+        await().atMost(Duration.ofSeconds(5)).until(() -> !master.refusedCalls.isEmpty());
+        master.refuseToken = false;
+        master.nextRegistration();
+        StatusReport finished = master.nextReport();
+        while (finished.getPhase() != Phase.FINISHED) {
+            finished = master.nextReport();
+        }
+        assertThat(finished.getStdout().toStringUtf8()).isEqualTo("kept\n");
+        assertThat(linkEnded).as("still running").isNotDone();
     }
 
     @Test
