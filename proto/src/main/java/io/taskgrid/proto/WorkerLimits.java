@@ -13,10 +13,11 @@ public final class WorkerLimits {
     /** The longest worker id; the master stores it in columns of this width. */
     public static final int MAX_WORKER_ID_LENGTH = 64;
     /**
-     * A worker id: letters, digits, '.', '_' and '-'. Narrow so that an id can name a directory, a log field and a
-     * metric label without escaping.
+     * A worker id: letters, digits, '.', '_' and '-', but not "." or "..". Narrow so that an id can name a directory, a
+     * log field and a metric label without escaping; and since it names the agent's default state directory, it must
+     * not name this directory or the one above it.
      */
-    public static final Pattern WORKER_ID = Pattern.compile("[A-Za-z0-9._-]{1," + MAX_WORKER_ID_LENGTH + "}");
+    public static final Pattern WORKER_ID = Pattern.compile("(?!\\.{1,2}$)[A-Za-z0-9._-]{1," + MAX_WORKER_ID_LENGTH + "}");
     /** The most tasks one worker may run at once; bounds what one registration can make the dispatcher hold. */
     public static final int MAX_SLOTS = 256;
     /** At most this many labels on one worker (and on one task's requirement). */

@@ -291,7 +291,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         public String convert(String value) {
             if (!WorkerLimits.isWorkerId(value)) {
                 throw new TypeConversionException("'" + value + "' must be 1 to " + WorkerLimits.MAX_WORKER_ID_LENGTH
-                        + " of A-Z a-z 0-9 . _ -");
+                        + " of A-Z a-z 0-9 . _ -, and not . or ..");
             }
             return value;
         }

@@ -66,11 +66,33 @@ final class Outbox {
                     + "user this agent runs as (uid " + self + "): whoever owns it could read or change the results "
                     + "kept there; use a directory of this user's own (--state-dir)");
         }
+        checkParents(dir, self);
         Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(dir, LinkOption.NOFOLLOW_LINKS);
         if (!permissions.equals(OWNER_ONLY_DIR)) {
             Files.setPosixFilePermissions(dir, OWNER_ONLY_DIR);
             Log.warn("the state directory " + dir + " was " + PosixFilePermissions.toString(permissions)
                     + "; made it rwx------ (results hold other tasks' output)");
+        }
+    }
+
+    /**
+     * Every directory above the state directory must be changeable by root and this user only (or be sticky, as /tmp
+     * is): whoever else could rename an entry there could swap the state directory for one of their own while the
+     * agent runs, and read or forge the results it writes.
+     */
+    static void checkParents(Path dir, long self) throws IOException {
+        for (Path parent = dir.toAbsolutePath().normalize().getParent(); parent != null; parent = parent.getParent()) {
+            long owner = ((Number) Files.getAttribute(parent, "unix:uid")).longValue();
+            int mode = (Integer) Files.getAttribute(parent, "unix:mode");
+            boolean sticky = (mode & 01000) != 0;
+            boolean othersWrite = (mode & 0022) != 0;
+            if ((owner != 0 && owner != self) || (othersWrite && !sticky)) {
+                throw new UnusableStateDirectory("a directory above the state directory " + dir + ", " + parent
+                        + ", can be changed by " + (owner != 0 && owner != self ? "uid " + owner + ", its owner"
+                        : "other users (mode " + Integer.toOctalString(mode & 07777) + ", not sticky)")
+                        + ": they could swap the state directory while the agent runs; use a --state-dir whose parents "
+                        + "only root and this user can change");
+            }
         }
     }
 

@@ -176,6 +176,11 @@ final class StateDirectory implements AutoCloseable {
         if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
             return Optional.empty();
         }
+        if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
+            // A FIFO would hang the read for good, a device or a link would read something that is not ours.
+            throw new UnusableStateDirectory("the worker id file " + file + " is not a regular file (a symbolic link, "
+                    + "a pipe or a device is not accepted): remove it, and the agent writes a new one");
+        }
         String text;
         try (InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
             text = new String(in.readNBytes(MAX_SMALL_FILE_BYTES), StandardCharsets.US_ASCII).strip();
@@ -197,8 +202,14 @@ final class StateDirectory implements AutoCloseable {
         Path temp = dir.resolve(WORKER_ID_FILE + ".tmp");
         try {
             Files.deleteIfExists(temp);
-            Files.writeString(Files.createFile(temp, PosixFilePermissions.asFileAttribute(
-                    PosixFilePermissions.fromString("rw-------"))), id + "\n", StandardCharsets.US_ASCII);
+            // Written through the channel that made the file, never reopened by name: nothing can be swapped in
+            // between; and on the disk before the rename.
+            try (FileChannel out = FileChannel.open(temp, Set.<OpenOption>of(StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
+                out.write(ByteBuffer.wrap((id + "\n").getBytes(StandardCharsets.US_ASCII)));
+                out.force(true);
+            }
             try {
                 Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {

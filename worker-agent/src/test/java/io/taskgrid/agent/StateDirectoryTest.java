@@ -45,6 +45,40 @@ class StateDirectoryTest {
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
     }
 
+    /** A pipe named like the id file hung the agent's start for good; now it is refused at once, with the reason. */
+    @Test
+    void anIdFileThatIsNotARegularFileIsRefusedAtOnce() throws Exception {
+        Path file = dir.resolve(StateDirectory.WORKER_ID_FILE);
+        Process mkfifo = new ProcessBuilder("mkfifo", file.toString()).start();
+        assertThat(mkfifo.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(mkfifo.exitValue()).isZero();
+        long started = System.nanoTime();
+        assertThatThrownBy(this::idWithoutFlag).isInstanceOf(UnusableStateDirectory.class)
+                .hasMessageContaining("is not a regular file");
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started)).as("no wait on the pipe").isLessThan(5000);
+    }
+
+    /** Whoever may rename entries above the directory could swap it under the agent. */
+    @Test
+    void aStateDirectoryBelowAFolderOthersMayChangeIsRefused() throws Exception {
+        Path open = Files.createDirectory(dir.resolve("open"));
+        Files.setPosixFilePermissions(open, PosixFilePermissions.fromString("rwxrwxrwx"));
+        assertThatThrownBy(() -> StateDirectory.open(open.resolve("state"))).isInstanceOf(UnusableStateDirectory.class)
+                .hasMessageContaining(open + ", can be changed by other users (mode 777, not sticky)");
+        Files.setAttribute(open, "unix:mode", 01777);
+        try (StateDirectory state = StateDirectory.open(open.resolve("sticky-is-fine"))) {
+            assertThat(state.dir()).isDirectory();
+        }
+    }
+
+    @Test
+    void dotAndDotDotAreNoWorkerIds() {
+        assertThat(WorkerLimits.isWorkerId(".")).isFalse();
+        assertThat(WorkerLimits.isWorkerId("..")).isFalse();
+        assertThat(WorkerLimits.isWorkerId("...")).isTrue();
+        assertThat(WorkerLimits.isWorkerId(".hidden")).isTrue();
+    }
+
     @Test
     void twoDirectoriesChooseTwoIds(@TempDir Path other) {
         try (StateDirectory a = StateDirectory.open(dir); StateDirectory b = StateDirectory.open(other)) {

@@ -140,7 +140,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     private static Optional<String> invalidRegistration(AssignTaskRequest request) {
         if (!WORKER_ID.matcher(request.getWorkerId()).matches()) {
             return Optional.of("worker_id must be 1 to " + WorkerLimits.MAX_WORKER_ID_LENGTH
-                    + " characters of A-Z a-z 0-9 . _ -");
+                    + " characters of A-Z a-z 0-9 . _ -, and not . or ..");
         }
         if (request.getSlots() < 1 || request.getSlots() > MAX_SLOTS) {
             return Optional.of("slots must be between 1 and " + MAX_SLOTS);

@@ -21,6 +21,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -233,7 +234,9 @@ public final class LocalCluster implements AutoCloseable {
             if (!Files.exists(file)) {
                 Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             }
-            Files.writeString(file, joinToken + "\n");
+            // Never through a link: a file planted at this path must not send the token elsewhere.
+            Files.writeString(file, joinToken + "\n", StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING,
+                    LinkOption.NOFOLLOW_LINKS);
             return file;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the join token file " + file + ": " + e.getMessage(), e);
