@@ -2,6 +2,8 @@ package io.taskgrid.master.config;
 
 import com.google.errorprone.annotations.Immutable;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -24,12 +26,12 @@ public enum Setting {
     HTTP_PORT("taskgrid.http.port", Rule.port(-1)),
     GRPC_PORT("taskgrid.grpc.port", Rule.port(1)),
     AUTH_ENABLED("taskgrid.auth.enabled", Rule.BOOLEAN),
-    TOKENS_FILE("taskgrid.auth.tokens.file", Rule.TEXT),
-    SECRET_KEY_FILE("taskgrid.secret.key.file", Rule.TEXT),
+    TOKENS_FILE("taskgrid.auth.tokens.file", Rule.PATH),
+    SECRET_KEY_FILE("taskgrid.secret.key.file", Rule.PATH),
     INSECURE_ALLOWED("taskgrid.tls.insecure.allowed", Rule.BOOLEAN),
-    GRPC_TLS_CERT("taskgrid.grpc.tls.cert", Rule.OPTIONAL_TEXT),
-    GRPC_TLS_KEY("taskgrid.grpc.tls.key", Rule.OPTIONAL_TEXT),
-    GRPC_TLS_CLIENT_CA("taskgrid.grpc.tls.client.ca", Rule.OPTIONAL_TEXT),
+    GRPC_TLS_CERT("taskgrid.grpc.tls.cert", Rule.OPTIONAL_READABLE_FILE),
+    GRPC_TLS_KEY("taskgrid.grpc.tls.key", Rule.OPTIONAL_READABLE_FILE),
+    GRPC_TLS_CLIENT_CA("taskgrid.grpc.tls.client.ca", Rule.OPTIONAL_READABLE_FILE),
     KEEPALIVE_SECONDS("taskgrid.grpc.keepalive.seconds", Rule.whole(1, 3600)),
     KEEPALIVE_TIMEOUT_SECONDS("taskgrid.grpc.keepalive.timeout.seconds", Rule.whole(1, 3600)),
     OUTPUT_LIMIT_BYTES("taskgrid.output.limit.bytes", Rule.whole(1024, 256L * 1024 * 1024)),
@@ -100,7 +102,7 @@ public enum Setting {
 
     /** Whether a setting may be left without a value: the optional ones have no default. */
     public boolean optional() {
-        return rule == Rule.OPTIONAL_TEXT;
+        return rule == Rule.OPTIONAL_TEXT || rule == Rule.OPTIONAL_READABLE_FILE;
     }
 
     /**
@@ -129,6 +131,29 @@ public enum Setting {
             return value;
         };
         Rule OPTIONAL_TEXT = value -> value.isEmpty() ? Optional.empty() : Optional.of(value);
+        /** A file's path: one line, and not the file's contents (a PEM block pasted where its path belongs). */
+        Rule PATH = value -> {
+            if (value.isEmpty()) {
+                throw new IllegalArgumentException("must not be empty");
+            }
+            if (value.chars().anyMatch(Character::isISOControl) || value.contains("-----BEGIN")) {
+                throw new IllegalArgumentException("must be a file's path, not its contents");
+            }
+            return value;
+        };
+        /** Unset, or the path of a file that exists and the master can read (a certificate, a key, a CA). */
+        Rule OPTIONAL_READABLE_FILE = value -> {
+            if (value.isEmpty()) {
+                return Optional.empty();
+            }
+            String path = (String) PATH.parse(value);
+            Path file = Path.of(path);
+            if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+                throw new IllegalArgumentException("must be a file the master can read; there is none at that path, "
+                        + "or it cannot be read");
+            }
+            return Optional.of(path);
+        };
         /** Strictly true or false: MicroProfile Config would read any other word, "ture" included, as false. */
         Rule BOOLEAN = value -> switch (value.toLowerCase(Locale.ROOT)) {
             case "true" -> true;

@@ -74,7 +74,7 @@ final class SettingsCheck {
             } catch (IllegalArgumentException e) {
                 String origin = source.origin(from);
                 problems.add(from + (from.equals(setting.key()) ? " (" + setting.environmentVariable() + ")" : "")
-                        + " is '" + SafeText.oneLine(raw.get(), MAX_VALUE_ECHO) + "': " + e.getMessage()
+                        + " is " + shown(raw.get()) + ": " + e.getMessage()
                         + (origin.isEmpty() ? "" : " (set in " + SafeText.oneLine(origin, MAX_VALUE_ECHO) + ")"));
             }
         }
@@ -83,6 +83,20 @@ final class SettingsCheck {
         }
         warnings.addAll(unknownNames(source.names()));
         return new SettingsCheck(values, List.copyOf(warnings));
+    }
+
+    /**
+     * A bad value as a message may repeat it: one line, cut short, and never a key or certificate that was pasted
+     * where its path belongs (a message goes to the log, and a launcher prints it).
+     */
+    static String shown(String value) {
+        if (value.contains("-----BEGIN") || value.contains("PRIVATE KEY")) {
+            return "a PEM block (not shown)";
+        }
+        if (value.indexOf('\n') >= 0 || value.indexOf('\r') >= 0) {
+            return "a value of several lines (not shown)";
+        }
+        return "'" + SafeText.oneLine(value, MAX_VALUE_ECHO) + "'";
     }
 
     /** A warning for each name under taskgrid. / TASKGRID_ that is no setting, with the closest one. */
@@ -96,10 +110,12 @@ final class SettingsCheck {
         Set<String> seen = new LinkedHashSet<>();
         List<String> warnings = new ArrayList<>();
         for (String name : names) {
-            if (!OURS.matcher(name).matches() || known.contains(name) || !seen.add(name)) {
+            String asVariable = Setting.environmentVariable(name);
+            // One warning a name, however many spellings of it the sources list (an environment variable, and the
+            // same name as a property some servers derive from it).
+            if (!OURS.matcher(name).matches() || known.contains(name) || !seen.add(asVariable)) {
                 continue;
             }
-            String asVariable = Setting.environmentVariable(name);
             if (knownVariables.contains(asVariable) || OTHER_PROGRAMS.contains(asVariable)) {
                 continue;
             }

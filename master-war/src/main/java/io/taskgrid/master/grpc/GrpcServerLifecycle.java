@@ -35,11 +35,14 @@ import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
+import java.util.regex.Pattern;
 
 /**
  * The master's start and stop, in the one order that is safe: security settings checked (a master that would accept
@@ -101,7 +104,9 @@ public class GrpcServerLifecycle {
                 // Without authentication gRPC binds to 127.0.0.1 whatever the listen host (below).
                 transport.checkGrpc(config.grpcTlsCert().isPresent() || config.grpcTlsKey().isPresent());
             }
+            boolean keyFileExisted = Files.exists(Path.of(config.secretKeyFile()));
             store.open();
+            checkSecretKeys(keyFileExisted);
             dispatcher.start();
             retention.start();
             startGrpc();
@@ -113,6 +118,14 @@ public class GrpcServerLifecycle {
         }
         started = true;
         dispatcher.requestDispatch();
+    }
+
+    /**
+     * The secret keys are read now, so that a key file the master cannot use stops the start instead of the first
+     * submission with a secret; see {@link TaskStore#checkSecretKeys}.
+     */
+    private void checkSecretKeys(boolean keyFileExisted) {
+        store.checkSecretKeys(keyFileExisted, config.secretKeyFile());
     }
 
     private void startGrpc() {
@@ -160,8 +173,14 @@ public class GrpcServerLifecycle {
             innermost = t;
         }
         String message = failure.getMessage() != null ? failure.getMessage() : innermost.toString();
-        return SafeText.oneLine(message, 2000);
+        return SafeText.oneLine(PEM_BLOCK.matcher(message).replaceAll("[a PEM block, not shown]"), 500);
     }
+
+    /**
+     * A key or certificate in a message (a library that could not parse one may quote it): never into the log. An
+     * unfinished block (cut off, or its end missing) goes from its start on.
+     */
+    static final Pattern PEM_BLOCK = Pattern.compile("-----BEGIN[^-]*-----(?:.*?-----END[^-]*-----|.*)", Pattern.DOTALL);
 
     /** Netty's native transport says it in words, not with a {@link BindException}. */
     private static boolean isBindFailure(String message) {

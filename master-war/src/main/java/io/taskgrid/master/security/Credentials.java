@@ -9,10 +9,12 @@ import java.io.UncheckedIOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.Optional;
+import java.util.Set;
 import java.util.logging.Logger;
 
 /**
@@ -80,6 +82,7 @@ public class Credentials {
             return;
         }
         if (Files.exists(tokens.path())) {
+            checkTokensFile(tokens.path());
             return;
         }
         String operator = "tgo_" + randomToken();
@@ -110,6 +113,30 @@ public class Credentials {
                 "Agent:  (umask 077; echo '" + join + "' > join-token) && java -jar worker-agent.jar --token-file join-token"
                         + " --master " + host + ":" + grpcPort,
                 "===="));
+    }
+
+    /**
+     * A tokens file the master could not read would refuse every caller and every agent (which then give up), and
+     * one others may write lets them make themselves operators: neither may start.
+     */
+    static void checkTokensFile(Path file) {
+        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+            throw new IllegalStateException("the tokens file " + file + " (taskgrid.auth.tokens.file) is not a file the "
+                    + "master can read");
+        }
+        try {
+            Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(file);
+            if (permissions.contains(PosixFilePermission.GROUP_WRITE)
+                    || permissions.contains(PosixFilePermission.OTHERS_WRITE)) {
+                throw new IllegalStateException("the tokens file " + file + " is " + PosixFilePermissions.toString(
+                        permissions) + ": other users may change it, and so make themselves operators; make it "
+                        + "writable by the master's user only (chmod 600 " + file + ")");
+            }
+        } catch (UnsupportedOperationException noPosix) {
+            // a file system without POSIX permissions: nothing to check
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the permissions of " + file + ": " + e.getMessage(), e);
+        }
     }
 
     private static void writeOwnerOnly(Path file, String content) throws IOException {

@@ -4,12 +4,17 @@ import io.taskgrid.master.config.WatchedFile;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
@@ -33,7 +38,8 @@ import java.util.regex.Pattern;
  * k2=&lt;32 random bytes, base64&gt;
  * </pre>
  *
- * The current key seals new values; every key in the file opens what it sealed. The master makes the file with one
+ * The current key seals new values; every key in the file opens what it sealed. Ids are random ({@code k3f9a21c0}),
+ * so that a file made afresh never names a key that values in the database name. The master makes the file with one
  * key at its first start; {@link #addKey()} (an operator's {@code POST /secrets/keys}) adds one and makes it current,
  * and an operator may edit the file by hand as well (the same lines on every master that shares a database). The file
  * is read again when its contents change, looked at no more than once a second. A file of the earlier format (the
@@ -84,20 +90,25 @@ public final class SecretKeys {
     }
 
     static SecretKeys loadOrCreate(Path file, LongSupplier nanoClock) {
+        Path real;
         try {
             if (!Files.exists(file)) {
                 Files.createDirectories(file.toAbsolutePath().getParent());
                 try {
-                    writeOwnerOnly(file, format("k1", Map.of("k1", fresh())), false);
+                    String id = newId(Set.of());
+                    writeOwnerOnly(file, format(id, Map.of(id, fresh())), false);
                 } catch (FileAlreadyExistsException raced) {
                     // another start made it first: use theirs
                 }
             }
+            // A link (to a mounted key store, say) is followed once, here: the master reads and writes the file it
+            // leads to, and the link stays as it is.
+            real = file.toRealPath();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the secret key file " + file + ": " + e.getMessage(), e);
         }
-        checkOwnerOnly(file);
-        SecretKeys keys = new SecretKeys(file, nanoClock);
+        checkOwnerOnly(real);
+        SecretKeys keys = new SecretKeys(real, nanoClock);
         try {
             keys.ring = parse(file, keys.file.changedNow().orElseThrow());
         } catch (IOException e) {
@@ -127,13 +138,7 @@ public final class SecretKeys {
     public synchronized String addKey() {
         reread();
         Ring now = ring;
-        int next = 1;
-        for (String id : now.all().keySet()) {
-            if (id.matches("k\\d{1,6}")) {
-                next = Math.max(next, Integer.parseInt(id.substring(1)) + 1);
-            }
-        }
-        String id = "k" + next;
+        String id = newId(now.all().keySet());
         Map<String, byte[]> keys = new LinkedHashMap<>(now.all());
         keys.put(id, fresh());
         try {
@@ -158,10 +163,11 @@ public final class SecretKeys {
 
     private void load(byte[] content) {
         try {
+            checkOwnerOnly(file.path());
             Ring read = parse(file.path(), content);
             ring = read;
             LOG.info(() -> "secret keys from " + file.path() + ": " + read.all().keySet() + ", current " + read.currentId());
-        } catch (IllegalStateException e) {
+        } catch (RuntimeException e) {
             LOG.severe(e.getMessage() + "; keeping the keys read before");
         }
     }
@@ -228,31 +234,70 @@ public final class SecretKeys {
         return text.toString();
     }
 
+    /**
+     * A new key id: random, so that a key file made afresh (a lost one, another master's) never reuses an id that
+     * values in the database already name, which would then claim to open them and not.
+     */
+    static String newId(Set<String> taken) {
+        while (true) {
+            String id = String.format("k%08x", RANDOM.nextInt());
+            if (!taken.contains(id)) {
+                return id;
+            }
+        }
+    }
+
     private static byte[] fresh() {
         byte[] key = new byte[32];
         RANDOM.nextBytes(key);
         return key;
     }
 
-    /** Written aside, owner-only, then moved into place: a reader never sees half a file. */
+    /**
+     * Written aside, owner-only, through the channel that created the file (never reopened by name, so nothing can be
+     * swapped in between) and forced to the disk; then linked (a new file) or moved (a replacement) into place, and the
+     * directory forced too: a reader never sees half a file, and a crash never leaves an empty one.
+     */
     private static void writeOwnerOnly(Path file, String content, boolean replace) throws IOException {
         Path temp = file.resolveSibling(file.getFileName() + ".new");
         Files.deleteIfExists(temp);
+        Set<OpenOption> options = Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS);
+        FileChannel channel;
         try {
-            Files.createFile(temp, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
+            channel = FileChannel.open(temp, options, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
         } catch (UnsupportedOperationException noPosix) {
-            Files.createFile(temp);
+            channel = FileChannel.open(temp, options);
         }
-        Files.writeString(temp, content);
+        try (FileChannel out = channel) {
+            ByteBuffer bytes = ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));
+            while (bytes.hasRemaining()) {
+                out.write(bytes);
+            }
+            out.force(true);
+        }
         if (!replace) {
-            Files.createLink(file, temp);
-            Files.delete(temp);
-            return;
+            try {
+                Files.createLink(file, temp);
+            } finally {
+                Files.delete(temp);
+            }
+        } else {
+            try {
+                Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
         }
-        try {
-            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING);
+        forceDirectory(file.toAbsolutePath().getParent());
+    }
+
+    /** The directory's entry for the file, on the disk; where a directory cannot be opened so, the rename must do. */
+    private static void forceDirectory(Path dir) {
+        try (FileChannel directory = FileChannel.open(dir, StandardOpenOption.READ)) {
+            directory.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            LOG.fine(() -> "could not force " + dir + ": " + e);
         }
     }
 

@@ -84,6 +84,24 @@ public class TaskStore {
 
     // ---- secrets ----
 
+    /**
+     * Reads the secret keys, at start. A key file that did not exist before this start is made only for a database
+     * that holds no sealed value: a new key would open none of them, and the tasks they belong to could never run.
+     *
+     * @throws IllegalStateException when the key file cannot be used, or was missing while sealed values wait
+     */
+    public void checkSecretKeys(boolean keyFileExisted, String keyFile) {
+        if (!keyFileExisted) {
+            long sealed = sealedValuesByKey().values().stream().mapToLong(Long::longValue).sum();
+            if (sealed > 0) {
+                throw new IllegalStateException("the secret key file " + keyFile + " (taskgrid.secret.key.file) does "
+                        + "not exist, but the database holds " + sealed + " sealed secretEnv value(s) that only its keys "
+                        + "open: restore it from a backup (a new key would open none of them)");
+            }
+        }
+        secrets.keys().ring();
+    }
+
     /** The keys that seal secretEnv. */
     public SecretKeys secrets() {
         return secrets.keys();

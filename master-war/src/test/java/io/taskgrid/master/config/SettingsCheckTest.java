@@ -58,7 +58,8 @@ class SettingsCheckTest {
                 .contains("taskgrid.queue.max (TASKGRID_QUEUE_MAX) is '0': must be a whole number from 1 to")
                 .contains("taskgrid.grpc.port (TASKGRID_GRPC_PORT) is '70000': must be a port from 1 to 65535")
                 .contains("taskgrid.retention.days (TASKGRID_RETENTION_DAYS) is 'NaN': must be a number")
-                .contains("'yes?forged log line': must be true or false")
+                .contains("taskgrid.metrics.public (TASKGRID_METRICS_PUBLIC) is a value of several lines (not shown): "
+                        + "must be true or false")
                 .doesNotContain("\n");
     }
 
@@ -122,5 +123,26 @@ class SettingsCheckTest {
                 "taskgrid.lost.after.seconds"))).isEqualTo("taskgrid.lost.after.seconds");
         assertThat(SettingsCheck.edits("kitten", "sitting")).isEqualTo(3);
         assertThat(SettingsCheck.edits("", "abc")).isEqualTo(3);
+    }
+
+    @Test
+    void aKeyPastedWhereItsPathBelongsIsRefusedWithoutRepeatingIt() {
+        InvalidSettings refused = catchThrowableOfType(InvalidSettings.class, () -> TaskgridConfig.from(with(
+                "taskgrid.grpc.tls.key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+                        + "-----END PRIVATE KEY-----",
+                "taskgrid.grpc.tls.cert", "/no/such/cert.pem",
+                "taskgrid.auth.tokens.file", "/etc/tokens\nforged")));
+        assertThat(refused.getMessage()).doesNotContain("MIIE").doesNotContain("\n")
+                .contains("taskgrid.grpc.tls.key (TASKGRID_GRPC_TLS_KEY) is a PEM block (not shown): must be a file's "
+                        + "path, not its contents")
+                .contains("taskgrid.grpc.tls.cert (TASKGRID_GRPC_TLS_CERT) is '/no/such/cert.pem': must be a file the "
+                        + "master can read")
+                .contains("taskgrid.auth.tokens.file (TASKGRID_AUTH_TOKENS_FILE) is a value of several lines (not shown)");
+    }
+
+    @Test
+    void oneWarningForANameHoweverManySpellingsTheSourcesList() {
+        assertThat(SettingsCheck.unknownNames(List.of("TASKGRID_LOST_AFTER", "taskgrid.lost.after",
+                "taskgrid_lost_after"))).hasSize(1);
     }
 }

@@ -44,4 +44,16 @@ class StartFailureTest {
         assertThat(failure.getMessage()).isEqualTo("Taskgrid master not started: a cause");
         assertThat(failure.getStackTrace()).isEmpty();
     }
+
+    /** A library that cannot parse a key may quote it; the line that reaches the log must not. */
+    @Test
+    void aKeyOrCertificateInTheCauseIsNotRepeated() {
+        RuntimeException failure = new IllegalArgumentException("File does not contain valid private key: "
+                + "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n and more");
+        assertThat(GrpcServerLifecycle.cause(failure, TaskgridConfig.defaults()))
+                .isEqualTo("File does not contain valid private key: [a PEM block, not shown]? and more")
+                .doesNotContain("MIIE");
+        assertThat(GrpcServerLifecycle.cause(new IllegalStateException("cut -----BEGIN CERTIFICATE-----\nMIIB"),
+                TaskgridConfig.defaults())).isEqualTo("cut [a PEM block, not shown]");
+    }
 }

@@ -9,6 +9,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class CredentialsTest {
 
@@ -47,5 +48,19 @@ class CredentialsTest {
         Path tokensFile = dir.resolve("tokens");
         new Credentials(false, tokensFile.toString(), "localhost", 9092, 50051, null).initialize();
         assertThat(tokensFile).doesNotExist();
+    }
+
+    @Test
+    void aTokensFileTheMasterCannotReadOrOthersMayChangeStopsTheStart() throws Exception {
+        Path directory = Files.createDirectory(dir.resolve("tokens-dir"));
+        assertThatThrownBy(() -> new Credentials(true, directory.toString(), "localhost", 9092, 50051, null).initialize())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("is not a file the master can read");
+        Path shared = dir.resolve("shared-tokens.properties");
+        Files.writeString(shared, "# hashes\n");
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rw-rw-r--"));
+        assertThatThrownBy(() -> new Credentials(true, shared.toString(), "localhost", 9092, 50051, null).initialize())
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("other users may change it");
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rw-r--r--"));
+        new Credentials(true, shared.toString(), "localhost", 9092, 50051, null).initialize();
     }
 }

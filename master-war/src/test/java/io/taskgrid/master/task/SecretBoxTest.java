@@ -30,13 +30,15 @@ class SecretBoxTest {
     @Test
     void aSealedSecretOpensAgainForItsTaskNamesItsKeyAndDoesNotShowItsText() {
         SecretBox box = new SecretBox(dir.resolve("key").toString());
+        String id = box.keys().ring().currentId();
+        assertThat(id).as("a random id, never one an older file may have used").matches("k[0-9a-f]{8}");
         String sealed = box.seal(TASK, "{\"TOKEN\":\"hunter2\"}");
-        assertThat(sealed).startsWith("tg2:k1:").doesNotContain("hunter2");
-        assertThat(new String(Base64.getDecoder().decode(sealed.substring(7)), StandardCharsets.ISO_8859_1))
-                .doesNotContain("hunter2");
+        assertThat(sealed).startsWith("tg2:" + id + ":").doesNotContain("hunter2");
+        assertThat(new String(Base64.getDecoder().decode(sealed.substring(("tg2:" + id + ":").length())),
+                StandardCharsets.ISO_8859_1)).doesNotContain("hunter2");
         assertThat(box.open(TASK, sealed)).isEqualTo("{\"TOKEN\":\"hunter2\"}");
         assertThat(box.seal(TASK, "same")).as("a fresh nonce every time").isNotEqualTo(box.seal(TASK, "same"));
-        assertThat(SecretBox.keyIdOf(sealed)).contains("k1");
+        assertThat(SecretBox.keyIdOf(sealed)).contains(id);
     }
 
     @Test
@@ -52,7 +54,8 @@ class SecretBoxTest {
         Path key = dir.resolve("sub/key");
         String sealed = new SecretBox(key.toString()).seal(TASK, "kept");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(key))).isEqualTo("rw-------");
-        assertThat(Files.readString(key)).contains("current=k1\nk1=");
+        String id = SecretBox.keyIdOf(sealed).orElseThrow();
+        assertThat(Files.readString(key)).contains("current=" + id + "\n" + id + "=");
         assertThat(new SecretBox(key.toString()).open(TASK, sealed)).isEqualTo("kept");
     }
 
@@ -69,9 +72,10 @@ class SecretBoxTest {
     void anAlteredOrForeignSealDoesNotOpen() {
         SecretBox box = new SecretBox(dir.resolve("a").toString());
         String sealed = box.seal(TASK, "secret");
-        byte[] bytes = Base64.getDecoder().decode(sealed.substring(7));
+        String header = "tg2:" + SecretBox.keyIdOf(sealed).orElseThrow() + ":";
+        byte[] bytes = Base64.getDecoder().decode(sealed.substring(header.length()));
         bytes[bytes.length - 1] ^= 1;
-        assertThatThrownBy(() -> box.open(TASK, "tg2:k1:" + Base64.getEncoder().encodeToString(bytes)))
+        assertThatThrownBy(() -> box.open(TASK, header + Base64.getEncoder().encodeToString(bytes)))
                 .isInstanceOf(IllegalStateException.class);
         assertThatThrownBy(() -> new SecretBox(dir.resolve("b").toString()).open(TASK, sealed))
                 .isInstanceOf(IllegalStateException.class);
@@ -82,25 +86,28 @@ class SecretBoxTest {
         AtomicLong clock = new AtomicLong();
         Path file = dir.resolve("key");
         SecretBox box = new SecretBox(SecretKeys.loadOrCreate(file, clock::get));
+        String first = box.keys().ring().currentId();
         String before = box.seal(TASK, "old secret");
 
-        assertThat(box.keys().addKey()).isEqualTo("k2");
+        String second = box.keys().addKey();
+        assertThat(second).isNotEqualTo(first);
+        assertThat(box.keys().ring().currentId()).isEqualTo(second);
         String after = box.seal(OTHER_TASK, "new secret");
-        assertThat(after).startsWith("tg2:k2:");
-        assertThat(box.open(TASK, before)).as("k1 still opens what it sealed").isEqualTo("old secret");
+        assertThat(after).startsWith("tg2:" + second + ":");
+        assertThat(box.open(TASK, before)).as("the first key still opens what it sealed").isEqualTo("old secret");
         assertThat(box.isUnderCurrentKey(before)).isFalse();
 
         String moved = box.reseal(TASK, before);
-        assertThat(moved).startsWith("tg2:k2:");
+        assertThat(moved).startsWith("tg2:" + second + ":");
         assertThat(box.reseal(TASK, moved)).as("already under the current key: unchanged").isSameAs(moved);
 
-        // The operator removes k1 from the file; the master reads the file again within a second.
-        Files.writeString(file, Files.readString(file).replaceAll("(?m)^k1=.*\n", ""));
+        // The operator removes the first key from the file; the master reads the file again within a second.
+        Files.writeString(file, Files.readString(file).replaceAll("(?m)^" + first + "=.*\n", ""));
         clock.addAndGet(2_000_000_000L);
-        assertThat(box.keys().ring().all().keySet()).containsExactly("k2");
+        assertThat(box.keys().ring().all().keySet()).containsExactly(second);
         assertThat(box.open(TASK, moved)).isEqualTo("old secret");
-        assertThatThrownBy(() -> box.open(TASK, before)).hasMessageContaining("needs key 'k1', which is not in the "
-                + "secret key file any more");
+        assertThatThrownBy(() -> box.open(TASK, before)).hasMessageContaining("needs key '" + first
+                + "', which is not in the secret key file any more");
     }
 
     @Test
@@ -136,7 +143,7 @@ class SecretBoxTest {
                 .isEqualTo(a.mac("hunter2"))
                 .isNotEqualTo(a.mac("hunter3"))
                 .isNotEqualTo(new SecretBox(dir.resolve("b").toString()).mac("hunter2"));
-        byte[] root = a.keys().ring().all().get("k1");
+        byte[] root = a.keys().ring().all().get(a.keys().ring().currentId());
         byte[] sealKey = SecretBox.derive(root, "taskgrid secretEnv AES-256-GCM v2".getBytes(StandardCharsets.UTF_8));
         byte[] hashKey = SecretBox.derive(root, "taskgrid request fingerprint HMAC-SHA256 v2".getBytes(StandardCharsets.UTF_8));
         assertThat(sealKey).hasSize(32).isNotEqualTo(hashKey).isNotEqualTo(root);
@@ -150,5 +157,20 @@ class SecretBoxTest {
         assertThatThrownBy(() -> new SecretBox(file.toString())).hasMessageContaining("the current key 'k9' is not in the file");
         Files.writeString(file, "current=k1\nk1=" + Base64.getEncoder().encodeToString(new byte[16]) + "\n");
         assertThatThrownBy(() -> new SecretBox(file.toString())).hasMessageContaining("is 16 bytes, not 32");
+    }
+
+    /** A key file that is a link (to a mounted key store, say) stays a link; the keys go where it leads. */
+    @Test
+    void aLinkedKeyFileIsWrittenWhereItLeadsAndStaysALink() throws Exception {
+        Path store = Files.createDirectory(dir.resolve("store"));
+        Path target = store.resolve("keys");
+        new SecretBox(target.toString());
+        Path link = Files.createSymbolicLink(dir.resolve("taskgrid-secret.key"), target);
+        SecretBox box = new SecretBox(link.toString());
+        String added = box.keys().addKey();
+        assertThat(Files.isSymbolicLink(link)).isTrue();
+        assertThat(Files.readString(target)).contains("current=" + added + "\n");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(target))).isEqualTo("rw-------");
+        assertThat(store.resolve("keys.new")).doesNotExist();
     }
 }

@@ -263,24 +263,39 @@ class TaskStoreTest {
             await(store.insert(aQueuedTask().id(id).secretEnvSealed(store.seal(id, withSecret)).build(), null, null));
         }
         SecretBox box = new SecretBox(dir.resolve("secret.key").toString());
-        assertThat(store.sealedValuesByKey()).isEqualTo(Map.of("k1", 3L));
+        String first = box.keys().ring().currentId();
+        assertThat(store.sealedValuesByKey()).isEqualTo(Map.of(first, 3L));
 
         // The store's own box reads the file again at most once a second; a key added through another box of the
         // same file is what an operator editing it does.
-        box.keys().addKey();
+        String second = box.keys().addKey();
         Thread.sleep(1100);
         List<String> failed = new ArrayList<>();
         List<TaskStore.Resealed> resealed = store.resealStoredSecrets(failed);
 
         assertThat(failed).isEmpty();
         assertThat(resealed).extracting(TaskStore.Resealed::taskId).containsExactlyElementsOf(ids);
-        assertThat(resealed).allMatch(r -> r.before().startsWith("tg2:k1:") && r.after().startsWith("tg2:k2:"));
-        assertThat(store.sealedValuesByKey()).isEqualTo(Map.of("k2", 3L));
+        assertThat(resealed).allMatch(r -> r.before().startsWith("tg2:" + first + ":")
+                && r.after().startsWith("tg2:" + second + ":"));
+        assertThat(store.sealedValuesByKey()).isEqualTo(Map.of(second, 3L));
         assertThat(store.openSecretEnv(ids.get(0), resealed.get(0).after())).isEqualTo(Map.of("TOKEN", "hunter2"));
         assertThat(store.resealStoredSecrets(failed)).as("nothing left to move").isEmpty();
     }
 
     private static String sealedColumn(DataSource db, String id) throws Exception {
         return TestDatabase.rows(db, "SELECT SECRET_ENV_SEALED FROM TG_TASK WHERE ID = '" + id + "'").get(0).get(0);
+    }
+
+    @Test
+    void aMissingKeyFileIsNotMadeAfreshWhileTheDatabaseHoldsSealedValues() throws Exception {
+        store = TestDatabase.openStore(dir);
+        store.checkSecretKeys(false, "new-key-file");
+        NewTask withSecret = new NewTask("true", Map.of(), null, null, null, null, Map.of("TOKEN", "x"), null, null);
+        String id = TaskIds.next();
+        await(store.insert(aQueuedTask().id(id).secretEnvSealed(store.seal(id, withSecret)).build(), null, null));
+        store.checkSecretKeys(true, "kept-key-file");
+        assertThatThrownBy(() -> store.checkSecretKeys(false, "/etc/lost.key")).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("the secret key file /etc/lost.key (taskgrid.secret.key.file) does not exist, but "
+                        + "the database holds 1 sealed secretEnv value(s)");
     }
 }
