@@ -84,6 +84,8 @@ class TokenManagementIT {
                 new String[] {"{\"name\": \"ok\", \"role\": \"viewer\", \"expiresAt\": \"2000-01-01T00:00:00Z\"}",
                         "in the future"},
                 new String[] {"{\"name\": \"ok\", \"role\": \"viewer\", \"expiresAt\": \"tomorrow\"}", "'expiresAt' must be"},
+                new String[] {"{\"name\": \"ok\", \"role\": \"viewer\", \"expiresAt\": \"+1000000000-12-31T23:59:59Z\"}",
+                        "'expiresAt' must be"},
                 new String[] {"[1]", "must be a JSON object"})) {
             TaskgridClient.Reply reply = operator.post("/tokens", "application/json", bad[0]);
             assertThat(reply.status()).as(bad[0] + " -> " + reply.body()).isEqualTo(400);
@@ -91,6 +93,17 @@ class TokenManagementIT {
             assertThat(reply.json().getString("detail")).contains(bad[1]);
         }
         assertThat(operator.get("/tokens?limit=0").status()).isEqualTo(400);
+        // A name is one caller: neither the tokens file's operator, nor one name with two roles.
+        TaskgridClient.Reply fileName = operator.post("/tokens", "application/json",
+                "{\"name\": \"operator\", \"role\": \"submitter\"}");
+        assertThat(fileName.status()).as(fileName.body()).isEqualTo(409);
+        assertThat(fileName.json().getString("detail")).contains("names a token of the tokens file");
+        create("{\"name\": \"it-one-role\", \"role\": \"viewer\"}");
+        create("{\"name\": \"it-one-role\", \"role\": \"viewer\"}");
+        TaskgridClient.Reply twoRoles = operator.post("/tokens", "application/json",
+                "{\"name\": \"it-one-role\", \"role\": \"operator\"}");
+        assertThat(twoRoles.status()).as(twoRoles.body()).isEqualTo(409);
+        assertThat(twoRoles.json().getString("detail")).contains("already names an active viewer token");
         assertThat(operator.get("/tokens?cursor=../../x").status()).isEqualTo(400);
     }
 

@@ -1,6 +1,7 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.security.ApiTokens;
+import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
 import io.taskgrid.master.text.SafeText;
@@ -37,10 +38,10 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 import java.io.InputStream;
 import java.math.BigDecimal;
 import java.net.URI;
+import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
-import java.time.format.DateTimeParseException;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -66,6 +67,9 @@ public class TokenResource {
 
     @Inject
     ApiTokens tokens;
+
+    @Inject
+    Credentials credentials;
 
     /** A token as the API shows it: never its secret. */
     @JsonbNillable
@@ -120,12 +124,16 @@ public class TokenResource {
         Role role = Role.parse(string(request, "role", true)).orElseThrow(() ->
                 ApiProblem.badRequest("'role' must be viewer, submitter or operator"));
         LocalDateTime expiresAt = expiry(request);
+        if (credentials.nameInTokensFile(name)) {
+            throw ApiProblem.conflict("'" + name + "' names a token of the tokens file; a name is one caller, so choose "
+                    + "another name");
+        }
         String by = security.getUserPrincipal().getName();
         ApiTokens.Created created;
         try {
             created = tokens.create(name, role, expiresAt, by);
         } catch (IllegalArgumentException e) {
-            throw e.getMessage().contains("active already") ? ApiProblem.conflict(e.getMessage())
+            throw e.getMessage().contains("active") ? ApiProblem.conflict(e.getMessage())
                     : ApiProblem.badRequest(e.getMessage());
         }
         ApiTokens.Token token = created.token();
@@ -204,7 +212,7 @@ public class TokenResource {
             LocalDateTime expiresAt;
             try {
                 expiresAt = LocalDateTime.ofInstant(Instant.parse(at), ZoneOffset.UTC);
-            } catch (DateTimeParseException e) {
+            } catch (DateTimeException e) {
                 throw ApiProblem.badRequest("'expiresAt' must be a UTC time such as 2027-01-31T12:00:00Z, not '"
                         + SafeText.echo(at) + "'");
             }

@@ -7,6 +7,9 @@ import jakarta.enterprise.concurrent.ManagedScheduledExecutorService;
 import jakarta.enterprise.context.ApplicationScoped;
 
 import javax.sql.DataSource;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -23,11 +26,13 @@ import java.util.Base64;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Logger;
 import java.util.regex.Pattern;
 
@@ -36,10 +41,12 @@ import java.util.regex.Pattern;
  * in the database, so every master of one database knows the same ones; only a SHA-256 of each token is stored, and
  * the token itself is shown once, to whoever made it.
  *
- * <p>A token is looked up by its hash and the answer kept for at most {@link #FRESH_NANOS}, in a cache of at most
- * {@link #CACHE_SIZE} entries: what a client sends decides only which entry is looked at, never how many there are. An
- * expiry is checked at every use against the clock; a revocation on this master is seen at once, on another master of
- * the same database within {@link #FRESH_NANOS}. When each token was last used is kept in memory and written every
+ * <p>A token ends with a check of its random part (not a secret: it stops made-up and mistyped tokens before the
+ * database, as the checksums of other services' tokens do). A token that passes is looked up by its hash; a token
+ * found is kept for at most {@link #FRESH_NANOS} in a cache of at most {@link #CACHE_SIZE} entries, and a token not
+ * found is not kept at all, so that no client can push the tokens in use out of the cache. An expiry is checked at
+ * every use against the clock; a revocation on this master is seen at once (a lookup that began before it is not
+ * kept), on another master of the same database within {@link #FRESH_NANOS}. When each token was last used is kept in memory and written every
  * {@link #LAST_USED_FLUSH_SECONDS} s, not on every request.
  */
 @ApplicationScoped
@@ -49,7 +56,11 @@ public class ApiTokens {
     private static final SecureRandom RANDOM = new SecureRandom();
     /** Tokens made here start with this, so that only they are looked for in the database. */
     public static final String PREFIX = "tgt_";
-    private static final int TOKEN_LENGTH = PREFIX.length() + 43;
+    /** The random part: 32 bytes in base64url. */
+    private static final int BODY_LENGTH = 43;
+    /** A check of the random part at the end, so that a made-up or mistyped token costs no query. */
+    private static final int CHECK_LENGTH = 6;
+    private static final int TOKEN_LENGTH = PREFIX.length() + BODY_LENGTH + CHECK_LENGTH;
     static final int CACHE_SIZE = 1024;
     static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(1);
     static final long LAST_USED_FLUSH_SECONDS = 30;
@@ -76,7 +87,8 @@ public class ApiTokens {
         }
     }
 
-    private record Found(String id, TokenFile.Caller caller, LocalDateTime expiresAt, boolean revoked) {
+    /** A token's row as a lookup read it. */
+    record Found(String id, TokenFile.Caller caller, LocalDateTime expiresAt, boolean revoked) {
     }
 
     private record Cached(Optional<Found> found, long loadedAt) {
@@ -99,6 +111,8 @@ public class ApiTokens {
     };
     /** Token id to when it was last used and not yet written; only ids of tokens that exist get in. */
     private final Map<String, LocalDateTime> lastUsed = new ConcurrentHashMap<>();
+    /** Counts revocations: a lookup that began before one must not put what it read into the cache. */
+    private final AtomicLong revocations = new AtomicLong();
     private ScheduledFuture<?> flusher;
 
     /** For CDI. */
@@ -133,7 +147,8 @@ public class ApiTokens {
      * @throws Unavailable when the database cannot be asked
      */
     public Optional<TokenFile.Caller> caller(String token) {
-        if (token == null || token.length() != TOKEN_LENGTH || !token.startsWith(PREFIX)) {
+        if (token == null || token.length() != TOKEN_LENGTH || !token.startsWith(PREFIX)
+                || !token.endsWith(check(token.substring(PREFIX.length(), PREFIX.length() + BODY_LENGTH)))) {
             return Optional.empty();
         }
         String hash = TokenFile.sha256(token);
@@ -143,9 +158,14 @@ public class ApiTokens {
             cached = cache.get(hash);
         }
         if (cached == null || now - cached.loadedAt() > FRESH_NANOS) {
+            long generation = revocations.get();
             cached = new Cached(lookUp(hash), now);
             synchronized (cache) {
-                cache.put(hash, cached);
+                if (cached.found().isPresent() && revocations.get() == generation) {
+                    cache.put(hash, cached);
+                } else {
+                    cache.remove(hash);
+                }
             }
         }
         Optional<Found> found = cached.found();
@@ -158,7 +178,8 @@ public class ApiTokens {
         return Optional.of(found.get().caller());
     }
 
-    private Optional<Found> lookUp(String hash) {
+    /** Reads a token's row by its hash; package-private so that a test can hold a lookup in flight. */
+    Optional<Found> lookUp(String hash) {
         try (Connection c = dataSource.getConnection();
              PreparedStatement s = c.prepareStatement("SELECT ID, NAME, ROLE, EXPIRES_AT, REVOKED_AT FROM TG_API_TOKEN "
                      + "WHERE TOKEN_HASH = ?")) {
@@ -196,7 +217,8 @@ public class ApiTokens {
         }
         byte[] random = new byte[32];
         RANDOM.nextBytes(random);
-        String secret = PREFIX + Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+        String body = Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+        String secret = PREFIX + body + check(body);
         Token token = new Token(newId(at), name, role, at, createdBy, expiresAt, null, null, null);
         try (Connection c = dataSource.getConnection()) {
             try (PreparedStatement count = c.prepareStatement("SELECT COUNT(*) FROM TG_API_TOKEN WHERE REVOKED_AT IS NULL "
@@ -206,6 +228,22 @@ public class ApiTokens {
                     if (r.next() && r.getLong(1) >= MAX_ACTIVE) {
                         throw new IllegalArgumentException(MAX_ACTIVE + " tokens are active already, the most this master "
                                 + "keeps; revoke some first");
+                    }
+                }
+            }
+            try (PreparedStatement roles = c.prepareStatement("SELECT DISTINCT ROLE FROM TG_API_TOKEN WHERE NAME = ? "
+                    + "AND REVOKED_AT IS NULL AND (EXPIRES_AT IS NULL OR EXPIRES_AT > ?)")) {
+                roles.setString(1, name);
+                roles.setTimestamp(2, Timestamp.valueOf(at));
+                try (ResultSet r = roles.executeQuery()) {
+                    while (r.next()) {
+                        if (!role.name().equals(r.getString(1))) {
+                            // One name, one caller: a submitter token of an operator's name could cancel that
+                            // operator's tasks and replay its Idempotency-Keys.
+                            throw new IllegalArgumentException("'" + name + "' already names an active "
+                                    + r.getString(1).toLowerCase(Locale.ROOT) + " token; a name has one role "
+                                    + "(revoke those first, or choose another name)");
+                        }
                     }
                 }
             }
@@ -278,6 +316,7 @@ public class ApiTokens {
         } catch (SQLException e) {
             throw new Unavailable("cannot revoke the token: " + e.getMessage(), e);
         }
+        revocations.incrementAndGet();
         synchronized (cache) {
             cache.clear();
         }
@@ -300,15 +339,13 @@ public class ApiTokens {
         try (Connection c = dataSource.getConnection();
              PreparedStatement s = c.prepareStatement("UPDATE TG_API_TOKEN SET LAST_USED_AT = ? WHERE ID = ? "
                      + "AND (LAST_USED_AT IS NULL OR LAST_USED_AT < ?)")) {
-            for (String id : List.copyOf(lastUsed.keySet())) {
-                LocalDateTime at = lastUsed.remove(id);
-                if (at == null) {
-                    continue;
-                }
-                s.setTimestamp(1, Timestamp.valueOf(at));
-                s.setString(2, id);
-                s.setTimestamp(3, Timestamp.valueOf(at));
+            for (Map.Entry<String, LocalDateTime> use : List.copyOf(lastUsed.entrySet())) {
+                s.setTimestamp(1, Timestamp.valueOf(use.getValue()));
+                s.setString(2, use.getKey());
+                s.setTimestamp(3, Timestamp.valueOf(use.getValue()));
                 changed += s.executeUpdate();
+                // Only once written, and only if no later use came meanwhile: a failure keeps it for the next try.
+                lastUsed.remove(use.getKey(), use.getValue());
             }
         } catch (SQLException e) {
             throw new Unavailable("cannot record when tokens were used: " + e.getMessage(), e);
@@ -326,6 +363,17 @@ public class ApiTokens {
 
     private LocalDateTime now() {
         return LocalDateTime.now(clock).truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    /** The check a token ends with: the start of a SHA-256 of its random part, in base64url. */
+    static String check(String body) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(("taskgrid token check:" + body)
+                    .getBytes(StandardCharsets.UTF_8));
+            return Base64.getUrlEncoder().withoutPadding().encodeToString(digest).substring(0, CHECK_LENGTH);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Sortable by time: the hex of the milliseconds, then random hex, 24 characters. */

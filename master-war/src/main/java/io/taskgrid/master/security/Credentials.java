@@ -73,6 +73,11 @@ public class Credentials {
         return tokens.joinTokenName(token);
     }
 
+    /** Whether the tokens file has an API token of this name (a name made through the API must not be one of them). */
+    public boolean nameInTokensFile(String name) {
+        return tokens.hasApiName(name);
+    }
+
     /** Called once at start, before any port opens. */
     public void initialize() {
         if (!enabled) {

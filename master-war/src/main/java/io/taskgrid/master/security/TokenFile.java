@@ -70,6 +70,11 @@ public final class TokenFile {
         return token == null ? Optional.empty() : Optional.ofNullable(current.apiTokens().get(sha256(token)));
     }
 
+    /** Whether an API token of the file has this name. */
+    public boolean hasApiName(String name) {
+        return current().apiTokens().values().stream().anyMatch(caller -> caller.name().equals(name));
+    }
+
     /** The name of the join token, if {@code token} is one. */
     public Optional<String> joinTokenName(String token) {
         Loaded current = current();

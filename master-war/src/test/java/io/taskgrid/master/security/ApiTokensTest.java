@@ -79,13 +79,15 @@ class ApiTokensTest {
     @Test
     void aTokenMadeForANameAndRoleNamesThatCallerAndOnlyItsHashIsStored() throws Exception {
         ApiTokens.Created created = tokens.create("ci", Role.SUBMITTER, null, "ops");
-        assertThat(created.secret()).startsWith("tgt_").hasSize(47);
+        assertThat(created.secret()).startsWith("tgt_").hasSize(53);
         assertThat(tokens.caller(created.secret())).contains(new TokenFile.Caller("ci", Role.SUBMITTER));
         assertThat(TestDatabase.rows(db, "SELECT TOKEN_HASH, NAME, ROLE, CREATED_BY FROM TG_API_TOKEN").get(0))
                 .containsExactly(TokenFile.sha256(created.secret()), "ci", "SUBMITTER", "ops");
         assertThat(TestDatabase.rows(db, "SELECT * FROM TG_API_TOKEN").toString()).doesNotContain(created.secret());
-        assertThat(tokens.caller("tgt_" + "x".repeat(43))).isEmpty();
+        assertThat(tokens.caller("tgt_" + "x".repeat(49))).isEmpty();
         assertThat(tokens.caller(created.secret() + "x")).isEmpty();
+        String body = created.secret().substring(4, 47);
+        assertThat(tokens.caller("tgt_" + body + "AAAAAA")).as("a wrong check is refused before any lookup").isEmpty();
     }
 
     @Test
@@ -147,10 +149,46 @@ class ApiTokensTest {
     }
 
     @Test
-    void thousandsOfDifferentUnknownTokensLeaveTheCacheAtItsBound() {
-        for (int i = 0; i < 5000; i++) {
-            tokens.caller(String.format("tgt_%043d", i));
+    void unknownTokensAreNotKeptSoTheyCannotPushTheTokensInUseOutOfTheCache() {
+        ApiTokens.Created real = tokens.create("ci", Role.SUBMITTER, null, "ops");
+        tokens.caller(real.secret());
+        assertThat(tokens.cachedLookups()).isEqualTo(1);
+        for (int i = 0; i < 3000; i++) {
+            String body = String.format("%043d", i);
+            assertThat(tokens.caller("tgt_" + body + ApiTokens.check(body))).isEmpty();
         }
-        assertThat(tokens.cachedLookups()).isLessThanOrEqualTo(ApiTokens.CACHE_SIZE);
+        assertThat(tokens.cachedLookups()).as("only the token that exists").isEqualTo(1);
+    }
+
+    /** A lookup that read the row before a revocation must not put it back into the cache after it. */
+    @Test
+    void aLookupInFlightDuringARevocationLeavesNothingBehindThatAcceptsTheToken() throws Exception {
+        java.util.concurrent.CountDownLatch read = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        ApiTokens held = new ApiTokens(db, clock) {
+            @Override
+            java.util.Optional<Found> lookUp(String hash) {
+                java.util.Optional<Found> found = super.lookUp(hash);
+                if (Thread.currentThread().getName().equals("in-flight")) {
+                    read.countDown();
+                    try {
+                        go.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return found;
+            }
+        };
+        ApiTokens.Created created = held.create("racer", Role.VIEWER, null, "ops");
+        java.util.concurrent.CompletableFuture<java.util.Optional<TokenFile.Caller>> concurrent =
+                new java.util.concurrent.CompletableFuture<>();
+        Thread thread = new Thread(() -> concurrent.complete(held.caller(created.secret())), "in-flight");
+        thread.start();
+        read.await();
+        held.revoke(created.token().id(), "ops");
+        go.countDown();
+        assertThat(concurrent.get()).as("a request that came before the revocation").isPresent();
+        assertThat(held.caller(created.secret())).as("every request after it").isEmpty();
     }
 }
