@@ -9,6 +9,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
@@ -49,25 +50,33 @@ public final class WatchedFile {
     }
 
     /**
-     * The contents when they differ from what this returned last (the first call returns them), at most once per
-     * interval; empty when it is not time to look or nothing changed. A content is returned once, so a caller that
-     * cannot use it hears of it again only when the file changes.
+     * Hands the contents to {@code load} when they differ from what it was handed last (the first call always hands
+     * them over), at most once per interval. {@code load} runs under this object's lock, and the next look is set
+     * only once it has returned: a caller that finds the file {@link #due()} meanwhile waits here for the load, instead
+     * of going on with what was read before it (at the first look: nothing, and every token refused). A content is
+     * handed over once, so a caller that cannot use it hears of it again only when the file changes.
      *
      * @throws IOException when the file cannot be read
      */
-    public synchronized Optional<byte[]> changed() throws IOException {
+    public synchronized void reloadIfChanged(Consumer<byte[]> load) throws IOException {
         long now = nanoClock.getAsLong();
         if (now - nextCheck < 0) {
-            return Optional.empty();
+            return;
         }
-        nextCheck = now + intervalNanos;
-        return readIfChanged();
+        try {
+            readIfChanged().ifPresent(load);
+        } finally {
+            nextCheck = now + intervalNanos;
+        }
     }
 
-    /** Like {@link #changed()}, whether or not the interval has passed: after this master wrote the file itself. */
-    public synchronized Optional<byte[]> changedNow() throws IOException {
-        nextCheck = nanoClock.getAsLong() + intervalNanos;
-        return readIfChanged();
+    /** Like {@link #reloadIfChanged}, whether or not the interval has passed: after this master wrote the file itself. */
+    public synchronized void reloadNow(Consumer<byte[]> load) throws IOException {
+        try {
+            readIfChanged().ifPresent(load);
+        } finally {
+            nextCheck = nanoClock.getAsLong() + intervalNanos;
+        }
     }
 
     private Optional<byte[]> readIfChanged() throws IOException {

@@ -84,7 +84,7 @@ public final class TokenFile {
     private Loaded current() {
         if (file.due()) {
             try {
-                file.changed().ifPresent(this::load);
+                file.reloadIfChanged(this::load);
             } catch (IOException e) {
                 LOG.severe("cannot read " + file.path() + ": " + e.getMessage() + "; keeping the tokens read before");
             }

@@ -110,7 +110,7 @@ public final class SecretKeys {
         checkOwnerOnly(real);
         SecretKeys keys = new SecretKeys(real, nanoClock);
         try {
-            keys.ring = parse(file, keys.file.changedNow().orElseThrow());
+            keys.file.reloadNow(content -> keys.ring = parse(file, content));
         } catch (IOException e) {
             throw new IllegalStateException("cannot read the secret key file " + file + ": " + e.getMessage(), e);
         }
@@ -125,7 +125,7 @@ public final class SecretKeys {
     public Ring ring() {
         if (file.due()) {
             try {
-                file.changed().ifPresent(this::load);
+                file.reloadIfChanged(this::load);
             } catch (IOException e) {
                 LOG.severe("cannot read the secret key file " + file.path() + ": " + e.getMessage()
                         + "; keeping the keys read before");
@@ -155,7 +155,7 @@ public final class SecretKeys {
     /** Reads the file now, whatever the interval says: this master has just written it, or is about to. */
     private void reread() {
         try {
-            file.changedNow().ifPresent(this::load);
+            file.reloadNow(this::load);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the secret key file " + file.path() + ": " + e.getMessage(), e);
         }
