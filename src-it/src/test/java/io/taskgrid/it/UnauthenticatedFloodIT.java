@@ -182,9 +182,10 @@ class UnauthenticatedFloodIT {
 
     private List<HttpKind> httpKinds() {
         return List.of(
-                new HttpKind("GET /ui/<name>", Set.of(404), i -> request("GET", "/ui/" + name("u", i, 3000))),
-                new HttpKind("GET /ui/js/<name>.js", Set.of(404),
-                        i -> request("GET", "/ui/js/" + name("j", i, 3000) + ".js")),
+                // Half of them names of a type the dashboard serves, in its js/ folder: the path that looked for a file.
+                new HttpKind("GET /ui/<name>, /ui/js/<name>.js", Set.of(404), i -> i % 2 == 0
+                        ? request("GET", "/ui/" + name("u", i, 3000))
+                        : request("GET", "/ui/js/" + name("j", i, 3000) + ".js")),
                 new HttpKind("GET or POST /<name>, no token", Set.of(401), i -> i % 2 == 0
                         ? request("GET", "/" + name("r", i, 3000))
                         : post("/" + name("p", i, 1000), "{\"cmd\":\"" + name("b", i, 2000) + "\"}")),
