@@ -150,8 +150,9 @@ class AgentCommandLineIT {
         try {
             poll(Duration.ofSeconds(20), Duration.ofMillis(100)).alias("the agent starts")
                     .until(() -> Files.readString(log).contains("starting"));
-            // The warning belongs to the start: it follows "starting" within half a second.
-            poll(Duration.ofMillis(500), Duration.ofMillis(100)).untilAsserted(() ->
+            // The warning belongs to the start: it follows "starting" with no task given. (Within 10 s: half a second
+            // was too short on two busy cores.)
+            poll(Duration.ofSeconds(10), Duration.ofMillis(100)).untilAsserted(() ->
                     assertThat(Files.readString(log)).contains("runs as root").contains("--run-as"));
         } finally {
             agent.destroy();

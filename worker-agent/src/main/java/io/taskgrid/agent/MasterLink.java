@@ -448,7 +448,7 @@ final class MasterLink {
         channel.notifyWhenStateChanged(previous, () -> {
             ConnectivityState now = channel.getState(false);
             if (now == ConnectivityState.READY) {
-                Log.info("connected to master " + target() + " as worker " + workerId + " with " + slots
+                Log.info("reached master " + target() + "; asking it to take worker " + workerId + " with " + slots
                         + " slot(s)");
                 backoff.reset();
                 synchronized (sleeper) {

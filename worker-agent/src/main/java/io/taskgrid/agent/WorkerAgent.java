@@ -242,8 +242,7 @@ public final class WorkerAgent {
         }
         String reason = Objects.requireNonNullElse(refusal.get().getDescription(), "no reason given");
         Log.error("the master at " + link.target() + " refused this agent's join token (" + reason + "): stopping, "
-                + "exit code " + ExitCode.JOIN_TOKEN_REFUSED.value() + "; give the agent a join token the master "
-                + "knows (--token-file or TASKGRID_JOIN_TOKEN)");
+                + "exit code " + ExitCode.JOIN_TOKEN_REFUSED.value());
         // A shutdown already under way (SIGTERM meanwhile) ends the process itself.
         return shutdown() ? Optional.of(ExitCode.JOIN_TOKEN_REFUSED) : Optional.empty();
     }
@@ -297,6 +296,7 @@ public final class WorkerAgent {
                     + "are dropped");
             outbox.pending().stream().filter(r -> refused.contains(r.getAttemptId())).forEach(outbox::remove);
         }
+        Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s))");
         this.registered = true;
         streamer.connected();
         flusher.execute(this::flushOutbox);

@@ -42,6 +42,7 @@ import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -138,7 +139,7 @@ public class TokenResource {
         }
         ApiTokens.Token token = created.token();
         LOG.info(() -> "API token " + token.id() + " (" + token.name() + ", " + token.role().name().toLowerCase(Locale.ROOT)
-                + (token.expiresAt() == null ? "" : ", expires " + token.expiresAt()) + ") made by "
+                + (token.expiresAt() == null ? "" : ", expires " + TaskView.utc(token.expiresAt())) + ") made by "
                 + SafeText.oneLine(by, 128));
         return Response.created(URI.create("/tokens/" + token.id()))
                 .entity(new CreatedView(TokenView.of(token), created.secret())).build();
@@ -170,7 +171,8 @@ public class TokenResource {
     @Path("{id}")
     @RequiresRole(Role.OPERATOR)
     @Operation(operationId = "revokeToken", summary = "Revoke an API token: refused from now on (operator)")
-    @APIResponse(responseCode = "200", description = "the token, revoked (a token revoked before keeps its first revocation)",
+    @APIResponse(responseCode = "200", description = "the token, revoked (a token revoked before keeps its first "
+            + "revocation, and is answered the same)",
             content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TokenView.class)))
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
@@ -181,9 +183,12 @@ public class TokenResource {
             throw ApiProblem.notFound("no API token with id '" + SafeText.echo(id) + "'");
         }
         String by = security.getUserPrincipal().getName();
-        ApiTokens.Token token = tokens.revoke(id, by)
+        ApiTokens.Revocation revocation = tokens.revoke(id, by)
                 .orElseThrow(() -> ApiProblem.notFound("no API token with id '" + SafeText.echo(id) + "'"));
-        LOG.info(() -> "API token " + token.id() + " (" + token.name() + ") revoked by " + SafeText.oneLine(by, 128));
+        ApiTokens.Token token = revocation.token();
+        if (revocation.byThisCall()) {
+            LOG.info(() -> "API token " + token.id() + " (" + token.name() + ") revoked by " + SafeText.oneLine(by, 128));
+        }
         return TokenView.of(token);
     }
 
@@ -211,7 +216,7 @@ public class TokenResource {
         if (at != null) {
             LocalDateTime expiresAt;
             try {
-                expiresAt = LocalDateTime.ofInstant(Instant.parse(at), ZoneOffset.UTC);
+                expiresAt = LocalDateTime.ofInstant(Instant.parse(at), ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS);
             } catch (DateTimeException e) {
                 throw ApiProblem.badRequest("'expiresAt' must be a UTC time such as 2027-01-31T12:00:00Z, not '"
                         + SafeText.echo(at) + "'");
@@ -234,7 +239,7 @@ public class TokenResource {
             throw ApiProblem.badRequest("'expiresInDays' must be more than 0 and at most " + MAX_EXPIRY_DAYS);
         }
         long seconds = n.multiply(BigDecimal.valueOf(86_400)).longValue();
-        return LocalDateTime.now(ZoneOffset.UTC).plusSeconds(Math.max(1, seconds));
+        return LocalDateTime.now(ZoneOffset.UTC).plusSeconds(Math.max(1, seconds)).truncatedTo(ChronoUnit.SECONDS);
     }
 
     private static int limit(String limit) {

@@ -5,12 +5,12 @@ import io.taskgrid.master.text.SafeText;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 
@@ -75,7 +75,7 @@ final class SettingsCheck {
                 String origin = source.origin(from);
                 problems.add(from + (from.equals(setting.key()) ? " (" + setting.environmentVariable() + ")" : "")
                         + " is " + shown(raw.get()) + ": " + e.getMessage()
-                        + (origin.isEmpty() ? "" : " (set in " + SafeText.oneLine(origin, MAX_VALUE_ECHO) + ")"));
+                        + (origin.isEmpty() ? "" : " (set in " + origin(origin) + ")"));
             }
         }
         if (!problems.isEmpty()) {
@@ -99,7 +99,11 @@ final class SettingsCheck {
         return "'" + SafeText.oneLine(value, MAX_VALUE_ECHO) + "'";
     }
 
-    /** A warning for each name under taskgrid. / TASKGRID_ that is no setting, with the closest one. */
+    /**
+     * A warning for each name under taskgrid. / TASKGRID_ that is no setting, with the closest one. A server may list
+     * one environment variable under several spellings (as set, and as a property it derives from it): the warning
+     * names it once, as an environment variable when it was one, so that the operator finds the name they wrote.
+     */
     static List<String> unknownNames(Iterable<String> names) {
         Set<String> known = new TreeSet<>();
         Set<String> knownVariables = new TreeSet<>();
@@ -107,25 +111,52 @@ final class SettingsCheck {
             known.add(setting.key());
             knownVariables.add(setting.environmentVariable());
         }
-        Set<String> seen = new LinkedHashSet<>();
-        List<String> warnings = new ArrayList<>();
+        Map<String, String> spellings = new TreeMap<>();
         for (String name : names) {
             String asVariable = Setting.environmentVariable(name);
-            // One warning a name, however many spellings of it the sources list (an environment variable, and the
-            // same name as a property some servers derive from it).
-            if (!OURS.matcher(name).matches() || known.contains(name) || !seen.add(asVariable)) {
+            if (!OURS.matcher(name).matches() || known.contains(name) || knownVariables.contains(asVariable)
+                    || OTHER_PROGRAMS.contains(asVariable)) {
                 continue;
             }
-            if (knownVariables.contains(asVariable) || OTHER_PROGRAMS.contains(asVariable)) {
-                continue;
-            }
+            spellings.merge(asVariable, name, SettingsCheck::asWritten);
+        }
+        List<String> warnings = new ArrayList<>();
+        spellings.forEach((asVariable, name) -> {
             boolean variableStyle = !name.contains(".");
             String closest = closest(name, known);
             String suggestion = variableStyle ? Setting.environmentVariable(closest) : closest;
             warnings.add("unknown setting " + SafeText.oneLine(name, MAX_VALUE_ECHO)
                     + " is ignored; did you mean " + suggestion + "?");
-        }
+        });
         return warnings;
+    }
+
+    /** Of two spellings of one name, the environment variable's (upper case, underscores), else the first in order. */
+    private static String asWritten(String one, String other) {
+        boolean oneIsVariable = one.matches("[A-Z0-9_]+");
+        boolean otherIsVariable = other.matches("[A-Z0-9_]+");
+        if (oneIsVariable != otherIsVariable) {
+            return oneIsVariable ? one : other;
+        }
+        return one.compareTo(other) <= 0 ? one : other;
+    }
+
+    /** Where a value came from, in words: config sources have class names ("EnvConfigSource"), operators do not. */
+    static String origin(String source) {
+        String lower = source.toLowerCase(Locale.ROOT);
+        if (lower.contains("env")) {
+            return "an environment variable";
+        }
+        if (lower.contains("sysprop") || lower.contains("system")) {
+            return "a system property";
+        }
+        if (lower.contains("microprofile-config.properties")) {
+            return "the application's defaults";
+        }
+        if (lower.contains("server.xml") || lower.contains("variable")) {
+            return "a server.xml or bootstrap.properties variable (" + SafeText.oneLine(source, MAX_VALUE_ECHO) + ")";
+        }
+        return SafeText.oneLine(source, MAX_VALUE_ECHO);
     }
 
     /** The known key nearest to {@code name}: one it begins, else the fewest edits, compared as lower-case keys. */

@@ -303,16 +303,17 @@ public class ApiTokens {
      * Revokes a token: refused from now on, here at once and on other masters within a second. A token revoked
      * before keeps its first revocation.
      *
-     * @return the token as it is now; empty when there is none with that id
+     * @return the token as it is now, and whether this call revoked it; empty when there is none with that id
      */
-    public Optional<Token> revoke(String id, String revokedBy) {
+    public Optional<Revocation> revoke(String id, String revokedBy) {
+        boolean changed;
         try (Connection c = dataSource.getConnection();
              PreparedStatement s = c.prepareStatement("UPDATE TG_API_TOKEN SET REVOKED_AT = ?, REVOKED_BY = ? "
                      + "WHERE ID = ? AND REVOKED_AT IS NULL")) {
             s.setTimestamp(1, Timestamp.valueOf(now()));
             s.setString(2, revokedBy);
             s.setString(3, id);
-            s.executeUpdate();
+            changed = s.executeUpdate() == 1;
         } catch (SQLException e) {
             throw new Unavailable("cannot revoke the token: " + e.getMessage(), e);
         }
@@ -320,7 +321,11 @@ public class ApiTokens {
         synchronized (cache) {
             cache.clear();
         }
-        return find(id);
+        return find(id).map(token -> new Revocation(token, changed));
+    }
+
+    /** A token after a revoke, and whether that call revoked it (false: it was revoked before, and stays so). */
+    public record Revocation(Token token, boolean byThisCall) {
     }
 
     /** How many lookups the cache holds now; never more than {@link #CACHE_SIZE}. */

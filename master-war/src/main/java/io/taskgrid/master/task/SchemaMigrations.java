@@ -83,8 +83,10 @@ public final class SchemaMigrations {
                 .cleanDisabled(true)
                 .load()
                 .migrate();
-        LOG.info(() -> "database schema (" + vendor + ") at version " + result.targetSchemaVersion + "; "
-                + result.migrationsExecuted + " migration(s) applied now");
+        // Flyway names no target version when nothing was applied: the schema is then where it was.
+        String version = result.targetSchemaVersion != null ? result.targetSchemaVersion : result.initialSchemaVersion;
+        LOG.info(() -> "database schema (" + vendor + ") at version " + version + "; " + result.migrationsExecuted
+                + " migration(s) applied now");
         return result;
     }
 

@@ -44,7 +44,7 @@ class SettingsCheckTest {
                 () -> TaskgridConfig.from(with("taskgrid.lost.after.seconds", "10s")));
         assertThat(refused.getMessage()).isEqualTo("a setting has a value the master cannot use: "
                 + "taskgrid.lost.after.seconds (TASKGRID_LOST_AFTER_SECONDS) is '10s': must be a whole number from 1 "
-                + "to 604800 (set in EnvConfigSource)");
+                + "to 604800 (set in an environment variable)");
         assertThat(refused.getStackTrace()).as("nothing but the message to print").isEmpty();
     }
 
@@ -141,8 +141,20 @@ class SettingsCheckTest {
     }
 
     @Test
-    void oneWarningForANameHoweverManySpellingsTheSourcesList() {
-        assertThat(SettingsCheck.unknownNames(List.of("TASKGRID_LOST_AFTER", "taskgrid.lost.after",
-                "taskgrid_lost_after"))).hasSize(1);
+    void oneWarningForANameHoweverManySpellingsTheSourcesListAndInTheSpellingTheOperatorWrote() {
+        // Liberty lists an environment variable as set and as a property derived from it, in no fixed order.
+        for (List<String> order : List.of(List.of("taskgrid.lost.after", "TASKGRID_LOST_AFTER"),
+                List.of("TASKGRID_LOST_AFTER", "taskgrid.lost.after", "taskgrid_lost_after"))) {
+            assertThat(SettingsCheck.unknownNames(order)).containsExactly(
+                    "unknown setting TASKGRID_LOST_AFTER is ignored; did you mean TASKGRID_LOST_AFTER_SECONDS?");
+        }
+    }
+
+    @Test
+    void whereAValueCameFromIsSaidInWords() {
+        assertThat(SettingsCheck.origin("EnvConfigSource")).isEqualTo("an environment variable");
+        assertThat(SettingsCheck.origin("SysPropConfigSource")).isEqualTo("a system property");
+        assertThat(SettingsCheck.origin("jar:file:/x/master.war!/META-INF/microprofile-config.properties"))
+                .isEqualTo("the application's defaults");
     }
 }

@@ -102,12 +102,15 @@ class ApiTokensTest {
     void aRevokedTokenIsRefusedAtOnceAndItsRevocationRecorded() {
         ApiTokens.Created created = tokens.create("leaked", Role.OPERATOR, null, "ops");
         assertThat(tokens.caller(created.secret())).isPresent();
-        ApiTokens.Token revoked = tokens.revoke(created.token().id(), "alice").orElseThrow();
+        ApiTokens.Revocation revocation = tokens.revoke(created.token().id(), "alice").orElseThrow();
+        assertThat(revocation.byThisCall()).isTrue();
+        ApiTokens.Token revoked = revocation.token();
         assertThat(tokens.caller(created.secret())).isEmpty();
         assertThat(revoked.revokedBy()).isEqualTo("alice");
         assertThat(revoked.revokedAt()).isEqualTo(now());
-        assertThat(tokens.revoke(created.token().id(), "bob").orElseThrow().revokedBy()).as("the first revocation stays")
-                .isEqualTo("alice");
+        ApiTokens.Revocation again = tokens.revoke(created.token().id(), "bob").orElseThrow();
+        assertThat(again.token().revokedBy()).as("the first revocation stays").isEqualTo("alice");
+        assertThat(again.byThisCall()).isFalse();
         assertThat(tokens.revoke("000000000000000000000000", "bob")).isEmpty();
     }
 

@@ -32,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -54,6 +55,8 @@ public final class LocalCluster implements AutoCloseable {
     private volatile String joinToken;
     /** The master's line that says it cannot start, once it has printed one. */
     private volatile String masterFailure;
+    /** What the master warned about its settings at its start (a misspelt name, say), to repeat in the summary. */
+    private final List<String> settingsWarnings = new CopyOnWriteArrayList<>();
     private final Map<String, Process> agents = new LinkedHashMap<>();
     /** Threads that copy a process's output here; joined after it exits so its last lines are not lost. */
     private final Map<Process, Thread> pumps = new ConcurrentHashMap<>();
@@ -98,9 +101,14 @@ public final class LocalCluster implements AutoCloseable {
         env.put("TASKGRID_GRPC_PORT", Integer.toString(config.grpcPort()));
         env.putAll(config.masterEnv());
         masterFailure = null;
+        settingsWarnings.clear();
         master = launch(builder, "master", line -> {
             if (masterFailure == null && MasterStartFailure.isFatal(line)) {
                 masterFailure = line.strip();
+            }
+            int warning = line.indexOf(SETTINGS_WARNING);
+            if (warning >= 0 && settingsWarnings.size() < 20) {
+                settingsWarnings.add(line.substring(warning + SETTINGS_WARNING.length()).strip());
             }
         });
         try {
@@ -136,6 +144,13 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
+    private static final String SETTINGS_WARNING = "TASKGRID SETTINGS WARNING:";
+
+    /** The master's warnings about its settings at its last start, without their prefix. */
+    public List<String> settingsWarnings() {
+        return List.copyOf(settingsWarnings);
+    }
+
     /** The operator API token the master made at its first start. */
     public String apiToken() {
         return apiToken;
@@ -152,8 +167,19 @@ public final class LocalCluster implements AutoCloseable {
             InitialCredentials credentials = InitialCredentials.read(outputDir);
             apiToken = credentials.operatorToken();
             joinToken = credentials.joinToken();
+        } else if (Files.exists(outputDir.resolve(TOKENS_FILE)) && !config.masterEnv().containsKey("TASKGRID_HOME")
+                && !config.masterEnv().containsKey("TASKGRID_AUTH_TOKENS_FILE")) {
+            // The master made its credentials at an earlier start, and the file that handed them over is gone: the
+            // agents would start without a join token and be refused.
+            throw new MasterStartFailure("the master's tokens were made at an earlier start, and "
+                    + outputDir.resolve(InitialCredentials.FILE) + ", which gives the local cluster its operator and "
+                    + "join tokens, is gone: put it back, or delete " + outputDir.resolve(TOKENS_FILE) + " to have the "
+                    + "master make new ones at its next start (every token given out before then stops working)");
         }
     }
+
+    /** The tokens file the master makes at its first start, where the build's server keeps it. */
+    private static final String TOKENS_FILE = "taskgrid-tokens.properties";
 
     /** Stops the master the way an operator does (SIGTERM; Liberty shuts down cleanly) and waits for it. */
     public synchronized void stopMaster() {
@@ -549,8 +575,12 @@ public final class LocalCluster implements AutoCloseable {
         System.out.println("[cluster]   curl -s" + auth + " -X POST " + config.apiBase()
                 + "/tasks -H 'Content-Type: application/json' -d '{\"cmd\":\"echo hello world\"}'");
         System.out.println("[cluster]   curl -s" + auth + " " + config.apiBase() + "/tasks/<id>");
+        System.out.println("[cluster]   curl -s" + auth + " " + config.apiBase() + "/workers");
         System.out.println("[cluster] Dashboard: open " + config.apiBase() + "/ui/ in a browser and sign in with "
                 + (cluster.apiToken() == null ? "the operator token" : "the token above"));
+        for (String warning : cluster.settingsWarnings()) {
+            System.out.println("[cluster] The master warned: " + warning);
+        }
         System.out.println("[cluster] Ctrl-C stops everything.");
         stopped.await();
     }
