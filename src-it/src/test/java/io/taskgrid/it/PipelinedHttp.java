@@ -1,5 +1,7 @@
 package io.taskgrid.it;
 
+import io.taskgrid.it.bench.RawHttp;
+
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -197,16 +199,7 @@ final class PipelinedHttp {
         }
 
         private String line() throws IOException {
-            StringBuilder text = new StringBuilder();
-            int c;
-            while ((c = in.read()) != -1) {
-                if (c == '\n') {
-                    int end = text.length();
-                    return end > 0 && text.charAt(end - 1) == '\r' ? text.substring(0, end - 1) : text.toString();
-                }
-                text.append((char) c);
-            }
-            return text.length() == 0 ? null : text.toString();
+            return RawHttp.readLine(in);
         }
 
         void close() {

@@ -14,7 +14,7 @@ import java.nio.charset.StandardCharsets;
  * cores with the master and the agents, and java.net.http spends several times the CPU per request of this.
  * Understands Content-Length and chunked responses; nothing else (no redirects, no TLS).
  */
-final class RawHttp implements AutoCloseable {
+public final class RawHttp implements AutoCloseable {
 
     /** A response: status and body. */
     record Response(int status, String body) {
@@ -123,6 +123,11 @@ final class RawHttp implements AutoCloseable {
     }
 
     private String line() throws IOException {
+        return readLine(in);
+    }
+
+    /** One line of an HTTP/1.1 head, without its CRLF (or LF); null at the end of the stream. */
+    public static String readLine(InputStream in) throws IOException {
         StringBuilder text = new StringBuilder();
         int c;
         while ((c = in.read()) != -1) {
