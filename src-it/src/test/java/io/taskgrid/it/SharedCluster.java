@@ -2,6 +2,7 @@ package io.taskgrid.it;
 
 import io.taskgrid.it.cluster.ClusterConfig;
 import io.taskgrid.it.cluster.LocalCluster;
+import io.taskgrid.it.cluster.TaskUser;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -74,6 +75,10 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 .workers(Integer.parseInt(property("taskgrid.workers")))
                 .reconnectDelay(Duration.ofSeconds(1))
                 .stateDir(Path.of(property("taskgrid.state.dir")))
+                // Tasks as the launcher's user, so that tests can see their processes by pid (CancelIT, WorkerLossIT):
+                // --run-as puts each in a PID namespace of its own. The quick start's own arrangement, a user of
+                // their own, is MasterStateIsolationIT's.
+                .taskUser(TaskUser.SAME)
                 // Short enough for the tests of lost workers, long enough for agents to come back after a restart.
                 .masterEnv("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(LOST_AFTER_SECONDS))
                 .masterEnv("TASKGRID_QUEUE_MAX", Integer.toString(QUEUE_MAX))

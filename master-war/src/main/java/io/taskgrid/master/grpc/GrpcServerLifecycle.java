@@ -15,6 +15,7 @@ import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.JoinTokenInterceptor;
 import io.taskgrid.master.security.JwtVerifier;
+import io.taskgrid.master.security.MasterFiles;
 import io.taskgrid.master.security.TransportPolicy;
 import io.taskgrid.master.task.Retention;
 import io.taskgrid.master.task.TaskStore;
@@ -37,6 +38,7 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -98,6 +100,7 @@ public class GrpcServerLifecycle {
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
         try {
             config.warnings().forEach(warning -> LOG.warning("TASKGRID SETTINGS WARNING: " + warning));
+            MasterFiles.secureDirectoriesOf(List.of(Path.of(config.tokensFile()), Path.of(config.secretKeyFile())));
             credentials.initialize();
             jwt.enabled();
             if (credentials.enabled()) {

@@ -4,6 +4,7 @@ import io.taskgrid.it.cluster.ClusterConfig;
 import io.taskgrid.it.cluster.LocalCluster;
 import io.taskgrid.it.cluster.PostgresServer;
 import io.taskgrid.it.cluster.ServerLayout;
+import io.taskgrid.it.cluster.TaskUser;
 import jakarta.json.Json;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
@@ -131,7 +132,11 @@ public final class Benchmark {
                 .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
                 .logDir(out.resolve("logs-" + db))
-                .stateDir(out.resolve("agent-state-" + db));
+                .stateDir(out.resolve("agent-state-" + db))
+                // What Taskgrid itself costs, next to the machine's spawn floor: tasks as the launcher's user by
+                // default; --task-user auto measures the quick start's arrangement (a user switch and a PID namespace
+                // per task).
+                .taskUser(options.getOrDefault("--task-user", TaskUser.SAME));
         env.forEach(config::masterEnv);
         double floorRate = (Double) results.get("floorPerSecond");
         double spawnMs = (Double) results.get("spawnMedianMs");

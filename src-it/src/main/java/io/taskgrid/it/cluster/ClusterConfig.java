@@ -17,16 +17,23 @@ import java.util.Map;
  * @param stateDir      each agent keeps its unreported results in {@code stateDir/<worker id>}
  * @param masterEnv     extra environment for the master process (server.xml variables such as
  *                      TASKGRID_OUTPUT_LIMIT_BYTES)
+ * @param taskUser      who the agents run tasks as: {@link TaskUser#AUTO} (the default: a user of their own when the
+ *                      launcher runs as root, see {@link TaskUser}), {@link TaskUser#SAME} (the launcher's own user,
+ *                      as tests that start agents of their own do), or the name of an existing unprivileged user
  */
 public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
                             int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,
-                            int slotsPerWorker, boolean ownSession, Path stateDir, Map<String, String> masterEnv) {
+                            int slotsPerWorker, boolean ownSession, Path stateDir, Map<String, String> masterEnv,
+                            String taskUser) {
 
     public ClusterConfig {
         if (workers < 0) {
             throw new IllegalArgumentException("workers must not be negative");
         }
         masterEnv = Map.copyOf(masterEnv);
+        if (taskUser == null || taskUser.isBlank()) {
+            throw new IllegalArgumentException("taskUser must be auto, same or a user name");
+        }
     }
 
     /** Defaults: three agents with one slot each, master on localhost:9092 (REST) and :50051 (gRPC). */
@@ -57,6 +64,7 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
         private boolean ownSession;
         private Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state");
         private final Map<String, String> masterEnv = new HashMap<>();
+        private String taskUser = TaskUser.AUTO;
 
         private Builder(Path libertyDir, Path agentJar) {
             this.libertyDir = libertyDir;
@@ -119,9 +127,15 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
             return this;
         }
 
+        /** Who the agents run tasks as: {@code auto} (the default), {@code same} or a user name; see {@link TaskUser}. */
+        public Builder taskUser(String user) {
+            this.taskUser = user;
+            return this;
+        }
+
         public ClusterConfig build() {
             return new ClusterConfig(libertyDir, serverName, agentJar, logDir, masterHost, apiPort, grpcPort, workers,
-                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv);
+                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv, taskUser);
         }
     }
 }

@@ -60,6 +60,8 @@ public final class LocalCluster implements AutoCloseable {
     private final Map<String, Process> agents = new LinkedHashMap<>();
     /** Threads that copy a process's output here; joined after it exits so its last lines are not lost. */
     private final Map<Process, Thread> pumps = new ConcurrentHashMap<>();
+    /** Who the agents run tasks as; decided once, before anything starts. */
+    private TaskUser taskUser;
 
     private LocalCluster(ClusterConfig config) {
         this.config = config;
@@ -69,6 +71,8 @@ public final class LocalCluster implements AutoCloseable {
     public static LocalCluster start(ClusterConfig config) {
         LocalCluster cluster = new LocalCluster(config);
         try {
+            cluster.taskUser = TaskUser.resolve(config.taskUser(), line -> System.out.println("[cluster] " + line));
+            cluster.taskUser.warning().ifPresent(LocalCluster::shout);
             cluster.startMaster();
             cluster.configuredWorkerIds().forEach(cluster::startAgent);
             cluster.awaitWorkers(config.workers(), Duration.ofSeconds(60));
@@ -83,6 +87,19 @@ public final class LocalCluster implements AutoCloseable {
         return config;
     }
 
+    /** Who this cluster's agents run tasks as. */
+    public TaskUser taskUser() {
+        return taskUser;
+    }
+
+    /** A warning no one can miss in a terminal full of log lines. */
+    private static void shout(String warning) {
+        String rule = "[cluster] " + "!".repeat(100);
+        System.out.println(rule);
+        System.out.println("[cluster] " + warning);
+        System.out.println(rule);
+    }
+
     // ---- master ----
 
     /**
@@ -95,7 +112,12 @@ public final class LocalCluster implements AutoCloseable {
             throw new IllegalStateException("the master is already running");
         }
         Path script = config.libertyDir().resolve("bin/server");
-        ProcessBuilder builder = new ProcessBuilder(script.toString(), "run", config.serverName());
+        // The master's files (operator token, tokens file, secret key, database, logs that once held the tokens) are
+        // its user's alone: a task, or anyone else on the machine, must not read them. umask 077 for what it makes,
+        // and the server directory closed for what an earlier start made.
+        makePrivate(config.libertyDir().resolve("usr/servers").resolve(config.serverName()));
+        ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", "umask 077 && exec \"$0\" \"$@\"",
+                script.toString(), "run", config.serverName());
         Map<String, String> env = builder.environment();
         env.put("TASKGRID_HTTP_PORT", Integer.toString(config.apiPort()));
         env.put("TASKGRID_GRPC_PORT", Integer.toString(config.grpcPort()));
@@ -233,7 +255,7 @@ public final class LocalCluster implements AutoCloseable {
         if (extra != null && !extra.isBlank()) {
             command.addAll(List.of(extra.replace("{id}", workerId).trim().split("\\s+")));
         }
-        command.addAll(List.of("-jar", config.agentJar().toString(),
+        command.addAll(List.of("-jar", config.agentJar().toAbsolutePath().toString(),
                 "--id", workerId,
                 "--master", config.grpcTarget(),
                 "--slots", Integer.toString(config.slotsPerWorker()),
@@ -241,22 +263,48 @@ public final class LocalCluster implements AutoCloseable {
                 "--max-reconnect-delay", Math.max(config.reconnectDelay().toMillis(), 10_000) + "ms",
                 "--shutdown-grace", "10s",
                 "--kill-grace", "2s",
-                "--state-dir", config.stateDir().resolve(workerId).toString()));
+                "--state-dir", config.stateDir().resolve(workerId).toAbsolutePath().toString()));
         if (joinToken != null) {
-            command.addAll(List.of("--token-file", joinTokenFile().toString()));
+            command.addAll(List.of("--token-file", joinTokenFile().toAbsolutePath().toString()));
         }
+        taskUser.runAs().ifPresent(user -> command.addAll(List.of("--run-as", user)));
         ProcessBuilder builder = new ProcessBuilder(command);
+        // A task without a cwd starts where its agent runs: never in the checkout or among the master's files.
+        // (With --run-as it starts in the task user's home instead.)
+        builder.directory(tasksDirectory().toFile());
         // The token goes by file, never by inheritance: a launcher that happened to hold it in its environment must
         // not hand it to the agent (and, through an older agent, to every command) by accident.
         builder.environment().remove("TASKGRID_JOIN_TOKEN");
         agents.put(workerId, launch(builder, workerId));
     }
 
+    /** Where tasks without a cwd start when they run as the launcher's user: an empty directory of their own. */
+    private Path tasksDirectory() {
+        Path dir = config.stateDir().resolve("tasks").toAbsolutePath();
+        try {
+            makePrivate(config.stateDir());
+            Files.createDirectories(dir);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot make " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Makes {@code dir} (and missing parents) and lets no one but this user in. */
+    static void makePrivate(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot make " + dir + " private: " + e.getMessage(), e);
+        }
+    }
+
     /** The join token in a file only this user may read, as the README tells operators to give it to an agent. */
     private Path joinTokenFile() {
         Path file = config.stateDir().resolve("join-token");
         try {
-            Files.createDirectories(config.stateDir());
+            makePrivate(config.stateDir());
             if (!Files.exists(file)) {
                 Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             }
@@ -443,8 +491,12 @@ public final class LocalCluster implements AutoCloseable {
         try {
             Path log = null;
             if (config.logDir() != null) {
-                Files.createDirectories(config.logDir());
+                // Logs hold what processes print: the master's first start prints its tokens.
+                makePrivate(config.logDir());
                 log = config.logDir().resolve(name + ".log");
+                if (!Files.exists(log, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.createFile(log, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                }
                 if (watcher == null) {
                     builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
                     return builder.start();
@@ -528,7 +580,8 @@ public final class LocalCluster implements AutoCloseable {
 
     /**
      * Runs a cluster in the foreground until Ctrl-C. Options: --liberty DIR, --agent-jar JAR, --workers N,
-     * --http-port P, --grpc-port P, --state-dir DIR, --server NAME (the Liberty server; default taskgrid). Every process's output is printed here, each line prefixed with who wrote it.
+     * --http-port P, --grpc-port P, --state-dir DIR, --server NAME (the Liberty server; default taskgrid),
+     * --task-user auto|same|USER (who tasks run as; see {@link TaskUser}). Every process's output is printed here, each line prefixed with who wrote it.
      */
     public static void main(String[] args) throws InterruptedException {
         Map<String, String> options = new LinkedHashMap<>();
@@ -542,6 +595,7 @@ public final class LocalCluster implements AutoCloseable {
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
                 .serverName(options.getOrDefault("--server", "taskgrid"))
                 .ownSession(true)
+                .taskUser(options.getOrDefault("--task-user", TaskUser.AUTO))
                 .stateDir(Path.of(options.getOrDefault("--state-dir",
                         Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state").toString())))
                 .build();
@@ -581,6 +635,10 @@ public final class LocalCluster implements AutoCloseable {
         for (String warning : cluster.settingsWarnings()) {
             System.out.println("[cluster] The master warned: " + warning);
         }
+        cluster.taskUser().runAs().ifPresentOrElse(
+                user -> System.out.println("[cluster] Tasks run as the user " + user + ", in its home: they cannot "
+                        + "read the master's tokens, key, database or logs, nor the agents' state."),
+                () -> cluster.taskUser().warning().ifPresent(LocalCluster::shout));
         System.out.println("[cluster] Ctrl-C stops everything.");
         stopped.await();
     }
