@@ -167,8 +167,9 @@ final class CommandRun {
         Future<?> errReader = null;
         if (OsPipe.usable()) {
             try {
-                outPipe = OsPipe.open();
-                errPipe = OsPipe.open();
+                OsPipe[] pipes = OsPipe.openTwo();
+                outPipe = pipes[0];
+                errPipe = pipes[1];
             } catch (IOException e) {
                 closeAll(outPipe, errPipe);
                 outPipe = null;
