@@ -29,11 +29,13 @@ import java.util.regex.PatternSyntaxException;
  */
 public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
-                           List<Pattern> allow, String joinToken, Path tokenFile, Path tlsCa, Path tlsCert, Path tlsKey,
-                           String runAs, boolean plaintextAllowed, Map<String, String> labels) {
+                           List<Pattern> allow, List<String> allowEnv, String joinToken, Path tokenFile, Path tlsCa,
+                           Path tlsCert, Path tlsKey, String runAs, boolean plaintextAllowed,
+                           Map<String, String> labels) {
 
     public AgentOptions {
         allow = List.copyOf(allow);
+        allowEnv = List.copyOf(allowEnv);
         labels = Map.copyOf(labels);
     }
 
@@ -45,8 +47,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     /** These options, running under {@code id}. */
     public AgentOptions withWorkerId(String id) {
         return new AgentOptions(id, masterHost, masterPort, slots, reconnectDelay, maxReconnectDelay, shutdownGrace,
-                killGrace, stateDir, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs, plaintextAllowed,
-                labels);
+                killGrace, stateDir, allow, allowEnv, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
+                plaintextAllowed, labels);
     }
 
     /** Never prints the join token. */
@@ -59,6 +61,14 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     /** Whether this agent may run {@code cmd}: always with no --allow, else when some pattern matches all of it. */
     public boolean allows(String cmd) {
         return allow.isEmpty() || allow.stream().anyMatch(p -> p.matcher(cmd).matches());
+    }
+
+    /**
+     * Which environment variables commands get: any without --allow; with it, a task may set only the --allow-env
+     * names, and of the agent's own environment only those and a fixed base pass (see {@link TaskEnvironment}).
+     */
+    TaskEnvironment.Policy environmentPolicy() {
+        return allow.isEmpty() ? TaskEnvironment.Policy.ANY : TaskEnvironment.Policy.allowing(allowEnv);
     }
 
     /** Thrown for bad command lines; the message says what is wrong. */
@@ -179,6 +189,12 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                         + "others end FAILED with a reason (default: any)")
         List<Pattern> allow = new ArrayList<>();
 
+        @Option(names = "--allow-env", paramLabel = "NAME", split = ",", converter = VariableName.class,
+                description = "with --allow: an environment variable a task may set (repeatable, or NAME,NAME...). "
+                        + "Tasks setting any other end FAILED with a reason, and commands get only these and PATH, HOME, "
+                        + "USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR, TERM of the agent's own (default: none)")
+        List<String> allowEnv = new ArrayList<>();
+
         @Option(names = "--token-file", paramLabel = "FILE", converter = ReadableFile.class,
                 description = "file whose first line is the join token the master gave out (or set "
                         + "TASKGRID_JOIN_TOKEN; --token TOKEN works too, but any user of this machine can read it "
@@ -255,11 +271,15 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             if (labelMap.size() > WorkerLimits.MAX_LABELS) {
                 throw new UsageException("at most " + WorkerLimits.MAX_LABELS + " --label flags are allowed");
             }
+            if (!allowEnv.isEmpty() && allow.isEmpty()) {
+                throw new UsageException("--allow-env applies only with --allow: without it a task runs any command, "
+                        + "and sets any variable");
+            }
             Path state = stateDir != null ? stateDir
                     : Path.of(System.getProperty("user.home"), ".taskgrid-agent", id != null ? id : DEFAULT_STATE_DIR);
             return new AgentOptions(id, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
-                    shutdownGrace, killGrace, state, allow, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
-                    plaintext, labelMap);
+                    shutdownGrace, killGrace, state, allow, allowEnv, joinToken, tokenFile, tlsCa, tlsCert, tlsKey,
+                    runAs, plaintext, labelMap);
         }
     }
 
@@ -345,6 +365,17 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             } catch (PatternSyntaxException e) {
                 throw new TypeConversionException("'" + value + "' is not a regular expression: " + e.getDescription());
             }
+        }
+    }
+
+    static final class VariableName implements ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            if (!value.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+                throw new TypeConversionException("'" + value + "' is not the name of an environment variable "
+                        + "(letters, digits and _, not starting with a digit)");
+            }
+            return value;
         }
     }
 

@@ -5,19 +5,30 @@ import io.taskgrid.proto.v1.Outcome;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.ReadableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * One execution of an assigned command: {@code /bin/sh -c <cmd>} with the task's environment added to the agent's
@@ -28,6 +39,8 @@ import java.util.concurrent.TimeoutException;
 final class CommandRun {
 
     private static final File DEV_NULL = new File("/dev/null");
+    private static final Path ROOT = Path.of("/");
+    private static final SecureRandom RANDOM = new SecureRandom();
     /** Threads that drain the commands' output, kept between commands rather than started two per command. */
     private static final ExecutorService READERS = Executors.newCachedThreadPool(runnable -> {
         Thread thread = new Thread(runnable, "output-reader");
@@ -41,11 +54,14 @@ final class CommandRun {
     private final RunAs runAs;
     private final AttemptOutput output;
     private final Runnable onOutput;
+    private final TaskEnvironment.Policy environment;
     private Process process;
     private ProcessTree tree;
     private boolean killRequested;
     private String killReason;
     private Outcome killOutcome;
+    /** The most processes a stop left running (see ProcessTree#stop); guarded by this. */
+    private int survivors;
 
     CommandRun(Assignment assignment, Duration killGrace) {
         this(assignment, killGrace, null);
@@ -67,6 +83,13 @@ final class CommandRun {
      */
     CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog, RunAs runAs, AttemptOutput output,
                Runnable onOutput) {
+        this(assignment, killGrace, watchdog, runAs, output, onOutput, TaskEnvironment.Policy.ANY);
+    }
+
+    /** @param environment which variables the command may get, of the task's and of the agent's own */
+    CommandRun(Assignment assignment, Duration killGrace, Watchdog watchdog, RunAs runAs, AttemptOutput output,
+               Runnable onOutput, TaskEnvironment.Policy environment) {
+        this.environment = environment;
         this.assignment = assignment;
         this.killGrace = killGrace;
         this.watchdog = watchdog;
@@ -84,9 +107,19 @@ final class CommandRun {
      * command cannot start.
      */
     CommandResult run(Runnable onStarted) {
+        Set<String> refused = environment.refused(assignment.getEnvMap());
+        if (!refused.isEmpty()) {
+            return CommandResult.notStarted(TaskEnvironment.Policy.refusal(refused));
+        }
+        Path givenDirectory;
+        try {
+            givenDirectory = assignment.getCwd().isEmpty() ? null : Path.of(assignment.getCwd());
+        } catch (InvalidPathException e) {
+            return CommandResult.notStarted(unusableDirectory());
+        }
         ProcessBuilder builder = new ProcessBuilder(ProcessTree.commandLine(assignment.getCmd(), runAs));
         Map<String, String> env = builder.environment();
-        TaskEnvironment.scrub(env);
+        environment.prepare(env);
         if (runAs != null) {
             env.put("HOME", runAs.home().toString());
             env.put("USER", runAs.user());
@@ -94,31 +127,91 @@ final class CommandRun {
         }
         env.putAll(assignment.getEnvMap());
         String environmentScript = null;
+        byte[] noDirectoryMark = null;
+        Path checkedDirectory = null;
         if (runAs == null) {
             builder.redirectInput(DEV_NULL);
+            if (givenDirectory != null) {
+                // The agent's user is the command's: what it may enter, the command may.
+                checkedDirectory = givenDirectory;
+                if (!enterable(checkedDirectory)) {
+                    return CommandResult.notStarted(unusableDirectory());
+                }
+                builder.directory(checkedDirectory.toFile());
+            }
         } else {
+            // Entered by the command's first shell once it is that user (see ProcessTree.ENTER_DIRECTORY): root, who
+            // starts it, may enter any directory, and would tell which exist.
+            String directory;
+            String mark = "";
+            if (givenDirectory == null) {
+                directory = runAs.home().toString();
+            } else {
+                directory = ROOT.resolve(givenDirectory).toString();
+                // Random, so that no command's own output can pass for it; readable, since the live output shows it.
+                mark = "taskgrid: cannot enter the working directory (" + HexFormat.of().formatHex(randomBytes(16))
+                        + ")";
+                noDirectoryMark = (mark + "\n").getBytes(StandardCharsets.UTF_8);
+            }
             // Set only once the command runs as that user (see ProcessTree.commandLine).
-            environmentScript = TaskEnvironment.exportScript(env);
+            environmentScript = TaskEnvironment.exportScript(env) + "set -- \"$1\" "
+                    + TaskEnvironment.quoted(directory) + " " + TaskEnvironment.quoted(mark) + "\n";
             env.clear();
             env.putAll(TaskEnvironment.BEFORE_SWITCH);
+            builder.directory(ROOT.toFile());
         }
-        if (!assignment.getCwd().isEmpty()) {
-            Path cwd = Path.of(assignment.getCwd());
-            if (!Files.isDirectory(cwd)) {
-                return CommandResult.notStarted("working directory " + cwd + " does not exist or is not a directory");
+
+        OsPipe outPipe = null;
+        OsPipe errPipe = null;
+        Future<?> outReader = null;
+        Future<?> errReader = null;
+        if (OsPipe.usable()) {
+            try {
+                OsPipe[] pipes = OsPipe.openTwo();
+                outPipe = pipes[0];
+                errPipe = pipes[1];
+            } catch (IOException e) {
+                closeAll(outPipe, errPipe);
+                outPipe = null;
+                errPipe = null;
+                if (isResourceShortage(e)) {
+                    return CommandResult.handedBack("this agent cannot start processes now: no pipe for the output ("
+                            + e.getMessage() + ")");
+                }
+                warnNoOsPipe(e);
             }
-            builder.directory(cwd.toFile());
-        } else if (runAs != null) {
-            builder.directory(runAs.defaultDirectory().toFile());
+        }
+        if (outPipe != null) {
+            builder.redirectOutput(outPipe.path());
+            builder.redirectError(errPipe.path());
+            try {
+                // Before the process exists: a thread that cannot be had now is no reason to start a command whose
+                // output nobody would read.
+                outReader = READERS.submit(reader(outPipe.source(), output.stdout()));
+                errReader = READERS.submit(reader(errPipe.source(), output.stderr()));
+            } catch (OutOfMemoryError | RejectedExecutionException e) {
+                closeAll(outPipe, errPipe);
+                cancel(outReader);
+                return CommandResult.handedBack("this agent cannot start processes now: no thread to read the "
+                        + "output (" + e.getMessage() + ")");
+            }
         }
         synchronized (this) {
             if (killRequested) {
+                closeAll(outPipe, errPipe);
                 return CommandResult.of(killOutcome, -1, output, killReason);
             }
             try {
                 process = builder.start();
-            } catch (IOException e) {
-                return CommandResult.notStarted("could not start /bin/sh: " + e.getMessage());
+            } catch (IOException | OutOfMemoryError e) {
+                closeAll(outPipe, errPipe);
+                return startFailure(e, checkedDirectory);
+            } finally {
+                // The command has its own writing ends now; ours would keep the readers from ever seeing the end.
+                if (outPipe != null) {
+                    outPipe.closeSink();
+                    errPipe.closeSink();
+                }
             }
             tree = ProcessTree.of(process);
             if (environmentScript != null) {
@@ -128,8 +221,19 @@ final class CommandRun {
                 watchdog.started(tree.groupId());
             }
         }
-        Future<?> outReader = READERS.submit(reader(process.getInputStream(), output.stdout()));
-        Future<?> errReader = READERS.submit(reader(process.getErrorStream(), output.stderr()));
+        AutoCloseable outSource;
+        AutoCloseable errSource;
+        if (outPipe != null) {
+            outSource = outPipe;
+            errSource = errPipe;
+        } else {
+            ReadableByteChannel out = Channels.newChannel(process.getInputStream());
+            ReadableByteChannel err = Channels.newChannel(process.getErrorStream());
+            outReader = READERS.submit(reader(out, output.stdout()));
+            errReader = READERS.submit(reader(err, output.stderr()));
+            outSource = out;
+            errSource = err;
+        }
         long startedAt = System.nanoTime();
         onStarted.run();
 
@@ -148,26 +252,169 @@ final class CommandRun {
             kill("the agent was interrupted");
         }
         if (timedOut) {
-            tree.stop(killGrace);
+            survived(tree.stop(killGrace));
         }
-        tree.stopLeftovers(killGrace);
+        survived(tree.stopLeftovers(killGrace));
         if (watchdog != null && tree.groupId() > 0) {
             watchdog.ended(tree.groupId());
         }
-        join(outReader);
-        join(errReader);
+        // What the tree printed is in the pipes, or on its way: read to the end. A process that left the tree (and
+        // so was not stopped with it) may hold a pipe open for as long as it lives; after a while its output is cut
+        // off, the pipe closed, and the reader, its thread and the capture are let go.
+        long readUntil = System.nanoTime() + killGrace.toNanos() + TimeUnit.SECONDS.toNanos(5);
+        boolean cutOff = !finishReading(outReader, outSource, readUntil);
+        cutOff |= !finishReading(errReader, errSource, readUntil);
         int exit = waitForExit();
 
+        String notes = notes(cutOff);
         synchronized (this) {
             if (killRequested) {
-                return CommandResult.of(killOutcome, exit, output, killReason);
+                return CommandResult.of(killOutcome, exit, output, join(killReason, notes));
             }
         }
         if (timedOut) {
-            return CommandResult.of(Outcome.TIMED_OUT, exit, output, "timed out after "
-                    + assignment.getTimeoutSeconds() + " s; the process tree was stopped");
+            return CommandResult.of(Outcome.TIMED_OUT, exit, output, join("timed out after "
+                    + assignment.getTimeoutSeconds() + " s; the process tree was stopped", notes));
         }
-        return CommandResult.of(Outcome.EXITED, exit, output, null);
+        if (noDirectoryMark != null && exit == ProcessTree.NO_DIRECTORY_EXIT && output.stdout().total() == 0
+                && output.stderr().holdsExactly(noDirectoryMark)) {
+            return CommandResult.notStarted(unusableDirectory());
+        }
+        return CommandResult.of(Outcome.EXITED, exit, output, notes);
+    }
+
+    /** The one reason for a working directory that is missing, is no directory, or may not be entered. */
+    private String unusableDirectory() {
+        return "the working directory " + assignment.getCwd() + " does not exist on this agent or "
+                + (runAs == null ? "this agent's user" : "the user " + runAs.user()) + " may not enter it";
+    }
+
+    /** Whether the agent's own user can enter {@code directory} (access(2) for search, as the shell's cd would). */
+    private static boolean enterable(Path directory) {
+        return Files.isDirectory(directory) && Files.isExecutable(directory);
+    }
+
+    /**
+     * Why {@link ProcessBuilder#start} failed, as a result. The command line is the agent's own (setsid, sh, ...), so
+     * a failure is the agent's, and the task is handed back to run elsewhere, unless the task caused it: an environment
+     * or command too large for exec (E2BIG), or a working directory that went away after it was looked at.
+     */
+    private CommandResult startFailure(Throwable failure, Path checkedDirectory) {
+        String message = String.valueOf(failure.getMessage());
+        if (failure instanceof IOException && errno(message) == E2BIG) {
+            return CommandResult.notStarted("could not start /bin/sh: " + message);
+        }
+        if (checkedDirectory != null && !enterable(checkedDirectory)) {
+            return CommandResult.notStarted(unusableDirectory());
+        }
+        return CommandResult.handedBack("this agent cannot start processes now: " + message);
+    }
+
+    private static final int E2BIG = 7;
+    private static final Pattern ERRNO = Pattern.compile("error=(\\d+)");
+
+    /** The errno in a message of the JDK's ("error=11, Resource temporarily unavailable"), or -1. */
+    static int errno(String message) {
+        Matcher matcher = ERRNO.matcher(message == null ? "" : message);
+        return matcher.find() ? Integer.parseInt(matcher.group(1)) : -1;
+    }
+
+    /** Whether making a pipe failed for want of file descriptors, the agent's shortage and not the command's. */
+    private static boolean isResourceShortage(IOException e) {
+        String message = String.valueOf(e.getMessage());
+        return message.contains("Too many open files") || message.contains("Cannot allocate memory")
+                || message.contains("Resource temporarily unavailable");
+    }
+
+    private static volatile boolean warnedNoOsPipe;
+
+    private static void warnNoOsPipe(IOException e) {
+        if (!warnedNoOsPipe) {
+            warnedNoOsPipe = true;
+            Log.warn("commands' output goes through the JDK's pipes (" + e.getMessage() + "): a process that leaves "
+                    + "a command's tree with its output holds a reader thread for as long as it lives");
+        }
+    }
+
+    private static byte[] randomBytes(int n) {
+        byte[] bytes = new byte[n];
+        RANDOM.nextBytes(bytes);
+        return bytes;
+    }
+
+    /** Notes on how the run ended that the reason should carry: survivors of the KILL, output cut off. */
+    private String notes(boolean cutOff) {
+        List<String> notes = new ArrayList<>();
+        int left = survivors;
+        if (left > 0) {
+            notes.add(left + " process(es) of the command still ran after " + ProcessTree.KILL_PATIENCE.toSeconds()
+                    + " s of KILL signals (forking faster than they were killed)");
+        }
+        if (cutOff) {
+            notes.add("output was cut off " + (killGrace.toMillis() + 5000) / 1000 + " s after the command ended: a "
+                    + "process that left its process tree still held stdout or stderr");
+        }
+        return notes.isEmpty() ? null : String.join("; ", notes);
+    }
+
+    private static String join(String reason, String notes) {
+        return notes == null ? reason : reason + "; " + notes;
+    }
+
+    private void survived(int processes) {
+        if (processes > 0) {
+            synchronized (this) {
+                survivors = Math.max(survivors, processes);
+            }
+        }
+    }
+
+    /**
+     * Waits, until {@code deadline} (System.nanoTime()), for a reader to see the end of its pipe; then closes the
+     * pipe, which ends the reader at once, wherever it was.
+     *
+     * @return whether the reader saw the end by itself
+     */
+    private static boolean finishReading(Future<?> reader, AutoCloseable source, long deadline) {
+        boolean ended = false;
+        try {
+            reader.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            ended = true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            ended = true;
+        } catch (TimeoutException e) {
+            // someone still holds the pipe open
+        }
+        close(source);
+        if (!ended) {
+            // Interrupting a reader blocked on a channel closes it too (ClosedByInterruptException).
+            reader.cancel(true);
+        }
+        return ended;
+    }
+
+    private static void closeAll(OsPipe... pipes) {
+        for (OsPipe pipe : pipes) {
+            close(pipe);
+        }
+    }
+
+    private static void close(AutoCloseable closeable) {
+        if (closeable != null) {
+            try {
+                closeable.close();
+            } catch (Exception e) {
+                // nothing to lose
+            }
+        }
+    }
+
+    private static void cancel(Future<?> reader) {
+        if (reader != null) {
+            reader.cancel(true);
+        }
     }
 
     /**
@@ -189,20 +436,20 @@ final class CommandRun {
     /**
      * Drains one pipe to its end into its capture, even past the cap: a process whose pipe is not read blocks once
      * the pipe buffer is full and would never finish. Each read is handed on as it comes (no line buffering), which
-     * is what keeps live output live.
+     * is what keeps live output live. Ends at the end of the pipe, or when the pipe is closed under it.
      */
-    private Runnable reader(InputStream in, StreamCapture capture) {
+    private Runnable reader(ReadableByteChannel in, StreamCapture capture) {
         return () -> {
-            byte[] buffer = new byte[8192];
+            ByteBuffer buffer = ByteBuffer.allocate(8192);
             try (in) {
-                int n;
-                while ((n = in.read(buffer)) != -1) {
-                    if (capture.append(buffer, 0, n)) {
+                while (in.read(buffer) != -1) {
+                    if (buffer.position() > 0 && capture.append(buffer.array(), 0, buffer.position())) {
                         onOutput.run();
                     }
+                    buffer.clear();
                 }
             } catch (IOException e) {
-                // The stream was closed under us (process killed and reaped): keep what was read.
+                // The pipe was closed under us (output cut off, or the command never started): keep what was read.
             }
         };
     }
@@ -229,7 +476,7 @@ final class CommandRun {
             target = tree;
         }
         if (target != null) {
-            target.stop(killGrace);
+            survived(target.stop(killGrace));
         }
     }
 
@@ -240,20 +487,6 @@ final class CommandRun {
             } catch (InterruptedException e) {
                 process.destroyForcibly();
             }
-        }
-    }
-
-    /**
-     * Waits for a reader to see end of stream. A process that escaped the group could still hold the pipe open; after
-     * a while its output is abandoned rather than holding the slot forever.
-     */
-    private void join(Future<?> reader) {
-        try {
-            reader.get(killGrace.toMillis() + 5000, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (ExecutionException | TimeoutException e) {
-            reader.cancel(true);
         }
     }
 }

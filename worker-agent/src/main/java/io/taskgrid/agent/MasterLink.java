@@ -76,6 +76,8 @@ final class MasterLink {
     private final Backoff backoff;
     private volatile boolean stopping;
     private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
+    /** Why the current stream is being ended to connect again at once ({@link #reconnect}); null otherwise. */
+    private volatile String reconnectFor;
     private final Object sleeper = new Object();
     /** Set when the channel becomes READY, so that a pause waiting for the master ends early. */
     private boolean readySincePause;
@@ -153,6 +155,14 @@ final class MasterLink {
             Status ended = streamOnce(onCommand, stillRunning.get());
             if (stopping || tokenRefusal != null) {
                 break;
+            }
+            String asked = reconnectFor;
+            if (asked != null) {
+                reconnectFor = null;
+                if (ended.getCode() == Status.Code.CANCELLED) {
+                    Log.info("connecting to master " + target() + " again: " + asked);
+                    continue;
+                }
             }
             Duration delay = backoff.nextDelay();
             Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
@@ -390,18 +400,33 @@ final class MasterLink {
         return done;
     }
 
-    /** Tells the master to send nothing more; false if it could not be told. */
-    boolean drain() {
+    /**
+     * Tells the master to send nothing more on this connection, and why ({@code reason}, shown as the worker's drain
+     * reason); false if it could not be told.
+     */
+    boolean drain(String reason) {
         if (tokenRefusal != null) {
             return false;
         }
         try {
-            blockingStub.withDeadlineAfter(3, TimeUnit.SECONDS)
-                    .drain(DrainRequest.newBuilder().setWorkerId(workerId).setSessionId(sessionId).build());
+            blockingStub.withDeadlineAfter(3, TimeUnit.SECONDS).drain(DrainRequest.newBuilder().setWorkerId(workerId)
+                    .setSessionId(sessionId).setReason(reason).build());
             return true;
         } catch (StatusRuntimeException e) {
             Log.warn("could not tell the master to stop sending tasks: " + describe(e.getStatus()));
             return false;
+        }
+    }
+
+    /**
+     * Ends the current stream and opens a new one at once: the master then registers this agent afresh, which ends a
+     * drain this agent asked for ({@link #drain}), and is told again which attempts still run here.
+     */
+    void reconnect(String why) {
+        reconnectFor = why;
+        ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
+        if (call != null) {
+            call.cancel(why, null);
         }
     }
 

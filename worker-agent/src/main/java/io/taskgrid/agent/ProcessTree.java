@@ -5,7 +5,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -13,12 +15,17 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Each command runs under {@code setsid}, so it leads a session and process group of its own: everything it starts
  * stays in that group unless it deliberately leaves, even after its parent exits and it is re-parented to init, where
- * {@link ProcessHandle#descendants()} no longer finds it. Stopping therefore signals the group, and also each
- * descendant still attached, which catches processes that left the group but not the tree.
+ * {@link ProcessHandle#descendants()} no longer finds it. Stopping therefore signals every process of the group and
+ * of the session (one that left its group with job control, {@code set -m}, stays in the session), and also each
+ * descendant still attached, which catches processes that left the group but not the tree. Each signal goes straight
+ * from this JVM ({@link ProcessHandle#destroy}) to a process found in /proc: stopping a command forks nothing, so it
+ * works when the command has used up every process its user may have.
  */
 final class ProcessTree {
 
     private static final Path SETSID = Path.of("/usr/bin/setsid");
+    /** How long {@link #stop} goes on sending KILL to processes that keep appearing. */
+    static final Duration KILL_PATIENCE = Duration.ofSeconds(10);
 
     private final Process root;
     /** The process group to signal, or -1 when the command does not lead its own group. */
@@ -54,18 +61,35 @@ final class ProcessTree {
         return inNewSession(command);
     }
 
-    /** How the first shell of a --run-as command takes the task's environment, from its stdin. */
+    /**
+     * How the first shell of a --run-as command takes the task's environment, from its stdin. The script ends with
+     * {@code set -- "$1" DIRECTORY MARK} (see {@link CommandRun}), which gives the next step its arguments.
+     */
     private static final String READ_ENVIRONMENT = "eval \"$(cat)\" || exit 126; ";
 
+    /**
+     * Enters the working directory, already as the task's user, so that a directory that user may not enter is not
+     * entered (root, who starts the command, may enter any). $2 is the directory; when it cannot be entered, the shell
+     * prints $3, a random word only the agent knows, alone on stderr and exits 126, which tells the agent that the
+     * command never ran; without $3 (the task named no directory: $2 is the user's home) it starts in / instead.
+     */
+    private static final String ENTER_DIRECTORY = "if ! cd -P -- \"$2\" 2>/dev/null; then if [ -n \"$3\" ]; then "
+            + "printf '%s\\n' \"$3\" >&2; exit " + ProcessTree.NO_DIRECTORY_EXIT + "; fi; cd /; fi; ";
+
+    /** The status of a --run-as command's first shell that could not enter the working directory. */
+    static final int NO_DIRECTORY_EXIT = 126;
+
     /** The unprivileged first shell of a --run-as command: $1 is the command. */
-    static final String ENVIRONMENT_THEN_COMMAND = READ_ENVIRONMENT + "exec /bin/sh -c \"$1\" </dev/null";
+    static final String ENVIRONMENT_THEN_COMMAND = READ_ENVIRONMENT + ENTER_DIRECTORY
+            + "exec /bin/sh -c \"$1\" </dev/null";
 
     /**
      * The same as the first process of a PID namespace, which must stay until the command ends (everything else in
      * the namespace dies with it) and which gets only the signals it has a handler for: it passes TERM on to the
      * command and exits with the command's status.
      */
-    static final String ENVIRONMENT_THEN_COMMAND_AS_INIT = READ_ENVIRONMENT + "/bin/sh -c \"$1\" </dev/null & c=$!; "
+    static final String ENVIRONMENT_THEN_COMMAND_AS_INIT = READ_ENVIRONMENT + ENTER_DIRECTORY
+            + "/bin/sh -c \"$1\" </dev/null & c=$!; "
             + "trap 'kill -TERM $c 2>/dev/null' TERM; while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || exit $s; done";
 
     /** {@code command}, run in a new session (and process group) of its own when setsid is available. */
@@ -93,43 +117,115 @@ final class ProcessTree {
     }
 
     /**
-     * TERM to the whole tree, then, for whatever is still alive after {@code grace}, KILL. Returns once nothing of the
-     * tree is left alive or the KILL was sent.
+     * TERM to the whole tree, then, for whatever is still alive after {@code grace}, KILL until nothing of it is left
+     * (see {@link #killAll}). Forks nothing: every signal goes from this JVM to a process it found in /proc, so a
+     * command that exhausted its user's processes (a fork bomb) is stopped all the same.
+     *
+     * @return how many of the command's processes still ran when the KILL rounds gave up: 0 unless something forked
+     *         faster than it was killed for {@link #KILL_PATIENCE}
      */
-    void stop(Duration grace) {
+    int stop(Duration grace) {
         List<ProcessHandle> attached = new ArrayList<>(root.descendants().toList());
-        signalGroup("TERM");
-        // Through the handle: Process.destroy() would also close our ends of its pipes, losing what it prints as it
-        // winds down.
-        root.toHandle().destroy();
-        attached.forEach(ProcessHandle::destroy);
+        // Each process once: a shell whose TERM trap prints would print twice. Through the handle: Process.destroy()
+        // would also close our ends of its pipes, losing what it prints as it winds down.
+        Set<Long> termed = new HashSet<>();
+        for (ProcessHandle process : concat(List.of(root.toHandle()), attached, members())) {
+            if (termed.add(process.pid())) {
+                process.destroy();
+            }
+        }
+        signalGroupWithoutProcfs("TERM");
         long deadline = System.nanoTime() + grace.toNanos();
         while (System.nanoTime() < deadline && (root.isAlive() || anyRunning(attached) || groupAlive())) {
             sleep(50);
         }
         if (root.isAlive() || anyRunning(attached) || groupAlive()) {
-            signalGroup("KILL");
-            root.toHandle().destroyForcibly();
-            root.descendants().forEach(ProcessHandle::destroyForcibly);
-            attached.forEach(ProcessHandle::destroyForcibly);
+            return killAll(attached);
         }
+        return 0;
     }
 
     /**
      * After the shell itself exited: stops what it left running in the background, so that no process outlives its
      * task and the output pipes those processes hold get closed.
+     *
+     * @return as {@link #stop}
      */
-    void stopLeftovers(Duration grace) {
-        if (groupAlive()) {
-            signalGroup("TERM");
-            long deadline = System.nanoTime() + grace.toNanos();
-            while (System.nanoTime() < deadline && groupAlive()) {
-                sleep(50);
-            }
-            if (groupAlive()) {
-                signalGroup("KILL");
-            }
+    int stopLeftovers(Duration grace) {
+        if (!groupAlive()) {
+            return 0;
         }
+        members().forEach(ProcessHandle::destroy);
+        signalGroupWithoutProcfs("TERM");
+        long deadline = System.nanoTime() + grace.toNanos();
+        while (System.nanoTime() < deadline && groupAlive()) {
+            sleep(50);
+        }
+        return groupAlive() ? killAll(List.of()) : 0;
+    }
+
+    /**
+     * KILL to every process of the tree, again and again until two looks in a row find none: a process that was
+     * forking when its parent got the KILL leaves a child the next look finds (a fork bomb does that all the time,
+     * and each look kills everything it sees, so it runs out within a few rounds). Bounded by {@link #KILL_PATIENCE}.
+     *
+     * @return how many processes of the tree still ran when it gave up
+     */
+    private int killAll(List<ProcessHandle> attached) {
+        long deadline = System.nanoTime() + KILL_PATIENCE.toNanos();
+        int quiet = 0;
+        while (true) {
+            int hit = 0;
+            if (root.isAlive()) {
+                root.toHandle().destroyForcibly();
+                hit++;
+            }
+            for (ProcessHandle process : concat(root.descendants().toList(), attached)) {
+                if (running(process)) {
+                    process.destroyForcibly();
+                    hit++;
+                }
+            }
+            if (Procfs.available()) {
+                List<ProcessHandle> members = members();
+                members.forEach(ProcessHandle::destroyForcibly);
+                hit += members.size();
+            } else if (signalGroupWithoutProcfs("KILL")) {
+                hit++;
+            }
+            quiet = hit == 0 ? quiet + 1 : 0;
+            if (quiet >= 2) {
+                return 0;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                int left = (int) attached.stream().filter(ProcessTree::running).count()
+                        + (Procfs.available() ? Procfs.membersOf(groupId).size() : groupAlive() ? 1 : 0);
+                return root.isAlive() ? left + 1 : left;
+            }
+            sleep(hit == 0 ? 20 : 2);
+        }
+    }
+
+    /**
+     * Every running process of the command's group and session, found in /proc. Without /proc, none: the group is
+     * then signalled through kill(1) instead (see {@link #signal}).
+     */
+    private List<ProcessHandle> members() {
+        return groupId < 0 ? List.of() : Procfs.membersOf(groupId);
+    }
+
+    /** Where there is no /proc to find the members in: the whole group through kill(1), which forks. */
+    private boolean signalGroupWithoutProcfs(String signal) {
+        return !Procfs.available() && groupId >= 0 && signal(signal);
+    }
+
+    @SafeVarargs
+    private static List<ProcessHandle> concat(List<ProcessHandle>... lists) {
+        List<ProcessHandle> all = new ArrayList<>();
+        for (List<ProcessHandle> list : lists) {
+            all.addAll(list);
+        }
+        return all;
     }
 
     /**
@@ -143,13 +239,10 @@ final class ProcessTree {
         return Procfs.available() ? Procfs.anyRunningInGroup(groupId) : signal("0");
     }
 
-    private void signalGroup(String signal) {
-        if (groupId >= 0) {
-            signal(signal);
-        }
-    }
-
-    /** kill(1) through the shell builtin, which takes a negative pid for a group; true when some process got it. */
+    /**
+     * kill(1) through the shell builtin, which takes a negative pid for a group; true when some process got it. Only
+     * where there is no /proc: it forks, which a command that exhausted its user's processes makes impossible.
+     */
     private boolean signal(String signal) {
         return succeeds(List.of("/bin/sh", "-c", "kill -s " + (signal.equals("0") ? "0" : signal) + " -- -" + groupId
                 + " 2>/dev/null"), 5);
@@ -177,12 +270,12 @@ final class ProcessTree {
     }
 
     private static boolean anyRunning(List<ProcessHandle> handles) {
-        for (ProcessHandle handle : handles) {
-            if (handle.isAlive() && (!Procfs.available() || Procfs.isRunning(handle.pid()))) {
-                return true;
-            }
-        }
-        return false;
+        return handles.stream().anyMatch(ProcessTree::running);
+    }
+
+    /** Alive and not a zombie. */
+    private static boolean running(ProcessHandle handle) {
+        return handle.isAlive() && (!Procfs.available() || Procfs.isRunning(handle.pid()));
     }
 
     private static void sleep(long millis) {

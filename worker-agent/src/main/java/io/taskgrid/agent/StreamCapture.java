@@ -151,6 +151,29 @@ final class StreamCapture {
         return all;
     }
 
+    /**
+     * Whether the stream printed exactly {@code expected}: as many bytes, and those kept (head and tail) the same. With
+     * a cap smaller than {@code expected}, the bytes dropped between head and tail are not compared.
+     */
+    synchronized boolean holdsExactly(byte[] expected) {
+        if (total != expected.length) {
+            return false;
+        }
+        for (int i = 0; i < headLen; i++) {
+            if (head[i] != expected[i]) {
+                return false;
+            }
+        }
+        byte[] kept = new byte[tailLen];
+        copyTail(0, kept, tailLen);
+        for (int i = 0; i < tailLen; i++) {
+            if (kept[i] != expected[expected.length - tailLen + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     // ---- the live stream ----
 
     /** Bytes kept but not sent on the current call. */

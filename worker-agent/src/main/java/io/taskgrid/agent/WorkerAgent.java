@@ -32,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The worker agent: takes assignments from the master, runs each on one of its slots, reports how it went.
@@ -47,6 +48,10 @@ public final class WorkerAgent {
     private static final Duration OUTBOX_RETRY = Duration.ofSeconds(15);
     /** How long a finished attempt waits for its live output to be acknowledged before its result goes. */
     private static final Duration OUTPUT_FLUSH_PATIENCE = Duration.ofSeconds(5);
+    /** How often an agent that could not start a process tries again whether it can. */
+    static final Duration SPAWN_PROBE_INTERVAL = Duration.ofSeconds(5);
+    /** What the agent tells the master when it shuts down. */
+    private static final String SHUTTING_DOWN = "the agent is shutting down";
 
     private final AgentOptions options;
     private final MasterLink link;
@@ -64,6 +69,12 @@ public final class WorkerAgent {
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
     /** Whether the master has registered this agent on some connection since it started. */
     private volatile boolean registered;
+    /**
+     * Why this agent cannot start processes now (no process, thread or file descriptor left for one), while it cannot;
+     * null while it can. Meanwhile it is drained, hands back what it is sent, and tries every
+     * {@link #SPAWN_PROBE_INTERVAL} whether a process starts again.
+     */
+    private final AtomicReference<String> cannotStart = new AtomicReference<>();
 
     /**
      * An agent over its collaborators, which it owns from now on: the link to the master (an in-process one in tests),
@@ -161,8 +172,10 @@ public final class WorkerAgent {
         // Any other way out of the JVM still takes the process trees along.
         Runtime.getRuntime().addShutdownHook(new Thread(agent::killEverything, "kill-on-exit"));
         Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
-                + agent.link.target() + "; state directory " + options.stateDir() + (options.allow().isEmpty() ? "" : "; runs only commands matching "
-                + options.allow().size() + " --allow rule(s)")
+                + agent.link.target() + "; state directory " + options.stateDir() + (options.allow().isEmpty() ? ""
+                : "; runs only commands matching " + options.allow().size() + " --allow rule(s), with "
+                + (options.allowEnv().isEmpty() ? "no variable of a task's own" : "only the variables "
+                + String.join(", ", options.allowEnv()) + " of a task's own") + " (--allow-env)")
                 + (agent.runAs == null ? "" : "; commands run as " + agent.runAs.user() + " (uid " + agent.runAs.uid() + ")"));
         if (options.joinToken() == null) {
             Log.warn("no join token (--token-file or TASKGRID_JOIN_TOKEN): a master with authentication on will "
@@ -178,6 +191,11 @@ public final class WorkerAgent {
         } else if (agent.runAs == null) {
             Log.info("commands run as this agent's own user: they can read its token file, state directory and "
                     + "environment; --run-as USER (with the agent as root) keeps them apart");
+        }
+        List<String> codeRunning = options.allowEnv().stream().filter(TaskEnvironment::runsCode).toList();
+        if (!codeRunning.isEmpty()) {
+            Log.warn("--allow-env lets tasks set " + String.join(", ", codeRunning) + ", which make programs run code "
+                    + "of the task's choosing: the --allow rules then no longer decide what runs");
         }
         if (agent.runAs != null) {
             if (agent.runAs.ownPidNamespace()) {
@@ -298,6 +316,11 @@ public final class WorkerAgent {
         }
         Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s))");
         this.registered = true;
+        String why = cannotStart.get();
+        if (why != null) {
+            // A new connection is not drained: this agent still cannot run what it would be sent.
+            flusher.execute(() -> link.drain(why));
+        }
         streamer.connected();
         flusher.execute(this::flushOutbox);
     }
@@ -320,7 +343,12 @@ public final class WorkerAgent {
     /** Called on the stream's thread; never blocks it. */
     void accept(Assignment assignment) {
         if (shuttingDown.get()) {
-            reject(assignment, "the agent is shutting down");
+            reject(assignment, SHUTTING_DOWN);
+            return;
+        }
+        String why = cannotStart.get();
+        if (why != null) {
+            reject(assignment, why);
             return;
         }
         if (busy.incrementAndGet() > options.slots()) {
@@ -344,7 +372,16 @@ public final class WorkerAgent {
             });
         } catch (RejectedExecutionException e) {
             freeSlot.run();
-            reject(assignment, "the agent is shutting down");
+            reject(assignment, SHUTTING_DOWN);
+        } catch (OutOfMemoryError e) {
+            // No thread for the slot: the user's processes (threads count as ones) are used up.
+            freeSlot.run();
+            String reason = "this agent cannot start processes now: no thread for a slot (" + e.getMessage() + ")";
+            if (cannotStartProcesses(reason)) {
+                // Not on this thread, which the stream's commands wait for.
+                flusher.execute(() -> link.drain(reason));
+            }
+            reject(assignment, reason);
         }
     }
 
@@ -359,7 +396,8 @@ public final class WorkerAgent {
         }
         AttemptOutput output = new AttemptOutput(assignment);
         streamer.add(output);
-        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs, output, streamer::wake);
+        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs, output, streamer::wake,
+                options.environmentPolicy());
         running.put(assignment.getAttemptId(), run);
         try {
             // STARTED is not waited for: the command should not wait a round trip to start. Its result is sent only
@@ -373,6 +411,15 @@ public final class WorkerAgent {
             if (!reportedStart.get()) {
                 // It never started (no directory, too large an environment, cancelled first): no STARTED to wait for.
                 started.complete(null);
+            }
+            if (result.agentCannotStartProcesses()) {
+                // Nothing ran, and nothing here would: the master is told to send no more before the task goes back,
+                // so that it does not come straight back here.
+                if (cannotStartProcesses(result.reason())) {
+                    link.drain(result.reason());
+                }
+                handBack(assignment, result.reason());
+                return;
             }
             Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " finished: " + result.outcome()
                     + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
@@ -420,16 +467,77 @@ public final class WorkerAgent {
 
     private void reject(Assignment assignment, String why) {
         Log.warn("task " + assignment.getTaskId() + " handed back to the master: " + why);
-        Thread t = new Thread(() -> link.report(StatusReport.newBuilder()
+        StatusReport report = rejection(assignment, why);
+        try {
+            Thread t = new Thread(() -> link.report(report, SHUTDOWN_REPORT_PATIENCE), "reject-" + assignment.getTaskId());
+            t.setDaemon(true);
+            t.start();
+        } catch (OutOfMemoryError e) {
+            // No thread to be had (this agent's user has used up its processes): sent once, without retries.
+            link.reportAsync(report);
+        }
+    }
+
+    /** Hands a task back from its slot's own thread, which needs no new one. */
+    private void handBack(Assignment assignment, String why) {
+        Log.warn("task " + assignment.getTaskId() + " handed back to the master: " + why);
+        link.report(rejection(assignment, why), SHUTDOWN_REPORT_PATIENCE);
+    }
+
+    private StatusReport rejection(Assignment assignment, String why) {
+        return StatusReport.newBuilder()
                 .setWorkerId(options.workerId())
                 .setTaskId(assignment.getTaskId())
                 .setAttemptId(assignment.getAttemptId())
                 .setPhase(Phase.FINISHED)
                 .setOutcome(Outcome.REJECTED)
                 .setReason(why)
-                .build(), SHUTDOWN_REPORT_PATIENCE), "reject-" + assignment.getTaskId());
-        t.setDaemon(true);
-        t.start();
+                .build();
+    }
+
+    /**
+     * This agent could not start a process for a reason of its own (none left for its user, no file descriptor, no
+     * thread): every task it took now would fail the same way. It asks the master for no more (Drain, with the reason
+     * the operator then sees on the worker), hands back whatever still arrives, and tries every
+     * {@link #SPAWN_PROBE_INTERVAL} to start a process; once one starts, it connects to the master again, which takes it
+     * afresh, undrained.
+     *
+     * @return whether this is news: the caller then asks the master to drain this worker
+     */
+    private boolean cannotStartProcesses(String reason) {
+        if (!cannotStart.compareAndSet(null, reason)) {
+            return false;
+        }
+        Log.error(reason + ": taking no more tasks until processes start again (the master is asked to drain this "
+                + "worker; a process is tried every " + SPAWN_PROBE_INTERVAL.toSeconds() + " s)");
+        scheduleSpawnProbe();
+        return true;
+    }
+
+    private void scheduleSpawnProbe() {
+        try {
+            flusher.schedule(this::probeSpawn, SPAWN_PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            // shutting down
+        }
+    }
+
+    /** Starts a process as a task's would be started; once it starts, this agent takes tasks again. */
+    private void probeSpawn() {
+        String reason = cannotStart.get();
+        if (reason == null || shuttingDown.get()) {
+            return;
+        }
+        CommandResult probe = new CommandRun(Assignment.newBuilder().setTaskId("spawn-probe")
+                .setAttemptId("spawn-probe").setCmd("exit 0").setTimeoutSeconds(30).build(), options.killGrace(),
+                null, runAs).run(() -> { });
+        if (probe.agentCannotStartProcesses()) {
+            scheduleSpawnProbe();
+            return;
+        }
+        cannotStart.set(null);
+        Log.info("processes start again: taking tasks again (connecting to the master afresh, which ends the drain)");
+        link.reconnect("this agent can start processes again");
     }
 
     /**
@@ -443,7 +551,7 @@ public final class WorkerAgent {
         }
         Log.info("shutting down: no new tasks; " + running.size() + " running task(s) get up to "
                 + options.shutdownGrace().toSeconds() + " s to finish");
-        link.drain();
+        link.drain(SHUTTING_DOWN);
         slots.shutdown();
         try {
             if (!slots.awaitTermination(options.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {

@@ -88,6 +88,21 @@ class AgentOptionsTest {
     }
 
     @Test
+    void allowedVariablesGoWithAllowRulesAndAreNamesRepeatableOrCommaSeparated() throws Exception {
+        AgentOptions options = AgentOptions.parse("--allow", "make test", "--allow-env", "CI,BUILD_ID",
+                "--allow-env=GOFLAGS");
+        assertThat(options.allowEnv()).containsExactly("CI", "BUILD_ID", "GOFLAGS");
+        assertThat(options.environmentPolicy().refused(java.util.Map.of("CI", "1", "BASH_ENV", "/x", "PATH", "/y")))
+                .containsExactly("BASH_ENV", "PATH");
+        assertThat(AgentOptions.parse("--allow", "make test").environmentPolicy().refused(java.util.Map.of("CI", "1")))
+                .as("--allow alone: no variable of a task's own").containsExactly("CI");
+        assertThat(AgentOptions.parse().environmentPolicy().restricted()).as("no --allow: any").isFalse();
+        assertUsage("applies only with --allow", "--allow-env", "CI");
+        assertUsage("is not the name of an environment variable", "--allow", "x", "--allow-env", "A-B");
+        assertUsage("is not the name of an environment variable", "--allow", "x", "--allow-env", "1X");
+    }
+
+    @Test
     void theJoinTokenComesFromAFileAndNeverShowsInToString(@TempDir Path dir)
             throws Exception {
         Path file = dir.resolve("token");

@@ -4,8 +4,11 @@ import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.Outcome;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
+import java.lang.ref.WeakReference;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,9 +16,11 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /** Runs real /bin/sh processes. */
 class CommandRunTest {
@@ -339,6 +344,168 @@ class CommandRunTest {
         run.cancel();
         assertThat(result.get(15, TimeUnit.SECONDS).outcome()).isEqualTo(Outcome.CANCELLED);
         assertNoProcessMatches("sleep 311");
+    }
+
+    /**
+     * A process that left the command's tree (a double fork into a session of its own, which no agent without
+     * --run-as stops) and kept stdout and stderr holds the pipes open after the task is stopped. The agent waits a
+     * while for the rest of the output, then lets go: no thread left blocked reading, no capture kept, no pipe open.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"cancel", "timeout"})
+    void aProcessHoldingTheOutputAfterTheTaskStoppedKeepsNoReaderThreadOrBufferInTheAgent(String how)
+            throws Exception {
+        run(task("echo warm")); // the readers' pool has its threads
+        int readingBefore = readersReading();
+        long descriptorsBefore = openDescriptors();
+        Path pid = dir.resolve("detached.pid");
+        List<WeakReference<AttemptOutput>> buffers = new java.util.ArrayList<>();
+        try {
+            CommandResult result = runStoppedWhileDetachedHoldsPipes(how, pid, buffers);
+            assertThat(result.outcome()).isEqualTo(how.equals("cancel") ? Outcome.CANCELLED : Outcome.TIMED_OUT);
+            assertThat(out(result)).isEqualTo("started\n");
+            assertThat(Procfs.isRunning(Long.parseLong(Files.readString(pid).trim())))
+                    .as("the detached process still runs, holding the pipes").isTrue();
+
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(readersReading()).as("reader threads still blocked reading").isEqualTo(readingBefore));
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(openDescriptors()).as("file descriptors of this JVM").isEqualTo(descriptorsBefore));
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+                System.gc();
+                assertThat(buffers.get(0).get()).as("the command's output buffers, kept by nothing").isNull();
+            });
+            assertThat(result.reason()).contains("output was cut off");
+        } finally {
+            if (Files.exists(pid)) {
+                ProcessHandle.of(Long.parseLong(Files.readString(pid).trim())).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        }
+    }
+
+    /**
+     * Runs a command that leaves a detached process holding its stdout and stderr, and stops it by {@code how}; only a
+     * weak reference to its output buffers stays with the caller.
+     */
+    private static CommandResult runStoppedWhileDetachedHoldsPipes(String how, Path pid,
+                                                                   List<WeakReference<AttemptOutput>> buffers)
+            throws InterruptedException {
+        AttemptOutput output = new AttemptOutput("t1", "a1", 1 << 20);
+        buffers.add(new WeakReference<>(output));
+        CommandRun run = new CommandRun(task("(setsid sh -c 'echo $$ > " + pid + "; exec sleep 320' &); echo started; "
+                + "sleep 321").setTimeoutSeconds(how.equals("timeout") ? 1 : 0).build(), Duration.ofSeconds(1), null,
+                null, output, () -> { });
+        CountDownLatch started = new CountDownLatch(1);
+        Thread canceller = new Thread(() -> {
+            try {
+                started.await();
+                Thread.sleep(1000);
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (how.equals("cancel")) {
+                run.cancel();
+            }
+        });
+        canceller.start();
+        CommandResult result = run.run(started::countDown);
+        canceller.join();
+        return result;
+    }
+
+    /** Threads of the output readers' pool busy reading (a thread idle in the pool waits, and is not counted). */
+    private static int readersReading() {
+        return (int) Thread.getAllStackTraces().keySet().stream()
+                .filter(thread -> thread.getName().equals("output-reader"))
+                .filter(thread -> thread.getState() == Thread.State.RUNNABLE)
+                .count();
+    }
+
+    private static long openDescriptors() throws IOException {
+        try (java.util.stream.Stream<Path> descriptors = Files.list(Path.of("/proc/self/fd"))) {
+            return descriptors.count();
+        }
+    }
+
+    /**
+     * With --run-as, the working directory is entered as the task's user: a directory that user may not enter (here,
+     * one inside root's private test directory) is refused, and the command does not run there, nor anywhere.
+     */
+    @Test
+    void asAnotherUserAWorkingDirectoryThatUserMayNotEnterIsRefused() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        Path inside = Files.createDirectory(dir.resolve("private"));
+        Files.setPosixFilePermissions(inside, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path marker = inside.resolve("ran");
+        CommandResult result = new CommandRun(task("touch ran; pwd").setCwd(inside.toString()).build(),
+                Duration.ofSeconds(1), null, RunAs.resolve("nobody", true)).run(() -> { });
+        assertThat(result.outcome()).as(out(result) + err(result)).isEqualTo(Outcome.FAILED_TO_START);
+        assertThat(marker).doesNotExist();
+        assertThat(err(result)).isEmpty();
+        assertThat(result.reason()).contains(inside.toString());
+    }
+
+    /** The reason is one for a directory that is not there and one the user may not enter: it tells nothing apart. */
+    @Test
+    void asAnotherUserTheReasonDoesNotTellAMissingDirectoryFromAForbiddenOne() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        Path existing = Files.createDirectory(dir.resolve("there"));
+        Path missing = dir.resolve("not-there");
+        RunAs nobody = RunAs.resolve("nobody", true);
+        CommandResult forbidden = new CommandRun(task("true").setCwd(existing.toString()).build(),
+                Duration.ofSeconds(1), null, nobody).run(() -> { });
+        CommandResult absent = new CommandRun(task("true").setCwd(missing.toString()).build(),
+                Duration.ofSeconds(1), null, nobody).run(() -> { });
+        assertThat(forbidden.outcome()).isEqualTo(Outcome.FAILED_TO_START);
+        assertThat(absent.outcome()).isEqualTo(Outcome.FAILED_TO_START);
+        assertThat(forbidden.reason().replace(existing.toString(), "DIR"))
+                .isEqualTo(absent.reason().replace(missing.toString(), "DIR"));
+        assertThat(err(forbidden)).isEqualTo(err(absent)).isEmpty();
+    }
+
+    @Test
+    void asAnotherUserTheCommandRunsInAWorkingDirectoryThatUserMayEnter() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(isRoot(), "switching users needs root");
+        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path open = Files.createDirectory(dir.resolve("open"));
+        CommandResult result = new CommandRun(task("pwd; exit 126").setCwd(open.toString()).build(),
+                Duration.ofSeconds(1), null, RunAs.resolve("nobody", true)).run(() -> { });
+        assertThat(result.outcome()).as(err(result)).isEqualTo(Outcome.EXITED);
+        assertThat(result.exitCode()).as("the command's own 126 is its exit code").isEqualTo(126);
+        assertThat(out(result)).isEqualTo(open.toRealPath() + "\n");
+    }
+
+    /** exec's own limit (E2BIG) is the task's doing: it fails, and is not taken for an agent that cannot fork. */
+    @Test
+    void anEnvironmentTooLargeToStartFailsTheTaskAndIsNotHandedBack() {
+        CommandResult result = run(task("true").putEnv("HUGE", "x".repeat(200_000)));
+        assertThat(result.outcome()).isEqualTo(Outcome.FAILED_TO_START);
+        assertThat(result.reason()).contains("error=7");
+    }
+
+    /**
+     * With an allow-list, the task's environment is limited too: a variable the operator did not allow fails the
+     * task without starting it, and of the agent's own environment only the base and the allowed names pass.
+     */
+    @Test
+    void aRestrictedEnvironmentRefusesATasksOtherVariablesAndPassesOnlyTheBaseOfTheAgents() {
+        TaskEnvironment.Policy policy = TaskEnvironment.Policy.allowing(List.of("GREETING"));
+        Path marker = dir.resolve("ran");
+        CommandResult refused = new CommandRun(task("touch " + marker).putEnv("GREETING", "hi")
+                .putEnv("LD_PRELOAD", "/tmp/x.so").putEnv("BASH_ENV", "/tmp/x.sh").build(), Duration.ofSeconds(1),
+                null, null, new AttemptOutput("t1", "a1", 1 << 20), () -> { }, policy).run(() -> { });
+        assertThat(refused.outcome()).isEqualTo(Outcome.FAILED_TO_START);
+        assertThat(refused.reason()).contains("--allow-env").endsWith("that are not: BASH_ENV, LD_PRELOAD");
+        assertThat(marker).doesNotExist();
+
+        CommandResult allowed = new CommandRun(task("env").putEnv("GREETING", "hi").build(), Duration.ofSeconds(1),
+                null, null, new AttemptOutput("t1", "a1", 1 << 20), () -> { }, policy).run(() -> { });
+        assertThat(out(allowed).lines().map(line -> line.substring(0, line.indexOf('='))))
+                .allMatch(name -> TaskEnvironment.BASE.contains(name) || name.startsWith("LC_")
+                        || name.equals("GREETING") || name.equals("PWD"))
+                .contains("GREETING", "PATH");
     }
 
     static boolean isRoot() {

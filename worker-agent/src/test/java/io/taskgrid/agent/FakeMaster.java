@@ -41,6 +41,8 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
 
     final BlockingQueue<AssignTaskRequest> registrations = new LinkedBlockingQueue<>();
     final BlockingQueue<StatusReport> reports = new LinkedBlockingQueue<>();
+    /** Every Drain the agent asked for, in order. */
+    final BlockingQueue<DrainRequest> drains = new LinkedBlockingQueue<>();
     final Queue<String> authorizations = new ConcurrentLinkedQueue<>();
     /** True: every call is refused as a master refuses an unknown join token. */
     volatile boolean refuseToken;
@@ -87,6 +89,7 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
 
     @Override
     public void drain(DrainRequest request, StreamObserver<DrainAck> observer) {
+        drains.add(request);
         observer.onNext(DrainAck.getDefaultInstance());
         observer.onCompleted();
     }
@@ -153,8 +156,14 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
     }
 
     synchronized void assign(String taskId, String attemptId, String cmd) {
+        assign(taskId, attemptId, cmd, Map.of());
+    }
+
+    /** Sends an assignment with these environment variables (the task's env and secretEnv, as the master merges them). */
+    synchronized void assign(String taskId, String attemptId, String cmd, Map<String, String> env) {
         stream.onNext(WorkerCommand.newBuilder().setAssignment(Assignment.newBuilder().setTaskId(taskId)
-                .setAttemptId(attemptId).setCmd(cmd).setTimeoutSeconds(30).setOutputLimitBytes(4096)).build());
+                .setAttemptId(attemptId).setCmd(cmd).setTimeoutSeconds(30).setOutputLimitBytes(4096).putAllEnv(env))
+                .build());
     }
 
     /** Ends the agent's stream as a master going away would. */

@@ -41,6 +41,32 @@ class TaskEnvironmentTest {
     }
 
     @Test
+    void aRestrictedPolicyPassesOnlyTheBaseAndTheAllowedNamesOfTheAgentsEnvironment() {
+        Map<String, String> env = new HashMap<>(Map.of(
+                "PATH", "/usr/bin:/bin",
+                "HOME", "/home/agent",
+                "LC_ALL", "C.UTF-8",
+                "CI", "true",
+                "BASH_ENV", "/etc/agent-profile",
+                "LD_PRELOAD", "/opt/agent/lib.so",
+                "NODE_OPTIONS", "--require /opt/x.js",
+                "TASKGRID_JOIN_TOKEN", "tgj_secret"));
+        TaskEnvironment.Policy.allowing(java.util.List.of("CI")).prepare(env);
+        assertThat(env).containsOnlyKeys("PATH", "HOME", "LC_ALL", "CI");
+
+        Map<String, String> unrestricted = new HashMap<>(Map.of("BASH_ENV", "/x", "TASKGRID_JOIN_TOKEN", "tgj"));
+        TaskEnvironment.Policy.ANY.prepare(unrestricted);
+        assertThat(unrestricted).containsOnlyKeys("BASH_ENV");
+    }
+
+    @Test
+    void theVariablesKnownToRunCodeAreRecognisedForTheWarning() {
+        assertThat(java.util.List.of("BASH_ENV", "ENV", "LD_PRELOAD", "GIT_SSH_COMMAND", "PERL5OPT", "NODE_OPTIONS",
+                "PYTHONSTARTUP", "PATH")).allMatch(TaskEnvironment::runsCode);
+        assertThat(java.util.List.of("CI", "BUILD_ID", "LANG", "GREETING")).noneMatch(TaskEnvironment::runsCode);
+    }
+
+    @Test
     void exportScriptHandsEveryValueToTheShellExactly() throws Exception {
         Map<String, String> env = new LinkedHashMap<>();
         env.put("SINGLE", "it's 'quoted'");

@@ -376,6 +376,62 @@ class WorkerAgentTest {
                 assertThat(c.getOffset()).isEqualTo(4));
     }
 
+    @TempDir
+    Path work;
+
+    /**
+     * An allow-list decides which commands run, and a task's environment must not decide it for it: BASH_ENV makes
+     * bash run a script of the task's choosing before the allowed command. Such a task fails, without starting, and
+     * its reason names the variable.
+     */
+    @Test
+    void anAllowedCommandDoesNotRunCodeItsTaskNamesInTheEnvironment() throws Exception {
+        assumeTrue(java.nio.file.Files.isExecutable(Path.of("/bin/bash")), "bash is installed");
+        Path marker = work.resolve("ran");
+        Path script = java.nio.file.Files.writeString(work.resolve("env.sh"), "touch " + marker + "\n");
+        launchAgent(1, null, List.of("--id", "w-test", "--allow", "bash -c true"));
+        master.nextRegistration();
+        master.assign("t1", "a1", "bash -c true", java.util.Map.of("BASH_ENV", script.toString()));
+        StatusReport report = master.nextReport();
+        assertThat(marker).as("the script BASH_ENV named ran").doesNotExist();
+        assertThat(report.getPhase()).as("nothing started").isEqualTo(Phase.FINISHED);
+        assertThat(report.getOutcome()).isEqualTo(Outcome.FAILED_TO_START);
+        assertThat(report.getReason()).contains("BASH_ENV").contains("--allow-env");
+    }
+
+    /**
+     * What the operator allows (--allow-env) reaches the allowed command; of the agent's own environment nothing but
+     * the base passes: the build gives this JVM a BASH_ENV (and a join token) as an operator could give the agent.
+     */
+    @Test
+    void anAllowedCommandGetsTheVariablesTheOperatorAllowsAndNothingElseOfTheAgents() throws Exception {
+        assertThat(System.getenv("BASH_ENV")).as("set up by the build").isNotNull();
+        launchAgent(1, null, List.of("--id", "w-test", "--allow", "env", "--allow-env", "GREETING,OTHER"));
+        master.nextRegistration();
+        master.assign("t1", "a1", "env", java.util.Map.of("GREETING", "hi"));
+        StatusReport finished = master.nextReport();
+        while (finished.getPhase() != Phase.FINISHED) {
+            finished = master.nextReport();
+        }
+        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+        List<String> names = finished.getStdout().toStringUtf8().lines()
+                .map(line -> line.substring(0, line.indexOf('='))).toList();
+        assertThat(names).contains("GREETING", "PATH").doesNotContain("BASH_ENV", "TASKGRID_JOIN_TOKEN")
+                .allMatch(name -> TaskEnvironment.BASE.contains(name) || name.startsWith("LC_")
+                        || name.equals("GREETING") || name.equals("PWD"), "base, LC_*, allowed, or the shell's PWD");
+    }
+
+    @Test
+    void aShuttingDownAgentTellsTheMasterWhyItDrains() throws Exception {
+        startAgent(1);
+        AssignTaskRequest registration = master.nextRegistration();
+        stopAgent();
+        io.taskgrid.proto.v1.DrainRequest drain = master.drains.poll(10, TimeUnit.SECONDS);
+        assertThat(drain).isNotNull();
+        assertThat(drain.getSessionId()).isEqualTo(registration.getSessionId());
+        assertThat(drain.getReason()).isEqualTo("the agent is shutting down");
+    }
+
     @Test
     void aMasterOfAnEarlierReleaseGetsTheOutputWithTheResultAsBefore() throws Exception {
         master.outputSupported = false;

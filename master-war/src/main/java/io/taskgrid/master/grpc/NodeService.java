@@ -66,6 +66,8 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     static final int MAX_VERSION_CHARS = 64;
     /** The reason column holds this many characters. */
     static final int MAX_REASON_CHARS = 2000;
+    /** A worker's drain reason (GET /workers) is kept to this many characters. */
+    static final int MAX_DRAIN_REASON_CHARS = 300;
 
     @Inject
     WorkerRegistry registry;
@@ -249,8 +251,11 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                     + SafeText.echo(request.getWorkerId()) + "' with this session").asRuntimeException());
             return;
         }
-        worker.get().drain("the agent is shutting down");
-        LOG.info(() -> "worker " + request.getWorkerId() + " is draining: no new tasks go to it");
+        // The agent's own words (it is shutting down, it cannot start processes, ...), on one line and bounded.
+        String reason = request.getReason().isEmpty() ? "the agent is shutting down"
+                : SafeText.oneLine(request.getReason(), MAX_DRAIN_REASON_CHARS);
+        worker.get().drain(reason);
+        LOG.info(() -> "worker " + request.getWorkerId() + " is draining (" + reason + "): no new tasks go to it");
         responseObserver.onNext(DrainAck.newBuilder().setInFlight(worker.get().running()).build());
         responseObserver.onCompleted();
     }
