@@ -93,10 +93,6 @@ final class AgentBounds {
         void closeOutputCall() {
             outputCalls.decrementAndGet();
         }
-
-        int workers() {
-            return workers.get();
-        }
     }
 
     /** What the holders of one join token hold now, over all their connections. */
@@ -108,14 +104,6 @@ final class AgentBounds {
 
         Token(String name) {
             this.name = name;
-        }
-
-        String name() {
-            return name;
-        }
-
-        int calls() {
-            return calls.get();
         }
     }
 
@@ -318,9 +306,9 @@ final class AgentBounds {
     }
 
     /**
-     * Takes {@code bytes} now or as soon as there is room (waiters in the order they asked), then runs {@code granted}, on this
-     * thread when there is room now. The caller gives the bytes back (and must, even once it has cancelled: a grant may
-     * have run meanwhile).
+     * Takes {@code bytes} now or as soon as there is room (waiters in the order they asked), then runs
+     * {@code granted}, on this thread when there is room now. The caller gives the bytes back (and must, even once it
+     * has cancelled: a grant may have run meanwhile).
      */
     Waiter takeWhenFree(Connection connection, Token token, long bytes, Runnable granted) {
         Waiter waiter = new Waiter(connection, token, bytes, granted);
@@ -340,18 +328,5 @@ final class AgentBounds {
             granted.run();
         }
         return waiter;
-    }
-
-    /** Bytes taken and not given back, over all connections: what the output writer has queued or is being handed. */
-    long queuedBytes() {
-        synchronized (lock) {
-            return queued;
-        }
-    }
-
-    long queuedBytes(Token token) {
-        synchronized (lock) {
-            return token.queued;
-        }
     }
 }
