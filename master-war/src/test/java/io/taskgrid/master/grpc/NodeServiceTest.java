@@ -503,6 +503,28 @@ class NodeServiceTest {
         assertThat(row(a.getTaskId(), "STATE, STDOUT_TEXT")).containsExactly("SUCCEEDED", "ran again\n");
     }
 
+    /**
+     * The store's own guard, whatever its caller checked: output is written only while the attempt is its task's
+     * current attempt in flight, so neither a chunk nor a settle reaches an attempt that has ended.
+     */
+    @Test
+    void theStoreWritesNoOutputOfAnAttemptThatIsNotInFlight() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment a = assignedTo(agent, "echo real");
+        assertThat(output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 0, "real\n".getBytes())
+                .get(5, TimeUnit.SECONDS)).isEqualTo(5);
+        assertThat(report(finished("w1", agent.session, a)).getApplied()).isTrue();
+        output.forget(a.getAttemptId());
+
+        CompletableFuture<Long> appended = output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 5,
+                "forged\n".getBytes());
+        CompletableFuture<Void> settled = output.settle(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT,
+                "forged\n".getBytes(), 7);
+        assertThat(appended).failsWithin(Duration.ofSeconds(5));
+        assertThat(settled).failsWithin(Duration.ofSeconds(5));
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo("real\n");
+    }
+
     /** A flood of refused reports must not write a line each: the log keeps what came before it. */
     @Test
     void aFloodOfRefusedReportsWritesOneLineAMinute() throws Exception {
