@@ -38,6 +38,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -511,15 +512,15 @@ class NodeServiceTest {
     void theStoreWritesNoOutputOfAnAttemptThatIsNotInFlight() throws Exception {
         Agent agent = connect("w1", 1);
         Assignment a = assignedTo(agent, "echo real");
-        assertThat(output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 0, "real\n".getBytes())
+        assertThat(output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 0, "real\n".getBytes(StandardCharsets.UTF_8))
                 .get(5, TimeUnit.SECONDS)).isEqualTo(5);
         assertThat(report(finished("w1", agent.session, a)).getApplied()).isTrue();
         output.forget(a.getAttemptId());
 
         CompletableFuture<Long> appended = output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 5,
-                "forged\n".getBytes());
+                "forged\n".getBytes(StandardCharsets.UTF_8));
         CompletableFuture<Void> settled = output.settle(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT,
-                "forged\n".getBytes(), 7);
+                "forged\n".getBytes(StandardCharsets.UTF_8), 7);
         assertThat(appended).failsWithin(Duration.ofSeconds(5));
         assertThat(settled).failsWithin(Duration.ofSeconds(5));
         assertThat(stored(a, StdStream.STDOUT)).isEqualTo("real\n");
