@@ -27,8 +27,22 @@ function finishedTotal(counts) {
   return Object.entries(counts.counts || {}).reduce((sum, [state, n]) => (FINAL.has(state) ? sum + n : sum), 0);
 }
 
+// GET /workers answers a page at a time; the overview and the workers page show every worker, so every page is read
+// (one, up to 1,000 workers: the master's default taskgrid.workers.max).
+async function allWorkers() {
+  const first = await api('/workers?limit=1000');
+  const workers = [...(first.workers || [])];
+  let next = first.next;
+  for (let pages = 1; next && pages < 100; pages++) {
+    const page = await api(`/workers?limit=1000&cursor=${encodeURIComponent(next)}`);
+    workers.push(...(page.workers || []));
+    next = page.next;
+  }
+  return { count: first.count, workers };
+}
+
 async function look() {
-  const [counts, workers] = await Promise.allSettled([api('/tasks/counts'), api('/workers')]);
+  const [counts, workers] = await Promise.allSettled([api('/tasks/counts'), allWorkers()]);
   const error = [counts, workers].find((r) => r.status === 'rejected')?.reason || null;
   const now = Date.now();
   if (counts.status === 'fulfilled') {

@@ -31,6 +31,35 @@ public final class WorkerLimits {
      */
     public static final String LABEL_CHARACTERS = "[A-Za-z0-9][A-Za-z0-9._-]*";
 
+    // What one connection (one agent's channel) may have at once. A real agent stays far below each: one AssignTask
+    // stream, one StreamOutput call, and its reports, one per slot at worst. The master holds a client with a join
+    // token to these, so that no connection can take what the other agents need (see also the master's settings
+    // taskgrid.grpc.token.max.* and taskgrid.workers.max, which bound the connections of a join token together).
+
+    /**
+     * Calls open at once on one connection (HTTP/2 MAX_CONCURRENT_STREAMS): a client opening more waits for one to end,
+     * as gRPC clients do. 64 leaves an agent its two streams and 62 reports in flight; a 256-slot agent whose tasks all
+     * end at once sends the rest of its reports a few milliseconds later.
+     */
+    public static final int MAX_CALLS_PER_CONNECTION = 64;
+    /**
+     * Workers registered at once over one connection: an agent registers one worker per channel, and registers again
+     * only once its stream has ended. More is a client making up workers; it is refused RESOURCE_EXHAUSTED.
+     */
+    public static final int MAX_WORKERS_PER_CONNECTION = 1;
+    /**
+     * StreamOutput calls open at once on one connection: an agent keeps one, and opens another after the first failed;
+     * two leave room for the moment both are open. More are refused RESOURCE_EXHAUSTED.
+     */
+    public static final int MAX_OUTPUT_CALLS_PER_CONNECTION = 2;
+    /**
+     * Bytes of output taken from one connection and not yet written: 16 chunks of 64 KiB, four times what one
+     * StreamOutput call may have in hand. A final report whose output is larger is taken when nothing else of the
+     * connection waits; past this, chunks wait (gRPC flow control) and a report is answered RESOURCE_EXHAUSTED and sent
+     * again later.
+     */
+    public static final long MAX_QUEUED_BYTES_PER_CONNECTION = 1024 * 1024;
+
     private static final Pattern LABEL_WORD = Pattern.compile(LABEL_CHARACTERS);
 
     private WorkerLimits() {

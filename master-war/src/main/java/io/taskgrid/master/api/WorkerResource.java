@@ -5,6 +5,7 @@ import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
 import io.taskgrid.master.text.SafeText;
+import io.taskgrid.proto.WorkerLimits;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.GET;
@@ -12,16 +13,20 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.SecurityContext;
 import org.eclipse.microprofile.openapi.annotations.Operation;
+import org.eclipse.microprofile.openapi.annotations.enums.SchemaType;
 import org.eclipse.microprofile.openapi.annotations.media.Content;
 import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
 import java.util.List;
 import java.util.logging.Logger;
 
@@ -37,16 +42,66 @@ public class WorkerResource {
     @Inject
     WorkerRegistry registry;
 
+    /** Workers in one page by default, and at most. */
+    public static final int DEFAULT_LIMIT = 100;
+    public static final int MAX_LIMIT = 1000;
+
     @GET
     @RequiresRole(Role.VIEWER)
-    @Operation(operationId = "listWorkers", summary = "The agents connected now (viewer)")
-    @APIResponse(responseCode = "200", description = "the connected agents",
+    @Operation(operationId = "listWorkers", summary = "The agents connected now, a page at a time, in id order (viewer)")
+    @APIResponse(responseCode = "200", description = "one page; pass next as cursor for the following one",
             content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = WorkerList.class)))
+    @APIResponse(responseCode = "400", ref = "BadRequest")
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
-    public WorkerList list() {
-        List<WorkerView> workers = registry.all().stream().map(WorkerView::of).toList();
-        return new WorkerList(workers.size(), workers);
+    public WorkerList list(@Parameter(description = "page size", schema = @Schema(type = SchemaType.INTEGER,
+                                   minimum = "1", maximum = "1000", defaultValue = "100"))
+                           @QueryParam("limit") String limit,
+                           @Parameter(description = "the next value of the previous page")
+                           @QueryParam("cursor") String cursor) {
+        int size = parseLimit(limit);
+        String after = parseCursor(cursor);
+        // One more than asked tells whether a next page exists; the registry hands out no more than that.
+        List<ConnectedWorker> found = registry.page(after, size + 1);
+        boolean more = found.size() > size;
+        List<ConnectedWorker> page = more ? found.subList(0, size) : found;
+        String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
+        return new WorkerList(registry.size(), page.stream().map(WorkerView::of).toList(), next);
+    }
+
+    private static int parseLimit(String limit) {
+        if (limit == null || limit.isEmpty()) {
+            return DEFAULT_LIMIT;
+        }
+        try {
+            int value = Integer.parseInt(limit);
+            if (value >= 1 && value <= MAX_LIMIT) {
+                return value;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw ApiProblem.badRequest("'limit' must be a whole number from 1 to " + MAX_LIMIT + "; got '"
+                + SafeText.echo(limit) + "'");
+    }
+
+    static String encodeCursor(String workerId) {
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(workerId.getBytes(StandardCharsets.US_ASCII));
+    }
+
+    static String parseCursor(String cursor) {
+        if (cursor == null || cursor.isEmpty()) {
+            return null;
+        }
+        try {
+            String id = new String(Base64.getUrlDecoder().decode(cursor), StandardCharsets.US_ASCII);
+            if (WorkerLimits.isWorkerId(id)) {
+                return id;
+            }
+        } catch (IllegalArgumentException e) {
+            // reported below
+        }
+        throw ApiProblem.badRequest("'cursor' is not one this API handed out; use the 'next' value of the previous page");
     }
 
     /** No new task goes to the worker from now on; what it runs finishes and is reported. Lasts until it reconnects. */

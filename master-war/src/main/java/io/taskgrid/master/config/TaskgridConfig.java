@@ -132,6 +132,23 @@ public class TaskgridConfig {
         return with(Setting.OUTPUT_LIMIT_BYTES, bytes);
     }
 
+    public TaskgridConfig withAuthentication(boolean enabled, String tokensFile) {
+        return with(Setting.AUTH_ENABLED, enabled).with(Setting.TOKENS_FILE, tokensFile);
+    }
+
+    public TaskgridConfig withWorkersMax(int max) {
+        return with(Setting.WORKERS_MAX, (long) max);
+    }
+
+    /** The bounds of what one join token's holders may have open and queued at once (see {@link #tokenMaxCalls}). */
+    public TaskgridConfig withTokenBounds(int calls, long queuedBytes) {
+        return with(Setting.GRPC_TOKEN_MAX_CALLS, (long) calls).with(Setting.GRPC_TOKEN_MAX_QUEUED_BYTES, queuedBytes);
+    }
+
+    public TaskgridConfig withMaxQueuedBytes(long bytes) {
+        return with(Setting.GRPC_MAX_QUEUED_BYTES, bytes);
+    }
+
     public TaskgridConfig withMetricsPublic(boolean open) {
         return with(Setting.METRICS_PUBLIC, open);
     }
@@ -187,6 +204,36 @@ public class TaskgridConfig {
 
     public long keepAliveTimeoutSeconds() {
         return (Long) get(Setting.KEEPALIVE_TIMEOUT_SECONDS);
+    }
+
+    /** A connection older than this gets no new call (GOAWAY); see {@link #maxConnectionAgeGraceSeconds}. */
+    public long maxConnectionAgeSeconds() {
+        return (Long) get(Setting.GRPC_MAX_CONNECTION_AGE_SECONDS);
+    }
+
+    /** How long the streams of a connection past its age may go on before the connection is closed. */
+    public long maxConnectionAgeGraceSeconds() {
+        return (Long) get(Setting.GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS);
+    }
+
+    /** Calls (streams and reports) open at once with one join token, over all its connections. */
+    public int tokenMaxCalls() {
+        return ((Long) get(Setting.GRPC_TOKEN_MAX_CALLS)).intValue();
+    }
+
+    /** Bytes of agents' output taken from the holders of one join token and not yet written. */
+    public long tokenMaxQueuedBytes() {
+        return (Long) get(Setting.GRPC_TOKEN_MAX_QUEUED_BYTES);
+    }
+
+    /** Bytes of agents' output taken and not yet written, over every join token: the output writer's queue. */
+    public long maxQueuedBytes() {
+        return (Long) get(Setting.GRPC_MAX_QUEUED_BYTES);
+    }
+
+    /** Workers connected at once. */
+    public int workersMax() {
+        return ((Long) get(Setting.WORKERS_MAX)).intValue();
     }
 
     public long outputLimitBytes() {

@@ -6,7 +6,9 @@ import java.time.Instant;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * One live agent connection and the attempts it holds. The slot count is the agent's own promise of how many tasks it
@@ -14,6 +16,12 @@ import java.util.Set;
  *
  * <p>Once {@link #close() closed} a worker takes nothing more: closing and reserving are ordered by this object's lock,
  * so an attempt is either refused or is among those {@code close()} hands back.
+ *
+ * <p>An agent speaks only for its own session: this object is one session (one AssignTask stream), and what it
+ * {@link #holds} is what it may report, finish or stream output of. An attempt it claimed when it registered is
+ * {@link Held#CLAIMED} until the dispatcher has looked at it ({@link #claimChecked}): then it is held if it is still its
+ * task's current attempt, else {@link Held#STALE} (its slot stays taken until the agent reports it; the report changes
+ * nothing). Another session of the same worker id, later, holds only what it claims in turn.
  */
 public final class ConnectedWorker {
 
@@ -24,8 +32,11 @@ public final class ConnectedWorker {
     private final WorkerChannel channel;
     private final Instant connectedAt;
     private volatile Instant lastSeenAt;
-    /** task id to attempt id */
-    private final Map<String, String> attempts = new LinkedHashMap<>();
+    /**
+     * The attempts that take a slot of this worker, by task id: handed to it on this connection, or claimed when it
+     * registered. Only the one {@link Held#HELD held} now may be reported, or its output taken, from this connection.
+     */
+    private final Map<String, Holding> attempts = new LinkedHashMap<>();
     private boolean closed;
     private boolean draining;
     private String drainReason;
@@ -83,6 +94,7 @@ public final class ConnectedWorker {
         lastSeenAt = when;
     }
 
+    /** The attempts taking a slot: held, claimed, or stale until reported. */
     public synchronized int running() {
         return attempts.size();
     }
@@ -166,35 +178,170 @@ public final class ConnectedWorker {
         if (closed || draining || attempts.size() >= slots) {
             return false;
         }
-        attempts.put(taskId, attemptId);
+        attempts.put(taskId, new Holding(attemptId, Held.HELD));
         return true;
     }
 
     /**
-     * Holds an attempt the agent still has from before this connection (running, or finished with its result not yet
-     * delivered). Unlike {@link #reserve} it may go past the slot count: the agent has these attempts whatever the
-     * count, and the worker simply takes no new task until they are reported.
+     * Takes a slot for an attempt the agent still has from before this connection (running, or finished with its
+     * result not yet delivered), {@link Held#CLAIMED} until the dispatcher has checked it ({@link #claimChecked}).
+     * Unlike {@link #reserve} it may go past the slot count: the agent has these attempts whatever the count, and the
+     * worker simply takes no new task until they are reported.
      */
     public synchronized void claim(String taskId, String attemptId) {
         if (!closed) {
-            attempts.put(taskId, attemptId);
+            attempts.put(taskId, new Holding(attemptId, Held.CLAIMED));
         }
     }
 
-    /** Frees the slot of that attempt; false when this worker did not hold it. */
-    public synchronized boolean release(String taskId, String attemptId) {
-        return attempts.remove(taskId, attemptId);
+    /**
+     * The dispatcher looked at a claimed attempt: {@code current} (still its task's attempt in flight) makes it held by
+     * this session; otherwise it stays only as a taken slot until the agent reports it.
+     */
+    public synchronized void claimChecked(String taskId, String attemptId, boolean current) {
+        Holding holding = attempts.get(taskId);
+        if (holding != null && holding.attemptId.equals(attemptId) && holding.state == Held.CLAIMED) {
+            holding.state = current ? Held.HELD : Held.STALE;
+        }
     }
 
+    /**
+     * Frees the slot of an attempt this session holds now.
+     *
+     * @return false when it did not hold it (never did, or it is claimed, stale or released already), and nothing changed
+     */
+    public synchronized boolean release(String taskId, String attemptId) {
+        Holding holding = attempts.get(taskId);
+        if (holding == null || !holding.attemptId.equals(attemptId) || holding.state != Held.HELD) {
+            return false;
+        }
+        attempts.remove(taskId);
+        holding.outputClosed = true;
+        return true;
+    }
+
+    /**
+     * Frees the slot a stale claim took: the agent reported the attempt, so it no longer runs it.
+     *
+     * @return false when the attempt is not a stale claim of this session
+     */
+    public synchronized boolean releaseStale(String taskId, String attemptId) {
+        Holding holding = attempts.get(taskId);
+        if (holding == null || !holding.attemptId.equals(attemptId) || holding.state != Held.STALE) {
+            return false;
+        }
+        attempts.remove(taskId);
+        return true;
+    }
+
+    /** Whether this session holds the attempt now: it may report it and stream its output. */
     public synchronized boolean holds(String taskId, String attemptId) {
-        return attemptId.equals(attempts.get(taskId));
+        return is(taskId, attemptId, Held.HELD);
+    }
+
+    /** Whether this session claimed the attempt when it registered but the attempt was no longer current. */
+    public synchronized boolean holdsStale(String taskId, String attemptId) {
+        return is(taskId, attemptId, Held.STALE);
+    }
+
+    /**
+     * Whether the attempt is this worker's for the dispatcher: held, or claimed and not yet checked (so that its grace
+     * period does not run out between a reconnect and the dispatcher's look at the claim).
+     */
+    public synchronized boolean keeps(String taskId, String attemptId) {
+        return is(taskId, attemptId, Held.HELD) || is(taskId, attemptId, Held.CLAIMED);
+    }
+
+    private boolean is(String taskId, String attemptId, Held state) {
+        Holding holding = attempts.get(taskId);
+        return holding != null && holding.attemptId.equals(attemptId) && holding.state == state;
+    }
+
+    /**
+     * A chunk of the attempt's output is about to be stored: while this session holds the attempt and its output is
+     * open, the action to run once the chunk is in the writer's queue (a final report waits for it, see
+     * {@link #closeOutput}); empty otherwise, and the chunk must not be stored.
+     */
+    public synchronized Optional<Runnable> beginAppend(String taskId, String attemptId) {
+        Holding holding = attempts.get(taskId);
+        if (holding == null || !holding.attemptId.equals(attemptId) || holding.state != Held.HELD
+                || holding.outputClosed) {
+            return Optional.empty();
+        }
+        holding.appending++;
+        return Optional.of(() -> {
+            CompletableFuture<Void> drained;
+            synchronized (this) {
+                drained = holding.appended();
+            }
+            // Outside the lock: what waits for it stores the report's output and must not hold up the dispatcher.
+            if (drained != null) {
+                drained.complete(null);
+            }
+        });
+    }
+
+    /**
+     * No chunk of the attempt's output is taken from now on: its final report is being handled. The future completes
+     * once every chunk taken before is in the writer's queue, ahead of what the report writes; empty when this session
+     * does not hold the attempt (any more).
+     */
+    public synchronized Optional<CompletableFuture<Void>> closeOutput(String taskId, String attemptId) {
+        Holding holding = attempts.get(taskId);
+        if (holding == null || !holding.attemptId.equals(attemptId) || holding.state != Held.HELD) {
+            return Optional.empty();
+        }
+        holding.outputClosed = true;
+        if (holding.outputDrained == null) {
+            // Completed now only when nothing waits for it yet; else by the last chunk on its way in.
+            holding.outputDrained = holding.appending == 0 ? CompletableFuture.completedFuture(null)
+                    : new CompletableFuture<>();
+        }
+        return Optional.of(holding.outputDrained);
     }
 
     /** Takes no more work from now on; returns the attempts that were in flight on it (task id to attempt id). */
     public synchronized Map<String, String> close() {
         closed = true;
-        Map<String, String> inFlight = new LinkedHashMap<>(attempts);
+        Map<String, String> inFlight = new LinkedHashMap<>();
+        attempts.forEach((taskId, holding) -> {
+            holding.outputClosed = true;
+            if (holding.state != Held.STALE) {
+                inFlight.put(taskId, holding.attemptId);
+            }
+        });
         attempts.clear();
         return inFlight;
+    }
+
+    /** How this session has an attempt. */
+    enum Held {
+        /** Handed to this session, or claimed and found current: it may report it and stream its output. */
+        HELD,
+        /** Claimed when it registered; the dispatcher has not looked yet. It may not report it yet. */
+        CLAIMED,
+        /** Claimed, but no longer its task's current attempt: a slot until reported, and nothing more. */
+        STALE
+    }
+
+    /** One attempt taking a slot; guarded by the worker's lock. */
+    private static final class Holding {
+        final String attemptId;
+        Held state;
+        /** Chunks of its output between {@link #beginAppend} and the end of their way into the writer's queue. */
+        int appending;
+        boolean outputClosed;
+        CompletableFuture<Void> outputDrained;
+
+        Holding(String attemptId, Held state) {
+            this.attemptId = attemptId;
+            this.state = state;
+        }
+
+        /** One chunk is in the writer's queue; the future to complete (outside the lock) when it was the last. */
+        CompletableFuture<Void> appended() {
+            appending--;
+            return appending == 0 && outputDrained != null && !outputDrained.isDone() ? outputDrained : null;
+        }
     }
 }

@@ -75,6 +75,30 @@ public class Dispatcher {
         }
     }
 
+    /**
+     * A report came from a session that does not hold the attempt now (its connection closed meanwhile, or another
+     * report of the attempt was taken first): nothing changed. The agent may register again and claim it.
+     */
+    public static final class NotHeld extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        NotHeld(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * The answer to a report from a session that does not hold the attempt: false (nothing changed) while the session
+     * is open, since the attempt was released by an earlier report of it; {@link NotHeld} once its connection closed.
+     */
+    private static boolean notHeld(ConnectedWorker worker, String attemptId) {
+        if (worker.isClosed()) {
+            throw new NotHeld("the connection of worker " + worker.id() + " that held attempt " + attemptId
+                    + " closed; register again and claim it");
+        }
+        return false;
+    }
+
     /** What a cancel did, with the task as it is now (null when there is no such task). */
     public record Cancellation(Outcome outcome, Task task) {
         public enum Outcome {
@@ -308,25 +332,33 @@ public class Dispatcher {
     // ---- workers (gRPC) ----
 
     /**
-     * A worker (re)connected holding the attempts it claimed (their slots are taken already). An attempt that is no
-     * longer its task's current one, or whose cancel was asked for, is stopped on the agent.
+     * A worker (re)connected holding the attempts it claimed (their slots are taken already). Each is checked here,
+     * against the live tasks: one that is still its task's current attempt is the worker's (this session's) again; one
+     * that is no longer current, or whose cancel was asked for, is stopped on the agent, and one no longer current only
+     * keeps its slot until the agent reports it (the report changes nothing). The future completes once every claim is
+     * checked: the agent is told it is registered only then, so that it cannot report a claimed attempt before.
      */
-    public void workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
-        if (!claimed.isEmpty()) {
-            execute(() -> claimed.forEach((taskId, attemptId) -> {
-                Optional<Task> task = live.get(taskId).filter(t -> t.isCurrent(attemptId));
-                if (task.isEmpty()) {
-                    LOG.info(() -> "worker " + worker.id() + " still holds attempt " + attemptId + " of task " + taskId
-                            + ", which is no longer current: stopping it");
-                    worker.channel().cancel(taskId, attemptId);
-                } else if (task.get().isCancelRequested()) {
-                    worker.channel().cancel(taskId, attemptId);
-                } else {
-                    LOG.info(() -> "worker " + worker.id() + " reclaimed attempt " + attemptId + " of task " + taskId);
-                }
-            }));
-        }
+    public CompletableFuture<Void> workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
+        CompletableFuture<Void> checked = claimed.isEmpty() ? CompletableFuture.completedFuture(null)
+                : call(() -> {
+                    claimed.forEach((taskId, attemptId) -> {
+                        Optional<Task> task = live.get(taskId).filter(t -> t.isCurrent(attemptId));
+                        worker.claimChecked(taskId, attemptId, task.isPresent());
+                        if (task.isEmpty()) {
+                            LOG.info(() -> "worker " + worker.id() + " still holds attempt " + attemptId + " of task "
+                                    + taskId + ", which is no longer current: stopping it");
+                            worker.channel().cancel(taskId, attemptId);
+                        } else if (task.get().isCancelRequested()) {
+                            worker.channel().cancel(taskId, attemptId);
+                        } else {
+                            LOG.info(() -> "worker " + worker.id() + " reclaimed attempt " + attemptId + " of task "
+                                    + taskId);
+                        }
+                    });
+                    return null;
+                });
         requestDispatch();
+        return checked;
     }
 
     /**
@@ -356,6 +388,9 @@ public class Dispatcher {
      */
     public CompletableFuture<Boolean> started(ConnectedWorker worker, String taskId, String attemptId) {
         return call(() -> {
+            if (!worker.holds(taskId, attemptId)) {
+                return notHeld(worker, attemptId);
+            }
             worker.ran();
             Optional<Task> task = live.get(taskId);
             if (task.isEmpty() || !task.get().started(attemptId, Task.nowUtc())) {
@@ -375,12 +410,17 @@ public class Dispatcher {
     /**
      * The attempt is over on its worker: its slot is free at once, and the next task for it goes to the database in
      * the same commit as this result. If the database refuses the result, the task ends FAILED with a reason and
-     * without its output instead. The future: whether the report changed the task, once durable.
+     * without its output instead. The future: whether the report changed the task, once durable; false when
+     * {@code worker}'s session does not hold the attempt (an earlier report released it), and {@link NotHeld} when its
+     * connection closed meanwhile: either way nothing changed.
      */
     public CompletableFuture<Boolean> finished(ConnectedWorker worker, String taskId, String attemptId,
                                                TaskResult result) {
         return call(() -> {
-            worker.release(taskId, attemptId);
+            // Only the session that holds the attempt now: the check of the gRPC thread may be stale by now.
+            if (!worker.release(taskId, attemptId)) {
+                return CompletableFuture.completedFuture(notHeld(worker, attemptId));
+            }
             worker.ran();
             Optional<Task> task = live.get(taskId);
             Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().finished(attemptId, result, Task.nowUtc());
@@ -403,7 +443,9 @@ public class Dispatcher {
      */
     public CompletableFuture<Boolean> refused(ConnectedWorker worker, String taskId, String attemptId, String reason) {
         return call(() -> {
-            worker.release(taskId, attemptId);
+            if (!worker.release(taskId, attemptId)) {
+                return CompletableFuture.completedFuture(notHeld(worker, attemptId));
+            }
             if (worker.refused(settings.workerRefusalLimit())) {
                 LOG.warning(() -> "worker " + worker.id() + " drained: " + worker.drainReason());
             }

@@ -1,5 +1,6 @@
 package io.taskgrid.master.grpc;
 
+import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -21,6 +22,7 @@ import io.taskgrid.master.task.Retention;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;
 import io.taskgrid.proto.Keepalive;
+import io.taskgrid.proto.WorkerLimits;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedThreadFactory;
@@ -147,12 +149,11 @@ public class GrpcServerLifecycle {
                 .bossEventLoopGroup(bossGroup)
                 .workerEventLoopGroup(workerGroup)
                 .executor(executor)
-                .maxInboundMessageSize(maxMessage)
-                .maxInboundMetadataSize(16 * 1024);
+                .maxInboundMessageSize(maxMessage);
         keepalive(builder, config.keepAliveSeconds(), config.keepAliveTimeoutSeconds());
+        connectionLimits(builder, config.maxConnectionAgeSeconds(), config.maxConnectionAgeGraceSeconds());
         configureTls(builder);
-        server = new GrpcServer(builder, ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService),
-                new JoinTokenInterceptor(credentials))).start();
+        server = new GrpcServer(serveAgents(builder, nodeService, credentials)).start();
         LOG.info("Taskgrid gRPC server listening on " + address);
     }
 
@@ -236,6 +237,52 @@ public class GrpcServerLifecycle {
                 .keepAliveTimeout(Math.max(1, keepAliveTimeoutSeconds), TimeUnit.SECONDS)
                 .permitKeepAliveTime(Keepalive.MASTER_PERMITS_PINGS_EVERY.toMillis(), TimeUnit.MILLISECONDS)
                 .permitKeepAliveWithoutCalls(true);
+    }
+
+    /** Headers of one call at most: a join token and gRPC's own fit many times over. */
+    static final int MAX_METADATA_BYTES = 16 * 1024;
+    /**
+     * A connection without a call for this long is closed (an agent always has its AssignTask stream open; its
+     * channel connects again when it next calls): connections that only hold a socket are not kept for ever.
+     */
+    static final long MAX_CONNECTION_IDLE_SECONDS = 300;
+    /** How long a new connection may take to become an HTTP/2 connection (TLS included) before it is closed. */
+    static final long HANDSHAKE_TIMEOUT_SECONDS = 20;
+    /**
+     * Streams a client may reset in {@link #RST_WINDOW_SECONDS} before its connection is closed (the HTTP/2 "rapid
+     * reset" flood): an agent resets a call only when it gives up on it, a few a minute at worst.
+     */
+    static final int MAX_RST_PER_WINDOW = 200;
+    static final int RST_WINDOW_SECONDS = 10;
+
+    /**
+     * What one connection may hold, whoever holds a join token: calls open at once
+     * ({@link WorkerLimits#MAX_CALLS_PER_CONNECTION}, HTTP/2's MAX_CONCURRENT_STREAMS, so a client opening more waits),
+     * the size of its headers, its time to shake hands, its idle time, its age (then no new call on it, and its streams
+     * end {@code graceSeconds} later; the agent connects again at once and keeps its tasks), and reset streams.
+     */
+    static NettyServerBuilder connectionLimits(NettyServerBuilder builder, long maxAgeSeconds, long graceSeconds) {
+        builder.maxConcurrentCallsPerConnection(WorkerLimits.MAX_CALLS_PER_CONNECTION)
+                .maxInboundMetadataSize(MAX_METADATA_BYTES)
+                .maxConnectionIdle(MAX_CONNECTION_IDLE_SECONDS, TimeUnit.SECONDS)
+                .maxConnectionAge(maxAgeSeconds, TimeUnit.SECONDS)
+                .maxConnectionAgeGrace(graceSeconds, TimeUnit.SECONDS)
+                .maxRstFramesPerWindow(MAX_RST_PER_WINDOW, RST_WINDOW_SECONDS)
+                .handshakeTimeout(HANDSHAKE_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        return builder;
+    }
+
+    /**
+     * Adds the agent protocol to {@code builder} as the master serves it: the join token checked first, then the
+     * bounds of {@link AgentBounds} (which connection a call came on, and how much its join token holds). Tests build
+     * their servers with it too.
+     */
+    static <T extends ServerBuilder<T>> T serveAgents(T builder, NodeService nodeService, Credentials credentials) {
+        AgentBounds bounds = nodeService.bounds();
+        return builder.addTransportFilter(bounds.connections())
+                // The last interceptor runs first: the join token, then the bounds of that token.
+                .addService(ServerInterceptors.intercept(NodeServiceGrpc.bindService(nodeService), bounds.calls(),
+                        new JoinTokenInterceptor(credentials)));
     }
 
     private void configureTls(NettyServerBuilder builder) {

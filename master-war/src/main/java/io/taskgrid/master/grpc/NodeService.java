@@ -11,6 +11,7 @@ import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.output.OutputStore;
 import io.taskgrid.master.output.OutputWindow;
+import io.taskgrid.master.security.RefusalLog;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.AttemptOwner;
 import io.taskgrid.master.task.Labels;
@@ -26,6 +27,7 @@ import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.OutputAck;
 import io.taskgrid.proto.v1.OutputChunk;
+import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
@@ -40,6 +42,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import java.util.regex.Pattern;
@@ -48,10 +52,14 @@ import java.util.regex.Pattern;
  * The master's side of the agent protocol. It implements the generated {@code AsyncService} interface rather than
  * extending {@code NodeServiceImplBase}: the base class's final {@code bindService()} cannot be proxied by CDI.
  *
- * <p>A join token only lets a client register. What a client says after that is believed only for the attempts that
- * are its own: a report must come from the live connection (worker id and session) of the worker the attempt was
- * handed to, and a reconnecting agent may claim only attempts that were handed to its worker id. Everything an agent
- * sends is validated and cut to size here, before it reaches a log line or a column.
+ * <p>A join token only lets a client register. What a client says after that is believed only for the attempts its
+ * session holds now: a report, a claim or an output chunk is taken only from the live connection (worker id and
+ * session) that holds the attempt. An attempt is held by the session it was handed to, or by a later session of the
+ * same worker id that claimed it when it registered while it was still its task's current attempt: registering under
+ * the id of a worker that is gone gains nothing but that claim. A claimed attempt that is no longer current keeps its
+ * slot until the agent reports it, and that report changes nothing. Everything an agent sends is validated and cut to
+ * size here, before it reaches a log line or a column; what a client can make the master hold is bounded by
+ * {@link AgentBounds}.
  */
 @ApplicationScoped
 public class NodeService implements NodeServiceGrpc.AsyncService {
@@ -84,6 +92,20 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     @Inject
     OutputStore output;
 
+    private AgentBounds bounds;
+    /** One per kind of refusal a client can cause, so that a flood of one kind hides no first line of another. */
+    private final RefusalLog foreignReports = new RefusalLog(LOG, "such report(s) refused");
+    private final RefusalLog foreignClaims = new RefusalLog(LOG, "such registration(s)");
+    private final RefusalLog refusedRegistrations = new RefusalLog(LOG, "registration(s) refused");
+
+    /** The bounds of what agents may hold, from the settings; the server's interceptors use the same. */
+    synchronized AgentBounds bounds() {
+        if (bounds == null) {
+            bounds = new AgentBounds(config);
+        }
+        return bounds;
+    }
+
     @Override
     public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> responseObserver) {
         ServerCallStreamObserver<WorkerCommand> stream = (ServerCallStreamObserver<WorkerCommand>) responseObserver;
@@ -91,6 +113,29 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         Optional<String> invalid = invalidRegistration(request);
         if (invalid.isPresent()) {
             stream.onError(Status.INVALID_ARGUMENT.withDescription(invalid.get()).asRuntimeException());
+            return;
+        }
+        AgentBounds bounds = bounds();
+        // Bounded before anything is read or held: a client making up workers on one connection, or filling the
+        // registry, costs the master no query.
+        AgentBounds.Connection connection = AgentBounds.currentConnection();
+        if (!connection.tryAddWorker()) {
+            refusedRegistrations.warn(() -> "refused to register worker " + workerId + ": its connection has "
+                    + WorkerLimits.MAX_WORKERS_PER_CONNECTION + " worker(s) registered already");
+            stream.onError(Status.RESOURCE_EXHAUSTED.withDescription("this connection has "
+                    + WorkerLimits.MAX_WORKERS_PER_CONNECTION + " worker(s) registered, the most one connection may "
+                    + "have: an agent registers one worker per channel").asRuntimeException());
+            return;
+        }
+        AtomicBoolean counted = new AtomicBoolean(true);
+        Runnable uncount = () -> {
+            if (counted.compareAndSet(true, false)) {
+                connection.removeWorker();
+            }
+        };
+        if (registry.size() >= bounds.workersMax()) {
+            uncount.run();
+            refuseFull(stream, workerId, bounds.workersMax());
             return;
         }
         // Claims are checked against the store before anything is reserved: a client that names an attempt of
@@ -111,32 +156,57 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(),
                 Labels.of(request.getLabelsMap()), channel, Instant.now());
         // Attempts still held from an earlier connection keep their slots until reported, so the agent is never sent
-        // more than it can start, and they are the worker's again before any grace period runs out.
+        // more than it can start, and they are the worker's again before any grace period runs out. Only once the
+        // dispatcher has found them current may this session report them (see Dispatcher.workerConnected).
         claimed.forEach(worker::claim);
         // Both handlers must be in place before this method returns, or a fast disconnect goes unseen.
-        stream.setOnCancelHandler(() -> dispatcher.workerGone(worker, "connection closed"));
+        stream.setOnCancelHandler(() -> {
+            uncount.run();
+            dispatcher.workerGone(worker, "connection closed");
+        });
         stream.setOnReadyHandler(() -> {
             worker.seen(Instant.now());
             dispatcher.requestDispatch();
         });
         try {
-            registry.register(worker);
+            registry.register(worker, bounds.workersMax());
         } catch (WorkerIdInUseException e) {
+            uncount.run();
             worker.close();
             stream.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
             return;
+        } catch (WorkerRegistry.Full e) {
+            uncount.run();
+            worker.close();
+            refuseFull(stream, workerId, e.max());
+            return;
         }
-        channel.registered(refused);
         String version = SafeText.oneLine(request.getAgentVersion(), MAX_VERSION_CHARS);
         LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
                 + (worker.labels().isEmpty() ? "" : ", labels " + worker.labels())
                 + (claimed.isEmpty() ? "" : ", still holding " + claimed.size() + " attempt(s)")
                 + (version.isEmpty() ? "" : ", agent " + version));
         if (!refused.isEmpty()) {
-            LOG.warning(() -> "worker " + workerId + " claimed " + refused.size() + " attempt(s) that were never "
+            foreignClaims.warn(() -> "worker " + workerId + " claimed " + refused.size() + " attempt(s) that were never "
                     + "handed to it (first: " + refused.get(0) + "); refused");
         }
-        dispatcher.workerConnected(worker, claimed);
+        // Registered only once the dispatcher has looked at the claims: an agent reports nothing before this message,
+        // so that no report of a claimed attempt can come before the dispatcher knows whether it is still current.
+        dispatcher.workerConnected(worker, claimed).whenComplete((v, failure) -> {
+            if (failure == null) {
+                channel.registered(refused);
+                dispatcher.requestDispatch();
+            } else if (!stream.isCancelled()) {
+                stream.onError(Status.UNAVAILABLE.withDescription("the master is stopping").asRuntimeException());
+            }
+        });
+    }
+
+    private void refuseFull(ServerCallStreamObserver<WorkerCommand> stream, String workerId, int max) {
+        refusedRegistrations.warn(() -> "refused to register worker " + workerId + ": " + max + " workers are "
+                + "connected (taskgrid.workers.max)");
+        stream.onError(Status.RESOURCE_EXHAUSTED.withDescription(max + " workers are connected, the most this master "
+                + "takes (taskgrid.workers.max); try again later").asRuntimeException());
     }
 
     private static Optional<String> invalidRegistration(AssignTaskRequest request) {
@@ -180,44 +250,56 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         if (reporter.isEmpty()) {
             // Also the case of an agent between two connections: it keeps the report and sends it once registered.
             TaskgridMetrics.REPORTS_REFUSED.inc("not_registered");
-            responseObserver.onError(Status.FAILED_PRECONDITION.withDescription("no open connection of worker '"
-                    + SafeText.echo(report.getWorkerId()) + "' with this session: register (AssignTask) first, "
-                    + "then report").asRuntimeException());
+            responseObserver.onError(notRegistered(report.getWorkerId()));
             return;
         }
         ConnectedWorker worker = reporter.get();
-        if (!worker.holds(report.getTaskId(), report.getAttemptId()) && !ownAttempt(worker, report)) {
-            TaskgridMetrics.REPORTS_REFUSED.inc("not_its_attempt");
-            if (worker.firstForeignAttempt(report.getAttemptId())) {
-                LOG.warning(() -> "worker " + worker.id() + " reported on attempt " + report.getAttemptId() + " of task "
-                        + report.getTaskId() + ", which was never handed to it; refused");
+        String taskId = report.getTaskId();
+        String attemptId = report.getAttemptId();
+        if (!worker.holds(taskId, attemptId)) {
+            if (worker.holdsStale(taskId, attemptId)) {
+                // Claimed on reconnecting, but its task moved on meanwhile: acknowledged, so that the agent's outbox
+                // empties, and nothing changes. Its slot is free once the agent says the attempt is over.
+                if (report.getPhase() == Phase.FINISHED && worker.releaseStale(taskId, attemptId)) {
+                    dispatcher.requestDispatch();
+                }
+                responseObserver.onNext(ReportAck.newBuilder().setApplied(false).build());
+                responseObserver.onCompleted();
+                return;
             }
-            responseObserver.onError(Status.PERMISSION_DENIED.withDescription("attempt " + report.getAttemptId()
-                    + " was not handed to worker " + worker.id()).asRuntimeException());
+            TaskgridMetrics.REPORTS_REFUSED.inc("not_its_attempt");
+            if (worker.firstForeignAttempt(attemptId)) {
+                foreignReports.warn(() -> "worker " + worker.id() + " reported on attempt " + attemptId + " of task "
+                        + taskId + ", which this connection does not hold (never handed to it, or not claimed when it "
+                        + "registered); refused");
+            }
+            responseObserver.onError(Status.PERMISSION_DENIED.withDescription("attempt " + attemptId + " is not held "
+                    + "by this connection of worker " + worker.id() + " (a reconnecting agent claims its attempts when "
+                    + "it registers)").asRuntimeException());
             return;
         }
         worker.seen(Instant.now());
-        String taskId = report.getTaskId();
-        String attemptId = report.getAttemptId();
         CompletableFuture<Boolean> applied = switch (report.getPhase()) {
             case ACCEPTED -> CompletableFuture.completedFuture(true);
             case STARTED -> dispatcher.started(worker, taskId, attemptId);
-            case FINISHED -> report.getOutcome() == Outcome.REJECTED
-                    ? dispatcher.refused(worker, taskId, attemptId, reasonOf(report, "handed back unstarted"))
-                    // The streamed output is complete before the task is final, so a follower that sees it end
-                    // has all of it.
-                    : OutputStreamHandler.settle(output, report)
-                            .thenCompose(v -> dispatcher.finished(worker, taskId, attemptId, resultOf(report)));
+            case FINISHED -> finished(worker, report, responseObserver);
             default -> null;
         };
         if (applied == null) {
-            responseObserver.onError(Status.INVALID_ARGUMENT
-                    .withDescription("phase must be ACCEPTED, STARTED or FINISHED").asRuntimeException());
+            if (report.getPhase() != Phase.FINISHED) {
+                responseObserver.onError(Status.INVALID_ARGUMENT
+                        .withDescription("phase must be ACCEPTED, STARTED or FINISHED").asRuntimeException());
+            }
             return;
         }
         // Answered once what the report changed is durable; the agent keeps the report until then.
         applied.whenComplete((changed, failure) -> {
-            if (failure != null) {
+            Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                    ? failure.getCause() : failure;
+            if (cause instanceof Dispatcher.NotHeld) {
+                TaskgridMetrics.REPORTS_REFUSED.inc("not_registered");
+                responseObserver.onError(notRegistered(worker.id()));
+            } else if (failure != null) {
                 TaskgridMetrics.REPORTS_REFUSED.inc("not_stored");
                 LOG.log(Level.SEVERE, "could not store the " + report.getPhase() + " report of task " + taskId, failure);
                 responseObserver.onError(Status.UNAVAILABLE.withDescription(
@@ -230,15 +312,53 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         });
     }
 
-    @Override
-    public StreamObserver<OutputChunk> streamOutput(StreamObserver<OutputAck> responseObserver) {
-        return OutputStreamHandler.open(responseObserver, registry, output);
+    private static io.grpc.StatusRuntimeException notRegistered(String workerId) {
+        return Status.FAILED_PRECONDITION.withDescription("no open connection of worker '" + SafeText.echo(workerId)
+                + "' with this session holds the attempt: register (AssignTask) first, then report")
+                .asRuntimeException();
     }
 
-    /** Whether the store says the attempt was handed to this worker (its slot bookkeeping may have let go of it). */
-    private boolean ownAttempt(ConnectedWorker worker, StatusReport report) {
-        AttemptOwner owner = store.attemptOwners(List.of(report.getAttemptId())).get(report.getAttemptId());
-        return owner != null && owner.isOf(worker.id(), report.getTaskId());
+    /**
+     * A FINISHED report of an attempt this session holds. Its output is closed first (chunks taken before are in the
+     * writer's queue ahead of what the report writes, later ones are refused); the streamed output is then completed
+     * from the report, and only then does the dispatcher end the attempt, checking again that this session holds it.
+     * Null (the call answered here) when the output the report would store does not fit the bounds now.
+     */
+    private CompletableFuture<Boolean> finished(ConnectedWorker worker, StatusReport report,
+                                                StreamObserver<ReportAck> responseObserver) {
+        String taskId = report.getTaskId();
+        String attemptId = report.getAttemptId();
+        if (report.getOutcome() == Outcome.REJECTED) {
+            return worker.closeOutput(taskId, attemptId).orElse(CompletableFuture.completedFuture(null))
+                    .thenCompose(v -> dispatcher.refused(worker, taskId, attemptId,
+                            reasonOf(report, "handed back unstarted")));
+        }
+        AgentBounds bounds = bounds();
+        AgentBounds.Connection connection = AgentBounds.currentConnection();
+        AgentBounds.Token token = bounds.currentToken();
+        long bytes = OutputStreamHandler.settles(report) ? (long) report.getStdout().size() + report.getStderr().size() : 0;
+        if (bytes > 0 && !bounds.tryTake(connection, token, bytes)) {
+            TaskgridMetrics.REPORTS_REFUSED.inc("busy");
+            responseObserver.onError(Status.RESOURCE_EXHAUSTED.withDescription("too much output of this connection or "
+                    + "join token waits to be written; send the report again later").asRuntimeException());
+            return null;
+        }
+        Optional<CompletableFuture<Void>> drained = worker.closeOutput(taskId, attemptId);
+        if (drained.isEmpty()) {
+            // Another report of the attempt was taken meanwhile: the dispatcher answers as for a repeated report.
+            bounds.give(connection, token, bytes);
+            return dispatcher.finished(worker, taskId, attemptId, resultOf(report));
+        }
+        // The streamed output is complete before the task is final, so a follower that sees it end has all of it.
+        return drained.get()
+                .thenCompose(v -> OutputStreamHandler.settle(output, report))
+                .whenComplete((v, e) -> bounds.give(connection, token, bytes))
+                .thenCompose(v -> dispatcher.finished(worker, taskId, attemptId, resultOf(report)));
+    }
+
+    @Override
+    public StreamObserver<OutputChunk> streamOutput(StreamObserver<OutputAck> responseObserver) {
+        return OutputStreamHandler.open(responseObserver, registry, output, bounds());
     }
 
     @Override

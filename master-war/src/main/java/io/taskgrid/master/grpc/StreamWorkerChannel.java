@@ -15,6 +15,8 @@ final class StreamWorkerChannel implements WorkerChannel {
 
     private final ServerCallStreamObserver<WorkerCommand> stream;
     private final long outputLimitBytes;
+    /** Whether {@code Registered} went out: no assignment goes before it (the agent learns it is registered first). */
+    private volatile boolean registered;
 
     StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes) {
         this.stream = stream;
@@ -23,7 +25,7 @@ final class StreamWorkerChannel implements WorkerChannel {
 
     @Override
     public boolean isReady() {
-        return stream.isReady() && !stream.isCancelled();
+        return registered && stream.isReady() && !stream.isCancelled();
     }
 
     @Override
@@ -62,5 +64,6 @@ final class StreamWorkerChannel implements WorkerChannel {
             stream.onNext(WorkerCommand.newBuilder()
                     .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refusedAttemptIds)).build());
         }
+        registered = true;
     }
 }

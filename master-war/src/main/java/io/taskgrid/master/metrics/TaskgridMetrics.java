@@ -40,7 +40,7 @@ public final class TaskgridMetrics {
     public static final Counter ATTEMPTS_LOST = new Counter();
     /** Agent reports the master did not take, by why. */
     public static final LabeledCounter REPORTS_REFUSED = new LabeledCounter("reason",
-            "invalid", "not_registered", "not_its_attempt", "not_stored");
+            "invalid", "not_registered", "not_its_attempt", "not_stored", "busy");
     public static final Histogram DISPATCH_LATENCY = new Histogram(DISPATCH_BUCKETS_MILLIS);
     public static final Histogram RUN_TIME = new Histogram(RUN_BUCKETS_MILLIS);
 

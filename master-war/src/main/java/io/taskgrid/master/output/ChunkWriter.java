@@ -1,14 +1,19 @@
 package io.taskgrid.master.output;
 
+import io.taskgrid.master.task.TaskState;
+import io.taskgrid.master.task.TaskTransitions;
 import io.taskgrid.master.task.WriterConnection;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.SQLIntegrityConstraintViolationException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -23,6 +28,10 @@ import java.util.logging.Logger;
  * queued, and since the agents' acknowledgements wait too, gRPC flow control stops them sending more); a change the
  * database refuses fails alone. Kept apart from the tasks' group commit: output is bulky and frequent, and must not
  * delay the commits that assignments and results wait for.
+ *
+ * <p>Every change is written only while its attempt is its task's current attempt in flight, in the same transaction
+ * ({@link #CURRENT}): whatever the caller checked before, the output of an attempt that has ended never changes. A
+ * change fenced off so fails alone, with {@link AttemptNotCurrent}.
  */
 final class ChunkWriter implements AutoCloseable {
 
@@ -31,6 +40,9 @@ final class ChunkWriter implements AutoCloseable {
 
     /** A change to the chunk table. */
     sealed interface Op permits Append, Replace {
+        String taskId();
+
+        String attemptId();
     }
 
     /** A new chunk; tail rows of the stream that end at or before {@code dropBelow} go (0: none). */
@@ -50,6 +62,9 @@ final class ChunkWriter implements AutoCloseable {
     static final String DROP_TAIL = "DELETE FROM TG_OUTPUT_CHUNK WHERE ATTEMPT_ID = ? AND STREAM = ? "
             + "AND START_OFFSET >= ? AND END_OFFSET <= ?";
     static final String DROP_ALL = "DELETE FROM TG_OUTPUT_CHUNK WHERE ATTEMPT_ID = ? AND STREAM = ?";
+    /** Whether the attempt is its task's current one and in flight: only then is its output written. */
+    static final String CURRENT = "SELECT 1 FROM TG_TASK WHERE ID = ? AND ATTEMPT_ID = ? AND STATE IN "
+            + TaskState.sqlList(TaskTransitions.inFlight());
 
     private final BlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
@@ -102,11 +117,23 @@ final class ChunkWriter implements AutoCloseable {
         while (true) {
             try {
                 Connection c = connection.get();
-                for (Pending pending : batch) {
-                    apply(c, pending.op());
+                boolean[] written = new boolean[batch.size()];
+                Map<String, Boolean> current = new HashMap<>();
+                for (int i = 0; i < batch.size(); i++) {
+                    written[i] = isCurrent(c, batch.get(i).op(), current);
+                    if (written[i]) {
+                        apply(c, batch.get(i).op());
+                    }
                 }
                 c.commit();
-                batch.forEach(p -> p.done().complete(null));
+                for (int i = 0; i < batch.size(); i++) {
+                    Pending pending = batch.get(i);
+                    if (written[i]) {
+                        pending.done().complete(null);
+                    } else {
+                        pending.done().completeExceptionally(new AttemptNotCurrent(pending.op().attemptId()));
+                    }
+                }
                 return;
             } catch (SQLException e) {
                 connection.rollback();
@@ -134,6 +161,22 @@ final class ChunkWriter implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /** Whether the op's attempt is in flight, asked once per attempt and transaction. */
+    private static boolean isCurrent(Connection c, Op op, Map<String, Boolean> known) throws SQLException {
+        Boolean answer = known.get(op.attemptId());
+        if (answer == null) {
+            try (PreparedStatement s = c.prepareStatement(CURRENT)) {
+                s.setString(1, op.taskId());
+                s.setString(2, op.attemptId());
+                try (ResultSet r = s.executeQuery()) {
+                    answer = r.next();
+                }
+            }
+            known.put(op.attemptId(), answer);
+        }
+        return answer;
     }
 
     private static void apply(Connection c, Op op) throws SQLException {

@@ -189,6 +189,7 @@ public final class GroupCommit implements AutoCloseable {
             int inserts = 0;
             int updates = 0;
             int outputUpdates = 0;
+            List<String> withOutput = new ArrayList<>();
             for (Rows.TaskRow row : tasks.values()) {
                 if (row.insert()) {
                     row.bindInsert(insertTask);
@@ -212,6 +213,7 @@ public final class GroupCommit implements AutoCloseable {
                     update.addBatch();
                     if (row.hasOutput()) {
                         outputUpdates++;
+                        withOutput.add(row.id());
                     } else {
                         updates++;
                     }
@@ -238,7 +240,15 @@ public final class GroupCommit implements AutoCloseable {
                 updateTask.executeBatch();
             }
             if (outputUpdates > 0) {
-                updateTaskOutput.executeBatch();
+                int[] written = updateTaskOutput.executeBatch();
+                for (int i = 0; i < written.length; i++) {
+                    if (written[i] == 0) {
+                        // The row's WHERE keeps an ended attempt's result as it is; reaching it means the master's
+                        // memory and its database disagree about the task.
+                        LOG.severe("the result of task " + withOutput.get(i) + " was not written: in the database "
+                                + "the task has ended already");
+                    }
+                }
             }
             if (attemptUpdates > 0) {
                 updateAttempt.executeBatch();

@@ -91,21 +91,25 @@ final class Rows {
             s.setString(29, cancelledBy);
         }
 
-        /** What changes while a task lives; the output too once it is final. */
         /**
          * What changes while a task lives; once it has ended, its secretEnv goes: nothing will run it again, and a
-         * copy of the database should hold as few secrets as it can.
+         * copy of the database should hold as few secrets as it can. A row that has ended is not written again.
          */
         static final String UPDATE = "UPDATE TG_TASK SET STATE = ?, WORKER_ID = ?, ATTEMPT_ID = ?, EXIT_CODE = ?, "
                 + "REASON = ?, ASSIGNED_AT = ?, STARTED_AT = ?, FINISHED_AT = ?, ATTEMPT_COUNT = ?, RETRIES_USED = ?, "
                 + "CANCEL_REQUESTED = ?, REFUSALS = ?, CANCELLED_BY = ?, "
-                + "SECRET_ENV_SEALED = CASE WHEN ? THEN NULL ELSE SECRET_ENV_SEALED END WHERE ID = ?";
-        /** The same, and the output, which a task has once it is final. */
+                + "SECRET_ENV_SEALED = CASE WHEN ? THEN NULL ELSE SECRET_ENV_SEALED END WHERE ID = ? AND STATE IN "
+                + TaskState.sqlList(TaskState.unfinished());
+        /**
+         * The same, and the output, which a task has once it is final. Like every update, only of a task that has not
+         * ended: once a result is stored, neither a late report nor anything else changes it.
+         */
         static final String UPDATE_WITH_OUTPUT = "UPDATE TG_TASK SET STATE = ?, WORKER_ID = ?, ATTEMPT_ID = ?, "
                 + "EXIT_CODE = ?, REASON = ?, ASSIGNED_AT = ?, STARTED_AT = ?, FINISHED_AT = ?, ATTEMPT_COUNT = ?, "
                 + "RETRIES_USED = ?, CANCEL_REQUESTED = ?, REFUSALS = ?, CANCELLED_BY = ?, "
                 + "SECRET_ENV_SEALED = CASE WHEN ? THEN NULL ELSE SECRET_ENV_SEALED END, STDOUT_TEXT = ?, "
-                + "STDERR_TEXT = ?, STDOUT_TRUNCATED = ?, STDERR_TRUNCATED = ? WHERE ID = ?";
+                + "STDERR_TEXT = ?, STDOUT_TRUNCATED = ?, STDERR_TRUNCATED = ? WHERE ID = ? AND STATE IN "
+                + TaskState.sqlList(TaskState.unfinished());
 
         /** Whether the task has ended: its row then keeps no secret. */
         boolean ended() {

@@ -38,6 +38,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -179,6 +180,16 @@ class NodeServiceTest {
         try {
             report(report);
             throw new AssertionError("expected the report to be refused");
+        } catch (StatusRuntimeException e) {
+            return e.getStatus().getCode();
+        }
+    }
+
+    /** OK when the report was taken (whatever it changed), else the code it was refused with. */
+    private Status.Code answer(StatusReport.Builder report) {
+        try {
+            report(report);
+            return Status.Code.OK;
         } catch (StatusRuntimeException e) {
             return e.getStatus().getCode();
         }
@@ -363,6 +374,168 @@ class NodeServiceTest {
         assertThat(registry.get("w1").orElseThrow().holds(foreign.getTaskId(), foreign.getAttemptId())).isFalse();
         assertThat(refusal(finished("w1", "s-w1", foreign))).isEqualTo(Status.Code.PERMISSION_DENIED);
         assertThat(logged).filteredOn(r -> r.getMessage().contains("claimed 2 attempt(s)")).hasSize(1);
+    }
+
+    /** The chunks, the result and the attempts of a task, as readers see them: what a forger must not change. */
+    private List<Object> everythingOf(Assignment a) throws Exception {
+        return List.of(stored(a, StdStream.STDOUT), stored(a, StdStream.STDERR),
+                row(a.getTaskId(), "STATE, EXIT_CODE, STDOUT_TEXT, STDERR_TEXT, REASON, FINISHED_AT"),
+                TestDatabase.rows(TestDatabase.h2(dir), "SELECT ID, OUTCOME, ENDED_AT FROM TG_ATTEMPT WHERE TASK_ID = '"
+                        + a.getTaskId() + "' ORDER BY ID"));
+    }
+
+    /** A FINISHED report as an agent that streams output sends it: with the totals that let the master settle. */
+    private static StatusReport.Builder finishedWithOutput(String workerId, String session, Assignment a, String out) {
+        return finished(workerId, session, a).setStdout(ByteString.copyFromUtf8(out))
+                .setStdoutTotalBytes(out.length()).setStderrTotalBytes(0);
+    }
+
+    /** Ends the agent's connection as the master sees it (its stream's cancel handler calls the same). */
+    private void gone(String workerId) {
+        registry.get(workerId).ifPresent(w -> dispatcher.workerGone(w, "test"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get(workerId).isEmpty());
+    }
+
+    private Agent registered(AssignTaskRequest.Builder request) {
+        Agent agent = connect(request);
+        await().atMost(Duration.ofSeconds(5)).until(() -> !agent.received.isEmpty() || agent.ended.isDone());
+        assertThat(agent.ended).as("registered").isNotDone();
+        return agent;
+    }
+
+    /**
+     * The attack of issue 16: a join-token holder registers under the id of a worker that is gone and reports one of
+     * its ended attempts. Before, the report was believed because the attempt was once handed to that id, and the
+     * stored output was replaced before anyone checked the attempt was current: a finished task's output could be
+     * rewritten after the fact. Neither the report, nor a claim of the attempt, nor a chunk changes anything now.
+     */
+    @Test
+    void aGoneWorkersIdCannotRewriteTheOutputOrResultOfItsEndedAttempt() throws Exception {
+        Agent real = connect("w1", 1);
+        Assignment a = assignedTo(real, "echo real");
+        OutputCall streamed = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "real\n"));
+        assertThat(streamed.ack(1).getStoredTo()).isEqualTo(5);
+        assertThat(report(finishedWithOutput("w1", real.session, a, "real\n")).getApplied()).isTrue();
+        gone("w1");
+        List<Object> before = everythingOf(a);
+        assertThat(before.get(0)).isEqualTo("real\n");
+
+        registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("forged"));
+        Status.Code answer = answer(finishedWithOutput("w1", "forged", a, "forged output\n"));
+        OutputCall chunks = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "forged output\n")
+                .setSessionId("forged"));
+        assertThat(chunks.ack(1).getRefused()).isTrue();
+        assertThat(everythingOf(a)).as("nothing of the ended attempt changed").isEqualTo(before);
+        assertThat(answer).as("a session that does not hold the attempt").isEqualTo(Status.Code.PERMISSION_DENIED);
+        gone("w1");
+
+        // Claiming it on registering gains nothing either: the attempt is over, so the claim only keeps a slot until
+        // the "agent" reports it, and that report is acknowledged without changing anything.
+        Agent claimer = registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("claims")
+                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
+        assertThat(claimer.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
+        ReportAck ack;
+        try {
+            ack = report(finishedWithOutput("w1", "claims", a, "forged again\n"));
+        } catch (StatusRuntimeException refused) {
+            ack = ReportAck.getDefaultInstance();
+        }
+        assertThat(ack.getApplied()).isFalse();
+        assertThat(everythingOf(a)).as("nothing of the ended attempt changed").isEqualTo(before);
+    }
+
+    /**
+     * The same attack on an attempt still in flight: before, the forged result ended the task, with forged output.
+     * Only a session that claimed the attempt when it registered (the real agent, reconnecting within lostAfter) may.
+     */
+    @Test
+    void aGoneWorkersIdCannotEndItsInFlightAttemptUnlessItClaimedIt() throws Exception {
+        Agent real = connect("w1", 1);
+        Assignment a = assignedTo(real, "sleep 60");
+        new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "partial\n")).ack(1);
+        gone("w1");
+        List<Object> before = everythingOf(a);
+
+        registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("forged"));
+        Status.Code started = answer(finished("w1", "forged", a).setPhase(Phase.STARTED));
+        Status.Code finished = answer(finishedWithOutput("w1", "forged", a, "forged\n"));
+        boolean chunkRefused = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 8, "forged\n")
+                .setSessionId("forged")).ack(1).getRefused();
+        assertThat(everythingOf(a)).as("the attempt goes on as it was").isEqualTo(before);
+        assertThat(row(a.getTaskId(), "STATE")).containsExactly("ASSIGNED");
+        assertThat(List.of(started, finished)).containsOnly(Status.Code.PERMISSION_DENIED);
+        assertThat(chunkRefused).isTrue();
+        gone("w1");
+
+        // The agent itself comes back, claims what it runs, and its result is taken.
+        Agent back = registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
+                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
+        assertThat(back.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
+        assertThat(report(finishedWithOutput("w1", "back", a, "partial\nreal\n")).getApplied()).isTrue();
+        assertThat(row(a.getTaskId(), "STATE, STDOUT_TEXT")).containsExactly("SUCCEEDED", "partial\nreal\n");
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo("partial\nreal\n");
+    }
+
+    /**
+     * The legitimate side of the same rule: an agent that comes back after the master gave its attempt up (lostAfter
+     * passed) still has the result in its outbox. It claims the attempt, is not refused (it was its own), and its
+     * report is acknowledged (applied = false) so that its outbox empties, without changing the task or the output.
+     */
+    @Test
+    void theResultOfAnAttemptTheMasterGaveUpOnIsAcknowledgedAndChangesNothing() throws Exception {
+        config.withLostAfterSeconds(1);
+        Agent real = connect("w1", 1);
+        Assignment a = assignedTo(real, "sleep 60");
+        gone("w1");
+        await().atMost(Duration.ofSeconds(10)).until(() -> row(a.getTaskId(), "STATE").get(0).equals("QUEUED"));
+
+        Agent back = registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
+                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
+        assertThat(back.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
+        await().atMost(Duration.ofSeconds(5)).until(() -> back.received.stream().anyMatch(WorkerCommand::hasCancel));
+        assertThat(report(finishedWithOutput("w1", "back", a, "too late\n")).getApplied()).isFalse();
+        assertThat(output.hasChunks(a.getAttemptId())).as("no output for the attempt given up").isFalse();
+        // Its slot is free again: the task, queued once more, goes to it as a new attempt.
+        await().atMost(Duration.ofSeconds(5)).until(() -> !back.assignments().isEmpty());
+        Assignment again = back.assignments().get(0);
+        assertThat(again.getTaskId()).isEqualTo(a.getTaskId());
+        assertThat(again.getAttemptId()).isNotEqualTo(a.getAttemptId());
+        assertThat(report(finishedWithOutput("w1", "back", again, "ran again\n")).getApplied()).isTrue();
+        assertThat(row(a.getTaskId(), "STATE, STDOUT_TEXT")).containsExactly("SUCCEEDED", "ran again\n");
+    }
+
+    /**
+     * The store's own guard, whatever its caller checked: output is written only while the attempt is its task's
+     * current attempt in flight, so neither a chunk nor a settle reaches an attempt that has ended.
+     */
+    @Test
+    void theStoreWritesNoOutputOfAnAttemptThatIsNotInFlight() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment a = assignedTo(agent, "echo real");
+        assertThat(output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 0, "real\n".getBytes(StandardCharsets.UTF_8))
+                .get(5, TimeUnit.SECONDS)).isEqualTo(5);
+        assertThat(report(finished("w1", agent.session, a)).getApplied()).isTrue();
+        output.forget(a.getAttemptId());
+
+        CompletableFuture<Long> appended = output.append(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT, 5,
+                "forged\n".getBytes(StandardCharsets.UTF_8));
+        CompletableFuture<Void> settled = output.settle(a.getTaskId(), a.getAttemptId(), StdStream.STDOUT,
+                "forged\n".getBytes(StandardCharsets.UTF_8), 7);
+        assertThat(appended).failsWithin(Duration.ofSeconds(5));
+        assertThat(settled).failsWithin(Duration.ofSeconds(5));
+        assertThat(stored(a, StdStream.STDOUT)).isEqualTo("real\n");
+    }
+
+    /** A flood of refused reports must not write a line each: the log keeps what came before it. */
+    @Test
+    void aFloodOfRefusedReportsWritesOneLineAMinute() throws Exception {
+        Agent agent = connect("w1", 1);
+        Assignment mine = assignedTo(agent, "sleep 60");
+        for (int i = 0; i < 500; i++) {
+            Assignment made = mine.toBuilder().setTaskId(TaskIds.next()).setAttemptId(TaskIds.next()).build();
+            assertThat(refusal(finished("w1", agent.session, made))).isEqualTo(Status.Code.PERMISSION_DENIED);
+        }
+        assertThat(logged).filteredOn(r -> r.getMessage().contains("never handed to it")).hasSize(1);
     }
 
     @Test

@@ -100,6 +100,26 @@ class TaskStoreTest {
         assertThat(store.loadUnfinished(8192)).hasSize(2);
     }
 
+    /**
+     * The database's own guard, whatever the master's memory says: a task that has ended is not written again, so the
+     * result and output of its attempt never change (here a late "unstorable" rewrite of a stored result).
+     */
+    @Test
+    void aTaskThatHasEndedIsNeverWrittenAgain() throws Exception {
+        store = TestDatabase.openStore(dir);
+        Task task = aQueuedTask().cmd("echo hi").build();
+        await(store.insert(task, null, null));
+        task.assign("w1", "attempt-1", T0.plusSeconds(1));
+        await(store.save(task));
+        Task ended = task.snapshot();
+        task.finished("attempt-1", TaskResult.of(AgentOutcome.EXITED, 0, "hi\n", false, "", false, null), T0.plusSeconds(3));
+        await(store.save(task));
+        await(store.saveUnstorable(ended, "attempt-1", "rewritten after the fact"));
+
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT STATE, STDOUT_TEXT, REASON FROM TG_TASK"))
+                .containsExactly(java.util.Arrays.asList("SUCCEEDED", "hi\n", null));
+    }
+
     @Test
     void everyLifecycleChangeIsWrittenAndTheLastOneWins() throws Exception {
         store = TestDatabase.openStore(dir);
