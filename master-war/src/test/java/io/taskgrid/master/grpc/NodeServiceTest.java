@@ -330,6 +330,20 @@ class NodeServiceTest {
     }
 
     @Test
+    void anAgentsOwnDrainReasonIsKeptOnOneBoundedLine() throws Exception {
+        connect("w1", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
+        // An agent that cannot start processes says so; what it says reaches GET /workers and the log.
+        String reason = "cannot start processes: error=11, Resource temporarily unavailable\n[forged] line "
+                + "x".repeat(1_000);
+        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
+                .setSessionId("session-of-w1").setReason(reason).build());
+        String kept = registry.get("w1").orElseThrow().drainReason();
+        assertThat(kept).startsWith("cannot start processes: error=11").doesNotContain("\n")
+                .hasSizeLessThanOrEqualTo(NodeService.MAX_DRAIN_REASON_CHARS);
+    }
+
+    @Test
     void reportsWithMalformedIdsAreRefused() {
         assertThat(refusal(StatusReport.newBuilder().setWorkerId("w1"))).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(refusal(StatusReport.newBuilder().setWorkerId("w1").setTaskId("not-a-task")
