@@ -38,6 +38,11 @@ public class ApiProblem extends RuntimeException {
         return new ApiProblem(422, "Unprocessable request", detail);
     }
 
+    /** 429 with Retry-After: the caller has used its share; nothing was accepted. */
+    public static ApiProblem tooManyTasks(String detail, int retryAfterSeconds) {
+        return new ApiProblem(429, "Too many tasks", detail).header("Retry-After", Integer.toString(retryAfterSeconds));
+    }
+
     /** 503 with Retry-After: the client should come back, nothing was accepted. */
     public static ApiProblem busy(String detail, int retryAfterSeconds) {
         return new ApiProblem(503, "Service unavailable", detail).header("Retry-After", Integer.toString(retryAfterSeconds));

@@ -105,6 +105,7 @@ public class TaskResource {
     @APIResponse(responseCode = "413", ref = "TooLarge")
     @APIResponse(responseCode = "415", ref = "UnsupportedMediaType")
     @APIResponse(responseCode = "422", ref = "Unprocessable")
+    @APIResponse(responseCode = "429", ref = "TooManyRequests")
     @APIResponse(responseCode = "503", ref = "Busy")
     public Response submit(InputStream body,
                            @Parameter(hidden = true) @HeaderParam("Content-Length") String contentLength,
@@ -133,6 +134,11 @@ public class TaskResource {
         String id = TaskIds.next();
         try {
             submission = await(dispatcher.submit(id, spec, caller, key, requestHash, store.seal(id, spec)));
+        } catch (Dispatcher.CallerShareFull share) {
+            throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
+                    + " unfinished tasks, its whole share of the queue (" + share.share()
+                    + ": taskgrid.queue.per.caller.share of taskgrid.queue.max); nothing was accepted. Wait for some to "
+                    + "finish, or cancel some, then try again", 5);
         } catch (Dispatcher.QueueFull full) {
             throw ApiProblem.busy(full.queued() + " tasks are queued, the most this master holds (taskgrid.queue.max); "
                     + "nothing was accepted, try again later", 5);

@@ -38,6 +38,7 @@ public enum Setting {
     LOST_AFTER_SECONDS("taskgrid.lost.after.seconds", Rule.whole(1, 7 * 86_400)),
     TASK_MAX_ATTEMPTS("taskgrid.task.max.attempts", Rule.whole(1, 100)),
     QUEUE_MAX("taskgrid.queue.max", Rule.whole(1, 100_000_000)),
+    QUEUE_PER_CALLER_SHARE("taskgrid.queue.per.caller.share", Rule.fraction(0, 1)),
     TASK_REFUSAL_LIMIT("taskgrid.task.refusal.limit", Rule.whole(1, 1000)),
     WORKER_REFUSAL_LIMIT("taskgrid.worker.refusal.limit", Rule.whole(1, 1000)),
     MAX_CONCURRENT_OUTPUT_READS("taskgrid.api.max.concurrent.output.reads", Rule.whole(1, 1024)),

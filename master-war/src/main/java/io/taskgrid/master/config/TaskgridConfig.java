@@ -116,6 +116,10 @@ public class TaskgridConfig {
         return with(Setting.QUEUE_MAX, (long) max);
     }
 
+    public TaskgridConfig withQueuePerCallerShare(double share) {
+        return with(Setting.QUEUE_PER_CALLER_SHARE, share);
+    }
+
     public TaskgridConfig withLostAfterSeconds(long seconds) {
         return with(Setting.LOST_AFTER_SECONDS, seconds);
     }
@@ -203,6 +207,19 @@ public class TaskgridConfig {
 
     public int queueMax() {
         return ((Long) get(Setting.QUEUE_MAX)).intValue();
+    }
+
+    /** The share of {@link #queueMax()} that one caller's unfinished tasks may take (1: no share of its own). */
+    public double queuePerCallerShare() {
+        return (Double) get(Setting.QUEUE_PER_CALLER_SHARE);
+    }
+
+    /**
+     * How many unfinished tasks one caller may have: its share of the queue cap, at least one, so that a share too
+     * small for the cap still lets everyone submit.
+     */
+    public int queuePerCallerMax() {
+        return (int) Math.max(1, Math.min(queueMax(), Math.floor(queuePerCallerShare() * queueMax())));
     }
 
     public int taskRefusalLimit() {
