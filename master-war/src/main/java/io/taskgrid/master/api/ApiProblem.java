@@ -9,7 +9,7 @@ import jakarta.ws.rs.core.Response;
 public class ApiProblem extends RuntimeException {
 
     private final int status;
-    private final String title;
+    private String title;
     private final java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
 
     public ApiProblem(int status, String title, String detail) {
@@ -46,6 +46,11 @@ public class ApiProblem extends RuntimeException {
     /** 503 with Retry-After: the client should come back, nothing was accepted. */
     public static ApiProblem busy(String detail, int retryAfterSeconds) {
         return new ApiProblem(503, "Service unavailable", detail).header("Retry-After", Integer.toString(retryAfterSeconds));
+    }
+
+    public ApiProblem titled(String newTitle) {
+        this.title = newTitle;
+        return this;
     }
 
     public ApiProblem header(String name, String value) {

@@ -72,9 +72,10 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
                             description = "the Idempotency-Key was used for a different request",
                             content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "TooManyRequests", responseCode = "429",
-                            description = "the caller has as many unfinished tasks as its share of the queue allows "
-                                    + "(taskgrid.queue.per.caller.share); nothing was accepted, try again after "
-                                    + "Retry-After seconds",
+                            description = "the caller has used its own share: as many unfinished tasks as its "
+                                    + "share of the queue allows (taskgrid.queue.per.caller.share), or as many "
+                                    + "follows of task output as one caller may hold; nothing changed, try again "
+                                    + "after Retry-After seconds",
                             headers = @Header(name = "Retry-After", schema = @Schema(type = SchemaType.INTEGER)),
                             content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Busy", responseCode = "503",

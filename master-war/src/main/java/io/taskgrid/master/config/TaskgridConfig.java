@@ -132,6 +132,10 @@ public class TaskgridConfig {
         return with(Setting.OUTPUT_MAX_FOLLOWERS, (long) followers);
     }
 
+    public TaskgridConfig withMaxOutputFollowersPerCaller(int followers) {
+        return with(Setting.OUTPUT_MAX_FOLLOWERS_PER_CALLER, (long) followers);
+    }
+
     public TaskgridConfig withOutputLimitBytes(long bytes) {
         return with(Setting.OUTPUT_LIMIT_BYTES, bytes);
     }
@@ -234,6 +238,14 @@ public class TaskgridConfig {
         return ((Long) get(Setting.MAX_CONCURRENT_OUTPUT_READS)).intValue();
     }
 
+    /**
+     * How long a large answer (a task with its output, a page of tasks) may take to be written; a client that reads it
+     * more slowly is cut off. Liberty's own write timeout (server.xml) is the same number, for a write that blocks.
+     */
+    public long apiWriteTimeoutSeconds() {
+        return (Long) get(Setting.API_WRITE_TIMEOUT_SECONDS);
+    }
+
     /** Whether {@code GET /metrics} answers without a token (for a scraper); every other endpoint still needs one. */
     public boolean metricsPublic() {
         return (Boolean) get(Setting.METRICS_PUBLIC);
@@ -251,6 +263,11 @@ public class TaskgridConfig {
     /** Clients following task output (SSE) at once; more get 503. */
     public int maxOutputFollowers() {
         return ((Long) get(Setting.OUTPUT_MAX_FOLLOWERS)).intValue();
+    }
+
+    /** Of those, the ones one caller may hold; more of its follows get 429. */
+    public int maxOutputFollowersPerCaller() {
+        return ((Long) get(Setting.OUTPUT_MAX_FOLLOWERS_PER_CALLER)).intValue();
     }
 
     public Optional<String> jwtKeyLocation() {
