@@ -220,9 +220,13 @@ public class TaskgridConfig {
 
     /**
      * How many unfinished tasks one caller may have: its share of the queue cap, at least one, so that a share too
-     * small for the cap still lets everyone submit.
+     * small for the cap still lets everyone submit. A share of 1 is no share at all: the queue's cap alone, which
+     * counts queued tasks only, where a share counts a caller's tasks in flight too.
      */
     public int queuePerCallerMax() {
+        if (queuePerCallerShare() >= 1) {
+            return Integer.MAX_VALUE;
+        }
         return (int) Math.max(1, Math.min(queueMax(), Math.floor(queuePerCallerShare() * queueMax())));
     }
 

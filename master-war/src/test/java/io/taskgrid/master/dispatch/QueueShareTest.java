@@ -102,6 +102,15 @@ class QueueShareTest {
     void theWholeQueueIsStillTheCapWhenTheShareIsAll() throws Exception {
         dispatcher.stop();
         dispatcher = dispatcherOn(store, TaskgridConfig.defaults().withQueueMax(3).withQueuePerCallerShare(1));
+        // A task in flight counts against a share, not against the queue's cap: with no share, one caller queues
+        // up to the cap whatever it has running.
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = new ConnectedWorker("w1", "s-w1", 1, Labels.NONE, channel, java.time.Instant.now());
+        registry.register(worker);
+        dispatcher.workerConnected(worker, Map.of());
+        String running = submit("erin", Map.of());
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
+                .until(() -> channel.sentTaskIds().contains(running));
         submit("erin", Map.of());
         submit("erin", Map.of());
         submit("erin", Map.of());
