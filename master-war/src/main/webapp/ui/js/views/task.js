@@ -194,8 +194,9 @@ export function task(main, { id }) {
         if (finished || (current && FINAL.has(current.state))) break;
       } catch (e) {
         if (e.name === 'AbortError') return;
-        if (e.notAStream || (e instanceof ApiError && [400, 404, 406, 503].includes(e.status))) {
-          // No live output here (or no room for another follower): read it plainly instead.
+        if (e.notAStream || (e instanceof ApiError && [400, 404, 406, 429, 503].includes(e.status))) {
+          // No live output here (or no room for another follower, or this caller follows as often as it may):
+          // read it plainly instead.
           live = false;
           if (current) {
             await refreshPlain(current);

@@ -78,6 +78,56 @@ class AuthDisabledIT {
         }
     }
 
+    /**
+     * With authentication off every request from this machine is an operator's, so a web page of any other origin,
+     * open in a browser here, could change things with a form or a no-cors fetch (no preflight: a body-less POST, or a
+     * text/plain body). Browsers send Origin with each; the master takes changes only from its own origin, and
+     * bodies only as JSON. Clients that are not browsers send no Origin and are not affected.
+     */
+    @Test
+    void aPageOfAnotherOriginCannotChangeAnything() throws Exception {
+        String evil = "http://evil.example";
+        String reseal = raw("POST", "/secrets/reseal", evil, null, "");
+        assertThat(reseal).startsWith("HTTP/1.1 403").contains("application/problem+json").contains("Origin was");
+        assertThat(raw("POST", "/secrets/keys", "null", null, "")).startsWith("HTTP/1.1 403");
+        assertThat(raw("POST", "/workers/w1/drain", "http://localhost:1", null, "")).startsWith("HTTP/1.1 403");
+        assertThat(raw("POST", "/tasks", evil, "text/plain", "{\"cmd\":\"true\"}")).startsWith("HTTP/1.1 403");
+        assertThat(raw("DELETE", "/tasks/01a21901-b877-7076-add0-a07d5a32dca5", evil, null, ""))
+                .startsWith("HTTP/1.1 403");
+        // A form's content type is refused even without an Origin, and a body must be JSON.
+        assertThat(raw("POST", "/workers/w1/drain", null, "application/x-www-form-urlencoded", ""))
+                .startsWith("HTTP/1.1 415").contains("application/json");
+        assertThat(raw("POST", "/tasks", null, "text/plain", "{\"cmd\":\"true\"}")).startsWith("HTTP/1.1 415");
+
+        // curl, scripts and the master's own pages go on as before.
+        String own = "http://localhost:" + HTTP_PORT;
+        assertThat(raw("POST", "/secrets/reseal", null, null, "")).startsWith("HTTP/1.1 200");
+        assertThat(raw("POST", "/secrets/reseal", own, null, "")).startsWith("HTTP/1.1 200");
+        assertThat(raw("POST", "/workers/w1/drain", own, null, "")).as("no such worker, but let through")
+                .startsWith("HTTP/1.1 404");
+        assertThat(raw("POST", "/tasks", own, "application/json", "{\"cmd\":\"true\"}")).startsWith("HTTP/1.1 202");
+    }
+
+    /** A request as a browser would send it, Origin and all, addressed to localhost. */
+    private static String raw(String method, String path, String origin, String contentType, String body)
+            throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        StringBuilder head = new StringBuilder(method + " " + path + " HTTP/1.1\r\nHost: localhost:" + HTTP_PORT
+                + "\r\nConnection: close\r\nContent-Length: " + bytes.length + "\r\n");
+        if (origin != null) {
+            head.append("Origin: ").append(origin).append("\r\n");
+        }
+        if (contentType != null) {
+            head.append("Content-Type: ").append(contentType).append("\r\n");
+        }
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), HTTP_PORT)) {
+            socket.setSoTimeout(30_000);
+            socket.getOutputStream().write((head + "\r\n").getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write(bytes);
+            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
     /** GET /workers with a Host header of our choosing (java.net.http will not send a forged one). */
     private static String rawGet(String host) throws IOException {
         return rawGet(host, "/workers");

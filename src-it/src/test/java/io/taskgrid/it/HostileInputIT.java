@@ -149,11 +149,12 @@ class HostileInputIT {
 
     @Test
     void aJwtWithAVeryLongNameStillSubmits() throws Exception {
-        String upn = "u".repeat(600) + "@idp.test";
+        // The subject names the caller: a long one (within the 255 characters a JWT's sub may have here).
+        String subject = "u".repeat(250);
         SignedJWT token = new SignedJWT(
                 new JWSHeader(JWSAlgorithm.RS256),
                 new JWTClaimsSet.Builder().issuer(SharedCluster.JWT_ISSUER)
-                        .audience(SharedCluster.JWT_AUDIENCE).subject("long").claim("upn", upn)
+                        .audience(SharedCluster.JWT_AUDIENCE).subject(subject).claim("upn", "long@idp.test")
                         .claim("groups", List.of("submitter"))
                         .expirationTime(new Date(System.currentTimeMillis() + 300_000)).build());
         token.sign(new RSASSASigner(SharedCluster.JWT_KEYS.getPrivate()));

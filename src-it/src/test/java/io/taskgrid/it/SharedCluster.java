@@ -82,6 +82,11 @@ public final class SharedCluster implements BeforeAllCallback, BeforeEachCallbac
                 // Short enough for the tests of lost workers, long enough for agents to come back after a restart.
                 .masterEnv("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(LOST_AFTER_SECONDS))
                 .masterEnv("TASKGRID_QUEUE_MAX", Integer.toString(QUEUE_MAX))
+                // Most tests submit with the one operator token, IntakeIT up to the queue's cap: no share per caller
+                // here (QueueShareTest shows the share).
+                .masterEnv("TASKGRID_QUEUE_PER_CALLER_SHARE", "1")
+                // A client that stops reading a large answer is cut off after this (SlowReaderIT waits it out).
+                .masterEnv("TASKGRID_API_WRITE_TIMEOUT_SECONDS", "15")
                 // A misspelt setting, as an operator might write it: ignored, with a warning (StartupFailureIT).
                 .masterEnv("TASKGRID_LOST_AFTER", "10s")
                 .masterEnv("TASKGRID_JWT_PUBLICKEY_LOCATION", jwtPublicKeyFile().toString())

@@ -9,7 +9,7 @@ import jakarta.ws.rs.core.Response;
 public class ApiProblem extends RuntimeException {
 
     private final int status;
-    private final String title;
+    private String title;
     private final java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
 
     public ApiProblem(int status, String title, String detail) {
@@ -38,9 +38,19 @@ public class ApiProblem extends RuntimeException {
         return new ApiProblem(422, "Unprocessable request", detail);
     }
 
+    /** 429 with Retry-After: the caller has used its share; nothing was accepted. */
+    public static ApiProblem tooManyTasks(String detail, int retryAfterSeconds) {
+        return new ApiProblem(429, "Too many tasks", detail).header("Retry-After", Integer.toString(retryAfterSeconds));
+    }
+
     /** 503 with Retry-After: the client should come back, nothing was accepted. */
     public static ApiProblem busy(String detail, int retryAfterSeconds) {
         return new ApiProblem(503, "Service unavailable", detail).header("Retry-After", Integer.toString(retryAfterSeconds));
+    }
+
+    public ApiProblem titled(String newTitle) {
+        this.title = newTitle;
+        return this;
     }
 
     public ApiProblem header(String name, String value) {

@@ -48,6 +48,12 @@ public class TaskOutputs {
     /** Bytes read per stream at once, by a follower or a plain read. */
     static final int READ_BYTES = 256 * 1024;
     static final MediaType EVENT_STREAM = MediaType.SERVER_SENT_EVENTS_TYPE;
+    /**
+     * How long a follow lasts while nothing happens (no output, no new attempt, no change of state): a task that never
+     * starts (its requires offered by no worker, say) must not hold a request thread and a follower's place for ever.
+     * The follower is then sent an {@code idle} event and the stream ends; it may follow again.
+     */
+    static final long IDLE_MILLIS = 10 * 60_000;
     private static final Pattern OFFSET = Pattern.compile("[0-9]{1,16}");
 
     @Inject
@@ -60,6 +66,10 @@ public class TaskOutputs {
     TaskgridConfig config;
 
     private Semaphore followers;
+    /** Follows under way per caller; guarded by itself. Callers without one have no entry. */
+    private final java.util.Map<String, Integer> followsBy = new java.util.HashMap<>();
+    /** {@link #IDLE_MILLIS}; shorter in tests. */
+    long idleMillis = IDLE_MILLIS;
 
     /** The request as parsed: which streams, from where, followed or not. */
     record Request(List<StdStream> streams, long[] cursors, boolean follow) {
@@ -72,15 +82,16 @@ public class TaskOutputs {
         return followers;
     }
 
-    public Response serve(String id, String stream, String offset, String follow, String accept, String lastEventId) {
+    public Response serve(String id, String stream, String offset, String follow, String accept, String lastEventId,
+                          String caller) {
         Request request = parse(stream, offset, follow, accept, lastEventId);
         if (!TaskIds.looksValid(id)) {
             throw ApiProblem.notFound("no task with id '" + SafeText.echo(id) + "'");
         }
         if (request.follow()) {
-            return follow(id, request);
+            return follow(id, request, caller);
         }
-        return heavyReads.call(() -> plain(id, request));
+        return heavyReads.answer(() -> plain(id, request));
     }
 
     static Request parse(String stream, String offset, String follow, String accept, String lastEventId) {
@@ -156,18 +167,30 @@ public class TaskOutputs {
         return response.build();
     }
 
-    private Response follow(String id, Request request) {
-        return Response.ok(follower(id, request), EVENT_STREAM)
+    private Response follow(String id, Request request, String caller) {
+        return Response.ok(follower(id, request, caller), EVENT_STREAM)
                 .header("Cache-Control", "no-cache")
                 .header("X-Accel-Buffering", "no")
                 .build();
     }
 
     /** The body that follows the task, holding a follower's place until it is done; 503 when none is free. */
-    StreamingOutput follower(String id, Request request) {
+    StreamingOutput follower(String id, Request request, String caller) {
         header(id);
+        String who = caller == null ? "" : caller;
+        int perCaller = config.maxOutputFollowersPerCaller();
+        synchronized (followsBy) {
+            int mine = followsBy.getOrDefault(who, 0);
+            if (mine >= perCaller) {
+                throw ApiProblem.tooManyTasks(SafeText.oneLine(who, 128) + " follows task output " + mine
+                        + " times already, as often as one caller may at once (taskgrid.output.max.followers.per."
+                        + "caller); end one, or read without following", 5).titled("Too many follows");
+            }
+            followsBy.merge(who, 1, Integer::sum);
+        }
         Semaphore permits = followers();
         if (!permits.tryAcquire()) {
+            unfollow(who);
             throw ApiProblem.busy(config.maxOutputFollowers() + " clients follow task output on this master already "
                     + "(taskgrid.output.max.followers); try again later, or read it without following", 5);
         }
@@ -178,8 +201,15 @@ public class TaskOutputs {
                 // The client went away (seen at the latest by the next heartbeat): nothing to answer.
             } finally {
                 permits.release();
+                unfollow(who);
             }
         };
+    }
+
+    private void unfollow(String caller) {
+        synchronized (followsBy) {
+            followsBy.computeIfPresent(caller, (c, n) -> n <= 1 ? null : n - 1);
+        }
     }
 
     /** One client following one task, on the request's thread, until the task ends or the client goes. */
@@ -193,6 +223,8 @@ public class TaskOutputs {
         private final long[] sent;
         /** When the client was last sent anything, for the heartbeat. */
         private long lastWrite = System.nanoTime();
+        /** When something last happened to the task (output, an attempt, a change of state), for the idle bound. */
+        private long lastProgress = System.nanoTime();
 
         Follower(String taskId, Request request, OutputStream out) {
             this.taskId = taskId;
@@ -209,6 +241,7 @@ public class TaskOutputs {
                 write(": following task " + taskId + "\n\n");
                 OutputReader reader = new OutputReader(store);
                 String attempt = null;
+                String state = null;
                 boolean streamed = false;
                 while (true) {
                     long seen = signal.version();
@@ -218,12 +251,17 @@ public class TaskOutputs {
                         return;
                     }
                     OutputStore.TaskHeader task = found.get();
+                    if (!task.state().equals(state)) {
+                        state = task.state();
+                        lastProgress = System.nanoTime();
+                    }
                     if (task.attemptId() != null && !task.attemptId().equals(attempt)) {
                         if (attempt != null) {
                             // The task runs again (a retry, a lost worker): its new attempt's output from the start.
                             Arrays.fill(cursors, 0);
                             Arrays.fill(sent, 0);
                             streamed = false;
+                            lastProgress = System.nanoTime();
                             event("attempt", Json.createObjectBuilder().add("attempt", task.attemptId()));
                         }
                         attempt = task.attemptId();
@@ -255,6 +293,11 @@ public class TaskOutputs {
                         return;
                     }
                     out.flush();
+                    if (!more && System.nanoTime() - lastProgress >= TimeUnit.MILLISECONDS.toNanos(idleMillis)) {
+                        event("idle", Json.createObjectBuilder().add("state", task.state())
+                                .add("idleSeconds", idleMillis / 1000));
+                        return;
+                    }
                     if (!more && !signal.await(seen, STATE_RECHECK_MILLIS)
                             && System.nanoTime() - lastWrite >= TimeUnit.MILLISECONDS.toNanos(HEARTBEAT_MILLIS)) {
                         write(": heartbeat\n\n");
@@ -269,6 +312,7 @@ public class TaskOutputs {
         }
 
         private void send(OutputReader.Segment segment) throws IOException {
+            lastProgress = System.nanoTime();
             JsonObjectBuilder data = Json.createObjectBuilder().add("stream", segment.stream().column())
                     .add("offset", segment.offset());
             sent[request.streams().indexOf(segment.stream())] = segment.next();

@@ -105,6 +105,7 @@ public class TaskResource {
     @APIResponse(responseCode = "413", ref = "TooLarge")
     @APIResponse(responseCode = "415", ref = "UnsupportedMediaType")
     @APIResponse(responseCode = "422", ref = "Unprocessable")
+    @APIResponse(responseCode = "429", ref = "TooManyRequests")
     @APIResponse(responseCode = "503", ref = "Busy")
     public Response submit(InputStream body,
                            @Parameter(hidden = true) @HeaderParam("Content-Length") String contentLength,
@@ -133,6 +134,11 @@ public class TaskResource {
         String id = TaskIds.next();
         try {
             submission = await(dispatcher.submit(id, spec, caller, key, requestHash, store.seal(id, spec)));
+        } catch (Dispatcher.CallerShareFull share) {
+            throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
+                    + " unfinished tasks, its whole share of the queue (" + share.share()
+                    + ": taskgrid.queue.per.caller.share of taskgrid.queue.max); nothing was accepted. Wait for some to "
+                    + "finish, or cancel some, then try again", 5);
         } catch (Dispatcher.QueueFull full) {
             throw ApiProblem.busy(full.queued() + " tasks are queued, the most this master holds (taskgrid.queue.max); "
                     + "nothing was accepted, try again later", 5);
@@ -184,8 +190,10 @@ public class TaskResource {
     @APIResponse(responseCode = "403", ref = "Forbidden")
     @APIResponse(responseCode = "404", ref = "NotFound")
     @APIResponse(responseCode = "503", ref = "Busy")
-    public TaskView get(@Parameter(description = "the task's id") @PathParam("id") String id) {
-        return heavyReads.call(() -> view(existing(id)));
+    public Response get(@Parameter(description = "the task's id") @PathParam("id") String id) {
+        // The permit is held until the answer is written: its bytes live as long as the client takes to read them.
+        return heavyReads.answer(() -> Response.ok(JsonAnswers.bytes(view(existing(id))), MediaType.APPLICATION_JSON_TYPE)
+                .build());
     }
 
     /**
@@ -249,7 +257,7 @@ public class TaskResource {
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
     // The enumeration of states is filled in from TaskState by OpenApiStates.
-    public TaskPage list(@Parameter(description = "only tasks in this state (case-insensitive)",
+    public Response list(@Parameter(description = "only tasks in this state (case-insensitive)",
                                  schema = @Schema(type = SchemaType.STRING))
                          @QueryParam("state") String state,
                          @Parameter(description = "page size", schema = @Schema(type = SchemaType.INTEGER,
@@ -265,7 +273,10 @@ public class TaskResource {
         boolean more = found.size() > size;
         List<TaskSummary> page = more ? found.subList(0, size) : found;
         String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
-        return new TaskPage(page.stream().map(TaskSummaryView::of).toList(), next);
+        // Written against a deadline: a client that stops reading a page of 1,000 tasks must not keep it and a
+        // request thread for ever.
+        return Response.ok(HeavyReads.bounded(JsonAnswers.bytes(new TaskPage(page.stream().map(TaskSummaryView::of)
+                .toList(), next))), MediaType.APPLICATION_JSON_TYPE).build();
     }
 
     /**
@@ -290,6 +301,7 @@ public class TaskResource {
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
     @APIResponse(responseCode = "404", ref = "NotFound")
+    @APIResponse(responseCode = "429", ref = "TooManyRequests")
     @APIResponse(responseCode = "503", ref = "Busy")
     public Response output(@Parameter(description = "the task's id") @PathParam("id") String id,
                            @Parameter(description = "which stream", schema = @Schema(type = SchemaType.STRING,
@@ -301,8 +313,9 @@ public class TaskResource {
                            @QueryParam("follow") String follow,
                            @HeaderParam("Accept") String accept,
                            @Parameter(description = "resume a followed stream after this event id")
-                           @HeaderParam("Last-Event-ID") String lastEventId) {
-        return outputs.serve(id, stream, offset, follow, accept, lastEventId);
+                           @HeaderParam("Last-Event-ID") String lastEventId,
+                           @Context SecurityContext caller) {
+        return outputs.serve(id, stream, offset, follow, accept, lastEventId, caller.getUserPrincipal().getName());
     }
 
     private static TaskState parseState(String state) {

@@ -71,6 +71,13 @@ import org.eclipse.microprofile.openapi.annotations.tags.Tag;
                     @APIResponse(name = "Unprocessable", responseCode = "422",
                             description = "the Idempotency-Key was used for a different request",
                             content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
+                    @APIResponse(name = "TooManyRequests", responseCode = "429",
+                            description = "the caller has used its own share: as many unfinished tasks as its "
+                                    + "share of the queue allows (taskgrid.queue.per.caller.share), or as many "
+                                    + "follows of task output as one caller may hold; nothing changed, try again "
+                                    + "after Retry-After seconds",
+                            headers = @Header(name = "Retry-After", schema = @Schema(type = SchemaType.INTEGER)),
+                            content = @Content(mediaType = Problems.PROBLEM_JSON, schema = @Schema(ref = "Problem"))),
                     @APIResponse(name = "Busy", responseCode = "503",
                             description = "the master cannot take this now (queue full, database slow, too many "
                                     + "output reads); nothing changed, try again after Retry-After seconds",

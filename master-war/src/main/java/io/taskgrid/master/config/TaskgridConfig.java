@@ -116,6 +116,10 @@ public class TaskgridConfig {
         return with(Setting.QUEUE_MAX, (long) max);
     }
 
+    public TaskgridConfig withQueuePerCallerShare(double share) {
+        return with(Setting.QUEUE_PER_CALLER_SHARE, share);
+    }
+
     public TaskgridConfig withLostAfterSeconds(long seconds) {
         return with(Setting.LOST_AFTER_SECONDS, seconds);
     }
@@ -126,6 +130,10 @@ public class TaskgridConfig {
 
     public TaskgridConfig withMaxOutputFollowers(int followers) {
         return with(Setting.OUTPUT_MAX_FOLLOWERS, (long) followers);
+    }
+
+    public TaskgridConfig withMaxOutputFollowersPerCaller(int followers) {
+        return with(Setting.OUTPUT_MAX_FOLLOWERS_PER_CALLER, (long) followers);
     }
 
     public TaskgridConfig withOutputLimitBytes(long bytes) {
@@ -252,6 +260,23 @@ public class TaskgridConfig {
         return ((Long) get(Setting.QUEUE_MAX)).intValue();
     }
 
+    /** The share of {@link #queueMax()} that one caller's unfinished tasks may take (1: no share of its own). */
+    public double queuePerCallerShare() {
+        return (Double) get(Setting.QUEUE_PER_CALLER_SHARE);
+    }
+
+    /**
+     * How many unfinished tasks one caller may have: its share of the queue cap, at least one, so that a share too
+     * small for the cap still lets everyone submit. A share of 1 is no share at all: the queue's cap alone, which
+     * counts queued tasks only, where a share counts a caller's tasks in flight too.
+     */
+    public int queuePerCallerMax() {
+        if (queuePerCallerShare() >= 1) {
+            return Integer.MAX_VALUE;
+        }
+        return (int) Math.max(1, Math.min(queueMax(), Math.floor(queuePerCallerShare() * queueMax())));
+    }
+
     public int taskRefusalLimit() {
         return ((Long) get(Setting.TASK_REFUSAL_LIMIT)).intValue();
     }
@@ -262,6 +287,14 @@ public class TaskgridConfig {
 
     public int maxConcurrentOutputReads() {
         return ((Long) get(Setting.MAX_CONCURRENT_OUTPUT_READS)).intValue();
+    }
+
+    /**
+     * How long a large answer (a task with its output, a page of tasks) may take to be written; a client that reads it
+     * more slowly is cut off. Liberty's own write timeout (server.xml) is the same number, for a write that blocks.
+     */
+    public long apiWriteTimeoutSeconds() {
+        return (Long) get(Setting.API_WRITE_TIMEOUT_SECONDS);
     }
 
     /** Whether {@code GET /metrics} answers without a token (for a scraper); every other endpoint still needs one. */
@@ -281,6 +314,11 @@ public class TaskgridConfig {
     /** Clients following task output (SSE) at once; more get 503. */
     public int maxOutputFollowers() {
         return ((Long) get(Setting.OUTPUT_MAX_FOLLOWERS)).intValue();
+    }
+
+    /** Of those, the ones one caller may hold; more of its follows get 429. */
+    public int maxOutputFollowersPerCaller() {
+        return ((Long) get(Setting.OUTPUT_MAX_FOLLOWERS_PER_CALLER)).intValue();
     }
 
     public Optional<String> jwtKeyLocation() {

@@ -99,6 +99,26 @@ public class Dispatcher {
         return false;
     }
 
+    /** The caller has as many unfinished tasks as its share of the queue allows: nothing was accepted. */
+    public static final class CallerShareFull extends RuntimeException {
+        private final int unfinished;
+        private final int share;
+
+        CallerShareFull(int unfinished, int share) {
+            super(unfinished + " unfinished tasks of one caller");
+            this.unfinished = unfinished;
+            this.share = share;
+        }
+
+        public int unfinished() {
+            return unfinished;
+        }
+
+        public int share() {
+            return share;
+        }
+    }
+
     /** What a cancel did, with the task as it is now (null when there is no such task). */
     public record Cancellation(Outcome outcome, Task task) {
         public enum Outcome {
@@ -243,6 +263,12 @@ public class Dispatcher {
             }
             if (live.queuedCount() >= settings.queueMax()) {
                 throw new QueueFull(live.queuedCount());
+            }
+            // One submitter (of tasks whose requires no worker offers, say) must not lock everyone else out by
+            // filling the queue: its unfinished tasks, whatever they require, may take only its share.
+            int mine = live.unfinishedOf(submittedBy);
+            if (mine >= settings.queuePerCallerMax()) {
+                throw new CallerShareFull(mine, settings.queuePerCallerMax());
             }
             Task task = Task.submitted(taskId, spec, settings.defaultMaxAttempts(), submittedBy, secretEnvSealed,
                     Task.nowUtc());

@@ -37,6 +37,11 @@ final class LiveTasks {
     private final Map<String, Task> all = new HashMap<>();
     /** The key each queued task is filed under, to find it again when it leaves the queue. */
     private final Map<String, String> queueKeys = new HashMap<>();
+    /**
+     * Unfinished tasks (queued or in flight) per caller ({@code submittedBy}), whatever they require: each caller's
+     * share of the queue is checked against it. Callers without an unfinished task have no entry.
+     */
+    private final Map<String, Integer> unfinishedBy = new HashMap<>();
     private volatile int queued;
     private volatile int total;
 
@@ -49,8 +54,23 @@ final class LiveTasks {
     }
 
     void add(Task task) {
-        all.put(task.getId(), task);
+        if (all.put(task.getId(), task) == null) {
+            unfinishedBy.merge(callerOf(task), 1, Integer::sum);
+        }
         reindex(task);
+    }
+
+    /** How many tasks of {@code caller} have not ended. */
+    int unfinishedOf(String caller) {
+        return unfinishedBy.getOrDefault(caller == null ? "" : caller, 0);
+    }
+
+    private static String callerOf(Task task) {
+        return task.getSubmittedBy() == null ? "" : task.getSubmittedBy();
+    }
+
+    private void forgetCaller(Task task) {
+        unfinishedBy.computeIfPresent(callerOf(task), (caller, n) -> n <= 1 ? null : n - 1);
     }
 
     Optional<Task> get(String taskId) {
@@ -72,6 +92,7 @@ final class LiveTasks {
             unqueue(task);
         }
         if (task.getState().isFinal() && all.remove(task.getId()) != null) {
+            forgetCaller(task);
             // Counted once, here, where every path to a final state passes.
             TaskgridMetrics.taskEnded(task.getState().name(), task.getStartedAt(), task.getFinishedAt());
         }
@@ -81,7 +102,9 @@ final class LiveTasks {
 
     void remove(Task task) {
         unqueue(task);
-        all.remove(task.getId());
+        if (all.remove(task.getId()) != null) {
+            forgetCaller(task);
+        }
         queued = queueKeys.size();
         total = all.size();
     }

@@ -35,7 +35,7 @@ public final class TaskgridMetrics {
             TaskState.finished().stream().map(TaskState::name).toArray(String[]::new));
     /** Every problem+json answer of the REST API, by status. */
     public static final LabeledCounter REQUESTS_REFUSED = new LabeledCounter("status",
-            "400", "401", "403", "404", "409", "413", "415", "422", "503");
+            "400", "401", "403", "404", "409", "413", "415", "422", "429", "503");
     /** Attempts whose worker went away and did not come back within the grace period. */
     public static final Counter ATTEMPTS_LOST = new Counter();
     /** Agent reports the master did not take, by why. */

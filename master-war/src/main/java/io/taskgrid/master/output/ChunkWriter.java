@@ -45,13 +45,17 @@ final class ChunkWriter implements AutoCloseable {
         String attemptId();
     }
 
-    /** A new chunk; tail rows of the stream that end at or before {@code dropBelow} go (0: none). */
-    record Append(String taskId, String attemptId, String stream, long offset, byte[] data, long dropBelow, long head)
-            implements Op {
+    /**
+     * A new chunk; tail rows of the stream that end at or before {@code dropBelow} go (0: none); with
+     * {@code dropEarlierAttempts}, every row of the task's earlier attempts goes too.
+     */
+    record Append(String taskId, String attemptId, String stream, long offset, byte[] data, long dropBelow, long head,
+                  boolean dropEarlierAttempts) implements Op {
     }
 
-    /** Every row of the stream replaced by {@code pieces}. */
-    record Replace(String taskId, String attemptId, String stream, List<OutputWindow.Piece> pieces) implements Op {
+    /** Every row of the stream replaced by {@code pieces}; and of the task's earlier attempts, as for an append. */
+    record Replace(String taskId, String attemptId, String stream, List<OutputWindow.Piece> pieces,
+                   boolean dropEarlierAttempts) implements Op {
     }
 
     private record Pending(Op op, CompletableFuture<Void> done) {
@@ -65,6 +69,8 @@ final class ChunkWriter implements AutoCloseable {
     /** Whether the attempt is its task's current one and in flight: only then is its output written. */
     static final String CURRENT = "SELECT 1 FROM TG_TASK WHERE ID = ? AND ATTEMPT_ID = ? AND STATE IN "
             + TaskState.sqlList(TaskTransitions.inFlight());
+    /** Attempt ids sort by creation as strings (UUIDv7), so this never touches a later attempt's rows. */
+    static final String DROP_EARLIER_ATTEMPTS = "DELETE FROM TG_OUTPUT_CHUNK WHERE TASK_ID = ? AND ATTEMPT_ID < ?";
 
     private final BlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
@@ -180,6 +186,11 @@ final class ChunkWriter implements AutoCloseable {
     }
 
     private static void apply(Connection c, Op op) throws SQLException {
+        if (op instanceof Append append && append.dropEarlierAttempts()) {
+            dropEarlierAttempts(c, append.taskId(), append.attemptId());
+        } else if (op instanceof Replace replace && replace.dropEarlierAttempts()) {
+            dropEarlierAttempts(c, replace.taskId(), replace.attemptId());
+        }
         if (op instanceof Append append) {
             if (append.dropBelow() > 0) {
                 try (PreparedStatement s = c.prepareStatement(DROP_TAIL)) {
@@ -199,6 +210,14 @@ final class ChunkWriter implements AutoCloseable {
                 s.executeUpdate();
             }
             insert(c, replace.taskId(), replace.attemptId(), replace.stream(), replace.pieces());
+        }
+    }
+
+    private static void dropEarlierAttempts(Connection c, String taskId, String attemptId) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(DROP_EARLIER_ATTEMPTS)) {
+            s.setString(1, taskId);
+            s.setString(2, attemptId);
+            s.executeUpdate();
         }
     }
 

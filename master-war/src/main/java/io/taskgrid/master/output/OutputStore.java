@@ -52,6 +52,14 @@ public class OutputStore {
     private OutputWindow window;
     private final OutputSignals signals = new OutputSignals();
     private final Map<String, StreamEnd> ends = new ConcurrentHashMap<>();
+    /**
+     * The newest attempt of each task that stored output through this master. Only that attempt's output is shown, so
+     * when a new attempt stores its first chunk the rows of the earlier ones go in the same transaction: a task that
+     * runs again and again (retries, lost workers) never holds more than one attempt's worth, about the cap per
+     * stream, where it held maxAttempts + retries times that before. Only a cache: without an entry the next chunk
+     * drops earlier attempts again, which is harmless.
+     */
+    private final Map<String, String> newestAttempts = new ConcurrentHashMap<>();
     private ChunkWriter writer;
 
     /** How far one stream is stored; its monitor orders the decisions about that stream. */
@@ -100,6 +108,11 @@ public class OutputStore {
      * to which the stream is durable, once it is.
      */
     public CompletableFuture<Long> append(String taskId, String attemptId, StdStream stream, long offset, byte[] data) {
+        Turn turn = turnOf(taskId, attemptId);
+        if (turn == Turn.STALE) {
+            return CompletableFuture.failedFuture(new IllegalStateException("a later attempt of task " + taskId
+                    + " stores its output now; attempt " + attemptId + " no longer may"));
+        }
         StreamEnd state = end(attemptId, stream);
         synchronized (state) {
             OutputWindow.Decision decision = window().accept(state.end, offset, data.length);
@@ -110,9 +123,10 @@ public class OutputStore {
             state.end = decision.newEnd();
             long ack = decision.newEnd();
             return writer().write(new ChunkWriter.Append(taskId, attemptId, stream.column(), offset + decision.skip(),
-                    kept, decision.dropBelow(), window().head())).handle((v, e) -> {
+                    kept, decision.dropBelow(), window().head(), turn == Turn.FIRST)).handle((v, e) -> {
                         if (e != null) {
                             forget(attemptId);
+                            newestAttempts.remove(taskId, attemptId);
                             throw e instanceof CompletionException c ? c : new CompletionException(e);
                         }
                         signals.changed(taskId);
@@ -127,6 +141,10 @@ public class OutputStore {
      * are replaced by what the report kept, so that readers see the same output either way.
      */
     public CompletableFuture<Void> settle(String taskId, String attemptId, StdStream stream, byte[] kept, long total) {
+        Turn turn = turnOf(taskId, attemptId);
+        if (turn == Turn.STALE) {
+            return CompletableFuture.completedFuture(null);
+        }
         StreamEnd state = end(attemptId, stream);
         synchronized (state) {
             if (state.end == total) {
@@ -137,13 +155,42 @@ public class OutputStore {
                 return CompletableFuture.completedFuture(null);
             }
             state.end = total;
-            return writer().write(new ChunkWriter.Replace(taskId, attemptId, stream.column(), pieces))
+            return writer().write(new ChunkWriter.Replace(taskId, attemptId, stream.column(), pieces,
+                            turn == Turn.FIRST))
                     .whenComplete((v, e) -> {
                         if (e != null) {
                             forget(attemptId);
+                            newestAttempts.remove(taskId, attemptId);
                         }
                     });
         }
+    }
+
+    /** Where an attempt stands among its task's attempts that stored output here. */
+    private enum Turn {
+        /** The newest seen: its chunks go as they come. */
+        CURRENT,
+        /** Newer than any seen (or none seen since the cache started): earlier attempts' rows go with its chunk. */
+        FIRST,
+        /** Older than one that stored output already: a late chunk of an attempt that is over; nothing is stored. */
+        STALE
+    }
+
+    private Turn turnOf(String taskId, String attemptId) {
+        if (newestAttempts.size() > MAX_CACHED_STREAMS) {
+            newestAttempts.clear();
+        }
+        Turn[] turn = new Turn[1];
+        // Attempt ids are UUIDv7: as strings, a later attempt sorts after every earlier one.
+        newestAttempts.compute(taskId, (task, newest) -> {
+            if (newest == null || attemptId.compareTo(newest) > 0) {
+                turn[0] = Turn.FIRST;
+                return attemptId;
+            }
+            turn[0] = attemptId.equals(newest) ? Turn.CURRENT : Turn.STALE;
+            return newest;
+        });
+        return turn[0];
     }
 
     /** Forgets the cached ends of the attempt's streams (the table has them). */

@@ -94,7 +94,10 @@ public class ApiAuthFilter implements ContainerRequestFilter {
         if (JwtVerifier.looksLikeJwt(token)) {
             Optional<JwtVerifier.Verdict> verdict = jwt.verify(token);
             if (verdict.isPresent() && verdict.get().caller() == null) {
-                request.abortWith(problem(request, 403, "Forbidden", verdict.get().problem(), null));
+                boolean unauthenticated = verdict.get().status() == 401;
+                request.abortWith(problem(request, verdict.get().status(), unauthenticated ? "Unauthorized"
+                        : "Forbidden", verdict.get().problem(), unauthenticated
+                        ? "Bearer realm=\"taskgrid\", error=\"invalid_token\"" : null));
                 return;
             }
             caller = verdict.map(JwtVerifier.Verdict::caller);

@@ -52,11 +52,26 @@ public class JwtVerifier {
 
     private static final Logger LOG = Logger.getLogger(JwtVerifier.class.getName());
 
-    /** A verified caller, or (caller null) a valid token that grants no Taskgrid role, with why. */
-    public record Verdict(TokenFile.Caller caller, String problem) {
+    /**
+     * A verified caller, or (caller null) a token refused with {@code status} and why: 403 for a valid token that
+     * grants no Taskgrid role, 401 for a signed token that names no one (no subject).
+     */
+    public record Verdict(TokenFile.Caller caller, int status, String problem) {
+        static Verdict of(TokenFile.Caller caller) {
+            return new Verdict(caller, 200, null);
+        }
+
+        static Verdict refused(int status, String problem) {
+            return new Verdict(null, status, problem);
+        }
     }
 
+    /** A subject longer than this is no identity provider's: refused rather than stored. */
+    static final int MAX_SUBJECT_LENGTH = 255;
+
     private ConfigurableJWTProcessor<SecurityContext> processor;
+    /** The one issuer trusted; part of every JWT caller's name. */
+    private String issuer;
 
     @Inject
     public JwtVerifier(TaskgridConfig config) {
@@ -87,7 +102,9 @@ public class JwtVerifier {
             // typ, when the token has one, must say JWT: a token of another kind signed by the same key is no caller.
             jwt.setJWSTypeVerifier(new DefaultJOSEObjectTypeVerifier<>(JOSEObjectType.JWT, null));
             jwt.setJWTClaimsSetVerifier(new DefaultJWTClaimsVerifier<>(expectedAudiences,
-                    new JWTClaimsSet.Builder().issuer(expectedIssuer).build(), Set.of("exp", "iss", "aud"), null));
+                    new JWTClaimsSet.Builder().issuer(expectedIssuer).build(), Set.of("exp", "iss", "aud", "sub"),
+                    null));
+            this.issuer = expectedIssuer;
             processor = jwt;
             LOG.info("JWTs are accepted from issuer " + expectedIssuer + " for audience(s) " + expectedAudiences
                     + ", keys from " + location.get());
@@ -126,7 +143,15 @@ public class JwtVerifier {
         return token.chars().filter(c -> c == '.').count() == 2;
     }
 
-    /** Empty when the token is not valid here: bad signature, expired, wrong issuer, or no key configured. */
+    /**
+     * Empty when the token is not valid here: bad signature, expired, wrong issuer, or no key configured.
+     *
+     * <p>The caller is who the token is about: its subject ({@code sub}) at its issuer ({@code iss}), the one pair an
+     * identity provider promises never to give another person. Names meant for display ({@code upn},
+     * {@code preferred_username}) are not identities: two people may carry the same one, one after the other or at
+     * once, and would become one caller (cancel each other's tasks, share a queue share and Idempotency-Keys). The
+     * caller's name is {@code jwt:<sub>@<iss>}; a signed token without a subject names no one and is refused.
+     */
     public Optional<Verdict> verify(String token) {
         if (processor == null) {
             return Optional.empty();
@@ -134,14 +159,31 @@ public class JwtVerifier {
         JWTClaimsSet claims;
         try {
             claims = processor.process(token, null);
+        } catch (com.nimbusds.jwt.proc.BadJWTException e) {
+            // Checked after the signature: the token is the identity provider's, but lacks what names its holder.
+            if (e.getMessage() != null && e.getMessage().startsWith("JWT missing required claims")) {
+                // Names from the fixed set required above, nothing of the token's own.
+                String missing = e.getMessage().substring("JWT missing required claims".length()).replaceAll("[^a-z, ]", "")
+                        .trim();
+                return Optional.of(Verdict.refused(401, "the JWT lacks the claims " + missing + ": Taskgrid knows a "
+                        + "JWT caller by its issuer (iss) and subject (sub), so a token without them names no one"));
+            }
+            LOG.fine(() -> "JWT refused: " + e.getMessage());
+            return Optional.empty();
         } catch (Exception e) {
             LOG.fine(() -> "JWT refused: " + e.getMessage());
             return Optional.empty();
         }
+        String subject = claims.getSubject();
+        if (subject == null || subject.isBlank() || subject.length() > MAX_SUBJECT_LENGTH
+                || subject.chars().anyMatch(Character::isISOControl)) {
+            return Optional.of(Verdict.refused(401, "the JWT's subject (sub) must be 1 to " + MAX_SUBJECT_LENGTH
+                    + " characters without control characters: Taskgrid knows a JWT caller by its issuer and subject"));
+        }
         Optional<Role> role = highestRole(claims);
-        String name = "jwt:" + firstNonNull(claim(claims, "upn"), claim(claims, "preferred_username"), claims.getSubject());
-        return Optional.of(role.map(r -> new Verdict(new TokenFile.Caller(name, r), null))
-                .orElseGet(() -> new Verdict(null,
+        String name = "jwt:" + subject + "@" + issuer;
+        return Optional.of(role.map(r -> Verdict.of(new TokenFile.Caller(name, r)))
+                .orElseGet(() -> Verdict.refused(403,
                         "the token's groups claim holds no Taskgrid role (viewer, submitter, operator)")));
     }
 
@@ -163,23 +205,6 @@ public class JwtVerifier {
             }
         }
         return Optional.ofNullable(best);
-    }
-
-    private static String claim(JWTClaimsSet claims, String name) {
-        try {
-            return claims.getStringClaim(name);
-        } catch (java.text.ParseException e) {
-            return null;
-        }
-    }
-
-    private static String firstNonNull(String... values) {
-        for (String value : values) {
-            if (value != null) {
-                return value;
-            }
-        }
-        return "unknown";
     }
 
     /** A PEM "PUBLIC KEY" (X.509 SubjectPublicKeyInfo), RSA or EC P-256, as a JWK. */

@@ -74,12 +74,12 @@ class TaskOutputsTest {
             outputs.config = TaskgridConfig.defaults().withMaxOutputFollowers(1);
             TaskOutputs.Request follow = TaskOutputs.parse(null, null, "true", null, null);
 
-            StreamingOutput first = outputs.follower(id, follow);
-            assertThatThrownBy(() -> outputs.follower(id, follow)).isInstanceOfSatisfying(ApiProblem.class, p -> {
+            StreamingOutput first = outputs.follower(id, follow, "viewer");
+            assertThatThrownBy(() -> outputs.follower(id, follow, "viewer")).isInstanceOfSatisfying(ApiProblem.class, p -> {
                 assertThat(p.status()).isEqualTo(503);
                 assertThat(p.headers()).containsKey("Retry-After");
             });
-            assertThatThrownBy(() -> outputs.follower(TaskIds.next(), follow))
+            assertThatThrownBy(() -> outputs.follower(TaskIds.next(), follow, "viewer"))
                     .isInstanceOfSatisfying(ApiProblem.class, p -> assertThat(p.status()).isEqualTo(404));
 
             // A task that ended before it was followed (its agent streamed nothing): its output, then the end.
@@ -89,7 +89,46 @@ class TaskOutputsTest {
                     .contains("id: 6\nevent: output\ndata: {\"stream\":\"stdout\",\"offset\":0,\"text\":\"hello\\n\"}")
                     .endsWith("event: end\ndata: {\"state\":\"SUCCEEDED\",\"stdoutTruncated\":false,"
                             + "\"stderrTruncated\":false,\"exitCode\":null}\n\n");
-            assertThat(outputs.follower(id, follow)).as("the place is free again").isNotNull();
+            assertThat(outputs.follower(id, follow, "viewer")).as("the place is free again").isNotNull();
+        } finally {
+            store.close();
+            tasks.close();
+        }
+    }
+
+    @Test
+    void oneCallerHoldsOnlyItsShareOfTheFollowsAndAFollowOfATaskWhereNothingHappensEnds(@TempDir Path dir)
+            throws Exception {
+        DataSource db = TestDatabase.h2(dir);
+        TaskStore tasks = TestDatabase.openStore(dir);
+        OutputStore store = new OutputStore(db, 1024, TestDatabase.threads());
+        try {
+            // A task that never starts: queued, and no worker will ever take it.
+            String id = TaskIds.next();
+            TestDatabase.execute(db, "INSERT INTO TG_TASK (ID, CMD, STATE, SUBMITTED_AT) VALUES ('" + id
+                    + "', 'true', 'QUEUED', CURRENT_TIMESTAMP)");
+            TaskOutputs outputs = new TaskOutputs();
+            outputs.store = store;
+            outputs.config = TaskgridConfig.defaults().withMaxOutputFollowers(8).withMaxOutputFollowersPerCaller(2);
+            outputs.idleMillis = 500;
+            TaskOutputs.Request follow = TaskOutputs.parse(null, null, "true", null, null);
+
+            StreamingOutput first = outputs.follower(id, follow, "mallory");
+            outputs.follower(id, follow, "mallory");
+            assertThatThrownBy(() -> outputs.follower(id, follow, "mallory")).isInstanceOfSatisfying(ApiProblem.class,
+                    p -> {
+                        assertThat(p.status()).isEqualTo(429);
+                        assertThat(p.getMessage()).contains("taskgrid.output.max.followers.per.caller");
+                    });
+            assertThat(outputs.follower(id, follow, "alice")).as("another caller still follows").isNotNull();
+
+            ByteArrayOutputStream events = new ByteArrayOutputStream();
+            long start = System.nanoTime();
+            first.write(events);
+            assertThat(java.time.Duration.ofNanos(System.nanoTime() - start)).isLessThan(java.time.Duration.ofSeconds(10));
+            assertThat(events.toString(StandardCharsets.UTF_8))
+                    .endsWith("event: idle\ndata: {\"state\":\"QUEUED\",\"idleSeconds\":0}\n\n");
+            assertThat(outputs.follower(id, follow, "mallory")).as("the ended follow gave its place back").isNotNull();
         } finally {
             store.close();
             tasks.close();

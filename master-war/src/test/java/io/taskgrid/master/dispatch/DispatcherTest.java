@@ -187,7 +187,7 @@ class DispatcherTest {
 
     @Test
     void beyondTheQueueCapNothingIsAccepted() throws Exception {
-        config.withQueueMax(2);
+        config.withQueueMax(2).withQueuePerCallerShare(1);
         submit("true");
         submit("true");
         assertThatThrownBy(() -> submit("true")).isInstanceOf(ExecutionException.class)

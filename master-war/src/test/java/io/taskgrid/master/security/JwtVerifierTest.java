@@ -67,7 +67,48 @@ class JwtVerifierTest {
     void aValidTokenGivesItsHighestRoleAndName() throws Exception {
         Optional<JwtVerifier.Verdict> verdict = verifier.verify(jwt(keys, ISSUER, List.of("viewer", "submitter", "staff"), 300));
         assertThat(verdict).isPresent();
-        assertThat(verdict.get().caller()).isEqualTo(new TokenFile.Caller("jwt:alice@example.test", Role.SUBMITTER));
+        assertThat(verdict.get().caller())
+                .isEqualTo(new TokenFile.Caller("jwt:alice@" + ISSUER, Role.SUBMITTER));
+    }
+
+    /** A token of the test's own: exactly these claims, besides issuer, audience and expiry. */
+    private String token(String subject, java.util.Map<String, Object> claims) throws Exception {
+        JWTClaimsSet.Builder set = new JWTClaimsSet.Builder().issuer(ISSUER).audience(AUDIENCE).subject(subject)
+                .claim("groups", List.of("submitter"))
+                .expirationTime(new Date(System.currentTimeMillis() + 300_000));
+        claims.forEach(set::claim);
+        SignedJWT token = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).build(), set.build());
+        token.sign(new RSASSASigner(keys.getPrivate()));
+        return token.serialize();
+    }
+
+    @Test
+    void twoPeopleWithTheSameDisplayNameNeverBecomeOneCaller() throws Exception {
+        TokenFile.Caller first = verifier.verify(token("3f2c9a", java.util.Map.of("upn", "pat@example.test",
+                "preferred_username", "pat"))).orElseThrow().caller();
+        TokenFile.Caller second = verifier.verify(token("88d1e0", java.util.Map.of("upn", "pat@example.test",
+                "preferred_username", "pat"))).orElseThrow().caller();
+        assertThat(first.name()).isEqualTo("jwt:3f2c9a@" + ISSUER);
+        assertThat(second.name()).isEqualTo("jwt:88d1e0@" + ISSUER);
+        assertThat(first.name()).isNotEqualTo(second.name());
+        // One person whose display name changed stays one caller.
+        assertThat(verifier.verify(token("3f2c9a", java.util.Map.of("preferred_username", "patricia")))
+                .orElseThrow().caller().name()).isEqualTo(first.name());
+    }
+
+    @Test
+    void aTokenWithoutASubjectIsRefusedWithAReason() throws Exception {
+        Optional<JwtVerifier.Verdict> verdict = verifier.verify(token(null, java.util.Map.of("upn", "pat@example.test")));
+        assertThat(verdict).isPresent();
+        assertThat(verdict.get().caller()).isNull();
+        assertThat(verdict.get().status()).isEqualTo(401);
+        assertThat(verdict.get().problem()).contains("sub").contains("issuer");
+        for (String bad : List.of(" ", "a\nb", "s".repeat(JwtVerifier.MAX_SUBJECT_LENGTH + 1))) {
+            Optional<JwtVerifier.Verdict> refused = verifier.verify(token(bad, java.util.Map.of()));
+            assertThat(refused).as(bad).isPresent();
+            assertThat(refused.get().caller()).as(bad).isNull();
+            assertThat(refused.get().status()).as(bad).isEqualTo(401);
+        }
     }
 
     @Test

@@ -109,6 +109,8 @@ public final class Benchmark {
         Path wlp = Path.of(options.get("--liberty"));
         Map<String, String> env = new LinkedHashMap<>();
         env.put("TASKGRID_QUEUE_MAX", "250000");
+        // The benchmark is the master's one caller: the queue's cap alone, no share per caller.
+        env.put("TASKGRID_QUEUE_PER_CALLER_SHARE", "1");
         for (String line : options.get("--master-env").split("\n")) {
             if (line.indexOf('=') > 0) {    // "none" (the default) and blanks set nothing
                 env.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));

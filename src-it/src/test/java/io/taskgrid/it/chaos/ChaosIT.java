@@ -53,7 +53,9 @@ class ChaosIT {
         return Map.of("TASKGRID_LOST_AFTER_SECONDS", Integer.toString(lostAfterSeconds),
                 "TASKGRID_GRPC_KEEPALIVE_SECONDS", "2",
                 "TASKGRID_GRPC_KEEPALIVE_TIMEOUT_SECONDS", "2",
-                "TASKGRID_QUEUE_MAX", Integer.toString(queueMax));
+                "TASKGRID_QUEUE_MAX", Integer.toString(queueMax),
+                // One test client submits everything: the queue's cap alone, no share per caller.
+                "TASKGRID_QUEUE_PER_CALLER_SHARE", "1");
     }
 
     private static ChaosCluster cluster(String name, int lostAfter, int queueMax, int agents) {
