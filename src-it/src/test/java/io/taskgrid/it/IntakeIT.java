@@ -84,8 +84,9 @@ class IntakeIT {
     @Test
     void beyondTheQueueCapSubmissionsGet503WithRetryAfterAndNothingAcceptedIsLost() {
         List<String> blockers = new ArrayList<>();
+        // Long enough that the queue fills however slowly this machine submits; cancelled once it has.
         for (int i = 0; i < cluster.config().workers(); i++) {
-            blockers.add(api.submitCmd("sleep 4"));
+            blockers.add(api.submitCmd("sleep 120"));
         }
         blockers.forEach(id -> api.awaitState(id, Set.of("RUNNING"), WAIT));
 
@@ -110,6 +111,7 @@ class IntakeIT {
         assertThat(refused.contentType()).startsWith("application/problem+json");
         assertThat(accepted.size()).isGreaterThanOrEqualTo(SharedCluster.QUEUE_MAX - 10);
         assertThat(slowest).isLessThan(2000);
+        blockers.forEach(id -> assertThat(api.delete("/tasks/" + id).status()).isIn(200, 202));
         for (String id : accepted) {
             assertThat(api.awaitFinal(id, Duration.ofMinutes(2)).getString("state")).isEqualTo("SUCCEEDED");
         }
