@@ -75,6 +75,8 @@ final class AgentBounds {
         private final AtomicInteger outputCalls = new AtomicInteger();
         /** Under {@link AgentBounds#lock}. */
         private long queued;
+        /** Of {@link #queued}, what final reports hold; under {@link AgentBounds#lock}. */
+        private long reports;
 
         /** Counts a registration; false when the connection has {@link WorkerLimits#MAX_WORKERS_PER_CONNECTION}. */
         boolean tryAddWorker() {
@@ -249,6 +251,36 @@ final class AgentBounds {
             takeUnderLock(connection, token, bytes);
             return true;
         }
+    }
+
+    /**
+     * Takes a final report's output, or nothing. A report may carry more than a connection's bound (both streams at
+     * the output cap, one gRPC message), and the connection's output call holds a chunk's worth while it waits for the
+     * next one, so a report could never wait for the connection to be empty: one report at a time is taken above the
+     * connection's bound, the join token's and the master's bounds holding as for chunks.
+     */
+    boolean tryTakeReport(Connection connection, Token token, long bytes) {
+        synchronized (lock) {
+            boolean fitsConnection = connection.reports == 0
+                    || fits(connection.queued, bytes, WorkerLimits.MAX_QUEUED_BYTES_PER_CONNECTION);
+            if (!fitsConnection || !fits(queued, bytes, maxBytes) || !fits(token.queued, bytes, tokenMaxBytes)) {
+                return false;
+            }
+            takeUnderLock(connection, token, bytes);
+            connection.reports += bytes;
+            return true;
+        }
+    }
+
+    /** Gives back what {@link #tryTakeReport} took. */
+    void giveReport(Connection connection, Token token, long bytes) {
+        if (bytes <= 0) {
+            return;
+        }
+        synchronized (lock) {
+            connection.reports -= bytes;
+        }
+        give(connection, token, bytes);
     }
 
     /** Gives back what {@link #tryTake} or {@link #takeWhenFree} took; a waiting taker it makes room for goes on. */

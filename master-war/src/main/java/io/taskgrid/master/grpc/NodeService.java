@@ -337,7 +337,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         AgentBounds.Connection connection = AgentBounds.currentConnection();
         AgentBounds.Token token = bounds.currentToken();
         long bytes = OutputStreamHandler.settles(report) ? (long) report.getStdout().size() + report.getStderr().size() : 0;
-        if (bytes > 0 && !bounds.tryTake(connection, token, bytes)) {
+        if (bytes > 0 && !bounds.tryTakeReport(connection, token, bytes)) {
             TaskgridMetrics.REPORTS_REFUSED.inc("busy");
             responseObserver.onError(Status.RESOURCE_EXHAUSTED.withDescription("too much output of this connection or "
                     + "join token waits to be written; send the report again later").asRuntimeException());
@@ -346,13 +346,13 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         Optional<CompletableFuture<Void>> drained = worker.closeOutput(taskId, attemptId);
         if (drained.isEmpty()) {
             // Another report of the attempt was taken meanwhile: the dispatcher answers as for a repeated report.
-            bounds.give(connection, token, bytes);
+            bounds.giveReport(connection, token, bytes);
             return dispatcher.finished(worker, taskId, attemptId, resultOf(report));
         }
         // The streamed output is complete before the task is final, so a follower that sees it end has all of it.
         return drained.get()
                 .thenCompose(v -> OutputStreamHandler.settle(output, report))
-                .whenComplete((v, e) -> bounds.give(connection, token, bytes))
+                .whenComplete((v, e) -> bounds.giveReport(connection, token, bytes))
                 .thenCompose(v -> dispatcher.finished(worker, taskId, attemptId, resultOf(report)));
     }
 
