@@ -1,10 +1,10 @@
 package io.taskgrid.master.grpc;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.proto.WorkerLimits;
 import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * A final report carries the kept output of both streams, up to twice the output cap: more than a connection's bound
