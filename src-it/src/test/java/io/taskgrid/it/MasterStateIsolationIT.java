@@ -59,7 +59,8 @@ class MasterStateIsolationIT {
                 String line;
                 while ((line = lines.readLine()) != null) {
                     output.append(line).append('\n');
-                    if (line.startsWith("[cluster] Taskgrid is up")) {
+                    // The summary's last line: every line about the cluster, who tasks run as included, is in.
+                    if (line.startsWith("[cluster] Ctrl-C stops everything")) {
                         up.countDown();
                     }
                 }
