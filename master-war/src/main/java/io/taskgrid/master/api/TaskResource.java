@@ -47,7 +47,6 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -330,38 +329,15 @@ public class TaskResource {
     }
 
     private static int parseLimit(String limit) {
-        if (limit == null || limit.isEmpty()) {
-            return DEFAULT_LIMIT;
-        }
-        try {
-            int value = Integer.parseInt(limit);
-            if (value >= 1 && value <= MAX_LIMIT) {
-                return value;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw ApiProblem.badRequest("'limit' must be a whole number from 1 to " + MAX_LIMIT + "; got '"
-                + SafeText.echo(limit) + "'");
+        return PageRequest.limit(limit, DEFAULT_LIMIT, MAX_LIMIT);
     }
 
     static String encodeCursor(String id) {
-        return Base64.getUrlEncoder().withoutPadding().encodeToString(id.getBytes(StandardCharsets.US_ASCII));
+        return PageRequest.encodeCursor(id);
     }
 
     static String parseCursor(String cursor) {
-        if (cursor == null || cursor.isEmpty()) {
-            return null;
-        }
-        try {
-            String id = new String(Base64.getUrlDecoder().decode(cursor), StandardCharsets.US_ASCII);
-            if (TaskIds.looksValid(id)) {
-                return id;
-            }
-        } catch (IllegalArgumentException e) {
-            // reported below
-        }
-        throw ApiProblem.badRequest("'cursor' is not one this API handed out; use the 'next' value of the previous page");
+        return PageRequest.cursor(cursor, TaskIds::looksValid);
     }
 
     /** Reads at most 1 MiB; a larger body is refused without reading it all. */

@@ -25,8 +25,6 @@ import org.eclipse.microprofile.openapi.annotations.parameters.Parameter;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
-import java.nio.charset.StandardCharsets;
-import java.util.Base64;
 import java.util.List;
 import java.util.logging.Logger;
 
@@ -70,38 +68,15 @@ public class WorkerResource {
     }
 
     private static int parseLimit(String limit) {
-        if (limit == null || limit.isEmpty()) {
-            return DEFAULT_LIMIT;
-        }
-        try {
-            int value = Integer.parseInt(limit);
-            if (value >= 1 && value <= MAX_LIMIT) {
-                return value;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw ApiProblem.badRequest("'limit' must be a whole number from 1 to " + MAX_LIMIT + "; got '"
-                + SafeText.echo(limit) + "'");
+        return PageRequest.limit(limit, DEFAULT_LIMIT, MAX_LIMIT);
     }
 
-    static String encodeCursor(String workerId) {
-        return Base64.getUrlEncoder().withoutPadding().encodeToString(workerId.getBytes(StandardCharsets.US_ASCII));
+    static String encodeCursor(String id) {
+        return PageRequest.encodeCursor(id);
     }
 
     static String parseCursor(String cursor) {
-        if (cursor == null || cursor.isEmpty()) {
-            return null;
-        }
-        try {
-            String id = new String(Base64.getUrlDecoder().decode(cursor), StandardCharsets.US_ASCII);
-            if (WorkerLimits.isWorkerId(id)) {
-                return id;
-            }
-        } catch (IllegalArgumentException e) {
-            // reported below
-        }
-        throw ApiProblem.badRequest("'cursor' is not one this API handed out; use the 'next' value of the previous page");
+        return PageRequest.cursor(cursor, WorkerLimits::isWorkerId);
     }
 
     /** No new task goes to the worker from now on; what it runs finishes and is reported. Lasts until it reconnects. */
