@@ -477,7 +477,12 @@ public class Dispatcher {
                 live.reindex(task.get());
                 answer = saveOrEndUnstorable(task.get(), task.get().snapshot(), attemptId);
             }
-            dispatchTo(worker);
+            if (settled == Settled.REQUEUED) {
+                // A retry is a queued task like any other: a worker with a free slot comes before this one's prefetch.
+                dispatchPass();
+            } else {
+                dispatchTo(worker);
+            }
             return answer;
         }).thenCompose(f -> f);
     }
