@@ -440,12 +440,12 @@ public final class WorkerAgent {
         Verdict verdict = ack.getVerdict();
         if (verdict == Verdict.REFUSED) {
             Log.warn("the master refused the " + report.getPhase() + " report of task " + report.getTaskId()
-                    + " attempt " + report.getAttemptId() + " for good: " + Log.oneLine(ack.getReason())
+                    + " attempt " + report.getAttemptId() + " for good: " + reason(ack)
                     + (report.getPhase() == Phase.FINISHED ? "; dropped" : ""));
         } else if (verdict != Verdict.TAKEN) {
             if (report.getPhase() == Phase.FINISHED) {
                 Log.info("the master cannot take the result of task " + report.getTaskId() + " now ("
-                        + (verdict == Verdict.RETRY ? Log.oneLine(ack.getReason()) : "verdict " + verdict)
+                        + (verdict == Verdict.RETRY ? reason(ack) : "verdict " + verdict)
                         + "); it waits in " + outbox.dir() + " and is sent again");
             }
             return;
@@ -453,6 +453,12 @@ public final class WorkerAgent {
         if (report.getPhase() == Phase.FINISHED) {
             outbox.remove(report);
         }
+    }
+
+    /** The master's reason, as one line of bounded length: it comes from the network. */
+    private static String reason(ReportAck ack) {
+        String reason = ack.getReason().isEmpty() ? "no reason given" : ack.getReason();
+        return Log.oneLine(reason.length() > 300 ? reason.substring(0, 300) + "..." : reason);
     }
 
     /** Called on the stream's thread; never blocks it. */
