@@ -336,15 +336,26 @@ final class MasterLink {
         void flush() {
             while (!ready.isEmpty() && writing.compareAndSet(false, true)) {
                 try {
+                    StatusReport carried = null;
                     while (true) {
                         Reports.Builder batch = null;
                         StatusReport next;
                         int n = 0;
-                        while (n < Protocol.MAX_REPORTS_PER_MESSAGE && (next = ready.poll()) != null) {
+                        long bytes = 0;
+                        // A report with much output goes on its own: a message must stay within what the master reads.
+                        while (n < Protocol.MAX_REPORTS_PER_MESSAGE
+                                && (next = carried != null ? carried : ready.poll()) != null) {
+                            carried = null;
+                            int size = next.getSerializedSize();
+                            if (batch != null && bytes + size > Protocol.REPORTS_BYTES_PER_MESSAGE) {
+                                carried = next;
+                                break;
+                            }
                             if (batch == null) {
                                 batch = Reports.newBuilder();
                             }
                             batch.addReports(next);
+                            bytes += size;
                             n++;
                         }
                         if (batch == null) {
