@@ -10,10 +10,13 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -49,12 +52,31 @@ class CommandRunCostTest {
             assertThat(new CommandRun(assignment, Duration.ofSeconds(1)).run(() -> { }).outcome())
                     .isEqualTo(Outcome.EXITED);
         }
+        Map<String, Long> threadsBefore = ticksByThread();
         Sample before = Sample.now();
         for (int i = 0; i < runs; i++) {
             new CommandRun(assignment, Duration.ofSeconds(1)).run(() -> { });
         }
         Sample after = Sample.now();
         System.out.println(after.minus(before, "CommandRun true", runs));
+        Map<String, Long> threadsAfter = ticksByThread();
+        StringBuilder byThread = new StringBuilder("{\"what\":\"jvmCpuMsPerRun by thread\"");
+        threadsAfter.forEach((name, ticks) -> {
+            long delta = ticks - threadsBefore.getOrDefault(name, 0L);
+            if (delta > 0) {
+                byThread.append(String.format(",\"%s\":%.3f", name, delta * 1000.0 / TICKS_PER_SECOND / runs));
+            }
+        });
+        System.out.println(byThread.append("}"));
+
+        // The pipes alone: what finding their descriptors in /proc/self/fd costs (see OsPipe).
+        Sample pipesBefore = Sample.now();
+        for (int i = 0; i < runs; i++) {
+            for (OsPipe pipe : OsPipe.openTwo()) {
+                pipe.close();
+            }
+        }
+        System.out.println(Sample.now().minus(pipesBefore, "OsPipe.openTwo + close", runs));
 
         if (spawns > 0) {
             File devNull = new File("/dev/null");
@@ -74,6 +96,25 @@ class CommandRunCostTest {
                 System.out.println(Sample.now().minus(start, String.join(" ", command), spawns));
             }
         }
+    }
+
+    /** CPU (utime + stime, ticks) of this JVM's threads, summed by thread name (comm: its first 15 characters). */
+    private static Map<String, Long> ticksByThread() throws IOException {
+        Map<String, Long> ticks = new TreeMap<>();
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc/self/task"))) {
+            for (Path task : tasks) {
+                try {
+                    String stat = new String(Files.readAllBytes(task.resolve("stat")), StandardCharsets.US_ASCII);
+                    String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+                            .replaceAll("[0-9]+$", "#").replace('"', '\'');
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks.merge(name, Long.parseLong(fields[11]) + Long.parseLong(fields[12]), Long::sum);
+                } catch (IOException e) {
+                    // the thread ended while we looked
+                }
+            }
+        }
+        return ticks;
     }
 
     /** CPU of this JVM and of its reaped children, in clock ticks; threads started; wall time. */
