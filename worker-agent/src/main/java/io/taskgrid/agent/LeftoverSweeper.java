@@ -123,9 +123,14 @@ final class LeftoverSweeper {
             long id = entry.getKey();
             Watched watched = entry.getValue();
             List<ProcessHandle> left = members.getOrDefault(id, List.of());
-            if (left.isEmpty() || Procfs.leadsSession(id)) {
-                // Empty; or its number was handed out again, to a process that made a session of its own: not ours.
+            if (left.isEmpty()) {
                 emptied.add(watched.onEmpty);
+                continue;
+            }
+            if (Procfs.leadsSession(id)) {
+                // Its number was handed out again (so the session emptied), to a process that made a session of its
+                // own: not ours to stop, and perhaps another command's, whose watchdog entry has the same number and
+                // must stay.
                 continue;
             }
             it.remove();
