@@ -19,6 +19,8 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
 import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -293,6 +295,70 @@ public class Dispatcher {
             }));
             dispatchPass();
             return saved.thenApply(v -> new Submission(accepted));
+        }).thenCompose(f -> f);
+    }
+
+    /** A batch submission as it ended: the ids of its tasks in order, or, for an Idempotency-Key in use, nothing. */
+    public record BatchSubmission(List<String> ids) {
+        public boolean keyInUse() {
+            return ids == null;
+        }
+    }
+
+    /**
+     * Accepts a batch of tasks whole or not at all: the queue's cap and the caller's share are checked for the batch
+     * as a whole, and the tasks are stored in one transaction, all or none, before the future completes. Otherwise as
+     * {@link #submit}: the arguments are the same, one per task in order, with one Idempotency-Key for the batch.
+     */
+    public CompletableFuture<BatchSubmission> submitBatch(List<String> taskIds, List<NewTask> specs, String submittedBy,
+                                                          String scopedKey, String requestHash,
+                                                          List<String> secretEnvSealed) {
+        return call(() -> {
+            if (scopedKey != null && pendingKeys.containsKey(scopedKey)) {
+                return pendingKeys.get(scopedKey).handle((v, e) -> new BatchSubmission(null));
+            }
+            int count = specs.size();
+            if (live.queuedCount() + count > settings.queueMax()) {
+                throw new QueueFull(live.queuedCount());
+            }
+            int mine = live.unfinishedOf(submittedBy);
+            if (mine + count > settings.queuePerCallerMax()) {
+                throw new CallerShareFull(mine, settings.queuePerCallerMax());
+            }
+            LocalDateTime now = Task.nowUtc();
+            List<Task> tasks = new ArrayList<>(count);
+            for (int i = 0; i < count; i++) {
+                Task task = Task.submitted(taskIds.get(i), specs.get(i), settings.defaultMaxAttempts(), submittedBy,
+                        secretEnvSealed.get(i), now);
+                live.add(task);
+                tasks.add(task);
+            }
+            CompletableFuture<Void> saved = batch.insertAll(tasks, scopedKey, requestHash);
+            for (Task task : tasks) {
+                track(task, saved);
+            }
+            if (scopedKey != null) {
+                pendingKeys.put(scopedKey, saved);
+                saved.whenComplete((v, e) -> execute(() -> pendingKeys.remove(scopedKey, saved)));
+            }
+            saved.whenComplete((v, e) -> execute(() -> {
+                for (Task task : tasks) {
+                    if (e != null) {
+                        // Never stored: none of them may run either.
+                        live.remove(task);
+                        registry.holderOf(task.getId(), task.getAttemptId()).ifPresent(w ->
+                                w.release(task.getId(), task.getAttemptId()));
+                    } else {
+                        task.forgetSpecIfLarge(SPEC_IN_MEMORY_CHARS);
+                    }
+                }
+                if (e == null) {
+                    TaskgridMetrics.TASKS_SUBMITTED.add(count);
+                }
+            }));
+            dispatchPass();
+            List<String> ids = List.copyOf(taskIds);
+            return saved.thenApply(v -> new BatchSubmission(ids));
         }).thenCompose(f -> f);
     }
 
