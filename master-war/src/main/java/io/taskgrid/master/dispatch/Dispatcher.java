@@ -334,15 +334,19 @@ public class Dispatcher {
                 tasks.add(task);
             }
             CompletableFuture<Void> saved = batch.insertAll(tasks, scopedKey, requestHash);
+            // As track() does, but one loop event for the whole batch when it is written, not one per task.
             for (Task task : tasks) {
-                track(task, saved);
+                unwritten.put(task.getId(), saved);
             }
             if (scopedKey != null) {
                 pendingKeys.put(scopedKey, saved);
-                saved.whenComplete((v, e) -> execute(() -> pendingKeys.remove(scopedKey, saved)));
             }
             saved.whenComplete((v, e) -> execute(() -> {
+                if (scopedKey != null) {
+                    pendingKeys.remove(scopedKey, saved);
+                }
                 for (Task task : tasks) {
+                    unwritten.remove(task.getId(), saved);
                     if (e != null) {
                         // Never stored: none of them may run either.
                         live.remove(task);
