@@ -97,19 +97,18 @@ public class TaskResource {
             description = "One task (an object) or a batch (an array of 1 to 1,000 such objects), stored QUEUED before "
                     + "the answer goes out. A batch is checked whole first and refused whole, naming the first bad "
                     + "submission by its index from 0 (detail and an index member); it is stored in one commit, all or "
-                    + "none, and answered with the ids in order. At most 1 MiB for one task and 4 MiB for a batch, "
+                    + "none, and answered with the ids in order ({\"ids\": [...]}, no Location). The schemas below show "
+                    + "the single form. At most 1 MiB for one task and 4 MiB for a batch, "
                     + "nested at most 32 levels, no number longer than 32 characters.")
     @RequestBody(required = true, content = @Content(mediaType = MediaType.APPLICATION_JSON,
-            schema = @Schema(oneOf = {TaskSubmissionSchema.class, TaskSubmissionBatchSchema.class})))
+            schema = @Schema(implementation = TaskSubmissionSchema.class)))
     @APIResponse(responseCode = "202", description = "accepted and stored: one task's view (with Location), or a "
             + "batch's ids in order",
             headers = @Header(name = "Location", description = "/tasks/{id}, for one task", schema = @Schema(type = SchemaType.STRING)),
-            content = @Content(mediaType = MediaType.APPLICATION_JSON,
-                    schema = @Schema(oneOf = {TaskView.class, BatchIds.class})))
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
     @APIResponse(responseCode = "200", description = "a repeat of an earlier request with the same Idempotency-Key: "
             + "its task (or its batch's ids), nothing created",
-            content = @Content(mediaType = MediaType.APPLICATION_JSON,
-                    schema = @Schema(oneOf = {TaskView.class, BatchIds.class})))
+            content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
     @APIResponse(responseCode = "400", ref = "BadRequest")
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
