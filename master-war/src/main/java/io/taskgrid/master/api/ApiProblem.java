@@ -11,6 +11,8 @@ public class ApiProblem extends RuntimeException {
     private final int status;
     private String title;
     private final java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
+    /** Extension members of the problem (RFC 9457 section 3.2), for what a client acts on by program. */
+    private final java.util.Map<String, Integer> members = new java.util.LinkedHashMap<>();
 
     public ApiProblem(int status, String title, String detail) {
         super(detail);
@@ -56,6 +58,16 @@ public class ApiProblem extends RuntimeException {
     public ApiProblem header(String name, String value) {
         headers.put(name, value);
         return this;
+    }
+
+    /** A whole-number extension member, such as {@code index}: the submission of a batch that was refused. */
+    public ApiProblem member(String name, int value) {
+        members.put(name, value);
+        return this;
+    }
+
+    public java.util.Map<String, Integer> members() {
+        return members;
     }
 
     public java.util.Map<String, String> headers() {

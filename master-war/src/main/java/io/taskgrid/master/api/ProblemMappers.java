@@ -31,7 +31,18 @@ public final class ProblemMappers {
 
         @Override
         public Response toResponse(ApiProblem e) {
-            Response.ResponseBuilder response = Response.fromResponse(Problems.problem(e.status(), e.title(), e.getMessage(), uri));
+            Response problem = Problems.problem(e.status(), e.title(), e.getMessage(), uri);
+            Response.ResponseBuilder response = Response.fromResponse(problem);
+            if (!e.members().isEmpty()) {
+                // Rare (a refused batch), so the plain body is read back rather than the shared helper widened.
+                jakarta.json.JsonObjectBuilder body;
+                try (jakarta.json.JsonReader reader = jakarta.json.Json.createReader(
+                        new java.io.StringReader((String) problem.getEntity()))) {
+                    body = jakarta.json.Json.createObjectBuilder(reader.readObject());
+                }
+                e.members().forEach(body::add);
+                response.entity(body.build().toString());
+            }
             e.headers().forEach(response::header);
             return response.build();
         }

@@ -46,6 +46,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -66,6 +67,11 @@ import java.util.concurrent.TimeoutException;
 public class TaskResource {
 
     public static final int MAX_BODY_BYTES = 1024 * 1024;
+    /**
+     * A batch body at most: 1,000 submissions of 4 KiB each on average. A command of a few hundred bytes with a few
+     * variables is well under 1 KiB; a batch of very large commands is better sent as several batches.
+     */
+    public static final int MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024;
     public static final int DEFAULT_LIMIT = 50;
     public static final int MAX_LIMIT = 1000;
 
@@ -87,20 +93,26 @@ public class TaskResource {
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     @RequiresRole(Role.SUBMITTER)
-    @Operation(operationId = "submitTask", summary = "Submit a task (submitter)",
-            description = "Stored QUEUED before the answer goes out. At most 1 MiB, nested at most 32 levels, no "
-                    + "number longer than 32 characters.")
+    @Operation(operationId = "submitTask", summary = "Submit a task, or a batch of 1 to 1,000 (submitter)",
+            description = "One task (an object) or a batch (an array of 1 to 1,000 such objects), stored QUEUED before "
+                    + "the answer goes out. A batch is checked whole first and refused whole, naming the first bad "
+                    + "submission by its index from 0 (detail and an index member); it is stored in one commit, all or "
+                    + "none, and answered with the ids in order ({\"ids\": [...]}, no Location). The schemas below show "
+                    + "the single form. At most 1 MiB for one task and 4 MiB for a batch, "
+                    + "nested at most 32 levels, no number longer than 32 characters.")
     @RequestBody(required = true, content = @Content(mediaType = MediaType.APPLICATION_JSON,
             schema = @Schema(implementation = TaskSubmissionSchema.class)))
-    @APIResponse(responseCode = "202", description = "accepted and stored",
-            headers = @Header(name = "Location", description = "/tasks/{id}", schema = @Schema(type = SchemaType.STRING)),
+    @APIResponse(responseCode = "202", description = "accepted and stored: one task's view (with Location), or a "
+            + "batch's ids in order",
+            headers = @Header(name = "Location", description = "/tasks/{id}, for one task", schema = @Schema(type = SchemaType.STRING)),
             content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
     @APIResponse(responseCode = "200", description = "a repeat of an earlier request with the same Idempotency-Key: "
-            + "its task, nothing created",
+            + "its task (or its batch's ids), nothing created",
             content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = TaskView.class)))
     @APIResponse(responseCode = "400", ref = "BadRequest")
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
+    @APIResponse(responseCode = "409", ref = "Conflict")
     @APIResponse(responseCode = "413", ref = "TooLarge")
     @APIResponse(responseCode = "415", ref = "UnsupportedMediaType")
     @APIResponse(responseCode = "422", ref = "Unprocessable")
@@ -119,8 +131,13 @@ public class TaskResource {
             // Which one would the client have meant? Taking the first silently could replay the wrong task.
             throw ApiProblem.badRequest("send one Idempotency-Key header, not " + keys.size());
         }
-        NewTask spec = TaskSubmissionParser.parse(readBody(body, contentLength));
+        TaskSubmissionParser.Submissions submissions = TaskSubmissionParser.parseSubmissions(
+                readSubmissionBody(body, contentLength));
         String caller = security.getUserPrincipal().getName();
+        if (submissions.batch()) {
+            return submitBatch(submissions.tasks(), caller, idempotencyKey);
+        }
+        NewTask spec = submissions.tasks().get(0);
         String key = IdempotencyKeys.scoped(caller, IdempotencyKeys.validate(idempotencyKey));
         String requestHash = key == null ? null : store.fingerprint(spec);
         if (key != null) {
@@ -149,6 +166,58 @@ public class TaskResource {
         }
         Task task = submission.task();
         return Response.accepted(TaskView.of(task, List.of(), waiting(task))).location(URI.create("/tasks/" + task.getId())).build();
+    }
+
+    /**
+     * A batch: stored all or none in one commit, answered with the ids in order once it is. The answer is the ids only
+     * (about 40 bytes a task), not a view of each task: the caller knows what it sent.
+     */
+    private Response submitBatch(List<NewTask> specs, String caller, String idempotencyKey) {
+        String key = IdempotencyKeys.scoped(caller, IdempotencyKeys.validate(idempotencyKey));
+        String requestHash = key == null ? null : store.fingerprint(specs);
+        if (key != null) {
+            Optional<TaskStore.KeyedTask> earlier = store.findByIdempotencyKey(key);
+            if (earlier.isPresent()) {
+                return replayBatch(earlier.get(), specs, key, idempotencyKey);
+            }
+        }
+        List<String> ids = new ArrayList<>(specs.size());
+        List<String> sealed = new ArrayList<>(specs.size());
+        for (NewTask spec : specs) {
+            String id = TaskIds.next();
+            ids.add(id);
+            sealed.add(store.seal(id, spec));
+        }
+        Dispatcher.BatchSubmission submission;
+        try {
+            submission = await(dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed));
+        } catch (Dispatcher.CallerShareFull share) {
+            throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
+                    + " unfinished tasks; " + specs.size() + " more would exceed its share of the queue ("
+                    + share.share() + ": taskgrid.queue.per.caller.share of taskgrid.queue.max); nothing of the batch was "
+                    + "accepted. Wait for some to finish, or send fewer, then try again", 5);
+        } catch (Dispatcher.QueueFull full) {
+            throw ApiProblem.busy(full.queued() + " tasks are queued; " + specs.size() + " more would exceed the most "
+                    + "this master holds (taskgrid.queue.max); nothing of the batch was accepted, try again later", 5);
+        }
+        if (submission.keyInUse()) {
+            return store.findByIdempotencyKey(key).map(earlier -> replayBatch(earlier, specs, key, idempotencyKey))
+                    .orElseThrow(() -> ApiProblem.busy("a request with this Idempotency-Key was not stored; try again", 1));
+        }
+        return Response.accepted(new BatchIds(submission.ids())).build();
+    }
+
+    /** The same key again for a batch: its ids if the request is the same, 422 as for a single submission if not. */
+    private Response replayBatch(TaskStore.KeyedTask earlier, List<NewTask> specs, String scopedKey, String key) {
+        String first = earlier.task().getId();
+        if (!store.fingerprintMatches(specs, earlier.requestHash())) {
+            throw ApiProblem.unprocessable("Idempotency-Key '" + SafeText.echo(key) + "' was already used for a different "
+                    + "request (task " + first + "); use a new key for a new task");
+        }
+        List<String> ids = store.batchIds(scopedKey, first, specs.size()).orElseThrow(() -> ApiProblem.conflict(
+                "the batch stored under Idempotency-Key '" + SafeText.echo(key) + "' has tasks that were since removed "
+                        + "(taskgrid.retention); nothing was created; use a new key to submit it again"));
+        return Response.ok(new BatchIds(ids)).build();
     }
 
     /** A change is answered once durable; a master that cannot make it durable soon says so rather than hang. */
@@ -342,11 +411,24 @@ public class TaskResource {
 
     /** Reads at most 1 MiB; a larger body is refused without reading it all. */
     static String readBody(InputStream body, String contentLength) {
+        return readBody(body, contentLength, false);
+    }
+
+    /**
+     * A POST /tasks body: at most 1 MiB for one task, and at most {@link #MAX_BATCH_BODY_BYTES} for a batch (a body
+     * whose first character is '['). Either is refused as soon as it is known to be too large.
+     */
+    static String readSubmissionBody(InputStream body, String contentLength) {
+        return readBody(body, contentLength, true);
+    }
+
+    private static String readBody(InputStream body, String contentLength, boolean batchAllowed) {
+        int most = batchAllowed ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES;
         if (contentLength != null) {
             try {
-                if (Long.parseLong(contentLength.trim()) > MAX_BODY_BYTES) {
+                if (Long.parseLong(contentLength.trim()) > most) {
                     throw ApiProblem.tooLarge("the body is " + SafeText.echo(contentLength.trim()) + " bytes; at most "
-                            + MAX_BODY_BYTES + " (1 MiB) are accepted");
+                            + limits(batchAllowed) + " are accepted");
                 }
             } catch (NumberFormatException e) {
                 throw ApiProblem.badRequest("Content-Length is not a number");
@@ -358,11 +440,23 @@ public class TaskResource {
         try {
             ByteArrayOutputStream buffer = new ByteArrayOutputStream();
             byte[] chunk = new byte[16 * 1024];
+            int limit = most;
+            boolean shapeKnown = !batchAllowed;
             int n;
             while ((n = body.read(chunk)) != -1) {
+                if (!shapeKnown) {
+                    for (int i = 0; i < n && !shapeKnown; i++) {
+                        byte b = chunk[i];
+                        if (b != ' ' && b != '\t' && b != '\r' && b != '\n') {
+                            shapeKnown = true;
+                            limit = b == '[' ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES;
+                        }
+                    }
+                }
                 buffer.write(chunk, 0, n);
-                if (buffer.size() > MAX_BODY_BYTES) {
-                    throw ApiProblem.tooLarge("the body is larger than " + MAX_BODY_BYTES + " bytes (1 MiB)");
+                if (buffer.size() > limit) {
+                    throw ApiProblem.tooLarge("the body is larger than " + limit + " bytes; at most "
+                            + limits(batchAllowed) + " are accepted");
                 }
             }
             return StandardCharsets.UTF_8.newDecoder()
@@ -374,5 +468,10 @@ public class TaskResource {
         } catch (IOException e) {
             throw ApiProblem.badRequest("the body could not be read: " + SafeText.echo(e.getMessage()));
         }
+    }
+
+    private static String limits(boolean batchAllowed) {
+        return batchAllowed ? MAX_BODY_BYTES + " (1 MiB) for one task, " + MAX_BATCH_BODY_BYTES + " (4 MiB) for a batch"
+                : MAX_BODY_BYTES + " (1 MiB)";
     }
 }

@@ -5,6 +5,7 @@ import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.text.SafeText;
 import jakarta.json.Json;
+import jakarta.json.JsonArray;
 import jakarta.json.JsonConfig;
 import jakarta.json.JsonException;
 import jakarta.json.JsonNumber;
@@ -18,7 +19,9 @@ import jakarta.json.stream.JsonParsingException;
 import java.io.StringReader;
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -50,8 +53,57 @@ public final class TaskSubmissionParser {
     private TaskSubmissionParser() {
     }
 
+    /** Submissions in one batch at most: what one commit and one answer carry comfortably. */
+    public static final int MAX_BATCH = 1000;
+
+    /** A POST /tasks body: one task (a JSON object) or a batch (an array of such objects), in the order given. */
+    public record Submissions(List<NewTask> tasks, boolean batch) {
+    }
+
     public static NewTask parse(String body) {
-        JsonObject object = readObject(body);
+        return fromObject(readObject(body));
+    }
+
+    /**
+     * A body that is either one submission or an array of 1 to {@link #MAX_BATCH} of them, parsed once. Every element
+     * is checked before anything is returned, so a batch is refused whole: the problem names the first bad element by
+     * its index (counted from 0) in its detail ("submission 3: ...") and in an {@code index} member.
+     */
+    public static Submissions parseSubmissions(String body) {
+        JsonValue value = readValue(body);
+        if (value.getValueType() == JsonValue.ValueType.OBJECT) {
+            return new Submissions(List.of(fromObject(value.asJsonObject())), false);
+        }
+        if (value.getValueType() != JsonValue.ValueType.ARRAY) {
+            throw ApiProblem.badRequest("the request body must be a JSON object (one task) or an array of 1 to "
+                    + MAX_BATCH + " of them (a batch), not " + describe(value));
+        }
+        JsonArray array = value.asJsonArray();
+        if (array.isEmpty()) {
+            throw ApiProblem.badRequest("the batch is empty; send 1 to " + MAX_BATCH + " submissions");
+        }
+        if (array.size() > MAX_BATCH) {
+            throw ApiProblem.badRequest("the batch has " + array.size() + " submissions; at most " + MAX_BATCH
+                    + " are allowed in one request");
+        }
+        List<NewTask> tasks = new ArrayList<>(array.size());
+        for (int i = 0; i < array.size(); i++) {
+            JsonValue element = array.get(i);
+            try {
+                if (element.getValueType() != JsonValue.ValueType.OBJECT) {
+                    throw ApiProblem.badRequest("must be a JSON object such as {\"cmd\": \"echo hello\"}, not "
+                            + describe(element));
+                }
+                tasks.add(fromObject(element.asJsonObject()));
+            } catch (ApiProblem problem) {
+                throw new ApiProblem(problem.status(), problem.title(), "submission " + i + ": " + problem.getMessage()
+                        + "; nothing of the batch was stored").member("index", i);
+            }
+        }
+        return new Submissions(List.copyOf(tasks), true);
+    }
+
+    private static NewTask fromObject(JsonObject object) {
         for (String field : object.keySet()) {
             if (!FIELDS.contains(field)) {
                 throw ApiProblem.badRequest("unknown field '" + SafeText.echo(field)
@@ -76,6 +128,15 @@ public final class TaskSubmissionParser {
 
     /** A JSON object from a request body, or a 400 that says what is wrong with it. */
     static JsonObject readObject(String body) {
+        JsonValue value = readValue(body);
+        if (value.getValueType() != JsonValue.ValueType.OBJECT) {
+            throw ApiProblem.badRequest("the request body must be a JSON object, not " + describe(value));
+        }
+        return value.asJsonObject();
+    }
+
+    /** Any JSON value from a request body, checked for shape first, or a 400 that says what is wrong with it. */
+    private static JsonValue readValue(String body) {
         if (body == null || body.isBlank()) {
             throw ApiProblem.badRequest("the request body is empty; send a JSON object such as {\"cmd\": \"echo hello\"}");
         }
@@ -92,10 +153,7 @@ public final class TaskSubmissionParser {
             // A number such as 1e+9999999999 is valid JSON but no BigDecimal (found by fuzzing).
             throw ApiProblem.badRequest("malformed JSON: a number is out of range");
         }
-        if (value.getValueType() != JsonValue.ValueType.OBJECT) {
-            throw ApiProblem.badRequest("the request body must be a JSON object, not " + describe(value));
-        }
-        return value.asJsonObject();
+        return value;
     }
 
     private static String cmd(JsonObject object) {

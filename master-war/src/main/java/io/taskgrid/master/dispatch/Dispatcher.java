@@ -301,6 +301,74 @@ public class Dispatcher {
         }).thenCompose(f -> f);
     }
 
+    /** A batch submission as it ended: the ids of its tasks in order, or, for an Idempotency-Key in use, nothing. */
+    public record BatchSubmission(List<String> ids) {
+        public boolean keyInUse() {
+            return ids == null;
+        }
+    }
+
+    /**
+     * Accepts a batch of tasks whole or not at all: the queue's cap and the caller's share are checked for the batch
+     * as a whole, and the tasks are stored in one transaction, all or none, before the future completes. Otherwise as
+     * {@link #submit}: the arguments are the same, one per task in order, with one Idempotency-Key for the batch.
+     */
+    public CompletableFuture<BatchSubmission> submitBatch(List<String> taskIds, List<NewTask> specs, String submittedBy,
+                                                          String scopedKey, String requestHash,
+                                                          List<String> secretEnvSealed) {
+        return call(() -> {
+            if (scopedKey != null && pendingKeys.containsKey(scopedKey)) {
+                return pendingKeys.get(scopedKey).handle((v, e) -> new BatchSubmission(null));
+            }
+            int count = specs.size();
+            if (live.queuedCount() + count > settings.queueMax()) {
+                throw new QueueFull(live.queuedCount());
+            }
+            int mine = live.unfinishedOf(submittedBy);
+            if (mine + count > settings.queuePerCallerMax()) {
+                throw new CallerShareFull(mine, settings.queuePerCallerMax());
+            }
+            LocalDateTime now = Task.nowUtc();
+            List<Task> tasks = new ArrayList<>(count);
+            for (int i = 0; i < count; i++) {
+                Task task = Task.submitted(taskIds.get(i), specs.get(i), settings.defaultMaxAttempts(), submittedBy,
+                        secretEnvSealed.get(i), now);
+                live.add(task);
+                tasks.add(task);
+            }
+            CompletableFuture<Void> saved = batch.insertAll(tasks, scopedKey, requestHash);
+            // As track() does, but one loop event for the whole batch when it is written, not one per task.
+            for (Task task : tasks) {
+                unwritten.put(task.getId(), saved);
+            }
+            if (scopedKey != null) {
+                pendingKeys.put(scopedKey, saved);
+            }
+            saved.whenComplete((v, e) -> execute(() -> {
+                if (scopedKey != null) {
+                    pendingKeys.remove(scopedKey, saved);
+                }
+                for (Task task : tasks) {
+                    unwritten.remove(task.getId(), saved);
+                    if (e != null) {
+                        // Never stored: none of them may run either.
+                        live.remove(task);
+                        registry.holderOf(task.getId(), task.getAttemptId()).ifPresent(w ->
+                                w.release(task.getId(), task.getAttemptId()));
+                    } else {
+                        task.forgetSpecIfLarge(SPEC_IN_MEMORY_CHARS);
+                    }
+                }
+                if (e == null) {
+                    TaskgridMetrics.TASKS_SUBMITTED.add(count);
+                }
+            }));
+            dispatchPass();
+            List<String> ids = List.copyOf(taskIds);
+            return saved.thenApply(v -> new BatchSubmission(ids));
+        }).thenCompose(f -> f);
+    }
+
     /**
      * Cancels a task: a queued one is CANCELLED at once; one in flight is marked, and once that is durable its worker
      * is told to stop it. {@code mayCancelOthers}: an operator; anyone else may cancel only what they submitted.

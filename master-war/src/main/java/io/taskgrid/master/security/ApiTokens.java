@@ -147,15 +147,26 @@ public class ApiTokens {
      * @throws Unavailable when the database cannot be asked
      */
     public Optional<TokenFile.Caller> caller(String token) {
-        if (token == null || token.length() != TOKEN_LENGTH || !token.startsWith(PREFIX)
-                || !token.endsWith(check(token.substring(PREFIX.length(), PREFIX.length() + BODY_LENGTH)))) {
+        return token == null ? Optional.empty() : caller(token, TokenFile.sha256(token));
+    }
+
+    /**
+     * Like {@link #caller(String)}, given the token's SHA-256 ({@link TokenFile#sha256}) already made: a token in use
+     * then costs that one hash and a look into the cache per request; the check of a token's random part is made
+     * only for one that is not in the cache.
+     */
+    Optional<TokenFile.Caller> caller(String token, String hash) {
+        if (token.length() != TOKEN_LENGTH || !token.startsWith(PREFIX)) {
             return Optional.empty();
         }
-        String hash = TokenFile.sha256(token);
         long now = System.nanoTime();
         Cached cached;
         synchronized (cache) {
             cached = cache.get(hash);
+        }
+        if ((cached == null || now - cached.loadedAt() > FRESH_NANOS)
+                && !token.endsWith(check(token.substring(PREFIX.length(), PREFIX.length() + BODY_LENGTH)))) {
+            return Optional.empty();
         }
         if (cached == null || now - cached.loadedAt() > FRESH_NANOS) {
             long generation = revocations.get();

@@ -65,8 +65,13 @@ public class Credentials {
      * @throws ApiTokens.Unavailable when the token could be one of the database's and the database cannot be asked
      */
     public Optional<TokenFile.Caller> apiCaller(String token) {
-        Optional<TokenFile.Caller> fromFile = tokens.apiCaller(token);
-        return fromFile.isPresent() || apiTokens == null ? fromFile : apiTokens.caller(token);
+        if (token == null) {
+            return Optional.empty();
+        }
+        // Hashed once per request, for both: the file and the database keep tokens by the same SHA-256.
+        String hash = TokenFile.sha256(token);
+        Optional<TokenFile.Caller> fromFile = tokens.apiCallerByHash(hash);
+        return fromFile.isPresent() || apiTokens == null ? fromFile : apiTokens.caller(token, hash);
     }
 
     public Optional<String> joinTokenName(String token) {

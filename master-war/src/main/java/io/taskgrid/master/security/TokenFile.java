@@ -70,6 +70,11 @@ public final class TokenFile {
         return token == null ? Optional.empty() : Optional.ofNullable(current.apiTokens().get(sha256(token)));
     }
 
+    /** The caller of the API token whose {@link #sha256} is {@code hash}; the file is re-read when it changed. */
+    public Optional<Caller> apiCallerByHash(String hash) {
+        return Optional.ofNullable(current().apiTokens().get(hash));
+    }
+
     /** Whether an API token of the file has this name. */
     public boolean hasApiName(String name) {
         return current().apiTokens().values().stream().anyMatch(caller -> caller.name().equals(name));
@@ -93,13 +98,17 @@ public final class TokenFile {
     }
 
     public static String sha256(String token) {
+        return HexFormat.of().formatHex(SHA256.get().digest(token.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** One digest per thread: looking one up in the providers on every request costs more than the hash itself. */
+    private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-                    .digest(token.getBytes(StandardCharsets.UTF_8)));
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-    }
+    });
 
     private void load(byte[] content) {
         Properties properties = new Properties();

@@ -35,7 +35,11 @@ public final class GroupCommit implements AutoCloseable {
     /** Changes per transaction at most: bounds the time one commit holds its locks. */
     static final int MAX_BATCH = 1000;
 
-    private record Pending(Rows.Change change, CompletableFuture<Void> done) {
+    /**
+     * A change and its future. {@code whole}: a mark shared by the changes of a group that is stored all or none (a
+     * batch submission); null for a change that may fail alone.
+     */
+    private record Pending(Rows.Change change, CompletableFuture<Void> done, Object whole) {
     }
 
     /** Groups of changes: a group is always written in one transaction (unless one of it is refused). */
@@ -64,9 +68,22 @@ public final class GroupCommit implements AutoCloseable {
      * A change the database refuses fails alone.
      */
     List<CompletableFuture<Void>> write(List<Rows.Change> changes) {
+        return enqueue(changes, false);
+    }
+
+    /**
+     * Queues changes that are stored all or none: written in one transaction, and if the database refuses any of them,
+     * none is written and every future fails. One future each, completing together.
+     */
+    List<CompletableFuture<Void>> writeWhole(List<Rows.Change> changes) {
+        return enqueue(changes, true);
+    }
+
+    private List<CompletableFuture<Void>> enqueue(List<Rows.Change> changes, boolean whole) {
         List<Pending> group = new ArrayList<>(changes.size());
+        Object unit = whole ? new Object() : null;
         for (Rows.Change change : changes) {
-            group.add(new Pending(change, new CompletableFuture<>()));
+            group.add(new Pending(change, new CompletableFuture<>(), unit));
         }
         if (closed) {
             group.forEach(p -> p.done().completeExceptionally(new IllegalStateException("the master is stopping")));
@@ -149,18 +166,37 @@ public final class GroupCommit implements AutoCloseable {
                     backoff = Math.min(backoff * 2, 2000);
                     continue;
                 }
-                if (batch.size() == 1) {
-                    LOG.log(Level.SEVERE, "the database refused a change of task " + batch.get(0).change().task().id(), e);
-                    batch.get(0).done().completeExceptionally(e);
+                List<List<Pending>> units = units(batch);
+                if (units.size() == 1) {
+                    LOG.log(Level.SEVERE, "the database refused " + (batch.size() == 1 ? "a change" : "a group of "
+                            + batch.size() + " changes, stored all or none,") + " of task "
+                            + batch.get(0).change().task().id(), e);
+                    batch.forEach(p -> p.done().completeExceptionally(e));
                     return;
                 }
-                // One change spoils the transaction: write them one by one, so only the refused one fails.
-                for (Pending one : batch) {
-                    commit(List.of(one));
+                // One change spoils the transaction: write them one by one (a group that is stored all or none as
+                // one), so only the refused one fails.
+                for (List<Pending> unit : units) {
+                    commit(unit);
                 }
                 return;
             }
         }
+    }
+
+    /** The pieces a failed transaction is retried in: each change alone, except a group stored all or none. */
+    private static List<List<Pending>> units(List<Pending> batch) {
+        List<List<Pending>> units = new ArrayList<>();
+        Object previous = null;
+        for (Pending pending : batch) {
+            if (pending.whole() != null && pending.whole() == previous) {
+                units.get(units.size() - 1).add(pending);
+            } else {
+                units.add(new ArrayList<>(List.of(pending)));
+            }
+            previous = pending.whole();
+        }
+        return units;
     }
 
     private void writeAll(List<Rows.Change> batch) throws SQLException {

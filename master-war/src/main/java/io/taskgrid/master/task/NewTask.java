@@ -70,7 +70,7 @@ public record NewTask(String cmd, Map<String, String> env, String cwd, Long time
         return sha256(canonical.toString());
     }
 
-    private static String sha256(String text) {
+    static String sha256(String text) {
         try {
             byte[] digest = MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(digest);

@@ -222,6 +222,9 @@ public class TaskStore {
     public final class Batch {
         private final List<Rows.Change> changes = new ArrayList<>();
         private final List<CompletableFuture<Void>> futures = new ArrayList<>();
+        /** Groups stored all or none, each with its one future; written before the other changes of the event. */
+        private final List<List<Rows.Change>> wholes = new ArrayList<>();
+        private final List<CompletableFuture<Void>> wholeFutures = new ArrayList<>();
 
         private Batch() {
         }
@@ -236,6 +239,25 @@ public class TaskStore {
             return add(changeOf(task, keyRow(task, scopedKey, requestHash)));
         }
 
+        /**
+         * New tasks stored all or none, in one transaction (a batch submission); the future completes once all are
+         * committed, or fails with none stored. With an Idempotency-Key, the key names the first task and each other
+         * task gets a row of its own ({@link #batchMemberKey}), so that a repeat finds every id in order.
+         */
+        public CompletableFuture<Void> insertAll(List<Task> tasks, String scopedKey, String requestHash) {
+            List<Rows.Change> group = new ArrayList<>(tasks.size());
+            String firstId = tasks.get(0).getId();
+            for (int i = 0; i < tasks.size(); i++) {
+                Task task = tasks.get(i);
+                String key = scopedKey == null ? null : i == 0 ? scopedKey : batchMemberKey(scopedKey, firstId, i);
+                group.add(changeOf(task, keyRow(task, key, requestHash)));
+            }
+            CompletableFuture<Void> future = new CompletableFuture<>();
+            wholes.add(group);
+            wholeFutures.add(future);
+            return future;
+        }
+
         private CompletableFuture<Void> add(Rows.Change change) {
             CompletableFuture<Void> future = new CompletableFuture<>();
             changes.add(change);
@@ -245,6 +267,20 @@ public class TaskStore {
 
         /** Hands the changes to the writer. */
         public void flush() {
+            for (int i = 0; i < wholes.size(); i++) {
+                CompletableFuture<Void> mine = wholeFutures.get(i);
+                CompletableFuture.allOf(writer.writeWhole(wholes.get(i)).toArray(CompletableFuture[]::new))
+                        .whenComplete((v, e) -> {
+                            if (e == null) {
+                                mine.complete(null);
+                            } else {
+                                mine.completeExceptionally(e instanceof java.util.concurrent.CompletionException
+                                        && e.getCause() != null ? e.getCause() : e);
+                            }
+                        });
+            }
+            wholes.clear();
+            wholeFutures.clear();
             if (changes.isEmpty()) {
                 return;
             }
@@ -271,6 +307,80 @@ public class TaskStore {
 
     private static Rows.KeyRow keyRow(Task task, String scopedKey, String requestHash) {
         return scopedKey == null ? null : new Rows.KeyRow(scopedKey, task.getId(), requestHash, task.getSubmittedAt());
+    }
+
+    /**
+     * The key row of task {@code position} (from 1) of a batch whose first task is {@code firstId}: the first task's id
+     * in it keeps a later batch under the same key (once retention removed the first) from colliding with these rows.
+     */
+    static String batchMemberKey(String scopedKey, String firstId, int position) {
+        return scopedKey + "#" + firstId + "#" + position;
+    }
+
+    /** What an Idempotency-Key remembers of a batch: the fingerprints of its submissions, in order. */
+    public String fingerprint(List<NewTask> specs) {
+        return batchFingerprint(specs, this::fingerprint);
+    }
+
+    /** Like {@link #fingerprintMatches(NewTask, String)}, for a batch: every secret under the same key of the file. */
+    public boolean fingerprintMatches(List<NewTask> specs, String stored) {
+        if (specs.stream().allMatch(spec -> spec.secretEnv().isEmpty())) {
+            return batchFingerprint(specs, NewTask::fingerprint).equals(stored);
+        }
+        int keys = secrets.macsUnderEveryKey("").size();
+        for (int k = 0; k < keys; k++) {
+            int key = k;
+            String candidate = batchFingerprint(specs, spec -> spec.secretEnv().isEmpty() ? spec.fingerprint()
+                    : spec.fingerprint(json -> secrets.macsUnderEveryKey(json).get(key)));
+            if (candidate.equals(stored)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String batchFingerprint(List<NewTask> specs, java.util.function.Function<NewTask, String> each) {
+        // "batch" first: no batch, not even one of one, has the fingerprint of a single submission.
+        StringBuilder canonical = new StringBuilder("batch:").append(specs.size());
+        for (NewTask spec : specs) {
+            canonical.append(';').append(each.apply(spec));
+        }
+        return NewTask.sha256(canonical.toString());
+    }
+
+    /**
+     * The ids of the batch an Idempotency-Key stored, in order, given the first and the batch's size; empty when some
+     * of them are gone (retention removed them).
+     */
+    public Optional<List<String>> batchIds(String scopedKey, String firstId, int size) {
+        Map<String, Integer> positions = new HashMap<>();
+        for (int i = 1; i < size; i++) {
+            positions.put(batchMemberKey(scopedKey, firstId, i), i);
+        }
+        String[] ids = new String[size];
+        ids[0] = firstId;
+        List<String> keys = List.copyOf(positions.keySet());
+        try (Connection c = dataSource.getConnection()) {
+            for (int from = 0; from < keys.size(); from += 100) {
+                List<String> chunk = keys.subList(from, Math.min(keys.size(), from + 100));
+                String marks = String.join(", ", java.util.Collections.nCopies(chunk.size(), "?"));
+                try (PreparedStatement s = c.prepareStatement("SELECT IDEMPOTENCY_KEY, TASK_ID FROM TG_IDEMPOTENCY_KEY "
+                        + "WHERE IDEMPOTENCY_KEY IN (" + marks + ")")) {
+                    for (int i = 0; i < chunk.size(); i++) {
+                        s.setString(i + 1, chunk.get(i));
+                    }
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            ids[positions.get(r.getString(1))] = r.getString(2);
+                        }
+                    }
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the tasks of a batch: " + e.getMessage(), e);
+        }
+        List<String> found = java.util.Arrays.asList(ids);
+        return found.contains(null) ? Optional.empty() : Optional.of(List.copyOf(found));
     }
 
     /** Stores a new task, with the caller's Idempotency-Key (scoped) when there is one. */

@@ -99,6 +99,35 @@ class ApiTokensTest {
     }
 
     @Test
+    void aTokenInUseIsLookedUpOncePerSecondNotPerRequestAndARevocationStopsItAtOnce() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger lookups = new java.util.concurrent.atomic.AtomicInteger();
+        ApiTokens counting = new ApiTokens(db, clock) {
+            @Override
+            java.util.Optional<Found> lookUp(String hash) {
+                lookups.incrementAndGet();
+                return super.lookUp(hash);
+            }
+        };
+        java.nio.file.Path file = dir.resolve("tokens.properties");
+        java.nio.file.Files.writeString(file, "api.ops = operator:sha256:" + TokenFile.sha256("tgo_file") + "\n");
+        Credentials credentials = new Credentials(true, file.toString(), "localhost", 9092, 50051, counting);
+        ApiTokens.Created created = counting.create("ci", Role.SUBMITTER, null, "ops");
+        for (int i = 0; i < 200; i++) {
+            assertThat(credentials.apiCaller(created.secret())).contains(new TokenFile.Caller("ci", Role.SUBMITTER));
+        }
+        assertThat(lookups.get()).as("200 requests within about a second").isBetween(1, 5);
+        assertThat(credentials.apiCaller("tgo_file")).contains(new TokenFile.Caller("ops", Role.OPERATOR));
+        String body = created.secret().substring(4, 47);
+        int before = lookups.get();
+        assertThat(credentials.apiCaller("tgt_" + body + "AAAAAA")).as("a wrong check costs no query").isEmpty();
+        assertThat(lookups.get()).isEqualTo(before);
+
+        counting.revoke(created.token().id(), "alice");
+        assertThat(credentials.apiCaller(created.secret())).as("refused at the very next request").isEmpty();
+        assertThat(credentials.apiCaller(created.secret())).isEmpty();
+    }
+
+    @Test
     void aRevokedTokenIsRefusedAtOnceAndItsRevocationRecorded() {
         ApiTokens.Created created = tokens.create("leaked", Role.OPERATOR, null, "ops");
         assertThat(tokens.caller(created.secret())).isPresent();
