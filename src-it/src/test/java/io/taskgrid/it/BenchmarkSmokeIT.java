@@ -13,8 +13,9 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The benchmark, small: every measurement runs once end to end on a cluster of its own (other ports than the shared
- * one), so that the benchmark keeps working. No figure is asserted: machines differ; only that each was measured.
+ * The benchmark, small: every phase runs once end to end on a cluster of its own (other ports than the shared one),
+ * the simulated agents with 10 and 50 agents, so that the benchmark keeps working. No figure is asserted: machines
+ * differ; only that each was measured, and that the simulated agents drained what was queued.
  */
 class BenchmarkSmokeIT {
 
@@ -30,9 +31,29 @@ class BenchmarkSmokeIT {
             run = reader.readObject().getJsonArray("runs").getJsonObject(0);
         }
         for (String figure : new String[]{"floorPerSecond", "e2eTasksPerSecond", "e2eRatioToFloor", "masterCpuMsPerTask",
-                "agentCpuMsPerTask", "dispatchP50Ms", "dispatchP99Ms", "intakeLowPerSecond", "intakeLowP99Ms",
-                "intakeHighPerSecond", "masterHeapWithQueueMib", "masterReadySeconds", "agentIdleRssMib"}) {
+                "agentCpuMsPerTask", "agentJvmCpuMsPerTask", "dispatchP50Ms", "dispatchP99Ms", "intakeLowPerSecond",
+                "intakeLowP99Ms", "intakeLow64PerSecond", "intakeLow64P99Ms", "intakeHighPerSecond",
+                "intakeHigh64PerSecond", "masterHeapWithQueueMib", "masterRssWithQueueMib", "masterReadySeconds",
+                "agentIdleRssMib", "agentRssAfterTasksMib", "warmupRounds", "warmupSeconds", "intakeOpen100P99Ms",
+                "intakeOpen300AchievedPerSecond", "sim10DrainPerSecond", "sim10MasterCpuMsPerTask",
+                "sim50DrainPerSecond"}) {
             assertThat(run.containsKey(figure) && !run.isNull(figure)).as(figure).isTrue();
+        }
+        // Where the CPU went: the busiest threads of the master and of each agent, and of the master per agent count.
+        assertThat(run.getJsonArray("e2eMasterThreads")).isNotEmpty();
+        assertThat(run.getJsonArray("e2eMasterThreads").getJsonObject(0).getString("thread")).isNotBlank();
+        assertThat(run.getJsonObject("e2eAgentThreads")).hasSize(3);
+        assertThat(run.getJsonArray("warmupTasksPerSecond")).hasSize(run.getInt("warmupRounds"));
+        assertThat(run.getJsonArray("intakeOpenLoop")).hasSize(2);
+        assertThat(run.getJsonArray("simAgents")).hasSize(2).allSatisfy(round -> {
+            JsonObject r = round.asJsonObject();
+            assertThat(r.getBoolean("drained")).as("drained: " + r).isTrue();
+            assertThat(r.getJsonNumber("taken").longValue()).isEqualTo(r.getInt("tasks"));
+            assertThat(r.getJsonNumber("refused").longValue()).isZero();
+        });
+        if ("yes".equals(run.getString("batchSubmit"))) {
+            assertThat(run.isNull("intakeBatchTasksPerSecond")).isFalse();
+            assertThat(run.getJsonNumber("intakeBatchErrors").longValue()).isZero();
         }
         assertThat(run.getInt("e2eNotSucceeded")).isZero();
         assertThat(Files.readString(out.resolve("results.svg"))).startsWith("<svg").contains("End to end");
