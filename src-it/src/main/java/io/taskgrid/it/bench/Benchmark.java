@@ -8,6 +8,7 @@ import io.taskgrid.it.cluster.TaskUser;
 import jakarta.json.Json;
 import jakarta.json.JsonArray;
 import jakarta.json.JsonArrayBuilder;
+import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
 import jakarta.json.JsonString;
@@ -475,12 +476,14 @@ public final class Benchmark {
         for (int n : counts) {
             log("simulated agents: " + n + " agents drain " + tasks + " queued tasks ...");
             fill(tasks);
+            long queuedAtStart = masterQueued();
             long connectStart = System.nanoTime();
             URI grpc = URI.create("http://" + cluster.config().grpcTarget());
             double drainRate;
             double cpuMs;
             List<ThreadCpu.Usage> threads;
-            var round = Json.createObjectBuilder().add("agents", n).add("tasks", tasks);
+            var round = Json.createObjectBuilder().add("agents", n).add("tasks", tasks).add("queuedAtStart",
+                    queuedAtStart);
             try (SimulatedAgents sim = SimulatedAgents.connect(grpc.getHost(), grpc.getPort(), cluster.joinToken(),
                     "bench-sim" + n, n, Duration.ofSeconds(smoke ? 60 : 180))) {
                 double connectSeconds = (System.nanoTime() - connectStart) / 1e9;
@@ -590,6 +593,7 @@ public final class Benchmark {
 
             long pid = cluster.masterPid();
             results.put("queuedForMemory", queued);
+            results.put("masterQueuedForMemory", masterQueued());
             results.put("masterHeapWithQueueMib", heapAfterGcMib(pid));
             results.put("masterRssWithQueueMib", ProcStat.rssMib(pid));
             log("  master heap after a full GC with " + queued + " queued: " + results.get("masterHeapWithQueueMib")
@@ -981,6 +985,22 @@ public final class Benchmark {
             TimeUnit.MILLISECONDS.sleep(200);
         }
         throw new IllegalStateException("expected " + n + " connected workers, saw " + seen);
+    }
+
+    /**
+     * The queue depth as the master counts it (GET /tasks/counts), or -1 when it gives none. The answer may be up to a
+     * second old (the master shares one count among its callers), so this waits that second out first.
+     */
+    private long masterQueued() throws Exception {
+        TimeUnit.MILLISECONDS.sleep(1100);
+        try (RawHttp http = http()) {
+            RawHttp.Response response = http.get("/tasks/counts");
+            if (response.status() != 200) {
+                return -1;
+            }
+            JsonValue queued = json(response.body()).get("queued");
+            return queued instanceof JsonNumber number ? number.longValue() : -1;
+        }
     }
 
     /** 0, 1, or "1 or more": whether any task is in {@code state}. */
