@@ -8,6 +8,7 @@ import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.Verdict;
 import jakarta.json.JsonArray;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.Test;
@@ -57,16 +58,15 @@ class ForgedAgentIT {
              FakeAgent claimer = FakeAgent.register(target, cluster.joinToken(), "claimer", 1,
                      List.of(RunningAttempt.newBuilder().setTaskId(id).setAttemptId(attemptId).build()), null);
              FakeAgent impostor = FakeAgent.register(target, cluster.joinToken(), holder, 1, List.of(), null)) {
-            assertThat(refusal(() -> ghost.report(forged.toBuilder().setWorkerId("ghost").setSessionId("s").build())))
-                    .as("a worker id that is not connected").isEqualTo(Status.Code.FAILED_PRECONDITION);
-            assertThat(refusal(() -> ghost.report(forged.toBuilder().setWorkerId(holder).setSessionId("guess").build())))
-                    .as("the holder's id without its session").isEqualTo(Status.Code.FAILED_PRECONDITION);
+            ghost.reportUnanswered(forged.toBuilder().setWorkerId(holder).build());
+            assertThat(ghost.ended.get(10, TimeUnit.SECONDS).getCode())
+                    .as("a stream that never registered, naming the holder").isEqualTo(Status.Code.INVALID_ARGUMENT);
             assertThat(intruder.firstCommand().hasRegistered()).isTrue();
-            assertThat(refusal(() -> intruder.reportAsSelf(forged.toBuilder())))
-                    .as("a registered client that was not given the attempt").isEqualTo(Status.Code.PERMISSION_DENIED);
+            assertThat(intruder.reportAsSelf(forged.toBuilder()).getVerdict())
+                    .as("a registered client that was not given the attempt").isEqualTo(Verdict.REFUSED);
             assertThat(claimer.firstCommand().getRegistered().getRefusedAttemptIdsList())
                     .as("a claim on another worker's attempt").containsExactly(attemptId);
-            assertThat(refusal(() -> claimer.reportAsSelf(forged.toBuilder()))).isEqualTo(Status.Code.PERMISSION_DENIED);
+            assertThat(claimer.reportAsSelf(forged.toBuilder()).getVerdict()).isEqualTo(Verdict.REFUSED);
             assertThat(impostor.ended.get(10, TimeUnit.SECONDS).getCode()).as("the holder's own id is taken")
                     .isEqualTo(Status.Code.ALREADY_EXISTS);
 
@@ -92,9 +92,9 @@ class ForgedAgentIT {
         try {
             for (int i = 1; i <= 3; i++) {
                 refusers.add(FakeAgent.register(cluster.config().grpcTarget(), cluster.joinToken(), "refuser-" + i, 1,
-                        List.of(), (agent, command) -> agent.reportAsSelf(StatusReport.newBuilder()
-                                .setTaskId(command.getAssignment().getTaskId())
-                                .setAttemptId(command.getAssignment().getAttemptId())
+                        List.of(), (agent, assignment) -> agent.reportAsSelf(StatusReport.newBuilder()
+                                .setTaskId(assignment.getTaskId())
+                                .setAttemptId(assignment.getAttemptId())
                                 .setPhase(Phase.FINISHED).setOutcome(Outcome.REJECTED).setReason("not today"))));
             }
             cluster.awaitWorkers(3, Duration.ofSeconds(30));

@@ -3,7 +3,9 @@ package io.taskgrid.it;
 import io.grpc.StatusRuntimeException;
 import io.taskgrid.it.cluster.LocalCluster;
 import io.taskgrid.proto.v1.Outcome;
+import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.Verdict;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -133,15 +135,17 @@ class MetricsIT {
         delete("/tasks/" + id);
         api.awaitFinal(id, WAIT);
 
-        try (FakeAgent ghost = FakeAgent.unregistered(cluster.config().grpcTarget(), cluster.joinToken(), "ghost")) {
+        try (FakeAgent ghost = FakeAgent.register(cluster.config().grpcTarget(), cluster.joinToken(), "ghost", 1,
+                List.of(), null)) {
+            ghost.firstCommand();
             StatusReport report = StatusReport.newBuilder().setTaskId(id).setAttemptId(UUID.randomUUID().toString())
-                    .setWorkerId("ghost").setSessionId("no-such-session").setOutcome(Outcome.EXITED).build();
-            assertThatThrownBy(() -> ghost.report(report)).isInstanceOf(StatusRuntimeException.class);
-            assertThatThrownBy(() -> ghost.report(report.toBuilder().setTaskId("not-an-id").build()))
-                    .isInstanceOf(StatusRuntimeException.class);
+                    .setPhase(Phase.FINISHED).setOutcome(Outcome.EXITED).build();
+            assertThat(ghost.report(report).getVerdict()).isEqualTo(Verdict.REFUSED);
+            assertThat(ghost.report(report.toBuilder().setTaskId("not-an-id").build()).getVerdict())
+                    .isEqualTo(Verdict.REFUSED);
         }
         MetricsText after = scrape();
-        assertThat(delta(before, after, "taskgrid_reports_refused_total{reason=\"not_registered\"}")).isEqualTo(1);
+        assertThat(delta(before, after, "taskgrid_reports_refused_total{reason=\"not_its_attempt\"}")).isEqualTo(1);
         assertThat(delta(before, after, "taskgrid_reports_refused_total{reason=\"invalid\"}")).isEqualTo(1);
     }
 

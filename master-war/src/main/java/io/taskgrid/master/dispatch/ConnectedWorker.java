@@ -28,6 +28,8 @@ public final class ConnectedWorker {
     private final String id;
     private final String sessionId;
     private final int slots;
+    /** Assignments it holds beyond its slots, unstarted, to start the moment a slot frees. */
+    private final int prefetch;
     private final Labels labels;
     private final WorkerChannel channel;
     private final Instant connectedAt;
@@ -48,12 +50,21 @@ public final class ConnectedWorker {
 
     public ConnectedWorker(String id, String sessionId, int slots, Labels labels, WorkerChannel channel,
                            Instant connectedAt) {
+        this(id, sessionId, slots, 0, labels, channel, connectedAt);
+    }
+
+    public ConnectedWorker(String id, String sessionId, int slots, int prefetch, Labels labels, WorkerChannel channel,
+                           Instant connectedAt) {
         if (slots < 1) {
             throw new IllegalArgumentException("slots must be at least 1");
+        }
+        if (prefetch < 0) {
+            throw new IllegalArgumentException("prefetch must not be negative");
         }
         this.id = id;
         this.sessionId = sessionId;
         this.slots = slots;
+        this.prefetch = prefetch;
         this.labels = labels == null ? Labels.NONE : labels;
         this.channel = channel;
         this.connectedAt = connectedAt;
@@ -103,9 +114,21 @@ public final class ConnectedWorker {
         return closed;
     }
 
-    /** A free slot, and a stream that takes a message now. */
+    public int prefetch() {
+        return prefetch;
+    }
+
+    /** Room for another assignment (a free slot, or room to prefetch), and a stream that takes a message now. */
     public synchronized boolean canTakeTask() {
-        return !closed && !draining && attempts.size() < slots && channel.isReady();
+        return !closed && !draining && attempts.size() < slots + prefetch && channel.isReady();
+    }
+
+    /**
+     * Fewer attempts than slots: the next assignment starts at once. One that is only prefetched waits for a slot,
+     * so dispatch gives those out only when no worker with a free slot may run the task.
+     */
+    public synchronized boolean hasFreeSlot() {
+        return attempts.size() < slots;
     }
 
     /** Sends this worker nothing more; what it runs now still finishes and reports. The first reason given stays. */
@@ -173,9 +196,9 @@ public final class ConnectedWorker {
         return foreignAttemptsSeen.size() < 1000 && foreignAttemptsSeen.add(attemptId);
     }
 
-    /** Takes a slot for the attempt; false when the worker is full or gone. */
+    /** Takes a slot (or prefetch room) for the attempt; false when the worker is full or gone. */
     public synchronized boolean reserve(String taskId, String attemptId) {
-        if (closed || draining || attempts.size() >= slots) {
+        if (closed || draining || attempts.size() >= slots + prefetch) {
             return false;
         }
         attempts.put(taskId, new Holding(attemptId, Held.HELD));

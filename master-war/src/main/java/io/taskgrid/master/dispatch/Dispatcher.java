@@ -19,7 +19,10 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
 import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -143,6 +146,8 @@ public class Dispatcher {
 
     private ScheduledThreadPoolExecutor loop;
     private final AtomicBoolean passRequested = new AtomicBoolean();
+    /** What the event being handled assigned, by worker; sent when its writes are durable. Loop thread only. */
+    private final Map<ConnectedWorker, List<Outgoing>> outgoing = new LinkedHashMap<>();
     private volatile boolean stopped;
     /** When (System.nanoTime) the event the loop runs now began; 0 between events. For the liveness check. */
     private volatile long eventSince;
@@ -442,6 +447,16 @@ public class Dispatcher {
      */
     public CompletableFuture<Boolean> finished(ConnectedWorker worker, String taskId, String attemptId,
                                                TaskResult result) {
+        return finished(worker, taskId, attemptId, result, null);
+    }
+
+    /**
+     * As {@link #finished(ConnectedWorker, String, String, TaskResult)}, for an attempt whose process ran for
+     * {@code ranFor} (null: unknown): a task whose start was never reported gets its start from it, on this master's
+     * clock, so that a short task's assignment, start and result need no write of their own for the start.
+     */
+    public CompletableFuture<Boolean> finished(ConnectedWorker worker, String taskId, String attemptId,
+                                               TaskResult result, Duration ranFor) {
         return call(() -> {
             // Only the session that holds the attempt now: the check of the gRPC thread may be stale by now.
             if (!worker.release(taskId, attemptId)) {
@@ -449,7 +464,12 @@ public class Dispatcher {
             }
             worker.ran();
             Optional<Task> task = live.get(taskId);
-            Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().finished(attemptId, result, Task.nowUtc());
+            LocalDateTime now = Task.nowUtc();
+            if (task.isPresent() && ranFor != null && result.exitCode() != null
+                    && task.get().started(attemptId, task.get().startFrom(now, ranFor))) {
+                TaskgridMetrics.taskStarted(task.get().getSubmittedAt(), task.get().getStartedAt());
+            }
+            Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().finished(attemptId, result, now);
             CompletableFuture<Boolean> answer;
             if (settled == Settled.IGNORED) {
                 answer = afterWrites(taskId, false);
@@ -493,6 +513,34 @@ public class Dispatcher {
         }).thenCompose(f -> f);
     }
 
+    /**
+     * The agent gave back an attempt it held prefetched and never started, because it drains or shuts down: the task
+     * goes back to the queue as if it had not been assigned. From a worker that is not draining it is a refusal like
+     * any other, so that an agent cannot bounce tasks for ever at no cost.
+     */
+    public CompletableFuture<Boolean> returned(ConnectedWorker worker, String taskId, String attemptId, String reason) {
+        return call(() -> {
+            if (!worker.isDraining()) {
+                return refused(worker, taskId, attemptId, reason);
+            }
+            if (!worker.release(taskId, attemptId)) {
+                return CompletableFuture.completedFuture(notHeld(worker, attemptId));
+            }
+            Optional<Task> task = live.get(taskId);
+            Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().returned(attemptId, reason, Task.nowUtc());
+            CompletableFuture<Boolean> answer;
+            if (settled == Settled.IGNORED) {
+                answer = afterWrites(taskId, false);
+            } else {
+                live.reindex(task.get());
+                answer = saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null,
+                        attemptId);
+            }
+            dispatchPass();
+            return answer;
+        }).thenCompose(f -> f);
+    }
+
     /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */
     public void requestDispatch() {
         if (!stopped && passRequested.compareAndSet(false, true)) {
@@ -524,9 +572,21 @@ public class Dispatcher {
         }
     }
 
-    /** Sends out one task; false if no available worker may run any queued task. */
+    /**
+     * Sends out one task; false if no available worker may run any queued task. Workers with a free slot come first:
+     * a task is prefetched (held by a busy worker until a slot frees there) only when no worker with a free slot may
+     * run it, so that a short queue is not held by one agent while another is idle.
+     */
     private boolean dispatchOne() {
-        for (ConnectedWorker worker : registry.availableInTurn()) {
+        List<ConnectedWorker> available = registry.availableInTurn();
+        return dispatchOne(available, true) || dispatchOne(available, false);
+    }
+
+    private boolean dispatchOne(List<ConnectedWorker> available, boolean freeSlotsOnly) {
+        for (ConnectedWorker worker : available) {
+            if (freeSlotsOnly && !worker.hasFreeSlot()) {
+                continue;
+            }
             Optional<Task> next = live.nextFor(worker.labels());
             if (next.isEmpty()) {
                 continue;
@@ -577,19 +637,43 @@ public class Dispatcher {
         task.assign(to.id(), attemptId, Task.nowUtc());
         live.reindex(task);
         Dispatched assignment = Dispatched.of(task, secrets);
-        save(task).whenComplete((v, e) -> {
-            if (e == null) {
-                try {
-                    to.channel().send(assignment);
-                } catch (RuntimeException broken) {
-                    // The stream broke under us; its cancel handler settles the attempt through workerGone.
-                    LOG.log(Level.WARNING, "could not push task " + assignment.taskId() + " to worker " + to.id(),
-                            broken);
-                }
-            } else {
-                execute(() -> to.release(assignment.taskId(), assignment.attemptId()));
-            }
-        });
+        CompletableFuture<Void> saved = save(task);
+        // Sent once durable, with whatever else this event gives the same worker (see sendOutgoing).
+        outgoing.computeIfAbsent(to, w -> new ArrayList<>()).add(new Outgoing(assignment, saved));
+    }
+
+    /** An assignment on its way out: sent once its write is durable. */
+    private record Outgoing(Dispatched assignment, CompletableFuture<Void> saved) {
+    }
+
+    /**
+     * Sends each worker what this event assigned it, in one message, once the writes are durable (they are written in
+     * one commit, so they complete together). An assignment whose write failed is not sent and frees its slot.
+     */
+    private void sendOutgoing() {
+        if (outgoing.isEmpty()) {
+            return;
+        }
+        Map<ConnectedWorker, List<Outgoing>> ready = new LinkedHashMap<>(outgoing);
+        outgoing.clear();
+        ready.forEach((to, list) -> CompletableFuture.allOf(list.stream().map(Outgoing::saved)
+                .toArray(CompletableFuture[]::new)).whenComplete((v, e) -> {
+                    List<Dispatched> durable = new ArrayList<>(list.size());
+                    for (Outgoing each : list) {
+                        if (each.saved().isCompletedExceptionally()) {
+                            execute(() -> to.release(each.assignment().taskId(), each.assignment().attemptId()));
+                        } else {
+                            durable.add(each.assignment());
+                        }
+                    }
+                    try {
+                        to.channel().sendAll(durable);
+                    } catch (RuntimeException broken) {
+                        // The stream broke under us; its cancel handler settles the attempts through workerGone.
+                        LOG.log(Level.WARNING, "could not push " + durable.size() + " task(s) to worker " + to.id(),
+                                broken);
+                    }
+                }));
     }
 
     private void expireLater(String taskId, String attemptId, String reason) {
@@ -690,6 +774,7 @@ public class Dispatcher {
             TaskStore.Batch done = batch;
             batch = null;
             done.flush();
+            sendOutgoing();
             eventSince = 0;
         }
     }

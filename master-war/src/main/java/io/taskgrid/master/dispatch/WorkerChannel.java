@@ -12,6 +12,11 @@ public interface WorkerChannel {
     /** Pushes an assignment; never blocks. */
     void send(Dispatched assignment);
 
+    /** Pushes assignments that are ready together, in one message where the transport can; never blocks. */
+    default void sendAll(java.util.List<Dispatched> assignments) {
+        assignments.forEach(this::send);
+    }
+
     /** Tells the worker to stop that attempt's process tree; never blocks. */
     void cancel(String taskId, String attemptId);
 }

@@ -19,10 +19,14 @@ import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;
+import io.taskgrid.proto.Protocol;
 import io.taskgrid.proto.WorkerLimits;
+import io.taskgrid.proto.v1.AgentMessage;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.Hello;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.OutputAck;
@@ -31,10 +35,12 @@ import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.Verdict;
 import io.taskgrid.proto.v1.WorkerCommand;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -70,7 +76,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
     static final Pattern SESSION_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
     static final int MAX_SLOTS = WorkerLimits.MAX_SLOTS;
     /** An agent claims what it runs (at most its slots) and what waits in its outbox; far below this. */
-    static final int MAX_CLAIMS = 1024;
+    static final int MAX_CLAIMS = Protocol.MAX_HELD;
     static final int MAX_VERSION_CHARS = 64;
     /** The reason column holds this many characters. */
     static final int MAX_REASON_CHARS = 2000;
@@ -106,26 +112,71 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         return bounds;
     }
 
+    /**
+     * Protocol 1's registration, answered only with a refusal that names both protocols. UNAUTHENTICATED because an
+     * agent of protocol 1 takes exactly that status, before it was ever accepted, as final and exits: any other would
+     * make it retry for ever against a master it cannot speak to.
+     */
     @Override
     public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> responseObserver) {
-        ServerCallStreamObserver<WorkerCommand> stream = (ServerCallStreamObserver<WorkerCommand>) responseObserver;
+        refusedRegistrations.warn(() -> "refused an agent of protocol 1 (worker " + SafeText.oneLine(
+                request.getWorkerId(), WorkerLimits.MAX_WORKER_ID_LENGTH) + "): this master speaks protocol "
+                + Protocol.VERSION);
+        responseObserver.onError(Status.UNAUTHENTICATED.withDescription(OLD_PROTOCOL).asRuntimeException());
+    }
+
+    static final String OLD_PROTOCOL = "this master speaks agent protocol " + Protocol.VERSION + " (Connect); this "
+            + "agent speaks protocol 1 (AssignTask): upgrade the agent to the master's release (master and agents are "
+            + "upgraded together)";
+
+    @Override
+    public StreamObserver<AgentMessage> connect(StreamObserver<MasterMessage> responseObserver) {
+        return new AgentStream(this, (ServerCallStreamObserver<MasterMessage>) responseObserver,
+                config.outputLimitBytes(), AgentBounds.currentConnection(), bounds().currentToken());
+    }
+
+    /**
+     * A worker registered on a Connect stream, and what undoes it when the stream ends (once, whichever way it ends).
+     */
+    record Registration(ConnectedWorker worker, Runnable release) {
+    }
+
+    /** A stream can take more: there may be assignments for it. */
+    void readyForMore() {
+        dispatcher.requestDispatch();
+    }
+
+    /**
+     * Registers the worker a Hello names on {@code stream}. Empty, with the stream ended, when it is refused.
+     * Registered goes out once the dispatcher has looked at the claims: an agent reports nothing before it, so that no
+     * report of a claimed attempt can come before the dispatcher knows whether it is still current.
+     */
+    Optional<Registration> register(Hello request, ServerCallStreamObserver<MasterMessage> stream,
+                                    StreamWorkerChannel channel, AgentBounds.Connection connection) {
         String workerId = request.getWorkerId();
+        if (request.getProtocolValue() != Protocol.VERSION) {
+            refusedRegistrations.warn(() -> "refused worker " + SafeText.oneLine(workerId,
+                    WorkerLimits.MAX_WORKER_ID_LENGTH) + ": it speaks agent protocol " + request.getProtocolValue());
+            stream.onError(Status.FAILED_PRECONDITION.withDescription("this master speaks agent protocol "
+                    + Protocol.VERSION + "; this agent speaks protocol " + request.getProtocolValue() + ": upgrade "
+                    + "master and agents together").asRuntimeException());
+            return Optional.empty();
+        }
         Optional<String> invalid = invalidRegistration(request);
         if (invalid.isPresent()) {
             stream.onError(Status.INVALID_ARGUMENT.withDescription(invalid.get()).asRuntimeException());
-            return;
+            return Optional.empty();
         }
         AgentBounds bounds = bounds();
         // Bounded before anything is read or held: a client making up workers on one connection, or filling the
         // registry, costs the master no query.
-        AgentBounds.Connection connection = AgentBounds.currentConnection();
         if (!connection.tryAddWorker()) {
             refusedRegistrations.warn(() -> "refused to register worker " + workerId + ": its connection has "
                     + WorkerLimits.MAX_WORKERS_PER_CONNECTION + " worker(s) registered already");
             stream.onError(Status.RESOURCE_EXHAUSTED.withDescription("this connection has "
                     + WorkerLimits.MAX_WORKERS_PER_CONNECTION + " worker(s) registered, the most one connection may "
                     + "have: an agent registers one worker per channel").asRuntimeException());
-            return;
+            return Optional.empty();
         }
         AtomicBoolean counted = new AtomicBoolean(true);
         Runnable uncount = () -> {
@@ -136,15 +187,15 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         if (registry.size() >= bounds.workersMax()) {
             uncount.run();
             refuseFull(stream, workerId, bounds.workersMax());
-            return;
+            return Optional.empty();
         }
         // Claims are checked against the store before anything is reserved: a client that names an attempt of
         // another worker must never hold it, not even for the moment it would take to check later.
-        List<String> claimedIds = request.getRunningList().stream().map(RunningAttempt::getAttemptId).toList();
+        List<String> claimedIds = request.getHeldList().stream().map(RunningAttempt::getAttemptId).toList();
         Map<String, AttemptOwner> owners = claimedIds.isEmpty() ? Map.of() : store.attemptOwners(claimedIds);
         Map<String, String> claimed = new LinkedHashMap<>();
         List<String> refused = new ArrayList<>();
-        for (RunningAttempt attempt : request.getRunningList()) {
+        for (RunningAttempt attempt : request.getHeldList()) {
             AttemptOwner owner = owners.get(attempt.getAttemptId());
             if (owner != null && owner.isOf(workerId, attempt.getTaskId())) {
                 claimed.put(attempt.getTaskId(), attempt.getAttemptId());
@@ -152,37 +203,28 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                 refused.add(attempt.getAttemptId());
             }
         }
-        StreamWorkerChannel channel = new StreamWorkerChannel(stream, config.outputLimitBytes());
         ConnectedWorker worker = new ConnectedWorker(workerId, request.getSessionId(), request.getSlots(),
-                Labels.of(request.getLabelsMap()), channel, Instant.now());
-        // Attempts still held from an earlier connection keep their slots until reported, so the agent is never sent
-        // more than it can start, and they are the worker's again before any grace period runs out. Only once the
+                request.getPrefetch(), Labels.of(request.getLabelsMap()), channel, Instant.now());
+        // Attempts still held from an earlier connection keep their credit until reported, so the agent is never sent
+        // more than it can take, and they are the worker's again before any grace period runs out. Only once the
         // dispatcher has found them current may this session report them (see Dispatcher.workerConnected).
         claimed.forEach(worker::claim);
-        // Both handlers must be in place before this method returns, or a fast disconnect goes unseen.
-        stream.setOnCancelHandler(() -> {
-            uncount.run();
-            dispatcher.workerGone(worker, "connection closed");
-        });
-        stream.setOnReadyHandler(() -> {
-            worker.seen(Instant.now());
-            dispatcher.requestDispatch();
-        });
         try {
             registry.register(worker, bounds.workersMax());
         } catch (WorkerIdInUseException e) {
             uncount.run();
             worker.close();
             stream.onError(Status.ALREADY_EXISTS.withDescription(e.getMessage()).asRuntimeException());
-            return;
+            return Optional.empty();
         } catch (WorkerRegistry.Full e) {
             uncount.run();
             worker.close();
             refuseFull(stream, workerId, e.max());
-            return;
+            return Optional.empty();
         }
         String version = SafeText.oneLine(request.getAgentVersion(), MAX_VERSION_CHARS);
         LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
+                + (request.getPrefetch() == 0 ? "" : " and " + request.getPrefetch() + " prefetched")
                 + (worker.labels().isEmpty() ? "" : ", labels " + worker.labels())
                 + (claimed.isEmpty() ? "" : ", still holding " + claimed.size() + " attempt(s)")
                 + (version.isEmpty() ? "" : ", agent " + version));
@@ -190,26 +232,28 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             foreignClaims.warn(() -> "worker " + workerId + " claimed " + refused.size() + " attempt(s) that were never "
                     + "handed to it (first: " + refused.get(0) + "); refused");
         }
-        // Registered only once the dispatcher has looked at the claims: an agent reports nothing before this message,
-        // so that no report of a claimed attempt can come before the dispatcher knows whether it is still current.
         dispatcher.workerConnected(worker, claimed).whenComplete((v, failure) -> {
             if (failure == null) {
                 channel.registered(refused);
                 dispatcher.requestDispatch();
-            } else if (!stream.isCancelled()) {
-                stream.onError(Status.UNAVAILABLE.withDescription("the master is stopping").asRuntimeException());
+            } else {
+                channel.fail(Status.UNAVAILABLE.withDescription("the master is stopping").asRuntimeException());
             }
         });
+        return Optional.of(new Registration(worker, () -> {
+            uncount.run();
+            dispatcher.workerGone(worker, "connection closed");
+        }));
     }
 
-    private void refuseFull(ServerCallStreamObserver<WorkerCommand> stream, String workerId, int max) {
+    private void refuseFull(ServerCallStreamObserver<MasterMessage> stream, String workerId, int max) {
         refusedRegistrations.warn(() -> "refused to register worker " + workerId + ": " + max + " workers are "
                 + "connected (taskgrid.workers.max)");
         stream.onError(Status.RESOURCE_EXHAUSTED.withDescription(max + " workers are connected, the most this master "
                 + "takes (taskgrid.workers.max); try again later").asRuntimeException());
     }
 
-    private static Optional<String> invalidRegistration(AssignTaskRequest request) {
+    private static Optional<String> invalidRegistration(Hello request) {
         if (!WORKER_ID.matcher(request.getWorkerId()).matches()) {
             return Optional.of("worker_id must be 1 to " + WorkerLimits.MAX_WORKER_ID_LENGTH
                     + " characters of A-Z a-z 0-9 . _ -, and not . or ..");
@@ -220,15 +264,19 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         if (!SESSION_ID.matcher(request.getSessionId()).matches()) {
             return Optional.of("session_id must be 1 to 64 characters of A-Z a-z 0-9 -");
         }
-        if (request.getRunningCount() > MAX_CLAIMS) {
-            return Optional.of("at most " + MAX_CLAIMS + " running attempts may be claimed");
+        if (!Protocol.isPrefetch(request.getPrefetch(), request.getSlots())) {
+            return Optional.of("prefetch must be between 0 and " + Protocol.MAX_PREFETCH_PER_SLOT + " x slots, at most "
+                    + Protocol.MAX_PREFETCH);
+        }
+        if (request.getHeldCount() > MAX_CLAIMS) {
+            return Optional.of("at most " + MAX_CLAIMS + " held attempts may be claimed");
         }
         try {
             Labels.of(request.getLabelsMap());
         } catch (IllegalArgumentException e) {
             return Optional.of("labels: " + e.getMessage());
         }
-        for (RunningAttempt attempt : request.getRunningList()) {
+        for (RunningAttempt attempt : request.getHeldList()) {
             if (!TaskIds.looksValid(attempt.getTaskId()) || !TaskIds.looksValid(attempt.getAttemptId())) {
                 return Optional.of("a claimed attempt has a malformed task_id or attempt_id");
             }
@@ -236,36 +284,28 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         return Optional.empty();
     }
 
-    @Override
-    public void reportStatus(StatusReport report, StreamObserver<ReportAck> responseObserver) {
+    /**
+     * One report of the worker registered on the stream it came on. The answer, once what it changed is durable (the
+     * agent keeps the report until then): TAKEN, REFUSED for a report this session may never make, RETRY for one the
+     * master cannot take now. It completes with null when the worker's connection closed meanwhile: nobody is left
+     * to answer.
+     */
+    CompletableFuture<ReportAck> take(ConnectedWorker worker, StatusReport report, AgentBounds.Connection connection,
+                                      AgentBounds.Token token) {
         if (!TaskIds.looksValid(report.getTaskId()) || !TaskIds.looksValid(report.getAttemptId())) {
             TaskgridMetrics.REPORTS_REFUSED.inc("invalid");
-            responseObserver.onError(Status.INVALID_ARGUMENT
-                    .withDescription("task_id and attempt_id must be the ids the master handed out").asRuntimeException());
-            return;
+            return answer(report, Verdict.REFUSED, false, "task_id and attempt_id must be the ids the master handed out");
         }
-        Optional<ConnectedWorker> reporter = WORKER_ID.matcher(report.getWorkerId()).matches()
-                ? registry.get(report.getWorkerId()).filter(w -> w.isSession(report.getSessionId()))
-                : Optional.empty();
-        if (reporter.isEmpty()) {
-            // Also the case of an agent between two connections: it keeps the report and sends it once registered.
-            TaskgridMetrics.REPORTS_REFUSED.inc("not_registered");
-            responseObserver.onError(notRegistered(report.getWorkerId()));
-            return;
-        }
-        ConnectedWorker worker = reporter.get();
         String taskId = report.getTaskId();
         String attemptId = report.getAttemptId();
         if (!worker.holds(taskId, attemptId)) {
             if (worker.holdsStale(taskId, attemptId)) {
                 // Claimed on reconnecting, but its task moved on meanwhile: acknowledged, so that the agent's outbox
-                // empties, and nothing changes. Its slot is free once the agent says the attempt is over.
+                // empties, and nothing changes. Its credit is back once the agent says the attempt is over.
                 if (report.getPhase() == Phase.FINISHED && worker.releaseStale(taskId, attemptId)) {
                     dispatcher.requestDispatch();
                 }
-                responseObserver.onNext(ReportAck.newBuilder().setApplied(false).build());
-                responseObserver.onCompleted();
-                return;
+                return answer(report, Verdict.TAKEN, false, "");
             }
             TaskgridMetrics.REPORTS_REFUSED.inc("not_its_attempt");
             if (worker.firstForeignAttempt(attemptId)) {
@@ -273,87 +313,90 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
                         + taskId + ", which this connection does not hold (never handed to it, or not claimed when it "
                         + "registered); refused");
             }
-            responseObserver.onError(Status.PERMISSION_DENIED.withDescription("attempt " + attemptId + " is not held "
-                    + "by this connection of worker " + worker.id() + " (a reconnecting agent claims its attempts when "
-                    + "it registers)").asRuntimeException());
-            return;
+            return answer(report, Verdict.REFUSED, false, "attempt " + attemptId + " is not held by this connection of "
+                    + "worker " + worker.id() + " (a reconnecting agent names its attempts in its Hello)");
         }
-        worker.seen(Instant.now());
         CompletableFuture<Boolean> applied = switch (report.getPhase()) {
             case ACCEPTED -> CompletableFuture.completedFuture(true);
             case STARTED -> dispatcher.started(worker, taskId, attemptId);
-            case FINISHED -> finished(worker, report, responseObserver);
+            case FINISHED -> finished(worker, report, connection, token);
             default -> null;
         };
         if (applied == null) {
-            if (report.getPhase() != Phase.FINISHED) {
-                responseObserver.onError(Status.INVALID_ARGUMENT
-                        .withDescription("phase must be ACCEPTED, STARTED or FINISHED").asRuntimeException());
+            if (report.getPhase() == Phase.FINISHED) {
+                TaskgridMetrics.REPORTS_REFUSED.inc("busy");
+                return answer(report, Verdict.RETRY, false, "too much output of this connection or join token waits "
+                        + "to be written; send the report again later");
             }
-            return;
+            TaskgridMetrics.REPORTS_REFUSED.inc("invalid");
+            return answer(report, Verdict.REFUSED, false, "phase must be STARTED or FINISHED");
         }
-        // Answered once what the report changed is durable; the agent keeps the report until then.
-        applied.whenComplete((changed, failure) -> {
+        return applied.handle((changed, failure) -> {
             Throwable cause = failure instanceof CompletionException && failure.getCause() != null
                     ? failure.getCause() : failure;
             if (cause instanceof Dispatcher.NotHeld) {
-                TaskgridMetrics.REPORTS_REFUSED.inc("not_registered");
-                responseObserver.onError(notRegistered(worker.id()));
-            } else if (failure != null) {
+                return null;
+            }
+            if (failure != null) {
                 TaskgridMetrics.REPORTS_REFUSED.inc("not_stored");
                 LOG.log(Level.SEVERE, "could not store the " + report.getPhase() + " report of task " + taskId, failure);
-                responseObserver.onError(Status.UNAVAILABLE.withDescription(
-                        "the master could not store this report now; send it again later").asRuntimeException());
-            } else {
-                responseObserver.onNext(ReportAck.newBuilder().setApplied(changed).build());
-                responseObserver.onCompleted();
-                output.signals().changed(taskId);
+                return ack(report, Verdict.RETRY, false, "the master could not store this report now; send it again "
+                        + "later");
             }
+            output.signals().changed(taskId);
+            return ack(report, Verdict.TAKEN, changed, "");
         });
     }
 
-    private static io.grpc.StatusRuntimeException notRegistered(String workerId) {
-        return Status.FAILED_PRECONDITION.withDescription("no open connection of worker '" + SafeText.echo(workerId)
-                + "' with this session holds the attempt: register (AssignTask) first, then report")
-                .asRuntimeException();
+    private static CompletableFuture<ReportAck> answer(StatusReport report, Verdict verdict, boolean applied,
+                                                       String reason) {
+        return CompletableFuture.completedFuture(ack(report, verdict, applied, reason));
+    }
+
+    private static ReportAck ack(StatusReport report, Verdict verdict, boolean applied, String reason) {
+        return ReportAck.newBuilder().setSeq(report.getSeq()).setVerdict(verdict).setApplied(applied)
+                .setReason(reason).build();
     }
 
     /**
      * A FINISHED report of an attempt this session holds. Its output is closed first (chunks taken before are in the
      * writer's queue ahead of what the report writes, later ones are refused); the streamed output is then completed
      * from the report, and only then does the dispatcher end the attempt, checking again that this session holds it.
-     * Null (the call answered here) when the output the report would store does not fit the bounds now.
+     * Null when the output the report would store does not fit the bounds now.
      */
     private CompletableFuture<Boolean> finished(ConnectedWorker worker, StatusReport report,
-                                                StreamObserver<ReportAck> responseObserver) {
+                                                AgentBounds.Connection connection, AgentBounds.Token token) {
         String taskId = report.getTaskId();
         String attemptId = report.getAttemptId();
-        if (report.getOutcome() == Outcome.REJECTED) {
+        if (report.getOutcome() == Outcome.REJECTED || report.getOutcome() == Outcome.RETURNED) {
+            boolean returned = report.getOutcome() == Outcome.RETURNED;
+            String reason = reasonOf(report, returned ? "given back unstarted" : "handed back unstarted");
             return worker.closeOutput(taskId, attemptId).orElse(CompletableFuture.completedFuture(null))
-                    .thenCompose(v -> dispatcher.refused(worker, taskId, attemptId,
-                            reasonOf(report, "handed back unstarted")));
+                    .thenCompose(v -> returned ? dispatcher.returned(worker, taskId, attemptId, reason)
+                            : dispatcher.refused(worker, taskId, attemptId, reason));
         }
         AgentBounds bounds = bounds();
-        AgentBounds.Connection connection = AgentBounds.currentConnection();
-        AgentBounds.Token token = bounds.currentToken();
         long bytes = OutputStreamHandler.settles(report) ? (long) report.getStdout().size() + report.getStderr().size() : 0;
         if (bytes > 0 && !bounds.tryTakeReport(connection, token, bytes)) {
-            TaskgridMetrics.REPORTS_REFUSED.inc("busy");
-            responseObserver.onError(Status.RESOURCE_EXHAUSTED.withDescription("too much output of this connection or "
-                    + "join token waits to be written; send the report again later").asRuntimeException());
             return null;
         }
+        Duration ranFor = report.hasRanMicros() && report.getRanMicros() >= 0
+                ? Duration.ofNanos(Math.min(report.getRanMicros(), Long.MAX_VALUE / 1000) * 1000) : null;
         Optional<CompletableFuture<Void>> drained = worker.closeOutput(taskId, attemptId);
         if (drained.isEmpty()) {
             // Another report of the attempt was taken meanwhile: the dispatcher answers as for a repeated report.
             bounds.giveReport(connection, token, bytes);
-            return dispatcher.finished(worker, taskId, attemptId, resultOf(report));
+            return dispatcher.finished(worker, taskId, attemptId, resultOf(report), ranFor);
+        }
+        if (bytes == 0 && drained.get().isDone()) {
+            // Nothing streamed and nothing to settle, as for most short commands: straight to the dispatcher.
+            return dispatcher.finished(worker, taskId, attemptId, resultOf(report), ranFor);
         }
         // The streamed output is complete before the task is final, so a follower that sees it end has all of it.
         return drained.get()
                 .thenCompose(v -> OutputStreamHandler.settle(output, report))
                 .whenComplete((v, e) -> bounds.giveReport(connection, token, bytes))
-                .thenCompose(v -> dispatcher.finished(worker, taskId, attemptId, resultOf(report)));
+                .thenCompose(v -> dispatcher.finished(worker, taskId, attemptId, resultOf(report), ranFor));
     }
 
     @Override
@@ -361,23 +404,14 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         return OutputStreamHandler.open(responseObserver, registry, output, bounds());
     }
 
-    @Override
-    public void drain(DrainRequest request, StreamObserver<DrainAck> responseObserver) {
-        Optional<ConnectedWorker> worker = WORKER_ID.matcher(request.getWorkerId()).matches()
-                ? registry.get(request.getWorkerId()).filter(w -> w.isSession(request.getSessionId()))
-                : Optional.empty();
-        if (worker.isEmpty()) {
-            responseObserver.onError(Status.NOT_FOUND.withDescription("no connected worker '"
-                    + SafeText.echo(request.getWorkerId()) + "' with this session").asRuntimeException());
-            return;
-        }
+    /** The worker asks to be sent nothing more; the answer says how many of its attempts are still in flight. */
+    DrainAck drain(ConnectedWorker worker, DrainRequest request) {
         // The agent's own words (it is shutting down, it cannot start processes, ...), on one line and bounded.
         String reason = request.getReason().isEmpty() ? "the agent is shutting down"
                 : SafeText.oneLine(request.getReason(), MAX_DRAIN_REASON_CHARS);
-        worker.get().drain(reason);
-        LOG.info(() -> "worker " + request.getWorkerId() + " is draining (" + reason + "): no new tasks go to it");
-        responseObserver.onNext(DrainAck.newBuilder().setInFlight(worker.get().running()).build());
-        responseObserver.onCompleted();
+        worker.drain(reason);
+        LOG.info(() -> "worker " + worker.id() + " is draining (" + reason + "): no new tasks go to it");
+        return DrainAck.newBuilder().setInFlight(worker.running()).build();
     }
 
     /** The agent's reason on one line and cut to the column, or {@code fallback} when it gave none. */

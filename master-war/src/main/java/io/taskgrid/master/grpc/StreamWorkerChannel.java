@@ -3,22 +3,31 @@ package io.taskgrid.master.grpc;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.taskgrid.master.dispatch.Dispatched;
 import io.taskgrid.master.dispatch.WorkerChannel;
+import io.taskgrid.proto.v1.Acks;
 import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.Assignments;
 import io.taskgrid.proto.v1.CancelAttempt;
+import io.taskgrid.proto.v1.DrainAck;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.Registered;
-import io.taskgrid.proto.v1.WorkerCommand;
+import io.taskgrid.proto.v1.ReportAck;
 
 import java.util.List;
 
-/** A worker's AssignTask stream, as dispatch sees it. Messages go out one at a time: gRPC streams are not thread-safe. */
+/**
+ * A worker's Connect stream, as dispatch sees it. Messages go out one at a time (gRPC streams are not thread-safe);
+ * what is ready together goes out together: the assignments of one dispatch pass in one message, the answers to one
+ * Reports message in another.
+ */
 final class StreamWorkerChannel implements WorkerChannel {
 
-    private final ServerCallStreamObserver<WorkerCommand> stream;
+    private final ServerCallStreamObserver<MasterMessage> stream;
     private final long outputLimitBytes;
     /** Whether {@code Registered} went out: no assignment goes before it (the agent learns it is registered first). */
     private volatile boolean registered;
+    private boolean closed;
 
-    StreamWorkerChannel(ServerCallStreamObserver<WorkerCommand> stream, long outputLimitBytes) {
+    StreamWorkerChannel(ServerCallStreamObserver<MasterMessage> stream, long outputLimitBytes) {
         this.stream = stream;
         this.outputLimitBytes = outputLimitBytes;
     }
@@ -28,11 +37,28 @@ final class StreamWorkerChannel implements WorkerChannel {
         return registered && stream.isReady() && !stream.isCancelled();
     }
 
+    boolean isRegistered() {
+        return registered;
+    }
+
     @Override
-    public synchronized void send(Dispatched task) {
-        if (stream.isCancelled()) {
+    public void send(Dispatched task) {
+        sendAll(List.of(task));
+    }
+
+    @Override
+    public void sendAll(List<Dispatched> tasks) {
+        if (tasks.isEmpty()) {
             return;
         }
+        Assignments.Builder batch = Assignments.newBuilder();
+        for (Dispatched task : tasks) {
+            batch.addAssignments(assignment(task));
+        }
+        emit(MasterMessage.newBuilder().setAssignments(batch).build());
+    }
+
+    private Assignment assignment(Dispatched task) {
         Assignment.Builder assignment = Assignment.newBuilder()
                 .setTaskId(task.taskId())
                 .setAttemptId(task.attemptId())
@@ -47,23 +73,53 @@ final class StreamWorkerChannel implements WorkerChannel {
         if (task.timeoutSeconds() != null) {
             assignment.setTimeoutSeconds(task.timeoutSeconds());
         }
-        stream.onNext(WorkerCommand.newBuilder().setAssignment(assignment).build());
+        return assignment.build();
     }
 
     @Override
-    public synchronized void cancel(String taskId, String attemptId) {
-        if (!stream.isCancelled()) {
-            stream.onNext(WorkerCommand.newBuilder()
-                    .setCancel(CancelAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId)).build());
-        }
+    public void cancel(String taskId, String attemptId) {
+        emit(MasterMessage.newBuilder()
+                .setCancel(CancelAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId)).build());
     }
 
     /** The first message of the stream: the agent may report from now on; these claims were refused. */
-    synchronized void registered(List<String> refusedAttemptIds) {
-        if (!stream.isCancelled()) {
-            stream.onNext(WorkerCommand.newBuilder()
-                    .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refusedAttemptIds)).build());
-        }
+    void registered(List<String> refusedAttemptIds) {
+        emit(MasterMessage.newBuilder()
+                .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refusedAttemptIds)).build());
         registered = true;
+    }
+
+    void acks(List<ReportAck> acks) {
+        emit(MasterMessage.newBuilder().setAcks(Acks.newBuilder().addAllAcks(acks)).build());
+    }
+
+    void drained(DrainAck ack) {
+        emit(MasterMessage.newBuilder().setDrained(ack).build());
+    }
+
+    synchronized void complete() {
+        if (!closed && !stream.isCancelled()) {
+            closed = true;
+            stream.onCompleted();
+        }
+    }
+
+    synchronized void fail(Throwable status) {
+        if (!closed && !stream.isCancelled()) {
+            closed = true;
+            stream.onError(status);
+        }
+    }
+
+    private synchronized void emit(MasterMessage message) {
+        if (closed || stream.isCancelled()) {
+            return;
+        }
+        try {
+            stream.onNext(message);
+        } catch (IllegalStateException | io.grpc.StatusRuntimeException e) {
+            // The call ended under us (cancelled between the check and the write); its cancel handler cleans up.
+            closed = true;
+        }
     }
 }

@@ -10,6 +10,7 @@ import jakarta.persistence.Lob;
 import jakarta.persistence.Table;
 import jakarta.persistence.Transient;
 
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
@@ -227,6 +228,18 @@ public class Task {
     }
 
     /**
+     * When a process that ran for {@code ranFor} and ended {@code now} started, on this master's clock: never before
+     * the attempt was assigned (an agent's figure is not trusted to move the task's history back).
+     */
+    public LocalDateTime startFrom(LocalDateTime now, Duration ranFor) {
+        LocalDateTime start = now.minus(ranFor.compareTo(MAX_RUN) > 0 ? MAX_RUN : ranFor).truncatedTo(ChronoUnit.MILLIS);
+        return assignedAt != null && start.isBefore(assignedAt) ? assignedAt : start;
+    }
+
+    /** Far longer than any attempt runs; bounds what an agent's figure can do to a date. */
+    private static final Duration MAX_RUN = Duration.ofDays(3650);
+
+    /**
      * The current attempt ended with {@code result}. A non-zero exit with retries left (and no cancel asked for)
      * sends the task back to the queue as a fresh run, which does not count against maxAttempts; otherwise the
      * result is final.
@@ -278,6 +291,23 @@ public class Task {
             return Settled.FINAL;
         }
         backToQueue("REFUSED", why, now);
+        return Settled.REQUEUED;
+    }
+
+    /**
+     * The agent gave the current attempt back unstarted (it held it prefetched and now drains): back to the queue as
+     * if it had never been assigned, counting neither as an attempt nor as a refusal.
+     */
+    public Settled returned(String reportedAttemptId, String why, LocalDateTime now) {
+        if (!isCurrent(reportedAttemptId) || state != TaskState.ASSIGNED) {
+            return Settled.IGNORED;
+        }
+        attemptCount--;
+        if (cancelRequested) {
+            cancelNow(now);
+            return Settled.FINAL;
+        }
+        backToQueue("RETURNED", why, now);
         return Settled.REQUEUED;
     }
 

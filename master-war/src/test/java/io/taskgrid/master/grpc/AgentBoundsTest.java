@@ -33,17 +33,21 @@ import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
-import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.AgentMessage;
 import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.Hello;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.OutputAck;
 import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.OutputStream;
 import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.ProtocolVersion;
 import io.taskgrid.proto.v1.ReportAck;
+import io.taskgrid.proto.v1.Reports;
 import io.taskgrid.proto.v1.StatusReport;
-import io.taskgrid.proto.v1.WorkerCommand;
+import io.taskgrid.proto.v1.Verdict;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -176,50 +180,61 @@ class AgentBoundsTest {
                 .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
     }
 
-    /** One AssignTask stream as a client opens it. */
+    /** One Connect stream as a client opens it. */
     private static final class Agent {
         final String session;
-        final List<WorkerCommand> received = new CopyOnWriteArrayList<>();
+        final List<MasterMessage> received = new CopyOnWriteArrayList<>();
         final CompletableFuture<Status> ended = new CompletableFuture<>();
-        volatile ClientCallStreamObserver<AssignTaskRequest> call;
+        volatile ClientCallStreamObserver<AgentMessage> call;
 
         Agent(String workerId) {
             this.session = "session-of-" + workerId;
         }
 
         boolean registered() {
-            return received.stream().anyMatch(WorkerCommand::hasRegistered);
+            return received.stream().anyMatch(MasterMessage::hasRegistered);
         }
 
         List<Assignment> assignments() {
-            return received.stream().filter(WorkerCommand::hasAssignment).map(WorkerCommand::getAssignment).toList();
+            return received.stream().filter(MasterMessage::hasAssignments)
+                    .flatMap(m -> m.getAssignments().getAssignmentsList().stream()).toList();
+        }
+
+        List<ReportAck> acks() {
+            return received.stream().filter(MasterMessage::hasAcks)
+                    .flatMap(m -> m.getAcks().getAcksList().stream()).toList();
+        }
+
+        synchronized void send(AgentMessage message) {
+            call.onNext(message);
         }
     }
 
     private Agent connect(NodeServiceGrpc.NodeServiceStub stub, String workerId, Map<String, String> labels) {
         Agent agent = new Agent(workerId);
-        stub.assignTask(AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(1).setSessionId(agent.session)
-                .putAllLabels(labels).build(), new ClientResponseObserver<AssignTaskRequest, WorkerCommand>() {
-                    @Override
-                    public void beforeStart(ClientCallStreamObserver<AssignTaskRequest> call) {
-                        agent.call = call;
-                    }
+        stub.connect(new ClientResponseObserver<AgentMessage, MasterMessage>() {
+            @Override
+            public void beforeStart(ClientCallStreamObserver<AgentMessage> call) {
+                agent.call = call;
+            }
 
-                    @Override
-                    public void onNext(WorkerCommand value) {
-                        agent.received.add(value);
-                    }
+            @Override
+            public void onNext(MasterMessage value) {
+                agent.received.add(value);
+            }
 
-                    @Override
-                    public void onError(Throwable t) {
-                        agent.ended.complete(Status.fromThrowable(t));
-                    }
+            @Override
+            public void onError(Throwable t) {
+                agent.ended.complete(Status.fromThrowable(t));
+            }
 
-                    @Override
-                    public void onCompleted() {
-                        agent.ended.complete(Status.OK);
-                    }
-                });
+            @Override
+            public void onCompleted() {
+                agent.ended.complete(Status.OK);
+            }
+        });
+        agent.send(AgentMessage.newBuilder().setHello(Hello.newBuilder().setProtocol(ProtocolVersion.PROTOCOL_VERSION_2)
+                .setWorkerId(workerId).setSlots(1).setSessionId(agent.session).putAllLabels(labels)).build());
         return agent;
     }
 
@@ -275,11 +290,14 @@ class AgentBoundsTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> !live.acks.isEmpty());
         assertThat(live.acks.get(0).getRefused()).isFalse();
         assertThat(live.acks.get(0).getStoredTo()).isEqualTo(6);
-        assertThat(blocking(channel, joinToken).reportStatus(StatusReport.newBuilder().setWorkerId(workerId)
-                .setSessionId(agent.session).setTaskId(task.getTaskId()).setAttemptId(task.getAttemptId())
+        agent.send(AgentMessage.newBuilder().setReports(Reports.newBuilder().addReports(StatusReport.newBuilder()
+                .setSeq(7).setTaskId(task.getTaskId()).setAttemptId(task.getAttemptId())
                 .setPhase(Phase.FINISHED).setOutcome(Outcome.EXITED).setExitCode(0)
-                .setStdout(ByteString.copyFromUtf8("hello\n")).setStdoutTotalBytes(6).setStderrTotalBytes(0).build())
-                .getApplied()).isTrue();
+                .setStdout(ByteString.copyFromUtf8("hello\n")).setStdoutTotalBytes(6).setStderrTotalBytes(0))).build());
+        await().atMost(Duration.ofSeconds(10)).until(() -> !agent.acks().isEmpty());
+        assertThat(agent.acks().get(0).getSeq()).isEqualTo(7);
+        assertThat(agent.acks().get(0).getVerdict()).isEqualTo(Verdict.TAKEN);
+        assertThat(agent.acks().get(0).getApplied()).isTrue();
         assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT STATE, STDOUT_TEXT FROM TG_TASK WHERE ID = '"
                 + task.getTaskId() + "'")).containsExactly(List.of("SUCCEEDED", "hello\n"));
     }
@@ -469,12 +487,11 @@ class AgentBoundsTest {
         headers.put(JoinTokenInterceptor.AUTHORIZATION, "Bearer " + RACK_A);
         io.grpc.Channel authenticated = ClientInterceptors.intercept(flood,
                 MetadataUtils.newAttachHeadersInterceptor(headers));
-        // Sent as a client stream, so that the client sends its headers at once (a unary call's wait for its message).
-        MethodDescriptor<StatusReport, ReportAck> report = NodeServiceGrpc.getReportStatusMethod().toBuilder()
-                .setType(MethodDescriptor.MethodType.CLIENT_STREAMING).build();
-        List<ClientCall<StatusReport, ReportAck>> hanging = new ArrayList<>();
+        // Connect streams that never say Hello: each sits in the master until its client goes.
+        MethodDescriptor<AgentMessage, MasterMessage> connect = NodeServiceGrpc.getConnectMethod();
+        List<ClientCall<AgentMessage, MasterMessage>> hanging = new ArrayList<>();
         for (int i = 0; i < 1000; i++) {
-            ClientCall<StatusReport, ReportAck> call = authenticated.newCall(report, CallOptions.DEFAULT);
+            ClientCall<AgentMessage, MasterMessage> call = authenticated.newCall(connect, CallOptions.DEFAULT);
             call.start(new ClientCall.Listener<>() {
             }, new Metadata());
             call.request(1);

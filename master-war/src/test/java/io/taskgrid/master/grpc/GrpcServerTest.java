@@ -5,7 +5,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
-import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import org.junit.jupiter.api.Test;
 
@@ -23,14 +23,14 @@ class GrpcServerTest {
         server.start();
         ManagedChannel channel = InProcessChannelBuilder.forName(name).directExecutor().build();
         try {
-            assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.getDefaultInstance()))
+            assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).assignTask(AssignTaskRequest.getDefaultInstance()).hasNext())
                     .as("answered, if only to say the method is not implemented here")
                     .isInstanceOfSatisfying(StatusRuntimeException.class,
                             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED));
             assertThat(server.isServing()).isTrue();
             server.stop(1000);
             assertThat(server.isServing()).isFalse();
-            assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.getDefaultInstance()))
+            assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).assignTask(AssignTaskRequest.getDefaultInstance()).hasNext())
                     .isInstanceOfSatisfying(StatusRuntimeException.class,
                             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
         } finally {

@@ -12,9 +12,11 @@ import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
 import io.taskgrid.proto.Keepalive;
-import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.AgentMessage;
+import io.taskgrid.proto.v1.Hello;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
-import io.taskgrid.proto.v1.WorkerCommand;
+import io.taskgrid.proto.v1.ProtocolVersion;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -62,22 +64,24 @@ class KeepaliveContractTest {
                 .build();
         try {
             CompletableFuture<Status> ended = new CompletableFuture<>();
-            NodeServiceGrpc.newStub(channel).assignTask(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1)
-                    .setSessionId("s1").build(), new StreamObserver<>() {
-                        @Override
-                        public void onNext(WorkerCommand value) {
-                        }
+            StreamObserver<AgentMessage> stream = NodeServiceGrpc.newStub(channel).connect(new StreamObserver<>() {
+                @Override
+                public void onNext(MasterMessage value) {
+                }
 
-                        @Override
-                        public void onError(Throwable t) {
-                            ended.complete(Status.fromThrowable(t));
-                        }
+                @Override
+                public void onError(Throwable t) {
+                    ended.complete(Status.fromThrowable(t));
+                }
 
-                        @Override
-                        public void onCompleted() {
-                            ended.complete(Status.OK);
-                        }
-                    });
+                @Override
+                public void onCompleted() {
+                    ended.complete(Status.OK);
+                }
+            });
+            stream.onNext(AgentMessage.newBuilder().setHello(Hello.newBuilder()
+                    .setProtocol(ProtocolVersion.PROTOCOL_VERSION_2).setWorkerId("w1").setSlots(1).setSessionId("s1"))
+                    .build());
             long pings = 3;
             Thread.sleep(Keepalive.AGENT_PING_INTERVAL.multipliedBy(pings).toMillis() + 2000);
             assertThat(ended).as("the stream is still open after %d pings", pings).isNotDone();

@@ -20,19 +20,25 @@ import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
 import io.taskgrid.proto.WorkerLimits;
+import io.taskgrid.proto.v1.AgentMessage;
 import io.taskgrid.proto.v1.AssignTaskRequest;
 import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.Hello;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.OutputAck;
 import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.OutputStream;
 import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.ProtocolVersion;
 import io.taskgrid.proto.v1.ReportAck;
+import io.taskgrid.proto.v1.Reports;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
-import io.taskgrid.proto.v1.WorkerCommand;
+import io.taskgrid.proto.v1.Verdict;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,8 +51,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -87,20 +95,47 @@ class NodeServiceTest {
     private GrpcServer server;
     private ManagedChannel channel;
 
-    /** One agent connection as the test sees it: what the master sent down its stream, and how the stream ended. */
+    /** One agent's Connect stream as the test sees it: what the master sent down it, and how it ended. */
     private static final class Agent {
         final String session;
-        final List<WorkerCommand> received = new CopyOnWriteArrayList<>();
+        final List<MasterMessage> received = new CopyOnWriteArrayList<>();
         final CompletableFuture<Status> ended = new CompletableFuture<>();
+        final Map<Long, CompletableFuture<ReportAck>> acks = new ConcurrentHashMap<>();
+        final AtomicLong seq = new AtomicLong();
+        StreamObserver<AgentMessage> requests;
 
         Agent(String session) {
             this.session = session;
         }
 
         List<Assignment> assignments() {
-            return received.stream().filter(WorkerCommand::hasAssignment).map(WorkerCommand::getAssignment).toList();
+            return received.stream().filter(MasterMessage::hasAssignments)
+                    .flatMap(m -> m.getAssignments().getAssignmentsList().stream()).toList();
+        }
+
+        synchronized void send(AgentMessage message) {
+            requests.onNext(message);
+        }
+
+        /** Sends the report on this stream and waits for its answer. */
+        ReportAck report(StatusReport.Builder report) throws Exception {
+            long n = seq.incrementAndGet();
+            CompletableFuture<ReportAck> answer = acks.computeIfAbsent(n, k -> new CompletableFuture<>());
+            send(AgentMessage.newBuilder().setReports(Reports.newBuilder().addReports(report.setSeq(n))).build());
+            return answer.get(5, TimeUnit.SECONDS);
+        }
+
+        DrainAck drain(String reason) throws Exception {
+            int before = (int) received.stream().filter(MasterMessage::hasDrained).count();
+            send(AgentMessage.newBuilder().setDrain(DrainRequest.newBuilder().setReason(reason)).build());
+            await().atMost(Duration.ofSeconds(5)).until(() -> received.stream().filter(MasterMessage::hasDrained)
+                    .count() > before);
+            return received.stream().filter(MasterMessage::hasDrained).reduce((x, y) -> y).orElseThrow().getDrained();
         }
     }
+
+    /** The open stream of each session, as a report names it. */
+    private final Map<String, Agent> sessions = new ConcurrentHashMap<>();
 
     @BeforeEach
     void start() {
@@ -133,16 +168,22 @@ class NodeServiceTest {
     }
 
     private Agent connect(String workerId, int slots) {
-        return connect(AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(slots)
+        return connect(Hello.newBuilder().setWorkerId(workerId).setSlots(slots)
                 .setSessionId("session-of-" + workerId));
     }
 
-    private Agent connect(AssignTaskRequest.Builder request) {
+    private Agent connect(Hello.Builder request) {
         Agent agent = new Agent(request.getSessionId());
-        NodeServiceGrpc.newStub(channel).assignTask(request.build(), new StreamObserver<>() {
+        sessions.put(request.getSessionId(), agent);
+        agent.requests = NodeServiceGrpc.newStub(channel).connect(new StreamObserver<>() {
             @Override
-            public void onNext(WorkerCommand value) {
+            public void onNext(MasterMessage value) {
                 agent.received.add(value);
+                if (value.hasAcks()) {
+                    for (ReportAck ack : value.getAcks().getAcksList()) {
+                        agent.acks.computeIfAbsent(ack.getSeq(), k -> new CompletableFuture<>()).complete(ack);
+                    }
+                }
             }
 
             @Override
@@ -155,6 +196,10 @@ class NodeServiceTest {
                 agent.ended.complete(Status.OK);
             }
         });
+        if (request.getProtocol() == ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED) {
+            request.setProtocol(ProtocolVersion.PROTOCOL_VERSION_2);
+        }
+        agent.send(AgentMessage.newBuilder().setHello(request).build());
         return agent;
     }
 
@@ -172,27 +217,20 @@ class NodeServiceTest {
                 .setOutcome(Outcome.EXITED).setExitCode(0).setStdout(ByteString.copyFromUtf8("ok\n"));
     }
 
-    private ReportAck report(StatusReport.Builder report) {
-        return NodeServiceGrpc.newBlockingStub(channel).reportStatus(report.build());
+    /** Sends the report on the stream of the session it names; fails unless the master took it. */
+    private ReportAck report(StatusReport.Builder report) throws Exception {
+        ReportAck ack = sessions.get(report.getSessionId()).report(report);
+        assertThat(ack.getVerdict()).as("report taken (%s)", ack.getReason()).isEqualTo(Verdict.TAKEN);
+        return ack;
     }
 
-    private Status.Code refusal(StatusReport.Builder report) {
-        try {
-            report(report);
-            throw new AssertionError("expected the report to be refused");
-        } catch (StatusRuntimeException e) {
-            return e.getStatus().getCode();
-        }
+    /** The master's verdict on the report, sent on the stream of the session it names. */
+    private Verdict answer(StatusReport.Builder report) throws Exception {
+        return sessions.get(report.getSessionId()).report(report).getVerdict();
     }
 
-    /** OK when the report was taken (whatever it changed), else the code it was refused with. */
-    private Status.Code answer(StatusReport.Builder report) {
-        try {
-            report(report);
-            return Status.Code.OK;
-        } catch (StatusRuntimeException e) {
-            return e.getStatus().getCode();
-        }
+    private Verdict refusal(StatusReport.Builder report) throws Exception {
+        return answer(report);
     }
 
     private List<String> row(String taskId, String columns) throws Exception {
@@ -215,24 +253,24 @@ class NodeServiceTest {
         assertThat(connect("", 1).ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(connect("w1", 0).ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(connect("w1", 257).ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("a\nb"))
+        assertThat(connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("a\nb"))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId(""))
+        assertThat(connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId(""))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        AssignTaskRequest.Builder tooManyClaims = AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1)
+        Hello.Builder tooManyClaims = Hello.newBuilder().setWorkerId("w1").setSlots(1)
                 .setSessionId("s1");
         for (int i = 0; i <= NodeService.MAX_CLAIMS; i++) {
-            tooManyClaims.addRunning(RunningAttempt.newBuilder().setTaskId(TaskIds.next()).setAttemptId(TaskIds.next()));
+            tooManyClaims.addHeld(RunningAttempt.newBuilder().setTaskId(TaskIds.next()).setAttemptId(TaskIds.next()));
         }
         assertThat(connect(tooManyClaims).ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
-                .addRunning(RunningAttempt.newBuilder().setTaskId("../../etc").setAttemptId("x")))
+        assertThat(connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+                .addHeld(RunningAttempt.newBuilder().setTaskId("../../etc").setAttemptId("x")))
                 .ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        Status badLabel = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+        Status badLabel = connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
                 .putLabels("os", "linux\nINFO forged")).ended.get(5, TimeUnit.SECONDS);
         assertThat(badLabel.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(badLabel.getDescription()).startsWith("labels: ").doesNotContain("forged");
-        AssignTaskRequest.Builder tooManyLabels = AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1)
+        Hello.Builder tooManyLabels = Hello.newBuilder().setWorkerId("w1").setSlots(1)
                 .setSessionId("s1");
         for (int i = 0; i <= 16; i++) {
             tooManyLabels.putLabels("k" + i, "v");
@@ -274,7 +312,7 @@ class NodeServiceTest {
 
     /** Whether the master registers this worker, rather than ending its stream with INVALID_ARGUMENT. */
     private boolean registers(String workerId, int slots, Map<String, String> labels) {
-        Agent agent = connect(AssignTaskRequest.newBuilder().setWorkerId(workerId).setSlots(slots).setSessionId("s1")
+        Agent agent = connect(Hello.newBuilder().setWorkerId(workerId).setSlots(slots).setSessionId("s1")
                 .putAllLabels(labels));
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.get(workerId).isPresent() || agent.ended.isDone());
         if (agent.ended.isDone()) {
@@ -286,7 +324,7 @@ class NodeServiceTest {
 
     @Test
     void aWorkerIsRegisteredWithTheLabelsItOffers() {
-        connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+        connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
                 .putLabels("os", "linux").putLabels("gpu", "a100"));
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
         assertThat(registry.get("w1").orElseThrow().labels().canonical()).isEqualTo("gpu=a100,os=linux");
@@ -313,17 +351,12 @@ class NodeServiceTest {
     }
 
     @Test
-    void drainStopsNewWorkForThatWorkerOnlyAndOnlyItsOwnSessionMayAskForIt() throws Exception {
-        connect("w1", 1);
+    void drainStopsNewWorkForThatWorkerOnly() throws Exception {
+        Agent w1 = connect("w1", 1);
         connect("w2", 1);
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().size() == 2);
-        assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder()
-                .setWorkerId("w1").setSessionId("impostor").build()))
-                .isInstanceOfSatisfying(StatusRuntimeException.class,
-                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
-        assertThat(registry.get("w1").orElseThrow().isDraining()).isFalse();
-        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
-                .setSessionId("session-of-w1").build());
+        // A drain names no worker: it drains the one registered on its stream, and no other.
+        assertThat(w1.drain("").getInFlight()).isZero();
         assertThat(registry.get("w1").orElseThrow().isDraining()).isTrue();
         assertThat(registry.get("w1").orElseThrow().drainReason()).contains("shutting down");
         assertThat(registry.get("w2").orElseThrow().isDraining()).isFalse();
@@ -336,18 +369,102 @@ class NodeServiceTest {
         // An agent that cannot start processes says so; what it says reaches GET /workers and the log.
         String reason = "cannot start processes: error=11, Resource temporarily unavailable\n[forged] line "
                 + "x".repeat(1_000);
-        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
-                .setSessionId("session-of-w1").setReason(reason).build());
+        sessions.get("session-of-w1").drain(reason);
         String kept = registry.get("w1").orElseThrow().drainReason();
         assertThat(kept).startsWith("cannot start processes: error=11").doesNotContain("\n")
                 .hasSizeLessThanOrEqualTo(NodeService.MAX_DRAIN_REASON_CHARS);
     }
 
     @Test
-    void reportsWithMalformedIdsAreRefused() {
-        assertThat(refusal(StatusReport.newBuilder().setWorkerId("w1"))).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(refusal(StatusReport.newBuilder().setWorkerId("w1").setTaskId("not-a-task")
-                .setAttemptId(TaskIds.next()))).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    void reportsWithMalformedIdsAreRefused() throws Exception {
+        Agent agent = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1"));
+        assertThat(refusal(StatusReport.newBuilder().setSessionId("s1").setPhase(Phase.FINISHED)))
+                .isEqualTo(Verdict.REFUSED);
+        assertThat(refusal(StatusReport.newBuilder().setSessionId("s1").setTaskId("not-a-task")
+                .setAttemptId(TaskIds.next()))).isEqualTo(Verdict.REFUSED);
+        assertThat(agent.ended).as("the stream stays open").isNotDone();
+    }
+
+    @Test
+    void aStreamMustStartWithAHelloOfThisProtocolAndHoldOnlyOne() throws Exception {
+        Agent noHello = new Agent("x");
+        sessions.put("x", noHello);
+        noHello.requests = NodeServiceGrpc.newStub(channel).connect(new StreamObserver<>() {
+            @Override
+            public void onNext(MasterMessage value) {
+                noHello.received.add(value);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                noHello.ended.complete(Status.fromThrowable(t));
+            }
+
+            @Override
+            public void onCompleted() {
+                noHello.ended.complete(Status.OK);
+            }
+        });
+        noHello.send(AgentMessage.newBuilder().setReports(Reports.newBuilder()
+                .addReports(StatusReport.newBuilder().setTaskId(TaskIds.next()).setAttemptId(TaskIds.next()))).build());
+        assertThat(noHello.ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+
+        Status oldProtocol = connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+                .setProtocolValue(1)).ended.get(5, TimeUnit.SECONDS);
+        assertThat(oldProtocol.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+        assertThat(oldProtocol.getDescription()).contains("protocol 2").contains("protocol 1");
+
+        Agent twice = registered(Hello.newBuilder().setWorkerId("w2").setSlots(1).setSessionId("s2"));
+        twice.send(AgentMessage.newBuilder().setHello(Hello.newBuilder().setProtocol(ProtocolVersion.PROTOCOL_VERSION_2)
+                .setWorkerId("w3").setSlots(1).setSessionId("s3")).build());
+        assertThat(twice.ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().isEmpty());
+    }
+
+    /** An agent of the protocol before Connect gets the one status it takes as final, naming both protocols. */
+    @Test
+    void anAgentOfProtocolOneIsToldToUpgradeAndNotToRetry() {
+        assertThatThrownBy(() -> NodeServiceGrpc.newBlockingStub(channel).assignTask(AssignTaskRequest.newBuilder()
+                .setWorkerId("old").setSlots(1).setSessionId("s").build()).hasNext())
+                .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+                    assertThat(e.getStatus().getDescription()).contains("protocol 2").contains("protocol 1");
+                });
+        assertThat(registry.all()).isEmpty();
+    }
+
+    /** A prefetching worker is given tasks beyond its slots only when no worker with a free slot may run them. */
+    @Test
+    void prefetchGoesOnlyWhereNoFreeSlotWaits() throws Exception {
+        Agent busy = registered(Hello.newBuilder().setWorkerId("busy").setSlots(1).setPrefetch(1).setSessionId("b"));
+        Assignment first = assignedTo(busy, "sleep 60");
+        Agent idle = registered(Hello.newBuilder().setWorkerId("idle").setSlots(1).setPrefetch(1).setSessionId("i"));
+        assignedTo(idle, "sleep 60");
+        assertThat(busy.assignments()).as("the idle worker's free slot came first").containsExactly(first);
+        // Both slots busy: the next two are prefetched, one each; a fifth waits in the queue.
+        for (int i = 0; i < 3; i++) {
+            dispatcher.submit(TaskIds.next(), new NewTask("true", Map.of(), null, null, null, null, null, null, null),
+                    "tester", null, null, null).get(5, TimeUnit.SECONDS);
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> busy.assignments().size() + idle.assignments().size() == 4);
+        assertThat(busy.assignments()).hasSize(2);
+        assertThat(idle.assignments()).hasSize(2);
+        assertThat(dispatcher.queued()).isEqualTo(1);
+    }
+
+    /** A prefetched task given back by a draining agent goes back to the queue without counting as an attempt. */
+    @Test
+    void aReturnedTaskIsQueuedAgainAsIfNeverAssigned() throws Exception {
+        Agent agent = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setPrefetch(1).setSessionId("s1"));
+        assignedTo(agent, "sleep 60");
+        Assignment held = assignedTo(agent, "true");
+        agent.drain("shutting down");
+        ReportAck ack = report(StatusReport.newBuilder().setSessionId("s1").setTaskId(held.getTaskId())
+                .setAttemptId(held.getAttemptId()).setPhase(Phase.FINISHED).setOutcome(Outcome.RETURNED)
+                .setReason("the agent is shutting down"));
+        assertThat(ack.getApplied()).isTrue();
+        assertThat(row(held.getTaskId(), "STATE, ATTEMPT_COUNT")).containsExactly("QUEUED", "0");
+        assertThat(registry.get("w1").orElseThrow().refusedTotal()).isZero();
     }
 
     /** The attack that worked before: a made-up, unconnected worker id reporting a result for a running attempt. */
@@ -359,13 +476,12 @@ class NodeServiceTest {
         Agent intruder = connect("intruder", 4);
         await().atMost(Duration.ofSeconds(5)).until(() -> !intruder.received.isEmpty());
 
-        assertThat(refusal(finished("ghost", "s", task))).as("a worker id that is not connected")
-                .isEqualTo(Status.Code.FAILED_PRECONDITION);
-        assertThat(refusal(finished("w1", "guessed", task))).as("w1's id, another session")
-                .isEqualTo(Status.Code.FAILED_PRECONDITION);
+        // A report names no session of its own any more: the stream it comes on is the session, so "another
+        // worker's id" or "a guessed session" cannot be said at all; what is left is a connected worker naming an
+        // attempt it does not hold.
         assertThat(refusal(finished("intruder", intruder.session, task))).as("a connected worker, not the holder")
-                .isEqualTo(Status.Code.PERMISSION_DENIED);
-        assertThat(refusal(finished("intruder", intruder.session, task))).isEqualTo(Status.Code.PERMISSION_DENIED);
+                .isEqualTo(Verdict.REFUSED);
+        assertThat(refusal(finished("intruder", intruder.session, task))).isEqualTo(Verdict.REFUSED);
         assertThat(row(task.getTaskId(), "STATE")).containsExactly("ASSIGNED");
         assertThat(logged).filteredOn(r -> r.getMessage().contains("never handed to it")).as("logged once").hasSize(1);
 
@@ -379,14 +495,14 @@ class NodeServiceTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w2").isPresent());
         Assignment foreign = assignedTo(w2, "sleep 5");
         String unknown = TaskIds.next();
-        Agent claimer = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s-w1")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(foreign.getTaskId()).setAttemptId(foreign.getAttemptId()))
-                .addRunning(RunningAttempt.newBuilder().setTaskId(TaskIds.next()).setAttemptId(unknown)));
+        Agent claimer = connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s-w1")
+                .addHeld(RunningAttempt.newBuilder().setTaskId(foreign.getTaskId()).setAttemptId(foreign.getAttemptId()))
+                .addHeld(RunningAttempt.newBuilder().setTaskId(TaskIds.next()).setAttemptId(unknown)));
         await().atMost(Duration.ofSeconds(5)).until(() -> !claimer.received.isEmpty());
         assertThat(claimer.received.get(0).getRegistered().getRefusedAttemptIdsList())
                 .containsExactly(foreign.getAttemptId(), unknown);
         assertThat(registry.get("w1").orElseThrow().holds(foreign.getTaskId(), foreign.getAttemptId())).isFalse();
-        assertThat(refusal(finished("w1", "s-w1", foreign))).isEqualTo(Status.Code.PERMISSION_DENIED);
+        assertThat(refusal(finished("w1", "s-w1", foreign))).isEqualTo(Verdict.REFUSED);
         assertThat(logged).filteredOn(r -> r.getMessage().contains("claimed 2 attempt(s)")).hasSize(1);
     }
 
@@ -410,7 +526,7 @@ class NodeServiceTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.get(workerId).isEmpty());
     }
 
-    private Agent registered(AssignTaskRequest.Builder request) {
+    private Agent registered(Hello.Builder request) {
         Agent agent = connect(request);
         await().atMost(Duration.ofSeconds(5)).until(() -> !agent.received.isEmpty() || agent.ended.isDone());
         assertThat(agent.ended).as("registered").isNotDone();
@@ -434,19 +550,19 @@ class NodeServiceTest {
         List<Object> before = everythingOf(a);
         assertThat(before.get(0)).isEqualTo("real\n");
 
-        registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("forged"));
-        Status.Code answer = answer(finishedWithOutput("w1", "forged", a, "forged output\n"));
+        registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("forged"));
+        Verdict answer = answer(finishedWithOutput("w1", "forged", a, "forged output\n"));
         OutputCall chunks = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 0, "forged output\n")
                 .setSessionId("forged"));
         assertThat(chunks.ack(1).getRefused()).isTrue();
         assertThat(everythingOf(a)).as("nothing of the ended attempt changed").isEqualTo(before);
-        assertThat(answer).as("a session that does not hold the attempt").isEqualTo(Status.Code.PERMISSION_DENIED);
+        assertThat(answer).as("a session that does not hold the attempt").isEqualTo(Verdict.REFUSED);
         gone("w1");
 
         // Claiming it on registering gains nothing either: the attempt is over, so the claim only keeps a slot until
         // the "agent" reports it, and that report is acknowledged without changing anything.
-        Agent claimer = registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("claims")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
+        Agent claimer = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("claims")
+                .addHeld(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
         assertThat(claimer.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
         ReportAck ack;
         try {
@@ -470,20 +586,20 @@ class NodeServiceTest {
         gone("w1");
         List<Object> before = everythingOf(a);
 
-        registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("forged"));
-        Status.Code started = answer(finished("w1", "forged", a).setPhase(Phase.STARTED));
-        Status.Code finished = answer(finishedWithOutput("w1", "forged", a, "forged\n"));
+        registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("forged"));
+        Verdict started = answer(finished("w1", "forged", a).setPhase(Phase.STARTED));
+        Verdict finished = answer(finishedWithOutput("w1", "forged", a, "forged\n"));
         boolean chunkRefused = new OutputCall().send(chunk("w1", a, OutputStream.STDOUT, 8, "forged\n")
                 .setSessionId("forged")).ack(1).getRefused();
         assertThat(everythingOf(a)).as("the attempt goes on as it was").isEqualTo(before);
         assertThat(row(a.getTaskId(), "STATE")).containsExactly("ASSIGNED");
-        assertThat(List.of(started, finished)).containsOnly(Status.Code.PERMISSION_DENIED);
+        assertThat(List.of(started, finished)).containsOnly(Verdict.REFUSED);
         assertThat(chunkRefused).isTrue();
         gone("w1");
 
         // The agent itself comes back, claims what it runs, and its result is taken.
-        Agent back = registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
+        Agent back = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
+                .addHeld(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
         assertThat(back.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
         assertThat(report(finishedWithOutput("w1", "back", a, "partial\nreal\n")).getApplied()).isTrue();
         assertThat(row(a.getTaskId(), "STATE, STDOUT_TEXT")).containsExactly("SUCCEEDED", "partial\nreal\n");
@@ -503,10 +619,10 @@ class NodeServiceTest {
         gone("w1");
         await().atMost(Duration.ofSeconds(10)).until(() -> row(a.getTaskId(), "STATE").get(0).equals("QUEUED"));
 
-        Agent back = registered(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
+        Agent back = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
+                .addHeld(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
         assertThat(back.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
-        await().atMost(Duration.ofSeconds(5)).until(() -> back.received.stream().anyMatch(WorkerCommand::hasCancel));
+        await().atMost(Duration.ofSeconds(5)).until(() -> back.received.stream().anyMatch(MasterMessage::hasCancel));
         assertThat(report(finishedWithOutput("w1", "back", a, "too late\n")).getApplied()).isFalse();
         assertThat(output.hasChunks(a.getAttemptId())).as("no output for the attempt given up").isFalse();
         // Its slot is free again: the task, queued once more, goes to it as a new attempt.
@@ -547,7 +663,7 @@ class NodeServiceTest {
         Assignment mine = assignedTo(agent, "sleep 60");
         for (int i = 0; i < 500; i++) {
             Assignment made = mine.toBuilder().setTaskId(TaskIds.next()).setAttemptId(TaskIds.next()).build();
-            assertThat(refusal(finished("w1", agent.session, made))).isEqualTo(Status.Code.PERMISSION_DENIED);
+            assertThat(refusal(finished("w1", agent.session, made))).isEqualTo(Verdict.REFUSED);
         }
         assertThat(logged).filteredOn(r -> r.getMessage().contains("never handed to it")).hasSize(1);
     }
@@ -558,12 +674,11 @@ class NodeServiceTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
         Assignment a = assignedTo(before, "sleep 5");
         Assignment b = assignedTo(before, "sleep 5");
-        NodeServiceGrpc.newBlockingStub(channel).drain(DrainRequest.newBuilder().setWorkerId("w1")
-                .setSessionId("session-of-w1").build());
+        before.drain("");
         registry.get("w1").ifPresent(w -> dispatcher.workerGone(w, "test"));
-        Agent back = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s2")
-                .addRunning(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId()))
-                .addRunning(RunningAttempt.newBuilder().setTaskId(b.getTaskId()).setAttemptId(b.getAttemptId())));
+        Agent back = connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s2")
+                .addHeld(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId()))
+                .addHeld(RunningAttempt.newBuilder().setTaskId(b.getTaskId()).setAttemptId(b.getAttemptId())));
         await().atMost(Duration.ofSeconds(5)).until(() -> !back.received.isEmpty());
         ConnectedWorker w1 = registry.get("w1").orElseThrow();
         assertThat(w1.running()).isEqualTo(2);
@@ -609,7 +724,7 @@ class NodeServiceTest {
 
     @Test
     void whatAnAgentSaysReachesLogAndStoreOnOneLineAndCutToSize() throws Exception {
-        Agent agent = connect(AssignTaskRequest.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
+        Agent agent = connect(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1")
                 .setAgentVersion("1.0\nSEVERE forged line " + "v".repeat(1000)));
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isPresent());
         Assignment task = assignedTo(agent, "true");

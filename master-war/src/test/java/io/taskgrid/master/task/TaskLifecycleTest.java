@@ -2,6 +2,7 @@ package io.taskgrid.master.task;
 
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.util.List;
 
@@ -214,6 +215,32 @@ class TaskLifecycleTest {
         assertThat(task.getState()).isEqualTo(TaskState.FAILED);
         assertThat(task.getReason()).contains("handed the task back unstarted 3 times").contains("not today");
         assertThat(task.takeChangedAttempts()).extracting(Attempt::getOutcome).containsOnly("REFUSED");
+    }
+
+    @Test
+    void aReturnedAttemptGoesBackToTheQueueCountingNeitherAsAttemptNorAsRefusal() {
+        Task task = aQueuedTask().maxAttempts(1).build();
+        for (int i = 1; i <= 5; i++) {
+            task.assign("w" + i, "a-" + i, T0);
+            assertThat(task.returned("a-" + i, "draining", LATER)).isEqualTo(Settled.REQUEUED);
+        }
+        assertThat(task.getState()).isEqualTo(TaskState.QUEUED);
+        assertThat(task.getAttemptCount()).isZero();
+        assertThat(task.getRefusals()).isZero();
+        assertThat(task.takeChangedAttempts()).extracting(Attempt::getOutcome).containsOnly("RETURNED");
+        task.assign("w6", "a-6", T0);
+        task.started("a-6", LATER);
+        assertThat(task.returned("a-6", "too late", LATER)).as("a started attempt is not returned").isEqualTo(Settled.IGNORED);
+    }
+
+    @Test
+    void aStartTakenFromHowLongTheProcessRanIsNeverBeforeTheAssignment() {
+        Task task = aQueuedTask().build();
+        task.assign("w1", "a-1", T0);
+        assertThat(task.startFrom(T0.plusSeconds(10), Duration.ofSeconds(3))).isEqualTo(T0.plusSeconds(7));
+        assertThat(task.startFrom(T0.plusSeconds(10), Duration.ofDays(1))).as("an agent's figure cannot go before it")
+                .isEqualTo(T0);
+        assertThat(task.startFrom(T0.plusSeconds(10), Duration.ofSeconds(Long.MAX_VALUE / 2))).isEqualTo(T0);
     }
 
     @Test
