@@ -15,7 +15,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The benchmark, small: every phase runs once end to end on a cluster of its own (other ports than the shared one),
  * the simulated agents with 10 and 50 agents, so that the benchmark keeps working. No figure is asserted: machines
- * differ; only that each was measured, and that the simulated agents drained what was queued.
+ * differ; only that each was measured, and that the simulated agents drained what was queued. Other ports:
+ * {@code -Dtaskgrid.bench.http.port=P -Dtaskgrid.bench.grpc.port=Q}.
  */
 class BenchmarkSmokeIT {
 
@@ -25,7 +26,8 @@ class BenchmarkSmokeIT {
         System.setProperty("taskgrid.bench.noexit", "true");
         Benchmark.main(new String[]{"--liberty", SharedCluster.property("taskgrid.wlp.dir"),
                 "--agent-jar", SharedCluster.property("taskgrid.agent.jar"), "--out", out.toString(),
-                "--db", "h2", "--label", "smoke", "--scale", "smoke", "--http-port", "39192", "--grpc-port", "39151"});
+                "--db", "h2", "--label", "smoke", "--scale", "smoke", "--http-port", System.getProperty("taskgrid.bench.http.port", "39192"), "--grpc-port",
+                System.getProperty("taskgrid.bench.grpc.port", "39151")});
         JsonObject run;
         try (JsonReader reader = Json.createReader(new StringReader(Files.readString(out.resolve("results.json"))))) {
             run = reader.readObject().getJsonArray("runs").getJsonObject(0);
@@ -51,6 +53,7 @@ class BenchmarkSmokeIT {
             assertThat(r.getJsonNumber("taken").longValue()).isEqualTo(r.getInt("tasks"));
             assertThat(r.getJsonNumber("refused").longValue()).isZero();
         });
+        assertThat(run.getJsonObject("phaseSeconds")).containsKeys("warmup", "e2e", "dispatch", "agents", "intake");
         if ("yes".equals(run.getString("batchSubmit"))) {
             assertThat(run.isNull("intakeBatchTasksPerSecond")).isFalse();
             assertThat(run.getJsonNumber("intakeBatchErrors").longValue()).isZero();

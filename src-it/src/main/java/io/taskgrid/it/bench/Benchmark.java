@@ -90,6 +90,9 @@ public final class Benchmark {
     private String token;
     /** Whether the master takes a JSON array on POST /tasks; null until the first batch is tried. */
     private Boolean batchSubmit;
+    /** Wall time of each phase run, so that a developer sees what a rerun of one costs. */
+    private final Map<String, Double> phaseSeconds = new LinkedHashMap<>();
+    private static final long STARTED = System.nanoTime();
     /** Tasks the real agents have run in this cluster so far (they count towards the RSS-after-tasks figure). */
     private long tasksThroughAgents;
 
@@ -150,6 +153,17 @@ public final class Benchmark {
     }
 
     /** One run of every measurement on a fresh master over {@code db} (h2, postgresql, or default: the build's own). */
+    /** A phase that may throw anything; its wall time goes into {@code phaseSeconds}. */
+    private interface Phase {
+        void run() throws Exception;
+    }
+
+    private void timed(String name, Phase phase) throws Exception {
+        long t0 = System.nanoTime();
+        phase.run();
+        phaseSeconds.put(name, (System.nanoTime() - t0) / 1e9);
+    }
+
     private void runOn(String db, Path out) throws Exception {
         log("==== " + db + " ====");
         Path wlp = Path.of(options.get("--liberty"));
@@ -191,6 +205,7 @@ public final class Benchmark {
                 .taskUser(options.getOrDefault("--task-user", TaskUser.SAME));
         env.forEach(config::masterEnv);
         double spawnMs = (Double) results.get("spawnMedianMs");
+        phaseSeconds.clear();
         long startAt = System.nanoTime();
         cluster = LocalCluster.start(config.build());
         token = cluster.apiToken();
@@ -198,7 +213,7 @@ public final class Benchmark {
             results.put("clusterStartSeconds", (System.nanoTime() - startAt) / 1e9);
             results.put("workers", cluster.config().workers());
             if (phases.contains("ready")) {
-                masterReady();
+                timed("ready", this::masterReady);
             }
             TimeUnit.SECONDS.sleep(3);
             results.put("agentIdleRssMib", maxAgentRss());
@@ -206,30 +221,37 @@ public final class Benchmark {
             boolean agents = cluster.config().workers() > 0;
             double tasksPerSecond = Double.NaN;
             if (agents && (phases.contains("e2e") || phases.contains("profile") || phases.contains("dispatch"))) {
-                warmUp();
+                timed("warmup", this::warmUp);
             }
             if (agents && phases.contains("e2e")) {
-                tasksPerSecond = endToEnd(Integer.parseInt(options.getOrDefault("--tasks", smoke ? "150" : "3000")));
+                int n = Integer.parseInt(options.getOrDefault("--tasks", smoke ? "150" : "3000"));
+                long t0 = System.nanoTime();
+                tasksPerSecond = endToEnd(n);
+                phaseSeconds.put("e2e", (System.nanoTime() - t0) / 1e9);
                 results.put("e2eRatioToFloor", tasksPerSecond / (Double) results.get("floorPerSecond"));
             }
             if (agents && phases.contains("profile")) {
-                profiledRun(db, Integer.parseInt(options.getOrDefault("--tasks", smoke ? "150" : "3000")));
+                timed("profile", () -> profiledRun(db, Integer.parseInt(options.getOrDefault("--tasks",
+                        smoke ? "150" : "3000"))));
             }
             if (agents && phases.contains("dispatch")) {
                 double rate = Double.isNaN(tasksPerSecond)
                         ? Double.parseDouble(options.getOrDefault("--dispatch-rate", "20")) * 2 : tasksPerSecond;
-                dispatchLatency(rate / 2, spawnMs, smoke ? 50 : 600);
+                timed("dispatch", () -> dispatchLatency(rate / 2, spawnMs, smoke ? 50 : 600));
             }
             if (agents && phases.contains("agentrss")) {
-                agentRssAfterTasks(smoke ? 300 : 10_000);
+                timed("agentrss", () -> agentRssAfterTasks(smoke ? 300 : 10_000));
             }
             if (phases.contains("agents")) {
-                simulatedAgents();
+                timed("agents", this::simulatedAgents);
             }
             if (phases.contains("intake") || phases.contains("openloop") || phases.contains("batch")) {
-                intake(smoke ? 1 : 10, smoke ? 1_000 : 100_000);
+                timed("intake", () -> intake(smoke ? 1 : 10, smoke ? 1_000 : 100_000));
             }
             results.put("agentRssAfterMib", maxAgentRss());
+            var seconds = Json.createObjectBuilder();
+            phaseSeconds.forEach((phase, s) -> seconds.add(phase, Math.round(s * 10) / 10.0));
+            results.put("phaseSeconds", seconds.build());
             results.put("batchSubmit", batchSubmit == null ? "not tried" : batchSubmit ? "yes"
                     : "no: single POSTs with an Idempotency-Key instead");
         } finally {
@@ -467,7 +489,15 @@ public final class Benchmark {
         int[] counts = Arrays.stream(options.getOrDefault("--agents", smoke ? "10,50" : "10,100,1000").split(","))
                 .mapToInt(Integer::parseInt).toArray();
         int tasks = Integer.parseInt(options.getOrDefault("--agent-tasks", smoke ? "500" : "20000"));
-        for (String id : cluster.agentIds()) {
+        // SIGTERM to all at once, then wait for each: they drain side by side instead of one after another.
+        List<String> running = cluster.agentIds();
+        for (String id : running) {
+            Process agent = cluster.agentProcess(id);
+            if (agent != null) {
+                agent.toHandle().destroy();
+            }
+        }
+        for (String id : running) {
             cluster.stopAgent(id);
         }
         awaitConnectedWorkers(0, Duration.ofSeconds(60));
@@ -546,7 +576,7 @@ public final class Benchmark {
                     blockers.add(json(http.post("/tasks", "{\"cmd\":\"sleep 3600\"}").body()).getString("id"));
                 }
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                while (count("RUNNING") < slots && System.nanoTime() < deadline) {
+                while (count("RUNNING", slots) < slots && System.nanoTime() < deadline) {
                     TimeUnit.MILLISECONDS.sleep(100);
                 }
             }
@@ -843,9 +873,10 @@ public final class Benchmark {
         int clients = 4;
         ExecutorService pool = Executors.newFixedThreadPool(clients);
         AtomicLong left = new AtomicLong(n);
+        boolean probing = batchSubmit == null;
         boolean batches = probeBatch();
-        if (batches) {
-            left.addAndGet(-1);   // the probe queued one
+        if (batches && probing) {
+            left.addAndGet(-1);   // the probe, asked just now, queued one
         }
         String run = UUID.randomUUID().toString();
         AtomicLong keys = new AtomicLong();
@@ -1005,8 +1036,13 @@ public final class Benchmark {
 
     /** 0, 1, or "1 or more": whether any task is in {@code state}. */
     private int count(String state) throws IOException {
+        return count(state, 1);
+    }
+
+    /** How many tasks are in {@code state}, counted up to {@code upTo} (one page of the list). */
+    private int count(String state, int upTo) throws IOException {
         try (RawHttp http = http()) {
-            return json(http.get("/tasks?limit=1&state=" + state).body()).getJsonArray("tasks").size();
+            return json(http.get("/tasks?limit=" + upTo + "&state=" + state).body()).getJsonArray("tasks").size();
         }
     }
 
@@ -1156,6 +1192,6 @@ public final class Benchmark {
     }
 
     private static void log(String line) {
-        System.out.println("[bench] " + line);
+        System.out.printf(Locale.ROOT, "[bench %6.1fs] %s%n", (System.nanoTime() - STARTED) / 1e9, line);
     }
 }
