@@ -34,6 +34,12 @@ public final class Protocol {
     /** The most attempts a Hello may name as still held (running, prefetched, or with a result not yet taken). */
     public static final int MAX_HELD = 1024;
 
+    /**
+     * An agent puts no more than this many bytes of reports in one message (a single larger report goes alone): the
+     * master reads messages of at most twice its output cap plus 1 MiB, which a report's output fits in.
+     */
+    public static final int REPORTS_BYTES_PER_MESSAGE = 1024 * 1024;
+
     /** The most reports one Reports message may carry; an agent sends more in several. */
     public static final int MAX_REPORTS_PER_MESSAGE = 256;
 

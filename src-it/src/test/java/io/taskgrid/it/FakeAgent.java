@@ -12,24 +12,24 @@ import io.taskgrid.proto.v1.AgentMessage;
 import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.Hello;
 import io.taskgrid.proto.v1.MasterMessage;
-import io.taskgrid.proto.v1.ProtocolVersion;
-import io.taskgrid.proto.v1.Reports;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
+import io.taskgrid.proto.v1.ProtocolVersion;
 import io.taskgrid.proto.v1.ReportAck;
+import io.taskgrid.proto.v1.Reports;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
 
 import java.util.List;
-import java.util.UUID;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
 
 /**

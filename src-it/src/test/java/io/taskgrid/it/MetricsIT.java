@@ -1,6 +1,5 @@
 package io.taskgrid.it;
 
-import io.grpc.StatusRuntimeException;
 import io.taskgrid.it.cluster.LocalCluster;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
@@ -22,7 +21,6 @@ import java.util.UUID;
 
 import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * {@code /metrics} scraped on the real cluster while tasks run: every count moves by what the test did, no more and no

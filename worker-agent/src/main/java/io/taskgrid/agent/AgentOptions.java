@@ -1,5 +1,6 @@
 package io.taskgrid.agent;
 
+import io.taskgrid.proto.Protocol;
 import io.taskgrid.proto.WorkerLimits;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -31,7 +32,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
                            List<Pattern> allow, List<String> allowEnv, String joinToken, Path tokenFile, Path tlsCa,
                            Path tlsCert, Path tlsKey, String runAs, boolean plaintextAllowed,
-                           Map<String, String> labels) {
+                           Map<String, String> labels, int prefetch) {
 
     public AgentOptions {
         allow = List.copyOf(allow);
@@ -48,14 +49,14 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     public AgentOptions withWorkerId(String id) {
         return new AgentOptions(id, masterHost, masterPort, slots, reconnectDelay, maxReconnectDelay, shutdownGrace,
                 killGrace, stateDir, allow, allowEnv, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
-                plaintextAllowed, labels);
+                plaintextAllowed, labels, prefetch);
     }
 
     /** Never prints the join token. */
     @Override
     public String toString() {
         return "AgentOptions[" + (workerId == null ? "(the state directory's id)" : workerId) + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
-                + ", token=" + (joinToken == null ? "none" : "set") + "]";
+                + ", prefetch=" + prefetch                + ", token=" + (joinToken == null ? "none" : "set") + "]";
     }
 
     /** Whether this agent may run {@code cmd}: always with no --allow, else when some pattern matches all of it. */
@@ -157,6 +158,13 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 description = "how many tasks to run at once, 1 to " + WorkerLimits.MAX_SLOTS
                         + " (default: ${DEFAULT-VALUE})")
         int slots;
+
+        @Option(names = "--prefetch", paramLabel = "N", converter = NonNegative.class,
+                description = "how many assignments to hold beyond the free slots, each started the moment a slot "
+                        + "frees without a round trip to the master; 0 to " + Protocol.MAX_PREFETCH_PER_SLOT
+                        + " times --slots, at most " + Protocol.MAX_PREFETCH + "; 0 turns it off (default: one per "
+                        + "slot, the value of --slots)")
+        Integer prefetch;
 
         @Option(names = "--label", paramLabel = "KEY=VALUE", converter = LabelArgument.class,
                 description = "a label this worker offers; tasks that require labels run only where all match. "
@@ -275,11 +283,16 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 throw new UsageException("--allow-env applies only with --allow: without it a task runs any command, "
                         + "and sets any variable");
             }
+            int held = prefetch == null ? Math.min(slots, Protocol.MAX_PREFETCH) : prefetch;
+            if (!Protocol.isPrefetch(held, slots)) {
+                throw new UsageException("--prefetch " + held + " is out of range for " + slots + " slot(s): 0 to "
+                        + Math.min(Protocol.MAX_PREFETCH, slots * Protocol.MAX_PREFETCH_PER_SLOT));
+            }
             Path state = stateDir != null ? stateDir
                     : Path.of(System.getProperty("user.home"), ".taskgrid-agent", id != null ? id : DEFAULT_STATE_DIR);
             return new AgentOptions(id, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
                     shutdownGrace, killGrace, state, allow, allowEnv, joinToken, tokenFile, tlsCa, tlsCert, tlsKey,
-                    runAs, plaintext, labelMap);
+                    runAs, plaintext, labelMap, held);
         }
     }
 
@@ -336,6 +349,13 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         @Override
         public Integer convert(String value) {
             return intIn(value, 1, WorkerLimits.MAX_SLOTS);
+        }
+    }
+
+    static final class NonNegative implements ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            return intIn(value, 0, Integer.MAX_VALUE);
         }
     }
 

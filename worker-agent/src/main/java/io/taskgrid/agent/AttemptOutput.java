@@ -17,6 +17,13 @@ final class AttemptOutput {
     private volatile boolean refused;
     /** The attempt has ended: send what is left at once instead of batching it. */
     private volatile boolean ending;
+    /**
+     * Streamed live: its output outgrew what a report carries, or it kept running. Until then the output stays here
+     * and travels in the FINISHED report only, which costs a short task no output call at all. Guarded by this.
+     */
+    private boolean live;
+    /** The process has ended and its report is being made: too late to go live. Guarded by this. */
+    private boolean over;
 
     AttemptOutput(Assignment assignment) {
         this(assignment.getTaskId(), assignment.getAttemptId(), assignment.getOutputLimitBytes());
@@ -51,6 +58,34 @@ final class AttemptOutput {
             case STDERR -> stderr;
             default -> null;
         };
+    }
+
+    /** @return whether it went live now (false: it was already, or its process has ended) */
+    synchronized boolean goLive() {
+        if (live || over) {
+            return false;
+        }
+        live = true;
+        return true;
+    }
+
+    synchronized boolean isLive() {
+        return live;
+    }
+
+    /**
+     * The process has ended: from now on it never goes live.
+     *
+     * @return whether it was streamed live, and so has to be finished on the stream too
+     */
+    synchronized boolean over() {
+        over = true;
+        return live;
+    }
+
+    /** Bytes printed on its larger stream so far. */
+    long largestTotal() {
+        return Math.max(stdout.total(), stderr.total());
     }
 
     void refuse() {

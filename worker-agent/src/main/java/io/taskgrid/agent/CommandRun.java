@@ -39,9 +39,15 @@ import java.util.regex.Pattern;
 final class CommandRun {
 
     private static final File DEV_NULL = new File("/dev/null");
+    /** What a write to an empty pipe always takes whole, at once (POSIX: at least 512; Linux: 4096). */
+    private static final int PIPE_BUF = 4096;
     private static final Path ROOT = Path.of("/");
     private static final SecureRandom RANDOM = new SecureRandom();
-    /** Threads that drain the commands' output, kept between commands rather than started two per command. */
+    /**
+     * Threads for what the {@link OutputPump} cannot do: drain the JDK's pipes where there is no {@link OsPipe}, or
+     * every command's pipes where the pump's thread could not be had; and hand a --run-as shell an environment larger
+     * than a pipe takes at once. Kept between commands; the usual command uses none of them.
+     */
     private static final ExecutorService READERS = Executors.newCachedThreadPool(runnable -> {
         Thread thread = new Thread(runnable, "output-reader");
         thread.setDaemon(true);
@@ -163,8 +169,8 @@ final class CommandRun {
 
         OsPipe outPipe = null;
         OsPipe errPipe = null;
-        Future<?> outReader = null;
-        Future<?> errReader = null;
+        Reader outReader = null;
+        Reader errReader = null;
         if (OsPipe.usable()) {
             try {
                 OsPipe[] pipes = OsPipe.openTwo();
@@ -186,12 +192,22 @@ final class CommandRun {
             builder.redirectError(errPipe.path());
             try {
                 // Before the process exists: a thread that cannot be had now is no reason to start a command whose
-                // output nobody would read.
-                outReader = READERS.submit(reader(outPipe.source(), output.stdout()));
-                errReader = READERS.submit(reader(errPipe.source(), output.stderr()));
-            } catch (OutOfMemoryError | RejectedExecutionException e) {
+                // output nobody would read. Usually the agent's one pump, which costs the command no thread.
+                OutputPump pump = OutputPump.shared();
+                if (pump != null) {
+                    outReader = Reader.pumped(pump, pump.drain(outPipe.source(), output.stdout(), onOutput));
+                    errReader = Reader.pumped(pump, pump.drain(errPipe.source(), output.stderr(), onOutput));
+                } else {
+                    outReader = Reader.pooled(READERS.submit(reader(outPipe.source(), output.stdout())),
+                            outPipe.source());
+                    errReader = Reader.pooled(READERS.submit(reader(errPipe.source(), output.stderr())),
+                            errPipe.source());
+                }
+            } catch (IOException | OutOfMemoryError | RejectedExecutionException e) {
                 closeAll(outPipe, errPipe);
-                cancel(outReader);
+                if (outReader != null) {
+                    outReader.cutOff();
+                }
                 return CommandResult.handedBack("this agent cannot start processes now: no thread to read the "
                         + "output (" + e.getMessage() + ")");
             }
@@ -221,18 +237,11 @@ final class CommandRun {
                 watchdog.started(tree.groupId());
             }
         }
-        AutoCloseable outSource;
-        AutoCloseable errSource;
-        if (outPipe != null) {
-            outSource = outPipe;
-            errSource = errPipe;
-        } else {
+        if (outPipe == null) {
             ReadableByteChannel out = Channels.newChannel(process.getInputStream());
             ReadableByteChannel err = Channels.newChannel(process.getErrorStream());
-            outReader = READERS.submit(reader(out, output.stdout()));
-            errReader = READERS.submit(reader(err, output.stderr()));
-            outSource = out;
-            errSource = err;
+            outReader = Reader.pooled(READERS.submit(reader(out, output.stdout())), out);
+            errReader = Reader.pooled(READERS.submit(reader(err, output.stderr())), err);
         }
         long startedAt = System.nanoTime();
         onStarted.run();
@@ -254,16 +263,13 @@ final class CommandRun {
         if (timedOut) {
             survived(tree.stop(killGrace));
         }
-        survived(tree.stopLeftovers(killGrace));
-        if (watchdog != null && tree.groupId() > 0) {
-            watchdog.ended(tree.groupId());
-        }
+        stopWhatIsLeft(timedOut, outReader, errReader);
         // What the tree printed is in the pipes, or on its way: read to the end. A process that left the tree (and
         // so was not stopped with it) may hold a pipe open for as long as it lives; after a while its output is cut
         // off, the pipe closed, and the reader, its thread and the capture are let go.
         long readUntil = System.nanoTime() + killGrace.toNanos() + TimeUnit.SECONDS.toNanos(5);
-        boolean cutOff = !finishReading(outReader, outSource, readUntil);
-        cutOff |= !finishReading(errReader, errSource, readUntil);
+        boolean cutOff = !finishReading(outReader, readUntil);
+        cutOff |= !finishReading(errReader, readUntil);
         int exit = waitForExit();
 
         String notes = notes(cutOff);
@@ -281,6 +287,54 @@ final class CommandRun {
             return CommandResult.notStarted(unusableDirectory());
         }
         return CommandResult.of(Outcome.EXITED, exit, output, notes);
+    }
+
+    /** How long, after the shell exited, its pipes may take to reach their end for the run to count as quiet. */
+    static final long QUIET_EXIT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    /**
+     * After the shell's exit (and the stop of a timed-out tree): sees to it that nothing the command started outlives
+     * it, at the least cost that keeps that promise.
+     *
+     * <ul>
+     *   <li>In a PID namespace of its own (--run-as), nothing can be left: the kernel ended the namespace with the
+     *       command's first process.</li>
+     *   <li>When both pipes reach their end right after the exit, nothing holds them any more: the usual short
+     *       command. Its session goes to the {@link LeftoverSweeper}, which stops within its interval whatever is left
+     *       (a background process with its output elsewhere), with one look at /proc for all commands that ended
+     *       meanwhile instead of one per command.</li>
+     *   <li>Otherwise (a timeout, a kill, a background process still printing or holding the output, no sweeper) the
+     *       session is stopped here and now, TERM, grace, KILL ({@link ProcessTree#stopLeftovers}), before the rest of
+     *       the output is awaited, as it always was.</li>
+     * </ul>
+     */
+    private void stopWhatIsLeft(boolean timedOut, Reader outReader, Reader errReader) {
+        long group = tree.groupId();
+        boolean watched = watchdog != null && group > 0;
+        if (runAs != null && runAs.ownPidNamespace()) {
+            if (watched) {
+                watchdog.ended(group);
+            }
+            return;
+        }
+        boolean stopping;
+        synchronized (this) {
+            stopping = killRequested;
+        }
+        if (!timedOut && !stopping && group > 0) {
+            long deadline = System.nanoTime() + QUIET_EXIT_NANOS;
+            if (outReader.await(deadline) && errReader.await(deadline)) {
+                LeftoverSweeper sweeper = LeftoverSweeper.shared();
+                if (sweeper != null) {
+                    sweeper.watch(group, killGrace, watched ? () -> watchdog.ended(group) : () -> { });
+                    return;
+                }
+            }
+        }
+        survived(tree.stopLeftovers(killGrace));
+        if (watched) {
+            watchdog.ended(group);
+        }
     }
 
     /** The one reason for a working directory that is missing, is no directory, or may not be entered. */
@@ -375,24 +429,69 @@ final class CommandRun {
      *
      * @return whether the reader saw the end by itself
      */
-    private static boolean finishReading(Future<?> reader, AutoCloseable source, long deadline) {
-        boolean ended = false;
-        try {
-            reader.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            ended = true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (ExecutionException e) {
-            ended = true;
-        } catch (TimeoutException e) {
-            // someone still holds the pipe open
-        }
-        close(source);
-        if (!ended) {
-            // Interrupting a reader blocked on a channel closes it too (ClosedByInterruptException).
-            reader.cancel(true);
-        }
+    private static boolean finishReading(Reader reader, long deadline) {
+        boolean ended = reader.await(deadline);
+        reader.cutOff();
         return ended;
+    }
+
+    /**
+     * One output stream being read: by the agent's {@link OutputPump} (no thread of its own), or, where there is no
+     * pump or no {@link OsPipe}, by a thread of {@link #READERS} blocked on the pipe.
+     */
+    private static final class Reader {
+        private final Future<?> done;
+        private final AutoCloseable source;
+        private final OutputPump pump;
+        private final OutputPump.Drain drain;
+
+        private Reader(Future<?> done, AutoCloseable source, OutputPump pump, OutputPump.Drain drain) {
+            this.done = done;
+            this.source = source;
+            this.pump = pump;
+            this.drain = drain;
+        }
+
+        static Reader pumped(OutputPump pump, OutputPump.Drain drain) {
+            return new Reader(drain.ended, null, pump, drain);
+        }
+
+        static Reader pooled(Future<?> reading, AutoCloseable source) {
+            return new Reader(reading, source, null, null);
+        }
+
+        /** Whether the reader saw the end of its pipe by {@code deadline} (System.nanoTime()). */
+        boolean await(long deadline) {
+            if (done.isDone()) {
+                return true;
+            }
+            try {
+                done.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                return true;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            } catch (ExecutionException | java.util.concurrent.CancellationException e) {
+                return true;
+            } catch (TimeoutException e) {
+                return false; // someone still holds the pipe open
+            }
+        }
+
+        /** Closes the pipe, which ends the reading at once, wherever it was; nothing to do once it ended. */
+        void cutOff() {
+            if (pump != null) {
+                if (!drain.ended.isDone()) {
+                    pump.release(drain);
+                }
+                return;
+            }
+            close(source);
+            if (!done.isDone()) {
+                // Interrupting a reader blocked on a channel closes it too (ClosedByInterruptException).
+                done.cancel(true);
+            }
+        }
     }
 
     private static void closeAll(OsPipe... pipes) {
@@ -411,18 +510,21 @@ final class CommandRun {
         }
     }
 
-    private static void cancel(Future<?> reader) {
-        if (reader != null) {
-            reader.cancel(true);
-        }
-    }
-
     /**
      * Writes the environment to the command's first shell and closes its stdin, on a reader thread: a pipe holds
      * 64 KiB, and the shell reads only once it has switched users.
      */
     private static void handOver(Process process, String environmentScript) {
         byte[] bytes = environmentScript.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length <= PIPE_BUF) {
+            // Fits the empty pipe in one write that cannot block: no thread needed.
+            try (OutputStream in = process.getOutputStream()) {
+                in.write(bytes);
+            } catch (IOException e) {
+                // as below
+            }
+            return;
+        }
         READERS.submit(() -> {
             try (OutputStream in = process.getOutputStream()) {
                 in.write(bytes);

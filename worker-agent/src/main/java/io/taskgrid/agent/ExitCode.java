@@ -13,7 +13,9 @@ enum ExitCode {
     USAGE(2, "a bad command line: an unknown or malformed flag, or a value that cannot be used"),
     STATE_DIRECTORY(3, "the state directory cannot be used (not made, not this user's, in use, another worker's)"),
     JOIN_TOKEN_REFUSED(4, "the master refused the join token; tasks got --shutdown-grace, results stay in the state "
-            + "dir");
+            + "dir"),
+    PROTOCOL_MISMATCH(5, "the master speaks another protocol version (upgrade both together); results stay in the "
+            + "state dir");
 
     private final int value;
     private final String meaning;

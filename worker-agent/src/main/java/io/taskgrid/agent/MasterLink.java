@@ -13,40 +13,62 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import io.grpc.stub.StreamObserver;
 import io.taskgrid.proto.Keepalive;
-import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.Protocol;
+import io.taskgrid.proto.v1.AgentMessage;
+import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.CancelAttempt;
 import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.Hello;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.OutputAck;
 import io.taskgrid.proto.v1.OutputChunk;
+import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.ProtocolVersion;
+import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.ReportAck;
+import io.taskgrid.proto.v1.Reports;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
-import io.taskgrid.proto.v1.WorkerCommand;
 
 import javax.net.ssl.SSLException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Queue;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
 /**
- * The agent's connection to the master: one long-lived AssignTask stream, opened again with capped, jittered backoff
- * whenever it ends, and the unary calls that report progress.
+ * The agent's connection to the master: one long-lived Connect stream (protocol 2), opened again with capped, jittered
+ * backoff whenever it ends. Everything the agent says (Hello, reports, drains) and everything the master says
+ * (registration, assignments, cancels, acknowledgements) travels on it.
+ *
+ * <p>Reports are written by whichever thread has one ready, without a hand-off to a sender thread: a thread that finds
+ * another one writing leaves its report in the queue, and the writer takes it along in its next Reports message. So a
+ * report costs no thread switch when the link is idle, and reports that become ready together share one message when it
+ * is busy. gRPC's stream observer takes one writer at a time: every write holds the connection's lock.
+ *
+ * <p>Each report carries a seq unique on its stream; the link keeps it until the master's acknowledgement names that
+ * seq, and hands the verdict to the agent. A stream that ends forgets what it had not seen acknowledged: the agent's
+ * outbox holds every result, and sends it again once the next stream is registered.
  *
  * <p>Keepalive pings run on the transport's own event loop, so an agent whose slots are all busy still answers them
  * and is never mistaken for a dead one; a master that vanishes without closing the connection is noticed within
@@ -57,64 +79,86 @@ import java.util.function.Supplier;
  * knocking would bury the cause in a loop of log lines while its results piled up undeliverable. A master that has
  * accepted this agent before and then refuses it may be in the middle of an edit of its tokens file, or restarting
  * with it: the link keeps trying for {@link #REFUSAL_PATIENCE} before it gives up, so that a moment's refusal does not
- * end every agent that happened to call in it.
+ * end every agent that happened to call in it. A master that speaks another protocol (FAILED_PRECONDITION on Connect,
+ * or UNIMPLEMENTED from a release before Connect) ends the link at once as well: only an upgrade changes that.
  */
 final class MasterLink {
 
-    private static final Duration REPORT_CALL_DEADLINE = Duration.ofSeconds(10);
     /** How long refusals of a token that was accepted before are taken for a passing state of the master. */
     static final Duration REFUSAL_PATIENCE = Duration.ofMinutes(5);
 
+    /** What the link tells the agent, on the stream's thread: none of these may block it. */
+    interface Listener {
+        /** A new stream is registered: reports are taken from now on. */
+        void registered(Registered registered);
+
+        void assignments(List<Assignment> assignments);
+
+        void cancel(CancelAttempt cancel);
+
+        /** The master's answer to {@code report} (as sent, with its seq). */
+        void acknowledged(StatusReport report, ReportAck ack);
+    }
+
+    /** Why the link ended for good, rather than because the agent stopped it. */
+    record Refusal(Kind kind, Status status) {
+        enum Kind {
+            /** The master refused the join token (and, if it accepted it before, kept refusing it). */
+            JOIN_TOKEN,
+            /** The master speaks another protocol. */
+            PROTOCOL
+        }
+    }
+
     private final String workerId;
     private final int slots;
+    private final int prefetch;
     private final Map<String, String> labels;
     private final String agentVersion;
     private final String target;
     private final ManagedChannel channel;
     private final NodeServiceGrpc.NodeServiceStub asyncStub;
-    private final NodeServiceGrpc.NodeServiceBlockingStub blockingStub;
     private final Backoff backoff;
     private volatile boolean stopping;
-    private volatile ClientCallStreamObserver<AssignTaskRequest> currentCall;
+    /** The current stream; null between streams. */
+    private volatile Connection current;
     /** Why the current stream is being ended to connect again at once ({@link #reconnect}); null otherwise. */
     private volatile String reconnectFor;
     private final Object sleeper = new Object();
     /** Set when the channel becomes READY, so that a pause waiting for the master ends early. */
     private boolean readySincePause;
-    /** Names this agent process to the master; see AssignTaskRequest.session_id. */
+    /** Names this agent process to the master; see Hello.session_id. */
     private final String sessionId = UUID.randomUUID().toString();
     /** How the master refused the join token, once that ended the link; null until then. Set under sleeper. */
     private volatile Status tokenRefusal;
+    /** How the master refused this agent's protocol, once that ended the link; null until then. */
+    private volatile Status protocolRefusal;
     /** Whether the master has registered this agent on some connection: then the token was good once. */
     private volatile boolean accepted;
     /** When the refusals of a token accepted before began (System.nanoTime), 0 while none; under sleeper. */
     private long refusedSince;
     private final Duration refusalPatience;
+    /** Seqs of reports, unique for this process and so on every stream. */
+    private final AtomicLong seqs = new AtomicLong();
 
     /**
      * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): the Netty channel of
      * {@link #connect} in the agent, an in-process one in tests.
      */
-    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots,
-               Map<String, String> labels, String agentVersion, Backoff backoff, String target) {
-        this(channel, credentials, workerId, slots, labels, agentVersion, backoff, target, REFUSAL_PATIENCE);
-    }
-
-    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots,
+    MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots, int prefetch,
                Map<String, String> labels, String agentVersion, Backoff backoff, String target,
                Duration refusalPatience) {
         this.refusalPatience = refusalPatience;
         this.channel = channel;
         this.workerId = workerId;
         this.slots = slots;
+        this.prefetch = prefetch;
         this.labels = Map.copyOf(labels);
         this.agentVersion = agentVersion;
         this.backoff = backoff;
         this.target = target;
-        ClientInterceptor refusals = new RefusalWatch();
-        this.asyncStub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials).withInterceptors(refusals);
-        this.blockingStub = NodeServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials)
-                .withInterceptors(refusals);
+        this.asyncStub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials)
+                .withInterceptors(new RefusalWatch());
         watchConnectivity(ConnectivityState.IDLE);
     }
 
@@ -127,9 +171,9 @@ final class MasterLink {
                 .disableRetry()
                 .build();
         return new MasterLink(channel, new JoinTokenCredentials(options.joinToken(), options.plaintextAllowed()),
-                options.workerId(), options.slots(), options.labels(), agentVersion,
+                options.workerId(), options.slots(), options.prefetch(), options.labels(), agentVersion,
                 new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
-                options.masterHost() + ":" + options.masterPort());
+                options.masterHost() + ":" + options.masterPort(), REFUSAL_PATIENCE);
     }
 
     /**
@@ -144,16 +188,16 @@ final class MasterLink {
     }
 
     /**
-     * Keeps a stream open and feeds each command to {@code onCommand} until {@link #stop()}, or until the master
-     * refuses the join token. Each time it connects it tells the master which attempts still run here, from
-     * {@code stillRunning}.
+     * Keeps a stream open and feeds what the master says to {@code listener} until {@link #stop()}, or until the
+     * master refuses the join token or the protocol. Each Hello names the attempts the agent still holds, from
+     * {@code held}.
      *
-     * @return the master's refusal of the join token, if that is what ended the link; empty once stopped
+     * @return the master's refusal, if that is what ended the link; empty once stopped
      */
-    Optional<Status> run(Consumer<WorkerCommand> onCommand, Supplier<List<RunningAttempt>> stillRunning) {
-        while (!stopping && tokenRefusal == null) {
-            Status ended = streamOnce(onCommand, stillRunning.get());
-            if (stopping || tokenRefusal != null) {
+    Optional<Refusal> run(Listener listener, Supplier<List<RunningAttempt>> held) {
+        while (!stopping && refusal().isEmpty()) {
+            Status ended = streamOnce(listener, held.get());
+            if (stopping || refusal().isPresent()) {
                 break;
             }
             String asked = reconnectFor;
@@ -179,12 +223,21 @@ final class MasterLink {
                 pause(delay);
             }
         }
-        return stopping ? Optional.empty() : Optional.ofNullable(tokenRefusal);
+        return stopping ? Optional.empty() : refusal();
+    }
+
+    private Optional<Refusal> refusal() {
+        Status protocol = protocolRefusal;
+        if (protocol != null) {
+            return Optional.of(new Refusal(Refusal.Kind.PROTOCOL, protocol));
+        }
+        Status token = tokenRefusal;
+        return token == null ? Optional.empty() : Optional.of(new Refusal(Refusal.Kind.JOIN_TOKEN, token));
     }
 
     /**
      * Notes the first refusal of the join token and ends the stream, so that {@link #run} returns it even when the
-     * refusal came on another call (a report after the token was revoked, while the stream opened before still
+     * refusal came on another call (the output call after the token was revoked, while the stream opened before still
      * stands).
      */
     private void refused(Status status) {
@@ -207,9 +260,9 @@ final class MasterLink {
         }
         // Either way the stream ends: for good, or so that the loop asks again (with its backoff) whether the
         // master takes the token now; a stream left open would never ask.
-        ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
-        if (call != null) {
-            call.cancel("the master refused the join token", null);
+        Connection connection = current;
+        if (connection != null) {
+            connection.call.cancel("the master refused the join token", null);
         }
     }
 
@@ -245,50 +298,165 @@ final class MasterLink {
         }
     }
 
-    private Status streamOnce(Consumer<WorkerCommand> onCommand, List<RunningAttempt> running) {
+    /**
+     * One Connect stream and what only it knows: whether the master registered it, the reports it sent that wait for
+     * their acknowledgement, the drains that wait for theirs.
+     */
+    private final class Connection {
+        ClientCallStreamObserver<AgentMessage> call;
+        volatile boolean registered;
+        volatile boolean closed;
+        /** Reports sent on this stream, by seq, until acknowledged. */
+        final Map<Long, StatusReport> unacknowledged = new ConcurrentHashMap<>();
+        /** Attempt ids of FINISHED reports among them: the outbox does not send these again meanwhile. */
+        final Set<String> finishedInFlight = ConcurrentHashMap.newKeySet();
+        /** Reports ready to go, taken by whichever thread writes next. */
+        final Queue<StatusReport> ready = new ConcurrentLinkedQueue<>();
+        final AtomicBoolean writing = new AtomicBoolean();
+        /** Drains asked for, answered in order. */
+        final Queue<CompletableFuture<Boolean>> drains = new ConcurrentLinkedQueue<>();
+
+        /** Writes one message, unless the stream is over; false then. */
+        boolean write(AgentMessage message) {
+            synchronized (this) {
+                if (closed) {
+                    return false;
+                }
+                try {
+                    call.onNext(message);
+                    return true;
+                } catch (RuntimeException e) {
+                    // The call was cancelled under us: its end arrives through the observer.
+                    return false;
+                }
+            }
+        }
+
+        /** Sends what is ready, in messages of at most Protocol.MAX_REPORTS_PER_MESSAGE, unless another thread is. */
+        void flush() {
+            while (!ready.isEmpty() && writing.compareAndSet(false, true)) {
+                try {
+                    StatusReport carried = null;
+                    while (true) {
+                        Reports.Builder batch = null;
+                        StatusReport next;
+                        int n = 0;
+                        long bytes = 0;
+                        // A report with much output goes on its own: a message must stay within what the master reads.
+                        while (n < Protocol.MAX_REPORTS_PER_MESSAGE
+                                && (next = carried != null ? carried : ready.poll()) != null) {
+                            carried = null;
+                            int size = next.getSerializedSize();
+                            if (batch != null && bytes + size > Protocol.REPORTS_BYTES_PER_MESSAGE) {
+                                carried = next;
+                                break;
+                            }
+                            if (batch == null) {
+                                batch = Reports.newBuilder();
+                            }
+                            batch.addReports(next);
+                            bytes += size;
+                            n++;
+                        }
+                        if (batch == null) {
+                            break;
+                        }
+                        write(AgentMessage.newBuilder().setReports(batch).build());
+                    }
+                } finally {
+                    writing.set(false);
+                }
+                // A report queued after the last poll and before writing was released is taken by the loop again.
+            }
+        }
+
+        void close() {
+            synchronized (this) {
+                closed = true;
+            }
+            ready.clear();
+            unacknowledged.clear();
+            finishedInFlight.clear();
+            CompletableFuture<Boolean> drain;
+            while ((drain = drains.poll()) != null) {
+                drain.complete(false);
+            }
+        }
+
+        void acknowledged(Listener listener, List<ReportAck> acks) {
+            for (ReportAck ack : acks) {
+                StatusReport report = unacknowledged.remove(ack.getSeq());
+                if (report == null) {
+                    Log.warn("the master acknowledged report " + ack.getSeq() + ", which this stream did not send or "
+                            + "had acknowledged already: ignored");
+                    continue;
+                }
+                try {
+                    listener.acknowledged(report, ack);
+                } finally {
+                    // Only now: until the outbox has dropped it, a retry must not send it again.
+                    if (report.getPhase() == Phase.FINISHED) {
+                        finishedInFlight.remove(report.getAttemptId());
+                    }
+                }
+            }
+        }
+    }
+
+    private Status streamOnce(Listener listener, List<RunningAttempt> held) {
         CountDownLatch ended = new CountDownLatch(1);
         Status[] status = {Status.OK};
-        AssignTaskRequest request = AssignTaskRequest.newBuilder()
+        Connection connection = new Connection();
+        if (held.size() > Protocol.MAX_HELD) {
+            Log.warn("this agent holds " + held.size() + " attempts; the Hello names the first " + Protocol.MAX_HELD
+                    + " (the protocol's limit)");
+            held = held.subList(0, Protocol.MAX_HELD);
+        }
+        Hello hello = Hello.newBuilder()
+                .setProtocol(ProtocolVersion.PROTOCOL_VERSION_2)
                 .setWorkerId(workerId)
                 .setSlots(slots)
-                .putAllLabels(labels)
+                .setPrefetch(prefetch)
                 .setAgentVersion(agentVersion)
-                .addAllRunning(running)
                 .setSessionId(sessionId)
+                .putAllLabels(labels)
+                .addAllHeld(held)
                 .build();
-        List<ClientCallStreamObserver<AssignTaskRequest>> started = new ArrayList<>(1);
-        asyncStub.assignTask(request, new ClientResponseObserver<AssignTaskRequest, WorkerCommand>() {
+        asyncStub.connect(new ClientResponseObserver<AgentMessage, MasterMessage>() {
             @Override
-            public void beforeStart(ClientCallStreamObserver<AssignTaskRequest> call) {
-                started.add(call);
+            public void beforeStart(ClientCallStreamObserver<AgentMessage> call) {
+                connection.call = call;
             }
 
             @Override
-            public void onNext(WorkerCommand command) {
+            public void onNext(MasterMessage message) {
                 backoff.reset();
-                if (command.hasRegistered()) {
-                    acceptedNow();
-                }
-                onCommand.accept(command);
+                onMessage(connection, listener, message);
             }
 
             @Override
             public void onError(Throwable t) {
-                status[0] = Status.fromThrowable(t);
+                connection.close();
+                Status why = Status.fromThrowable(t);
+                if (why.getCode() == Status.Code.FAILED_PRECONDITION || why.getCode() == Status.Code.UNIMPLEMENTED) {
+                    protocolRefusal = why;
+                }
+                status[0] = why;
                 ended.countDown();
             }
 
             @Override
             public void onCompleted() {
+                connection.close();
                 status[0] = Status.UNAVAILABLE.withDescription("the master closed the stream");
                 ended.countDown();
             }
         });
-        // Published only now that the request is sent: a call cancelled between its start and its request makes the
-        // stub throw. Whoever cancels for a stop or a refusal finds it here, or set the flag this reads after it.
-        currentCall = started.get(0);
-        if (stopping || tokenRefusal != null) {
-            started.get(0).cancel(stopping ? "agent shutting down" : "the master refused the join token", null);
+        current = connection;
+        if (stopping || refusal().isPresent()) {
+            connection.call.cancel(stopping ? "agent shutting down" : "the master refused this agent", null);
+        } else {
+            connection.write(AgentMessage.newBuilder().setHello(hello).build());
         }
         try {
             ended.await();
@@ -296,61 +464,119 @@ final class MasterLink {
             Thread.currentThread().interrupt();
             stopping = true;
         }
-        currentCall = null;
+        current = null;
         return status[0];
     }
 
-    /** What became of a report. */
-    enum Delivery {
-        /** The master has it. */
-        DELIVERED,
-        /** Not now (master unreachable, or this agent not registered yet): keep it and send it again later. */
-        LATER,
-        /** The master will never take it (not this worker's attempt, or malformed): keeping it would not help. */
-        REFUSED
+    private void onMessage(Connection connection, Listener listener, MasterMessage message) {
+        if (message.getKindCase() != MasterMessage.KindCase.REGISTERED && !connection.registered) {
+            Log.warn("the master sent " + message.getKindCase() + " before registering this agent: ignored");
+            return;
+        }
+        switch (message.getKindCase()) {
+            case REGISTERED -> {
+                if (connection.registered) {
+                    Log.warn("the master registered this agent twice on one stream: the second is ignored");
+                    return;
+                }
+                acceptedNow();
+                connection.registered = true;
+                listener.registered(message.getRegistered());
+            }
+            case ASSIGNMENTS -> listener.assignments(message.getAssignments().getAssignmentsList());
+            case CANCEL -> listener.cancel(message.getCancel());
+            case ACKS -> connection.acknowledged(listener, message.getAcks().getAcksList());
+            case DRAINED -> {
+                CompletableFuture<Boolean> drain = connection.drains.poll();
+                if (drain == null) {
+                    Log.warn("the master answered a drain this agent did not ask for: ignored");
+                } else {
+                    drain.complete(true);
+                }
+            }
+            default -> Log.warn("ignoring a message this agent does not know: " + message.getKindCase());
+        }
     }
 
     /**
-     * Sends one report under this agent's worker id and session, retrying while the master is unreachable, for at most
-     * {@code patience}.
+     * Sends a report on the current stream, if it is registered; the master's verdict comes to the listener. Returns
+     * at once; the report goes out with any others that are ready (see the class comment).
+     *
+     * @return false when no registered stream takes it now (a FINISHED report is then sent from the outbox later)
      */
-    Delivery report(StatusReport report, Duration patience) {
-        if (tokenRefusal != null) {
-            // Every call would be refused the same way; the result waits for an agent the master accepts.
-            return Delivery.LATER;
+    boolean send(StatusReport report) {
+        return send(List.of(report));
+    }
+
+    /** Like {@link #send(StatusReport)}, for several reports that go out together. */
+    boolean send(List<StatusReport> reports) {
+        Connection connection = current;
+        if (connection == null || !connection.registered || connection.closed) {
+            return false;
         }
-        StatusReport mine = report.toBuilder().setWorkerId(workerId).setSessionId(sessionId).build();
-        long deadline = System.nanoTime() + patience.toNanos();
-        Backoff retry = new Backoff(Duration.ofMillis(200), Duration.ofSeconds(5));
-        while (true) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                return Delivery.LATER;
+        for (StatusReport report : reports) {
+            StatusReport numbered = report.toBuilder().setWorkerId(workerId).setSessionId(sessionId)
+                    .setSeq(seqs.incrementAndGet()).build();
+            connection.unacknowledged.put(numbered.getSeq(), numbered);
+            if (numbered.getPhase() == Phase.FINISHED) {
+                connection.finishedInFlight.add(numbered.getAttemptId());
             }
-            try {
-                blockingStub.withWaitForReady()
-                        .withDeadlineAfter(Math.min(left, REPORT_CALL_DEADLINE.toNanos()), TimeUnit.NANOSECONDS)
-                        .reportStatus(mine);
-                return Delivery.DELIVERED;
-            } catch (StatusRuntimeException e) {
-                Status.Code code = e.getStatus().getCode();
-                switch (code) {
-                    case UNAVAILABLE, DEADLINE_EXCEEDED -> pause(min(retry.nextDelay(),
-                            Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))));
-                    case PERMISSION_DENIED, INVALID_ARGUMENT -> {
-                        Log.error("the master refused the " + report.getPhase() + " report of task " + report.getTaskId()
-                                + " for good: " + describe(e.getStatus()));
-                        return Delivery.REFUSED;
-                    }
-                    default -> {
-                        // FAILED_PRECONDITION (not registered yet), UNAUTHENTICATED (token rotated away), ...
-                        Log.warn("the master did not take the " + report.getPhase() + " report of task "
-                                + report.getTaskId() + " now: " + describe(e.getStatus()));
-                        return Delivery.LATER;
-                    }
-                }
+            connection.ready.add(numbered);
+        }
+        connection.flush();
+        return true;
+    }
+
+    /** Whether a FINISHED report of this attempt was sent on the current stream and is not answered yet. */
+    boolean inFlight(String attemptId) {
+        Connection connection = current;
+        return connection != null && connection.finishedInFlight.contains(attemptId);
+    }
+
+    /** How many reports the current stream has sent without an answer yet. */
+    int unacknowledged() {
+        Connection connection = current;
+        return connection == null ? 0 : connection.unacknowledged.size();
+    }
+
+    /** Whether a stream is open and registered. */
+    boolean registered() {
+        Connection connection = current;
+        return connection != null && connection.registered && !connection.closed;
+    }
+
+    /**
+     * Tells the master to send nothing more on this stream, and why ({@code reason}, shown as the worker's drain
+     * reason), and waits at most {@code patience} for its answer.
+     *
+     * @return whether the master answered in time
+     */
+    boolean drain(String reason, Duration patience) {
+        Connection connection = current;
+        if (connection == null || !connection.registered || refusal().isPresent()) {
+            Log.warn("could not tell the master to stop sending tasks: not connected");
+            return false;
+        }
+        CompletableFuture<Boolean> answered = new CompletableFuture<>();
+        synchronized (connection) {
+            // Queued and written under one lock, so that the answers come in the order of the queue.
+            connection.drains.add(answered);
+            if (!connection.write(AgentMessage.newBuilder().setDrain(DrainRequest.newBuilder().setReason(reason))
+                    .build())) {
+                answered.complete(false);
             }
         }
+        try {
+            if (answered.get(patience.toMillis(), TimeUnit.MILLISECONDS)) {
+                return true;
+            }
+        } catch (TimeoutException | ExecutionException e) {
+            // below
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Log.warn("the master did not answer this agent's drain within " + patience.toMillis() + " ms");
+        return false;
     }
 
     private static NettyChannelBuilder transport(NettyChannelBuilder builder, AgentOptions options) {
@@ -372,70 +598,23 @@ final class MasterLink {
     }
 
     /**
-     * Sends a report without waiting for it; if it cannot be delivered soon it is dropped. The future completes when
-     * the call has ended, either way.
-     */
-    CompletableFuture<Void> reportAsync(StatusReport report) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        StatusReport mine = report.toBuilder().setWorkerId(workerId).setSessionId(sessionId).build();
-        asyncStub.withWaitForReady()
-                .withDeadlineAfter(REPORT_CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
-                .reportStatus(mine, new StreamObserver<>() {
-                    @Override
-                    public void onNext(ReportAck ack) {
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        Log.warn(report.getPhase() + " report for task " + report.getTaskId() + " not delivered: "
-                                + describe(Status.fromThrowable(t)));
-                        done.complete(null);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        done.complete(null);
-                    }
-                });
-        return done;
-    }
-
-    /**
-     * Tells the master to send nothing more on this connection, and why ({@code reason}, shown as the worker's drain
-     * reason); false if it could not be told.
-     */
-    boolean drain(String reason) {
-        if (tokenRefusal != null) {
-            return false;
-        }
-        try {
-            blockingStub.withDeadlineAfter(3, TimeUnit.SECONDS).drain(DrainRequest.newBuilder().setWorkerId(workerId)
-                    .setSessionId(sessionId).setReason(reason).build());
-            return true;
-        } catch (StatusRuntimeException e) {
-            Log.warn("could not tell the master to stop sending tasks: " + describe(e.getStatus()));
-            return false;
-        }
-    }
-
-    /**
      * Ends the current stream and opens a new one at once: the master then registers this agent afresh, which ends a
-     * drain this agent asked for ({@link #drain}), and is told again which attempts still run here.
+     * drain this agent asked for ({@link #drain}), and is told again which attempts it holds.
      */
     void reconnect(String why) {
         reconnectFor = why;
-        ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
-        if (call != null) {
-            call.cancel(why, null);
+        Connection connection = current;
+        if (connection != null) {
+            connection.call.cancel(why, null);
         }
     }
 
     /** Ends the stream and closes the channel. */
     void stop() {
         stopping = true;
-        ClientCallStreamObserver<AssignTaskRequest> call = currentCall;
-        if (call != null) {
-            call.cancel("agent shutting down", null);
+        Connection connection = current;
+        if (connection != null) {
+            connection.call.cancel("agent shutting down", null);
         }
         synchronized (sleeper) {
             sleeper.notifyAll();
@@ -474,7 +653,7 @@ final class MasterLink {
             ConnectivityState now = channel.getState(false);
             if (now == ConnectivityState.READY) {
                 Log.info("reached master " + target() + "; asking it to take worker " + workerId + " with " + slots
-                        + " slot(s)");
+                        + " slot(s) and " + prefetch + " prefetched");
                 backoff.reset();
                 synchronized (sleeper) {
                     readySincePause = true;
@@ -525,11 +704,7 @@ final class MasterLink {
         }
     }
 
-    private static Duration min(Duration a, Duration b) {
-        return a.compareTo(b) <= 0 ? a : b;
-    }
-
-    private static String describe(Status status) {
+    static String describe(Status status) {
         String text = status.getCode().name();
         if (status.getDescription() != null) {
             text += " (" + status.getDescription() + ")";

@@ -15,7 +15,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Sends the output of running attempts to the master while they run, on one StreamOutput call per connection.
+ * Sends the output of running attempts to the master while they run, on one StreamOutput call per connection, opened
+ * only once some attempt goes live (its output outgrew {@link io.taskgrid.proto.Protocol#INLINE_OUTPUT_BYTES}, or it
+ * kept running past {@link io.taskgrid.proto.Protocol#STARTED_REPORT_DELAY_MILLIS}): a short task with little output
+ * costs no call, chunk or acknowledgement, its FINISHED report carries all of it.
  *
  * <p>Bounded batching: a stream sends at most one chunk per {@link #BATCH} unless {@link #MAX_CHUNK} bytes wait, so a
  * task printing a line at a time costs a message per tenth of a second, not one per line; the first bytes after a
@@ -45,6 +48,8 @@ final class OutputStreamer {
     private boolean stopped;
     /** System.nanoTime() at which to open a new call after a failed one; 0: none planned. Guarded by lock. */
     private long reopenAt;
+    /** Whether a registered stream exists, on whose connection a call may be opened. Guarded by lock. */
+    private boolean connected;
     private final Thread sender;
 
     OutputStreamer(MasterLink link) {
@@ -54,9 +59,15 @@ final class OutputStreamer {
         this.sender.start();
     }
 
-    /** Output of a new attempt, to be sent as it comes. */
+    /** Output of an attempt that went live, to be sent as it comes; opens this connection's call if none is open. */
     void add(AttemptOutput output) {
         attempts.put(output.attemptId(), output);
+        synchronized (lock) {
+            if (call == null && connected && reopenAt == 0) {
+                reopen();
+            }
+            lock.notifyAll();
+        }
     }
 
     /** Something to send, or room to send it, or an acknowledgement to look at. */
@@ -69,7 +80,10 @@ final class OutputStreamer {
     /** The link registered a new connection: output goes on a new call, resent from what the master acknowledged. */
     void connected() {
         synchronized (lock) {
-            reopen();
+            connected = true;
+            if (call != null || !attempts.isEmpty()) {
+                reopen();
+            }
         }
     }
 
@@ -141,7 +155,12 @@ final class OutputStreamer {
                             return;
                         }
                         if (call == null && reopenAt != 0 && System.nanoTime() - reopenAt >= 0) {
-                            reopen();
+                            if (attempts.isEmpty()) {
+                                // Opened by the next attempt that goes live.
+                                reopenAt = 0;
+                            } else {
+                                reopen();
+                            }
                         }
                         long wait = call == null || !call.isReady() ? Long.MAX_VALUE : nanosUntilDue();
                         if (call == null && reopenAt != 0) {

@@ -24,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 final class ProcessTree {
 
     private static final Path SETSID = Path.of("/usr/bin/setsid");
+    /** Looked at once: a stat(2) per command, twice, was a measurable part of what a short command costs the agent. */
+    private static final boolean HAS_SETSID = Files.isExecutable(SETSID);
     /** How long {@link #stop} goes on sending KILL to processes that keep appearing. */
     static final Duration KILL_PATIENCE = Duration.ofSeconds(10);
 
@@ -95,7 +97,7 @@ final class ProcessTree {
     /** {@code command}, run in a new session (and process group) of its own when setsid is available. */
     static List<String> inNewSession(List<String> command) {
         List<String> line = new ArrayList<>();
-        if (Files.isExecutable(SETSID)) {
+        if (HAS_SETSID) {
             line.add(SETSID.toString());
         }
         line.addAll(command);
@@ -113,7 +115,7 @@ final class ProcessTree {
      * setsid(2) has run the group does not exist yet, and a signal to it simply finds nobody.
      */
     static ProcessTree of(Process root) {
-        return new ProcessTree(root, Files.isExecutable(SETSID) ? root.pid() : -1);
+        return new ProcessTree(root, HAS_SETSID ? root.pid() : -1);
     }
 
     /**
@@ -203,6 +205,29 @@ final class ProcessTree {
                 return root.isAlive() ? left + 1 : left;
             }
             sleep(hit == 0 ? 20 : 2);
+        }
+    }
+
+    /**
+     * KILL to every process of session (or group) {@code id}, found in /proc, until two looks in a row find none, as
+     * {@link #killAll} does for a tree whose shell has long gone ({@link LeftoverSweeper}). Forks nothing.
+     *
+     * @return how many of its processes still ran when it gave up after {@link #KILL_PATIENCE}
+     */
+    static int killSession(long id) {
+        long deadline = System.nanoTime() + KILL_PATIENCE.toNanos();
+        int quiet = 0;
+        while (true) {
+            List<ProcessHandle> members = Procfs.membersOf(id);
+            members.forEach(ProcessHandle::destroyForcibly);
+            quiet = members.isEmpty() ? quiet + 1 : 0;
+            if (quiet >= 2) {
+                return 0;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                return Procfs.membersOf(id).size();
+            }
+            sleep(members.isEmpty() ? 20 : 2);
         }
     }
 

@@ -6,7 +6,10 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /** Process states from Linux's /proc, which tell a running process from a zombie (kill -0 does not). */
 final class Procfs {
@@ -115,6 +118,98 @@ final class Procfs {
             // /proc went away: nothing more to find
         }
         return members;
+    }
+
+    /**
+     * The running members of each of {@code ids} (process group or session), from one listing of /proc: what
+     * {@link #membersOf} finds for one id, for many at the cost of one. Ids without members are absent.
+     */
+    static Map<Long, List<ProcessHandle>> membersOfAny(Set<Long> ids) {
+        Map<Long, List<ProcessHandle>> members = new HashMap<>();
+        if (!AVAILABLE || ids.isEmpty()) {
+            return members;
+        }
+        String[] names = PROC.toFile().list();
+        if (names == null) {
+            return members;
+        }
+        // Read as bytes into one buffer and parsed in place: this look is taken for every process of the machine,
+        // several times a second while commands end, and Files.readAllBytes + split cost more than the reads.
+        byte[] buffer = new byte[1024];
+        long[] ours = new long[4];
+        for (String name : names) {
+            if (name.isEmpty() || name.charAt(0) < '0' || name.charAt(0) > '9') {
+                continue;
+            }
+            if (!readStat(name, buffer, ours)) {
+                continue;
+            }
+            long id = ids.contains(ours[3]) ? ours[3] : ids.contains(ours[2]) ? ours[2] : -1;
+            if (id > 0) {
+                try {
+                    long key = id;
+                    ProcessHandle.of(Long.parseLong(name))
+                            .ifPresent(h -> members.computeIfAbsent(key, k -> new ArrayList<>()).add(h));
+                } catch (NumberFormatException e) {
+                    // not a process
+                }
+            }
+        }
+        return members;
+    }
+
+    /**
+     * Reads /proc/NAME/stat into {@code buffer} and puts state (as a char), ppid, pgrp and session into
+     * {@code fields}; false when the process is gone, is a zombie, or the file cannot be parsed.
+     */
+    private static boolean readStat(String name, byte[] buffer, long[] fields) {
+        int length = 0;
+        try (java.io.FileInputStream in = new java.io.FileInputStream("/proc/" + name + "/stat")) {
+            int n;
+            while (length < buffer.length && (n = in.read(buffer, length, buffer.length - length)) > 0) {
+                length += n;
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        int at = length - 1;
+        while (at >= 0 && buffer[at] != ')') {
+            at--;
+        }
+        at += 2; // past ") "
+        if (at <= 1 || at >= length) {
+            return false;
+        }
+        fields[0] = buffer[at];
+        if (fields[0] == 'Z' || fields[0] == 'X') {
+            return false;
+        }
+        at += 2;
+        for (int field = 1; field <= 3; field++) {
+            long value = 0;
+            boolean negative = at < length && buffer[at] == '-';
+            if (negative) {
+                at++;
+            }
+            int start = at;
+            while (at < length && buffer[at] >= '0' && buffer[at] <= '9') {
+                value = value * 10 + (buffer[at] - '0');
+                at++;
+            }
+            if (at == start || at >= length) {
+                return false;
+            }
+            fields[field] = negative ? -value : value;
+            at++; // the space
+        }
+        return true;
+    }
+
+    /** Whether process {@code pid} runs and leads a session of its own (its session id is its pid). */
+    static boolean leadsSession(long pid) {
+        String[] fields = statFields(PROC.resolve(Long.toString(pid)));
+        return fields != null && !fields[0].equals("Z") && !fields[0].equals("X")
+                && fields[3].equals(Long.toString(pid));
     }
 
     /** The pid the kernel handed out last in this pid namespace, or -1 where it does not say. */

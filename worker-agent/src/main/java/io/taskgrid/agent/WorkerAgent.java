@@ -1,57 +1,76 @@
 package io.taskgrid.agent;
 
 import com.google.protobuf.ByteString;
-import io.grpc.Status;
+import io.taskgrid.proto.Protocol;
 import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.CancelAttempt;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.Phase;
 import io.taskgrid.proto.v1.Registered;
+import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
-import io.taskgrid.proto.v1.WorkerCommand;
+import io.taskgrid.proto.v1.Verdict;
 import sun.misc.Signal;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Pattern;
 
 /**
  * The worker agent: takes assignments from the master, runs each on one of its slots, reports how it went.
  *
- * <p>On SIGTERM or SIGINT it asks the master for nothing more, lets running commands finish within the shutdown
- * grace, kills what is left (whole process trees), reports every one of them, and exits 0. What ends it otherwise,
- * each with an exit code of its own, is in {@link ExitCode}.
+ * <p>It holds up to slots + prefetch assignments: one that finds a free slot starts at once, the rest wait here, in
+ * the order they came, and the thread of a slot that frees takes the next one itself, without a word to the master and
+ * without a thread hand-off. A task that ends within {@link Protocol#STARTED_REPORT_DELAY_MILLIS} with little output
+ * costs one outbox file and one report; what runs longer is reported STARTED and its output streamed live, found by one
+ * shared tick ({@link #TICK}) rather than a timer per task.
+ *
+ * <p>On SIGTERM or SIGINT it asks the master for nothing more, gives back what it held unstarted (RETURNED), lets
+ * running commands finish within the shutdown grace, kills what is left (whole process trees), reports every one of
+ * them, and exits 0. What ends it otherwise, each with an exit code of its own, is in {@link ExitCode}.
  */
 public final class WorkerAgent {
 
-    private static final Duration PROGRESS_PATIENCE = Duration.ofSeconds(10);
+    /** How long a drain waits for the master's answer. */
+    private static final Duration DRAIN_PATIENCE = Duration.ofSeconds(3);
+    /** How long a stopping agent waits for the master to acknowledge its last results. */
     private static final Duration SHUTDOWN_REPORT_PATIENCE = Duration.ofSeconds(10);
-    private static final Duration OUTBOX_RETRY = Duration.ofSeconds(15);
+    static final Duration OUTBOX_RETRY = Duration.ofSeconds(15);
     /** How long a finished attempt waits for its live output to be acknowledged before its result goes. */
     private static final Duration OUTPUT_FLUSH_PATIENCE = Duration.ofSeconds(5);
     /** How often an agent that could not start a process tries again whether it can. */
     static final Duration SPAWN_PROBE_INTERVAL = Duration.ofSeconds(5);
+    /**
+     * How often the shared tick looks for attempts to report STARTED and to stream live: a STARTED report goes out
+     * between {@link Protocol#STARTED_REPORT_DELAY_MILLIS} and that plus this after the start.
+     */
+    static final Duration TICK = Duration.ofMillis(20);
     /** What the agent tells the master when it shuts down. */
     private static final String SHUTTING_DOWN = "the agent is shutting down";
+    /** What an attempt id must look like: it names a file in the outbox. */
+    private static final Pattern ATTEMPT_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
+    private static final int MAX_TASK_ID = 64;
 
     private final AgentOptions options;
     private final MasterLink link;
@@ -60,15 +79,22 @@ public final class WorkerAgent {
     private final Watchdog watchdog;
     /** The user commands run as; null for the agent's own. */
     private final RunAs runAs;
+    /**
+     * Slot threads, kept between tasks. Not a fixed pool of `slots` threads: a thread may still be sending a result
+     * when its slot's next task arrives. {@link #busy} is what holds the agent to its slots. Rare chores that may block
+     * (a drain, a cancel) run here too, off the stream's thread.
+     */
     private final ExecutorService slots;
-    /** Sends stored results; one at a time, so a result is never reported twice at once. */
-    private final ScheduledExecutorService flusher;
-    /** attempt id to its run */
-    private final Map<String, CommandRun> running = new ConcurrentHashMap<>();
-    private final AtomicInteger busy = new AtomicInteger();
+    /** The shared tick, the outbox's periodic retry, the spawn probe: one thread for all of them. */
+    private final ScheduledExecutorService timer;
+    /** Attempts holding a slot (starting, running, or being reported), by attempt id. */
+    private final Map<String, Attempt> running = new ConcurrentHashMap<>();
+    private final Object slotLock = new Object();
+    /** Slots taken; guarded by slotLock. */
+    private int busy;
+    /** Assignments held until a slot frees, oldest first; guarded by slotLock. */
+    private final ArrayDeque<Attempt> prefetched = new ArrayDeque<>();
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
-    /** Whether the master has registered this agent on some connection since it started. */
-    private volatile boolean registered;
     /**
      * Why this agent cannot start processes now (no process, thread or file descriptor left for one), while it cannot;
      * null while it can. Meanwhile it is drained, hands back what it is sent, and tries every
@@ -76,29 +102,57 @@ public final class WorkerAgent {
      */
     private final AtomicReference<String> cannotStart = new AtomicReference<>();
 
+    /** One assignment this agent holds, from its arrival to its result's hand-over to the outbox and the link. */
+    private static final class Attempt {
+        final Assignment assignment;
+        final AttemptOutput output;
+        /** Set by the slot's thread before the process starts; null while prefetched. */
+        volatile CommandRun run;
+        /** System.nanoTime() once the process exists; 0 until then. */
+        volatile long startedAt;
+        volatile boolean cancelled;
+        /** Guarded by this: STARTED and FINISHED are queued in this order, and STARTED never after FINISHED. */
+        boolean reportedStarted;
+        boolean finished;
+
+        Attempt(Assignment assignment) {
+            this.assignment = assignment;
+            this.output = new AttemptOutput(assignment);
+        }
+
+        String id() {
+            return assignment.getAttemptId();
+        }
+    }
+
     /**
      * An agent over its collaborators, which it owns from now on: the link to the master (an in-process one in tests),
      * the outbox of results, and the watchdog that stops process groups when the agent dies (null: none).
      */
     WorkerAgent(AgentOptions options, RunAs runAs, MasterLink link, Outbox outbox, Watchdog watchdog) {
+        this(options, runAs, link, outbox, watchdog, OUTBOX_RETRY);
+    }
+
+    /** @param outboxRetry how often results the master has not taken are sent again */
+    WorkerAgent(AgentOptions options, RunAs runAs, MasterLink link, Outbox outbox, Watchdog watchdog,
+                Duration outboxRetry) {
         this.options = options;
         this.runAs = runAs;
         this.link = link;
         this.streamer = new OutputStreamer(link);
         this.outbox = outbox;
         this.watchdog = watchdog;
-        this.flusher = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "outbox");
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "agent-timer");
             t.setDaemon(true);
             return t;
         });
-        // Results that could not be delivered at once are tried again every little while, not only at the next
-        // connection: a master that failed to store one may well take it a minute later.
-        flusher.scheduleWithFixedDelay(this::flushOutbox, OUTBOX_RETRY.toMillis(), OUTBOX_RETRY.toMillis(),
+        // Results that could not be delivered at once (or that the master asked to have again) are tried again every
+        // little while, not only at the next connection: a master that failed to store one may well take it later.
+        timer.scheduleWithFixedDelay(this::flushOutbox, outboxRetry.toMillis(), outboxRetry.toMillis(),
                 TimeUnit.MILLISECONDS);
+        timer.scheduleWithFixedDelay(this::tick, TICK.toMillis(), TICK.toMillis(), TimeUnit.MILLISECONDS);
         AtomicInteger n = new AtomicInteger();
-        // Not a fixed pool of `slots` threads: a thread may still be reporting a result when its slot's next task
-        // arrives. The `busy` count is what holds the agent to its slots.
         this.slots = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "slot-" + n.incrementAndGet());
             t.setDaemon(true);
@@ -244,8 +298,8 @@ public final class WorkerAgent {
     }
 
     /**
-     * Runs the link to the master until the agent stops. A refused join token ends the agent from here: it shuts down
-     * as on SIGTERM (running tasks get their grace, results stay in the outbox for an agent the master accepts).
+     * Runs the link to the master until the agent stops. A refused join token or protocol ends the agent from here: it
+     * shuts down as on SIGTERM (running tasks get their grace, results stay in the outbox for a later agent).
      *
      * @return the code to exit with, when the link ended the agent; empty when something else stops it
      */
@@ -254,255 +308,472 @@ public final class WorkerAgent {
         if (stored > 0) {
             Log.info(stored + " result(s) from before are waiting in " + outbox.dir() + " to be reported");
         }
-        Optional<Status> refusal = link.run(this::onCommand, this::claims);
+        Optional<MasterLink.Refusal> refusal = link.run(new Handler(), this::claims);
         if (refusal.isEmpty()) {
             return Optional.empty();
         }
-        String reason = Objects.requireNonNullElse(refusal.get().getDescription(), "no reason given");
-        Log.error("the master at " + link.target() + " refused this agent's join token (" + reason + "): stopping, "
-                + "exit code " + ExitCode.JOIN_TOKEN_REFUSED.value());
+        String reason = Objects.requireNonNullElse(refusal.get().status().getDescription(), "no reason given");
+        ExitCode code;
+        if (refusal.get().kind() == MasterLink.Refusal.Kind.PROTOCOL) {
+            code = ExitCode.PROTOCOL_MISMATCH;
+            Log.error("the master at " + link.target() + " does not speak this agent's protocol " + Protocol.VERSION
+                    + " (" + MasterLink.describe(refusal.get().status()) + "): upgrade master and agents together; "
+                    + "stopping, exit code " + code.value());
+        } else {
+            code = ExitCode.JOIN_TOKEN_REFUSED;
+            Log.error("the master at " + link.target() + " refused this agent's join token (" + reason + "): "
+                    + "stopping, exit code " + code.value());
+        }
         // A shutdown already under way (SIGTERM meanwhile) ends the process itself.
-        return shutdown() ? Optional.of(ExitCode.JOIN_TOKEN_REFUSED) : Optional.empty();
+        return shutdown() ? Optional.of(code) : Optional.empty();
+    }
+
+    /** What the master says on the stream; called on the stream's thread, which none of these blocks for long. */
+    private final class Handler implements MasterLink.Listener {
+        @Override
+        public void registered(Registered registered) {
+            onRegistered(registered);
+        }
+
+        @Override
+        public void assignments(List<Assignment> assignments) {
+            assignments.forEach(WorkerAgent.this::accept);
+        }
+
+        @Override
+        public void cancel(CancelAttempt cancel) {
+            onCancel(cancel);
+        }
+
+        @Override
+        public void acknowledged(StatusReport report, ReportAck ack) {
+            onAcknowledged(report, ack);
+        }
     }
 
     /**
-     * What this agent still holds, for the master to keep: attempts still running, and finished ones whose results
-     * have not reached the master yet.
+     * What this agent still holds, for the master to keep: attempts holding a slot, attempts prefetched and not
+     * started, and finished ones whose results have not been taken yet.
      */
     private List<RunningAttempt> claims() {
+        Set<String> seen = new LinkedHashSet<>();
         List<RunningAttempt> claims = new ArrayList<>();
-        running.forEach((attemptId, run) ->
-                claims.add(RunningAttempt.newBuilder().setAttemptId(attemptId).setTaskId(run.taskId()).build()));
+        List<Attempt> held = new ArrayList<>(running.values());
+        synchronized (slotLock) {
+            held.addAll(prefetched);
+        }
+        for (Attempt attempt : held) {
+            if (seen.add(attempt.id())) {
+                claims.add(claim(attempt.assignment.getTaskId(), attempt.id()));
+            }
+        }
         for (StatusReport stored : outbox.pending()) {
-            if (!running.containsKey(stored.getAttemptId())) {
-                claims.add(RunningAttempt.newBuilder().setAttemptId(stored.getAttemptId())
-                        .setTaskId(stored.getTaskId()).build());
+            if (seen.add(stored.getAttemptId())) {
+                claims.add(claim(stored.getTaskId(), stored.getAttemptId()));
             }
         }
         return claims;
     }
 
+    private static RunningAttempt claim(String taskId, String attemptId) {
+        return RunningAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId).build();
+    }
+
     /**
-     * Sends every stored result whose attempt is not still being reported by its own slot; what does not get through
-     * stays for the next try.
+     * Sends every stored result that is not being reported by its own slot's thread, nor waiting for its answer on
+     * this stream. One at a time (synchronized): a result is never sent twice at once.
      */
-    private void flushOutbox() {
-        if (!registered) {
+    private synchronized void flushOutbox() {
+        if (!link.registered()) {
             return;
         }
+        List<StatusReport> waiting = new ArrayList<>();
         for (StatusReport report : outbox.pending()) {
-            if (running.containsKey(report.getAttemptId())) {
-                continue;
+            if (!running.containsKey(report.getAttemptId()) && !link.inFlight(report.getAttemptId())) {
+                waiting.add(report.toBuilder().clearSeq().build());
             }
-            switch (link.report(report, PROGRESS_PATIENCE)) {
-                case DELIVERED, REFUSED -> outbox.remove(report);
-                case LATER -> {
-                    return;
-                }
-            }
+        }
+        if (!waiting.isEmpty()) {
+            link.send(waiting);
         }
     }
 
     /**
-     * The master registered this connection: reports are taken from now on. Results of claims it refused (attempts it
-     * never handed to this worker id) are dropped, the rest sent.
+     * The master registered this stream: reports are taken from now on. Results of claims it refused (attempts it
+     * never handed to this worker id) are dropped, prefetched ones it refused are never started; the rest is sent.
      */
     private void onRegistered(Registered registered) {
         Set<String> refused = Set.copyOf(registered.getRefusedAttemptIdsList());
         if (!refused.isEmpty()) {
             Log.warn("the master does not know " + refused.size() + " attempt(s) this agent still held; their results "
-                    + "are dropped");
+                    + "are dropped, and those not started yet are not started");
             outbox.pending().stream().filter(r -> refused.contains(r.getAttemptId())).forEach(outbox::remove);
+            synchronized (slotLock) {
+                prefetched.removeIf(attempt -> refused.contains(attempt.id()));
+            }
         }
-        Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s))");
-        this.registered = true;
+        Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s), "
+                + options.prefetch() + " prefetched)");
         String why = cannotStart.get();
         if (why != null) {
             // A new connection is not drained: this agent still cannot run what it would be sent.
-            flusher.execute(() -> link.drain(why));
+            chore(() -> link.drain(why, DRAIN_PATIENCE));
         }
         streamer.connected();
-        flusher.execute(this::flushOutbox);
+        flushOutbox();
     }
 
-    private void onCommand(WorkerCommand command) {
-        switch (command.getKindCase()) {
-            case REGISTERED -> onRegistered(command.getRegistered());
-            case ASSIGNMENT -> accept(command.getAssignment());
-            case CANCEL -> {
-                CommandRun run = running.get(command.getCancel().getAttemptId());
-                if (run != null) {
-                    Log.info("task " + command.getCancel().getTaskId() + " cancelled by the master: stopping it");
-                    run.cancel();
-                }
+    /** Runs {@code chore} off the stream's thread; on the timer's when no thread can be had. */
+    private void chore(Runnable chore) {
+        try {
+            slots.execute(chore);
+        } catch (RejectedExecutionException | OutOfMemoryError e) {
+            try {
+                timer.execute(chore);
+            } catch (RejectedExecutionException stopped) {
+                // shutting down
             }
-            default -> Log.warn("ignoring a command this agent does not know: " + command.getKindCase());
         }
+    }
+
+    private void onAcknowledged(StatusReport report, ReportAck ack) {
+        Verdict verdict = ack.getVerdict();
+        if (verdict == Verdict.REFUSED) {
+            Log.warn("the master refused the " + report.getPhase() + " report of task " + report.getTaskId()
+                    + " attempt " + report.getAttemptId() + " for good: " + reason(ack)
+                    + (report.getPhase() == Phase.FINISHED ? "; dropped" : ""));
+        } else if (verdict != Verdict.TAKEN) {
+            if (report.getPhase() == Phase.FINISHED) {
+                Log.info("the master cannot take the result of task " + report.getTaskId() + " now ("
+                        + (verdict == Verdict.RETRY ? reason(ack) : "verdict " + verdict)
+                        + "); it waits in " + outbox.dir() + " and is sent again");
+            }
+            return;
+        }
+        if (report.getPhase() == Phase.FINISHED) {
+            outbox.remove(report);
+        }
+    }
+
+    /** The master's reason, as one line of bounded length: it comes from the network. */
+    private static String reason(ReportAck ack) {
+        String reason = ack.getReason().isEmpty() ? "no reason given" : ack.getReason();
+        return Log.oneLine(reason.length() > 300 ? reason.substring(0, 300) + "..." : reason);
     }
 
     /** Called on the stream's thread; never blocks it. */
     void accept(Assignment assignment) {
-        if (shuttingDown.get()) {
-            reject(assignment, SHUTTING_DOWN);
+        if (!ATTEMPT_ID.matcher(assignment.getAttemptId()).matches() || assignment.getTaskId().isEmpty()
+                || assignment.getTaskId().length() > MAX_TASK_ID) {
+            // No report can name it (the outbox files results by attempt id): the master's own check let it through.
+            Log.error("ignoring an assignment with a malformed task or attempt id (task "
+                    + Log.oneLine(assignment.getTaskId().substring(0, Math.min(64, assignment.getTaskId().length())))
+                    + ")");
             return;
         }
-        String why = cannotStart.get();
-        if (why != null) {
-            reject(assignment, why);
+        if (holds(assignment.getAttemptId())) {
+            Log.warn("ignoring a second assignment of attempt " + assignment.getAttemptId() + " of task "
+                    + assignment.getTaskId() + ", which this agent holds already");
             return;
         }
-        if (busy.incrementAndGet() > options.slots()) {
-            busy.decrementAndGet();
-            reject(assignment, "the agent has no free slot");
-            return;
-        }
-        AtomicBoolean slotHeld = new AtomicBoolean(true);
-        Runnable freeSlot = () -> {
-            if (slotHeld.compareAndSet(true, false)) {
-                busy.decrementAndGet();
+        Attempt attempt = new Attempt(assignment);
+        boolean start;
+        String why;
+        synchronized (slotLock) {
+            // Read under the lock that drainAndReturn empties the queue under: nothing is queued after it did.
+            why = shuttingDown.get() ? SHUTTING_DOWN : cannotStart.get();
+            if (why != null) {
+                start = false;
+            } else if (busy < options.slots()) {
+                busy++;
+                start = true;
+            } else if (prefetched.size() < options.prefetch()) {
+                prefetched.add(attempt);
+                return;
+            } else {
+                start = false;
             }
-        };
+        }
+        if (why != null) {
+            handBack(attempt, Outcome.RETURNED, why);
+            return;
+        }
+        if (!start) {
+            handBack(attempt, Outcome.REJECTED, "the agent has no free slot, and holds " + options.prefetch()
+                    + " prefetched already");
+            return;
+        }
+        running.put(attempt.id(), attempt);
         try {
-            slots.execute(() -> {
-                try {
-                    execute(assignment, freeSlot);
-                } finally {
-                    freeSlot.run();
-                }
-            });
+            slots.execute(() -> runFrom(attempt));
         } catch (RejectedExecutionException e) {
-            freeSlot.run();
-            reject(assignment, SHUTTING_DOWN);
+            running.remove(attempt.id());
+            releaseSlot();
+            handBack(attempt, Outcome.RETURNED, SHUTTING_DOWN);
         } catch (OutOfMemoryError e) {
             // No thread for the slot: the user's processes (threads count as ones) are used up.
-            freeSlot.run();
+            running.remove(attempt.id());
+            releaseSlot();
             String reason = "this agent cannot start processes now: no thread for a slot (" + e.getMessage() + ")";
             if (cannotStartProcesses(reason)) {
-                // Not on this thread, which the stream's commands wait for.
-                flusher.execute(() -> link.drain(reason));
+                // Not on this thread, which the stream's messages wait for.
+                timer.execute(() -> drainAndReturn(reason));
             }
-            reject(assignment, reason);
+            handBack(attempt, Outcome.REJECTED, reason);
         }
     }
 
-    /** @param freeSlot frees this task's slot; called once the result is safe on disk, before it is reported */
-    private void execute(Assignment assignment, Runnable freeSlot) {
-        String taskId = assignment.getTaskId();
-        if (!options.allows(assignment.getCmd())) {
-            Log.warn("task " + taskId + " refused: its command matches no --allow rule");
-            deliver(finished(assignment, CommandResult.notStarted(
-                    "this agent runs only commands matching its --allow rules; this one matches none")), freeSlot);
-            return;
+    private boolean holds(String attemptId) {
+        if (running.containsKey(attemptId)) {
+            return true;
         }
-        AttemptOutput output = new AttemptOutput(assignment);
-        streamer.add(output);
-        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs, output, streamer::wake,
-                options.environmentPolicy());
-        running.put(assignment.getAttemptId(), run);
-        try {
-            // STARTED is not waited for: the command should not wait a round trip to start. Its result is sent only
-            // once STARTED has been answered, so the master hears of the two in order.
-            CompletableFuture<Void> started = new CompletableFuture<>();
-            AtomicBoolean reportedStart = new AtomicBoolean();
-            CommandResult result = run.run(() -> {
-                reportedStart.set(true);
-                link.reportAsync(progress(assignment, Phase.STARTED)).whenComplete((v, e) -> started.complete(null));
-            });
-            if (!reportedStart.get()) {
-                // It never started (no directory, too large an environment, cancelled first): no STARTED to wait for.
-                started.complete(null);
-            }
-            if (result.agentCannotStartProcesses()) {
-                // Nothing ran, and nothing here would: the master is told to send no more before the task goes back,
-                // so that it does not come straight back here.
-                if (cannotStartProcesses(result.reason())) {
-                    link.drain(result.reason());
+        synchronized (slotLock) {
+            for (Attempt attempt : prefetched) {
+                if (attempt.id().equals(attemptId)) {
+                    return true;
                 }
-                handBack(assignment, result.reason());
-                return;
             }
-            Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " finished: " + result.outcome()
-                    + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
-                    + (result.reason() == null ? "" : " (" + result.reason() + ")"));
-            // The live output first, so that a follower has all of it when it hears the task ended; what does not
-            // get through in time the master rebuilds from the result.
-            streamer.finish(output, OUTPUT_FLUSH_PATIENCE);
-            StatusReport report = finished(assignment, result);
-            outbox.save(report);
-            freeSlot.run();
-            try {
-                started.get(PROGRESS_PATIENCE.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (TimeoutException | ExecutionException e) {
-                // sent anyway: the master copes with a result that overtakes its STARTED
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            send(report);
-        } finally {
-            running.remove(assignment.getAttemptId());
-            streamer.finish(output, Duration.ZERO);
+        }
+        return false;
+    }
+
+    /** Gives a slot up without a next task (nothing ran on it). */
+    private void releaseSlot() {
+        synchronized (slotLock) {
+            busy--;
         }
     }
 
     /**
-     * Stores a finished attempt's report, frees its slot, then sends it. The master frees the slot when the report
-     * arrives and may send the next task at once, possibly before this thread is done with the report: the slot must
-     * already be free by then. If the master is unreachable the report waits in the outbox for the link to return.
+     * The slot's thread: runs {@code first}, then whatever was prefetched meanwhile, for as long as some waits when its
+     * slot frees.
      */
-    private void deliver(StatusReport report, Runnable freeSlot) {
-        outbox.save(report);
-        freeSlot.run();
-        send(report);
-    }
-
-    /** Sends a stored result; it leaves the outbox once the master has it (or refused it for good). */
-    private void send(StatusReport report) {
-        Duration patience = shuttingDown.get() ? SHUTDOWN_REPORT_PATIENCE : PROGRESS_PATIENCE;
-        switch (link.report(report, patience)) {
-            case DELIVERED, REFUSED -> outbox.remove(report);
-            case LATER -> Log.warn("the result of task " + report.getTaskId() + " waits in " + outbox.dir()
-                    + " until the master takes it");
+    private void runFrom(Attempt first) {
+        Attempt next = first;
+        while (next != null) {
+            next = runOne(next);
         }
     }
 
-    private void reject(Assignment assignment, String why) {
-        Log.warn("task " + assignment.getTaskId() + " handed back to the master: " + why);
-        StatusReport report = rejection(assignment, why);
+    /**
+     * Runs one attempt on this slot, stores its result, frees the slot (or passes it on to the next prefetched
+     * attempt, which this thread then runs) and sends the result.
+     *
+     * @return the prefetched attempt this thread runs next, if any
+     */
+    private Attempt runOne(Attempt attempt) {
+        StatusReport report = null;
+        Attempt next;
         try {
-            Thread t = new Thread(() -> link.report(report, SHUTDOWN_REPORT_PATIENCE), "reject-" + assignment.getTaskId());
-            t.setDaemon(true);
-            t.start();
-        } catch (OutOfMemoryError e) {
-            // No thread to be had (this agent's user has used up its processes): sent once, without retries.
-            link.reportAsync(report);
+            report = execute(attempt);
+        } catch (RuntimeException e) {
+            Log.error("task " + attempt.assignment.getTaskId() + " failed in the agent: " + e);
+            report = finished(attempt.assignment, CommandResult.notStarted("the agent failed to run it: " + e), -1);
+        } finally {
+            // Stored before the slot frees: the master frees the slot when the report arrives and may send the next
+            // task at once; and a kill -9 of the agent from here on does not lose the result.
+            if (report != null) {
+                outbox.save(report);
+            }
+            next = passSlotOn();
+            if (report != null) {
+                synchronized (attempt) {
+                    attempt.finished = true;
+                    link.send(report);
+                }
+            }
+            running.remove(attempt.id());
+        }
+        return next;
+    }
+
+    /** The next prefetched attempt, which takes over the slot; null when none waits (the slot is free then). */
+    private Attempt passSlotOn() {
+        synchronized (slotLock) {
+            Attempt next = shuttingDown.get() || cannotStart.get() != null ? null : prefetched.poll();
+            if (next == null) {
+                busy--;
+            } else {
+                running.put(next.id(), next);
+            }
+            return next;
         }
     }
 
-    /** Hands a task back from its slot's own thread, which needs no new one. */
-    private void handBack(Assignment assignment, String why) {
-        Log.warn("task " + assignment.getTaskId() + " handed back to the master: " + why);
-        link.report(rejection(assignment, why), SHUTDOWN_REPORT_PATIENCE);
+    /**
+     * Runs one attempt's command to its end.
+     *
+     * @return its FINISHED report; null when it was handed back, already reported
+     */
+    private StatusReport execute(Attempt attempt) {
+        Assignment assignment = attempt.assignment;
+        String taskId = assignment.getTaskId();
+        if (!options.allows(assignment.getCmd())) {
+            Log.warn("task " + taskId + " refused: its command matches no --allow rule");
+            return finished(assignment, CommandResult.notStarted(
+                    "this agent runs only commands matching its --allow rules; this one matches none"), -1);
+        }
+        if (attempt.cancelled) {
+            return cancelledUnstarted(assignment);
+        }
+        AttemptOutput output = attempt.output;
+        // A byte printed before the attempt goes live waits for the report or for the tick: no wake-up per write.
+        CommandRun run = new CommandRun(assignment, options.killGrace(), watchdog, runAs, output, () -> {
+            if (output.isLive()) {
+                streamer.wake();
+            }
+        }, options.environmentPolicy());
+        attempt.run = run;
+        if (attempt.cancelled) {
+            // The cancel came between the check above and the run being known: it is not lost.
+            run.cancel();
+        }
+        CommandResult result = run.run(() -> attempt.startedAt = System.nanoTime());
+        long startedAt = attempt.startedAt;
+        long ranNanos = startedAt == 0 ? -1 : System.nanoTime() - startedAt;
+        boolean live = output.over();
+        if (result.agentCannotStartProcesses()) {
+            // Nothing ran, and nothing here would: the master is told to send no more before the task goes back,
+            // so that it does not come straight back here.
+            if (cannotStartProcesses(result.reason())) {
+                drainAndReturn(result.reason());
+            }
+            Log.warn("task " + taskId + " handed back to the master: " + result.reason());
+            return rejection(assignment, Outcome.REJECTED, result.reason());
+        }
+        Log.info("task " + taskId + " attempt " + assignment.getAttemptId() + " finished: " + result.outcome()
+                + (result.outcome() == Outcome.EXITED ? " with exit code " + result.exitCode() : "")
+                + (result.reason() == null ? "" : " (" + result.reason() + ")"));
+        if (live) {
+            // The live output first, so that a follower has all of it when it hears the task ended; what does not
+            // get through in time the master rebuilds from the result.
+            streamer.finish(output, OUTPUT_FLUSH_PATIENCE);
+        }
+        return finished(assignment, result, ranNanos);
     }
 
-    private StatusReport rejection(Assignment assignment, String why) {
+    /**
+     * The shared tick: an attempt whose process has run {@link Protocol#STARTED_REPORT_DELAY_MILLIS} is reported
+     * STARTED and streamed live; one whose output outgrew {@link Protocol#INLINE_OUTPUT_BYTES} is streamed live at
+     * once.
+     */
+    private void tick() {
+        try {
+            if (running.isEmpty()) {
+                return;
+            }
+            long now = System.nanoTime();
+            long delay = TimeUnit.MILLISECONDS.toNanos(Protocol.STARTED_REPORT_DELAY_MILLIS);
+            for (Attempt attempt : running.values()) {
+                long startedAt = attempt.startedAt;
+                if (startedAt == 0) {
+                    continue;
+                }
+                boolean due = now - startedAt >= delay;
+                if ((due || attempt.output.largestTotal() > Protocol.INLINE_OUTPUT_BYTES) && attempt.output.goLive()) {
+                    streamer.add(attempt.output);
+                }
+                if (due) {
+                    synchronized (attempt) {
+                        if (!attempt.reportedStarted && !attempt.finished) {
+                            attempt.reportedStarted = true;
+                            link.send(progress(attempt.assignment, Phase.STARTED));
+                        }
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            // A tick that threw would end the schedule, and with it every STARTED report after.
+            Log.error("the agent's tick failed: " + e);
+        }
+    }
+
+    private void onCancel(CancelAttempt cancel) {
+        String attemptId = cancel.getAttemptId();
+        Attempt unstarted = null;
+        synchronized (slotLock) {
+            for (Iterator<Attempt> i = prefetched.iterator(); i.hasNext(); ) {
+                Attempt attempt = i.next();
+                if (attempt.id().equals(attemptId)) {
+                    i.remove();
+                    unstarted = attempt;
+                    break;
+                }
+            }
+        }
+        if (unstarted != null) {
+            Log.info("task " + unstarted.assignment.getTaskId() + " cancelled by the master before it started");
+            StatusReport report = cancelledUnstarted(unstarted.assignment);
+            outbox.save(report);
+            link.send(report);
+            return;
+        }
+        Attempt attempt = running.get(attemptId);
+        if (attempt == null) {
+            Log.info("the master cancelled attempt " + Log.oneLine(attemptId.substring(0, Math.min(64,
+                    attemptId.length()))) + ", which this agent does not hold (any more): nothing to do");
+            return;
+        }
+        Log.info("task " + attempt.assignment.getTaskId() + " cancelled by the master: stopping it");
+        attempt.cancelled = true;
+        CommandRun run = attempt.run;
+        if (run != null) {
+            // Stopping a tree waits out the kill grace: not on the stream's thread.
+            chore(run::cancel);
+        }
+    }
+
+    private StatusReport cancelledUnstarted(Assignment assignment) {
+        return finished(assignment, new CommandResult(Outcome.CANCELLED, -1, new byte[0], false, new byte[0], false,
+                "cancelled on request before it started", -1, -1), -1);
+    }
+
+    /**
+     * Hands an assignment back unstarted: stored like any result, so that an agent stopped meanwhile still tells the
+     * master, then sent.
+     */
+    private void handBack(Attempt attempt, Outcome outcome, String why) {
+        Log.warn("task " + attempt.assignment.getTaskId() + " handed back to the master (" + outcome + "): " + why);
+        StatusReport report = rejection(attempt.assignment, outcome, why);
+        outbox.save(report);
+        link.send(report);
+    }
+
+    private StatusReport rejection(Assignment assignment, Outcome outcome, String why) {
         return StatusReport.newBuilder()
                 .setWorkerId(options.workerId())
                 .setTaskId(assignment.getTaskId())
                 .setAttemptId(assignment.getAttemptId())
                 .setPhase(Phase.FINISHED)
-                .setOutcome(Outcome.REJECTED)
+                .setOutcome(outcome)
                 .setReason(why)
                 .build();
     }
 
     /**
+     * Asks the master for nothing more (waiting a while for its answer, so that what follows is taken as a drained
+     * worker's), then gives back every prefetched attempt, RETURNED with {@code reason}.
+     */
+    private void drainAndReturn(String reason) {
+        link.drain(reason, DRAIN_PATIENCE);
+        List<Attempt> unstarted;
+        synchronized (slotLock) {
+            unstarted = new ArrayList<>(prefetched);
+            prefetched.clear();
+        }
+        for (Attempt attempt : unstarted) {
+            handBack(attempt, Outcome.RETURNED, reason);
+        }
+    }
+
+    /**
      * This agent could not start a process for a reason of its own (none left for its user, no file descriptor, no
-     * thread): every task it took now would fail the same way. It asks the master for no more (Drain, with the reason
-     * the operator then sees on the worker), hands back whatever still arrives, and tries every
-     * {@link #SPAWN_PROBE_INTERVAL} to start a process; once one starts, it connects to the master again, which takes it
-     * afresh, undrained.
+     * thread): every task it took now would fail the same way. It asks the master for no more (a drain, with the
+     * reason the operator then sees on the worker), hands back whatever it holds unstarted or still receives, and tries
+     * every {@link #SPAWN_PROBE_INTERVAL} to start a process; once one starts, it connects to the master again, which
+     * takes it afresh, undrained.
      *
-     * @return whether this is news: the caller then asks the master to drain this worker
+     * @return whether this is news: the caller then drains and hands back
      */
     private boolean cannotStartProcesses(String reason) {
         if (!cannotStart.compareAndSet(null, reason)) {
@@ -516,7 +787,7 @@ public final class WorkerAgent {
 
     private void scheduleSpawnProbe() {
         try {
-            flusher.schedule(this::probeSpawn, SPAWN_PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+            timer.schedule(this::probeSpawn, SPAWN_PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException e) {
             // shutting down
         }
@@ -541,7 +812,8 @@ public final class WorkerAgent {
     }
 
     /**
-     * Graceful stop: no new work, running commands get the grace period, the rest are killed and reported.
+     * Graceful stop: no new work, prefetched attempts given back, running commands get the grace period, the rest are
+     * killed and reported.
      *
      * @return false if a shutdown was already under way
      */
@@ -551,20 +823,29 @@ public final class WorkerAgent {
         }
         Log.info("shutting down: no new tasks; " + running.size() + " running task(s) get up to "
                 + options.shutdownGrace().toSeconds() + " s to finish");
-        link.drain(SHUTTING_DOWN);
+        drainAndReturn(SHUTTING_DOWN);
         slots.shutdown();
         try {
             if (!slots.awaitTermination(options.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
                 Log.warn("grace period over: killing " + running.size() + " task(s)");
-                running.values().forEach(run -> run.kill("the agent shut down before the command finished"));
-                slots.awaitTermination(options.killGrace().toMillis() + SHUTDOWN_REPORT_PATIENCE.toMillis() + 5000,
-                        TimeUnit.MILLISECONDS);
+                running.values().forEach(attempt -> {
+                    CommandRun run = attempt.run;
+                    if (run != null) {
+                        run.kill("the agent shut down before the command finished");
+                    }
+                });
+                slots.awaitTermination(options.killGrace().toMillis() + 5000, TimeUnit.MILLISECONDS);
+            }
+            // The last results: the master has a moment to take them before the link closes.
+            long until = System.nanoTime() + SHUTDOWN_REPORT_PATIENCE.toNanos();
+            while (link.registered() && link.unacknowledged() > 0 && System.nanoTime() < until) {
+                Thread.sleep(10);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         killEverything();
-        flusher.shutdown();
+        timer.shutdown();
         streamer.stop();
         link.stop();
         if (watchdog != null) {
@@ -577,7 +858,12 @@ public final class WorkerAgent {
     }
 
     private void killEverything() {
-        running.values().forEach(run -> run.kill("the agent exited"));
+        running.values().forEach(attempt -> {
+            CommandRun run = attempt.run;
+            if (run != null) {
+                run.kill("the agent exited");
+            }
+        });
     }
 
     private StatusReport progress(Assignment assignment, Phase phase) {
@@ -589,7 +875,8 @@ public final class WorkerAgent {
                 .build();
     }
 
-    private StatusReport finished(Assignment assignment, CommandResult result) {
+    /** @param ranNanos how long the process ran; negative when none ran */
+    private StatusReport finished(Assignment assignment, CommandResult result, long ranNanos) {
         StatusReport.Builder report = StatusReport.newBuilder()
                 .setWorkerId(options.workerId())
                 .setTaskId(assignment.getTaskId())
@@ -606,6 +893,9 @@ public final class WorkerAgent {
         }
         if (result.stdoutTotal() >= 0) {
             report.setStdoutTotalBytes(result.stdoutTotal()).setStderrTotalBytes(result.stderrTotal());
+        }
+        if (ranNanos >= 0) {
+            report.setRanMicros(TimeUnit.NANOSECONDS.toMicros(ranNanos));
         }
         return report.build();
     }

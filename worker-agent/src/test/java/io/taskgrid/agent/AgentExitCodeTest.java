@@ -106,8 +106,26 @@ class AgentExitCodeTest {
             assertThat(exit.code()).as(exit.stderr()).isEqualTo(ExitCode.JOIN_TOKEN_REFUSED.value()).isEqualTo(4);
             assertThat(exit.stderr()).contains("refused this agent's join token (the join token is not valid on this "
                     + "master): stopping, exit code 4");
-            assertThat(master.refusedCalls).as("no second try").containsExactly("AssignTask");
+            assertThat(master.refusedCalls).as("no second try").containsExactly("Connect");
             assertThat(exit.took()).isLessThan(Duration.ofSeconds(20));
+        } finally {
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** A master of another protocol: no waiting makes it speak this one, so the agent stops at once. */
+    @Test
+    void aMasterOfAnotherProtocolExits5AtOnceWithTheMastersReason() throws Exception {
+        FakeMaster master = new FakeMaster();
+        master.refuseProtocol = "this master speaks protocol 3 only";
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .addService(master).build().start();
+        try {
+            Exit exit = run("--master", "127.0.0.1:" + server.getPort(), "--token", "tgj_any",
+                    "--state-dir", dir.resolve("state").toString(), "--reconnect-delay", "100ms");
+            assertThat(exit.code()).as(exit.stderr()).isEqualTo(ExitCode.PROTOCOL_MISMATCH.value()).isEqualTo(5);
+            assertThat(exit.stderr()).contains("this master speaks protocol 3 only").contains("exit code 5");
+            assertThat(master.connects.get()).as("no second try").isEqualTo(1);
         } finally {
             server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }

@@ -32,6 +32,21 @@ class AgentOptionsTest {
         assertThat(options.reconnectDelay()).isEqualTo(Duration.ofSeconds(5));
     }
 
+    /** One prefetched assignment per slot unless told otherwise; the protocol's bounds are checked at start. */
+    @Test
+    void prefetchDefaultsToOnePerSlotAndIsHeldToTheProtocolsBounds() throws Exception {
+        assertThat(AgentOptions.parse().prefetch()).isEqualTo(1);
+        assertThat(AgentOptions.parse("--slots", "8").prefetch()).isEqualTo(8);
+        assertThat(AgentOptions.parse("--slots", "8", "--prefetch", "0").prefetch()).isZero();
+        assertThat(AgentOptions.parse("--slots", "2", "--prefetch", "8").prefetch()).isEqualTo(8);
+        assertThat(AgentOptions.parse("--slots", "200", "--prefetch", "256").withWorkerId("w").prefetch())
+                .isEqualTo(256);
+        assertUsage("--prefetch 9 is out of range for 2 slot(s): 0 to 8", "--slots", "2", "--prefetch", "9");
+        assertUsage("0 to 256", "--slots", "100", "--prefetch", "257");
+        assertUsage("--prefetch", "--prefetch", "-1");
+        assertUsage("--prefetch", "--prefetch", "many");
+    }
+
     /**
      * Without --id the id is the state directory's, so that directory must be the same at every start: one fixed
      * directory, not one per (new) id. With --id, each id keeps its own, as before.

@@ -187,6 +187,56 @@ class CommandRunTest {
         assertThat(Procfs.isRunning(background)).as("background process still running").isFalse();
     }
 
+    /**
+     * A background process whose output goes elsewhere holds no pipe, so its task ends at once; the agent's sweeper
+     * still finds it in the task's session and stops it within its interval (TERM).
+     */
+    @Test
+    void aBackgroundProcessWithItsOutputElsewhereIsStoppedSoonAfterItsTask() throws Exception {
+        Path pids = dir.resolve("pids");
+        long start = System.nanoTime();
+        CommandResult result = run(task("sleep 322 >/dev/null 2>&1 </dev/null & echo $! > " + pids + "; echo started"));
+        assertThat(out(result)).isEqualTo("started\n");
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).as("the task did not wait for it")
+                .isLessThan(LeftoverSweeper.INTERVAL.toMillis() * 5);
+        long background = Long.parseLong(Files.readString(pids).trim());
+        await().atMost(LeftoverSweeper.INTERVAL.multipliedBy(2).plusSeconds(2))
+                .pollInterval(Duration.ofMillis(20))
+                .untilAsserted(() -> assertThat(Procfs.isRunning(background)).as("the background sleep runs").isFalse());
+    }
+
+    /** The same for one that ignores TERM: KILL once the grace (1 s here) is over. */
+    @Test
+    void aLeftoverThatIgnoresTermIsKilledAfterTheGrace() throws Exception {
+        Path pids = dir.resolve("pids");
+        CommandResult result = run(task("(trap '' TERM; exec sleep 323) >/dev/null 2>&1 </dev/null & echo $! > "
+                + pids));
+        assertThat(result.exitCode()).isZero();
+        long background = Long.parseLong(Files.readString(pids).trim());
+        Thread.sleep(LeftoverSweeper.INTERVAL.toMillis() * 2 + 300);
+        assertThat(Procfs.isRunning(background)).as("TERM is ignored: runs until the grace is over").isTrue();
+        await().atMost(LeftoverSweeper.INTERVAL.multipliedBy(3).plusSeconds(3))
+                .pollInterval(Duration.ofMillis(20))
+                .untilAsserted(() -> assertThat(Procfs.isRunning(background)).as("the background sleep runs").isFalse());
+        assertNoProcessMatches("sleep 323");
+    }
+
+    /** The usual short command costs the agent no thread: its output is pumped, its leftovers swept, by shared ones. */
+    @Test
+    void aShortCommandStartsNoThread() {
+        for (int i = 0; i < 5; i++) {
+            run(task("echo warm; echo up >&2"));
+        }
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getTotalStartedThreadCount();
+        for (int i = 0; i < 50; i++) {
+            CommandResult result = run(task("echo out; echo err >&2"));
+            assertThat(out(result)).isEqualTo("out\n");
+            assertThat(err(result)).isEqualTo("err\n");
+        }
+        assertThat(threads.getTotalStartedThreadCount() - before).as("threads started by 50 commands").isZero();
+    }
+
     @Test
     void killFromAnotherThreadStopsTheTreeAndReportsKilled() throws Exception {
         CommandRun run = new CommandRun(task("sleep 305 & sleep 305").build(), Duration.ofSeconds(1));

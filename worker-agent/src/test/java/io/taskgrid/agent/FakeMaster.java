@@ -5,19 +5,23 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
-import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.v1.Acks;
+import io.taskgrid.proto.v1.AgentMessage;
 import io.taskgrid.proto.v1.Assignment;
+import io.taskgrid.proto.v1.Assignments;
+import io.taskgrid.proto.v1.CancelAttempt;
 import io.taskgrid.proto.v1.DrainAck;
 import io.taskgrid.proto.v1.DrainRequest;
+import io.taskgrid.proto.v1.Hello;
+import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.NodeServiceGrpc;
 import io.taskgrid.proto.v1.OutputAck;
 import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.ReportAck;
 import io.taskgrid.proto.v1.StatusReport;
-import io.taskgrid.proto.v1.WorkerCommand;
+import io.taskgrid.proto.v1.Verdict;
 
 import java.io.ByteArrayOutputStream;
 import java.util.List;
@@ -26,96 +30,185 @@ import java.util.Queue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
- * A master as the agent sees it, in process: it records what the agent sends, answers reports as the test tells it,
- * and lets the test push commands down the agent's stream or end it.
+ * A master as the agent sees it, in process, speaking protocol 2: it records every Hello, report and drain the agent
+ * sends on its Connect stream, answers reports with the verdict the test chooses, and lets the test send assignments
+ * and cancels down the stream, or end it.
  */
 final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
 
     private static final Metadata.Key<String> AUTHORIZATION =
             Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
-    final BlockingQueue<AssignTaskRequest> registrations = new LinkedBlockingQueue<>();
+    /** Every Hello, in order. */
+    final BlockingQueue<Hello> hellos = new LinkedBlockingQueue<>();
+    /** Every report, in the order they came. */
     final BlockingQueue<StatusReport> reports = new LinkedBlockingQueue<>();
-    /** Every Drain the agent asked for, in order. */
+    /** What each Reports message carried ("a1 FINISHED"), in order. */
+    final Queue<List<String>> reportBatches = new ConcurrentLinkedQueue<>();
+    /** What the agent sent, one line each ("hello", "drain", "report a1 FINISHED RETURNED"), in order. */
+    final Queue<String> events = new ConcurrentLinkedQueue<>();
+    /** Every drain the agent asked for, in order. */
     final BlockingQueue<DrainRequest> drains = new LinkedBlockingQueue<>();
     final Queue<String> authorizations = new ConcurrentLinkedQueue<>();
+    /** How many Connect calls reached the service (past the token check). */
+    final AtomicInteger connects = new AtomicInteger();
     /** True: every call is refused as a master refuses an unknown join token. */
     volatile boolean refuseToken;
+    /** Set: every Connect ends with FAILED_PRECONDITION, as a master of another protocol answers. */
+    volatile String refuseProtocol;
     /** The method of every call refused so, in order. */
     final Queue<String> refusedCalls = new ConcurrentLinkedQueue<>();
     /** Attempt ids the next registration tells the agent it does not know. */
     volatile List<String> refuseClaims = List.of();
-    /** How a report is answered: OK, or the status it fails with. */
-    volatile Function<StatusReport, Status> verdict = report -> Status.OK;
-    private volatile ServerCallStreamObserver<WorkerCommand> stream;
+    /** How a report is answered. */
+    volatile Function<StatusReport, Verdict> verdict = report -> Verdict.TAKEN;
+    /** Set: the handler of the next Reports message waits for it (the agent's writer is held up meanwhile). */
+    volatile CountDownLatch holdReports;
+    private volatile StreamObserver<MasterMessage> stream;
     /** Every output chunk the agent sent, in order. */
     final BlockingQueue<OutputChunk> chunks = new LinkedBlockingQueue<>();
+    /** How many StreamOutput calls the agent opened. */
+    final AtomicInteger outputCalls = new AtomicInteger();
     /** Whether chunks are acknowledged (false: as if the master never stored them). */
     volatile boolean ackOutput = true;
-    /** False: a master of an earlier release, without StreamOutput. */
-    volatile boolean outputSupported = true;
     /** What was stored per attempt and stream ("attempt/STDOUT"), without gaps or repeats. */
     private final Map<String, ByteArrayOutputStream> output = new ConcurrentHashMap<>();
     private volatile StreamObserver<OutputAck> outputCall;
+    /** Up to which offset each stream ("attempt/STDOUT") is stored. */
+    private final Map<String, Long> storedTo = new ConcurrentHashMap<>();
 
     @Override
-    public void assignTask(AssignTaskRequest request, StreamObserver<WorkerCommand> observer) {
-        // A stream observer takes one writer at a time: the test's thread writes through the same lock.
+    public StreamObserver<AgentMessage> connect(StreamObserver<MasterMessage> observer) {
+        connects.incrementAndGet();
+        return new StreamObserver<>() {
+            private boolean helloSeen;
+
+            @Override
+            public void onNext(AgentMessage message) {
+                switch (message.getKindCase()) {
+                    case HELLO -> {
+                        helloSeen = true;
+                        events.add("hello");
+                        hello(message.getHello(), observer);
+                    }
+                    case REPORTS -> {
+                        CountDownLatch hold = holdReports;
+                        if (hold != null) {
+                            holdReports = null;
+                            await(hold);
+                        }
+                        List<StatusReport> batch = message.getReports().getReportsList();
+                        reportBatches.add(batch.stream().map(r -> r.getAttemptId() + " " + r.getPhase()).toList());
+                        Acks.Builder acks = Acks.newBuilder();
+                        for (StatusReport report : batch) {
+                            // Decided before the test can see the report, so that a test changing the verdict next
+                            // affects later ones.
+                            Verdict answer = verdict.apply(report);
+                            events.add("report " + report.getAttemptId() + " " + report.getPhase()
+                                    + (report.getPhase() == io.taskgrid.proto.v1.Phase.FINISHED
+                                    ? " " + report.getOutcome() : ""));
+                            reports.add(report);
+                            acks.addAcks(ReportAck.newBuilder().setSeq(report.getSeq()).setVerdict(answer)
+                                    .setApplied(answer == Verdict.TAKEN).setReason("the test says " + answer));
+                        }
+                        send(observer, MasterMessage.newBuilder().setAcks(acks).build());
+                    }
+                    case DRAIN -> {
+                        events.add("drain");
+                        drains.add(message.getDrain());
+                        send(observer, MasterMessage.newBuilder().setDrained(DrainAck.getDefaultInstance()).build());
+                    }
+                    default -> throw new AssertionError("unexpected " + message.getKindCase());
+                }
+                if (!helloSeen) {
+                    throw new AssertionError("the first message was no Hello");
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+            }
+
+            @Override
+            public void onCompleted() {
+            }
+        };
+    }
+
+    private void hello(Hello hello, StreamObserver<MasterMessage> observer) {
+        String protocol = refuseProtocol;
+        if (protocol != null) {
+            hellos.add(hello);
+            synchronized (this) {
+                observer.onError(Status.FAILED_PRECONDITION.withDescription(protocol).asRuntimeException());
+            }
+            return;
+        }
         synchronized (this) {
-            stream = (ServerCallStreamObserver<WorkerCommand>) observer;
-            observer.onNext(WorkerCommand.newBuilder()
+            stream = observer;
+            observer.onNext(MasterMessage.newBuilder()
                     .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refuseClaims)).build());
         }
-        registrations.add(request);
+        hellos.add(hello);
     }
 
-    @Override
-    public void reportStatus(StatusReport report, StreamObserver<ReportAck> observer) {
-        // Decided before the test can see the report, so that a test changing the verdict next affects later ones.
-        Status status = verdict.apply(report);
-        reports.add(report);
-        if (status.isOk()) {
-            observer.onNext(ReportAck.newBuilder().setApplied(true).build());
-            observer.onCompleted();
-        } else {
-            observer.onError(status.asRuntimeException());
+    /** A stream observer takes one writer at a time: the test's thread writes through the same lock. */
+    private synchronized void send(StreamObserver<MasterMessage> observer, MasterMessage message) {
+        try {
+            observer.onNext(message);
+        } catch (RuntimeException e) {
+            // the stream is over
         }
     }
 
-    @Override
-    public void drain(DrainRequest request, StreamObserver<DrainAck> observer) {
-        drains.add(request);
-        observer.onNext(DrainAck.getDefaultInstance());
-        observer.onCompleted();
+    private static void await(CountDownLatch latch) {
+        try {
+            if (!latch.await(10, TimeUnit.SECONDS)) {
+                throw new AssertionError("held reports were never let go");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override
     public StreamObserver<OutputChunk> streamOutput(StreamObserver<OutputAck> acks) {
-        if (!outputSupported) {
-            return super.streamOutput(acks);
-        }
+        outputCalls.incrementAndGet();
         outputCall = acks;
         return new StreamObserver<>() {
             @Override
             public void onNext(OutputChunk chunk) {
+                if (chunks.isEmpty()) {
+                    events.add("chunk");
+                }
                 chunks.add(chunk);
                 if (!ackOutput) {
                     return;
                 }
-                ByteArrayOutputStream stored = output.computeIfAbsent(chunk.getAttemptId() + "/" + chunk.getStream(),
-                        k -> new ByteArrayOutputStream());
+                String key = chunk.getAttemptId() + "/" + chunk.getStream();
+                ByteArrayOutputStream stored = output.computeIfAbsent(key, k -> new ByteArrayOutputStream());
                 long end;
                 synchronized (stored) {
-                    long skip = stored.size() - chunk.getOffset();
-                    if (skip >= 0 && skip < chunk.getData().size()) {
+                    long had = storedTo.getOrDefault(key, 0L);
+                    long skip = had - chunk.getOffset();
+                    if (skip < 0) {
+                        // The agent skipped ahead past the kept head: the gap is outside what is kept.
+                        stored.write(chunk.getData().toByteArray(), 0, chunk.getData().size());
+                        end = chunk.getOffset() + chunk.getData().size();
+                    } else if (skip < chunk.getData().size()) {
                         stored.write(chunk.getData().toByteArray(), (int) skip, chunk.getData().size() - (int) skip);
+                        end = had + chunk.getData().size() - skip;
+                    } else {
+                        end = had;
                     }
-                    end = stored.size();
+                    storedTo.put(key, end);
                 }
                 synchronized (acks) {
                     acks.onNext(OutputAck.newBuilder().setAttemptId(chunk.getAttemptId()).setStream(chunk.getStream())
@@ -155,28 +248,52 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
         }
     }
 
-    synchronized void assign(String taskId, String attemptId, String cmd) {
+    static Assignment assignment(String taskId, String attemptId, String cmd) {
+        return Assignment.newBuilder().setTaskId(taskId).setAttemptId(attemptId).setCmd(cmd).setTimeoutSeconds(30)
+                .setOutputLimitBytes(4096).build();
+    }
+
+    void assign(String taskId, String attemptId, String cmd) {
         assign(taskId, attemptId, cmd, Map.of());
     }
 
     /** Sends an assignment with these environment variables (the task's env and secretEnv, as the master merges them). */
-    synchronized void assign(String taskId, String attemptId, String cmd, Map<String, String> env) {
-        stream.onNext(WorkerCommand.newBuilder().setAssignment(Assignment.newBuilder().setTaskId(taskId)
-                .setAttemptId(attemptId).setCmd(cmd).setTimeoutSeconds(30).setOutputLimitBytes(4096).putAllEnv(env))
+    void assign(String taskId, String attemptId, String cmd, Map<String, String> env) {
+        assign(assignment(taskId, attemptId, cmd).toBuilder().putAllEnv(env).build());
+    }
+
+    /** Sends these assignments in one message. */
+    void assign(Assignment... assignments) {
+        send(MasterMessage.newBuilder().setAssignments(Assignments.newBuilder().addAllAssignments(List.of(assignments)))
                 .build());
+    }
+
+    void cancel(String taskId, String attemptId) {
+        send(MasterMessage.newBuilder().setCancel(CancelAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId))
+                .build());
+    }
+
+    private void send(MasterMessage message) {
+        StreamObserver<MasterMessage> current = stream;
+        if (current == null) {
+            throw new AssertionError("no agent is registered");
+        }
+        send(current, message);
     }
 
     /** Ends the agent's stream as a master going away would. */
     synchronized void dropStream() {
-        stream.onError(Status.UNAVAILABLE.withDescription("the test dropped the stream").asRuntimeException());
+        StreamObserver<MasterMessage> current = stream;
+        stream = null;
+        current.onError(Status.UNAVAILABLE.withDescription("the test dropped the stream").asRuntimeException());
     }
 
-    AssignTaskRequest nextRegistration() throws InterruptedException {
-        AssignTaskRequest request = registrations.poll(10, TimeUnit.SECONDS);
-        if (request == null) {
-            throw new AssertionError("the agent did not register within 10 s");
+    Hello nextHello() throws InterruptedException {
+        Hello hello = hellos.poll(10, TimeUnit.SECONDS);
+        if (hello == null) {
+            throw new AssertionError("the agent did not say Hello within 10 s");
         }
-        return request;
+        return hello;
     }
 
     StatusReport nextReport() throws InterruptedException {

@@ -25,7 +25,7 @@ final class ForkBombChild {
         String mode = args[0];
         String kind = args[1];
         // Threads this JVM needs later, made while it still can: the bomb leaves none to be had (threads count
-        // against the same limit). A first command leaves its output readers idle in their pool.
+        // against the same limit). A first command starts the agent's output pump and leftover sweeper.
         new CommandRun(task("true", 0), Duration.ofSeconds(1)).run(() -> { });
         CommandRun run = new CommandRun(task(command(kind, mode.equals("exits")), mode.equals("timeout") ? 3 : 0),
                 Duration.ofSeconds(1));

@@ -55,7 +55,7 @@ class JoinTokenCredentialsTest {
         credentials.applyRequestMetadata(new CallCredentials.RequestInfo() {
             @Override
             public MethodDescriptor<?, ?> getMethodDescriptor() {
-                return NodeServiceGrpc.getReportStatusMethod();
+                return NodeServiceGrpc.getConnectMethod();
             }
 
             @Override

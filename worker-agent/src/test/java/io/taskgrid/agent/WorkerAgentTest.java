@@ -3,15 +3,17 @@ package io.taskgrid.agent;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
-import io.grpc.Status;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
-import io.taskgrid.proto.v1.AssignTaskRequest;
+import io.taskgrid.proto.Protocol;
+import io.taskgrid.proto.v1.Hello;
 import io.taskgrid.proto.v1.Outcome;
 import io.taskgrid.proto.v1.OutputChunk;
 import io.taskgrid.proto.v1.Phase;
+import io.taskgrid.proto.v1.ProtocolVersion;
 import io.taskgrid.proto.v1.RunningAttempt;
 import io.taskgrid.proto.v1.StatusReport;
+import io.taskgrid.proto.v1.Verdict;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -31,12 +34,15 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The agent against an in-process master (grpc-java's route_guide way): registration, running and reporting, slot
- * accounting, claims on reconnect and the outbox, without a real master or network. Commands are real /bin/sh.
+ * The agent against an in-process master speaking protocol 2 (grpc-java's route_guide way): the Hello, running and
+ * reporting on the one stream, prefetch, slot accounting, claims on reconnect, acknowledgements and the outbox, without
+ * a real master or network. Commands are real /bin/sh.
  */
 class WorkerAgentTest {
 
     private static final String TOKEN = "tgj_unit-test-token";
+    /** How often these agents send again what the master did not take (15 s in use). */
+    private static final Duration OUTBOX_RETRY = Duration.ofMillis(300);
 
     @TempDir
     Path stateDir;
@@ -49,16 +55,14 @@ class WorkerAgentTest {
     private CompletableFuture<Optional<ExitCode>> linkEnded;
     private StateDirectory state;
     private Outbox outbox;
+    private String serverName;
 
     @BeforeEach
     void startMaster() throws Exception {
-        String name = InProcessServerBuilder.generateName();
-        server = InProcessServerBuilder.forName(name).directExecutor()
+        serverName = InProcessServerBuilder.generateName();
+        server = InProcessServerBuilder.forName(serverName).directExecutor()
                 .addService(ServerInterceptors.intercept(master, master.headerRecorder())).build().start();
-        this.serverName = name;
     }
-
-    private String serverName;
 
     @AfterEach
     void stop() throws Exception {
@@ -79,12 +83,10 @@ class WorkerAgentTest {
         }
     }
 
-    private void startAgent(int slots) throws Exception {
-        startAgent(slots, null);
-    }
-
-    private void startAgent(int slots, RunAs runAs) throws Exception {
-        launchAgent(slots, runAs, List.of("--id", "w-test"));
+    private void startAgent(int slots, String... more) throws Exception {
+        List<String> args = new ArrayList<>(List.of("--id", "w-test"));
+        args.addAll(List.of(more));
+        launchAgent(slots, null, args);
     }
 
     /** Starts an agent as main does: the state directory locked, the worker id resolved by it, then the link. */
@@ -96,12 +98,14 @@ class WorkerAgentTest {
         AgentOptions given = AgentOptions.parse(args.toArray(String[]::new));
         state = StateDirectory.open(given.stateDir());
         AgentOptions options = given.withWorkerId(state.workerId(given.workerId()));
-        ManagedChannel channel = InProcessChannelBuilder.forName(serverName).directExecutor().build();
+        // Not a direct executor: the agent's handlers run on a thread of the channel's, as on a real connection, not
+        // inside the master's write.
+        ManagedChannel channel = InProcessChannelBuilder.forName(serverName).build();
         MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
-                options.slots(), options.labels(), "test", new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
-                serverName, REFUSAL_PATIENCE);
+                options.slots(), options.prefetch(), options.labels(), "test",
+                new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName, REFUSAL_PATIENCE);
         outbox = state.outbox();
-        agent = new WorkerAgent(options, runAs, link, outbox, null);
+        agent = new WorkerAgent(options, runAs, link, outbox, null, OUTBOX_RETRY);
         CompletableFuture<Optional<ExitCode>> ended = new CompletableFuture<>();
         WorkerAgent started = agent;
         linkThread = new Thread(() -> ended.complete(started.runLink()), "test-link");
@@ -109,100 +113,278 @@ class WorkerAgentTest {
         linkThread.start();
     }
 
+    /** The next FINISHED report, skipping STARTED ones. */
+    private StatusReport nextFinished() throws InterruptedException {
+        StatusReport report = master.nextReport();
+        while (report.getPhase() != Phase.FINISHED) {
+            report = master.nextReport();
+        }
+        return report;
+    }
+
     @Test
-    void registersThenRunsAnAssignmentAndReportsStartedThenItsResult() throws Exception {
-        startAgent(1);
-        AssignTaskRequest registration = master.nextRegistration();
-        assertThat(registration.getWorkerId()).isEqualTo("w-test");
-        assertThat(registration.getSlots()).isEqualTo(1);
-        assertThat(registration.getSessionId()).isNotBlank();
-        assertThat(registration.getRunningList()).isEmpty();
+    void saysHelloThenReportsAShortTaskOnlyWhenItEndsWithHowLongItRanAndItsOutput() throws Exception {
+        startAgent(2);
+        Hello hello = master.nextHello();
+        assertThat(hello.getProtocol()).isEqualTo(ProtocolVersion.PROTOCOL_VERSION_2);
+        assertThat(hello.getWorkerId()).isEqualTo("w-test");
+        assertThat(hello.getSlots()).isEqualTo(2);
+        assertThat(hello.getPrefetch()).as("one per slot by default").isEqualTo(2);
+        assertThat(hello.getSessionId()).isNotBlank();
+        assertThat(hello.getHeldList()).isEmpty();
 
         master.assign("t1", "a1", "echo out; echo err >&2; exit 3");
-        StatusReport started = master.nextReport();
         StatusReport finished = master.nextReport();
-        assertThat(started.getPhase()).isEqualTo(Phase.STARTED);
+        if (finished.getPhase() == Phase.STARTED) {
+            // Only a process that really ran past the delay (a loaded machine, a cold JVM) may be reported STARTED.
+            finished = master.nextReport();
+            assertThat(finished.getRanMicros()).as("STARTED only past the delay")
+                    .isGreaterThanOrEqualTo(Protocol.STARTED_REPORT_DELAY_MILLIS * 1000L);
+        }
         assertThat(finished.getPhase()).isEqualTo(Phase.FINISHED);
         assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
         assertThat(finished.getExitCode()).isEqualTo(3);
         assertThat(finished.getStdout().toStringUtf8()).isEqualTo("out\n");
         assertThat(finished.getStderr().toStringUtf8()).isEqualTo("err\n");
-        assertThat(List.of(started, finished)).allSatisfy(report -> {
-            assertThat(report.getAttemptId()).isEqualTo("a1");
-            assertThat(report.getWorkerId()).isEqualTo("w-test");
-            assertThat(report.getSessionId()).isEqualTo(registration.getSessionId());
-        });
+        assertThat(finished.getStdoutTotalBytes()).isEqualTo(4);
+        assertThat(finished.hasRanMicros()).isTrue();
+        assertThat(finished.getRanMicros()).isPositive().isLessThan(5_000_000);
+        assertThat(finished.getSeq()).isPositive();
+        assertThat(finished.getAttemptId()).isEqualTo("a1");
+        assertThat(finished.getWorkerId()).isEqualTo("w-test");
+        assertThat(finished.getSessionId()).isEqualTo(hello.getSessionId());
         assertThat(master.authorizations).isNotEmpty().allMatch(("Bearer " + TOKEN)::equals);
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+        assertThat(master.reports.poll(300, TimeUnit.MILLISECONDS)).as("nothing after the FINISHED").isNull();
+
+        // Warm now: most quick tasks end within the delay, and those are reported FINISHED only.
+        int quick = 0;
+        for (int i = 0; i < 5; i++) {
+            master.assign("tq" + i, "q" + i, "true");
+            StatusReport report = master.nextReport();
+            if (report.getPhase() == Phase.FINISHED) {
+                quick++;
+            } else {
+                assertThat(nextFinished().getRanMicros()).isGreaterThanOrEqualTo(
+                        Protocol.STARTED_REPORT_DELAY_MILLIS * 1000L);
+            }
+        }
+        assertThat(quick).as("`true` without a STARTED report").isGreaterThanOrEqualTo(3);
+        assertThat(master.outputCalls.get()).as("small output travels in the report only").isZero();
     }
 
     @Test
-    void anAssignmentBeyondTheSlotsIsHandedBackAndTheRunningOneFinishes() throws Exception {
+    void aTaskStillRunningAfterTheDelayIsReportedStartedFirst() throws Exception {
         startAgent(1);
-        master.nextRegistration();
+        master.nextHello();
         master.assign("t1", "a1", "sleep 1");
-        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
-        master.assign("t2", "a2", "true");
-        StatusReport handedBack = master.nextReport();
-        assertThat(handedBack.getAttemptId()).isEqualTo("a2");
+        StatusReport started = master.nextReport();
+        assertThat(started.getPhase()).isEqualTo(Phase.STARTED);
+        assertThat(started.getAttemptId()).isEqualTo("a1");
+        StatusReport finished = master.nextReport();
+        assertThat(finished.getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(finished.getRanMicros()).isBetween(900_000L, 5_000_000L);
+        assertThat(finished.getSeq()).as("unique per stream").isNotEqualTo(started.getSeq());
+    }
+
+    @Test
+    void aFreedSlotStartsThePrefetchedTaskByItselfAndMoreThanSlotsPlusPrefetchIsHandedBack() throws Exception {
+        Path second = work.resolve("second-ran");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 0.5; echo first"),
+                FakeMaster.assignment("t2", "a2", "echo second; touch " + second),
+                FakeMaster.assignment("t3", "a3", "true"));
+        StatusReport handedBack = nextFinished();
+        assertThat(handedBack.getAttemptId()).as("the third is one too many").isEqualTo("a3");
         assertThat(handedBack.getOutcome()).isEqualTo(Outcome.REJECTED);
         assertThat(handedBack.getReason()).contains("no free slot");
-        StatusReport finished = master.nextReport();
-        assertThat(finished.getAttemptId()).isEqualTo("a1");
-        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(handedBack.hasRanMicros()).isFalse();
+        assertThat(second).as("held, not started, while the slot is busy").doesNotExist();
 
-        master.assign("t3", "a3", "true");
-        assertThat(master.nextReport().getPhase()).as("the slot is free again").isEqualTo(Phase.STARTED);
+        StatusReport first = nextFinished();
+        assertThat(first.getAttemptId()).isEqualTo("a1");
+        // The master says nothing more: the agent starts the held one the moment the slot frees.
+        StatusReport then = nextFinished();
+        assertThat(then.getAttemptId()).isEqualTo("a2");
+        assertThat(then.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(then.getStdout().toStringUtf8()).isEqualTo("second\n");
+        assertThat(second).exists();
     }
 
     @Test
-    void afterTheStreamDropsTheAgentReconnectsAndClaimsWhatStillRuns() throws Exception {
-        startAgent(2);
-        AssignTaskRequest first = master.nextRegistration();
-        master.assign("t1", "a1", "sleep 1");
+    void aPrefetchedTaskTheMasterCancelsIsNeverStartedAndReportedCancelledAtOnce() throws Exception {
+        Path marker = work.resolve("cancelled-ran");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"),
+                FakeMaster.assignment("t2", "a2", "touch " + marker));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.cancel("t2", "a2");
+        StatusReport cancelled = master.nextReport();
+        assertThat(cancelled.getAttemptId()).isEqualTo("a2");
+        assertThat(cancelled.getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(cancelled.getOutcome()).isEqualTo(Outcome.CANCELLED);
+        assertThat(cancelled.hasRanMicros()).as("nothing ran").isFalse();
+        StatusReport first = master.nextReport();
+        assertThat(first.getAttemptId()).isEqualTo("a1");
+        assertThat(first.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(master.reports.poll(500, TimeUnit.MILLISECONDS)).isNull();
+        assertThat(marker).as("the cancelled task never ran").doesNotExist();
+    }
+
+    @Test
+    void aRunningTaskTheMasterCancelsIsStoppedAndReportedCancelled() throws Exception {
+        startAgent(1);
+        master.nextHello();
+        master.assign("t1", "a1", "sleep 30");
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.cancel("t1", "a1");
+        StatusReport cancelled = master.nextReport();
+        assertThat(cancelled.getOutcome()).isEqualTo(Outcome.CANCELLED);
+        assertThat(cancelled.hasRanMicros()).as("a process ran").isTrue();
+    }
+
+    @Test
+    void aShuttingDownAgentDrainsWithItsReasonThenReturnsWhatItHeldUnstarted() throws Exception {
+        Path marker = work.resolve("returned-ran");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"),
+                FakeMaster.assignment("t2", "a2", "touch " + marker));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        stopAgent();
+        assertThat(master.drains).extracting(io.taskgrid.proto.v1.DrainRequest::getReason)
+                .containsExactly("the agent is shutting down");
+        assertThat(master.events).containsSubsequence("drain", "report a2 FINISHED RETURNED",
+                "report a1 FINISHED EXITED");
+        StatusReport returned = master.reports.stream().filter(r -> r.getAttemptId().equals("a2")).findFirst()
+                .orElseThrow();
+        assertThat(returned.getReason()).isEqualTo("the agent is shutting down");
+        assertThat(returned.hasRanMicros()).isFalse();
+        assertThat(marker).as("never started").doesNotExist();
+    }
+
+    @Test
+    void afterTheStreamEndsTheNextHelloNamesWhatRunsAndWhatIsHeldAndTheHeldOneStillRuns() throws Exception {
+        startAgent(1, "--prefetch", "1");
+        Hello first = master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"), FakeMaster.assignment("t2", "a2", "echo held"));
         assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
 
         master.dropStream();
-        AssignTaskRequest again = master.nextRegistration();
+        Hello again = master.nextHello();
         assertThat(again.getSessionId()).as("the same agent process").isEqualTo(first.getSessionId());
-        assertThat(again.getRunningList()).extracting(RunningAttempt::getAttemptId).containsExactly("a1");
-        StatusReport finished = master.nextReport();
-        assertThat(finished.getAttemptId()).isEqualTo("a1");
-        assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(again.getHeldList()).extracting(RunningAttempt::getAttemptId).containsExactlyInAnyOrder("a1", "a2");
+        assertThat(nextFinished().getAttemptId()).isEqualTo("a1");
+        StatusReport held = nextFinished();
+        assertThat(held.getAttemptId()).isEqualTo("a2");
+        assertThat(held.getStdout().toStringUtf8()).isEqualTo("held\n");
     }
 
     @Test
-    void storedResultsAreClaimedAndSentOnceRegisteredAndThoseTheMasterRefusesAreDropped() throws Exception {
+    void aPrefetchedAttemptTheMasterRefusesOnReconnectIsNeverStarted() throws Exception {
+        Path marker = work.resolve("refused-ran");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"),
+                FakeMaster.assignment("t2", "a2", "touch " + marker));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.refuseClaims = List.of("a2");
+        master.dropStream();
+        master.nextHello();
+        assertThat(nextFinished().getAttemptId()).isEqualTo("a1");
+        assertThat(master.reports.poll(500, TimeUnit.MILLISECONDS)).isNull();
+        assertThat(marker).doesNotExist();
+    }
+
+    @Test
+    void storedResultsAreClaimedAndSentInOneMessageOnceRegisteredAndThoseTheMasterRefusesAreDropped()
+            throws Exception {
         Outbox earlier = new Outbox(stateDir);
         earlier.save(result("t1", "a1"));
         earlier.save(result("t2", "a2"));
+        earlier.save(result("t3", "a3"));
+        earlier.save(result("t4", "a4"));
         master.refuseClaims = List.of("a2");
         startAgent(1);
-        AssignTaskRequest registration = master.nextRegistration();
-        assertThat(registration.getRunningList()).extracting(RunningAttempt::getAttemptId)
-                .containsExactlyInAnyOrder("a1", "a2");
-        StatusReport sent = master.nextReport();
-        assertThat(sent.getAttemptId()).isEqualTo("a1");
-        assertThat(sent.getSessionId()).isEqualTo(registration.getSessionId());
+        Hello hello = master.nextHello();
+        assertThat(hello.getHeldList()).extracting(RunningAttempt::getAttemptId)
+                .containsExactlyInAnyOrder("a1", "a2", "a3", "a4");
+        List<StatusReport> sent = List.of(master.nextReport(), master.nextReport(), master.nextReport());
+        assertThat(sent).extracting(StatusReport::getAttemptId).containsExactly("a1", "a3", "a4");
+        assertThat(sent).allMatch(r -> r.getSessionId().equals(hello.getSessionId()));
+        assertThat(master.reportBatches).as("one Reports message")
+                .containsExactly(List.of("a1 FINISHED", "a3 FINISHED", "a4 FINISHED"));
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
         assertThat(master.reports.poll(300, TimeUnit.MILLISECONDS)).as("a2 is never sent").isNull();
     }
 
     @Test
-    void aResultTheMasterCannotTakeYetWaitsInTheOutboxUntilItCan() throws Exception {
-        master.verdict = report -> report.getPhase() == Phase.FINISHED
-                ? Status.FAILED_PRECONDITION.withDescription("not now") : Status.OK;
+    void reportsReadyWhileTheWriterIsBusyGoOutTogetherInOneMessage() throws Exception {
+        startAgent(4);
+        master.nextHello();
+        CountDownLatch release = new CountDownLatch(1);
+        master.holdReports = release;
+        master.assign("t0", "a0", "true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> master.holdReports == null);
+        // The agent's writer is inside its write of a0's report; these finish meanwhile.
+        master.assign(FakeMaster.assignment("t1", "a1", "true"), FakeMaster.assignment("t2", "a2", "true"),
+                FakeMaster.assignment("t3", "a3", "true"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().size() == 4);
+        release.countDown();
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            ids.add(nextFinished().getAttemptId());
+        }
+        assertThat(ids).containsExactlyInAnyOrder("a0", "a1", "a2", "a3");
+        assertThat(master.reportBatches).as("the three finished meanwhile went out in one message")
+                .anySatisfy(batch -> assertThat(batch).contains("a1 FINISHED", "a2 FINISHED", "a3 FINISHED"));
+    }
+
+    @Test
+    void aResultTheMasterAsksToRetryStaysInTheOutboxAndIsSentAgain() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        master.verdict = report -> report.getPhase() == Phase.FINISHED && asked.incrementAndGet() == 1
+                ? Verdict.RETRY : Verdict.TAKEN;
         startAgent(1);
-        master.nextRegistration();
+        master.nextHello();
         master.assign("t1", "a1", "echo kept");
-        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
-        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
+        StatusReport first = nextFinished();
+        assertThat(outbox.pending()).extracting(StatusReport::getAttemptId).containsExactly("a1");
+        StatusReport again = nextFinished();
+        assertThat(again.getAttemptId()).isEqualTo("a1");
+        assertThat(again.getStdout().toStringUtf8()).isEqualTo("kept\n");
+        assertThat(again.getSeq()).as("a new seq").isNotEqualTo(first.getSeq());
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+        assertThat(master.reports.poll(2 * OUTBOX_RETRY.toMillis(), TimeUnit.MILLISECONDS)).as("taken: not sent again")
+                .isNull();
+    }
+
+    @Test
+    void aResultTheMasterRefusesForGoodLeavesTheOutboxAndIsNotSentAgain() throws Exception {
+        master.verdict = report -> Verdict.REFUSED;
+        startAgent(1);
+        master.nextHello();
+        master.assign("t1", "a1", "true");
+        assertThat(nextFinished().getAttemptId()).isEqualTo("a1");
+        await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+        assertThat(master.reports.poll(3 * OUTBOX_RETRY.toMillis(), TimeUnit.MILLISECONDS)).isNull();
+    }
+
+    @Test
+    void aResultNotTakenBeforeTheStreamEndsIsSentAgainOnTheNextStream() throws Exception {
+        master.verdict = report -> Verdict.RETRY;
+        startAgent(1);
+        master.nextHello();
+        master.assign("t1", "a1", "echo kept");
+        assertThat(nextFinished().getAttemptId()).isEqualTo("a1");
         assertThat(outbox.pending()).extracting(StatusReport::getAttemptId).containsExactly("a1");
 
-        master.verdict = report -> Status.OK;
+        master.verdict = report -> Verdict.TAKEN;
         master.dropStream();
-        master.nextRegistration();
-        StatusReport retried = master.nextReport();
+        assertThat(master.nextHello().getHeldList()).extracting(RunningAttempt::getAttemptId).containsExactly("a1");
+        StatusReport retried = nextFinished();
         assertThat(retried.getAttemptId()).isEqualTo("a1");
         assertThat(retried.getStdout().toStringUtf8()).isEqualTo("kept\n");
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
@@ -215,27 +397,35 @@ class WorkerAgentTest {
      */
     @Test
     void anAgentWithoutIdRestartedOnItsStateDirectoryClaimsAndDeliversWhatItStoredUnderItsId() throws Exception {
-        master.verdict = report -> report.getPhase() == Phase.FINISHED
-                ? Status.FAILED_PRECONDITION.withDescription("not now") : Status.OK;
+        master.verdict = report -> Verdict.RETRY;
         launchAgent(1, null, List.of());
-        AssignTaskRequest before = master.nextRegistration();
+        Hello before = master.nextHello();
         master.assign("t1", "a1", "echo once");
-        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
-        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(nextFinished().getAttemptId()).isEqualTo("a1");
         assertThat(outbox.pending()).extracting(StatusReport::getAttemptId).containsExactly("a1");
         stopAgent();
 
-        master.verdict = report -> Status.OK;
+        master.verdict = report -> Verdict.TAKEN;
+        master.reports.clear();
         launchAgent(1, null, List.of());
-        AssignTaskRequest after = master.nextRegistration();
+        Hello after = master.nextHello();
         assertThat(after.getWorkerId()).as("the same worker").isEqualTo(before.getWorkerId());
         assertThat(after.getSessionId()).as("another process").isNotEqualTo(before.getSessionId());
-        assertThat(after.getRunningList()).extracting(RunningAttempt::getAttemptId).containsExactly("a1");
+        assertThat(after.getHeldList()).extracting(RunningAttempt::getAttemptId).containsExactly("a1");
         StatusReport delivered = master.nextReport();
         assertThat(delivered.getAttemptId()).isEqualTo("a1");
         assertThat(delivered.getWorkerId()).isEqualTo(before.getWorkerId());
         assertThat(delivered.getStdout().toStringUtf8()).isEqualTo("once\n");
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+    }
+
+    @Test
+    void aMasterOfAnotherProtocolEndsTheAgentWithItsExitCodeWithoutASecondConnect() throws Exception {
+        master.refuseProtocol = "this master speaks protocol 3; the agent spoke 2";
+        startAgent(1);
+        assertThat(linkEnded.get(10, TimeUnit.SECONDS)).contains(ExitCode.PROTOCOL_MISMATCH);
+        assertThat(ExitCode.PROTOCOL_MISMATCH.value()).isEqualTo(5);
+        assertThat(master.connects.get()).as("no second Connect").isEqualTo(1);
     }
 
     /** How long the agents of these tests wait out refusals of a token the master accepted before (5 min in use). */
@@ -246,31 +436,32 @@ class WorkerAgentTest {
         master.refuseToken = true;
         startAgent(1);
         assertThat(linkEnded.get(10, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
-        assertThat(master.refusedCalls).as("one try, no drain").containsExactly("AssignTask");
-        assertThat(master.registrations).isEmpty();
+        assertThat(master.refusedCalls).as("one try, no drain").containsExactly("Connect");
+        assertThat(master.hellos).isEmpty();
     }
 
     /**
-     * A token revoked while the agent runs is refused on the next call (here a report; the stream opened before still
-     * stands). The master accepted it before, so the agent asks again for a while (a tokens file being rewritten
+     * A token revoked while the agent runs is refused when it connects next (here after the master dropped its
+     * stream). The master accepted it before, so the agent asks again for a while (a tokens file being rewritten
      * refuses for a moment); refused all along, it stops as SIGTERM would. The task still running gets its grace and
      * runs to its end; no result is lost, both wait in the outbox for an agent the master accepts.
      */
     @Test
     void aJoinTokenRevokedMidLifeStopsTheAgentAsSigtermWouldAndKeepsTheResults() throws Exception {
         startAgent(2);
-        master.nextRegistration();
+        master.nextHello();
         master.assign("t1", "a1", "sleep 1; echo slow");
         assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.verdict = report -> report.getPhase() == Phase.FINISHED ? Verdict.RETRY : Verdict.TAKEN;
+        master.assign("t2", "a2", "echo quick");
+        assertThat(master.nextReport().getAttemptId()).isEqualTo("a2");
         long refusedFrom = System.nanoTime();
         master.refuseToken = true;
-        master.assign("t2", "a2", "echo quick");
+        master.dropStream();
         assertThat(linkEnded.get(15, TimeUnit.SECONDS)).contains(ExitCode.JOIN_TOKEN_REFUSED);
         assertThat(Duration.ofNanos(System.nanoTime() - refusedFrom)).as("the refusals were waited out first")
                 .isGreaterThanOrEqualTo(REFUSAL_PATIENCE);
-        assertThat(master.refusedCalls).as("the first refusal was not the stream's").isNotEmpty()
-                .first().isNotEqualTo("AssignTask");
-        assertThat(master.refusedCalls).as("then it asked again").contains("AssignTask");
+        assertThat(master.refusedCalls).as("it asked again").contains("Connect").hasSizeGreaterThan(1);
         assertThat(outbox.pending()).extracting(StatusReport::getAttemptId, StatusReport::getOutcome,
                 StatusReport::getExitCode, r -> r.getStdout().toStringUtf8()).containsExactlyInAnyOrder(
                 tuple("a1", Outcome.EXITED, 0, "slow\n"), tuple("a2", Outcome.EXITED, 0, "quick\n"));
@@ -282,44 +473,31 @@ class WorkerAgentTest {
      */
     @Test
     void aMomentsRefusalOfATokenAcceptedBeforeIsWaitedOut() throws Exception {
+        master.verdict = report -> Verdict.RETRY;
         startAgent(1);
-        master.nextRegistration();
-        master.refuseToken = true;
+        master.nextHello();
         master.assign("t1", "a1", "echo kept");
+        assertThat(nextFinished().getAttemptId()).isEqualTo("a1");
+        master.refuseToken = true;
+        master.dropStream();
         await().atMost(Duration.ofSeconds(5)).until(() -> !master.refusedCalls.isEmpty());
+        master.verdict = report -> Verdict.TAKEN;
         master.refuseToken = false;
-        master.nextRegistration();
-        StatusReport finished = master.nextReport();
-        while (finished.getPhase() != Phase.FINISHED) {
-            finished = master.nextReport();
-        }
+        master.nextHello();
+        StatusReport finished = nextFinished();
         assertThat(finished.getStdout().toStringUtf8()).isEqualTo("kept\n");
-        assertThat(linkEnded).as("still running").isNotDone();
-    }
-
-    @Test
-    void aResultTheMasterRefusesForGoodLeavesTheOutbox() throws Exception {
-        master.verdict = report -> report.getPhase() == Phase.FINISHED
-                ? Status.PERMISSION_DENIED.withDescription("not yours") : Status.OK;
-        startAgent(1);
-        master.nextRegistration();
-        master.assign("t1", "a1", "true");
-        master.nextReport();
-        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.FINISHED);
         await().atMost(Duration.ofSeconds(5)).until(() -> outbox.pending().isEmpty());
+        assertThat(linkEnded).as("still running").isNotDone();
     }
 
     @Test
     void withRunAsEveryCommandRunsAsThatUser() throws Exception {
         assumeTrue(CommandRunTest.isRoot(), "switching users needs root");
         RunAs nobody = RunAs.resolve("nobody", true);
-        startAgent(1, nobody);
-        master.nextRegistration();
+        launchAgent(1, nobody, List.of("--id", "w-test"));
+        master.nextHello();
         master.assign("t1", "a1", "id -u");
-        StatusReport finished = master.nextReport();
-        while (finished.getPhase() != Phase.FINISHED) {
-            finished = master.nextReport();
-        }
+        StatusReport finished = nextFinished();
         assertThat(finished.getOutcome()).isEqualTo(Outcome.EXITED);
         assertThat(finished.getExitCode()).as(finished.getStderr().toStringUtf8()).isZero();
         assertThat(finished.getStdout().toStringUtf8()).isEqualTo(nobody.uid() + "\n");
@@ -331,9 +509,10 @@ class WorkerAgentTest {
     }
 
     @Test
-    void outputReachesTheMasterWhileTheCommandRunsAndTheResultSaysHowMuchWasPrinted() throws Exception {
+    void outputOfATaskThatKeepsRunningReachesTheMasterWhileItRunsAndTheResultSaysHowMuchWasPrinted()
+            throws Exception {
         startAgent(1);
-        String session = master.nextRegistration().getSessionId();
+        String session = master.nextHello().getSessionId();
         master.assign("t1", "a1", "echo one; echo warn >&2; sleep 1; echo two");
         OutputChunk first = master.chunks.poll(5, TimeUnit.SECONDS);
         assertThat(first).isNotNull();
@@ -350,27 +529,38 @@ class WorkerAgentTest {
         assertThat(finished.getStderrTotalBytes()).isEqualTo(5);
         assertThat(master.output("a1", "STDOUT")).as("all of it streamed before the result").isEqualTo("one\ntwo\n");
         assertThat(master.output("a1", "STDERR")).isEqualTo("warn\n");
+        assertThat(master.outputCalls.get()).isEqualTo(1);
+    }
+
+    @Test
+    void outputLargerThanAReportCarriesIsStreamedLiveEvenBeforeTheDelay() throws Exception {
+        startAgent(1);
+        master.nextHello();
+        int size = Protocol.INLINE_OUTPUT_BYTES + 1000;
+        master.assign("t1", "a1", "head -c " + size + " /dev/zero; sleep 1");
+        StatusReport finished = nextFinished();
+        assertThat(finished.getStdoutTotalBytes()).isEqualTo(size);
+        assertThat(finished.getStdoutTruncated()).isTrue();
+        assertThat(master.events).as("streamed for its size, before the delay made it live")
+                .containsSubsequence("chunk", "report a1 STARTED", "report a1 FINISHED EXITED");
     }
 
     @Test
     void afterAnOutageTheAgentSendsAgainFromTheLastAcknowledgedOffset() throws Exception {
         startAgent(1);
-        master.nextRegistration();
-        master.assign("t1", "a1", "echo one; sleep 2; echo two");
+        master.nextHello();
         master.ackOutput = false;
+        master.assign("t1", "a1", "echo one; sleep 2; echo two");
         OutputChunk unacknowledged = master.chunks.poll(5, TimeUnit.SECONDS);
         assertThat(unacknowledged.getOffset()).isZero();
         master.ackOutput = true;
         master.dropOutputCall();
         master.dropStream();
-        master.nextRegistration();
+        master.nextHello();
         OutputChunk resent = master.chunks.poll(5, TimeUnit.SECONDS);
         assertThat(resent.getOffset()).as("from the last acknowledged offset").isZero();
         assertThat(resent.getData().toStringUtf8()).startsWith("one\n");
-        StatusReport finished = master.nextReport();
-        while (finished.getPhase() != Phase.FINISHED) {
-            finished = master.nextReport();
-        }
+        nextFinished();
         assertThat(master.output("a1", "STDOUT")).isEqualTo("one\ntwo\n");
         assertThat(master.chunks).as("acknowledged bytes are not sent again").allSatisfy(c ->
                 assertThat(c.getOffset()).isEqualTo(4));
@@ -390,7 +580,7 @@ class WorkerAgentTest {
         Path marker = work.resolve("ran");
         Path script = java.nio.file.Files.writeString(work.resolve("env.sh"), "touch " + marker + "\n");
         launchAgent(1, null, List.of("--id", "w-test", "--allow", "bash -c true"));
-        master.nextRegistration();
+        master.nextHello();
         master.assign("t1", "a1", "bash -c true", java.util.Map.of("BASH_ENV", script.toString()));
         StatusReport report = master.nextReport();
         assertThat(marker).as("the script BASH_ENV named ran").doesNotExist();
@@ -407,7 +597,7 @@ class WorkerAgentTest {
     void anAllowedCommandGetsTheVariablesTheOperatorAllowsAndNothingElseOfTheAgents() throws Exception {
         assertThat(System.getenv("BASH_ENV")).as("set up by the build").isNotNull();
         launchAgent(1, null, List.of("--id", "w-test", "--allow", "env", "--allow-env", "GREETING,OTHER"));
-        master.nextRegistration();
+        master.nextHello();
         master.assign("t1", "a1", "env", java.util.Map.of("GREETING", "hi"));
         StatusReport finished = master.nextReport();
         while (finished.getPhase() != Phase.FINISHED) {
@@ -421,28 +611,4 @@ class WorkerAgentTest {
                         || name.equals("GREETING") || name.equals("PWD"), "base, LC_*, allowed, or the shell's PWD");
     }
 
-    @Test
-    void aShuttingDownAgentTellsTheMasterWhyItDrains() throws Exception {
-        startAgent(1);
-        AssignTaskRequest registration = master.nextRegistration();
-        stopAgent();
-        io.taskgrid.proto.v1.DrainRequest drain = master.drains.poll(10, TimeUnit.SECONDS);
-        assertThat(drain).isNotNull();
-        assertThat(drain.getSessionId()).isEqualTo(registration.getSessionId());
-        assertThat(drain.getReason()).isEqualTo("the agent is shutting down");
-    }
-
-    @Test
-    void aMasterOfAnEarlierReleaseGetsTheOutputWithTheResultAsBefore() throws Exception {
-        master.outputSupported = false;
-        startAgent(1);
-        master.nextRegistration();
-        master.assign("t1", "a1", "echo hi");
-        StatusReport finished = master.nextReport();
-        while (finished.getPhase() != Phase.FINISHED) {
-            finished = master.nextReport();
-        }
-        assertThat(finished.getStdout().toStringUtf8()).isEqualTo("hi\n");
-        assertThat(master.chunks).isEmpty();
-    }
 }

@@ -11,15 +11,16 @@ import java.util.Map;
  * A connected worker as GET /workers shows it. {@code drainReason} says why it takes no new task (an operator drained
  * it, the agent is shutting down, or it kept handing tasks back), {@code drainedBy} which API caller drained it (null
  * when it drained itself); {@code refused} counts the tasks it handed back
- * unstarted on this connection.
+ * unstarted on this connection. {@code prefetch}: how many tasks it takes beyond its slots, held until a slot frees;
+ * {@code running} counts those too (every task it holds that it has not reported finished).
  */
 @JsonbNillable
-@JsonbPropertyOrder({"id", "labels", "slots", "running", "draining", "drainReason", "drainedBy", "refused", "connectedAt", "lastSeenAt"})
-public record WorkerView(String id, Map<String, String> labels, int slots, int running, boolean draining, String drainReason, String drainedBy, int refused,
+@JsonbPropertyOrder({"id", "labels", "slots", "prefetch", "running", "draining", "drainReason", "drainedBy", "refused", "connectedAt", "lastSeenAt"})
+public record WorkerView(String id, Map<String, String> labels, int slots, int prefetch, int running, boolean draining, String drainReason, String drainedBy, int refused,
                          Instant connectedAt, Instant lastSeenAt) {
 
     public static WorkerView of(ConnectedWorker worker) {
-        return new WorkerView(worker.id(), worker.labels().asMap(), worker.slots(), worker.running(), worker.isDraining(), worker.drainReason(), worker.drainedBy(),
+        return new WorkerView(worker.id(), worker.labels().asMap(), worker.slots(), worker.prefetch(), worker.running(), worker.isDraining(), worker.drainReason(), worker.drainedBy(),
                 worker.refusedTotal(), worker.connectedAt(), worker.lastSeenAt());
     }
 }

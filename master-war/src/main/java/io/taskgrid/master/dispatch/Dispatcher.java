@@ -477,7 +477,12 @@ public class Dispatcher {
                 live.reindex(task.get());
                 answer = saveOrEndUnstorable(task.get(), task.get().snapshot(), attemptId);
             }
-            dispatchPass();
+            if (settled == Settled.REQUEUED) {
+                // A retry is a queued task like any other: a worker with a free slot comes before this one's prefetch.
+                dispatchPass();
+            } else {
+                dispatchTo(worker);
+            }
             return answer;
         }).thenCompose(f -> f);
     }
@@ -536,6 +541,7 @@ public class Dispatcher {
                 answer = saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null,
                         attemptId);
             }
+            // A draining worker takes nothing: the task goes to whoever may.
             dispatchPass();
             return answer;
         }).thenCompose(f -> f);
@@ -554,17 +560,26 @@ public class Dispatcher {
     // ---- on the loop thread ----
 
     /**
-     * While there are both: the next worker in turn with a free slot and a ready stream gets the first queued task (by
-     * priority, then age) that it may run. A worker that may run none of the queued tasks is passed over; a task
-     * that no available worker may run stays queued without holding up the tasks behind it.
+     * Hands out what can go now. Workers with a free slot come first, in turns, one task each per turn, the next queued
+     * task (by priority, then age) that each may run; only then does a worker get a task to prefetch (held until a slot
+     * frees there), so that a short queue is not held by one agent while another is idle. A worker that may run none of
+     * the queued tasks is passed over; a task that no available worker may run stays queued without holding up the tasks
+     * behind it. The workers are listed once per pass: its cost is the number of workers plus the tasks it hands out.
      */
     private void dispatchPass() {
         if (stopped) {
             return;
         }
         try {
-            while (live.queuedCount() > 0 && dispatchOne()) {
-                // one task went out; look for the next
+            if (live.queuedCount() == 0) {
+                return;
+            }
+            List<ConnectedWorker> available = registry.availableInTurn();
+            ConnectedWorker last = inTurns(available, true);
+            ConnectedWorker prefetched = inTurns(available, false);
+            last = prefetched != null ? prefetched : last;
+            if (last != null) {
+                registry.tookTurn(last);
             }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch pass failed; trying again in a second", e);
@@ -572,39 +587,62 @@ public class Dispatcher {
         }
     }
 
-    /**
-     * Sends out one task; false if no available worker may run any queued task. Workers with a free slot come first:
-     * a task is prefetched (held by a busy worker until a slot frees there) only when no worker with a free slot may
-     * run it, so that a short queue is not held by one agent while another is idle.
-     */
-    private boolean dispatchOne() {
-        List<ConnectedWorker> available = registry.availableInTurn();
-        return dispatchOne(available, true) || dispatchOne(available, false);
+    /** Turns over {@code workers} while any of them takes a task; the last one given a task, or null. */
+    private ConnectedWorker inTurns(List<ConnectedWorker> workers, boolean freeSlotsOnly) {
+        ConnectedWorker last = null;
+        boolean handedOut = true;
+        while (handedOut && live.queuedCount() > 0) {
+            handedOut = false;
+            for (ConnectedWorker worker : workers) {
+                if ((freeSlotsOnly && !worker.hasFreeSlot()) || !worker.canTakeTask()) {
+                    continue;
+                }
+                if (handOut(worker)) {
+                    handedOut = true;
+                    last = worker;
+                }
+            }
+        }
+        return last;
     }
 
-    private boolean dispatchOne(List<ConnectedWorker> available, boolean freeSlotsOnly) {
-        for (ConnectedWorker worker : available) {
-            if (freeSlotsOnly && !worker.hasFreeSlot()) {
-                continue;
+    /**
+     * After {@code worker} gave back credit (a report of the end of an attempt): it alone may take tasks now. Every
+     * other worker was offered the queue when it last had room, so a pass over all of them would only cost time in
+     * proportion to the number of workers, for every task.
+     */
+    private void dispatchTo(ConnectedWorker worker) {
+        if (stopped) {
+            return;
+        }
+        try {
+            while (live.queuedCount() > 0 && worker.canTakeTask() && handOut(worker)) {
+                // one task went out; look for the next
             }
-            Optional<Task> next = live.nextFor(worker.labels());
-            if (next.isEmpty()) {
-                continue;
-            }
-            Task task = next.get();
-            Optional<Map<String, String>> secrets = openSecrets(task);
-            if (secrets.isEmpty()) {
-                return true;
-            }
-            String attemptId = TaskIds.next();
-            if (!worker.reserve(task.getId(), attemptId)) {
-                continue;
-            }
-            registry.tookTurn(worker);
-            assign(task, worker, attemptId, secrets.get());
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "dispatch to worker " + worker.id() + " failed; trying a full pass in a second", e);
+            loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Gives {@code worker} the first queued task it may run; false when there is none (or it is full). */
+    private boolean handOut(ConnectedWorker worker) {
+        Optional<Task> next = live.nextFor(worker.labels());
+        if (next.isEmpty()) {
+            return false;
+        }
+        Task task = next.get();
+        Optional<Map<String, String>> secrets = openSecrets(task);
+        if (secrets.isEmpty()) {
+            // That task failed instead; the worker may take the next one.
             return true;
         }
-        return false;
+        String attemptId = TaskIds.next();
+        if (!worker.reserve(task.getId(), attemptId)) {
+            return false;
+        }
+        assign(task, worker, attemptId, secrets.get());
+        return true;
     }
 
     /**

@@ -224,7 +224,7 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
         }
         String version = SafeText.oneLine(request.getAgentVersion(), MAX_VERSION_CHARS);
         LOG.info(() -> "worker " + workerId + " connected with " + request.getSlots() + " slot(s)"
-                + (request.getPrefetch() == 0 ? "" : " and " + request.getPrefetch() + " prefetched")
+                + (request.getPrefetch() == 0 ? "" : ", prefetch " + request.getPrefetch())
                 + (worker.labels().isEmpty() ? "" : ", labels " + worker.labels())
                 + (claimed.isEmpty() ? "" : ", still holding " + claimed.size() + " attempt(s)")
                 + (version.isEmpty() ? "" : ", agent " + version));

@@ -19,6 +19,7 @@ import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
+import io.taskgrid.proto.Protocol;
 import io.taskgrid.proto.WorkerLimits;
 import io.taskgrid.proto.v1.AgentMessage;
 import io.taskgrid.proto.v1.AssignTaskRequest;
@@ -419,6 +420,22 @@ class NodeServiceTest {
                 .setWorkerId("w3").setSlots(1).setSessionId("s3")).build());
         assertThat(twice.ended.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         await().atMost(Duration.ofSeconds(5)).until(() -> registry.all().isEmpty());
+    }
+
+    /** A Reports message is bounded like everything else an agent sends; one past the bound ends the stream. */
+    @Test
+    void aReportsMessageOfMoreThanTheBoundEndsTheStream() throws Exception {
+        Agent agent = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("s1"));
+        Reports.Builder many = Reports.newBuilder();
+        for (int i = 0; i <= Protocol.MAX_REPORTS_PER_MESSAGE; i++) {
+            many.addReports(StatusReport.newBuilder().setSeq(i).setTaskId(TaskIds.next()).setAttemptId(TaskIds.next())
+                    .setPhase(Phase.FINISHED).setOutcome(Outcome.EXITED));
+        }
+        agent.send(AgentMessage.newBuilder().setReports(many).build());
+        Status ended = agent.ended.get(5, TimeUnit.SECONDS);
+        assertThat(ended.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(ended.getDescription()).contains(Integer.toString(Protocol.MAX_REPORTS_PER_MESSAGE));
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("w1").isEmpty());
     }
 
     /** An agent of the protocol before Connect gets the one status it takes as final, naming both protocols. */

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -71,6 +72,16 @@ final class ChaosCluster implements AutoCloseable {
     }
 
     /** A command that runs for {@code seconds} and then leaves one line in the markers folder. */
+    /** The hosts (agent ids) that ran the named task, one per run. */
+    List<String> ranOn(String name) {
+        Path file = markers().resolve(name);
+        try {
+            return Files.exists(file) ? Files.readAllLines(file) : List.of();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static String markedCommand(String name, double seconds) {
         return (seconds > 0 ? "sleep " + seconds + "; " : "") + "echo \"$(hostname)\" >> /markers/" + name;
     }

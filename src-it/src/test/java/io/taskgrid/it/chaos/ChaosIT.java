@@ -151,6 +151,43 @@ class ChaosIT {
         }
     }
 
+    /**
+     * An agent holds prefetched tasks (assigned to it, waiting for a slot) when it is SIGKILLed: they were never
+     * started, so they run elsewhere, once, and never on the killed agent.
+     */
+    @Test
+    void anAgentKilledWhileHoldingPrefetchedTasksHasThemRunElsewhereOnce() {
+        try (ChaosCluster cluster = cluster("agent-kill-prefetch", 5, 10_000, 3)) {
+            TaskgridClient api = cluster.api();
+            Map<String, String> ids = submitMarked(api, "held-", 24, 3);
+            // A task assigned to a1 and still not started a second later waits in a1's prefetch.
+            String held = poll(Duration.ofSeconds(60), Duration.ofMillis(100)).alias("a task prefetched by a1")
+                    .until(() -> ids.values().stream().filter(id -> {
+                        JsonObject task = api.task(id);
+                        List<JsonObject> attempts = task.getJsonArray("attempts").getValuesAs(JsonObject.class);
+                        return task.getString("state").equals("ASSIGNED") && !attempts.isEmpty()
+                                && "a1".equals(TaskgridClient.stringOrNull(task, "workerId"))
+                                && Instant.parse(attempts.get(attempts.size() - 1).getString("assignedAt"))
+                                .isBefore(Instant.now().minusSeconds(1));
+                    }).findFirst(), Optional::isPresent).orElseThrow();
+            Instant fault = Instant.now();
+            cluster.killAgent("a1");
+
+            Tally tally = tally(cluster, api, ids);
+            tally.print("agent SIGKILL holding prefetched tasks", Duration.between(fault, lastFinish(api, List.of(held))));
+            assertThat(tally.ran()).isEqualTo(ids.size());
+            assertThat(tally.duplicates()).isZero();
+            assertThat(tally.notSucceeded()).isZero();
+            String name = ids.entrySet().stream().filter(e -> e.getValue().equals(held)).findFirst().orElseThrow().getKey();
+            assertThat(cluster.ranOn(name)).as("the prefetched task ran once, not on the killed agent")
+                    .hasSize(1).doesNotContain("a1");
+            List<JsonObject> attempts = api.task(held).getJsonArray("attempts").getValuesAs(JsonObject.class);
+            assertThat(attempts.get(0).getString("workerId")).isEqualTo("a1");
+            assertThat(attempts.get(0).getString("outcome")).isEqualTo("LOST");
+            assertThat(attempts.get(attempts.size() - 1).getString("outcome")).isEqualTo("SUCCEEDED");
+        }
+    }
+
     @Test
     void anAgentFrozenPastLostAfterHasItsTasksRerunAndItsLateReportsIgnored() {
         try (ChaosCluster cluster = cluster("agent-pause", 5, 10_000, 3)) {
