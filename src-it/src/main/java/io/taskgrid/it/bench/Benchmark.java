@@ -6,8 +6,12 @@ import io.taskgrid.it.cluster.PostgresServer;
 import io.taskgrid.it.cluster.ServerLayout;
 import io.taskgrid.it.cluster.TaskUser;
 import jakarta.json.Json;
+import jakarta.json.JsonArray;
+import jakarta.json.JsonArrayBuilder;
+import jakarta.json.JsonNumber;
 import jakarta.json.JsonObject;
 import jakarta.json.JsonReader;
+import jakarta.json.JsonString;
 import jakarta.json.JsonValue;
 
 import java.io.IOException;
@@ -21,9 +25,12 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -37,31 +44,69 @@ import java.util.regex.Pattern;
 /**
  * The benchmark: one run measures, side by side on this machine, the spawn floor (what the machine itself allows)
  * and what Taskgrid achieves against it, through the quick-start cluster (a real Liberty, three agent JVMs with their
- * default slots), black box over REST, CPU and memory from the processes' own counters in /proc.
+ * default slots), black box over REST, CPU and memory from the processes' own counters in /proc, and the master alone
+ * against 10, 100 and 1,000 simulated agents that speak the protocol and run nothing.
  *
- * <p>Figures: the floor (VFORK, 2 threads); end-to-end tasks/s of {@code true} and its ratio to the floor; CPU per task
- * of the master and of the agents; dispatch latency (the API's startedAt minus submittedAt, minus the machine's time to
- * spawn one process) at half the end-to-end rate; intake (durable submissions/s, p50, p99) with 8 keep-alive clients
- * while every worker is busy, near an empty queue and near 100,000 queued; master heap with that queue; master ready
- * time; agent RSS when idle. Written to {@code OUT/results.json} and {@code OUT/results.svg}.
+ * <p>Phases ({@code --phases}, comma-separated; all by default, in this order whatever the order given):
+ * <ul>
+ * <li>{@code ready}: the master's time from a restart to /health/ready.</li>
+ * <li>{@code e2e}: warm-up rounds until two consecutive rates differ by less than 5 % (the JIT's own CPU per round is
+ * recorded, so the settling shows), then end-to-end tasks/s of {@code true}, its ratio to the floor, master and agent
+ * CPU per task and each process's busiest threads. No profiler runs here.</li>
+ * <li>{@code profile}: the same run again under JFR ({@code --profile DIR}), in a run of its own so that the profiler's
+ * cost is in no figure.</li>
+ * <li>{@code dispatch}: submitted to started, minus one spawn, at half the end-to-end rate.</li>
+ * <li>{@code agentrss}: the agents' RSS after 10,000 tasks in all.</li>
+ * <li>{@code agents}: the real agents stop; for each count of {@code --agents} (10,100,1000) simulated agents drain a
+ * full queue: drain rate, master CPU per task, the master's busiest threads. The real agents start again after.</li>
+ * <li>{@code intake}: with every worker busy, closed-loop submissions (8 and 64 keep-alive clients) near an empty queue
+ * and again past 100,000 queued; the master's heap and RSS with that queue; a freed slot to the next task started.</li>
+ * <li>{@code openloop}: submissions at fixed offered rates ({@code --open-rates}), latency from each request's due
+ * time, so that a slow master shows in p99 instead of slowing the client down (coordinated omission).</li>
+ * <li>{@code batch}: intake with batches of 1,000 submissions per request (tasks/s), when the master takes them.</li>
+ * </ul>
+ * A phase needs what the earlier ones leave: {@code dispatch} runs at half the rate {@code e2e} measured (or {@code
+ * --dispatch-rate}). Written to {@code OUT/results.json} and {@code OUT/results.svg}; no figure is judged here.
  *
  * <p>Usage: {@code Benchmark --liberty DIR --agent-jar JAR --out DIR [--db h2,postgresql] [--label TEXT]
- * [--scale full|smoke] [--http-port P] [--grpc-port P] [--master-env K=V]...}
+ * [--scale full|smoke] [--phases LIST] [--agents 10,100,1000] [--open-rates 2000,5000,10000] [--workers 3]
+ * [--http-port P] [--grpc-port P] [--profile DIR|none] [--master-env K=V]...}
  */
 public final class Benchmark {
 
     private static final Pattern HEAP_USED = Pattern.compile("used (\\d+)K");
-    private static final int CLIENTS = 8;
+    private static final String ALL_PHASES = "ready,e2e,profile,dispatch,agentrss,agents,intake,openloop,batch";
+    private static final String TRUE = "{\"cmd\":\"true\"}";
+    /** The master's batch bound: POST /tasks takes a JSON array of at most this many submissions. */
+    static final int BATCH = 1000;
+    /** How many threads of each process results.json lists. */
+    private static final int TOP_THREADS = 10;
 
     private final Map<String, String> options;
     private final boolean smoke;
+    private final Set<String> phases;
     private final Map<String, Object> results = new LinkedHashMap<>();
     private LocalCluster cluster;
     private String token;
+    /** Whether the master takes a JSON array on POST /tasks; null until the first batch is tried. */
+    private Boolean batchSubmit;
+    /** Wall time of each phase run, so that a developer sees what a rerun of one costs. */
+    private final Map<String, Double> phaseSeconds = new LinkedHashMap<>();
+    private static final long STARTED = System.nanoTime();
+    /** Tasks the real agents have run in this cluster so far (they count towards the RSS-after-tasks figure). */
+    private long tasksThroughAgents;
 
     private Benchmark(Map<String, String> options) {
         this.options = options;
         this.smoke = "smoke".equals(options.getOrDefault("--scale", "full"));
+        this.phases = new LinkedHashSet<>(Arrays.asList(options.getOrDefault("--phases", ALL_PHASES)
+                .replace(" ", "").split(",")));
+        Set<String> known = Set.of(ALL_PHASES.split(","));
+        for (String phase : phases) {
+            if (!known.contains(phase)) {
+                throw new IllegalArgumentException("unknown phase " + phase + "; phases: " + ALL_PHASES);
+            }
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -84,14 +129,18 @@ public final class Benchmark {
     private void run() throws Exception {
         Path out = Path.of(options.get("--out"));
         Files.createDirectories(out);
+        log("phases: " + phases);
         log("spawn floor ...");
         JsonObject floor2 = spawnFloor(2, smoke ? 2 : 6);
         JsonObject floor1 = spawnFloor(1, smoke ? 1 : 3);
         for (String db : options.getOrDefault("--db", "h2").split(",")) {
             results.clear();
+            batchSubmit = null;
+            tasksThroughAgents = 0;
             results.put("label", options.getOrDefault("--label", ""));
             results.put("db", db);
             results.put("scale", smoke ? "smoke" : "full");
+            results.put("phases", String.join(",", phases));
             results.put("date", Instant.now().toString());
             results.put("cores", Runtime.getRuntime().availableProcessors());
             results.put("java", System.getProperty("java.version"));
@@ -104,13 +153,27 @@ public final class Benchmark {
     }
 
     /** One run of every measurement on a fresh master over {@code db} (h2, postgresql, or default: the build's own). */
+    /** A phase that may throw anything; its wall time goes into {@code phaseSeconds}. */
+    private interface Phase {
+        void run() throws Exception;
+    }
+
+    private void timed(String name, Phase phase) throws Exception {
+        long t0 = System.nanoTime();
+        phase.run();
+        phaseSeconds.put(name, (System.nanoTime() - t0) / 1e9);
+    }
+
     private void runOn(String db, Path out) throws Exception {
         log("==== " + db + " ====");
         Path wlp = Path.of(options.get("--liberty"));
         Map<String, String> env = new LinkedHashMap<>();
-        env.put("TASKGRID_QUEUE_MAX", "250000");
+        // Room for everything the intake phases leave queued (100,000 and more, plus the batches).
+        env.put("TASKGRID_QUEUE_MAX", "600000");
         // The benchmark is the master's one caller: the queue's cap alone, no share per caller.
         env.put("TASKGRID_QUEUE_PER_CALLER_SHARE", "1");
+        // 1,000 simulated agents, plus the real ones whose registrations may not be gone yet.
+        env.put("TASKGRID_WORKERS_MAX", "1100");
         for (String line : options.get("--master-env").split("\n")) {
             if (line.indexOf('=') > 0) {    // "none" (the default) and blanks set nothing
                 env.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
@@ -130,6 +193,7 @@ public final class Benchmark {
         }
         ClusterConfig.Builder config = ClusterConfig.builder(wlp, Path.of(options.get("--agent-jar")))
                 .serverName(server)
+                .workers(Integer.parseInt(options.getOrDefault("--workers", "3")))
                 .slotsPerWorker(Integer.parseInt(options.getOrDefault("--slots", "1")))
                 .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
@@ -140,53 +204,56 @@ public final class Benchmark {
                 // per task).
                 .taskUser(options.getOrDefault("--task-user", TaskUser.SAME));
         env.forEach(config::masterEnv);
-        double floorRate = (Double) results.get("floorPerSecond");
         double spawnMs = (Double) results.get("spawnMedianMs");
+        phaseSeconds.clear();
         long startAt = System.nanoTime();
         cluster = LocalCluster.start(config.build());
         token = cluster.apiToken();
         try {
             results.put("clusterStartSeconds", (System.nanoTime() - startAt) / 1e9);
-            String phases = options.getOrDefault("--phases", "ready,e2e,dispatch,intake");
+            results.put("workers", cluster.config().workers());
             if (phases.contains("ready")) {
-                masterReady();
+                timed("ready", this::masterReady);
             }
             TimeUnit.SECONDS.sleep(3);
             results.put("agentIdleRssMib", maxAgentRss());
             results.put("masterIdleRssMib", ProcStat.rssMib(cluster.masterPid()));
-            // Warm up first (JIT compilation of a freshly started Liberty takes most of its CPU for a minute), so
-            // that what is measured is the steady state a running master is in.
-            int warmUp = smoke ? 50 : 2000;
-            log("warming up: " + warmUp + " tasks, not counted ...");
-            submitAll(warmUp, "{\"cmd\":\"true\"}");
-            awaitIdle(Duration.ofMinutes(30));
-            String profileDir = options.getOrDefault("--profile", "none");
-            Path profile = profileDir.isBlank() || profileDir.equals("none") ? null : Path.of(profileDir);
-            if (profile != null) {
-                Files.createDirectories(profile);
-                jfr(cluster.masterPid(), "JFR.start", "name=bench", "settings=profile");
-                for (long agent : agentPids()) {
-                    jfr(agent, "JFR.start", "name=bench", "settings=profile");
-                }
+            boolean agents = cluster.config().workers() > 0;
+            double tasksPerSecond = Double.NaN;
+            if (agents && (phases.contains("e2e") || phases.contains("profile") || phases.contains("dispatch"))) {
+                timed("warmup", this::warmUp);
             }
-            double tasksPerSecond = endToEnd(Integer.parseInt(options.getOrDefault("--tasks", smoke ? "150" : "3000")));
-            if (profile != null) {
-                jfr(cluster.masterPid(), "JFR.stop", "name=bench", "filename=" + profile.resolve("master-" + db + ".jfr"));
-                int i = 0;
-                for (long agent : agentPids()) {
-                    i++;
-                    jfr(agent, "JFR.stop", "name=bench", "filename=" + profile.resolve("agent" + i + "-" + db + ".jfr"));
-                }
-                log("profiles of the end-to-end run in " + profile);
+            if (agents && phases.contains("e2e")) {
+                int n = Integer.parseInt(options.getOrDefault("--tasks", smoke ? "150" : "3000"));
+                long t0 = System.nanoTime();
+                tasksPerSecond = endToEnd(n);
+                phaseSeconds.put("e2e", (System.nanoTime() - t0) / 1e9);
+                results.put("e2eRatioToFloor", tasksPerSecond / (Double) results.get("floorPerSecond"));
             }
-            results.put("e2eRatioToFloor", tasksPerSecond / floorRate);
-            if (phases.contains("dispatch")) {
-                dispatchLatency(tasksPerSecond / 2, spawnMs, smoke ? 50 : 600);
+            if (agents && phases.contains("profile")) {
+                timed("profile", () -> profiledRun(db, Integer.parseInt(options.getOrDefault("--tasks",
+                        smoke ? "150" : "3000"))));
             }
-            if (phases.contains("intake")) {
-                intake(smoke ? 1 : 10, smoke ? 1_000 : 100_000);
+            if (agents && phases.contains("dispatch")) {
+                double rate = Double.isNaN(tasksPerSecond)
+                        ? Double.parseDouble(options.getOrDefault("--dispatch-rate", "20")) * 2 : tasksPerSecond;
+                timed("dispatch", () -> dispatchLatency(rate / 2, spawnMs, smoke ? 50 : 600));
+            }
+            if (agents && phases.contains("agentrss")) {
+                timed("agentrss", () -> agentRssAfterTasks(smoke ? 300 : 10_000));
+            }
+            if (phases.contains("agents")) {
+                timed("agents", this::simulatedAgents);
+            }
+            if (phases.contains("intake") || phases.contains("openloop") || phases.contains("batch")) {
+                timed("intake", () -> intake(smoke ? 1 : 10, smoke ? 1_000 : 100_000));
             }
             results.put("agentRssAfterMib", maxAgentRss());
+            var seconds = Json.createObjectBuilder();
+            phaseSeconds.forEach((phase, s) -> seconds.add(phase, Math.round(s * 10) / 10.0));
+            results.put("phaseSeconds", seconds.build());
+            results.put("batchSubmit", batchSubmit == null ? "not tried" : batchSubmit ? "yes"
+                    : "no: single POSTs with an Idempotency-Key instead");
         } finally {
             cluster.close();
             if (postgres != null) {
@@ -225,15 +292,88 @@ public final class Benchmark {
         log("master ready in " + results.get("masterReadySeconds") + " s after its start");
     }
 
+    /**
+     * Rounds of short tasks until the rate of two rounds in a row differs by less than 5 %, at most a fixed number of
+     * rounds: a freshly started Liberty spends most of its first minute's CPU compiling, and a figure taken then is the
+     * JIT's, not Taskgrid's. Each round's rate, master CPU per task and the master's JIT compiler threads' CPU are
+     * kept, so that whether (and when) it settled is in the results rather than assumed.
+     */
+    private void warmUp() throws Exception {
+        int round = smoke ? 30 : 500;
+        int maxRounds = smoke ? 2 : 16;
+        int minRounds = smoke ? 1 : 3;
+        log("warming up: rounds of " + round + " tasks until two rates in a row differ by < 5 % (at most " + maxRounds
+                + ") ...");
+        JsonArrayBuilder rates = Json.createArrayBuilder();
+        JsonArrayBuilder cpu = Json.createArrayBuilder();
+        JsonArrayBuilder jit = Json.createArrayBuilder();
+        long t0 = System.nanoTime();
+        double previous = Double.NaN;
+        boolean settled = false;
+        int rounds = 0;
+        while (rounds < maxRounds) {
+            rounds++;
+            long pid = cluster.masterPid();
+            double cpu0 = ProcStat.cpuSeconds(pid);
+            ThreadCpu threads = ThreadCpu.start(pid);
+            double rate = runTasks(round);
+            double cpuMs = (ProcStat.cpuSeconds(pid) - cpu0) * 1000 / round;
+            double jitMs = threads.sinceStart().stream().filter(t -> t.name().startsWith("C1 Compiler")
+                    || t.name().startsWith("C2 Compiler")).mapToDouble(ThreadCpu.Usage::cpuMs).sum();
+            rates.add(round1(rate));
+            cpu.add(round1(cpuMs));
+            jit.add(Math.round(jitMs));
+            log(String.format(Locale.ROOT, "  round %d: %.1f tasks/s, master %.2f ms CPU per task, JIT %.0f ms", rounds,
+                    rate, cpuMs, jitMs));
+            if (rounds >= minRounds && Math.abs(rate - previous) < 0.05 * previous) {
+                settled = true;
+                break;
+            }
+            previous = rate;
+        }
+        results.put("warmupRounds", rounds);
+        results.put("warmupTasksPerRound", round);
+        results.put("warmupSeconds", (System.nanoTime() - t0) / 1e9);
+        results.put("warmupSettled", settled);
+        results.put("warmupTasksPerSecond", rates.build());
+        results.put("warmupMasterCpuMsPerTask", cpu.build());
+        results.put("warmupMasterJitCpuMs", jit.build());
+    }
+
+    /** Submits {@code n} tasks of {@code true}, waits for them, and gives their rate from their own timestamps. */
+    private double runTasks(int n) throws Exception {
+        submit(n, TRUE);
+        awaitIdle(Duration.ofMinutes(30));
+        tasksThroughAgents += n;
+        List<JsonObject> tasks = newest(n);
+        Instant first = tasks.stream().map(t -> Instant.parse(t.getString("submittedAt"))).min(Instant::compareTo)
+                .orElseThrow();
+        Instant last = tasks.stream().filter(t -> t.get("finishedAt").getValueType() == JsonValue.ValueType.STRING)
+                .map(t -> Instant.parse(t.getString("finishedAt"))).max(Instant::compareTo).orElseThrow();
+        return n / (Math.max(1, Duration.between(first, last).toMillis()) / 1000.0);
+    }
+
     private double endToEnd(int n) throws Exception {
         log("end to end: " + n + " tasks of `true` ...");
         long masterPid = cluster.masterPid();
+        List<Long> agentPids = agentPids();
         double masterCpu0 = ProcStat.cpuSeconds(masterPid);
         double agentCpu0 = agentCpu();
-        submitAll(n, "{\"cmd\":\"true\"}");
+        double agentJvmCpu0 = agentJvmCpu();
+        ThreadCpu masterThreads = ThreadCpu.start(masterPid);
+        Map<Long, ThreadCpu> agentThreads = new LinkedHashMap<>();
+        agentPids.forEach(pid -> agentThreads.put(pid, ThreadCpu.start(pid)));
+        submit(n, TRUE);
         awaitIdle(Duration.ofMinutes(30));
+        tasksThroughAgents += n;
         double masterCpu = ProcStat.cpuSeconds(masterPid) - masterCpu0;
         double agentCpu = agentCpu() - agentCpu0;
+        double agentJvmCpu = agentJvmCpu() - agentJvmCpu0;
+        List<ThreadCpu.Usage> master = masterThreads.sinceStart();
+        Map<Long, List<ThreadCpu.Usage>> agentUsage = new LinkedHashMap<>();
+        agentThreads.forEach((pid, threads) -> agentUsage.put(pid, threads.sinceStart()));
+        // Full Java thread names only now: the thread dump that gives them costs the JVM CPU of its own.
+        master = ThreadCpu.withJavaNames(master, ThreadCpu.javaNames(masterPid));
         List<JsonObject> tasks = newest(n);
         Instant first = tasks.stream().map(t -> Instant.parse(t.getString("submittedAt"))).min(Instant::compareTo)
                 .orElseThrow();
@@ -247,9 +387,48 @@ public final class Benchmark {
         results.put("e2eTasksPerSecond", rate);
         results.put("masterCpuMsPerTask", masterCpu * 1000 / n);
         results.put("agentCpuMsPerTask", agentCpu * 1000 / n);
-        log(String.format(Locale.ROOT, "  %.1f tasks/s; CPU per task: master %.2f ms, agents %.2f ms; %d not succeeded",
-                rate, masterCpu * 1000 / n, agentCpu * 1000 / n, failed));
+        results.put("agentJvmCpuMsPerTask", agentJvmCpu * 1000 / n);
+        results.put("e2eMasterThreads", ThreadCpu.json(master, TOP_THREADS, n));
+        results.put("e2eMasterThreadPools", ThreadCpu.json(ThreadCpu.byPool(master), TOP_THREADS, n));
+        var agents = Json.createObjectBuilder();
+        int i = 0;
+        for (Map.Entry<Long, List<ThreadCpu.Usage>> agent : agentUsage.entrySet()) {
+            agents.add("agent" + ++i, ThreadCpu.json(ThreadCpu.withJavaNames(agent.getValue(),
+                    ThreadCpu.javaNames(agent.getKey())), TOP_THREADS, n));
+        }
+        results.put("e2eAgentThreads", agents.build());
+        log(String.format(Locale.ROOT, "  %.1f tasks/s; CPU per task: master %.2f ms, agents %.2f ms (JVMs alone "
+                + "%.2f ms); %d not succeeded", rate, masterCpu * 1000 / n, agentCpu * 1000 / n, agentJvmCpu * 1000 / n,
+                failed));
+        log("  master's busiest threads: " + master.subList(0, Math.min(5, master.size())));
         return rate;
+    }
+
+    /** The end-to-end run again, under JFR in the master and every agent; none of its figures is kept. */
+    private void profiledRun(String db, int n) throws Exception {
+        String profileDir = options.getOrDefault("--profile", "none");
+        if (profileDir.isBlank() || profileDir.equals("none")) {
+            return;
+        }
+        Path profile = Path.of(profileDir);
+        Files.createDirectories(profile);
+        log("profiled run: " + n + " tasks of `true` under JFR (no figure kept) ...");
+        jfr(cluster.masterPid(), "JFR.start", "name=bench", "settings=profile");
+        List<Long> agents = agentPids();
+        for (long agent : agents) {
+            jfr(agent, "JFR.start", "name=bench", "settings=profile");
+        }
+        submit(n, TRUE);
+        awaitIdle(Duration.ofMinutes(30));
+        tasksThroughAgents += n;
+        jfr(cluster.masterPid(), "JFR.stop", "name=bench", "filename=" + profile.resolve("master-" + db + ".jfr"));
+        int i = 0;
+        for (long agent : agents) {
+            i++;
+            jfr(agent, "JFR.stop", "name=bench", "filename=" + profile.resolve("agent" + i + "-" + db + ".jfr"));
+        }
+        results.put("profiledTasks", n);
+        log("  profiles in " + profile);
     }
 
     private void dispatchLatency(double rate, double spawnMs, int n) throws Exception {
@@ -263,13 +442,14 @@ public final class Benchmark {
                 if (wait > 0) {
                     TimeUnit.NANOSECONDS.sleep(wait);
                 }
-                RawHttp.Response response = http.post("/tasks", "{\"cmd\":\"true\"}");
+                RawHttp.Response response = http.post("/tasks", TRUE);
                 if (response.status() != 202) {
                     throw new IllegalStateException("submission refused: " + response.status() + " " + response.body());
                 }
             }
         }
         awaitIdle(Duration.ofMinutes(10));
+        tasksThroughAgents += count;
         double[] latencies = newest(count).stream()
                 .filter(t -> t.get("startedAt").getValueType() == JsonValue.ValueType.STRING)
                 .mapToDouble(t -> Duration.between(Instant.parse(t.getString("submittedAt")),
@@ -282,57 +462,186 @@ public final class Benchmark {
                 spawnMs, percentile(latencies, 50), percentile(latencies, 99)));
     }
 
+    /** The agents' RSS once they have run {@code total} tasks in all (counting every earlier phase's). */
+    private void agentRssAfterTasks(int total) throws Exception {
+        long more = Math.max(0, total - tasksThroughAgents);
+        log("agent RSS after " + total + " tasks: " + more + " more ...");
+        while (more > 0) {
+            int n = (int) Math.min(more, 2_000);
+            submit(n, TRUE);
+            awaitIdle(Duration.ofMinutes(30));
+            tasksThroughAgents += n;
+            more -= n;
+        }
+        results.put("agentRssTasks", tasksThroughAgents);
+        results.put("agentRssAfterTasksMib", maxAgentRss());
+        log(String.format(Locale.ROOT, "  after %d tasks: largest agent RSS %.0f MiB", tasksThroughAgents,
+                maxAgentRss()));
+    }
+
+    /**
+     * The master alone against many agents: the real agents stop; then, for each count, that many simulated agents
+     * (protocol only, one slot, prefetch one, nothing run) connect to a queue filled beforehand, hold what they are
+     * given until all are registered, and then drain the queue. Drain rate and master CPU per task for each count;
+     * the real agents start again after.
+     */
+    private void simulatedAgents() throws Exception {
+        int[] counts = Arrays.stream(options.getOrDefault("--agents", smoke ? "10,50" : "10,100,1000").split(","))
+                .mapToInt(Integer::parseInt).toArray();
+        int tasks = Integer.parseInt(options.getOrDefault("--agent-tasks", smoke ? "500" : "20000"));
+        // SIGTERM to all at once, then wait for each: they drain side by side instead of one after another.
+        List<String> running = cluster.agentIds();
+        for (String id : running) {
+            Process agent = cluster.agentProcess(id);
+            if (agent != null) {
+                agent.toHandle().destroy();
+            }
+        }
+        for (String id : running) {
+            cluster.stopAgent(id);
+        }
+        awaitConnectedWorkers(0, Duration.ofSeconds(60));
+        awaitIdle(Duration.ofMinutes(5));
+        JsonArrayBuilder all = Json.createArrayBuilder();
+        for (int n : counts) {
+            log("simulated agents: " + n + " agents drain " + tasks + " queued tasks ...");
+            fill(tasks);
+            long queuedAtStart = masterQueued();
+            long connectStart = System.nanoTime();
+            URI grpc = URI.create("http://" + cluster.config().grpcTarget());
+            double drainRate;
+            double cpuMs;
+            List<ThreadCpu.Usage> threads;
+            var round = Json.createObjectBuilder().add("agents", n).add("tasks", tasks).add("queuedAtStart",
+                    queuedAtStart);
+            try (SimulatedAgents sim = SimulatedAgents.connect(grpc.getHost(), grpc.getPort(), cluster.joinToken(),
+                    "bench-sim" + n, n, Duration.ofSeconds(smoke ? 60 : 180))) {
+                double connectSeconds = (System.nanoTime() - connectStart) / 1e9;
+                long pid = cluster.masterPid();
+                double cpu0 = ProcStat.cpuSeconds(pid);
+                ThreadCpu masterThreads = ThreadCpu.start(pid);
+                long t0 = System.nanoTime();
+                sim.go();
+                boolean drained = sim.awaitTaken(tasks, Duration.ofMinutes(smoke ? 2 : 10));
+                long t1 = sim.lastTakenNanos.get();
+                cpuMs = (ProcStat.cpuSeconds(pid) - cpu0) * 1000;
+                threads = ThreadCpu.withJavaNames(masterThreads.sinceStart(), ThreadCpu.javaNames(pid));
+                long taken = sim.taken.get();
+                drainRate = taken / Math.max(1e-3, (t1 - t0) / 1e9);
+                round.add("connectSeconds", round3(connectSeconds))
+                        .add("drained", drained)
+                        .add("taken", taken)
+                        .add("refused", sim.refused.get())
+                        .add("retried", sim.retried.get())
+                        .add("streamsEnded", sim.streamsEnded.get())
+                        .add("drainPerSecond", round1(drainRate))
+                        .add("masterCpuMsPerTask", round3(cpuMs / Math.max(1, taken)))
+                        .add("masterThreads", ThreadCpu.json(threads, TOP_THREADS, taken))
+                        .add("masterThreadPools", ThreadCpu.json(ThreadCpu.byPool(threads), TOP_THREADS, taken));
+                if (sim.firstFailure.get() != null) {
+                    round.add("firstFailure", sim.firstFailure.get());
+                }
+                results.put("sim" + n + "DrainPerSecond", drainRate);
+                results.put("sim" + n + "MasterCpuMsPerTask", cpuMs / Math.max(1, taken));
+                log(String.format(Locale.ROOT, "  %d agents (connected in %.1f s): %.0f tasks/s, master %.3f ms CPU "
+                        + "per task; %d taken, %d refused, %d retried%s", n, connectSeconds, drainRate,
+                        cpuMs / Math.max(1, taken), taken, sim.refused.get(), sim.retried.get(),
+                        sim.firstFailure.get() == null ? "" : "; first failure: " + sim.firstFailure.get()));
+                if (!drained) {
+                    log("  NOT DRAINED: " + (tasks - taken) + " of " + tasks + " not taken");
+                }
+            }
+            all.add(round);
+            awaitConnectedWorkers(0, Duration.ofSeconds(60));
+        }
+        results.put("simAgents", all.build());
+        if (cluster.config().workers() > 0) {
+            cluster.ensureAllRunning();
+        }
+    }
+
+    /**
+     * Intake over REST while no task can start (every slot busy with a long task), so that what is measured is the
+     * master taking submissions: closed-loop with 8 and 64 clients near an empty queue, at fixed offered rates (open
+     * loop), then again past {@code fillTo} queued, the master's memory with that queue, a freed slot to the next task
+     * started, and batches of 1,000.
+     */
     private void intake(int seconds, int fillTo) throws Exception {
         int slots = cluster.config().workers() * cluster.config().slotsPerWorker();
-        log("intake: every worker busy (" + slots + " sleeping tasks) ...");
         List<String> blockers = new ArrayList<>();
-        try (RawHttp http = http()) {
-            for (int i = 0; i < slots; i++) {
-                blockers.add(json(http.post("/tasks", "{\"cmd\":\"sleep 3600\"}").body()).getString("id"));
+        if (slots > 0) {
+            log("intake: every worker busy (" + slots + " sleeping tasks) ...");
+            try (RawHttp http = http()) {
+                for (int i = 0; i < slots; i++) {
+                    blockers.add(json(http.post("/tasks", "{\"cmd\":\"sleep 3600\"}").body()).getString("id"));
+                }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (count("RUNNING", slots) < slots && System.nanoTime() < deadline) {
+                    TimeUnit.MILLISECONDS.sleep(100);
+                }
             }
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (count("RUNNING") < slots && System.nanoTime() < deadline) {
-                TimeUnit.MILLISECONDS.sleep(100);
+        } else {
+            log("intake: no worker connected, nothing starts ...");
+        }
+        submit(100, TRUE);
+        long queued = 100;
+        if (phases.contains("intake")) {
+            for (int clients : new int[]{8, 64}) {
+                Window low = submitFor(clients, Duration.ofSeconds(seconds), Long.MAX_VALUE);
+                String key = clients == 8 ? "intakeLow" : "intakeLow" + clients;
+                results.put(key + "Queued", queued);
+                results.put(key + "PerSecond", low.rate());
+                results.put(key + "P50Ms", low.p50());
+                results.put(key + "P99Ms", low.p99());
+                results.put(key + "Errors", low.errors());
+                queued += low.accepted();
+                log(String.format(Locale.ROOT, "  near an empty queue, %d clients: %.0f/s, p50 %.1f ms, p99 %.1f ms, "
+                        + "%d errors", clients, low.rate(), low.p50(), low.p99(), low.errors()));
             }
         }
-        submitAll(100, "{\"cmd\":\"true\"}");
-        Window low = submitFor(Duration.ofSeconds(seconds), Long.MAX_VALUE);
-        results.put("intakeLowQueued", 100);
-        results.put("intakeLowPerSecond", low.rate());
-        results.put("intakeLowP50Ms", low.p50());
-        results.put("intakeLowP99Ms", low.p99());
-        log(String.format(Locale.ROOT, "  near an empty queue: %.0f/s, p50 %.1f ms, p99 %.1f ms", low.rate(), low.p50(),
-                low.p99()));
+        if (phases.contains("openloop")) {
+            queued += openLoop(seconds, queued);
+        }
+        if (phases.contains("intake")) {
+            log("  filling the queue to " + fillTo + " ...");
+            if (queued < fillTo) {
+                fill((int) (fillTo - queued));
+                queued = fillTo;
+            }
+            for (int clients : new int[]{8, 64}) {
+                Window high = submitFor(clients, Duration.ofSeconds(seconds), Long.MAX_VALUE);
+                String key = clients == 8 ? "intakeHigh" : "intakeHigh" + clients;
+                results.put(key + "Queued", queued);
+                results.put(key + "PerSecond", high.rate());
+                results.put(key + "P50Ms", high.p50());
+                results.put(key + "P99Ms", high.p99());
+                results.put(key + "Errors", high.errors());
+                log(String.format(Locale.ROOT, "  from %d queued, %d clients: %.0f/s, p50 %.1f ms, p99 %.1f ms, "
+                        + "%d errors", queued, clients, high.rate(), high.p50(), high.p99(), high.errors()));
+                queued += high.accepted();
+            }
 
-        log("  filling the queue to " + fillTo + " (at most 5 minutes) ...");
-        long queued = 100 + low.accepted();
-        long fillDeadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(smoke ? 1 : 5);
-        while (queued < fillTo && System.nanoTime() < fillDeadline) {
-            Window fill = submitFor(Duration.ofSeconds(5), fillTo - queued);
-            queued += fill.accepted();
-            if (fill.accepted() == 0) {
-                break;
+            long pid = cluster.masterPid();
+            results.put("queuedForMemory", queued);
+            results.put("masterQueuedForMemory", masterQueued());
+            results.put("masterHeapWithQueueMib", heapAfterGcMib(pid));
+            results.put("masterRssWithQueueMib", ProcStat.rssMib(pid));
+            log("  master heap after a full GC with " + queued + " queued: " + results.get("masterHeapWithQueueMib")
+                    + " MiB, RSS " + String.format(Locale.ROOT, "%.0f", ProcStat.rssMib(pid)) + " MiB");
+            if (!blockers.isEmpty()) {
+                slotFreeToNextStart(blockers.get(0), queued);
             }
         }
-        Window high = submitFor(Duration.ofSeconds(seconds), Long.MAX_VALUE);
-        queued += high.accepted();
-        results.put("intakeHighQueued", queued);
-        results.put("intakeHighPerSecond", high.rate());
-        results.put("intakeHighP50Ms", high.p50());
-        results.put("intakeHighP99Ms", high.p99());
-        log(String.format(Locale.ROOT, "  near %d queued: %.0f/s, p50 %.1f ms, p99 %.1f ms", queued, high.rate(),
-                high.p50(), high.p99()));
+        if (phases.contains("batch")) {
+            queued += batchIntake(seconds, queued);
+        }
+    }
 
-        long pid = cluster.masterPid();
-        results.put("masterHeapWithQueueMib", heapAfterGcMib(pid));
-        results.put("masterRssWithQueueMib", ProcStat.rssMib(pid));
-        log("  master heap after a full GC with that queue: " + results.get("masterHeapWithQueueMib") + " MiB, RSS "
-                + String.format(Locale.ROOT, "%.0f", ProcStat.rssMib(pid)) + " MiB");
-
-        // One slot comes free: how long until the oldest of the queued tasks starts?
+    /** One slot comes free: how long until the oldest of the queued tasks starts? */
+    private void slotFreeToNextStart(String blocker, long queued) throws Exception {
         try (RawHttp http = http()) {
             long t0 = System.currentTimeMillis();
-            http.delete("/tasks/" + blockers.get(0));
+            http.delete("/tasks/" + blocker);
             TimeUnit.SECONDS.sleep(2);
             long first = json(http.get("/tasks?state=SUCCEEDED&limit=200").body()).getJsonArray("tasks")
                     .getValuesAs(JsonObject.class).stream()
@@ -342,14 +651,117 @@ public final class Benchmark {
             if (first >= 0) {
                 results.put("slotFreeToNextStartWithQueueMs", first - t0);
                 log("  a freed slot took the next of " + queued + " queued tasks in " + (first - t0) + " ms");
+            } else {
+                log("  a freed slot: no task of the queue had started 2 s later");
             }
         }
     }
 
+    /** Each offered rate of {@code --open-rates} for {@code seconds}; returns how many were accepted in all. */
+    private long openLoop(int seconds, long queued) throws Exception {
+        double[] rates = Arrays.stream(options.getOrDefault("--open-rates", smoke ? "100,300" : "2000,5000,10000")
+                .split(",")).mapToDouble(Double::parseDouble).toArray();
+        int connections = 64;
+        JsonArrayBuilder all = Json.createArrayBuilder();
+        long accepted = 0;
+        for (double rate : rates) {
+            OpenLoop.Result r = OpenLoop.run(this::http, TRUE, rate, seconds, connections);
+            all.add(Json.createObjectBuilder()
+                    .add("offeredPerSecond", rate)
+                    .add("queuedBefore", queued + accepted)
+                    .add("achievedPerSecond", round1(r.achievedPerSecond()))
+                    .add("p50Ms", round3(r.p50()))
+                    .add("p99Ms", round3(r.p99()))
+                    .add("sent", r.sent())
+                    .add("accepted", r.accepted())
+                    .add("errors", r.errors())
+                    .add("unsent", r.unsent()));
+            results.put("intakeOpen" + (long) rate + "AchievedPerSecond", r.achievedPerSecond());
+            results.put("intakeOpen" + (long) rate + "P99Ms", r.p99());
+            log(String.format(Locale.ROOT, "  open loop, %.0f/s offered over %d connections: %.0f/s accepted, p50 "
+                    + "%.1f ms, p99 %.1f ms (from each request's due time), %d errors, %d unsent", rate, connections,
+                    r.achievedPerSecond(), r.p50(), r.p99(), r.errors(), r.unsent()));
+            accepted += r.accepted();
+        }
+        results.put("intakeOpenLoop", all.build());
+        return accepted;
+    }
+
+    /**
+     * Batches of {@value #BATCH} submissions per request from 4 keep-alive clients for {@code seconds} (or until the
+     * queue nears its cap); tasks/s and the latency of whole requests. Skipped, and said so, when the master takes no
+     * batches.
+     */
+    private long batchIntake(int seconds, long queued) throws Exception {
+        String batch = batchBody(TRUE, BATCH);
+        if (!probeBatch()) {
+            log("  batches: the master takes no JSON array on POST /tasks; not measured");
+            return 0;
+        }
+        int clients = 4;
+        long room = Math.max(0, 550_000 - queued) / BATCH;
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        ConcurrentLinkedQueue<long[]> latencies = new ConcurrentLinkedQueue<>();
+        AtomicLong requests = new AtomicLong();
+        AtomicLong accepted = new AtomicLong();
+        AtomicLong errors = new AtomicLong();
+        long t0 = System.nanoTime();
+        long deadline = t0 + TimeUnit.SECONDS.toNanos(seconds);
+        List<Future<?>> running = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            running.add(pool.submit(() -> {
+                long[] mine = new long[1 << 16];
+                int n = 0;
+                RawHttp http = http();
+                try {
+                    while (System.nanoTime() < deadline && n < mine.length && requests.incrementAndGet() <= room) {
+                        long s = System.nanoTime();
+                        try {
+                            RawHttp.Response response = http.post("/tasks", batch);
+                            if (response.status() == 202) {
+                                int ids = idsOf(response.body()).size();
+                                accepted.addAndGet(ids);
+                                if (ids != BATCH) {
+                                    throw new IllegalStateException("a batch of " + BATCH + " answered with " + ids
+                                            + " ids");
+                                }
+                            } else {
+                                errors.incrementAndGet();
+                            }
+                        } catch (IOException e) {
+                            errors.incrementAndGet();
+                            http.close();
+                        }
+                        mine[n++] = System.nanoTime() - s;
+                    }
+                } finally {
+                    http.close();
+                    latencies.add(Arrays.copyOf(mine, n));
+                }
+                return null;
+            }));
+        }
+        for (Future<?> f : running) {
+            f.get();
+        }
+        pool.shutdown();
+        double elapsed = (System.nanoTime() - t0) / 1e9;
+        double[] ms = latencies.stream().flatMapToLong(Arrays::stream).mapToDouble(v -> v / 1e6).sorted().toArray();
+        results.put("intakeBatchQueuedBefore", queued);
+        results.put("intakeBatchTasksPerSecond", accepted.get() / elapsed);
+        results.put("intakeBatchRequestP50Ms", percentile(ms, 50));
+        results.put("intakeBatchRequestP99Ms", percentile(ms, 99));
+        results.put("intakeBatchErrors", errors.get());
+        log(String.format(Locale.ROOT, "  batches of %d, %d clients: %.0f tasks/s, a request p50 %.1f ms, p99 %.1f ms, "
+                + "%d errors", BATCH, clients, accepted.get() / elapsed, percentile(ms, 50), percentile(ms, 99),
+                errors.get()));
+        return accepted.get();
+    }
+
     // ---- load generation ----
 
-    /** Submissions of one window: how many went through, and their latencies. */
-    private record Window(long accepted, double seconds, double[] latenciesMs) {
+    /** Submissions of one window: how many went through, how many failed, and their latencies. */
+    private record Window(long accepted, long errors, double seconds, double[] latenciesMs) {
         double rate() {
             return accepted / seconds;
         }
@@ -363,34 +775,45 @@ public final class Benchmark {
         }
     }
 
-    /** 8 keep-alive clients submit as fast as they can for {@code duration}, or until {@code limit} are accepted. */
-    private Window submitFor(Duration duration, long limit) throws Exception {
-        ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
+    /**
+     * {@code clients} keep-alive clients submit as fast as they can (closed loop) for {@code duration}, or until
+     * {@code limit} are accepted. A request is never sent twice (no Idempotency-Key here: it would be another code
+     * path than the one measured): an answer other than 202, or a broken connection, counts as an error, and a 503
+     * (the queue is full) ends the window.
+     */
+    private Window submitFor(int clients, Duration duration, long limit) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
         ConcurrentLinkedQueue<long[]> latencies = new ConcurrentLinkedQueue<>();
         AtomicLong accepted = new AtomicLong();
+        AtomicLong errors = new AtomicLong();
         AtomicBoolean stop = new AtomicBoolean();
         long deadline = System.nanoTime() + duration.toNanos();
         long t0 = System.nanoTime();
         List<Future<?>> running = new ArrayList<>();
-        for (int c = 0; c < CLIENTS; c++) {
-            running.add(clients.submit(() -> {
+        for (int c = 0; c < clients; c++) {
+            running.add(pool.submit(() -> {
                 long[] mine = new long[1 << 20];
                 int n = 0;
                 try (RawHttp http = http()) {
                     while (!stop.get() && System.nanoTime() < deadline && n < mine.length) {
                         long s = System.nanoTime();
-                        RawHttp.Response response = http.post("/tasks", "{\"cmd\":\"true\"}");
-                        mine[n++] = System.nanoTime() - s;
-                        if (response.status() == 202) {
-                            if (accepted.incrementAndGet() >= limit) {
-                                stop.set(true);
+                        try {
+                            RawHttp.Response response = http.post("/tasks", TRUE);
+                            if (response.status() == 202) {
+                                if (accepted.incrementAndGet() >= limit) {
+                                    stop.set(true);
+                                }
+                            } else {
+                                errors.incrementAndGet();
+                                if (response.status() == 503) {
+                                    stop.set(true);
+                                }
                             }
-                        } else if (response.status() == 503) {
-                            stop.set(true);
-                        } else {
-                            throw new IllegalStateException("submission answered " + response.status() + ": "
-                                    + response.body());
+                        } catch (IOException e) {
+                            errors.incrementAndGet();
+                            http.close();
                         }
+                        mine[n++] = System.nanoTime() - s;
                     }
                 }
                 latencies.add(Arrays.copyOf(mine, n));
@@ -400,18 +823,23 @@ public final class Benchmark {
         for (Future<?> f : running) {
             f.get();
         }
-        clients.shutdown();
+        pool.shutdown();
         double seconds = (System.nanoTime() - t0) / 1e9;
         double[] ms = latencies.stream().flatMapToLong(Arrays::stream).mapToDouble(v -> v / 1e6).sorted().toArray();
-        return new Window(accepted.get(), seconds, ms);
+        return new Window(accepted.get(), errors.get(), seconds, ms);
     }
 
-    private void submitAll(int n, String body) throws Exception {
-        ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
+    /**
+     * Submits exactly {@code n} tasks one per request from 8 clients, each request once: the measured phases count
+     * the tasks afterwards, so a request that failed or may have created a task is an error that ends the run.
+     */
+    private void submit(int n, String body) throws Exception {
+        int clients = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
         AtomicLong left = new AtomicLong(n);
         List<Future<?>> running = new ArrayList<>();
-        for (int c = 0; c < CLIENTS; c++) {
-            running.add(clients.submit(() -> {
+        for (int c = 0; c < clients; c++) {
+            running.add(pool.submit(() -> {
                 try (RawHttp http = http()) {
                     while (left.getAndDecrement() > 0) {
                         RawHttp.Response response = http.post("/tasks", body);
@@ -424,10 +852,145 @@ public final class Benchmark {
                 return null;
             }));
         }
-        for (Future<?> f : running) {
-            f.get();
+        try {
+            for (Future<?> f : running) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
         }
-        clients.shutdown();
+    }
+
+    /**
+     * Queues {@code n} tasks of {@code true} as fast as the master takes them, not measured: in batches of
+     * {@value #BATCH} when the master takes them, else one per request with an Idempotency-Key (so that a request
+     * lost with its connection can be sent again without creating its task twice).
+     */
+    private void fill(int n) throws Exception {
+        if (n <= 0) {
+            return;
+        }
+        int clients = 4;
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        AtomicLong left = new AtomicLong(n);
+        boolean probing = batchSubmit == null;
+        boolean batches = probeBatch();
+        if (batches && probing) {
+            left.addAndGet(-1);   // the probe, asked just now, queued one
+        }
+        String run = UUID.randomUUID().toString();
+        AtomicLong keys = new AtomicLong();
+        List<Future<?>> running = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            running.add(pool.submit(() -> {
+                try (RawHttp http = http()) {
+                    while (true) {
+                        long before = left.get();
+                        if (before <= 0) {
+                            break;
+                        }
+                        int take = batches ? (int) Math.min(BATCH, before) : 1;
+                        if (!left.compareAndSet(before, before - take)) {
+                            continue;
+                        }
+                        if (batches) {
+                            RawHttp.Response response = http.post("/tasks", batchBody(TRUE, take));
+                            if (response.status() != 202 || idsOf(response.body()).size() != take) {
+                                throw new IllegalStateException("a batch of " + take + " answered " + response.status()
+                                        + ": " + abbreviate(response.body()));
+                            }
+                        } else {
+                            RawHttp.Response response = http.post("/tasks", TRUE,
+                                    "bench-" + run + "-" + keys.incrementAndGet());
+                            if (response.status() != 202 && response.status() != 200) {
+                                throw new IllegalStateException("submission answered " + response.status() + ": "
+                                        + abbreviate(response.body()));
+                            }
+                        }
+                    }
+                }
+                return null;
+            }));
+        }
+        try {
+            for (Future<?> f : running) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * Whether the master takes a JSON array on POST /tasks, asked once with a batch of one (which, when taken, queues
+     * one task: callers count it). A master without batch submit refuses the array as a malformed submission.
+     */
+    private boolean probeBatch() throws IOException {
+        if (batchSubmit == null) {
+            try (RawHttp http = http()) {
+                RawHttp.Response response = http.post("/tasks", batchBody(TRUE, 1));
+                if (response.status() == 202) {
+                    if (idsOf(response.body()).size() != 1) {
+                        throw new IllegalStateException("a batch of one answered without one id: "
+                                + abbreviate(response.body()));
+                    }
+                    batchSubmit = true;
+                } else if (response.status() / 100 == 4) {
+                    batchSubmit = false;
+                } else {
+                    throw new IllegalStateException("a batch of one answered " + response.status() + ": "
+                            + abbreviate(response.body()));
+                }
+                log("  batch submit: " + (batchSubmit ? "yes" : "no (" + response.status() + ")"));
+            }
+        }
+        return batchSubmit;
+    }
+
+    static String batchBody(String submission, int n) {
+        StringBuilder body = new StringBuilder(n * (submission.length() + 1) + 2).append('[');
+        for (int i = 0; i < n; i++) {
+            body.append(i == 0 ? "" : ",").append(submission);
+        }
+        return body.append(']').toString();
+    }
+
+    /**
+     * The task ids of a batch's 202 answer, in order: a JSON array of ids (or of objects with an "id"), or an object
+     * holding such an array under "ids", "tasks" or "items". Anything else is an answer the benchmark cannot count, an
+     * error rather than a guess.
+     */
+    static List<String> idsOf(String body) {
+        JsonValue value;
+        try (JsonReader reader = Json.createReader(new StringReader(body))) {
+            value = reader.readValue();
+        }
+        if (value instanceof JsonObject object) {
+            for (String key : List.of("ids", "tasks", "items")) {
+                if (object.get(key) instanceof JsonArray array) {
+                    return idsOf(array.toString());
+                }
+            }
+            throw new IllegalStateException("a batch answer without its ids: " + abbreviate(body));
+        }
+        if (!(value instanceof JsonArray array)) {
+            throw new IllegalStateException("a batch answer without its ids: " + abbreviate(body));
+        }
+        List<String> ids = new ArrayList<>(array.size());
+        for (JsonValue item : array) {
+            if (item instanceof JsonString id) {
+                ids.add(id.getString());
+            } else if (item instanceof JsonObject task && task.get("id") instanceof JsonString id) {
+                ids.add(id.getString());
+            } else {
+                throw new IllegalStateException("a batch answer with an entry that is no id: " + abbreviate(body));
+            }
+        }
+        return ids;
+    }
+
+    private static String abbreviate(String text) {
+        return text.length() <= 300 ? text : text.substring(0, 300) + "...";
     }
 
     /** Until no task is queued or in flight; polled gently, the figures come from the tasks' own timestamps. */
@@ -437,15 +1000,49 @@ public final class Benchmark {
             if (count("QUEUED") == 0 && count("ASSIGNED") == 0 && count("RUNNING") == 0) {
                 return;
             }
-            TimeUnit.MILLISECONDS.sleep(500);
+            TimeUnit.MILLISECONDS.sleep(200);
         }
         throw new IllegalStateException("tasks still in flight after " + timeout);
     }
 
+    private void awaitConnectedWorkers(int n, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        int seen = -1;
+        while (System.nanoTime() < deadline) {
+            seen = cluster.connectedWorkers();
+            if (seen == n) {
+                return;
+            }
+            TimeUnit.MILLISECONDS.sleep(200);
+        }
+        throw new IllegalStateException("expected " + n + " connected workers, saw " + seen);
+    }
+
+    /**
+     * The queue depth as the master counts it (GET /tasks/counts), or -1 when it gives none. The answer may be up to a
+     * second old (the master shares one count among its callers), so this waits that second out first.
+     */
+    private long masterQueued() throws Exception {
+        TimeUnit.MILLISECONDS.sleep(1100);
+        try (RawHttp http = http()) {
+            RawHttp.Response response = http.get("/tasks/counts");
+            if (response.status() != 200) {
+                return -1;
+            }
+            JsonValue queued = json(response.body()).get("queued");
+            return queued instanceof JsonNumber number ? number.longValue() : -1;
+        }
+    }
+
     /** 0, 1, or "1 or more": whether any task is in {@code state}. */
     private int count(String state) throws IOException {
+        return count(state, 1);
+    }
+
+    /** How many tasks are in {@code state}, counted up to {@code upTo} (one page of the list). */
+    private int count(String state, int upTo) throws IOException {
         try (RawHttp http = http()) {
-            return json(http.get("/tasks?limit=1&state=" + state).body()).getJsonArray("tasks").size();
+            return json(http.get("/tasks?limit=" + upTo + "&state=" + state).body()).getJsonArray("tasks").size();
         }
     }
 
@@ -482,6 +1079,10 @@ public final class Benchmark {
 
     private double agentCpu() {
         return agentPids().stream().mapToDouble(ProcStat::cpuSeconds).sum();
+    }
+
+    private double agentJvmCpu() {
+        return agentPids().stream().mapToDouble(ProcStat::ownCpuSeconds).sum();
     }
 
     private double maxAgentRss() {
@@ -541,7 +1142,11 @@ public final class Benchmark {
     private static String toJson(Map<String, Object> values) {
         var builder = Json.createObjectBuilder();
         values.forEach((key, value) -> {
-            if (value instanceof Number number) {
+            if (value instanceof JsonValue json) {
+                builder.add(key, json);
+            } else if (value instanceof Boolean bool) {
+                builder.add(key, bool);
+            } else if (value instanceof Number number) {
                 double d = number.doubleValue();
                 if (Double.isNaN(d) || Double.isInfinite(d)) {
                     builder.addNull(key);
@@ -568,6 +1173,16 @@ public final class Benchmark {
         }
     }
 
+    /** {@code v} to one decimal as JSON; null when it is not a number (JSON has no NaN). */
+    private static JsonValue round1(double v) {
+        return Double.isFinite(v) ? Json.createValue(Math.round(v * 10) / 10.0) : JsonValue.NULL;
+    }
+
+    /** {@code v} to three decimals as JSON; null when it is not a number. */
+    private static JsonValue round3(double v) {
+        return Double.isFinite(v) ? Json.createValue(Math.round(v * 1000) / 1000.0) : JsonValue.NULL;
+    }
+
     static double percentile(double[] sorted, int p) {
         if (sorted.length == 0) {
             return Double.NaN;
@@ -577,6 +1192,6 @@ public final class Benchmark {
     }
 
     private static void log(String line) {
-        System.out.println("[bench] " + line);
+        System.out.printf(Locale.ROOT, "[bench %6.1fs] %s%n", (System.nanoTime() - STARTED) / 1e9, line);
     }
 }

@@ -21,11 +21,18 @@ public final class Chart {
 
     private static final List<Panel> PANELS = List.of(
             new Panel("End to end (quick-start cluster, `true`)", "tasks/s", "e2eTasksPerSecond", "floorPerSecond"),
-            new Panel("Intake, workers busy, 8 clients", "submissions/s", "intakeLowPerSecond", null),
-            new Panel("Intake p99", "ms", "intakeLowP99Ms", null),
-            new Panel("Dispatch p50 at half load, minus one spawn", "ms", "dispatchP50Ms", null),
             new Panel("Master CPU per task", "ms", "masterCpuMsPerTask", null),
-            new Panel("Agent CPU per task", "ms", "agentCpuMsPerTask", "floorCpuMsPerSpawn"));
+            new Panel("Agent CPU per task, with the commands it ran", "ms", "agentCpuMsPerTask", "floorCpuMsPerSpawn"),
+            new Panel("Agent JVM CPU per task, commands excluded", "ms", "agentJvmCpuMsPerTask", null),
+            new Panel("Dispatch p50 at half load, minus one spawn", "ms", "dispatchP50Ms", null),
+            new Panel("Intake, workers busy, 8 clients", "submissions/s", "intakeLowPerSecond", null),
+            new Panel("Intake, workers busy, 64 clients", "submissions/s", "intakeLow64PerSecond", null),
+            new Panel("Intake p99, 8 clients", "ms", "intakeLowP99Ms", null),
+            new Panel("Intake p99, open loop at 2,000/s offered", "ms", "intakeOpen2000P99Ms", null),
+            new Panel("Intake, batches of 1,000", "tasks/s", "intakeBatchTasksPerSecond", null),
+            new Panel("Master RSS with 100,000+ queued", "MiB", "masterRssWithQueueMib", null),
+            new Panel("Drain, 1,000 simulated agents", "tasks/s", "sim1000DrainPerSecond", null),
+            new Panel("Master CPU per task, 1,000 simulated agents", "ms", "sim1000MasterCpuMsPerTask", null));
     private static final String[] COLOURS = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"};
 
     private Chart() {

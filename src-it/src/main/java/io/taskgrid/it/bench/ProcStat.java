@@ -35,6 +35,22 @@ public final class ProcStat {
     }
 
     /**
+     * CPU seconds of {@code pid} itself: user + system of its own threads, without the children it waited for, so that
+     * an agent's figure is what the agent costs beside the commands it runs.
+     */
+    static double ownCpuSeconds(long pid) {
+        Optional<String[]> fields = statFields(pid);
+        if (fields.isEmpty()) {
+            return Double.NaN;
+        }
+        try {
+            return (Long.parseLong(fields.get()[11]) + Long.parseLong(fields.get()[12])) / TICKS_PER_SECOND;
+        } catch (RuntimeException e) {
+            return Double.NaN;
+        }
+    }
+
+    /**
      * The state letter of {@code pid} (R, S, D, Z, X, ...), or empty once the process has no entry any more. A process
      * that exits between two looks reads as gone, not as an error, so callers can poll this.
      */
