@@ -248,7 +248,7 @@ public final class LocalCluster implements AutoCloseable {
      * needs it, the serial collector (one thread, no concurrent work beside the tasks), and only the client compiler:
      * the agent's hot path is system calls, which the second compiler does not make faster, while its code cache and
      * compiler threads cost about 16 MB of resident memory. Measured idle and connected: 92 MB with the first three
-     * alone, 74 MB with all of these and MALLOC_ARENA_MAX=2.
+     * alone, 76 MB with all of these.
      */
     public static final List<String> AGENT_JVM_OPTIONS = List.of("-Xms8m", "-Xmx128m", "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:ReservedCodeCacheSize=32m");
@@ -285,8 +285,6 @@ public final class LocalCluster implements AutoCloseable {
         // The token goes by file, never by inheritance: a launcher that happened to hold it in its environment must
         // not hand it to the agent (and, through an older agent, to every command) by accident.
         builder.environment().remove("TASKGRID_JOIN_TOKEN");
-        // glibc keeps one malloc arena per core a thread ran on; two are plenty for an agent and save resident memory.
-        builder.environment().put("MALLOC_ARENA_MAX", "2");
         agents.put(workerId, launch(builder, workerId));
     }
 
