@@ -412,8 +412,13 @@ public final class WorkerAgent {
                 prefetched.removeIf(attempt -> refused.contains(attempt.id()));
             }
         }
+        // Attempts the master gave up on while this agent was away: stopped, and one held prefetched never starts.
+        for (String stale : registered.getStaleAttemptIdsList()) {
+            onCancel(CancelAttempt.newBuilder().setAttemptId(stale).build());
+        }
         Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s), "
-                + options.prefetch() + " prefetched)");
+                + "prefetch " + options.prefetch() + ")");
+        startPrefetched();
         String why = cannotStart.get();
         if (why != null) {
             // A new connection is not drained: this agent still cannot run what it would be sent.
@@ -587,10 +592,44 @@ public final class WorkerAgent {
         return next;
     }
 
-    /** The next prefetched attempt, which takes over the slot; null when none waits (the slot is free then). */
+    /**
+     * Starts what was prefetched in the slots that are free: after a new stream is registered, since none starts while
+     * no stream is (the master may have given it up meanwhile: Registered says which to stop instead).
+     */
+    private void startPrefetched() {
+        while (true) {
+            Attempt next;
+            synchronized (slotLock) {
+                if (busy >= options.slots() || shuttingDown.get() || cannotStart.get() != null) {
+                    return;
+                }
+                next = prefetched.poll();
+                if (next == null) {
+                    return;
+                }
+                busy++;
+                running.put(next.id(), next);
+            }
+            Attempt first = next;
+            try {
+                slots.execute(() -> runFrom(first));
+            } catch (RejectedExecutionException | OutOfMemoryError e) {
+                running.remove(first.id());
+                releaseSlot();
+                handBack(first, Outcome.RETURNED, SHUTTING_DOWN);
+                return;
+            }
+        }
+    }
+
+    /**
+     * The next prefetched attempt, which takes over the slot; null when none waits (the slot is free then). None
+     * starts while no stream is registered: the master may have given it up meanwhile (see {@link #startPrefetched}).
+     */
     private Attempt passSlotOn() {
         synchronized (slotLock) {
-            Attempt next = shuttingDown.get() || cannotStart.get() != null ? null : prefetched.poll();
+            Attempt next = shuttingDown.get() || cannotStart.get() != null || !link.registered() ? null
+                    : prefetched.poll();
             if (next == null) {
                 busy--;
             } else {

@@ -48,6 +48,11 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
 
     /** Every Hello, in order. */
     final BlockingQueue<Hello> hellos = new LinkedBlockingQueue<>();
+    /** Claims the next Registered names as no longer current (the agent must stop them, never start them). */
+    volatile List<String> staleClaims = List.of();
+    /** True: the next Hello is answered only by {@link #releaseRegistered()}. */
+    volatile boolean holdRegistered;
+    private StreamObserver<MasterMessage> heldRegistration;
     /** Every report, in the order they came. */
     final BlockingQueue<StatusReport> reports = new LinkedBlockingQueue<>();
     /** What each Reports message carried ("a1 FINISHED"), in order. */
@@ -153,10 +158,27 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
         }
         synchronized (this) {
             stream = observer;
-            observer.onNext(MasterMessage.newBuilder()
-                    .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refuseClaims)).build());
+            if (holdRegistered) {
+                heldRegistration = observer;
+            } else {
+                observer.onNext(registered());
+            }
         }
         hellos.add(hello);
+    }
+
+    private MasterMessage registered() {
+        return MasterMessage.newBuilder().setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refuseClaims)
+                .addAllStaleAttemptIds(staleClaims)).build();
+    }
+
+    /** Sends the Registered held back ({@link #holdRegistered}) on the stream that said Hello. */
+    synchronized void releaseRegistered() {
+        holdRegistered = false;
+        if (heldRegistration != null) {
+            send(heldRegistration, registered());
+            heldRegistration = null;
+        }
     }
 
     /** A stream observer takes one writer at a time: the test's thread writes through the same lock. */

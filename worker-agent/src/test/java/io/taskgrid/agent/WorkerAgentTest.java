@@ -298,6 +298,37 @@ class WorkerAgentTest {
         assertThat(marker).doesNotExist();
     }
 
+    /**
+     * Between two streams the agent does not know whether the master gave its attempts up (lostAfter) and ran them
+     * elsewhere: a prefetched task must not start then, and one the new Registered names as no longer current never
+     * starts at all. Red before: the freed slot started it while the agent was cut off.
+     */
+    @Test
+    void aPrefetchedTaskWaitsForARegisteredStreamAndOneTheMasterGaveUpOnNeverStarts() throws Exception {
+        Path marker = work.resolve("stale-ran");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"),
+                FakeMaster.assignment("t2", "a2", "touch " + marker));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.staleClaims = List.of("a2");
+        master.holdRegistered = true;
+        master.dropStream();
+        assertThat(master.nextHello().getHeldList()).extracting(RunningAttempt::getAttemptId)
+                .containsExactlyInAnyOrder("a1", "a2");
+        // a1 ends meanwhile and frees its slot; with no stream registered, a2 waits.
+        TimeUnit.MILLISECONDS.sleep(2500);
+        assertThat(marker).as("not started while no stream is registered").doesNotExist();
+        master.releaseRegistered();
+        List<StatusReport> finished = List.of(nextFinished(), nextFinished());
+        assertThat(finished).extracting(StatusReport::getAttemptId).containsExactlyInAnyOrder("a1", "a2");
+        StatusReport stale = finished.stream().filter(r -> r.getAttemptId().equals("a2")).findFirst().orElseThrow();
+        assertThat(stale.getOutcome()).isEqualTo(Outcome.CANCELLED);
+        assertThat(stale.hasRanMicros()).isFalse();
+        TimeUnit.MILLISECONDS.sleep(500);
+        assertThat(marker).as("never started").doesNotExist();
+    }
+
     @Test
     void storedResultsAreClaimedAndSentInOneMessageOnceRegisteredAndThoseTheMasterRefusesAreDropped()
             throws Exception {

@@ -432,21 +432,23 @@ public class Dispatcher {
 
     /**
      * A worker (re)connected holding the attempts it claimed (their slots are taken already). Each is checked here,
-     * against the live tasks: one that is still its task's current attempt is the worker's (this session's) again; one
-     * that is no longer current, or whose cancel was asked for, is stopped on the agent, and one no longer current only
-     * keeps its slot until the agent reports it (the report changes nothing). The future completes once every claim is
-     * checked: the agent is told it is registered only then, so that it cannot report a claimed attempt before.
+     * against the live tasks: one that is still its task's current attempt is the worker's (this session's) again (and
+     * cancelled if its cancel was asked for); one that is no longer current only keeps its slot until the agent reports
+     * it (the report changes nothing). The future completes once every claim is checked, with the attempts no longer
+     * current: the agent is told it is registered only then, with those to stop, so that it cannot report a claimed
+     * attempt before, nor start one of them it held prefetched.
      */
-    public CompletableFuture<Void> workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
-        CompletableFuture<Void> checked = claimed.isEmpty() ? CompletableFuture.completedFuture(null)
+    public CompletableFuture<List<String>> workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
+        CompletableFuture<List<String>> checked = claimed.isEmpty() ? CompletableFuture.completedFuture(List.of())
                 : call(() -> {
+                    List<String> stale = new ArrayList<>();
                     claimed.forEach((taskId, attemptId) -> {
                         Optional<Task> task = live.get(taskId).filter(t -> t.isCurrent(attemptId));
                         worker.claimChecked(taskId, attemptId, task.isPresent());
                         if (task.isEmpty()) {
                             LOG.info(() -> "worker " + worker.id() + " still holds attempt " + attemptId + " of task "
                                     + taskId + ", which is no longer current: stopping it");
-                            worker.channel().cancel(taskId, attemptId);
+                            stale.add(attemptId);
                         } else if (task.get().isCancelRequested()) {
                             worker.channel().cancel(taskId, attemptId);
                         } else {
@@ -454,7 +456,7 @@ public class Dispatcher {
                                     + taskId);
                         }
                     });
-                    return null;
+                    return stale;
                 });
         requestDispatch();
         return checked;

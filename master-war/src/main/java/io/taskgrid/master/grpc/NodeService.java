@@ -232,9 +232,9 @@ public class NodeService implements NodeServiceGrpc.AsyncService {
             foreignClaims.warn(() -> "worker " + workerId + " claimed " + refused.size() + " attempt(s) that were never "
                     + "handed to it (first: " + refused.get(0) + "); refused");
         }
-        dispatcher.workerConnected(worker, claimed).whenComplete((v, failure) -> {
+        dispatcher.workerConnected(worker, claimed).whenComplete((stale, failure) -> {
             if (failure == null) {
-                channel.registered(refused);
+                channel.registered(refused, stale);
                 dispatcher.requestDispatch();
             } else {
                 channel.fail(Status.UNAVAILABLE.withDescription("the master is stopping").asRuntimeException());

@@ -12,6 +12,7 @@ import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.ReportAck;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -26,6 +27,8 @@ final class StreamWorkerChannel implements WorkerChannel {
     /** Whether {@code Registered} went out: no assignment goes before it (the agent learns it is registered first). */
     private volatile boolean registered;
     private boolean closed;
+    /** Cancels asked for before Registered went out; guarded by this. */
+    private final List<MasterMessage> beforeRegistered = new ArrayList<>();
 
     StreamWorkerChannel(ServerCallStreamObserver<MasterMessage> stream, long outputLimitBytes) {
         this.stream = stream;
@@ -78,15 +81,28 @@ final class StreamWorkerChannel implements WorkerChannel {
 
     @Override
     public void cancel(String taskId, String attemptId) {
-        emit(MasterMessage.newBuilder()
-                .setCancel(CancelAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId)).build());
+        MasterMessage cancel = MasterMessage.newBuilder()
+                .setCancel(CancelAttempt.newBuilder().setTaskId(taskId).setAttemptId(attemptId)).build();
+        synchronized (this) {
+            if (!registered) {
+                // An agent takes nothing before Registered: a cancel of a claimed attempt goes right after it.
+                beforeRegistered.add(cancel);
+                return;
+            }
+        }
+        emit(cancel);
     }
 
-    /** The first message of the stream: the agent may report from now on; these claims were refused. */
-    void registered(List<String> refusedAttemptIds) {
-        emit(MasterMessage.newBuilder()
-                .setRegistered(Registered.newBuilder().addAllRefusedAttemptIds(refusedAttemptIds)).build());
+    /**
+     * The first message of the stream: the agent may report from now on; these claims were refused (never its own),
+     * and these are no longer current (it stops them). Cancels asked for meanwhile follow it.
+     */
+    synchronized void registered(List<String> refusedAttemptIds, List<String> staleAttemptIds) {
+        emit(MasterMessage.newBuilder().setRegistered(Registered.newBuilder()
+                .addAllRefusedAttemptIds(refusedAttemptIds).addAllStaleAttemptIds(staleAttemptIds)).build());
         registered = true;
+        beforeRegistered.forEach(this::emit);
+        beforeRegistered.clear();
     }
 
     void acks(List<ReportAck> acks) {

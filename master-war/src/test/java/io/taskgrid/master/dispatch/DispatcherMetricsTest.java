@@ -134,11 +134,18 @@ class DispatcherMetricsTest {
         assertThat(dispatcher.loopTrouble(Duration.ofMillis(200))).isEmpty();
         CountDownLatch release = new CountDownLatch(1);
         CountDownLatch entered = new CountDownLatch(1);
-        // An event that blocks: a worker whose claim check hangs stands in for any event that never returns.
+        // An event that blocks: a dispatch pass that hangs on a worker's stream stands in for any event that never
+        // returns.
         WorkerChannel channel = new WorkerChannel() {
             @Override
             public boolean isReady() {
-                return true;
+                entered.countDown();
+                try {
+                    release.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return false;
             }
 
             @Override
@@ -147,18 +154,12 @@ class DispatcherMetricsTest {
 
             @Override
             public void cancel(String taskId, String attemptId) {
-                entered.countDown();
-                try {
-                    release.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
             }
         };
         ConnectedWorker worker = new ConnectedWorker("w9", "s-w9", 1, Labels.NONE, channel, Instant.now());
         registry.register(worker);
-        dispatcher.workerConnected(worker, Map.of("01a20000-0000-7000-8000-00000000beef",
-                "01a20000-0000-7000-8000-00000000cafe"));
+        dispatcher.submit(TaskIds.next(), new NewTask("true", Map.of(), null, null, null, null, null, null, null),
+                "tester", null, null, null);
         assertThat(entered.await(5, TimeUnit.SECONDS)).isTrue();
         await().atMost(Duration.ofSeconds(5)).until(() -> dispatcher.loopTrouble(Duration.ofMillis(200)).isPresent());
         assertThat(dispatcher.loopTrouble(Duration.ofMillis(200)).get()).contains("has been running for");

@@ -639,7 +639,8 @@ class NodeServiceTest {
         Agent back = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setSessionId("back")
                 .addHeld(RunningAttempt.newBuilder().setTaskId(a.getTaskId()).setAttemptId(a.getAttemptId())));
         assertThat(back.received.get(0).getRegistered().getRefusedAttemptIdsList()).isEmpty();
-        await().atMost(Duration.ofSeconds(5)).until(() -> back.received.stream().anyMatch(MasterMessage::hasCancel));
+        assertThat(back.received.get(0).getRegistered().getStaleAttemptIdsList()).as("told to stop it")
+                .containsExactly(a.getAttemptId());
         assertThat(report(finishedWithOutput("w1", "back", a, "too late\n")).getApplied()).isFalse();
         assertThat(output.hasChunks(a.getAttemptId())).as("no output for the attempt given up").isFalse();
         // Its slot is free again: the task, queued once more, goes to it as a new attempt.
