@@ -33,7 +33,12 @@ class RoutingIT {
     private final TaskgridClient api = SharedCluster.client();
 
     private Process labelledAgent(String id, Path dir, String... labels) throws Exception {
+        return labelledAgent(id, dir, List.of(), labels);
+    }
+
+    private Process labelledAgent(String id, Path dir, List<String> flags, String... labels) throws Exception {
         List<String> args = new ArrayList<>(List.of("--state-dir", dir.resolve(id).toString()));
+        args.addAll(flags);
         for (String label : labels) {
             args.add("--label");
             args.add(label);
@@ -87,10 +92,11 @@ class RoutingIT {
         }
     }
 
+    /** Priority holds when a task is handed out: on an agent that prefetches nothing, that is when it starts. */
     @Test
     void aLaterUrgentTaskOvertakesEarlierOnesOnABusyWorker(@TempDir Path dir) throws Exception {
         String zone = "it-" + UUID.randomUUID().toString().substring(0, 8);
-        Process agent = labelledAgent("busy-" + zone, dir, "zone=" + zone);
+        Process agent = labelledAgent("busy-" + zone, dir, List.of("--prefetch", "0"), "zone=" + zone);
         try {
             String blocker = submit("sleep 2", 5, zone);
             api.awaitState(blocker, Set.of("RUNNING"), Duration.ofSeconds(30));
