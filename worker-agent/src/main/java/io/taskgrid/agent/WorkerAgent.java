@@ -92,6 +92,13 @@ public final class WorkerAgent {
     private final Object slotLock = new Object();
     /** Slots taken; guarded by slotLock. */
     private int busy;
+    /** How long the JVM may stand still before its stream is no longer trusted to speak for what it holds. */
+    static final Duration PAUSE = Duration.ofSeconds(2);
+    /** When the tick (or a slot checking for a pause) last ran, by System.nanoTime. */
+    private volatile long lastTick = System.nanoTime();
+    /** Set after a pause until the next stream is registered: nothing prefetched starts meanwhile. */
+    private volatile boolean awaitingFreshStream;
+
     /** Assignments held until a slot frees, oldest first; guarded by slotLock. */
     private final ArrayDeque<Attempt> prefetched = new ArrayDeque<>();
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
@@ -418,6 +425,7 @@ public final class WorkerAgent {
         }
         Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s), "
                 + "prefetch " + options.prefetch() + ")");
+        awaitingFreshStream = false;
         startPrefetched();
         String why = cannotStart.get();
         if (why != null) {
@@ -623,12 +631,42 @@ public final class WorkerAgent {
     }
 
     /**
+     * Whether this JVM stood still (the tick, due every {@link #TICK}, did not run) for longer than {@link #PAUSE}: a
+     * frozen container, a stopped process, a long collection. Its stream may look alive while the master has given up
+     * what it holds meanwhile, so the agent connects afresh and starts nothing it holds prefetched until the new stream
+     * is registered (Registered then names the attempts to stop). Called by the tick and by a slot about to start a
+     * prefetched attempt, whichever runs first after the pause.
+     */
+    private boolean pausedFor(long now) {
+        long last = lastTick;
+        lastTick = now;
+        if (now - last <= PAUSE.toNanos()) {
+            return awaitingFreshStream;
+        }
+        if (link.registered() && !awaitingFreshStream) {
+            awaitingFreshStream = true;
+            Log.warn("this agent did not run for " + TimeUnit.NANOSECONDS.toMillis(now - last) + " ms (paused, or "
+                    + "starved of CPU): the master may have given up what it holds; connecting afresh before anything "
+                    + "held starts");
+            link.reconnect("the agent was paused");
+        }
+        return true;
+    }
+
+    /** For tests: as if this JVM had stood still for {@code gap} just now. */
+    void pretendPaused(Duration gap) {
+        lastTick = System.nanoTime() - gap.toNanos();
+    }
+
+    /**
      * The next prefetched attempt, which takes over the slot; null when none waits (the slot is free then). None
-     * starts while no stream is registered: the master may have given it up meanwhile (see {@link #startPrefetched}).
+     * starts while no stream is registered, nor after this JVM stood still: the master may have given it up meanwhile
+     * (see {@link #startPrefetched}, {@link #pausedFor}).
      */
     private Attempt passSlotOn() {
+        boolean paused = pausedFor(System.nanoTime());
         synchronized (slotLock) {
-            Attempt next = shuttingDown.get() || cannotStart.get() != null || !link.registered() ? null
+            Attempt next = shuttingDown.get() || cannotStart.get() != null || !link.registered() || paused ? null
                     : prefetched.poll();
             if (next == null) {
                 busy--;
@@ -698,6 +736,7 @@ public final class WorkerAgent {
      */
     private void tick() {
         try {
+            pausedFor(System.nanoTime());
             if (running.isEmpty()) {
                 return;
             }

@@ -329,6 +329,35 @@ class WorkerAgentTest {
         assertThat(marker).as("never started").doesNotExist();
     }
 
+    /**
+     * A frozen agent's stream can look alive after the thaw while the master gave its attempts up: after standing
+     * still it connects afresh before starting anything it held. Red before: the held task started at once.
+     */
+    @Test
+    void anAgentThatStoodStillConnectsAfreshBeforeStartingWhatItHeld() throws Exception {
+        Path marker = work.resolve("held-after-pause");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"),
+                FakeMaster.assignment("t2", "a2", "touch " + marker));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.staleClaims = List.of("a2");
+        master.holdRegistered = true;
+        agent.pretendPaused(WorkerAgent.PAUSE.multipliedBy(2));
+        assertThat(master.nextHello().getHeldList()).as("a new stream, naming what it holds")
+                .extracting(RunningAttempt::getAttemptId).contains("a2");
+        TimeUnit.MILLISECONDS.sleep(1500);
+        assertThat(marker).as("not started before the new stream is registered").doesNotExist();
+        master.releaseRegistered();
+        StatusReport stale = nextFinished();
+        while (!stale.getAttemptId().equals("a2")) {
+            stale = nextFinished();
+        }
+        assertThat(stale.getOutcome()).isEqualTo(Outcome.CANCELLED);
+        TimeUnit.MILLISECONDS.sleep(500);
+        assertThat(marker).doesNotExist();
+    }
+
     @Test
     void storedResultsAreClaimedAndSentInOneMessageOnceRegisteredAndThoseTheMasterRefusesAreDropped()
             throws Exception {
