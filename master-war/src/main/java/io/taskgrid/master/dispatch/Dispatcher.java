@@ -297,8 +297,34 @@ public class Dispatcher {
                 }
             }));
             dispatchPass();
-            return saved.thenApply(v -> new Submission(accepted));
+            return saved.handle((v, e) -> {
+                if (e == null) {
+                    return new Submission(accepted);
+                }
+                if (scopedKey != null && isKeyConflict(e)) {
+                    return new Submission(null);
+                }
+                throw e instanceof CompletionException c ? c : new CompletionException(e);
+            });
         }).thenCompose(f -> f);
+    }
+
+    /**
+     * Whether a write failed because another request stored the same Idempotency-Key first: one whose check of the
+     * key came before the other's commit, and whose submission came after it (the pending-key map covers only the
+     * time in between). The database is the arbiter; the caller answers as for a repeat of that request.
+     */
+    static boolean isKeyConflict(Throwable failure) {
+        for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+            if (cause instanceof java.sql.SQLException sql && "23505".equals(sql.getSQLState())
+                    && String.valueOf(sql.getMessage()).toUpperCase(java.util.Locale.ROOT).contains("IDEMPOTENCY_KEY")) {
+                return true;
+            }
+            if (cause.getCause() == cause) {
+                break;
+            }
+        }
+        return false;
     }
 
     /** A batch submission as it ended: the ids of its tasks in order, or, for an Idempotency-Key in use, nothing. */
@@ -365,7 +391,15 @@ public class Dispatcher {
             }));
             dispatchPass();
             List<String> ids = List.copyOf(taskIds);
-            return saved.thenApply(v -> new BatchSubmission(ids));
+            return saved.handle((v, e) -> {
+                if (e == null) {
+                    return new BatchSubmission(ids);
+                }
+                if (scopedKey != null && isKeyConflict(e)) {
+                    return new BatchSubmission(null);
+                }
+                throw e instanceof CompletionException c ? c : new CompletionException(e);
+            });
         }).thenCompose(f -> f);
     }
 

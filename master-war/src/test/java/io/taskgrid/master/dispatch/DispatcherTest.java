@@ -367,4 +367,18 @@ class DispatcherTest {
         List<List<String>> rows = TestDatabase.rows(TestDatabase.h2(dir), "SELECT ID FROM TG_TASK");
         assertThat(rows).isEmpty();
     }
+
+    /** A key stored by another request between this one's check and its write is a repeat, not a failure (H2, PostgreSQL). */
+    @Test
+    void aUniqueViolationOfTheIdempotencyKeyIsAKeyConflictAndNothingElseIs() {
+        assertThat(Dispatcher.isKeyConflict(new java.util.concurrent.CompletionException(new java.sql.SQLException(
+                "Unique index or primary key violation: \"PUBLIC.PRIMARY_KEY_F ON PUBLIC.TG_IDEMPOTENCY_KEY(IDEMPOTENCY_KEY)\"",
+                "23505")))).isTrue();
+        assertThat(Dispatcher.isKeyConflict(new java.sql.SQLException(
+                "duplicate key value violates unique constraint \"tg_idempotency_key_pkey\"", "23505"))).isTrue();
+        assertThat(Dispatcher.isKeyConflict(new java.sql.SQLException("duplicate key on TG_TASK(ID)", "23505"))).isFalse();
+        assertThat(Dispatcher.isKeyConflict(new java.sql.SQLException("TG_IDEMPOTENCY_KEY: value too long", "22001")))
+                .isFalse();
+        assertThat(Dispatcher.isKeyConflict(new IllegalStateException("the master is stopping"))).isFalse();
+    }
 }
