@@ -83,7 +83,8 @@ class RetentionIT {
         // Older than the retention by now, but not finished: both stay.
         TaskgridClient.sleep(9_000);
         assertThat(api.state(running)).isEqualTo("RUNNING");
-        assertThat(api.state(queued)).isEqualTo("QUEUED");
+        // Queued, or held by the busy agent as its prefetch: unfinished either way.
+        assertThat(api.state(queued)).isIn("QUEUED", "ASSIGNED");
         assertThat(api.get("/tasks?limit=1000").json().getJsonArray("tasks")).hasSize(2);
 
         // Its Idempotency-Key went with it: the same request makes a new task rather than a replay.

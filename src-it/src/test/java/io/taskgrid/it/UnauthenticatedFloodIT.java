@@ -228,13 +228,13 @@ class UnauthenticatedFloodIT {
                                 headers.put(Metadata.Key.of(name("x" + h, i, 200).toLowerCase(Locale.ROOT),
                                         Metadata.ASCII_STRING_MARSHALLER), name("v", i, 1000));
                             }
-                            return Map.entry(SERVICE + "ReportStatus", headers);
+                            return Map.entry(SERVICE + "Connect", headers);
                         }),
                 new GrpcKind("gRPC with a wrong join token", Set.of(Status.Code.UNAUTHENTICATED), i -> {
                     Metadata headers = new Metadata();
                     headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER),
                             "Bearer " + name("g", i, 3000));
-                    String method = List.of("AssignTask", "ReportStatus", "Drain", "StreamOutput").get(i % 4);
+                    String method = List.of("Connect", "StreamOutput", "AssignTask").get(i % 3);
                     return Map.entry(SERVICE + method, headers);
                 }));
     }
