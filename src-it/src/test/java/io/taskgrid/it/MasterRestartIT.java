@@ -33,18 +33,19 @@ class MasterRestartIT {
             inFlight.add(api.submitCmd("sleep 4; echo ran through the restart " + i));
         }
         inFlight.forEach(id -> api.awaitState(id, Set.of("RUNNING"), WAIT));
-        // And every agent's prefetch: these wait on their agents, unstarted, and start once the master is back (an
-        // agent starts nothing it holds while no stream is registered).
+        // Then more than there are workers: the oldest of them fill every agent's prefetch (they wait on their agents,
+        // unstarted, and start once the master is back: an agent starts nothing it holds while no stream is
+        // registered); the rest stay queued across the restart.
         List<String> held = new ArrayList<>();
         for (int i = 0; i < cluster.config().workers(); i++) {
             held.add(api.submitCmd("echo held across restart " + i));
         }
-        held.forEach(id -> poll(WAIT, Duration.ofMillis(100)).alias("prefetched").until(() -> api.state(id),
-                "ASSIGNED"::equals));
         List<String> queued = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < cluster.config().workers(); i++) {
             queued.add(api.submitCmd("echo queued across restart " + i));
         }
+        held.forEach(id -> poll(WAIT, Duration.ofMillis(100)).alias("prefetched").until(() -> api.state(id),
+                "ASSIGNED"::equals));
         queued.forEach(id -> assertThat(api.state(id)).isEqualTo("QUEUED"));
 
         cluster.restartMaster();

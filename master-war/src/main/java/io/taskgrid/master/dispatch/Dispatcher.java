@@ -680,7 +680,7 @@ public class Dispatcher {
             }
             List<ConnectedWorker> available = registry.availableInTurn();
             ConnectedWorker last = inTurns(available, true);
-            ConnectedWorker prefetched = inTurns(available, false);
+            ConnectedWorker prefetched = mayPrefetch() ? inTurns(available, false) : null;
             last = prefetched != null ? prefetched : last;
             if (last != null) {
                 registry.tookTurn(last);
@@ -698,7 +698,8 @@ public class Dispatcher {
         while (handedOut && live.queuedCount() > 0) {
             handedOut = false;
             for (ConnectedWorker worker : workers) {
-                if ((freeSlotsOnly && !worker.hasFreeSlot()) || !worker.canTakeTask()) {
+                if ((freeSlotsOnly && !worker.hasFreeSlot()) || !worker.canTakeTask()
+                        || (!freeSlotsOnly && !mayPrefetch())) {
                     continue;
                 }
                 if (handOut(worker)) {
@@ -720,13 +721,24 @@ public class Dispatcher {
             return;
         }
         try {
-            while (live.queuedCount() > 0 && worker.canTakeTask() && handOut(worker)) {
+            while (live.queuedCount() > 0 && worker.canTakeTask() && (worker.hasFreeSlot() || mayPrefetch())
+                    && handOut(worker)) {
                 // one task went out; look for the next
             }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch to worker " + worker.id() + " failed; trying a full pass in a second", e);
             loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * Whether a busy worker may take a task to hold until its slot frees: only while more tasks are queued than workers
+     * are connected. A prefetched task waits behind whatever its worker runs, however long that takes; with a short
+     * queue the worker that frees a slot next should have it, and that is seldom the one given it now. With a long
+     * queue every worker has more coming anyway, and a prefetched task saves a round trip for each.
+     */
+    private boolean mayPrefetch() {
+        return live.queuedCount() > registry.size();
     }
 
     /** Gives {@code worker} the first queued task it may run; false when there is none (or it is full). */

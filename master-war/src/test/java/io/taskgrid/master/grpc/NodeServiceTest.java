@@ -450,7 +450,15 @@ class NodeServiceTest {
         assertThat(registry.all()).isEmpty();
     }
 
-    /** A prefetching worker is given tasks beyond its slots only when no worker with a free slot may run them. */
+    private void submitTrue() throws Exception {
+        dispatcher.submit(TaskIds.next(), new NewTask("true", Map.of(), null, null, null, null, null, null, null),
+                "tester", null, null, null).get(5, TimeUnit.SECONDS);
+    }
+
+    /**
+     * A prefetching worker is given tasks beyond its slots only when no worker with a free slot may run them, and only
+     * while more are queued than workers are connected.
+     */
     @Test
     void prefetchGoesOnlyWhereNoFreeSlotWaits() throws Exception {
         Agent busy = registered(Hello.newBuilder().setWorkerId("busy").setSlots(1).setPrefetch(1).setSessionId("b"));
@@ -458,15 +466,20 @@ class NodeServiceTest {
         Agent idle = registered(Hello.newBuilder().setWorkerId("idle").setSlots(1).setPrefetch(1).setSessionId("i"));
         assignedTo(idle, "sleep 60");
         assertThat(busy.assignments()).as("the idle worker's free slot came first").containsExactly(first);
-        // Both slots busy: the next two are prefetched, one each; a fifth waits in the queue.
-        for (int i = 0; i < 3; i++) {
-            dispatcher.submit(TaskIds.next(), new NewTask("true", Map.of(), null, null, null, null, null, null, null),
-                    "tester", null, null, null).get(5, TimeUnit.SECONDS);
-        }
+        // Both slots busy, two workers: one queued task is not prefetched (the first slot to free takes it) ...
+        submitTrue();
+        TimeUnit.MILLISECONDS.sleep(300);
+        assertThat(busy.assignments().size() + idle.assignments().size()).isEqualTo(2);
+        // ... nor two; but with more queued than workers, prefetch takes what is beyond that.
+        submitTrue();
+        submitTrue();
+        submitTrue();
         await().atMost(Duration.ofSeconds(5)).until(() -> busy.assignments().size() + idle.assignments().size() == 4);
+        TimeUnit.MILLISECONDS.sleep(300);
+        assertThat(busy.assignments().size() + idle.assignments().size()).isEqualTo(4);
         assertThat(busy.assignments()).hasSize(2);
         assertThat(idle.assignments()).hasSize(2);
-        assertThat(dispatcher.queued()).isEqualTo(1);
+        assertThat(dispatcher.queued()).isEqualTo(2);
     }
 
     /** A prefetched task given back by a draining agent goes back to the queue without counting as an attempt. */
@@ -474,7 +487,11 @@ class NodeServiceTest {
     void aReturnedTaskIsQueuedAgainAsIfNeverAssigned() throws Exception {
         Agent agent = registered(Hello.newBuilder().setWorkerId("w1").setSlots(1).setPrefetch(1).setSessionId("s1"));
         assignedTo(agent, "sleep 60");
-        Assignment held = assignedTo(agent, "true");
+        // More queued than workers: the second one is prefetched.
+        submitTrue();
+        submitTrue();
+        await().atMost(Duration.ofSeconds(5)).until(() -> agent.assignments().size() == 2);
+        Assignment held = agent.assignments().get(1);
         agent.drain("shutting down");
         ReportAck ack = report(StatusReport.newBuilder().setSessionId("s1").setTaskId(held.getTaskId())
                 .setAttemptId(held.getAttemptId()).setPhase(Phase.FINISHED).setOutcome(Outcome.RETURNED)
