@@ -129,7 +129,7 @@ class WorkerAgentTest {
         assertThat(hello.getProtocol()).isEqualTo(ProtocolVersion.PROTOCOL_VERSION_2);
         assertThat(hello.getWorkerId()).isEqualTo("w-test");
         assertThat(hello.getSlots()).isEqualTo(2);
-        assertThat(hello.getPrefetch()).as("one per slot by default").isEqualTo(2);
+        assertThat(hello.getPrefetch()).as("off unless asked for").isZero();
         assertThat(hello.getSessionId()).isNotBlank();
         assertThat(hello.getHeldList()).isEmpty();
 

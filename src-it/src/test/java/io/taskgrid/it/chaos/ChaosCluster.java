@@ -132,6 +132,7 @@ final class ChaosCluster implements AutoCloseable {
                 .withFileSystemBind(markers().toString(), "/markers", BindMode.READ_WRITE)
                 .withEnv("TASKGRID_JOIN_TOKEN", joinToken)
                 .withCommand("java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", "/opt/taskgrid/worker-agent.jar",
+                        "--prefetch", "1",
                         "--id", id, "--master", "master:50051", "--plaintext", "--reconnect-delay", "500ms",
                         "--max-reconnect-delay", "2s", "--state-dir", "/var/taskgrid/agent");
         agent.start();
