@@ -607,16 +607,7 @@ public class Dispatcher {
             Optional<Task> task = live.get(taskId);
             Settled settled = task.isEmpty() ? Settled.IGNORED
                     : task.get().refused(attemptId, reason, settings.taskRefusalLimit(), Task.nowUtc());
-            CompletableFuture<Boolean> answer;
-            if (settled == Settled.IGNORED) {
-                answer = afterWrites(taskId, false);
-            } else {
-                live.reindex(task.get());
-                // A task that ended here must end in the database too, as a result that cannot be stored does; one
-                // back in the queue is written whole with its next change, and the agent is told to send it again.
-                answer = saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null,
-                        attemptId);
-            }
+            CompletableFuture<Boolean> answer = saveUnstarted(task, settled, taskId, attemptId);
             dispatchPass();
             return answer;
         }).thenCompose(f -> f);
@@ -637,18 +628,25 @@ public class Dispatcher {
             }
             Optional<Task> task = live.get(taskId);
             Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().returned(attemptId, reason, Task.nowUtc());
-            CompletableFuture<Boolean> answer;
-            if (settled == Settled.IGNORED) {
-                answer = afterWrites(taskId, false);
-            } else {
-                live.reindex(task.get());
-                answer = saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null,
-                        attemptId);
-            }
+            CompletableFuture<Boolean> answer = saveUnstarted(task, settled, taskId, attemptId);
             // A draining worker takes nothing: the task goes to whoever may.
             dispatchPass();
             return answer;
         }).thenCompose(f -> f);
+    }
+
+    /**
+     * Writes what handing an attempt back unstarted (refused or returned) did to its task. A task that ended here must
+     * end in the database too, as a result that cannot be stored does; one back in the queue is written whole with its
+     * next change, and the agent is told to send it again.
+     */
+    private CompletableFuture<Boolean> saveUnstarted(Optional<Task> task, Settled settled, String taskId,
+                                                     String attemptId) {
+        if (settled == Settled.IGNORED) {
+            return afterWrites(taskId, false);
+        }
+        live.reindex(task.get());
+        return saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null, attemptId);
     }
 
     /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */
