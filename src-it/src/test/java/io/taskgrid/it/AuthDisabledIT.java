@@ -22,8 +22,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class AuthDisabledIT {
 
-    private static final int HTTP_PORT = 39092;
-    private static final int GRPC_PORT = 39051;
+    private static final int HTTP_PORT = 21092;
+    private static final int GRPC_PORT = 21051;
     private static ExtraServer server;
 
     @BeforeAll

@@ -26,8 +26,8 @@ class BenchmarkSmokeIT {
         System.setProperty("taskgrid.bench.noexit", "true");
         Benchmark.main(new String[]{"--liberty", SharedCluster.property("taskgrid.wlp.dir"),
                 "--agent-jar", SharedCluster.property("taskgrid.agent.jar"), "--out", out.toString(),
-                "--db", "h2", "--label", "smoke", "--scale", "smoke", "--http-port", System.getProperty("taskgrid.bench.http.port", "39192"), "--grpc-port",
-                System.getProperty("taskgrid.bench.grpc.port", "39151")});
+                "--db", "h2", "--label", "smoke", "--scale", "smoke", "--http-port", System.getProperty("taskgrid.bench.http.port", "21192"), "--grpc-port",
+                System.getProperty("taskgrid.bench.grpc.port", "21151")});
         JsonObject run;
         try (JsonReader reader = Json.createReader(new StringReader(Files.readString(out.resolve("results.json"))))) {
             run = reader.readObject().getJsonArray("runs").getJsonObject(0);

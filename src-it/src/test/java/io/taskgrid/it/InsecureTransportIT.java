@@ -21,8 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class InsecureTransportIT {
 
-    private static final int HTTP_PORT = 49092;
-    private static final int GRPC_PORT = 49051;
+    private static final int HTTP_PORT = 22092;
+    private static final int GRPC_PORT = 22051;
     private static ExtraServer server;
 
     @BeforeAll
