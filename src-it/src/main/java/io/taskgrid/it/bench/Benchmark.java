@@ -70,7 +70,7 @@ import java.util.regex.Pattern;
  *
  * <p>Usage: {@code Benchmark --liberty DIR --agent-jar JAR --out DIR [--db h2,postgresql] [--label TEXT]
  * [--scale full|smoke] [--phases LIST] [--agents 10,100,1000] [--open-rates 2000,5000,10000] [--workers 3]
- * [--http-port P] [--grpc-port P] [--profile DIR|none] [--master-env K=V]...}
+ * [--http-port P] [--grpc-port P] [--prefetch N] [--profile DIR|none] [--master-env K=V]...}
  */
 public final class Benchmark {
 
@@ -195,6 +195,7 @@ public final class Benchmark {
                 .serverName(server)
                 .workers(Integer.parseInt(options.getOrDefault("--workers", "3")))
                 .slotsPerWorker(Integer.parseInt(options.getOrDefault("--slots", "1")))
+                .prefetchPerWorker(Integer.parseInt(options.getOrDefault("--prefetch", "0")))
                 .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
                 .logDir(out.resolve("logs-" + db))
@@ -212,6 +213,7 @@ public final class Benchmark {
         try {
             results.put("clusterStartSeconds", (System.nanoTime() - startAt) / 1e9);
             results.put("workers", cluster.config().workers());
+            results.put("prefetch", cluster.config().prefetchPerWorker());
             if (phases.contains("ready")) {
                 timed("ready", this::masterReady);
             }

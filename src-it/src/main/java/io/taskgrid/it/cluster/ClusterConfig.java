@@ -20,17 +20,22 @@ import java.util.Map;
  * @param taskUser      who the agents run tasks as: {@link TaskUser#AUTO} (the default: a user of their own when the
  *                      launcher runs as root, see {@link TaskUser}), {@link TaskUser#SAME} (the launcher's own user,
  *                      as tests that start agents of their own do), or the name of an existing unprivileged user
+ * @param prefetchPerWorker each agent's {@code --prefetch}: tasks it may hold beyond its slots (0, the agent's
+ *                      default, holds none)
  */
 public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
                             int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,
                             int slotsPerWorker, boolean ownSession, Path stateDir, Map<String, String> masterEnv,
-                            String taskUser) {
+                            String taskUser, int prefetchPerWorker) {
 
     public ClusterConfig {
         if (workers < 0) {
             throw new IllegalArgumentException("workers must not be negative");
         }
         masterEnv = Map.copyOf(masterEnv);
+        if (prefetchPerWorker < 0) {
+            throw new IllegalArgumentException("prefetchPerWorker must not be negative");
+        }
         if (taskUser == null || taskUser.isBlank()) {
             throw new IllegalArgumentException("taskUser must be auto, same or a user name");
         }
@@ -65,6 +70,7 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
         private Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state");
         private final Map<String, String> masterEnv = new HashMap<>();
         private String taskUser = TaskUser.AUTO;
+        private int prefetchPerWorker;
 
         private Builder(Path libertyDir, Path agentJar) {
             this.libertyDir = libertyDir;
@@ -133,9 +139,15 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
             return this;
         }
 
+        /** Each agent's {@code --prefetch}; 0 (the default) leaves the agent's own default, none. */
+        public Builder prefetchPerWorker(int prefetch) {
+            this.prefetchPerWorker = prefetch;
+            return this;
+        }
+
         public ClusterConfig build() {
             return new ClusterConfig(libertyDir, serverName, agentJar, logDir, masterHost, apiPort, grpcPort, workers,
-                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv, taskUser);
+                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv, taskUser, prefetchPerWorker);
         }
     }
 }

@@ -274,6 +274,9 @@ public final class LocalCluster implements AutoCloseable {
                 "--shutdown-grace", "10s",
                 "--kill-grace", "2s",
                 "--state-dir", config.stateDir().resolve(workerId).toAbsolutePath().toString()));
+        if (config.prefetchPerWorker() > 0) {
+            command.addAll(List.of("--prefetch", Integer.toString(config.prefetchPerWorker())));
+        }
         if (joinToken != null) {
             command.addAll(List.of("--token-file", joinTokenFile().toAbsolutePath().toString()));
         }
@@ -591,7 +594,7 @@ public final class LocalCluster implements AutoCloseable {
     /**
      * Runs a cluster in the foreground until Ctrl-C. Options: --liberty DIR, --agent-jar JAR, --workers N,
      * --http-port P, --grpc-port P, --state-dir DIR, --server NAME (the Liberty server; default taskgrid),
-     * --task-user auto|same|USER (who tasks run as; see {@link TaskUser}). Every process's output is printed here, each line prefixed with who wrote it.
+     * --task-user auto|same|USER (who tasks run as; see {@link TaskUser}), --prefetch N (each agent's). Every process's output is printed here, each line prefixed with who wrote it.
      */
     public static void main(String[] args) throws InterruptedException {
         Map<String, String> options = new LinkedHashMap<>();
@@ -606,6 +609,7 @@ public final class LocalCluster implements AutoCloseable {
                 .serverName(options.getOrDefault("--server", "taskgrid"))
                 .ownSession(true)
                 .taskUser(options.getOrDefault("--task-user", TaskUser.AUTO))
+                .prefetchPerWorker(Integer.parseInt(options.getOrDefault("--prefetch", "0")))
                 .stateDir(Path.of(options.getOrDefault("--state-dir",
                         Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state").toString())))
                 .build();
