@@ -3,8 +3,11 @@ package io.taskgrid.master.dispatch;
 import io.taskgrid.master.task.Labels;
 
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -257,6 +260,46 @@ public final class ConnectedWorker {
         return true;
     }
 
+    /**
+     * The attempts most likely held prefetched and unstarted, newest first, that have not been asked back yet: those
+     * beyond the first {@code slots} handed out (the agent starts its assignments in the order they came). The agent
+     * may have started one meanwhile; asked back, it then simply runs on.
+     */
+    public synchronized List<Map.Entry<String, String>> askableBack() {
+        List<Map.Entry<String, String>> beyond = new ArrayList<>();
+        int position = 0;
+        for (Map.Entry<String, Holding> entry : attempts.entrySet()) {
+            Holding holding = entry.getValue();
+            if (position++ >= slots && holding.state == Held.HELD && !holding.askedBack) {
+                beyond.add(Map.entry(entry.getKey(), holding.attemptId));
+            }
+        }
+        Collections.reverse(beyond);
+        return beyond;
+    }
+
+    /** Whether this worker holds more attempts than it has slots: some wait prefetched, unless it claimed more. */
+    public synchronized boolean holdsBeyondSlots() {
+        return attempts.size() > slots;
+    }
+
+    /** Marks the attempt as asked back; false when this session does not hold it (any more) or asked already. */
+    public synchronized boolean askBack(String taskId, String attemptId) {
+        Holding holding = attempts.get(taskId);
+        if (holding == null || !holding.attemptId.equals(attemptId) || holding.state != Held.HELD
+                || holding.askedBack) {
+            return false;
+        }
+        holding.askedBack = true;
+        return true;
+    }
+
+    /** Whether the master asked for the attempt back: handing it back unstarted is then no refusal. */
+    public synchronized boolean wasAskedBack(String taskId, String attemptId) {
+        Holding holding = attempts.get(taskId);
+        return holding != null && holding.attemptId.equals(attemptId) && holding.askedBack;
+    }
+
     /** Whether this session holds the attempt now: it may report it and stream its output. */
     public synchronized boolean holds(String taskId, String attemptId) {
         return is(taskId, attemptId, Held.HELD);
@@ -354,6 +397,8 @@ public final class ConnectedWorker {
         /** Chunks of its output between {@link #beginAppend} and the end of their way into the writer's queue. */
         int appending;
         boolean outputClosed;
+        /** The master asked for it back (it seemed prefetched while another worker was idle). */
+        boolean askedBack;
         CompletableFuture<Void> outputDrained;
 
         Holding(String attemptId, Held state) {

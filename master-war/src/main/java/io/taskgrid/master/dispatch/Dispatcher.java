@@ -22,10 +22,13 @@ import java.time.Duration;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -148,6 +151,11 @@ public class Dispatcher {
     private final AtomicBoolean passRequested = new AtomicBoolean();
     /** What the event being handled assigned, by worker; sent when its writes are durable. Loop thread only. */
     private final Map<ConnectedWorker, List<Outgoing>> outgoing = new LinkedHashMap<>();
+    /**
+     * Workers given a task to prefetch, which may still hold it unstarted (see {@link #askBackFor}); kept loosely: one
+     * that holds no more than its slots, or is gone, leaves when next looked at. Loop thread only.
+     */
+    private final Set<ConnectedWorker> holdingPrefetched = new LinkedHashSet<>();
     private volatile boolean stopped;
     /** When (System.nanoTime) the event the loop runs now began; 0 between events. For the liveness check. */
     private volatile long eventSince;
@@ -614,13 +622,14 @@ public class Dispatcher {
     }
 
     /**
-     * The agent gave back an attempt it held prefetched and never started, because it drains or shuts down: the task
-     * goes back to the queue as if it had not been assigned. From a worker that is not draining it is a refusal like
-     * any other, so that an agent cannot bounce tasks for ever at no cost.
+     * The agent gave back an attempt it held prefetched and never started, because it drains or shuts down, or the
+     * master asked for it ({@link #askBackFor}): the task goes back to the queue as if it had not been assigned.
+     * Unasked, from a worker that is not draining, it is a refusal like any other, so that an agent cannot bounce
+     * tasks for ever at no cost.
      */
     public CompletableFuture<Boolean> returned(ConnectedWorker worker, String taskId, String attemptId, String reason) {
         return call(() -> {
-            if (!worker.isDraining()) {
+            if (!worker.isDraining() && !worker.wasAskedBack(taskId, attemptId)) {
                 return refused(worker, taskId, attemptId, reason);
             }
             if (!worker.release(taskId, attemptId)) {
@@ -629,7 +638,7 @@ public class Dispatcher {
             Optional<Task> task = live.get(taskId);
             Settled settled = task.isEmpty() ? Settled.IGNORED : task.get().returned(attemptId, reason, Task.nowUtc());
             CompletableFuture<Boolean> answer = saveUnstarted(task, settled, taskId, attemptId);
-            // A draining worker takes nothing: the task goes to whoever may.
+            // A draining worker takes nothing, one that was asked gave it back for another: whoever may, takes it.
             dispatchPass();
             return answer;
         }).thenCompose(f -> f);
@@ -673,7 +682,7 @@ public class Dispatcher {
             return;
         }
         try {
-            if (live.queuedCount() == 0) {
+            if (live.queuedCount() == 0 && holdingPrefetched.isEmpty()) {
                 return;
             }
             List<ConnectedWorker> available = registry.availableInTurn();
@@ -682,6 +691,9 @@ public class Dispatcher {
             last = prefetched != null ? prefetched : last;
             if (last != null) {
                 registry.tookTurn(last);
+            }
+            if (!holdingPrefetched.isEmpty()) {
+                available.forEach(this::askBackFor);
             }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch pass failed; trying again in a second", e);
@@ -723,6 +735,7 @@ public class Dispatcher {
                     && handOut(worker)) {
                 // one task went out; look for the next
             }
+            askBackFor(worker);
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch to worker " + worker.id() + " failed; trying a full pass in a second", e);
             loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);
@@ -739,6 +752,49 @@ public class Dispatcher {
         return live.queuedCount() > registry.size();
     }
 
+    /**
+     * {@code idle} has a free slot that nothing queued may fill: the workers holding prefetched attempts it may run are
+     * asked to give them back unstarted, one per free slot, newest first. Prefetch saves a round trip per task while
+     * the queue is long; at its end a task held behind a long one would wait that out while this slot stands empty.
+     * Each attempt is asked back once; one that started meanwhile runs on where it is. Costs nothing while no worker
+     * holds prefetched attempts; else the number of those workers.
+     */
+    private void askBackFor(ConnectedWorker idle) {
+        if (holdingPrefetched.isEmpty() || !idle.hasFreeSlot() || !idle.canTakeTask()) {
+            return;
+        }
+        int wanted = idle.slots() - idle.running();
+        for (Iterator<ConnectedWorker> holders = holdingPrefetched.iterator(); holders.hasNext() && wanted > 0; ) {
+            ConnectedWorker holder = holders.next();
+            if (holder.isClosed() || !holder.holdsBeyondSlots()) {
+                holders.remove();
+                continue;
+            }
+            if (holder == idle) {
+                continue;
+            }
+            List<String> asked = new ArrayList<>();
+            for (Map.Entry<String, String> attempt : holder.askableBack()) {
+                if (wanted == 0) {
+                    break;
+                }
+                Optional<Task> task = live.get(attempt.getKey());
+                if (task.isPresent() && attempt.getValue().equals(task.get().getAttemptId())
+                        && task.get().getState() == TaskState.ASSIGNED
+                        && task.get().getRequires().satisfiedBy(idle.labels())
+                        && holder.askBack(attempt.getKey(), attempt.getValue())) {
+                    asked.add(attempt.getValue());
+                    wanted--;
+                }
+            }
+            if (!asked.isEmpty()) {
+                LOG.fine(() -> "asking worker " + holder.id() + " to give back " + asked.size()
+                        + " prefetched attempt(s) for idle worker " + idle.id());
+                holder.channel().giveBack(asked);
+            }
+        }
+    }
+
     /** Gives {@code worker} the first queued task it may run; false when there is none (or it is full). */
     private boolean handOut(ConnectedWorker worker) {
         Optional<Task> next = live.nextFor(worker.labels());
@@ -752,8 +808,12 @@ public class Dispatcher {
             return true;
         }
         String attemptId = TaskIds.next();
+        boolean prefetch = !worker.hasFreeSlot();
         if (!worker.reserve(task.getId(), attemptId)) {
             return false;
+        }
+        if (prefetch) {
+            holdingPrefetched.add(worker);
         }
         assign(task, worker, attemptId, secrets.get());
         return true;

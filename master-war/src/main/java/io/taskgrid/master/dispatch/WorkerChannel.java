@@ -19,4 +19,7 @@ public interface WorkerChannel {
 
     /** Tells the worker to stop that attempt's process tree; never blocks. */
     void cancel(String taskId, String attemptId);
+
+    /** Asks the worker to give back these attempts (ids) if it has not started them; never blocks. */
+    void giveBack(java.util.List<String> attemptIds);
 }

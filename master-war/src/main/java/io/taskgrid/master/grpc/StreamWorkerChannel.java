@@ -8,6 +8,7 @@ import io.taskgrid.proto.v1.Assignment;
 import io.taskgrid.proto.v1.Assignments;
 import io.taskgrid.proto.v1.CancelAttempt;
 import io.taskgrid.proto.v1.DrainAck;
+import io.taskgrid.proto.v1.GiveBack;
 import io.taskgrid.proto.v1.MasterMessage;
 import io.taskgrid.proto.v1.Registered;
 import io.taskgrid.proto.v1.ReportAck;
@@ -91,6 +92,19 @@ final class StreamWorkerChannel implements WorkerChannel {
             }
         }
         emit(cancel);
+    }
+
+    @Override
+    public void giveBack(List<String> attemptIds) {
+        MasterMessage giveBack = MasterMessage.newBuilder()
+                .setGiveBack(GiveBack.newBuilder().addAllAttemptIds(attemptIds)).build();
+        synchronized (this) {
+            if (!registered) {
+                beforeRegistered.add(giveBack);
+                return;
+            }
+        }
+        emit(giveBack);
     }
 
     /**

@@ -30,6 +30,10 @@ class WorkerResourcePageTest {
         @Override
         public void cancel(String taskId, String attemptId) {
         }
+
+        @Override
+        public void giveBack(java.util.List<String> attemptIds) {
+        }
     };
 
     private final WorkerRegistry registry = new WorkerRegistry();

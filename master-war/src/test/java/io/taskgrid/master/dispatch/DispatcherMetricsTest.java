@@ -155,6 +155,10 @@ class DispatcherMetricsTest {
             @Override
             public void cancel(String taskId, String attemptId) {
             }
+
+            @Override
+            public void giveBack(java.util.List<String> attemptIds) {
+            }
         };
         ConnectedWorker worker = new ConnectedWorker("w9", "s-w9", 1, Labels.NONE, channel, Instant.now());
         registry.register(worker);

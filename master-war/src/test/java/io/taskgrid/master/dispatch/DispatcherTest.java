@@ -167,6 +167,53 @@ class DispatcherTest {
         assertThat(order).containsExactly(urgent, normal, low1, low2);
     }
 
+    /**
+     * A task prefetched behind a long one does not wait it out while another worker stands idle: the holder is asked
+     * to give it back, and handing it back then is no refusal; the idle worker runs it.
+     */
+    @Test
+    void aTaskPrefetchedBehindALongOneIsAskedBackWhenAnotherWorkerFallsIdle() throws Exception {
+        FakeChannel one = new FakeChannel();
+        ConnectedWorker w1 = new ConnectedWorker("w1", "s-w1", 1, 1, Labels.NONE, one, Instant.now());
+        registry.register(w1);
+        dispatcher.workerConnected(w1, Map.of()).get(5, TimeUnit.SECONDS);
+        String slow = submit("sleep 600");
+        String held = submit("held");
+        String other = submit("other");
+        // Two queued, one worker: the first of them goes to w1 to hold; the second stays queued.
+        await().atMost(Duration.ofSeconds(5)).until(() -> one.sent.size() == 2);
+        assertThat(one.sentTaskIds()).containsExactly(slow, held);
+        FakeChannel two = new FakeChannel();
+        ConnectedWorker w2 = connect("w2", 1, two);
+        await().atMost(Duration.ofSeconds(5)).until(() -> two.sentTaskIds().contains(other));
+        assertThat(one.askedBackAttemptIds).as("nothing asked back while the queue fed w2").isEmpty();
+
+        Dispatched ran = two.sent.get(0);
+        dispatcher.finished(w2, ran.taskId(), ran.attemptId(), exited(0)).get(5, TimeUnit.SECONDS);
+        String heldAttempt = one.sent.get(1).attemptId();
+        await().atMost(Duration.ofSeconds(5)).until(() -> one.askedBackAttemptIds.contains(heldAttempt));
+        assertThat(one.askedBackAttemptIds).as("the running one is not asked for").containsExactly(heldAttempt);
+
+        assertThat(dispatcher.returned(w1, held, heldAttempt, "asked back").get(5, TimeUnit.SECONDS)).isTrue();
+        await().atMost(Duration.ofSeconds(5)).until(() -> two.sentTaskIds().contains(held));
+        assertThat(w1.refusedTotal()).as("given back on request: no refusal").isZero();
+        assertThat(w1.isDraining()).isFalse();
+        assertThat(state(slow)).isEqualTo("ASSIGNED");
+        dispatcher.finished(w2, held, two.sent.get(1).attemptId(), exited(0)).get(5, TimeUnit.SECONDS);
+        assertThat(state(held)).isEqualTo("SUCCEEDED");
+        assertThat(one.askedBackAttemptIds).as("each attempt is asked back once").hasSize(1);
+    }
+
+    @Test
+    void aTaskGivenBackUnaskedByAWorkerNotDrainingIsARefusal() throws Exception {
+        FakeChannel one = new FakeChannel();
+        ConnectedWorker w1 = connect("w1", 1, one);
+        String id = submit("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> one.sent.size() == 1);
+        dispatcher.returned(w1, id, one.sent.get(0).attemptId(), "bounced").get(5, TimeUnit.SECONDS);
+        assertThat(w1.refusedTotal()).isEqualTo(1);
+    }
+
     @Test
     void aFinishedAttemptFreesItsSlotAndTheNextTaskGoesOut() throws Exception {
         FakeChannel channel = new FakeChannel();

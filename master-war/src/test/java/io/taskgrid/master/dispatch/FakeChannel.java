@@ -9,6 +9,7 @@ final class FakeChannel implements WorkerChannel {
     volatile boolean ready = true;
     final List<Dispatched> sent = new CopyOnWriteArrayList<>();
     final List<String> cancelledAttemptIds = new CopyOnWriteArrayList<>();
+    final List<String> askedBackAttemptIds = new CopyOnWriteArrayList<>();
 
     @Override
     public boolean isReady() {
@@ -23,6 +24,11 @@ final class FakeChannel implements WorkerChannel {
     @Override
     public void cancel(String taskId, String attemptId) {
         cancelledAttemptIds.add(attemptId);
+    }
+
+    @Override
+    public void giveBack(List<String> attemptIds) {
+        askedBackAttemptIds.addAll(attemptIds);
     }
 
     List<String> sentTaskIds() {
