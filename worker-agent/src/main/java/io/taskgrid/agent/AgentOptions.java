@@ -162,8 +162,8 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
         @Option(names = "--prefetch", paramLabel = "N", converter = NonNegative.class,
                 description = "how many assignments to hold beyond the free slots, each started the moment a slot "
                         + "frees without a round trip to the master; 0 to " + Protocol.MAX_PREFETCH_PER_SLOT
-                        + " times --slots, at most " + Protocol.MAX_PREFETCH + " (default 0: off). A held "
-                        + "assignment waits behind whatever runs here, however long: use it for many short tasks")
+                        + " times --slots, at most " + Protocol.MAX_PREFETCH + " (default: one per slot; 0 turns it "
+                        + "off). The master asks for a held one back, unstarted, when another worker falls idle")
         Integer prefetch;
 
         @Option(names = "--label", paramLabel = "KEY=VALUE", converter = LabelArgument.class,
@@ -283,7 +283,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                 throw new UsageException("--allow-env applies only with --allow: without it a task runs any command, "
                         + "and sets any variable");
             }
-            int held = prefetch == null ? 0 : prefetch;
+            int held = prefetch == null ? slots : prefetch;
             if (!Protocol.isPrefetch(held, slots)) {
                 throw new UsageException("--prefetch " + held + " is out of range for " + slots + " slot(s): 0 to "
                         + Math.min(Protocol.MAX_PREFETCH, slots * Protocol.MAX_PREFETCH_PER_SLOT));

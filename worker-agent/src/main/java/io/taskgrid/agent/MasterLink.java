@@ -96,6 +96,9 @@ final class MasterLink {
 
         void cancel(CancelAttempt cancel);
 
+        /** The master asks for these attempts back if they have not started: another worker is idle. */
+        void giveBack(List<String> attemptIds);
+
         /** The master's answer to {@code report} (as sent, with its seq). */
         void acknowledged(StatusReport report, ReportAck ack);
     }
@@ -485,6 +488,7 @@ final class MasterLink {
             }
             case ASSIGNMENTS -> listener.assignments(message.getAssignments().getAssignmentsList());
             case CANCEL -> listener.cancel(message.getCancel());
+            case GIVE_BACK -> listener.giveBack(message.getGiveBack().getAttemptIdsList());
             case ACKS -> connection.acknowledged(listener, message.getAcks().getAcksList());
             case DRAINED -> {
                 CompletableFuture<Boolean> drain = connection.drains.poll();

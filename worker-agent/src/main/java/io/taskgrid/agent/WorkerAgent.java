@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -68,6 +69,7 @@ public final class WorkerAgent {
     static final Duration TICK = Duration.ofMillis(20);
     /** What the agent tells the master when it shuts down. */
     private static final String SHUTTING_DOWN = "the agent is shutting down";
+    private static final String ASKED_BACK = "the master asked for it back, for a worker with a free slot";
     /** What an attempt id must look like: it names a file in the outbox. */
     private static final Pattern ATTEMPT_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
     private static final int MAX_TASK_ID = 64;
@@ -350,6 +352,11 @@ public final class WorkerAgent {
         @Override
         public void cancel(CancelAttempt cancel) {
             onCancel(cancel);
+        }
+
+        @Override
+        public void giveBack(List<String> attemptIds) {
+            onGiveBack(attemptIds);
         }
 
         @Override
@@ -798,6 +805,30 @@ public final class WorkerAgent {
         if (run != null) {
             // Stopping a tree waits out the kill grace: not on the stream's thread.
             chore(run::cancel);
+        }
+    }
+
+    /**
+     * Hands back, RETURNED, those of the attempts still held prefetched; one that started meanwhile runs on (the master
+     * asks knowing it may have).
+     */
+    private void onGiveBack(List<String> attemptIds) {
+        Set<String> asked = new HashSet<>(attemptIds);
+        List<Attempt> unstarted = new ArrayList<>();
+        synchronized (slotLock) {
+            for (Iterator<Attempt> i = prefetched.iterator(); i.hasNext(); ) {
+                Attempt attempt = i.next();
+                if (asked.contains(attempt.id())) {
+                    i.remove();
+                    unstarted.add(attempt);
+                }
+            }
+        }
+        for (Attempt attempt : unstarted) {
+            Log.info("task " + attempt.assignment.getTaskId() + " given back unstarted: " + ASKED_BACK);
+            StatusReport report = rejection(attempt.assignment, Outcome.RETURNED, ASKED_BACK);
+            outbox.save(report);
+            link.send(report);
         }
     }
 

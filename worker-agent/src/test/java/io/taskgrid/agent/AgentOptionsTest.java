@@ -33,14 +33,13 @@ class AgentOptionsTest {
     }
 
     /**
-     * No prefetch unless asked for (a held task waits behind a long one: it is for queues of short tasks); the
-     * protocol's bounds are checked at start.
+     * One prefetched assignment per slot unless told otherwise (the master asks a held one back when another worker
+     * falls idle); the protocol's bounds are checked at start.
      */
     @Test
-    void prefetchIsOffUnlessAskedForAndIsHeldToTheProtocolsBounds() throws Exception {
-        assertThat(AgentOptions.parse().prefetch()).isZero();
-        assertThat(AgentOptions.parse("--slots", "8").prefetch()).isZero();
-        assertThat(AgentOptions.parse("--slots", "8", "--prefetch", "8").prefetch()).isEqualTo(8);
+    void prefetchDefaultsToOnePerSlotAndIsHeldToTheProtocolsBounds() throws Exception {
+        assertThat(AgentOptions.parse().prefetch()).isEqualTo(1);
+        assertThat(AgentOptions.parse("--slots", "8").prefetch()).isEqualTo(8);
         assertThat(AgentOptions.parse("--slots", "8", "--prefetch", "0").prefetch()).isZero();
         assertThat(AgentOptions.parse("--slots", "2", "--prefetch", "8").prefetch()).isEqualTo(8);
         assertThat(AgentOptions.parse("--slots", "200", "--prefetch", "256").withWorkerId("w").prefetch())

@@ -295,6 +295,11 @@ final class FakeMaster extends NodeServiceGrpc.NodeServiceImplBase {
                 .build());
     }
 
+    void giveBack(String... attemptIds) {
+        send(MasterMessage.newBuilder().setGiveBack(io.taskgrid.proto.v1.GiveBack.newBuilder()
+                .addAllAttemptIds(List.of(attemptIds))).build());
+    }
+
     private void send(MasterMessage message) {
         StreamObserver<MasterMessage> current = stream;
         if (current == null) {

@@ -129,7 +129,7 @@ class WorkerAgentTest {
         assertThat(hello.getProtocol()).isEqualTo(ProtocolVersion.PROTOCOL_VERSION_2);
         assertThat(hello.getWorkerId()).isEqualTo("w-test");
         assertThat(hello.getSlots()).isEqualTo(2);
-        assertThat(hello.getPrefetch()).as("off unless asked for").isZero();
+        assertThat(hello.getPrefetch()).as("one per slot by default").isEqualTo(2);
         assertThat(hello.getSessionId()).isNotBlank();
         assertThat(hello.getHeldList()).isEmpty();
 
@@ -231,6 +231,27 @@ class WorkerAgentTest {
         assertThat(first.getOutcome()).isEqualTo(Outcome.EXITED);
         assertThat(master.reports.poll(500, TimeUnit.MILLISECONDS)).isNull();
         assertThat(marker).as("the cancelled task never ran").doesNotExist();
+    }
+
+    @Test
+    void whatTheMasterAsksBackIsReturnedIfHeldUnstartedAndRunsOnIfStarted() throws Exception {
+        Path marker = work.resolve("given-back-ran");
+        startAgent(1, "--prefetch", "1");
+        master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1"),
+                FakeMaster.assignment("t2", "a2", "touch " + marker));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        master.giveBack("a1", "a2", "not-held");
+        StatusReport returned = master.nextReport();
+        assertThat(returned.getAttemptId()).isEqualTo("a2");
+        assertThat(returned.getPhase()).isEqualTo(Phase.FINISHED);
+        assertThat(returned.getOutcome()).isEqualTo(Outcome.RETURNED);
+        assertThat(returned.hasRanMicros()).as("nothing ran").isFalse();
+        StatusReport first = master.nextReport();
+        assertThat(first.getAttemptId()).as("the started one runs on").isEqualTo("a1");
+        assertThat(first.getOutcome()).isEqualTo(Outcome.EXITED);
+        assertThat(master.reports.poll(500, TimeUnit.MILLISECONDS)).isNull();
+        assertThat(marker).as("the given-back task never ran here").doesNotExist();
     }
 
     @Test
