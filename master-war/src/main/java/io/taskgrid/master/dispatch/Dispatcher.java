@@ -757,7 +757,8 @@ public class Dispatcher {
      * asked to give them back unstarted, one per free slot, newest first. Prefetch saves a round trip per task while
      * the queue is long; at its end a task held behind a long one would wait that out while this slot stands empty.
      * Each attempt is asked back once; one that started meanwhile runs on where it is. Costs nothing while no worker
-     * holds prefetched attempts; else the number of those workers.
+     * holds prefetched attempts; else at most the number of those workers, each of which leaves the set once all it
+     * holds beyond its slots has been asked for.
      */
     private void askBackFor(ConnectedWorker idle) {
         if (holdingPrefetched.isEmpty() || !idle.hasFreeSlot() || !idle.canTakeTask()) {
@@ -773,8 +774,14 @@ public class Dispatcher {
             if (holder == idle) {
                 continue;
             }
+            List<Map.Entry<String, String>> askable = holder.askableBack();
+            if (askable.isEmpty()) {
+                // All asked for already: it comes back here only with its next prefetch (handOut).
+                holders.remove();
+                continue;
+            }
             List<String> asked = new ArrayList<>();
-            for (Map.Entry<String, String> attempt : holder.askableBack()) {
+            for (Map.Entry<String, String> attempt : askable) {
                 if (wanted == 0) {
                     break;
                 }
