@@ -195,7 +195,7 @@ public final class Benchmark {
                 .serverName(server)
                 .workers(Integer.parseInt(options.getOrDefault("--workers", "3")))
                 .slotsPerWorker(Integer.parseInt(options.getOrDefault("--slots", "1")))
-                .prefetchPerWorker(Integer.parseInt(options.getOrDefault("--prefetch", "0")))
+                .prefetchPerWorker(Integer.parseInt(options.getOrDefault("--prefetch", "-1")))
                 .ports(Integer.parseInt(options.getOrDefault("--http-port", "9092")),
                         Integer.parseInt(options.getOrDefault("--grpc-port", "50051")))
                 .logDir(out.resolve("logs-" + db))
@@ -213,7 +213,9 @@ public final class Benchmark {
         try {
             results.put("clusterStartSeconds", (System.nanoTime() - startAt) / 1e9);
             results.put("workers", cluster.config().workers());
-            results.put("prefetch", cluster.config().prefetchPerWorker());
+            // -1: the agents' own default, one per slot.
+            int prefetch = cluster.config().prefetchPerWorker();
+            results.put("prefetch", prefetch < 0 ? cluster.config().slotsPerWorker() : prefetch);
             if (phases.contains("ready")) {
                 timed("ready", this::masterReady);
             }

@@ -20,8 +20,8 @@ import java.util.Map;
  * @param taskUser      who the agents run tasks as: {@link TaskUser#AUTO} (the default: a user of their own when the
  *                      launcher runs as root, see {@link TaskUser}), {@link TaskUser#SAME} (the launcher's own user,
  *                      as tests that start agents of their own do), or the name of an existing unprivileged user
- * @param prefetchPerWorker each agent's {@code --prefetch}: tasks it may hold beyond its slots (0, the agent's
- *                      default, holds none)
+ * @param prefetchPerWorker each agent's {@code --prefetch}: tasks it may hold beyond its slots; -1 leaves the
+ *                      agent's default (one per slot)
  */
 public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
                             int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,
@@ -33,8 +33,8 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
             throw new IllegalArgumentException("workers must not be negative");
         }
         masterEnv = Map.copyOf(masterEnv);
-        if (prefetchPerWorker < 0) {
-            throw new IllegalArgumentException("prefetchPerWorker must not be negative");
+        if (prefetchPerWorker < -1) {
+            throw new IllegalArgumentException("prefetchPerWorker must be -1 (the agent's default) or more");
         }
         if (taskUser == null || taskUser.isBlank()) {
             throw new IllegalArgumentException("taskUser must be auto, same or a user name");
@@ -70,7 +70,7 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
         private Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state");
         private final Map<String, String> masterEnv = new HashMap<>();
         private String taskUser = TaskUser.AUTO;
-        private int prefetchPerWorker;
+        private int prefetchPerWorker = -1;
 
         private Builder(Path libertyDir, Path agentJar) {
             this.libertyDir = libertyDir;
@@ -139,7 +139,7 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
             return this;
         }
 
-        /** Each agent's {@code --prefetch}; 0 (the default) leaves the agent's own default, none. */
+        /** Each agent's {@code --prefetch}; -1 (the default) leaves the agent's own, one per slot. */
         public Builder prefetchPerWorker(int prefetch) {
             this.prefetchPerWorker = prefetch;
             return this;

@@ -274,7 +274,7 @@ public final class LocalCluster implements AutoCloseable {
                 "--shutdown-grace", "10s",
                 "--kill-grace", "2s",
                 "--state-dir", config.stateDir().resolve(workerId).toAbsolutePath().toString()));
-        if (config.prefetchPerWorker() > 0) {
+        if (config.prefetchPerWorker() >= 0) {
             command.addAll(List.of("--prefetch", Integer.toString(config.prefetchPerWorker())));
         }
         if (joinToken != null) {
@@ -609,7 +609,7 @@ public final class LocalCluster implements AutoCloseable {
                 .serverName(options.getOrDefault("--server", "taskgrid"))
                 .ownSession(true)
                 .taskUser(options.getOrDefault("--task-user", TaskUser.AUTO))
-                .prefetchPerWorker(Integer.parseInt(options.getOrDefault("--prefetch", "0")))
+                .prefetchPerWorker(Integer.parseInt(options.getOrDefault("--prefetch", "-1")))
                 .stateDir(Path.of(options.getOrDefault("--state-dir",
                         Path.of(System.getProperty("java.io.tmpdir"), "taskgrid-cluster-state").toString())))
                 .build();
