@@ -251,7 +251,8 @@ public final class LocalCluster implements AutoCloseable {
      * alone, 76 MB with all of these.
      */
     public static final List<String> AGENT_JVM_OPTIONS = List.of("-Xms8m", "-Xmx128m", "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:ReservedCodeCacheSize=32m");
+            "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:ReservedCodeCacheSize=32m", "-XX:MinHeapFreeRatio=10",
+            "-XX:MaxHeapFreeRatio=30");
 
     public synchronized void startAgent(String workerId) {
         Process old = agents.get(workerId);
