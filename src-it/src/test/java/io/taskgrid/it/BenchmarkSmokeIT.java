@@ -32,7 +32,7 @@ class BenchmarkSmokeIT {
         try (JsonReader reader = Json.createReader(new StringReader(Files.readString(out.resolve("results.json"))))) {
             run = reader.readObject().getJsonArray("runs").getJsonObject(0);
         }
-        for (String figure : new String[]{"floorPerSecond", "e2eTasksPerSecond", "e2eRatioToFloor", "masterCpuMsPerTask",
+        for (String figure : new String[]{"floorPerSecond", "floorAfterE2ePerSecond", "e2eTasksPerSecond", "e2eRatioToFloor", "masterCpuMsPerTask",
                 "agentCpuMsPerTask", "agentJvmCpuMsPerTask", "dispatchP50Ms", "dispatchP99Ms", "intakeLowPerSecond",
                 "intakeLowP99Ms", "intakeLow64PerSecond", "intakeLow64P99Ms", "intakeHighPerSecond",
                 "intakeHigh64PerSecond", "masterHeapWithQueueMib", "masterRssWithQueueMib", "masterReadySeconds",
