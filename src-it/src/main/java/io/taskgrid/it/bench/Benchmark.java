@@ -653,6 +653,13 @@ public final class Benchmark {
     }
 
     /** One slot comes free: how long until the oldest of the queued tasks starts? */
+    /**
+     * Cancels one busy worker's {@code sleep} with the queue full and finds the first task started after: from the
+     * DELETE (the whole cancel path: the dispatcher, the cancel down the stream, TERM to the group, the agent seeing it
+     * gone) and from the blocker's end as the master recorded it (the freed slot itself, where a prefetched task shows).
+     * Both ends of the second are the master's clock; it may come out a millisecond below zero, as an agent starts
+     * what it holds before its report of the ended one reaches the master.
+     */
     private void slotFreeToNextStart(String blocker, long queued) throws Exception {
         try (RawHttp http = http()) {
             long t0 = System.currentTimeMillis();
@@ -663,9 +670,17 @@ public final class Benchmark {
                     .filter(t -> t.get("startedAt").getValueType() == JsonValue.ValueType.STRING)
                     .mapToLong(t -> Instant.parse(t.getString("startedAt")).toEpochMilli())
                     .filter(started -> started >= t0).min().orElse(-1);
+            JsonObject ended = json(http.get("/tasks/" + blocker).body());
             if (first >= 0) {
                 results.put("slotFreeToNextStartWithQueueMs", first - t0);
-                log("  a freed slot took the next of " + queued + " queued tasks in " + (first - t0) + " ms");
+                log("  a cancel freed a slot: the next of " + queued + " queued tasks started " + (first - t0)
+                        + " ms after the DELETE");
+                if (ended.get("finishedAt") != null
+                        && ended.get("finishedAt").getValueType() == JsonValue.ValueType.STRING) {
+                    long freed = Instant.parse(ended.getString("finishedAt")).toEpochMilli();
+                    results.put("slotEndToNextStartWithQueueMs", first - freed);
+                    log("  ... and " + (first - freed) + " ms after the cancelled task's end as the master recorded it");
+                }
             } else {
                 log("  a freed slot: no task of the queue had started 2 s later");
             }
