@@ -278,11 +278,6 @@ public final class ConnectedWorker {
         return beyond;
     }
 
-    /** Whether this worker holds more attempts than it has slots: some wait prefetched, unless it claimed more. */
-    public synchronized boolean holdsBeyondSlots() {
-        return attempts.size() > slots;
-    }
-
     /** Marks the attempt as asked back; false when this session does not hold it (any more) or asked already. */
     public synchronized boolean askBack(String taskId, String attemptId) {
         Holding holding = attempts.get(taskId);

@@ -305,16 +305,25 @@ public class Dispatcher {
                 }
             }));
             dispatchPass();
-            return saved.handle((v, e) -> {
-                if (e == null) {
-                    return new Submission(accepted);
-                }
-                if (scopedKey != null && isKeyConflict(e)) {
-                    return new Submission(null);
-                }
-                throw e instanceof CompletionException c ? c : new CompletionException(e);
-            });
+            return answerOrRepeat(saved, scopedKey, new Submission(accepted), new Submission(null));
         }).thenCompose(f -> f);
+    }
+
+    /**
+     * {@code stored} once the submission's write is durable; {@code keyInUse} when it failed because another request
+     * stored the same Idempotency-Key first (see {@link #isKeyConflict}); any other failure as it came.
+     */
+    private static <T> CompletableFuture<T> answerOrRepeat(CompletableFuture<Void> saved, String scopedKey, T stored,
+                                                           T keyInUse) {
+        return saved.handle((v, e) -> {
+            if (e == null) {
+                return stored;
+            }
+            if (scopedKey != null && isKeyConflict(e)) {
+                return keyInUse;
+            }
+            throw e instanceof CompletionException c ? c : new CompletionException(e);
+        });
     }
 
     /**
@@ -399,15 +408,7 @@ public class Dispatcher {
             }));
             dispatchPass();
             List<String> ids = List.copyOf(taskIds);
-            return saved.handle((v, e) -> {
-                if (e == null) {
-                    return new BatchSubmission(ids);
-                }
-                if (scopedKey != null && isKeyConflict(e)) {
-                    return new BatchSubmission(null);
-                }
-                throw e instanceof CompletionException c ? c : new CompletionException(e);
-            });
+            return answerOrRepeat(saved, scopedKey, new BatchSubmission(ids), new BatchSubmission(null));
         }).thenCompose(f -> f);
     }
 
@@ -692,9 +693,7 @@ public class Dispatcher {
             if (last != null) {
                 registry.tookTurn(last);
             }
-            if (!holdingPrefetched.isEmpty()) {
-                available.forEach(this::askBackFor);
-            }
+            available.forEach(this::askBackFor);
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch pass failed; trying again in a second", e);
             loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);
@@ -767,16 +766,10 @@ public class Dispatcher {
         int wanted = idle.slots() - idle.running();
         for (Iterator<ConnectedWorker> holders = holdingPrefetched.iterator(); holders.hasNext() && wanted > 0; ) {
             ConnectedWorker holder = holders.next();
-            if (holder.isClosed() || !holder.holdsBeyondSlots()) {
-                holders.remove();
-                continue;
-            }
-            if (holder == idle) {
-                continue;
-            }
             List<Map.Entry<String, String>> askable = holder.askableBack();
             if (askable.isEmpty()) {
-                // All asked for already: it comes back here only with its next prefetch (handOut).
+                // It holds no more than its slots (or is gone: closing empties it), or all beyond them were asked for
+                // already (idle itself is among the first): it comes back here with its next prefetch (handOut).
                 holders.remove();
                 continue;
             }
@@ -786,7 +779,7 @@ public class Dispatcher {
                     break;
                 }
                 Optional<Task> task = live.get(attempt.getKey());
-                if (task.isPresent() && attempt.getValue().equals(task.get().getAttemptId())
+                if (task.isPresent() && task.get().isCurrent(attempt.getValue())
                         && task.get().getState() == TaskState.ASSIGNED
                         && task.get().getRequires().satisfiedBy(idle.labels())
                         && holder.askBack(attempt.getKey(), attempt.getValue())) {
