@@ -42,6 +42,8 @@ public enum Setting {
     WORKERS_MAX("taskgrid.workers.max", Rule.whole(1, 1_000_000)),
     OUTPUT_LIMIT_BYTES("taskgrid.output.limit.bytes", Rule.whole(1024, 256L * 1024 * 1024)),
     LOST_AFTER_SECONDS("taskgrid.lost.after.seconds", Rule.whole(1, 7 * 86_400)),
+    MASTER_ID("taskgrid.master.id", Rule.OPTIONAL_TEXT),
+    MASTER_LEASE_SECONDS("taskgrid.master.lease.seconds", Rule.whole(2, 300)),
     TASK_MAX_ATTEMPTS("taskgrid.task.max.attempts", Rule.whole(1, 100)),
     QUEUE_MAX("taskgrid.queue.max", Rule.whole(1, 100_000_000)),
     QUEUE_PER_CALLER_SHARE("taskgrid.queue.per.caller.share", Rule.fraction(0, 1)),

@@ -252,6 +252,16 @@ public class TaskgridConfig {
         return (Long) get(Setting.LOST_AFTER_SECONDS);
     }
 
+    /** This master's name among the masters of its database; empty for the default (host name and HTTP port). */
+    public Optional<String> masterId() {
+        return optional(Setting.MASTER_ID);
+    }
+
+    /** How long the dispatch lease lasts after its last renewal. */
+    public long masterLeaseSeconds() {
+        return (Long) get(Setting.MASTER_LEASE_SECONDS);
+    }
+
     public int defaultMaxAttempts() {
         return ((Long) get(Setting.TASK_MAX_ATTEMPTS)).intValue();
     }

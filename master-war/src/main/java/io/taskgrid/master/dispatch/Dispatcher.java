@@ -149,6 +149,7 @@ public class Dispatcher {
 
     private ScheduledThreadPoolExecutor loop;
     private final AtomicBoolean passRequested = new AtomicBoolean();
+    private volatile java.util.function.BooleanSupplier mayHandOut = () -> true;
     /** What the event being handled assigned, by worker; sent when its writes are durable. Loop thread only. */
     private final Map<ConnectedWorker, List<Outgoing>> outgoing = new LinkedHashMap<>();
     /**
@@ -659,6 +660,16 @@ public class Dispatcher {
         return saveOrEndUnstorable(task.get(), settled == Settled.FINAL ? task.get().snapshot() : null, attemptId);
     }
 
+    /**
+     * From now on tasks go out only while {@code allowed} says so: the master's hold on its database's dispatch lease.
+     * Checked before every assignment, so that a master whose lease may have run out stops handing out at once; the
+     * write fence stops one whose lease another master took, whatever this says. Call {@link #requestDispatch} when it
+     * allows again.
+     */
+    public void handOutOnlyWhile(java.util.function.BooleanSupplier allowed) {
+        this.mayHandOut = allowed;
+    }
+
     /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */
     public void requestDispatch() {
         if (!stopped && passRequested.compareAndSet(false, true)) {
@@ -797,6 +808,9 @@ public class Dispatcher {
 
     /** Gives {@code worker} the first queued task it may run; false when there is none (or it is full). */
     private boolean handOut(ConnectedWorker worker) {
+        if (!mayHandOut.getAsBoolean()) {
+            return false;
+        }
         Optional<Task> next = live.nextFor(worker.labels());
         if (next.isEmpty()) {
             return false;

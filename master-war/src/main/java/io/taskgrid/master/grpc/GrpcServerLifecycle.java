@@ -10,6 +10,9 @@ import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
+import io.taskgrid.master.cluster.DispatchLease;
+import io.taskgrid.master.cluster.MasterRole;
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.config.InvalidSettings;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.Dispatcher;
@@ -40,6 +43,7 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -87,6 +91,9 @@ public class GrpcServerLifecycle {
     @Inject
     Retention retention;
 
+    @Inject
+    ThisMaster thisMaster;
+
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
 
@@ -94,10 +101,11 @@ public class GrpcServerLifecycle {
     static final int GRPC_THREADS = 4;
 
     private ExecutorService executor;
-    private GrpcServer server;
+    private volatile GrpcServer server;
     private EventLoopGroup bossGroup;
     private EventLoopGroup workerGroup;
     private volatile boolean started;
+    private MasterRole role;
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
         try {
@@ -112,9 +120,13 @@ public class GrpcServerLifecycle {
             boolean keyFileExisted = Files.exists(Path.of(config.secretKeyFile()));
             store.open();
             checkSecretKeys(keyFileExisted);
-            dispatcher.start();
-            retention.start();
-            startGrpc();
+            Duration leaseTime = Duration.ofSeconds(config.masterLeaseSeconds());
+            role = new MasterRole(masterId(config), new DispatchLease(store.dataSource(), leaseTime.dividedBy(2)),
+                    leaseTime, System::nanoTime, new Turns());
+            thisMaster.joined(role);
+            // Active at once when the lease is free (always on H2); otherwise a standby, which takes over later.
+            role.join();
+            role.start(threadFactory);
         } catch (RuntimeException e) {
             String cause = cause(e, config);
             LOG.severe("Taskgrid master not started: " + cause);
@@ -122,7 +134,63 @@ public class GrpcServerLifecycle {
             throw new MasterNotStarted(cause);
         }
         started = true;
-        dispatcher.requestDispatch();
+    }
+
+    /**
+     * This master's name among the masters of its database: {@code taskgrid.master.id}, or the host's name and the
+     * HTTP port, which stays the same across restarts (a restarted master takes back its own lease at once).
+     */
+    static String masterId(TaskgridConfig config) {
+        String id = config.masterId().orElseGet(() -> {
+            String host;
+            try {
+                host = InetAddress.getLocalHost().getHostName();
+            } catch (java.net.UnknownHostException e) {
+                host = "localhost";
+            }
+            return host + ":" + (config.httpPort() > 0 ? config.httpPort() : config.grpcPort());
+        });
+        if (id.length() > 128 || !id.matches("[A-Za-z0-9._:@\\[\\]-]+")) {
+            throw new IllegalStateException("taskgrid.master.id (TASKGRID_MASTER_ID) '" + SafeText.oneLine(id, 40)
+                    + "...' must be 1 to 128 letters, digits and . _ : @ - [ ]");
+        }
+        return id;
+    }
+
+    /** What this master does as its role changes: see {@link MasterRole}. */
+    private final class Turns implements MasterRole.Listener {
+
+        @Override
+        public void becameActive() {
+            store.writer().fence(role.fence(), role::fencedOff);
+            dispatcher.handOutOnlyWhile(role::mayDispatch);
+            dispatcher.start();
+            retention.start();
+            startGrpc();
+            dispatcher.requestDispatch();
+        }
+
+        @Override
+        public void away() {
+            stopGrpc();
+        }
+
+        @Override
+        public void back() {
+            startGrpc();
+        }
+
+        @Override
+        public void resumed() {
+            dispatcher.requestDispatch();
+        }
+
+        @Override
+        public void deposed(String why) {
+            retention.stop();
+            stopGrpc();
+            dispatcher.stop();
+        }
     }
 
     /**
@@ -133,7 +201,7 @@ public class GrpcServerLifecycle {
         store.checkSecretKeys(keyFileExisted, config.secretKeyFile());
     }
 
-    private void startGrpc() {
+    private synchronized void startGrpc() {
         InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress(
                 InetAddress.getLoopbackAddress(), config.grpcPort());
         // Calls run on threads of the server's managed thread factory, so that CDI and JNDI work inside them; a pool
@@ -174,6 +242,11 @@ public class GrpcServerLifecycle {
                         ? "another process holds it; stop that one, or set taskgrid.grpc.port (TASKGRID_GRPC_PORT)"
                         : "check taskgrid.listen.host and taskgrid.grpc.port");
             }
+            if (String.valueOf(t.getMessage()).contains("Database may be already in use")) {
+                return "another process has this master's H2 database open (" + SafeText.oneLine(t.getMessage(), 200)
+                        + "): the embedded database serves one master only; stop the other master, or run several "
+                        + "masters on PostgreSQL (README: Running several masters)";
+            }
             innermost = t;
         }
         String message = failure.getMessage() != null ? failure.getMessage() : innermost.toString();
@@ -206,17 +279,30 @@ public class GrpcServerLifecycle {
     void onStop(@Observes @BeforeDestroyed(ApplicationScoped.class) Object event) {
         retention.stop();
         dispatcher.stop();
+        stopGrpc();
+        store.close();
+        // Last: a standby takes over once the lease is given up, and nothing of this master may write after that.
+        if (role != null) {
+            role.stop();
+        }
+    }
+
+    /** Closes every agent's stream and the port; {@link #startGrpc} opens them again. */
+    private synchronized void stopGrpc() {
         if (server != null) {
             server.stop(2000);
+            server = null;
         }
         if (workerGroup != null) {
             workerGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
             bossGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+            workerGroup = null;
+            bossGroup = null;
         }
         if (executor != null) {
             executor.shutdownNow();
+            executor = null;
         }
-        store.close();
     }
 
     /** After a failed start: whatever did start stops, so that no thread outlives the failed application. */
@@ -314,7 +400,8 @@ public class GrpcServerLifecycle {
 
     /** Whether the start sequence completed and agents can connect. */
     public boolean isServing() {
-        return started && server != null && server.isServing();
+        GrpcServer serving = server;
+        return started && serving != null && serving.isServing();
     }
 
     private InetSocketAddress bindAddress() {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.health;
 
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.grpc.GrpcServerLifecycle;
 import io.taskgrid.master.task.GroupCommit;
 import io.taskgrid.master.task.TaskStore;
@@ -24,8 +25,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Ready while the master can do its work: agents can connect (the gRPC server is serving) and the database answers a
- * trivial query within {@link #DATABASE_LIMIT}. A load balancer takes a master that is not ready out of rotation, and
+ * Ready while the master can do its work: it is the active master of its database (it holds the dispatch lease),
+ * agents can connect (the gRPC server is serving) and the database answers a trivial query within
+ * {@link #DATABASE_LIMIT}. A standby is not ready, so a load balancer sends every call to the active master. A load balancer takes a master that is not ready out of rotation, and
  * a launcher waits for it.
  *
  * <p>The database is asked on every call, never from a cached answer, so an outage shows at the next probe. The query
@@ -46,6 +48,9 @@ public class ReadinessCheck implements HealthCheck {
     @Inject
     TaskStore store;
 
+    @Inject
+    ThisMaster thisMaster;
+
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
 
@@ -60,12 +65,16 @@ public class ReadinessCheck implements HealthCheck {
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("grpc", grpcServing ? "UP" : "DOWN: the gRPC server is not serving");
         data.put("database", database);
+        boolean active = thisMaster.isActive();
+        data.put("master", thisMaster.id());
+        data.put("role", (active ? "UP: " : "DOWN: ") + thisMaster.state().name().toLowerCase(java.util.Locale.ROOT)
+                + ", " + thisMaster.why());
         GroupCommit writer = store.writer();
         if (writer != null) {
             data.put("writeBacklog", (long) writer.backlog());
         }
         // Built directly rather than through HealthCheckResponse.named(): the same on every server, and in unit tests.
-        return new HealthCheckResponse("taskgrid-ready", grpcServing && database.equals("UP")
+        return new HealthCheckResponse("taskgrid-ready", grpcServing && active && database.equals("UP")
                 ? HealthCheckResponse.Status.UP : HealthCheckResponse.Status.DOWN, Optional.of(data));
     }
 

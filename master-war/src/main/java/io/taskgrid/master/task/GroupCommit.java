@@ -50,6 +50,9 @@ public final class GroupCommit implements AutoCloseable {
     private volatile long commits;
     private volatile long changes;
     private final WriterConnection connection;
+    private volatile WriteFence fence = WriteFence.NONE;
+    private volatile java.util.function.Consumer<String> fencedOff = reason -> {
+    };
 
     public GroupCommit(DataSource dataSource, ThreadFactory threads) {
         this.connection = new WriterConnection(dataSource);
@@ -149,6 +152,12 @@ public final class GroupCommit implements AutoCloseable {
                 changes += batch.size();
                 batch.forEach(p -> p.done().complete(null));
                 return;
+            } catch (WriteFence.FencedOff e) {
+                connection.rollback();
+                LOG.severe("nothing written: " + e.getMessage());
+                batch.forEach(p -> p.done().completeExceptionally(e));
+                fencedOff.accept(e.getMessage());
+                return;
             } catch (SQLException e) {
                 connection.rollback();
                 if (isTransient(e)) {
@@ -199,8 +208,18 @@ public final class GroupCommit implements AutoCloseable {
         return units;
     }
 
+    /**
+     * From now on every transaction first checks {@code fence}; when it refuses, nothing of the transaction is written,
+     * its changes fail, and {@code onFencedOff} hears why.
+     */
+    public void fence(WriteFence fence, java.util.function.Consumer<String> onFencedOff) {
+        this.fencedOff = onFencedOff;
+        this.fence = fence;
+    }
+
     private void writeAll(List<Rows.Change> batch) throws SQLException {
         Connection c = connection.get();
+        fence.check(c);
         // Successive changes of one task (or attempt) in one transaction become one write, the last values winning.
         Map<String, Rows.TaskRow> tasks = new LinkedHashMap<>();
         Map<String, Rows.AttemptRow> attempts = new LinkedHashMap<>();

@@ -78,6 +78,11 @@ public class TaskStore {
         }
     }
 
+    /** The data source behind the store, for what shares its database (the dispatch lease). */
+    public DataSource dataSource() {
+        return dataSource;
+    }
+
     public GroupCommit writer() {
         return writer;
     }

@@ -1,5 +1,7 @@
 package io.taskgrid.master.health;
 
+import io.taskgrid.master.cluster.MasterRole;
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.grpc.GrpcServerLifecycle;
 import io.taskgrid.master.task.TaskStore;
 import jakarta.enterprise.concurrent.ManagedThreadFactory;
@@ -20,6 +22,26 @@ class ReadinessCheckTest {
     private final ReadinessCheck check = new ReadinessCheck();
 
     private void given(boolean grpcServing, Supplier<Boolean> database) {
+        given(grpcServing, database, true);
+    }
+
+    private void given(boolean grpcServing, Supplier<Boolean> database, boolean active) {
+        check.thisMaster = new ThisMaster() {
+            @Override
+            public boolean isActive() {
+                return active;
+            }
+
+            @Override
+            public MasterRole.State state() {
+                return active ? MasterRole.State.ACTIVE : MasterRole.State.STANDBY;
+            }
+
+            @Override
+            public String why() {
+                return active ? "holds the dispatch lease (epoch 1)" : "stands by: master a holds the dispatch lease";
+            }
+        };
         check.grpc = new GrpcServerLifecycle() {
             @Override
             public boolean isServing() {
@@ -54,6 +76,15 @@ class ReadinessCheckTest {
 
     private static String data(HealthCheckResponse response, String key) {
         return response.getData().orElseThrow().get(key).toString();
+    }
+
+    @Test
+    void downWhileThisMasterStandsByForAnotherThatIsActive() {
+        given(false, () -> true, false);
+        HealthCheckResponse response = check.call();
+        assertThat(response.getStatus()).isEqualTo(HealthCheckResponse.Status.DOWN);
+        assertThat(data(response, "role")).isEqualTo("DOWN: standby, stands by: master a holds the dispatch lease");
+        assertThat(data(response, "database")).isEqualTo("UP");
     }
 
     @Test

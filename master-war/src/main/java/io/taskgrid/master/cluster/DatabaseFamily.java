@@ -1,0 +1,58 @@
+package io.taskgrid.master.cluster;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+
+/**
+ * The SQL that differs between the databases a master runs on. Everything else the lease needs is standard SQL;
+ * these few fragments are not, and are said here once rather than tested for at every use.
+ */
+public enum DatabaseFamily {
+
+    /** Embedded, one process: one master at most, which its file lock already ensures. */
+    H2("DATEADD(MILLISECOND, ?, LOCALTIMESTAMP)", "FOR UPDATE", false),
+
+    /** A server that several masters share. */
+    POSTGRESQL("(LOCALTIMESTAMP + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 millisecond')", "FOR SHARE", true);
+
+    private final String nowPlusMillis;
+    private final String fenceLock;
+    private final boolean severalMasters;
+
+    DatabaseFamily(String nowPlusMillis, String fenceLock, boolean severalMasters) {
+        this.nowPlusMillis = nowPlusMillis;
+        this.fenceLock = fenceLock;
+        this.severalMasters = severalMasters;
+    }
+
+    /** The database's clock plus a number of milliseconds given as the statement's parameter. */
+    String nowPlusMillis() {
+        return nowPlusMillis;
+    }
+
+    /**
+     * The lock a write takes on the lease row to check that its master still holds the lease: shared where the
+     * database has one, so the writer and the lease's renewal never wait for each other longer than a statement, and
+     * a new holder's takeover waits for a write that checked the old epoch to commit.
+     */
+    String fenceLock() {
+        return fenceLock;
+    }
+
+    /** Whether more than one master may use one database of this family (a standby waits for the lease). */
+    public boolean allowsSeveralMasters() {
+        return severalMasters;
+    }
+
+    /** The family of the database behind {@code c}. */
+    public static DatabaseFamily of(Connection c) throws SQLException {
+        String product = c.getMetaData().getDatabaseProductName();
+        if (product.equalsIgnoreCase("H2")) {
+            return H2;
+        }
+        if (product.equalsIgnoreCase("PostgreSQL")) {
+            return POSTGRESQL;
+        }
+        throw new SQLException("a master runs on H2 or PostgreSQL, not on " + product);
+    }
+}

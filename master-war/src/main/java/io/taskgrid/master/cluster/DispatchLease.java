@@ -1,0 +1,163 @@
+package io.taskgrid.master.cluster;
+
+import io.taskgrid.master.task.WriteFence;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * The dispatch lease in the database ({@code TG_LEASE}, row {@code dispatch}): which master hands out work, until
+ * when, and under which epoch. Every statement names the holder and, after taking the lease, its epoch, so that each
+ * is decided by the database alone: two masters that race for the lease cannot both win, and a master whose lease
+ * another took cannot renew it, whatever their clocks say. Times are the database's.
+ */
+public final class DispatchLease implements LeaseStore {
+
+    private static final String TABLE_ROW = "FROM TG_LEASE WHERE NAME = 'dispatch'";
+
+    private final DataSource dataSource;
+    private final int timeoutSeconds;
+    private volatile DatabaseFamily family;
+
+    /** @param statementTimeout how long one statement may wait for the database before it counts as failed */
+    public DispatchLease(DataSource dataSource, Duration statementTimeout) {
+        this.dataSource = dataSource;
+        this.timeoutSeconds = (int) Math.max(1, statementTimeout.toSeconds());
+    }
+
+    @Override
+    public DatabaseFamily family() throws SQLException {
+        DatabaseFamily known = family;
+        if (known == null) {
+            try (Connection c = dataSource.getConnection()) {
+                known = DatabaseFamily.of(c);
+            }
+            family = known;
+        }
+        return known;
+    }
+
+    @Override
+    public OptionalLong acquire(String me, Duration lease) throws SQLException {
+        // Free, expired, or this master's own from before a restart (a new epoch fences the earlier process).
+        return take(me, lease, " AND (HOLDER IS NULL OR HOLDER = ? OR EXPIRES_AT < LOCALTIMESTAMP)");
+    }
+
+    @Override
+    public long takeOver(String me, Duration lease) throws SQLException {
+        return take(me, lease, "").orElseThrow(() -> new SQLException("TG_LEASE has no dispatch row"));
+    }
+
+    private OptionalLong take(String me, Duration lease, String condition) throws SQLException {
+        String take = "UPDATE TG_LEASE SET HOLDER = ?, EPOCH = EPOCH + 1, EXPIRES_AT = " + family().nowPlusMillis()
+                + " WHERE NAME = 'dispatch'" + condition;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                int taken;
+                try (PreparedStatement s = c.prepareStatement(take)) {
+                    s.setQueryTimeout(timeoutSeconds);
+                    s.setString(1, me);
+                    s.setLong(2, lease.toMillis());
+                    if (!condition.isEmpty()) {
+                        s.setString(3, me);
+                    }
+                    taken = s.executeUpdate();
+                }
+                OptionalLong epoch = OptionalLong.empty();
+                if (taken == 1) {
+                    try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " AND HOLDER = ?")) {
+                        s.setQueryTimeout(timeoutSeconds);
+                        s.setString(1, me);
+                        try (ResultSet r = s.executeQuery()) {
+                            if (r.next()) {
+                                epoch = OptionalLong.of(r.getLong(1));
+                            }
+                        }
+                    }
+                }
+                c.commit();
+                return epoch;
+            } catch (SQLException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    @Override
+    public boolean renew(String me, long epoch, Duration lease) throws SQLException {
+        return update("UPDATE TG_LEASE SET EXPIRES_AT = " + family().nowPlusMillis()
+                + " WHERE NAME = 'dispatch' AND HOLDER = ? AND EPOCH = ?", lease.toMillis(), me, epoch) == 1;
+    }
+
+    @Override
+    public void release(String me, long epoch) throws SQLException {
+        update("UPDATE TG_LEASE SET HOLDER = NULL, EXPIRES_AT = LOCALTIMESTAMP WHERE NAME = 'dispatch' AND HOLDER = ? "
+                + "AND EPOCH = ?", me, epoch);
+    }
+
+    @Override
+    public Optional<Holder> holder() throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < LOCALTIMESTAMP "
+                     + "THEN 1 ELSE 0 END " + TABLE_ROW)) {
+            s.setQueryTimeout(timeoutSeconds);
+            try (ResultSet r = s.executeQuery()) {
+                if (r.next() && r.getString(1) != null) {
+                    return Optional.of(new Holder(r.getString(1), r.getLong(2), r.getInt(3) == 1));
+                }
+                return Optional.empty();
+            }
+        }
+    }
+
+    @Override
+    public void seen(String me, String role) throws SQLException {
+        if (update("UPDATE TG_MASTER SET ROLE = ?, SEEN_AT = LOCALTIMESTAMP WHERE ID = ?", role, me) == 0) {
+            try {
+                update("INSERT INTO TG_MASTER (ID, ROLE, STARTED_AT, SEEN_AT) VALUES (?, ?, LOCALTIMESTAMP, "
+                        + "LOCALTIMESTAMP)", me, role);
+            } catch (SQLException e) {
+                // Another process of the same id inserted it meanwhile: the next call updates it.
+                if (update("UPDATE TG_MASTER SET ROLE = ?, SEEN_AT = LOCALTIMESTAMP WHERE ID = ?", role, me) == 0) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    @Override
+    public WriteFence fence(String me, long epoch) {
+        return c -> {
+            try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " AND HOLDER = ? AND EPOCH = ? "
+                    + family().fenceLock())) {
+                s.setQueryTimeout(timeoutSeconds);
+                s.setString(1, me);
+                s.setLong(2, epoch);
+                try (ResultSet r = s.executeQuery()) {
+                    if (!r.next()) {
+                        throw new WriteFence.FencedOff("master " + me + " no longer holds the dispatch lease (epoch "
+                                + epoch + "): another master took over this database");
+                    }
+                }
+            }
+        };
+    }
+
+    private int update(String sql, Object... parameters) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement s = c.prepareStatement(sql)) {
+            s.setQueryTimeout(timeoutSeconds);
+            for (int i = 0; i < parameters.length; i++) {
+                s.setObject(i + 1, parameters[i]);
+            }
+            return s.executeUpdate();
+        }
+    }
+}

@@ -1,0 +1,359 @@
+package io.taskgrid.master.cluster;
+
+import io.taskgrid.master.task.WriteFence;
+
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.LongSupplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Whether this master hands out work: it does while it holds the dispatch lease, and only then. One master of a
+ * database is active; the others stand by, trying for the lease every {@link #period()}, and take over when the
+ * active one gives it up or lets it run out (it stopped, died, or lost its database).
+ *
+ * <p>The active master renews the lease every period. It stops handing out work the moment its last successful
+ * renewal is a lease's length old, by its own clock and without waiting for anything (it is {@code SUSPENDED});
+ * half a lease later it also lets its agents go ({@code AWAY}), so that they find the master that takes over. A
+ * renewal that succeeds again under the same epoch means no one else took over: it carries on. One that finds
+ * another holder, or a write the fence refused, ends its turn for good ({@code DEPOSED}): its memory of the tasks is
+ * no longer the truth, and only a restart (which makes it a standby) brings it back. The fence, not the clock, is
+ * what keeps a paused master from writing over its successor; the clock only keeps it from trying.
+ */
+public final class MasterRole {
+
+    private static final Logger LOG = Logger.getLogger(MasterRole.class.getName());
+
+    /** What the master is doing about the lease. */
+    public enum State {
+        STARTING, STANDBY, ACTIVE, SUSPENDED, AWAY, DEPOSED, STOPPED
+    }
+
+    /** What the rest of the master does when its role changes; called on the lease's thread. */
+    public interface Listener {
+        /** Took the lease: load the unfinished tasks, serve agents, dispatch. Throwing deposes the master. */
+        void becameActive();
+
+        /** The lease may have passed to another master: let the agents go, so they find it. */
+        void away();
+
+        /** Renewed under the same epoch after {@link #away()}: serve agents again. */
+        void back();
+
+        /** Renewed under the same epoch after a pause in renewals: dispatch again. */
+        void resumed();
+
+        /** Another master holds the lease now: stop serving and dispatching, for good. */
+        void deposed(String why);
+    }
+
+    private final String id;
+    private final LeaseStore lease;
+    private final Duration leaseTime;
+    private final LongSupplier nanoClock;
+    private final Listener listener;
+
+    private volatile State state = State.STARTING;
+    private volatile String why = "starting";
+    private volatile long epoch;
+    /** Until when (nanoClock) the last successful renewal lets this master dispatch. */
+    private volatile long validUntil;
+    private volatile Optional<LeaseStore.Holder> lastSeenHolder = Optional.empty();
+
+    private ScheduledExecutorService ticker;
+    private ExecutorService database;
+    private Future<?> pendingCall;
+
+    public MasterRole(String id, LeaseStore lease, Duration leaseTime, LongSupplier nanoClock, Listener listener) {
+        this.id = id;
+        this.lease = lease;
+        this.leaseTime = leaseTime;
+        this.nanoClock = nanoClock;
+        this.listener = listener;
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public State state() {
+        return state;
+    }
+
+    /** Why the master is in its state, in one line for health checks and refusals. */
+    public String why() {
+        return why;
+    }
+
+    /** The lease's holder as last read, for a standby's refusals ("master X is active"). */
+    public Optional<LeaseStore.Holder> lastSeenHolder() {
+        return lastSeenHolder;
+    }
+
+    /** How often the lease is renewed, or tried for: a fifth of its length. */
+    public Duration period() {
+        return leaseTime.dividedBy(5);
+    }
+
+    /** Whether this master may hand out work now: active, and its last renewal less than a lease ago. */
+    public boolean mayDispatch() {
+        return state == State.ACTIVE && nanoClock.getAsLong() - validUntil < 0;
+    }
+
+    /** The fence for the writer: only this epoch of this master commits. */
+    public WriteFence fence() {
+        return lease.fence(id, epoch);
+    }
+
+    /**
+     * The first turn, on the starting thread: takes the lease if it can (then this returns with the master active),
+     * otherwise stands by. A database of a family that serves one master only ({@link DatabaseFamily#H2}) is taken
+     * over regardless of what it records: only one process can open it, so a lease still recorded there is the
+     * remnant of this master's own previous process.
+     *
+     * @throws IllegalStateException when the database cannot be asked
+     */
+    public void join() {
+        try {
+            lease.seen(id, State.STARTING.name());
+            long now = nanoClock.getAsLong();
+            OptionalLong taken = lease.family().allowsSeveralMasters() ? lease.acquire(id, leaseTime)
+                    : OptionalLong.of(lease.takeOver(id, leaseTime));
+            if (taken.isPresent()) {
+                activate(taken.getAsLong(), now);
+            } else {
+                standBy();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the dispatch lease: " + e.getMessage(), e);
+        }
+    }
+
+    /** Takes turns every {@link #period()} on threads of {@code threads}, until {@link #stop()}. */
+    public synchronized void start(ThreadFactory threads) {
+        ticker = Executors.newSingleThreadScheduledExecutor(threads);
+        database = Executors.newSingleThreadExecutor(threads);
+        long every = period().toMillis();
+        ticker.scheduleWithFixedDelay(this::tickSafely, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    private void tickSafely() {
+        try {
+            tick();
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "the dispatch lease's turn failed", e);
+        }
+    }
+
+    /**
+     * One turn: a standby tries for the lease; an active master renews it, or finds out it can no longer count on
+     * it. Public for tests, which take turns themselves.
+     */
+    public void tick() {
+        State now = state;
+        if (now == State.STOPPED || now == State.DEPOSED) {
+            return;
+        }
+        long before = nanoClock.getAsLong();
+        if (now == State.STANDBY || now == State.STARTING) {
+            Optional<OptionalLong> taken = ask(() -> {
+                lease.seen(id, State.STANDBY.name());
+                OptionalLong epochTaken = lease.acquire(id, leaseTime);
+                if (epochTaken.isEmpty()) {
+                    lastSeenHolder = lease.holder();
+                }
+                return epochTaken;
+            });
+            if (taken.isPresent() && taken.get().isPresent()) {
+                activate(taken.get().getAsLong(), before);
+            }
+            return;
+        }
+        Optional<Boolean> renewed = ask(() -> {
+            boolean held = lease.renew(id, epoch, leaseTime);
+            if (held) {
+                lease.seen(id, State.ACTIVE.name());
+            } else {
+                lastSeenHolder = lease.holder();
+            }
+            return held;
+        });
+        if (renewed.isPresent() && renewed.get()) {
+            renewedAt(before);
+        } else if (renewed.isPresent()) {
+            depose("master " + lastSeenHolder.map(LeaseStore.Holder::id).orElse("(none)") + " holds the dispatch lease "
+                    + "now; this master's turn ended (restart it to stand by)");
+        } else {
+            overdue(nanoClock.getAsLong());
+        }
+    }
+
+    /** The writer's fence refused a write: another master holds the lease. */
+    public void fencedOff(String reason) {
+        depose(reason + " (restart this master to stand by)");
+    }
+
+    /** Gives the lease up on the way out, so that a standby takes over at its next turn. */
+    public void stop() {
+        State was;
+        synchronized (this) {
+            was = state;
+            state = State.STOPPED;
+            why = "stopped";
+            if (ticker != null) {
+                ticker.shutdownNow();
+                database.shutdownNow();
+            }
+        }
+        if (was == State.ACTIVE || was == State.SUSPENDED || was == State.AWAY) {
+            try {
+                lease.release(id, epoch);
+                LOG.info("master " + id + " gave up the dispatch lease");
+            } catch (SQLException e) {
+                LOG.warning("master " + id + " could not give up the dispatch lease (a standby takes it once it "
+                        + "runs out): " + e.getMessage());
+            }
+        }
+    }
+
+    private void activate(long newEpoch, long renewedAt) {
+        synchronized (this) {
+            epoch = newEpoch;
+            validUntil = renewedAt + leaseTime.toNanos();
+            state = State.ACTIVE;
+            why = "holds the dispatch lease (epoch " + newEpoch + ")";
+        }
+        LOG.info("master " + id + " is active: it holds the dispatch lease (epoch " + newEpoch + ")");
+        try {
+            listener.becameActive();
+        } catch (RuntimeException e) {
+            depose("taking over failed: " + e.getMessage());
+            throw e;
+        }
+    }
+
+    private void standBy() {
+        state = State.STANDBY;
+        String holder = lastSeenHolder.map(LeaseStore.Holder::id).orElse("another master");
+        try {
+            lastSeenHolder = lease.holder();
+            holder = lastSeenHolder.map(LeaseStore.Holder::id).orElse(holder);
+        } catch (SQLException e) {
+            LOG.fine(() -> "cannot read the lease's holder: " + e);
+        }
+        why = "stands by: master " + holder + " holds the dispatch lease";
+        LOG.info("master " + id + " " + why + "; it takes over when that master stops or its lease runs out");
+    }
+
+    private void renewedAt(long before) {
+        State was;
+        synchronized (this) {
+            was = state;
+            if (was == State.DEPOSED || was == State.STOPPED) {
+                return;
+            }
+            validUntil = before + leaseTime.toNanos();
+            state = State.ACTIVE;
+            why = "holds the dispatch lease (epoch " + epoch + ")";
+        }
+        if (was == State.AWAY) {
+            LOG.warning("master " + id + " reached its database again and still holds the lease: serving agents again");
+            listener.back();
+        }
+        if (was != State.ACTIVE) {
+            LOG.warning("master " + id + " renewed its dispatch lease again: dispatching again");
+            listener.resumed();
+        }
+    }
+
+    private void overdue(long now) {
+        long late = now - validUntil;
+        if (late < 0) {
+            return;
+        }
+        State was = state;
+        if (late >= leaseTime.toNanos() / 2 && was != State.AWAY) {
+            synchronized (this) {
+                if (state == State.DEPOSED || state == State.STOPPED) {
+                    return;
+                }
+                state = State.AWAY;
+                why = "cannot renew its dispatch lease (the database does not answer): not dispatching, agents sent "
+                        + "to other masters";
+            }
+            LOG.severe("master " + id + " " + why);
+            listener.away();
+        } else if (was == State.ACTIVE) {
+            synchronized (this) {
+                if (state != State.ACTIVE) {
+                    return;
+                }
+                state = State.SUSPENDED;
+                why = "cannot renew its dispatch lease (the database does not answer): not dispatching";
+            }
+            LOG.severe("master " + id + " " + why);
+        }
+    }
+
+    private void depose(String reason) {
+        synchronized (this) {
+            if (state == State.DEPOSED || state == State.STOPPED) {
+                return;
+            }
+            state = State.DEPOSED;
+            why = reason;
+        }
+        LOG.severe("master " + id + ": " + reason);
+        listener.deposed(reason);
+    }
+
+    private interface DatabaseCall<T> {
+        T call() throws SQLException;
+    }
+
+    /**
+     * One call to the database, waited for at most a period: a database host that drops packets may hold a
+     * connection attempt far longer, and the turns must go on (the clock decides without it). A call still out is not
+     * repeated; its late answer is dropped, and the next turn asks again.
+     */
+    private <T> Optional<T> ask(DatabaseCall<T> call) {
+        if (database == null) {
+            try {
+                return Optional.of(call.call());
+            } catch (SQLException e) {
+                LOG.fine(() -> "dispatch lease: " + e);
+                return Optional.empty();
+            }
+        }
+        Future<T> future;
+        synchronized (this) {
+            if (pendingCall != null && !pendingCall.isDone()) {
+                return Optional.empty();
+            }
+            future = database.submit(call::call);
+            pendingCall = future;
+        }
+        try {
+            return Optional.of(future.get(period().toMillis(), TimeUnit.MILLISECONDS));
+        } catch (TimeoutException e) {
+            return Optional.empty();
+        } catch (ExecutionException e) {
+            LOG.fine(() -> "dispatch lease: " + e.getCause());
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        }
+    }
+}

@@ -1,0 +1,49 @@
+package io.taskgrid.master.cluster;
+
+import jakarta.enterprise.context.ApplicationScoped;
+
+import java.util.Optional;
+
+/**
+ * This master's role among the masters of its database, for those that answer by it: the health checks and the API,
+ * which takes changes only on the active master. Until the master has joined, it is {@code STARTING}.
+ */
+@ApplicationScoped
+public class ThisMaster {
+
+    private volatile MasterRole role;
+
+    /** Set once, by the start sequence. */
+    public void joined(MasterRole joined) {
+        this.role = joined;
+    }
+
+    public MasterRole.State state() {
+        MasterRole r = role;
+        return r == null ? MasterRole.State.STARTING : r.state();
+    }
+
+    public String id() {
+        MasterRole r = role;
+        return r == null ? "" : r.id();
+    }
+
+    /** One line: what this master does and why. */
+    public String why() {
+        MasterRole r = role;
+        return r == null ? "starting" : r.why();
+    }
+
+    /** Whether this master takes changes and hands out work now. */
+    public boolean isActive() {
+        MasterRole r = role;
+        return r != null && r.mayDispatch();
+    }
+
+    /** The master that held the lease when this one last looked, if another. */
+    public Optional<String> activeMaster() {
+        MasterRole r = role;
+        return r == null ? Optional.empty() : r.lastSeenHolder().map(LeaseStore.Holder::id)
+                .filter(holder -> !holder.equals(r.id()));
+    }
+}

@@ -1,0 +1,198 @@
+package io.taskgrid.it.store;
+
+import io.taskgrid.it.cluster.PostgresServer;
+import io.taskgrid.master.cluster.DispatchLease;
+import io.taskgrid.master.cluster.LeaseStore;
+import io.taskgrid.master.task.SchemaMigrations;
+import io.taskgrid.master.task.WriteFence;
+import org.h2.jdbcx.JdbcDataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.postgresql.ds.PGSimpleDataSource;
+
+import javax.sql.DataSource;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The dispatch lease's contract, run against every database family the master supports: the embedded H2 and a real
+ * PostgreSQL server (Debian's package, started here; .ci/run installs it). Each case is one the masters' safety rests
+ * on: one holder at a time, no renewal after another took over, and a fence that a takeover cannot slip past.
+ */
+class DispatchLeaseContractTest {
+
+    private static final Duration SHORT = Duration.ofMillis(400);
+    private static final Duration LONG = Duration.ofMinutes(5);
+
+    @TempDir
+    static Path dir;
+
+    private static PostgresServer postgres;
+    private static int databases;
+
+    @BeforeAll
+    static void startPostgres() {
+        assertThat(PostgresServer.installation()).as("PostgreSQL must be installed (.ci/run installs it)").isPresent();
+        postgres = PostgresServer.start(dir.resolve("postgres"), 55434);
+    }
+
+    @AfterAll
+    static void stopPostgres() {
+        if (postgres != null) {
+            postgres.close();
+        }
+    }
+
+    static List<String> families() {
+        return List.of("h2", "postgresql");
+    }
+
+    /** A fresh, migrated database of {@code family}. */
+    private static DataSource database(String family) throws SQLException {
+        DataSource dataSource;
+        if (family.equals("h2")) {
+            JdbcDataSource h2 = new JdbcDataSource();
+            h2.setURL("jdbc:h2:file:" + dir.resolve("h2-" + (++databases)) + "/taskgrid;LOCK_TIMEOUT=10000");
+            h2.setUser("taskgrid");
+            h2.setPassword("taskgrid");
+            dataSource = h2;
+        } else {
+            PGSimpleDataSource pg = new PGSimpleDataSource();
+            pg.setUrl(postgres.jdbcUrl());
+            pg.setUser(PostgresServer.USER);
+            String schema = "c" + (++databases);
+            try (Connection c = pg.getConnection(); Statement s = c.createStatement()) {
+                s.execute("CREATE SCHEMA " + schema);
+            }
+            pg.setCurrentSchema(schema);
+            dataSource = pg;
+        }
+        SchemaMigrations.migrate(dataSource);
+        return dataSource;
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void oneHolderAtATimeAndOnlyItRenews(String family) throws Exception {
+        DispatchLease lease = new DispatchLease(database(family), Duration.ofSeconds(5));
+
+        OptionalLong a = lease.acquire("a", LONG);
+        assertThat(a).isPresent();
+        assertThat(lease.acquire("b", LONG)).as("held by a").isEmpty();
+        assertThat(lease.holder()).contains(new LeaseStore.Holder("a", a.getAsLong(), false));
+
+        assertThat(lease.renew("a", a.getAsLong(), LONG)).isTrue();
+        assertThat(lease.renew("a", a.getAsLong() + 1, LONG)).as("another epoch").isFalse();
+        assertThat(lease.renew("b", a.getAsLong(), LONG)).as("another master").isFalse();
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aLeaseThatRanOutGoesToTheNextWithANewEpochAndTheFormerHolderIsFencedOff(String family) throws Exception {
+        DataSource dataSource = database(family);
+        DispatchLease lease = new DispatchLease(dataSource, Duration.ofSeconds(5));
+        long a = lease.acquire("a", SHORT).orElseThrow();
+        fence(dataSource, lease.fence("a", a));
+
+        Thread.sleep(SHORT.toMillis() + 300);
+        assertThat(lease.holder()).map(LeaseStore.Holder::expired).contains(true);
+        long b = lease.acquire("b", LONG).orElseThrow();
+
+        assertThat(b).isGreaterThan(a);
+        assertThat(lease.renew("a", a, LONG)).as("a cannot renew what b took").isFalse();
+        assertThatThrownBy(() -> fence(dataSource, lease.fence("a", a))).isInstanceOf(WriteFence.FencedOff.class);
+        fence(dataSource, lease.fence("b", b));
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aRestartedMasterTakesBackItsOwnLeaseUnderANewEpochAndAReleasedOneIsFreeAtOnce(String family)
+            throws Exception {
+        DataSource dataSource = database(family);
+        DispatchLease lease = new DispatchLease(dataSource, Duration.ofSeconds(5));
+        long first = lease.acquire("a", LONG).orElseThrow();
+
+        long second = lease.acquire("a", LONG).orElseThrow();
+
+        assertThat(second).isGreaterThan(first);
+        assertThatThrownBy(() -> fence(dataSource, lease.fence("a", first))).as("the earlier process of a")
+                .isInstanceOf(WriteFence.FencedOff.class);
+
+        lease.release("a", second);
+        assertThat(lease.acquire("b", LONG)).as("released: no need to wait for it to run out").isPresent();
+        assertThat(lease.takeOver("c", LONG)).as("taken whoever holds it (H2's start)").isGreaterThan(second);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aTakeoverWaitsForATransactionThatPassedTheFenceAndTheNextOneIsRefused(String family) throws Exception {
+        DataSource dataSource = database(family);
+        DispatchLease lease = new DispatchLease(dataSource, Duration.ofSeconds(5));
+        long a = lease.acquire("a", SHORT).orElseThrow();
+        Thread.sleep(SHORT.toMillis() + 300);
+
+        try (Connection writer = dataSource.getConnection()) {
+            writer.setAutoCommit(false);
+            lease.fence("a", a).check(writer);
+            // The takeover must not complete while a's transaction that passed the fence is open: otherwise that
+            // transaction's writes would land after b began.
+            CompletableFuture<OptionalLong> takeover = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return lease.acquire("b", LONG);
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertThatThrownBy(() -> takeover.get(700, TimeUnit.MILLISECONDS)).isInstanceOf(TimeoutException.class);
+            writer.commit();
+            assertThat(takeover.get(10, TimeUnit.SECONDS)).isPresent();
+        }
+        assertThatThrownBy(() -> fence(dataSource, lease.fence("a", a))).isInstanceOf(WriteFence.FencedOff.class);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void mastersAreRecordedWithTheirRole(String family) throws Exception {
+        DataSource dataSource = database(family);
+        DispatchLease lease = new DispatchLease(dataSource, Duration.ofSeconds(5));
+
+        lease.seen("a", "STANDBY");
+        lease.seen("a", "ACTIVE");
+        lease.seen("b", "STANDBY");
+
+        List<String> rows = new ArrayList<>();
+        try (Connection c = dataSource.getConnection(); Statement s = c.createStatement();
+             var r = s.executeQuery("SELECT ID, ROLE FROM TG_MASTER ORDER BY ID")) {
+            while (r.next()) {
+                rows.add(r.getString(1) + "=" + r.getString(2));
+            }
+        }
+        assertThat(rows).containsExactly("a=ACTIVE", "b=STANDBY");
+    }
+
+    private static void fence(DataSource dataSource, WriteFence fence) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+            } finally {
+                c.rollback();
+            }
+        }
+    }
+}
