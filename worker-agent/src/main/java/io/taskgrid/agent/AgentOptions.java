@@ -9,11 +9,14 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.TypeConversionException;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
@@ -28,16 +31,33 @@ import java.util.regex.PatternSyntaxException;
  * <p>{@code workerId} is null when no {@code --id} was given: the id is then the state directory's (see
  * {@link StateDirectory#workerId}), known only once that directory is locked; {@link #withWorkerId} fills it in.
  */
-public record AgentOptions(String workerId, String masterHost, int masterPort, int slots, Duration reconnectDelay,
+public record AgentOptions(String workerId, List<HostPortValue> masters, int slots, Duration reconnectDelay,
                            Duration maxReconnectDelay, Duration shutdownGrace, Duration killGrace, Path stateDir,
                            List<Pattern> allow, List<String> allowEnv, String joinToken, Path tokenFile, Path tlsCa,
                            Path tlsCert, Path tlsKey, String runAs, boolean plaintextAllowed,
                            Map<String, String> labels, int prefetch) {
 
+    /** How many addresses --master may list. */
+    static final int MAX_MASTERS = 16;
+
     public AgentOptions {
+        masters = List.copyOf(masters);
+        if (masters.isEmpty()) {
+            throw new IllegalArgumentException("no master address");
+        }
         allow = List.copyOf(allow);
         allowEnv = List.copyOf(allowEnv);
         labels = Map.copyOf(labels);
+    }
+
+    /** The host of the first master address (the only one, unless --master lists several). */
+    public String masterHost() {
+        return masters.get(0).host();
+    }
+
+    /** The port of the first master address. */
+    public int masterPort() {
+        return masters.get(0).port();
     }
 
     /** TLS is on when any TLS flag is given. */
@@ -47,7 +67,7 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
 
     /** These options, running under {@code id}. */
     public AgentOptions withWorkerId(String id) {
-        return new AgentOptions(id, masterHost, masterPort, slots, reconnectDelay, maxReconnectDelay, shutdownGrace,
+        return new AgentOptions(id, masters, slots, reconnectDelay, maxReconnectDelay, shutdownGrace,
                 killGrace, stateDir, allow, allowEnv, joinToken, tokenFile, tlsCa, tlsCert, tlsKey, runAs,
                 plaintextAllowed, labels, prefetch);
     }
@@ -55,8 +75,9 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
     /** Never prints the join token. */
     @Override
     public String toString() {
-        return "AgentOptions[" + (workerId == null ? "(the state directory's id)" : workerId) + " -> " + masterHost + ":" + masterPort + ", slots=" + slots
-                + ", prefetch=" + prefetch                + ", token=" + (joinToken == null ? "none" : "set") + "]";
+        return "AgentOptions[" + (workerId == null ? "(the state directory's id)" : workerId) + " -> "
+                + String.join(",", masters.stream().map(HostPortValue::authority).toList()) + ", slots=" + slots
+                + ", prefetch=" + prefetch + ", token=" + (joinToken == null ? "none" : "set") + "]";
     }
 
     /** Whether this agent may run {@code cmd}: always with no --allow, else when some pattern matches all of it. */
@@ -150,9 +171,13 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
                         + "chosen at its first start: the host name plus a random suffix)")
         String id;
 
-        @Option(names = "--master", paramLabel = "HOST:PORT", defaultValue = "localhost:50051", converter = HostPort.class,
-                description = "the master's gRPC address (default: ${DEFAULT-VALUE})")
-        HostPortValue master;
+        @Option(names = "--master", paramLabel = "HOST:PORT[,HOST:PORT...]", defaultValue = "localhost:50051",
+                converter = HostPortList.class,
+                description = "the master's gRPC address; or the addresses of several masters (an active/standby "
+                        + "pair), separated by commas, at most " + MAX_MASTERS + ": the agent connects to one at a "
+                        + "time and stays with the one that takes it; when that one cannot be reached or goes away, it "
+                        + "fails over to the next in the list, round robin (default: ${DEFAULT-VALUE})")
+        MasterList masters;
 
         @Option(names = "--slots", paramLabel = "N", defaultValue = "1", converter = Slots.class,
                 description = "how many tasks to run at once, 1 to " + WorkerLimits.MAX_SLOTS
@@ -290,13 +315,28 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             }
             Path state = stateDir != null ? stateDir
                     : Path.of(System.getProperty("user.home"), ".taskgrid-agent", id != null ? id : DEFAULT_STATE_DIR);
-            return new AgentOptions(id, master.host(), master.port(), slots, reconnectDelay, maxReconnect,
+            return new AgentOptions(id, masters.addresses(), slots, reconnectDelay, maxReconnect,
                     shutdownGrace, killGrace, state, allow, allowEnv, joinToken, tokenFile, tlsCa, tlsCert, tlsKey,
                     runAs, plaintext, labelMap, held);
         }
     }
 
-    record HostPortValue(String host, int port) {
+    /** One master address; {@link #toString} is {@link #authority}. */
+    public record HostPortValue(String host, int port) {
+
+        /** {@code host:port}, an IPv6 address in brackets. */
+        public String authority() {
+            return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
+        }
+
+        @Override
+        public String toString() {
+            return authority();
+        }
+    }
+
+    /** What --master gives: a single value to picocli, which would take a List for a repeatable flag. */
+    record MasterList(List<HostPortValue> addresses) {
     }
 
     record Label(String key, String value) {
@@ -341,7 +381,57 @@ public record AgentOptions(String workerId, String masterHost, int masterPort, i
             if (host.startsWith("[") && host.endsWith("]")) {
                 host = host.substring(1, host.length() - 1);
             }
+            if (host.isEmpty()) {
+                throw new TypeConversionException("'" + value + "' must be HOST:PORT");
+            }
             return new HostPortValue(host, intIn(value.substring(colon + 1), 1, 65535));
+        }
+    }
+
+    /**
+     * One HOST:PORT, or several separated by commas (each as {@link HostPort} reads it), in the order given: no more
+     * than {@link #MAX_MASTERS}, and none twice.
+     */
+    static final class HostPortList implements ITypeConverter<MasterList> {
+        @Override
+        public MasterList convert(String value) {
+            String[] entries = value.split(",", -1);
+            if (entries.length > MAX_MASTERS) {
+                throw new TypeConversionException("'" + value + "' lists " + entries.length + " addresses; at most "
+                        + MAX_MASTERS + " are allowed");
+            }
+            List<HostPortValue> addresses = new ArrayList<>();
+            Map<String, HostPortValue> seen = new TreeMap<>();
+            for (String entry : entries) {
+                String trimmed = entry.strip();
+                if (trimmed.isEmpty()) {
+                    throw new TypeConversionException("'" + value + "' has an empty entry: give HOST:PORT, or "
+                            + "several separated by commas");
+                }
+                HostPortValue address = new HostPort().convert(trimmed);
+                HostPortValue before = seen.put(sameAddress(address), address);
+                if (before != null) {
+                    throw new TypeConversionException("'" + value + "' lists " + before.authority()
+                            + (before.equals(address) ? "" : " (as " + address.authority() + ")")
+                            + " twice: each master once");
+                }
+                addresses.add(address);
+            }
+            return new MasterList(addresses);
+        }
+
+        /** What two spellings of one address have in common: host names ignore case, IPv6 has many spellings. */
+        private static String sameAddress(HostPortValue address) {
+            String host = address.host().toLowerCase(Locale.ROOT);
+            if (host.indexOf(':') >= 0) {
+                try {
+                    // An IPv6 literal: parsed, never looked up.
+                    host = InetAddress.getByName("[" + host + "]").getHostAddress();
+                } catch (UnknownHostException e) {
+                    // not a literal after all: compared as written
+                }
+            }
+            return host + ":" + address.port();
         }
     }
 

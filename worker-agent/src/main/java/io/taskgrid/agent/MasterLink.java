@@ -15,6 +15,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -39,6 +40,7 @@ import io.taskgrid.proto.v1.StatusReport;
 
 import javax.net.ssl.SSLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -73,6 +75,14 @@ import java.util.function.Supplier;
  * <p>Keepalive pings run on the transport's own event loop, so an agent whose slots are all busy still answers them
  * and is never mistaken for a dead one; a master that vanishes without closing the connection is noticed within
  * keepalive time plus timeout.
+ *
+ * <p>The link may know several masters (an active/standby pair: only the active one serves, a standby does not even
+ * listen). It talks to one at a time, over a channel of that address's own (so that TLS checks each master's own host
+ * name), and stays with it while it keeps the stream up. When a stream ends UNAVAILABLE (the master refused the
+ * connection, reset it, lost its lease, vanished) or cannot be opened, the next address in the list is tried at once,
+ * round robin; only after each address has been tried in turn without one taking the agent does the backoff apply, so a
+ * dead first master costs no wait before a live second one, and masters that are all away are not knocked at in a
+ * loop. While it waits, whichever master becomes reachable first ends the wait and is tried next.
  *
  * <p>An unreachable master is waited for as long as it takes. A master that refuses the join token (UNAUTHENTICATED,
  * on any call) before it ever accepted it ends the link at once: no retry changes its mind, and an agent that kept
@@ -113,14 +123,20 @@ final class MasterLink {
         }
     }
 
+    /** One master address the link may connect to: its name (for the logs) and how to build its channel. */
+    record Target(String name, Supplier<ManagedChannel> channel) {
+    }
+
     private final String workerId;
     private final int slots;
     private final int prefetch;
     private final Map<String, String> labels;
     private final String agentVersion;
-    private final String target;
-    private final ManagedChannel channel;
-    private final NodeServiceGrpc.NodeServiceStub asyncStub;
+    private final CallCredentials credentials;
+    /** The masters, in the order they are tried. */
+    private final List<Endpoint> endpoints;
+    /** Index in endpoints of the master this link talks to, or tries next. Written by the thread of run only. */
+    private volatile int at;
     private final Backoff backoff;
     private volatile boolean stopping;
     /** The current stream; null between streams. */
@@ -128,8 +144,8 @@ final class MasterLink {
     /** Why the current stream is being ended to connect again at once ({@link #reconnect}); null otherwise. */
     private volatile String reconnectFor;
     private final Object sleeper = new Object();
-    /** Set when the channel becomes READY, so that a pause waiting for the master ends early. */
-    private boolean readySincePause;
+    /** The first master whose channel became READY since a pause began, which ends it early; under sleeper. */
+    private Endpoint readySincePause;
     /** Names this agent process to the master; see Hello.session_id. */
     private final String sessionId = UUID.randomUUID().toString();
     /** How the master refused the join token, once that ended the link; null until then. Set under sleeper. */
@@ -145,38 +161,66 @@ final class MasterLink {
     private final AtomicLong seqs = new AtomicLong();
 
     /**
-     * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): the Netty channel of
-     * {@link #connect} in the agent, an in-process one in tests.
+     * A link over {@code channel}, which it owns from now on (and shuts down in {@link #stop()}): an in-process one in
+     * tests, the one master named {@code target}.
      */
     MasterLink(ManagedChannel channel, CallCredentials credentials, String workerId, int slots, int prefetch,
                Map<String, String> labels, String agentVersion, Backoff backoff, String target,
                Duration refusalPatience) {
+        this(List.of(new Target(target, () -> channel)), credentials, workerId, slots, prefetch, labels, agentVersion,
+                backoff, refusalPatience);
+        // Built now, so that stop() shuts it down even if the link never ran.
+        endpoints.get(0).stub();
+    }
+
+    /**
+     * A link to the masters of {@code targets}, tried in this order; each channel is built at its first use, and the
+     * link owns it from then on (and shuts it down in {@link #stop()}).
+     */
+    MasterLink(List<Target> targets, CallCredentials credentials, String workerId, int slots, int prefetch,
+               Map<String, String> labels, String agentVersion, Backoff backoff, Duration refusalPatience) {
+        if (targets.isEmpty()) {
+            throw new IllegalArgumentException("no master to connect to");
+        }
         this.refusalPatience = refusalPatience;
-        this.channel = channel;
+        this.credentials = credentials;
         this.workerId = workerId;
         this.slots = slots;
         this.prefetch = prefetch;
         this.labels = Map.copyOf(labels);
         this.agentVersion = agentVersion;
         this.backoff = backoff;
-        this.target = target;
-        this.asyncStub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials)
-                .withInterceptors(new RefusalWatch());
-        watchConnectivity(ConnectivityState.IDLE);
+        List<Endpoint> all = new ArrayList<>();
+        for (Target target : targets) {
+            all.add(new Endpoint(all.size(), target));
+        }
+        this.endpoints = List.copyOf(all);
     }
 
-    /** The link the agent uses: a Netty channel to the master of {@code options}, with its keepalive and TLS. */
+    /**
+     * The link the agent uses: a Netty channel to each master of {@code options} (built when first tried), with its
+     * keepalive and TLS; TLS checks each master's certificate against that master's own host name.
+     */
     static MasterLink connect(AgentOptions options, String agentVersion) {
-        NettyChannelBuilder builder = NettyChannelBuilder.forAddress(options.masterHost(), options.masterPort());
-        ManagedChannel channel = withKeepalive(transport(builder, options))
+        // Set up now, not at the first connection: a --tls-* file that is no certificate or key is a usage error.
+        SslContext ssl = options.tls() ? sslContext(options) : null;
+        List<Target> targets = options.masters().stream()
+                .map(address -> new Target(address.authority(), () -> nettyChannel(address, ssl)))
+                .toList();
+        return new MasterLink(targets, new JoinTokenCredentials(options.joinToken(), options.plaintextAllowed()),
+                options.workerId(), options.slots(), options.prefetch(), options.labels(), agentVersion,
+                new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), REFUSAL_PATIENCE);
+    }
+
+    /** The channel to one master; {@code ssl} null for plaintext. */
+    private static ManagedChannel nettyChannel(AgentOptions.HostPortValue address, SslContext ssl) {
+        // One name that resolves to several addresses gets gRPC's pick_first over them, as before.
+        NettyChannelBuilder builder = NettyChannelBuilder.forAddress(address.host(), address.port());
+        return withKeepalive(ssl == null ? builder.usePlaintext() : builder.sslContext(ssl))
                 .maxInboundMessageSize(8 * 1024 * 1024)
                 // Every call is answered or retried by the agent itself (outbox, reconnect): no second layer.
                 .disableRetry()
                 .build();
-        return new MasterLink(channel, new JoinTokenCredentials(options.joinToken(), options.plaintextAllowed()),
-                options.workerId(), options.slots(), options.prefetch(), options.labels(), agentVersion,
-                new Backoff(options.reconnectDelay(), options.maxReconnectDelay()),
-                options.masterHost() + ":" + options.masterPort(), REFUSAL_PATIENCE);
     }
 
     /**
@@ -198,30 +242,56 @@ final class MasterLink {
      * @return the master's refusal, if that is what ended the link; empty once stopped
      */
     Optional<Refusal> run(Listener listener, Supplier<List<RunningAttempt>> held) {
+        int count = endpoints.size();
+        // Masters tried one after the other, since one last took this agent or since the last pause, none of which
+        // took it: once that is all of them, the backoff applies.
+        int failed = 0;
+        Endpoint announced = null;
         while (!stopping && refusal().isEmpty()) {
-            Status ended = streamOnce(listener, held.get());
+            Endpoint endpoint = endpoints.get(at);
+            if (count > 1 && endpoint != announced) {
+                Log.info("connecting to master " + endpoint.name + " (" + (endpoint.index + 1) + " of " + count + ")");
+                announced = endpoint;
+            }
+            Ended ended = streamOnce(endpoint, listener, held.get());
             if (stopping || refusal().isPresent()) {
                 break;
             }
+            Status status = ended.status();
             String asked = reconnectFor;
             if (asked != null) {
                 reconnectFor = null;
-                if (ended.getCode() == Status.Code.CANCELLED) {
-                    Log.info("connecting to master " + target() + " again: " + asked);
+                if (status.getCode() == Status.Code.CANCELLED) {
+                    Log.info("connecting to master " + endpoint.name + " again: " + asked);
                     continue;
                 }
             }
+            failed = ended.registered() ? 1 : failed + 1;
+            if (count > 1 && status.getCode() == Status.Code.UNAVAILABLE) {
+                // This master is away (or no longer the active one): the next one may well be there.
+                at = (endpoint.index + 1) % count;
+                if (failed < count) {
+                    Log.warn("connection to master " + endpoint.name + " ended: " + describe(status)
+                            + "; trying the next master");
+                    continue;
+                }
+            }
+            failed = 0;
             Duration delay = backoff.nextDelay();
-            Log.warn("connection to master " + target() + " ended: " + describe(ended) + "; retrying in "
-                    + delay.toMillis() + " ms");
-            // The channel keeps its own, much longer, reconnect backoff; ours is the one that should count.
-            channel.resetConnectBackoff();
-            if (ended.getCode() == Status.Code.UNAVAILABLE) {
-                // The master was away: be back the moment it is, not at the end of the backoff. Its grace period
+            Log.warn("connection to master " + endpoint.name + " ended: " + describe(status)
+                    + (count > 1 && status.getCode() == Status.Code.UNAVAILABLE
+                    ? "; none of the " + count + " masters took this agent" : "")
+                    + "; retrying in " + delay.toMillis() + " ms");
+            // The channels keep their own, much longer, reconnect backoff; ours is the one that should count.
+            channels().forEach(ManagedChannel::resetConnectBackoff);
+            if (status.getCode() == Status.Code.UNAVAILABLE) {
+                // The master was away: be back the moment one is, not at the end of the backoff. Its grace period
                 // for the attempts this agent holds runs from its start, and a report can only be taken from a
                 // registered stream.
-                channel.getState(true);
-                pauseUntilReady(delay);
+                Endpoint ready = pauseUntilReady(delay);
+                if (ready != null) {
+                    at = ready.index;
+                }
             } else {
                 pause(delay);
             }
@@ -252,7 +322,7 @@ final class MasterLink {
             boolean patient = accepted && (refusedSince == 0 || now - refusedSince < refusalPatience.toNanos());
             if (patient && refusedSince == 0) {
                 refusedSince = now;
-                Log.warn("the master at " + target + " refused the join token it accepted before ("
+                Log.warn("the master at " + target() + " refused the join token it accepted before ("
                         + describe(status) + "); asking again for up to " + refusalPatience.toSeconds()
                         + " s in case its tokens are being changed");
             }
@@ -275,7 +345,7 @@ final class MasterLink {
             accepted = true;
             if (refusedSince != 0) {
                 refusedSince = 0;
-                Log.info("the master at " + target + " accepts the join token again");
+                Log.info("the master at " + target() + " accepts the join token again");
             }
         }
     }
@@ -406,7 +476,11 @@ final class MasterLink {
         }
     }
 
-    private Status streamOnce(Listener listener, List<RunningAttempt> held) {
+    /** How a stream ended, and whether the master had registered this agent on it. */
+    private record Ended(Status status, boolean registered) {
+    }
+
+    private Ended streamOnce(Endpoint endpoint, Listener listener, List<RunningAttempt> held) {
         CountDownLatch ended = new CountDownLatch(1);
         Status[] status = {Status.OK};
         Connection connection = new Connection();
@@ -425,7 +499,7 @@ final class MasterLink {
                 .putAllLabels(labels)
                 .addAllHeld(held)
                 .build();
-        asyncStub.connect(new ClientResponseObserver<AgentMessage, MasterMessage>() {
+        endpoint.stub().connect(new ClientResponseObserver<AgentMessage, MasterMessage>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<AgentMessage> call) {
                 connection.call = call;
@@ -468,7 +542,7 @@ final class MasterLink {
             stopping = true;
         }
         current = null;
-        return status[0];
+        return new Ended(status[0], connection.registered);
     }
 
     private void onMessage(Connection connection, Listener listener, MasterMessage message) {
@@ -583,10 +657,8 @@ final class MasterLink {
         return false;
     }
 
-    private static NettyChannelBuilder transport(NettyChannelBuilder builder, AgentOptions options) {
-        if (!options.tls()) {
-            return builder.usePlaintext();
-        }
+    /** The TLS client context of {@code options}, one for all masters (each channel checks its own host name). */
+    private static SslContext sslContext(AgentOptions options) {
         try {
             SslContextBuilder ssl = GrpcSslContexts.forClient();
             if (options.tlsCa() != null) {
@@ -595,7 +667,7 @@ final class MasterLink {
             if (options.tlsCert() != null) {
                 ssl.keyManager(options.tlsCert().toFile(), options.tlsKey().toFile());
             }
-            return builder.sslContext(ssl.build());
+            return ssl.build();
         } catch (SSLException e) {
             throw new IllegalArgumentException("TLS setup failed: " + e.getMessage(), e);
         }
@@ -613,7 +685,7 @@ final class MasterLink {
         }
     }
 
-    /** Ends the stream and closes the channel. */
+    /** Ends the stream and closes the channels. */
     void stop() {
         stopping = true;
         Connection connection = current;
@@ -623,19 +695,35 @@ final class MasterLink {
         synchronized (sleeper) {
             sleeper.notifyAll();
         }
-        channel.shutdown();
+        List<ManagedChannel> channels = new ArrayList<>();
+        for (Endpoint endpoint : endpoints) {
+            ManagedChannel channel = endpoint.close();
+            if (channel != null) {
+                channels.add(channel);
+            }
+        }
+        channels.forEach(ManagedChannel::shutdown);
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
         try {
-            if (!channel.awaitTermination(3, TimeUnit.SECONDS)) {
-                channel.shutdownNow();
+            for (ManagedChannel channel : channels) {
+                if (!channel.awaitTermination(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    channel.shutdownNow();
+                }
             }
         } catch (InterruptedException e) {
-            channel.shutdownNow();
+            channels.forEach(ManagedChannel::shutdownNow);
             Thread.currentThread().interrupt();
         }
     }
 
+    /** The master this link talks to, or tries next. */
     String target() {
-        return target;
+        return endpoints.get(at).name;
+    }
+
+    /** Every master this link may talk to, in the order they are tried. */
+    String targets() {
+        return String.join(", ", endpoints.stream().map(endpoint -> endpoint.name).toList());
     }
 
     String workerId() {
@@ -644,7 +732,7 @@ final class MasterLink {
 
     /** Opens a StreamOutput call (see {@link OutputStreamer}); it lives until either side ends it. */
     void openOutput(ClientResponseObserver<OutputChunk, OutputAck> observer) {
-        asyncStub.streamOutput(observer);
+        endpoints.get(at).stub().streamOutput(observer);
     }
 
     /** This agent process's session, as the master knows it. */
@@ -652,32 +740,61 @@ final class MasterLink {
         return sessionId;
     }
 
-    private void watchConnectivity(ConnectivityState previous) {
+    /** The channels built so far. */
+    private List<ManagedChannel> channels() {
+        List<ManagedChannel> built = new ArrayList<>();
+        for (Endpoint endpoint : endpoints) {
+            ManagedChannel channel = endpoint.channel();
+            if (channel != null) {
+                built.add(channel);
+            }
+        }
+        return built;
+    }
+
+    /** Logs the connection to the current master coming and going, and ends a pause when any master is reachable. */
+    private void watchConnectivity(Endpoint endpoint, ManagedChannel channel, ConnectivityState previous) {
         channel.notifyWhenStateChanged(previous, () -> {
             ConnectivityState now = channel.getState(false);
+            // Another master's channel may connect meanwhile (gRPC retries a failed connection by itself): only the
+            // current master's is news in the log.
+            boolean current = endpoints.get(at) == endpoint;
             if (now == ConnectivityState.READY) {
-                Log.info("reached master " + target() + "; asking it to take worker " + workerId + " with " + slots
-                        + " slot(s) and " + prefetch + " prefetched");
+                if (current) {
+                    Log.info("reached master " + endpoint.name + "; asking it to take worker " + workerId + " with "
+                            + slots + " slot(s) and " + prefetch + " prefetched");
+                }
                 backoff.reset();
                 synchronized (sleeper) {
-                    readySincePause = true;
+                    if (readySincePause == null) {
+                        readySincePause = endpoint;
+                    }
                     sleeper.notifyAll();
                 }
-            } else if (previous == ConnectivityState.READY && !stopping) {
-                Log.warn("lost the connection to master " + target());
+            } else if (previous == ConnectivityState.READY && !stopping && current) {
+                Log.warn("lost the connection to master " + endpoint.name);
             }
             if (now != ConnectivityState.SHUTDOWN) {
-                watchConnectivity(now);
+                watchConnectivity(endpoint, channel, now);
             }
         });
     }
 
-    /** Like {@link #pause}, but over as soon as the channel becomes READY meanwhile. */
-    private void pauseUntilReady(Duration delay) {
+    /**
+     * Like {@link #pause}, but over as soon as the channel of some master becomes READY meanwhile: every master's
+     * channel is asked to connect.
+     *
+     * @return the master that became reachable first; null when the whole delay passed
+     */
+    private Endpoint pauseUntilReady(Duration delay) {
         synchronized (sleeper) {
-            readySincePause = false;
+            readySincePause = null;
         }
+        channels().forEach(channel -> channel.getState(true));
         waitFor(delay, true);
+        synchronized (sleeper) {
+            return readySincePause;
+        }
     }
 
     private void pause(Duration delay) {
@@ -687,7 +804,7 @@ final class MasterLink {
     private void waitFor(Duration delay, boolean untilReady) {
         long until = System.nanoTime() + delay.toNanos();
         synchronized (sleeper) {
-            while (!stopping && tokenRefusal == null && !(untilReady && readySincePause)) {
+            while (!stopping && tokenRefusal == null && !(untilReady && readySincePause != null)) {
                 long left = until - System.nanoTime();
                 if (left <= 0) {
                     return;
@@ -696,7 +813,7 @@ final class MasterLink {
                     if (untilReady) {
                         // Try to connect every half second meanwhile, rather than after the channel's own backoff.
                         TimeUnit.NANOSECONDS.timedWait(sleeper, Math.min(left, TimeUnit.MILLISECONDS.toNanos(500)));
-                        channel.resetConnectBackoff();
+                        channels().forEach(ManagedChannel::resetConnectBackoff);
                     } else {
                         TimeUnit.NANOSECONDS.timedWait(sleeper, left);
                     }
@@ -705,6 +822,50 @@ final class MasterLink {
                     return;
                 }
             }
+        }
+    }
+
+    /** One master: its name, and its channel and stub once the link first tries it. */
+    private final class Endpoint {
+        final int index;
+        final String name;
+        private final Supplier<ManagedChannel> factory;
+        /** Null until built; read without the lock, so that a pause (under sleeper) takes no other lock. */
+        private volatile ManagedChannel channel;
+        private NodeServiceGrpc.NodeServiceStub stub;
+        private boolean closed;
+
+        Endpoint(int index, Target target) {
+            this.index = index;
+            this.name = target.name();
+            this.factory = target.channel();
+        }
+
+        /** The stub of this master's channel, built at the first call. */
+        synchronized NodeServiceGrpc.NodeServiceStub stub() {
+            if (stub == null) {
+                channel = factory.get();
+                if (closed) {
+                    // Built by a call racing stop(): it fails at once, and the link ends.
+                    channel.shutdownNow();
+                } else {
+                    watchConnectivity(this, channel, ConnectivityState.IDLE);
+                }
+                stub = NodeServiceGrpc.newStub(channel).withCallCredentials(credentials)
+                        .withInterceptors(new RefusalWatch());
+            }
+            return stub;
+        }
+
+        /** The channel, if built. */
+        ManagedChannel channel() {
+            return channel;
+        }
+
+        /** No channel is built from now on without being shut down at once; returns the one built, if any. */
+        synchronized ManagedChannel close() {
+            closed = true;
+            return channel;
         }
     }
 

@@ -199,11 +199,9 @@ public final class WorkerAgent {
             System.exit(ExitCode.USAGE.value());
             return;
         }
-        if (given.joinToken() != null && !given.tls() && !given.plaintextAllowed()
-                && !JoinTokenCredentials.isLoopback(given.masterHost() + ":" + given.masterPort())) {
-            exit(ExitCode.USAGE, "the master " + given.masterHost() + ":" + given.masterPort()
-                    + " is not on this machine, and without TLS the join token would cross the network in clear: "
-                    + "connect with --tls-ca FILE, or give --plaintext on a network you trust");
+        Optional<String> inClear = tokenInClear(given);
+        if (inClear.isPresent()) {
+            exit(ExitCode.USAGE, inClear.get());
             return;
         }
         boolean root = runsAsRoot();
@@ -244,8 +242,10 @@ public final class WorkerAgent {
         Signal.handle(new Signal("INT"), signal -> startShutdown(shutdown));
         // Any other way out of the JVM still takes the process trees along.
         Runtime.getRuntime().addShutdownHook(new Thread(agent::killEverything, "kill-on-exit"));
-        Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master "
-                + agent.link.target() + "; state directory " + options.stateDir() + (options.allow().isEmpty() ? ""
+        Log.info("worker " + options.workerId() + " (" + options.slots() + " slot(s)) starting; master"
+                + (options.masters().size() == 1 ? " " + agent.link.targets()
+                : "s " + agent.link.targets() + " (one at a time, failing over in this order)")
+                + "; state directory " + options.stateDir() + (options.allow().isEmpty() ? ""
                 : "; runs only commands matching " + options.allow().size() + " --allow rule(s), with "
                 + (options.allowEnv().isEmpty() ? "no variable of a task's own" : "only the variables "
                 + String.join(", ", options.allowEnv()) + " of a task's own") + " (--allow-env)")
@@ -279,6 +279,25 @@ public final class WorkerAgent {
             }
         }
         linkThread.start();
+    }
+
+    /**
+     * Why these options would send the join token in clear to another machine, if they would: without TLS and without
+     * --plaintext, every master address must be this machine's, not only the first one (a failover would send it).
+     */
+    static Optional<String> tokenInClear(AgentOptions given) {
+        if (given.joinToken() == null || given.tls() || given.plaintextAllowed()) {
+            return Optional.empty();
+        }
+        List<String> remote = given.masters().stream().map(AgentOptions.HostPortValue::authority)
+                .filter(authority -> !JoinTokenCredentials.isLoopback(authority)).toList();
+        if (remote.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of((remote.size() == 1 ? "the master " + remote.get(0) + " is"
+                : "the masters " + String.join(", ", remote) + " are")
+                + " not on this machine, and without TLS the join token would cross the network in clear: "
+                + "connect with --tls-ca FILE, or give --plaintext on a network you trust");
     }
 
     /** Ends an agent that could not start, saying why on one line. */
@@ -440,8 +459,8 @@ public final class WorkerAgent {
         for (String stale : registered.getStaleAttemptIdsList()) {
             onCancel(CancelAttempt.newBuilder().setAttemptId(stale).build());
         }
-        Log.info("the master took this agent as worker " + options.workerId() + " (" + options.slots() + " slot(s), "
-                + "prefetch " + options.prefetch() + ")");
+        Log.info("the master at " + link.target() + " took this agent as worker " + options.workerId() + " ("
+                + options.slots() + " slot(s), prefetch " + options.prefetch() + ")");
         awaitingFreshStream = false;
         startPrefetched();
         String why = cannotStart.get();

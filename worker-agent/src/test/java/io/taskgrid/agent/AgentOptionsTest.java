@@ -94,6 +94,66 @@ class AgentOptionsTest {
         assertThat(options.reconnectDelay()).isEqualTo(Duration.ofSeconds(7));
     }
 
+    /** Several masters (an active/standby pair), tried in the order given; the first is masterHost/masterPort. */
+    @Test
+    void masterTakesACommaSeparatedListInOrderWithIpv6InBrackets() throws Exception {
+        AgentOptions pair = AgentOptions.parse("--master", "a.example:50051,b.example:50052");
+        assertThat(pair.masters()).containsExactly(new AgentOptions.HostPortValue("a.example", 50051),
+                new AgentOptions.HostPortValue("b.example", 50052));
+        assertThat(pair.masterHost()).isEqualTo("a.example");
+        assertThat(pair.masterPort()).isEqualTo(50051);
+        assertThat(pair.toString()).contains("a.example:50051,b.example:50052");
+        assertThat(pair.withWorkerId("w").masters()).isEqualTo(pair.masters());
+
+        AgentOptions v6 = AgentOptions.parse("--master=[::1]:50051, [fd00::2]:50052,10.0.0.3:50053");
+        assertThat(v6.masters()).extracting(AgentOptions.HostPortValue::host)
+                .containsExactly("::1", "fd00::2", "10.0.0.3");
+        assertThat(v6.masters()).extracting(AgentOptions.HostPortValue::authority)
+                .containsExactly("[::1]:50051", "[fd00::2]:50052", "10.0.0.3:50053");
+
+        assertThat(AgentOptions.parse().masters()).as("the single default, as before")
+                .containsExactly(new AgentOptions.HostPortValue("localhost", 50051));
+        assertThat(AgentOptions.parse("--master", "a.example:1,a.example:2").masters())
+                .as("two masters on one host").hasSize(2);
+        assertThat(AgentOptions.usage()).contains("--master=HOST:PORT[,HOST:PORT...]").contains("fails over");
+    }
+
+    @Test
+    void aMasterListWithADuplicateTooManyOrABadEntryIsRefusedSayingWhich() throws Exception {
+        assertUsage("'a:1,b:2,a:1' lists a:1 twice", "--master", "a:1,b:2,a:1");
+        assertUsage("lists Host.Example:5 (as host.example:5) twice", "--master", "Host.Example:5,host.example:5");
+        assertUsage("lists [::1]:5 (as [0:0:0:0:0:0:0:1]:5) twice", "--master", "[::1]:5,[0:0:0:0:0:0:0:1]:5");
+
+        String sixteen = String.join(",", java.util.stream.IntStream.rangeClosed(1, AgentOptions.MAX_MASTERS)
+                .mapToObj(i -> "m" + i + ":50051").toList());
+        assertThat(AgentOptions.parse("--master", sixteen).masters()).hasSize(16);
+        assertUsage("lists 17 addresses; at most 16 are allowed", "--master", sixteen + ",m17:50051");
+
+        assertUsage("'b' must be HOST:PORT", "--master", "a:1,b");
+        assertUsage("from 1 to 65535", "--master", "a:1,b:0");
+        assertUsage("'[]:2' must be HOST:PORT", "--master", "a:1,[]:2");
+        assertUsage("has an empty entry", "--master", "a:1,,b:2");
+        assertUsage("has an empty entry", "--master", "a:1,");
+        assertUsage("has an empty entry", "--master", ",a:1");
+        assertUsage("--master", "--master", "a:1", "--master", "b:2");
+    }
+
+    /**
+     * Without TLS and --plaintext the join token goes only to this machine: every listed master must be on it, not
+     * only the first, since a failover sends the token to the next.
+     */
+    @Test
+    void withoutTlsEveryListedMasterMustBeOnThisMachine() throws Exception {
+        assertThat(WorkerAgent.tokenInClear(AgentOptions.parse("--token", "t", "--master", "127.0.0.1:1,[::1]:2")))
+                .isEmpty();
+        assertThat(WorkerAgent.tokenInClear(AgentOptions.parse("--token", "t", "--master", "127.0.0.1:1,192.0.2.7:2")))
+                .hasValueSatisfying(why -> assertThat(why).startsWith("the master 192.0.2.7:2 is not on this machine"));
+        assertThat(WorkerAgent.tokenInClear(AgentOptions.parse("--token", "t", "--master", "192.0.2.7:1,192.0.2.8:2")))
+                .hasValueSatisfying(why -> assertThat(why).startsWith("the masters 192.0.2.7:1, 192.0.2.8:2 are"));
+        assertThat(WorkerAgent.tokenInClear(AgentOptions.parse("--token", "t", "--plaintext", "--master",
+                "127.0.0.1:1,192.0.2.7:2"))).isEmpty();
+    }
+
     @Test
     void allowRulesMatchWholeCommandsAndAreRepeatable() throws Exception {
         AgentOptions options = AgentOptions.parse("--allow", "echo [a-z ]*", "--allow=backup\\.sh( --full)?");

@@ -1,6 +1,5 @@
 package io.taskgrid.agent;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.inprocess.InProcessChannelBuilder;
@@ -56,18 +55,28 @@ class WorkerAgentTest {
     private StateDirectory state;
     private Outbox outbox;
     private String serverName;
+    /** Servers a test started besides the first master's, stopped after it. */
+    private final List<Server> moreServers = new ArrayList<>();
 
     @BeforeEach
     void startMaster() throws Exception {
         serverName = InProcessServerBuilder.generateName();
-        server = InProcessServerBuilder.forName(serverName).directExecutor()
-                .addService(ServerInterceptors.intercept(master, master.headerRecorder())).build().start();
+        server = serve(master, serverName);
+    }
+
+    /** Starts {@code fake} as the master listening at {@code name}. */
+    private static Server serve(FakeMaster fake, String name) throws java.io.IOException {
+        return InProcessServerBuilder.forName(name).directExecutor()
+                .addService(ServerInterceptors.intercept(fake, fake.headerRecorder())).build().start();
     }
 
     @AfterEach
     void stop() throws Exception {
         stopAgent();
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        for (Server more : moreServers) {
+            more.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
     }
 
     /** As SIGTERM would, and then the process's end: the state directory is free for the next agent. */
@@ -91,19 +100,31 @@ class WorkerAgentTest {
 
     /** Starts an agent as main does: the state directory locked, the worker id resolved by it, then the link. */
     private void launchAgent(int slots, RunAs runAs, List<String> identity) throws Exception {
+        launchAgent(slots, runAs, identity, List.of(serverName));
+    }
+
+    /**
+     * Like {@link #launchAgent(int, RunAs, List)}, with the masters at these in-process names, tried in this order
+     * (as --master lists them); {@code identity} may give --reconnect-delay and --max-reconnect-delay.
+     */
+    private void launchAgent(int slots, RunAs runAs, List<String> identity, List<String> masters) throws Exception {
         List<String> args = new ArrayList<>(identity);
-        args.addAll(List.of("--slots", Integer.toString(slots), "--reconnect-delay", "50ms",
-                "--max-reconnect-delay", "200ms", "--shutdown-grace", "5s", "--kill-grace", "1s",
+        if (!identity.contains("--reconnect-delay")) {
+            args.addAll(List.of("--reconnect-delay", "50ms", "--max-reconnect-delay", "200ms"));
+        }
+        args.addAll(List.of("--slots", Integer.toString(slots), "--shutdown-grace", "5s", "--kill-grace", "1s",
                 "--state-dir", stateDir.toString(), "--token", TOKEN));
         AgentOptions given = AgentOptions.parse(args.toArray(String[]::new));
         state = StateDirectory.open(given.stateDir());
         AgentOptions options = given.withWorkerId(state.workerId(given.workerId()));
         // Not a direct executor: the agent's handlers run on a thread of the channel's, as on a real connection, not
         // inside the master's write.
-        ManagedChannel channel = InProcessChannelBuilder.forName(serverName).build();
-        MasterLink link = new MasterLink(channel, new JoinTokenCredentials(TOKEN, false), options.workerId(),
+        List<MasterLink.Target> targets = masters.stream()
+                .map(name -> new MasterLink.Target(name, () -> InProcessChannelBuilder.forName(name).build()))
+                .toList();
+        MasterLink link = new MasterLink(targets, new JoinTokenCredentials(TOKEN, false), options.workerId(),
                 options.slots(), options.prefetch(), options.labels(), "test",
-                new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), serverName, REFUSAL_PATIENCE);
+                new Backoff(options.reconnectDelay(), options.maxReconnectDelay()), REFUSAL_PATIENCE);
         outbox = state.outbox();
         agent = new WorkerAgent(options, runAs, link, outbox, null, OUTBOX_RETRY);
         CompletableFuture<Optional<ExitCode>> ended = new CompletableFuture<>();
@@ -115,9 +136,14 @@ class WorkerAgentTest {
 
     /** The next FINISHED report, skipping STARTED ones. */
     private StatusReport nextFinished() throws InterruptedException {
-        StatusReport report = master.nextReport();
+        return nextFinished(master);
+    }
+
+    /** The next FINISHED report {@code to} received, skipping STARTED ones. */
+    private static StatusReport nextFinished(FakeMaster to) throws InterruptedException {
+        StatusReport report = to.nextReport();
         while (report.getPhase() != Phase.FINISHED) {
-            report = master.nextReport();
+            report = to.nextReport();
         }
         return report;
     }
@@ -692,4 +718,75 @@ class WorkerAgentTest {
                         || name.equals("GREETING") || name.equals("PWD"), "base, LC_*, allowed, or the shell's PWD");
     }
 
+    /**
+     * --master lists a master that is down (a standby does not even listen) before the one that serves: the agent
+     * passes it over at once, not after a backoff (30 s here, longer than the test waits), and works with the second.
+     * Red without failover: the agent kept knocking at the first.
+     */
+    @Test
+    void aDeadFirstMasterIsPassedOverAtOnceAndTheNextOneTakesTheAgent() throws Exception {
+        String absent = InProcessServerBuilder.generateName();
+        launchAgent(1, null, List.of("--id", "w-test", "--reconnect-delay", "30s", "--max-reconnect-delay", "30s"),
+                List.of(absent, serverName));
+        assertThat(master.nextHello().getWorkerId()).isEqualTo("w-test");
+        master.assign("t1", "a1", "echo served");
+        assertThat(nextFinished().getStdout().toStringUtf8()).isEqualTo("served\n");
+    }
+
+    /**
+     * An active/standby pair: the active master goes away while the agent runs one task and holds another; the
+     * standby takes over (and only then listens). The agent registers there, its Hello naming both attempts, and
+     * delivers both results there. It stays with the standby even once the first master is back; only when the
+     * standby goes away too does it go back to the first, naming what it holds then.
+     */
+    @Test
+    void whenTheMasterGoesAwayTheNextTakesTheAgentAndWhatItHoldsAndTheAgentStaysThereUntilThatOneGoes()
+            throws Exception {
+        FakeMaster standby = new FakeMaster();
+        String standbyName = InProcessServerBuilder.generateName();
+        launchAgent(1, null, List.of("--id", "w-test", "--prefetch", "1"), List.of(serverName, standbyName));
+        Hello first = master.nextHello();
+        master.assign(FakeMaster.assignment("t1", "a1", "sleep 1.5; echo one"),
+                FakeMaster.assignment("t2", "a2", "echo two"));
+        assertThat(master.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+
+        server.shutdownNow();
+        // A round or two finds neither master (the standby is not listening yet): backoff, no tight loop.
+        TimeUnit.MILLISECONDS.sleep(300);
+        Server standbyServer = serve(standby, standbyName);
+        moreServers.add(standbyServer);
+        Hello taken = standby.nextHello();
+        assertThat(taken.getSessionId()).as("the same agent process").isEqualTo(first.getSessionId());
+        assertThat(taken.getHeldList()).as("what it runs and what it holds prefetched")
+                .extracting(RunningAttempt::getAttemptId).containsExactlyInAnyOrder("a1", "a2");
+        assertThat(List.of(nextFinished(standby), nextFinished(standby)))
+                .extracting(StatusReport::getAttemptId, r -> r.getStdout().toStringUtf8())
+                .containsExactlyInAnyOrder(tuple("a1", "one\n"), tuple("a2", "two\n"));
+        assertThat(master.reports).as("the master that went away got no result")
+                .noneMatch(r -> r.getPhase() == Phase.FINISHED);
+
+        FakeMaster back = new FakeMaster();
+        moreServers.add(serve(back, serverName));
+        standby.assign("t3", "a3", "sleep 1; echo three");
+        assertThat(standby.nextReport().getPhase()).isEqualTo(Phase.STARTED);
+        assertThat(back.hellos.poll(500, TimeUnit.MILLISECONDS)).as("no flapping back to the first").isNull();
+        assertThat(back.connects).hasValue(0);
+
+        standbyServer.shutdownNow();
+        Hello again = back.nextHello();
+        assertThat(again.getHeldList()).extracting(RunningAttempt::getAttemptId).containsExactly("a3");
+        StatusReport third = nextFinished(back);
+        assertThat(third.getAttemptId()).isEqualTo("a3");
+        assertThat(third.getStdout().toStringUtf8()).isEqualTo("three\n");
+        assertThat(standby.hellos).as("no second Hello on the standby").isEmpty();
+    }
+
+    /** A master failed over to that speaks another protocol ends the agent, as the only master would. */
+    @Test
+    void aMasterOfAnotherProtocolFailedOverToStillEndsTheAgent() throws Exception {
+        master.refuseProtocol = "this master speaks protocol 3; the agent spoke 2";
+        launchAgent(1, null, List.of("--id", "w-test"), List.of(InProcessServerBuilder.generateName(), serverName));
+        assertThat(linkEnded.get(10, TimeUnit.SECONDS)).contains(ExitCode.PROTOCOL_MISMATCH);
+        assertThat(master.connects).as("no second Connect").hasValue(1);
+    }
 }
