@@ -22,11 +22,15 @@ import java.util.Map;
  *                      as tests that start agents of their own do), or the name of an existing unprivileged user
  * @param prefetchPerWorker each agent's {@code --prefetch}: tasks it may hold beyond its slots; -1 leaves the
  *                      agent's default (one per slot)
+ * @param agentMasters  each agent's {@code --master}: null for this master's gRPC address; a list of several masters'
+ *                      addresses for agents that fail over between them
+ * @param mayStandBy    whether the master may start as a standby (another master of its database is active): then
+ *                      its start is awaited by liveness, since a standby is not ready
  */
 public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
                             int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,
                             int slotsPerWorker, boolean ownSession, Path stateDir, Map<String, String> masterEnv,
-                            String taskUser, int prefetchPerWorker) {
+                            String taskUser, int prefetchPerWorker, String agentMasters, boolean mayStandBy) {
 
     public ClusterConfig {
         if (workers < 0) {
@@ -54,6 +58,11 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
         return masterHost + ":" + grpcPort;
     }
 
+    /** What the agents get as {@code --master}. */
+    public String agentMasterList() {
+        return agentMasters != null ? agentMasters : grpcTarget();
+    }
+
     public static final class Builder {
         private final Path libertyDir;
         private final Path agentJar;
@@ -71,6 +80,8 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
         private final Map<String, String> masterEnv = new HashMap<>();
         private String taskUser = TaskUser.AUTO;
         private int prefetchPerWorker = -1;
+        private String agentMasters;
+        private boolean mayStandBy;
 
         private Builder(Path libertyDir, Path agentJar) {
             this.libertyDir = libertyDir;
@@ -145,9 +156,22 @@ public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, P
             return this;
         }
 
+        /** The agents' {@code --master}: several masters' gRPC addresses, comma-separated. */
+        public Builder agentMasters(String addresses) {
+            this.agentMasters = addresses;
+            return this;
+        }
+
+        /** The master may start as a standby of another master on its database. */
+        public Builder mayStandBy(boolean standBy) {
+            this.mayStandBy = standBy;
+            return this;
+        }
+
         public ClusterConfig build() {
             return new ClusterConfig(libertyDir, serverName, agentJar, logDir, masterHost, apiPort, grpcPort, workers,
-                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv, taskUser, prefetchPerWorker);
+                    baseWorkerId, reconnectDelay, slotsPerWorker, ownSession, stateDir, masterEnv, taskUser,
+                    prefetchPerWorker, agentMasters, mayStandBy);
         }
     }
 }

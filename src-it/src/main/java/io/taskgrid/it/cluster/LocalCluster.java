@@ -75,7 +75,10 @@ public final class LocalCluster implements AutoCloseable {
             cluster.taskUser.warning().ifPresent(LocalCluster::shout);
             cluster.startMaster();
             cluster.configuredWorkerIds().forEach(cluster::startAgent);
-            cluster.awaitWorkers(config.workers(), Duration.ofSeconds(60));
+            if (config.workers() > 0 || !config.mayStandBy()) {
+                // (A standby lists no workers: they are the active master's.)
+                cluster.awaitWorkers(config.workers(), Duration.ofSeconds(60));
+            }
             return cluster;
         } catch (RuntimeException e) {
             cluster.close();
@@ -268,7 +271,7 @@ public final class LocalCluster implements AutoCloseable {
         }
         command.addAll(List.of("-jar", config.agentJar().toAbsolutePath().toString(),
                 "--id", workerId,
-                "--master", config.grpcTarget(),
+                "--master", config.agentMasterList(),
                 "--slots", Integer.toString(config.slotsPerWorker()),
                 "--reconnect-delay", config.reconnectDelay().toMillis() + "ms",
                 "--max-reconnect-delay", Math.max(config.reconnectDelay().toMillis(), 10_000) + "ms",
@@ -395,12 +398,15 @@ public final class LocalCluster implements AutoCloseable {
                         + (config.logDir() == null ? "" : "; see " + config.logDir().resolve("master.log")));
             }
             try {
+                // A standby is alive but not ready: its start is over once its liveness check answers.
+                String check = config.mayStandBy() ? "live" : "ready";
                 HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                                URI.create(config.apiBase() + "/health/ready")).timeout(Duration.ofSeconds(2)).build(),
+                                URI.create(config.apiBase() + "/health/" + check)).timeout(Duration.ofSeconds(2)).build(),
                         HttpResponse.BodyHandlers.ofString());
                 // The application's own check must be there and UP: a server whose application failed still answers
                 // 200 for the checks it has left.
-                if (response.statusCode() == 200 && response.body().contains("taskgrid-ready")) {
+                if (response.statusCode() == 200 && response.body().contains(config.mayStandBy()
+                        ? "taskgrid-dispatcher" : "taskgrid-ready")) {
                     return;
                 }
             } catch (IOException e) {

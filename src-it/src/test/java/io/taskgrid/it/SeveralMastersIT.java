@@ -1,0 +1,145 @@
+package io.taskgrid.it;
+
+import io.taskgrid.it.cluster.ClusterConfig;
+import io.taskgrid.it.cluster.LocalCluster;
+import io.taskgrid.it.cluster.PostgresServer;
+import io.taskgrid.it.cluster.ServerLayout;
+import jakarta.json.JsonObject;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Two masters on one PostgreSQL, set up as the README's "Running several masters" says: the same database, the same
+ * tokens and key files, agents given both addresses. One is active, the other stands by; the active one is killed
+ * (SIGKILL) with tasks queued and running, and the standby takes over: every task ends, none runs twice, and the
+ * killed master, started again, stands by.
+ */
+class SeveralMastersIT {
+
+    private static final int LEASE_SECONDS = 3;
+
+    private static PostgresServer postgres;
+    private static LocalCluster a;
+    private static LocalCluster b;
+
+    @BeforeAll
+    static void startTwoMasters() {
+        Path logs = Path.of(SharedCluster.property("taskgrid.log.dir"));
+        Path wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
+        postgres = PostgresServer.start(logs.resolve("ha-postgres"), 55435);
+        Map<String, String> db = Map.of("TASKGRID_DB_HOST", "127.0.0.1",
+                "TASKGRID_DB_PORT", Integer.toString(postgres.port()));
+        ServerLayout.copyOfBuildServer(wlp, "taskgrid-ha-a", Map.of("taskgrid.db", "postgresql"), db);
+        ServerLayout.copyOfBuildServer(wlp, "taskgrid-ha-b", Map.of("taskgrid.db", "postgresql"), db);
+        String agentMasters = "127.0.0.1:29451,127.0.0.1:29551";
+        a = LocalCluster.start(config(wlp, logs, "a", 29492, 29451, 2, agentMasters, Map.of()));
+        // b shares a's tokens and key files, as every master of one database must.
+        Path home = wlp.resolve("usr/servers/taskgrid-ha-a");
+        b = LocalCluster.start(config(wlp, logs, "b", 29592, 29551, 0, agentMasters,
+                Map.of("TASKGRID_HOME", home.toString())));
+    }
+
+    private static ClusterConfig config(Path wlp, Path logs, String id, int api, int grpc, int workers,
+                                        String agentMasters, Map<String, String> env) {
+        ClusterConfig.Builder builder = ClusterConfig.builder(wlp, Path.of(SharedCluster.property("taskgrid.agent.jar")))
+                .serverName("taskgrid-ha-" + id).ports(api, grpc).workers(workers).baseWorkerId("ha")
+                .slotsPerWorker(2).reconnectDelay(Duration.ofMillis(500)).agentMasters(agentMasters).mayStandBy(true)
+                .logDir(logs.resolve("ha-" + id)).stateDir(logs.resolve("ha-state-" + id))
+                .masterEnv("TASKGRID_MASTER_ID", id)
+                .masterEnv("TASKGRID_MASTER_LEASE_SECONDS", Integer.toString(LEASE_SECONDS))
+                .masterEnv("TASKGRID_LOST_AFTER_SECONDS", "20");
+        env.forEach(builder::masterEnv);
+        return builder.build();
+    }
+
+    @AfterAll
+    static void stop() {
+        for (AutoCloseable closeable : new AutoCloseable[] {b, a, postgres}) {
+            try {
+                if (closeable != null) {
+                    closeable.close();
+                }
+            } catch (Exception e) {
+                System.err.println("stopping: " + e);
+            }
+        }
+    }
+
+    @Test
+    void theStandbyRefusesChangesThenTakesOverFromAKilledMasterAndNoTaskIsLostOrRunTwice() {
+        TaskgridClient onA = new TaskgridClient(a.config().apiBase(), a.apiToken());
+        TaskgridClient onB = new TaskgridClient(b.config().apiBase(), a.apiToken());
+        a.awaitWorkers(2, Duration.ofSeconds(60));
+
+        TaskgridClient.Reply ready = onB.get("/health/ready");
+        assertThat(ready.status()).isEqualTo(503);
+        assertThat(ready.body()).contains("stands by: master a holds the dispatch lease");
+        TaskgridClient.Reply refused = onB.post("/tasks", "application/json", "{\"command\":\"echo on b\"}");
+        assertThat(refused.status()).isEqualTo(503);
+        assertThat(refused.contentType()).startsWith("application/problem+json");
+        assertThat(refused.json().getString("detail")).contains("master a is active");
+        assertThat(onB.get("/workers").status()).as("workers are in the active master's memory").isEqualTo(503);
+
+        List<String> longOnes = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            longOnes.add(onA.submitCmd("sleep 6; echo long " + i));
+        }
+        Map<String, String> quick = new HashMap<>();
+        for (int i = 0; i < 40; i++) {
+            quick.put(onA.submitCmd("echo quick " + i), "quick " + i + "\n");
+        }
+        for (String id : longOnes) {
+            onA.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30));
+        }
+        assertThat(onB.get("/tasks/" + longOnes.get(0)).status()).as("the standby reads the database").isEqualTo(200);
+
+        a.killMaster();
+        long killed = System.nanoTime();
+        awaitReady(onB, Duration.ofSeconds(60));
+        double takeoverSeconds = (System.nanoTime() - killed) / 1e9;
+        System.out.printf("[several masters] standby ready %.1f s after the active master was killed "
+                + "(lease %d s)%n", takeoverSeconds, LEASE_SECONDS);
+
+        for (String id : longOnes) {
+            JsonObject task = onB.awaitFinal(id, Duration.ofSeconds(90));
+            assertThat(task.getString("state")).isEqualTo("SUCCEEDED");
+            assertThat(task.getJsonArray("attempts")).as("reclaimed on the new master, not run again").hasSize(1);
+        }
+        for (Map.Entry<String, String> entry : quick.entrySet()) {
+            JsonObject task = onB.awaitFinal(entry.getKey(), Duration.ofSeconds(90));
+            assertThat(task.getString("state")).isEqualTo("SUCCEEDED");
+            assertThat(task.getString("stdout")).isEqualTo(entry.getValue());
+        }
+        String after = onB.submitCmd("echo after the takeover");
+        assertThat(onB.awaitFinal(after, Duration.ofSeconds(60)).getString("stdout")).isEqualTo("after the takeover\n");
+        assertThat(onB.workers()).as("both agents found the new master").hasSize(2);
+
+        a.startMaster();
+        TaskgridClient.Reply aReady = onA.get("/health/ready");
+        assertThat(aReady.status()).as("the old master is a standby now").isEqualTo(503);
+        assertThat(aReady.body()).contains("stands by: master b holds the dispatch lease");
+        assertThat(onA.post("/tasks", "application/json", "{\"command\":\"echo on a\"}").status()).isEqualTo(503);
+    }
+
+    private static void awaitReady(TaskgridClient client, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (client.get("/health/ready").status() == 200) {
+                return;
+            }
+            TaskgridClient.sleep(100);
+        }
+        throw new AssertionError("not ready within " + timeout.toSeconds() + " s");
+    }
+}
