@@ -7,7 +7,10 @@ import io.taskgrid.it.cluster.ServerLayout;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -23,25 +26,32 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Two masters on one PostgreSQL, set up as the README's "Running several masters" says: the same database, the same
  * tokens and key files, agents given both addresses. One is active, the other stands by; the active one is killed
  * (SIGKILL) with tasks queued and running, and the standby takes over: every task ends, none runs twice, and the
- * killed master, started again, stands by.
+ * killed master, started again, stands by. Then the new active master is cut off from the database: it stops, the
+ * other takes over, and once the cut master reaches the database again it steps down without writing anything.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class SeveralMastersIT {
 
     private static final int LEASE_SECONDS = 3;
 
     private static PostgresServer postgres;
+    /** Each master reaches the database through a proxy of its own, which a test can cut. */
+    private static CuttableProxy toDatabaseFromA;
+    private static CuttableProxy toDatabaseFromB;
     private static LocalCluster a;
     private static LocalCluster b;
 
     @BeforeAll
-    static void startTwoMasters() {
+    static void startTwoMasters() throws Exception {
         Path logs = Path.of(SharedCluster.property("taskgrid.log.dir"));
         Path wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
         postgres = PostgresServer.start(logs.resolve("ha-postgres"), 55435);
-        Map<String, String> db = Map.of("TASKGRID_DB_HOST", "127.0.0.1",
-                "TASKGRID_DB_PORT", Integer.toString(postgres.port()));
-        ServerLayout.copyOfBuildServer(wlp, "taskgrid-ha-a", Map.of("taskgrid.db", "postgresql"), db);
-        ServerLayout.copyOfBuildServer(wlp, "taskgrid-ha-b", Map.of("taskgrid.db", "postgresql"), db);
+        toDatabaseFromA = CuttableProxy.to(postgres.port());
+        toDatabaseFromB = CuttableProxy.to(postgres.port());
+        ServerLayout.copyOfBuildServer(wlp, "taskgrid-ha-a", Map.of("taskgrid.db", "postgresql"), Map.of(
+                "TASKGRID_DB_HOST", "127.0.0.1", "TASKGRID_DB_PORT", Integer.toString(toDatabaseFromA.port())));
+        ServerLayout.copyOfBuildServer(wlp, "taskgrid-ha-b", Map.of("taskgrid.db", "postgresql"), Map.of(
+                "TASKGRID_DB_HOST", "127.0.0.1", "TASKGRID_DB_PORT", Integer.toString(toDatabaseFromB.port())));
         String agentMasters = "127.0.0.1:29451,127.0.0.1:29551";
         a = LocalCluster.start(config(wlp, logs, "a", 29492, 29451, 2, agentMasters, Map.of()));
         // b shares a's tokens and key files, as every master of one database must.
@@ -65,7 +75,7 @@ class SeveralMastersIT {
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable closeable : new AutoCloseable[] {b, a, postgres}) {
+        for (AutoCloseable closeable : new AutoCloseable[] {b, a, toDatabaseFromA, toDatabaseFromB, postgres}) {
             try {
                 if (closeable != null) {
                     closeable.close();
@@ -76,10 +86,19 @@ class SeveralMastersIT {
         }
     }
 
+    private static TaskgridClient onA() {
+        return new TaskgridClient(a.config().apiBase(), a.apiToken());
+    }
+
+    private static TaskgridClient onB() {
+        return new TaskgridClient(b.config().apiBase(), a.apiToken());
+    }
+
     @Test
+    @Order(1)
     void theStandbyRefusesChangesThenTakesOverFromAKilledMasterAndNoTaskIsLostOrRunTwice() {
-        TaskgridClient onA = new TaskgridClient(a.config().apiBase(), a.apiToken());
-        TaskgridClient onB = new TaskgridClient(b.config().apiBase(), a.apiToken());
+        TaskgridClient onA = onA();
+        TaskgridClient onB = onB();
         a.awaitWorkers(2, Duration.ofSeconds(60));
 
         TaskgridClient.Reply ready = onB.get("/health/ready");
@@ -130,6 +149,72 @@ class SeveralMastersIT {
         assertThat(aReady.status()).as("the old master is a standby now").isEqualTo(503);
         assertThat(aReady.body()).contains("stands by: master b holds the dispatch lease");
         assertThat(onA.post("/tasks", "application/json", "{\"command\":\"echo on a\"}").status()).isEqualTo(503);
+    }
+
+    /**
+     * After the first test b is active and a stands by. b is cut off from the database (its proxy closes every
+     * connection and refuses new ones) with tasks running: it stops handing out, lets its agents go, and a takes
+     * over; when b reaches the database again it finds the lease taken and steps down, and nothing it still had to
+     * write lands.
+     */
+    @Test
+    @Order(2)
+    void aMasterCutOffFromTheDatabaseStopsAndItsSuccessorTakesOverAndItWritesNothingAfter() throws Exception {
+        TaskgridClient onA = onA();
+        TaskgridClient onB = onB();
+        awaitReady(onB, Duration.ofSeconds(30));
+        Polling.poll(Duration.ofSeconds(60), Duration.ofMillis(200)).until(() -> onB.workers().size() == 2);
+        List<String> running = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            running.add(onB.submitCmd("sleep 8; echo cut " + i));
+        }
+        for (String id : running) {
+            onB.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30));
+        }
+
+        toDatabaseFromB.cut();
+        long cut = System.nanoTime();
+        awaitReady(onA, Duration.ofSeconds(60));
+        System.out.printf("[several masters] a ready %.1f s after b was cut off from the database (lease %d s)%n",
+                (System.nanoTime() - cut) / 1e9, LEASE_SECONDS);
+        TaskgridClient.Reply bReady = onB.get("/health/ready");
+        assertThat(bReady.status()).isEqualTo(503);
+        assertThat(bReady.body()).contains("cannot renew its dispatch lease");
+        assertThat(onB.post("/tasks", "application/json", "{\"command\":\"echo on b\"}").status())
+                .as("b takes no changes while it cannot renew").isEqualTo(503);
+
+        Map<String, String> quick = new HashMap<>();
+        for (int i = 0; i < 20; i++) {
+            quick.put(onA.submitCmd("echo after the cut " + i), "after the cut " + i + "\n");
+        }
+        for (int i = 0; i < running.size(); i++) {
+            JsonObject task = onA.awaitFinal(running.get(i), Duration.ofSeconds(90));
+            assertThat(task.getString("state")).isEqualTo("SUCCEEDED");
+            assertThat(task.getString("stdout")).isEqualTo("cut " + i + "\n");
+            assertThat(task.getJsonArray("attempts")).as("reclaimed on a, not run again").hasSize(1);
+        }
+        for (Map.Entry<String, String> entry : quick.entrySet()) {
+            assertThat(onA.awaitFinal(entry.getKey(), Duration.ofSeconds(90)).getString("stdout"))
+                    .isEqualTo(entry.getValue());
+        }
+
+        toDatabaseFromB.restore();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        TaskgridClient.Reply live = onB.get("/health/live");
+        while (live.status() == 200 && System.nanoTime() < deadline) {
+            TaskgridClient.sleep(200);
+            live = onB.get("/health/live");
+        }
+        assertThat(live.status()).as("b steps down for good once it sees a holds the lease").isEqualTo(503);
+        assertThat(live.body()).contains("deposed").contains("master a holds the dispatch lease");
+        assertThat(onB.post("/tasks", "application/json", "{\"command\":\"echo on b\"}").status()).isEqualTo(503);
+        TaskgridClient.sleep(2000);
+        for (int i = 0; i < running.size(); i++) {
+            JsonObject task = onA.task(running.get(i));
+            assertThat(task.getString("state")).as("nothing of b overwrote a's results").isEqualTo("SUCCEEDED");
+            assertThat(task.getString("stdout")).isEqualTo("cut " + i + "\n");
+        }
+        assertThat(onA.workers()).hasSize(2);
     }
 
     private static void awaitReady(TaskgridClient client, Duration timeout) {
