@@ -10,10 +10,10 @@ import java.sql.SQLException;
 public enum DatabaseFamily {
 
     /** Embedded, one process: one master at most, which its file lock already ensures. */
-    H2("DATEADD(MILLISECOND, ?, LOCALTIMESTAMP)", "FOR UPDATE", false),
+    H2("DATEADD(MILLISECOND, ?, CURRENT_TIMESTAMP)", "FOR UPDATE", false),
 
     /** A server that several masters share. */
-    POSTGRESQL("(LOCALTIMESTAMP + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 millisecond')", "FOR SHARE", true);
+    POSTGRESQL("(CURRENT_TIMESTAMP + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 millisecond')", "FOR SHARE", true);
 
     private final String nowPlusMillis;
     private final String fenceLock;
@@ -32,8 +32,8 @@ public enum DatabaseFamily {
 
     /**
      * The lock a write takes on the lease row to check that its master still holds the lease: shared where the
-     * database has one, so the writer and the lease's renewal never wait for each other longer than a statement, and
-     * a new holder's takeover waits for a write that checked the old epoch to commit.
+     * database has one, so that a new holder's takeover waits for a write that checked the old epoch to commit. A
+     * renewal waits for the writer's transaction too: at most one, for the writer takes the lock again only after it.
      */
     String fenceLock() {
         return fenceLock;

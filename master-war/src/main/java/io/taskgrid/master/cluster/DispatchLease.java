@@ -23,12 +23,17 @@ public final class DispatchLease implements LeaseStore {
 
     private final DataSource dataSource;
     private final int timeoutSeconds;
+    private final long idleInTransactionMillis;
     private volatile DatabaseFamily family;
 
-    /** @param statementTimeout how long one statement may wait for the database before it counts as failed */
+    /**
+     * @param statementTimeout how long one statement may wait for the database before it counts as failed; also how
+     *                         long a fenced transaction may stand idle on PostgreSQL before the server ends it
+     */
     public DispatchLease(DataSource dataSource, Duration statementTimeout) {
         this.dataSource = dataSource;
         this.timeoutSeconds = (int) Math.max(1, statementTimeout.toSeconds());
+        this.idleInTransactionMillis = Math.max(1000, statementTimeout.toMillis());
     }
 
     @Override
@@ -46,7 +51,7 @@ public final class DispatchLease implements LeaseStore {
     @Override
     public OptionalLong acquire(String me, Duration lease) throws SQLException {
         // Free, expired, or this master's own from before a restart (a new epoch fences the earlier process).
-        return take(me, lease, " AND (HOLDER IS NULL OR HOLDER = ? OR EXPIRES_AT < LOCALTIMESTAMP)");
+        return take(me, lease, " AND (HOLDER IS NULL OR HOLDER = ? OR EXPIRES_AT < CURRENT_TIMESTAMP)");
     }
 
     @Override
@@ -99,14 +104,14 @@ public final class DispatchLease implements LeaseStore {
 
     @Override
     public void release(String me, long epoch) throws SQLException {
-        update("UPDATE TG_LEASE SET HOLDER = NULL, EXPIRES_AT = LOCALTIMESTAMP WHERE NAME = 'dispatch' AND HOLDER = ? "
+        update("UPDATE TG_LEASE SET HOLDER = NULL, EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = 'dispatch' AND HOLDER = ? "
                 + "AND EPOCH = ?", me, epoch);
     }
 
     @Override
     public Optional<Holder> holder() throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < LOCALTIMESTAMP "
+             PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < CURRENT_TIMESTAMP "
                      + "THEN 1 ELSE 0 END " + TABLE_ROW)) {
             s.setQueryTimeout(timeoutSeconds);
             try (ResultSet r = s.executeQuery()) {
@@ -120,13 +125,13 @@ public final class DispatchLease implements LeaseStore {
 
     @Override
     public void seen(String me, String role) throws SQLException {
-        if (update("UPDATE TG_MASTER SET ROLE = ?, SEEN_AT = LOCALTIMESTAMP WHERE ID = ?", role, me) == 0) {
+        if (update("UPDATE TG_MASTER SET ROLE = ?, SEEN_AT = CURRENT_TIMESTAMP WHERE ID = ?", role, me) == 0) {
             try {
-                update("INSERT INTO TG_MASTER (ID, ROLE, STARTED_AT, SEEN_AT) VALUES (?, ?, LOCALTIMESTAMP, "
-                        + "LOCALTIMESTAMP)", me, role);
+                update("INSERT INTO TG_MASTER (ID, ROLE, STARTED_AT, SEEN_AT) VALUES (?, ?, CURRENT_TIMESTAMP, "
+                        + "CURRENT_TIMESTAMP)", me, role);
             } catch (SQLException e) {
                 // Another process of the same id inserted it meanwhile: the next call updates it.
-                if (update("UPDATE TG_MASTER SET ROLE = ?, SEEN_AT = LOCALTIMESTAMP WHERE ID = ?", role, me) == 0) {
+                if (update("UPDATE TG_MASTER SET ROLE = ?, SEEN_AT = CURRENT_TIMESTAMP WHERE ID = ?", role, me) == 0) {
                     throw e;
                 }
             }
@@ -134,13 +139,37 @@ public final class DispatchLease implements LeaseStore {
     }
 
     @Override
+    public int othersSeenWithin(String me, Duration within) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT COUNT(*) FROM TG_MASTER WHERE ID <> ? AND SEEN_AT > "
+                     + family().nowPlusMillis())) {
+            s.setQueryTimeout(timeoutSeconds);
+            s.setString(1, me);
+            s.setLong(2, -within.toMillis());
+            try (ResultSet r = s.executeQuery()) {
+                r.next();
+                return r.getInt(1);
+            }
+        }
+    }
+
+    @Override
     public WriteFence fence(String me, long epoch) {
         return c -> {
-            try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " AND HOLDER = ? AND EPOCH = ? "
-                    + family().fenceLock())) {
+            boolean postgres = family() == DatabaseFamily.POSTGRESQL;
+            // On PostgreSQL the same statement bounds how long this transaction may sit idle: a master that dies or
+            // stands still inside it would otherwise hold the lease row's lock until the server notices the lost
+            // connection (hours, with default TCP keepalive), and no standby could take over meanwhile.
+            String idleLimit = postgres ? ", set_config('idle_in_transaction_session_timeout', ?, true)" : "";
+            try (PreparedStatement s = c.prepareStatement("SELECT EPOCH" + idleLimit + " " + TABLE_ROW
+                    + " AND HOLDER = ? AND EPOCH = ? " + family().fenceLock())) {
                 s.setQueryTimeout(timeoutSeconds);
-                s.setString(1, me);
-                s.setLong(2, epoch);
+                int i = 1;
+                if (postgres) {
+                    s.setString(i++, Long.toString(idleInTransactionMillis));
+                }
+                s.setString(i++, me);
+                s.setLong(i, epoch);
                 try (ResultSet r = s.executeQuery()) {
                     if (!r.next()) {
                         throw new WriteFence.FencedOff("master " + me + " no longer holds the dispatch lease (epoch "

@@ -36,6 +36,9 @@ public interface LeaseStore {
     /** Records that {@code me} is alive in {@code role}. */
     void seen(String me, String role) throws SQLException;
 
+    /** How many masters other than {@code me} recorded that they were alive within {@code within}. */
+    int othersSeenWithin(String me, Duration within) throws SQLException;
+
     /** The check that lets a transaction of {@code me} commit only while it holds the lease under {@code epoch}. */
     WriteFence fence(String me, long epoch);
 }

@@ -30,6 +30,11 @@ import java.util.logging.Logger;
  * another holder, or a write the fence refused, ends its turn for good ({@code DEPOSED}): its memory of the tasks is
  * no longer the truth, and only a restart (which makes it a standby) brings it back. The fence, not the clock, is
  * what keeps a paused master from writing over its successor; the clock only keeps it from trying.
+ *
+ * <p>A master that saw no other master alive within a lease at its last renewal does not let its agents go when its
+ * database stops answering: no one can take over, and its agents would only lose their tasks' grace periods.
+ * Taking over runs on a thread of its own, so renewals go on while the unfinished tasks load; the master takes
+ * changes and dispatches only once that is done.
  */
 public final class MasterRole {
 
@@ -70,9 +75,16 @@ public final class MasterRole {
     /** Until when (nanoClock) the last successful renewal lets this master dispatch. */
     private volatile long validUntil;
     private volatile Optional<LeaseStore.Holder> lastSeenHolder = Optional.empty();
+    /** Whether taking over is done: the tasks loaded, agents served. Until then nothing is handed out or taken. */
+    private volatile boolean serving;
+    /** Set by {@link #halt()}: no more turns, no more calls to the listener. */
+    private volatile boolean halted;
+    /** Whether other masters were alive at the last renewal: only then may one take over from this one. */
+    private volatile boolean othersAlive = true;
 
     private ScheduledExecutorService ticker;
     private ExecutorService database;
+    private ExecutorService activation;
     private Future<?> pendingCall;
 
     public MasterRole(String id, LeaseStore lease, Duration leaseTime, LongSupplier nanoClock, Listener listener) {
@@ -108,7 +120,7 @@ public final class MasterRole {
 
     /** Whether this master may hand out work now: active, and its last renewal less than a lease ago. */
     public boolean mayDispatch() {
-        return state == State.ACTIVE && nanoClock.getAsLong() - validUntil < 0;
+        return state == State.ACTIVE && serving && nanoClock.getAsLong() - validUntil < 0;
     }
 
     /** The fence for the writer: only this epoch of this master commits. */
@@ -131,7 +143,7 @@ public final class MasterRole {
             OptionalLong taken = lease.family().allowsSeveralMasters() ? lease.acquire(id, leaseTime)
                     : OptionalLong.of(lease.takeOver(id, leaseTime));
             if (taken.isPresent()) {
-                activate(taken.getAsLong(), now);
+                activate(taken.getAsLong(), now, false);
             } else {
                 standBy();
             }
@@ -144,6 +156,7 @@ public final class MasterRole {
     public synchronized void start(ThreadFactory threads) {
         ticker = Executors.newSingleThreadScheduledExecutor(threads);
         database = Executors.newSingleThreadExecutor(threads);
+        activation = Executors.newSingleThreadExecutor(threads);
         long every = period().toMillis();
         ticker.scheduleWithFixedDelay(this::tickSafely, every, every, TimeUnit.MILLISECONDS);
     }
@@ -162,13 +175,13 @@ public final class MasterRole {
      */
     public void tick() {
         State now = state;
-        if (now == State.STOPPED || now == State.DEPOSED) {
+        if (halted || now == State.STOPPED || now == State.DEPOSED) {
             return;
         }
         long before = nanoClock.getAsLong();
         if (now == State.STANDBY || now == State.STARTING) {
             Optional<OptionalLong> taken = ask(() -> {
-                lease.seen(id, State.STANDBY.name());
+                seen(State.STANDBY);
                 OptionalLong epochTaken = lease.acquire(id, leaseTime);
                 if (epochTaken.isEmpty()) {
                     lastSeenHolder = lease.holder();
@@ -176,26 +189,45 @@ public final class MasterRole {
                 return epochTaken;
             });
             if (taken.isPresent() && taken.get().isPresent()) {
-                activate(taken.get().getAsLong(), before);
+                activate(taken.get().getAsLong(), before, true);
             }
             return;
         }
+        long heldEpoch = epoch;
         Optional<Boolean> renewed = ask(() -> {
-            boolean held = lease.renew(id, epoch, leaseTime);
+            boolean held = lease.renew(id, heldEpoch, leaseTime);
             if (held) {
-                lease.seen(id, State.ACTIVE.name());
+                // Taken as soon as the database answers, even after this turn stopped waiting: it did renew.
+                renewedAt(before);
+                seen(State.ACTIVE);
+                othersAlive = othersAlive();
             } else {
                 lastSeenHolder = lease.holder();
             }
             return held;
         });
-        if (renewed.isPresent() && renewed.get()) {
-            renewedAt(before);
-        } else if (renewed.isPresent()) {
+        if (renewed.isPresent() && !renewed.get()) {
             depose("master " + lastSeenHolder.map(LeaseStore.Holder::id).orElse("(none)") + " holds the dispatch lease "
                     + "now; this master's turn ended (restart it to stand by)");
-        } else {
+        } else if (renewed.isEmpty()) {
             overdue(nanoClock.getAsLong());
+        }
+    }
+
+    /** Records this master as alive; a failure here says nothing about the lease. */
+    private void seen(State as) {
+        try {
+            lease.seen(id, as.name());
+        } catch (SQLException e) {
+            LOG.fine(() -> "cannot record master " + id + " as " + as + ": " + e);
+        }
+    }
+
+    private boolean othersAlive() {
+        try {
+            return lease.othersSeenWithin(id, leaseTime.multipliedBy(2)) > 0;
+        } catch (SQLException e) {
+            return true;
         }
     }
 
@@ -204,17 +236,29 @@ public final class MasterRole {
         depose(reason + " (restart this master to stand by)");
     }
 
+    /**
+     * Takes no more turns and calls the listener no more: the first step of the master's stop, before it stops what
+     * the listener started. The lease stays held until {@link #stop()}.
+     */
+    public void halt() {
+        synchronized (this) {
+            halted = true;
+            if (ticker != null) {
+                ticker.shutdownNow();
+                database.shutdownNow();
+                activation.shutdownNow();
+            }
+        }
+    }
+
     /** Gives the lease up on the way out, so that a standby takes over at its next turn. */
     public void stop() {
+        halt();
         State was;
         synchronized (this) {
             was = state;
             state = State.STOPPED;
             why = "stopped";
-            if (ticker != null) {
-                ticker.shutdownNow();
-                database.shutdownNow();
-            }
         }
         if (was == State.ACTIVE || was == State.SUSPENDED || was == State.AWAY) {
             try {
@@ -227,20 +271,49 @@ public final class MasterRole {
         }
     }
 
-    private void activate(long newEpoch, long renewedAt) {
+    private void activate(long newEpoch, long renewedAt, boolean inBackground) {
         synchronized (this) {
+            if (halted || state == State.DEPOSED || state == State.STOPPED) {
+                return;
+            }
             epoch = newEpoch;
             validUntil = renewedAt + leaseTime.toNanos();
             state = State.ACTIVE;
-            why = "holds the dispatch lease (epoch " + newEpoch + ")";
+            serving = false;
+            why = "taking over: loading the unfinished tasks (epoch " + newEpoch + ")";
         }
-        LOG.info("master " + id + " is active: it holds the dispatch lease (epoch " + newEpoch + ")");
+        LOG.info("master " + id + " holds the dispatch lease (epoch " + newEpoch + "): taking over");
+        if (!inBackground || activation == null) {
+            // At start, or turns taken by a test: here and now.
+            takeOver(newEpoch);
+            return;
+        }
+        // Renewals go on meanwhile: loading a long queue may take longer than a lease.
+        activation.execute(() -> {
+            try {
+                takeOver(newEpoch);
+            } catch (RuntimeException e) {
+                LOG.log(Level.SEVERE, "master " + id + " could not take over", e);
+            }
+        });
+    }
+
+    private void takeOver(long newEpoch) {
         try {
             listener.becameActive();
         } catch (RuntimeException e) {
             depose("taking over failed: " + e.getMessage());
             throw e;
         }
+        synchronized (this) {
+            if (state != State.ACTIVE || epoch != newEpoch) {
+                return;
+            }
+            serving = true;
+            why = "holds the dispatch lease (epoch " + newEpoch + ")";
+        }
+        LOG.info("master " + id + " is active: it holds the dispatch lease (epoch " + newEpoch + ")");
+        listener.resumed();
     }
 
     private void standBy() {
@@ -258,14 +331,20 @@ public final class MasterRole {
 
     private void renewedAt(long before) {
         State was;
+        boolean lapsed;
         synchronized (this) {
             was = state;
-            if (was == State.DEPOSED || was == State.STOPPED) {
+            if (halted || was == State.DEPOSED || was == State.STOPPED) {
                 return;
             }
-            validUntil = before + leaseTime.toNanos();
+            lapsed = nanoClock.getAsLong() - validUntil >= 0;
+            if (before + leaseTime.toNanos() - validUntil > 0) {
+                validUntil = before + leaseTime.toNanos();
+            }
             state = State.ACTIVE;
-            why = "holds the dispatch lease (epoch " + epoch + ")";
+            if (serving) {
+                why = "holds the dispatch lease (epoch " + epoch + ")";
+            }
         }
         if (was == State.AWAY) {
             LOG.warning("master " + id + " reached its database again and still holds the lease: serving agents again");
@@ -273,6 +352,9 @@ public final class MasterRole {
         }
         if (was != State.ACTIVE) {
             LOG.warning("master " + id + " renewed its dispatch lease again: dispatching again");
+        }
+        if ((was != State.ACTIVE || lapsed) && serving) {
+            // Passes while the lease had lapsed handed out nothing: one now, for what waits.
             listener.resumed();
         }
     }
@@ -283,9 +365,9 @@ public final class MasterRole {
             return;
         }
         State was = state;
-        if (late >= leaseTime.toNanos() / 2 && was != State.AWAY) {
+        if (late >= leaseTime.toNanos() / 2 && was != State.AWAY && othersAlive) {
             synchronized (this) {
-                if (state == State.DEPOSED || state == State.STOPPED) {
+                if (halted || state == State.DEPOSED || state == State.STOPPED) {
                     return;
                 }
                 state = State.AWAY;
@@ -300,22 +382,28 @@ public final class MasterRole {
                     return;
                 }
                 state = State.SUSPENDED;
-                why = "cannot renew its dispatch lease (the database does not answer): not dispatching";
+                why = "cannot renew its dispatch lease (the database does not answer): not dispatching"
+                        + (othersAlive ? "" : "; no other master was alive, so its agents stay");
             }
             LOG.severe("master " + id + " " + why);
         }
     }
 
     private void depose(String reason) {
+        boolean tell;
         synchronized (this) {
             if (state == State.DEPOSED || state == State.STOPPED) {
                 return;
             }
             state = State.DEPOSED;
+            serving = false;
             why = reason;
+            tell = !halted;
         }
         LOG.severe("master " + id + ": " + reason);
-        listener.deposed(reason);
+        if (tell) {
+            listener.deposed(reason);
+        }
     }
 
     private interface DatabaseCall<T> {

@@ -150,6 +150,7 @@ public class Dispatcher {
     private ScheduledThreadPoolExecutor loop;
     private final AtomicBoolean passRequested = new AtomicBoolean();
     private volatile java.util.function.BooleanSupplier mayHandOut = () -> true;
+    private volatile boolean workersSentAway;
     /** What the event being handled assigned, by worker; sent when its writes are durable. Loop thread only. */
     private final Map<ConnectedWorker, List<Outgoing>> outgoing = new LinkedHashMap<>();
     /**
@@ -193,21 +194,33 @@ public class Dispatcher {
      * flight gets the grace period from now, for its agent to reconnect and claim it.
      */
     public void start() {
+        start(0);
+    }
+
+    /**
+     * As {@link #start()}, with {@code extraGraceSeconds} more for the attempts in flight: on a database several masters
+     * share, a master that took over from one cut off from the database waits for that one's agents, which it lets go
+     * only half a lease after its lease ran out; they may reach this one up to that long after it took over, and
+     * their tasks must not run twice meanwhile.
+     */
+    public void start(long extraGraceSeconds) {
         // Read here, on the starting thread: the loop's managed thread may not run until the application has started.
         List<Task> unfinished = store.loadUnfinished(SPEC_IN_MEMORY_CHARS);
+        long takeOverGrace = settings.lostAfterSeconds() + extraGraceSeconds;
         execute(() -> {
             int inFlight = 0;
             for (Task task : unfinished) {
                 live.add(task);
                 if (task.getAttemptId() != null) {
                     inFlight++;
-                    expireLater(task.getId(), task.getAttemptId(), "the master restarted while the task was in flight "
-                            + "and its worker did not reclaim it within " + settings.lostAfterSeconds() + " s");
+                    expireLater(task.getId(), task.getAttemptId(), "the master restarted (or another took over) while "
+                            + "the task was in flight and its worker did not reclaim it within " + takeOverGrace
+                            + " s", takeOverGrace);
                 }
             }
             int held = inFlight;
             LOG.info(() -> live.queuedCount() + " queued task(s) and " + held + " in flight taken over from the database"
-                    + (held == 0 ? "" : "; their agents have " + settings.lostAfterSeconds() + " s to reclaim them"));
+                    + (held == 0 ? "" : "; their agents have " + takeOverGrace + " s to reclaim them"));
         });
         requestDispatch();
     }
@@ -516,7 +529,9 @@ public class Dispatcher {
         LOG.info(() -> "worker " + worker.id() + " disconnected (" + why + "), " + inFlight.size()
                 + " task(s) in flight" + (inFlight.isEmpty() ? "" : "; they wait " + settings.lostAfterSeconds()
                 + " s for it"));
-        if (stopped) {
+        if (stopped || workersSentAway) {
+            // This master closed the stream itself: what the worker held is settled when the master takes workers
+            // again (see welcomeWorkersBack), or by the master that takes over.
             return;
         }
         String reason = "worker " + worker.id() + " disconnected while the task was in flight (" + why
@@ -668,6 +683,38 @@ public class Dispatcher {
      */
     public void handOutOnlyWhile(java.util.function.BooleanSupplier allowed) {
         this.mayHandOut = allowed;
+    }
+
+    /**
+     * This master is about to close every worker's stream because it cannot count on its lease (its database does not
+     * answer): those workers did not go away, they were sent to another master. Their attempts are not given up
+     * while this lasts; another master that takes over settles them, or {@link #welcomeWorkersBack} does.
+     */
+    public void sendWorkersAway() {
+        workersSentAway = true;
+    }
+
+    /**
+     * This master takes workers again, still holding its lease: every attempt in flight whose worker is not connected
+     * gets the grace period from now, as after a restart.
+     */
+    public void welcomeWorkersBack() {
+        execute(() -> {
+            workersSentAway = false;
+            int waiting = 0;
+            for (Task task : List.copyOf(live.all())) {
+                String attemptId = task.getAttemptId();
+                if (attemptId != null && registry.holderOf(task.getId(), attemptId).isEmpty()) {
+                    waiting++;
+                    expireLater(task.getId(), attemptId, "its worker did not come back within "
+                            + settings.lostAfterSeconds() + " s of this master taking workers again");
+                }
+            }
+            int held = waiting;
+            LOG.info(() -> "taking workers again; " + held + " attempt(s) in flight wait "
+                    + settings.lostAfterSeconds() + " s for their workers");
+        });
+        requestDispatch();
     }
 
     /** Asks for a dispatch pass; requests that arrive while one is pending fold into it. */
@@ -903,6 +950,10 @@ public class Dispatcher {
     }
 
     private void expireLater(String taskId, String attemptId, String reason) {
+        expireLater(taskId, attemptId, reason, settings.lostAfterSeconds());
+    }
+
+    private void expireLater(String taskId, String attemptId, String reason, long afterSeconds) {
         try {
             loop.schedule(() -> inBatch(() -> {
                 Optional<Task> changed = reaper.expire(taskId, attemptId, reason, Task.nowUtc());
@@ -910,7 +961,7 @@ public class Dispatcher {
                     save(changed.get());
                     dispatchPass();
                 }
-            }), settings.lostAfterSeconds(), TimeUnit.SECONDS);
+            }), afterSeconds, TimeUnit.SECONDS);
         } catch (RejectedExecutionException e) {
             if (!stopped) {
                 throw e;

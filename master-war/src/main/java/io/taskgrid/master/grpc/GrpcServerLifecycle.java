@@ -16,6 +16,7 @@ import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.config.InvalidSettings;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.output.OutputStore;
 import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.JoinTokenInterceptor;
 import io.taskgrid.master.security.JwtVerifier;
@@ -94,6 +95,9 @@ public class GrpcServerLifecycle {
     @Inject
     ThisMaster thisMaster;
 
+    @Inject
+    OutputStore outputs;
+
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
 
@@ -106,6 +110,9 @@ public class GrpcServerLifecycle {
     private EventLoopGroup workerGroup;
     private volatile boolean started;
     private MasterRole role;
+    private boolean severalMasters;
+    /** Set when the master stops: the gRPC server does not start again, whatever the lease's turns say. */
+    private volatile boolean stopping;
 
     void onStart(@Observes @Initialized(ApplicationScoped.class) Object event) {
         try {
@@ -121,8 +128,13 @@ public class GrpcServerLifecycle {
             store.open();
             checkSecretKeys(keyFileExisted);
             Duration leaseTime = Duration.ofSeconds(config.masterLeaseSeconds());
-            role = new MasterRole(masterId(config), new DispatchLease(store.dataSource(), leaseTime.dividedBy(2)),
-                    leaseTime, System::nanoTime, new Turns());
+            DispatchLease lease = new DispatchLease(store.dataSource(), leaseTime.dividedBy(2));
+            try {
+                severalMasters = lease.family().allowsSeveralMasters();
+            } catch (java.sql.SQLException e) {
+                throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
+            }
+            role = new MasterRole(masterId(config), lease, leaseTime, System::nanoTime, new Turns());
             thisMaster.joined(role);
             // Active at once when the lease is free (always on H2); otherwise a standby, which takes over later.
             role.join();
@@ -163,8 +175,9 @@ public class GrpcServerLifecycle {
         @Override
         public void becameActive() {
             store.writer().fence(role.fence(), role::fencedOff);
+            outputs.fence(role.fence());
             dispatcher.handOutOnlyWhile(role::mayDispatch);
-            dispatcher.start();
+            dispatcher.start(severalMasters ? config.masterLeaseSeconds() : 0);
             retention.start();
             startGrpc();
             dispatcher.requestDispatch();
@@ -172,12 +185,14 @@ public class GrpcServerLifecycle {
 
         @Override
         public void away() {
+            dispatcher.sendWorkersAway();
             stopGrpc();
         }
 
         @Override
         public void back() {
             startGrpc();
+            dispatcher.welcomeWorkersBack();
         }
 
         @Override
@@ -202,6 +217,9 @@ public class GrpcServerLifecycle {
     }
 
     private synchronized void startGrpc() {
+        if (stopping || server != null) {
+            return;
+        }
         InetSocketAddress address = credentials.enabled() ? bindAddress() : new InetSocketAddress(
                 InetAddress.getLoopbackAddress(), config.grpcPort());
         // Calls run on threads of the server's managed thread factory, so that CDI and JNDI work inside them; a pool
@@ -277,6 +295,11 @@ public class GrpcServerLifecycle {
     }
 
     void onStop(@Observes @BeforeDestroyed(ApplicationScoped.class) Object event) {
+        stopping = true;
+        if (role != null) {
+            // No turn may start what is being stopped here; the lease itself is given up last.
+            role.halt();
+        }
         retention.stop();
         dispatcher.stop();
         stopGrpc();

@@ -2,6 +2,7 @@ package io.taskgrid.master.output;
 
 import io.taskgrid.master.task.TaskState;
 import io.taskgrid.master.task.TaskTransitions;
+import io.taskgrid.master.task.WriteFence;
 import io.taskgrid.master.task.WriterConnection;
 
 import javax.sql.DataSource;
@@ -76,12 +77,18 @@ final class ChunkWriter implements AutoCloseable {
     private final Thread thread;
     private volatile boolean closed;
     private final WriterConnection connection;
+    private volatile WriteFence fence = WriteFence.NONE;
 
     ChunkWriter(DataSource dataSource, ThreadFactory threads) {
         this.connection = new WriterConnection(dataSource);
         this.thread = threads.newThread(this::run);
         this.thread.setName("taskgrid-output-writer");
         this.thread.start();
+    }
+
+    /** From now on every transaction first checks {@code fence}; output it refuses is not stored. */
+    void fence(WriteFence writeFence) {
+        this.fence = writeFence;
     }
 
     CompletableFuture<Void> write(Op op) {
@@ -123,6 +130,7 @@ final class ChunkWriter implements AutoCloseable {
         while (true) {
             try {
                 Connection c = connection.get();
+                fence.check(c);
                 boolean[] written = new boolean[batch.size()];
                 Map<String, Boolean> current = new HashMap<>();
                 for (int i = 0; i < batch.size(); i++) {
@@ -140,6 +148,10 @@ final class ChunkWriter implements AutoCloseable {
                         pending.done().completeExceptionally(new AttemptNotCurrent(pending.op().attemptId()));
                     }
                 }
+                return;
+            } catch (WriteFence.FencedOff e) {
+                connection.rollback();
+                batch.forEach(p -> p.done().completeExceptionally(e));
                 return;
             } catch (SQLException e) {
                 connection.rollback();

@@ -85,6 +85,14 @@ public class OutputStore {
         return writer;
     }
 
+    /**
+     * Output is stored only while this master holds its database's dispatch lease: a master cut off or paused past
+     * it must not overwrite what the agents sent through its successor since.
+     */
+    public void fence(io.taskgrid.master.task.WriteFence fence) {
+        writer().fence(fence);
+    }
+
     public synchronized OutputWindow window() {
         if (window == null) {
             window = new OutputWindow(config.outputLimitBytes());

@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -54,7 +53,7 @@ class MasterRoleTest {
 
         assertThat(a.state()).isEqualTo(MasterRole.State.ACTIVE);
         assertThat(a.mayDispatch()).isTrue();
-        assertThat(turnsA.events).containsExactly("active");
+        assertThat(turnsA.events).containsExactly("active", "resumed");
         assertThat(b.state()).isEqualTo(MasterRole.State.STANDBY);
         assertThat(b.mayDispatch()).isFalse();
         assertThat(b.why()).contains("master a holds the dispatch lease");
@@ -65,7 +64,7 @@ class MasterRoleTest {
         b.tick();
 
         assertThat(b.state()).isEqualTo(MasterRole.State.ACTIVE);
-        assertThat(turnsB.events).containsExactly("active");
+        assertThat(turnsB.events).containsExactly("active", "resumed");
         assertThat(a.mayDispatch()).isFalse();
     }
 
@@ -94,7 +93,7 @@ class MasterRoleTest {
         a.tick();
         assertThat(a.state()).isEqualTo(MasterRole.State.DEPOSED);
         assertThat(a.why()).contains("master b holds the dispatch lease");
-        assertThat(turnsA.events).containsExactly("active", "deposed");
+        assertThat(turnsA.events).containsExactly("active", "resumed", "deposed");
         a.tick();
         assertThat(a.state()).as("for good").isEqualTo(MasterRole.State.DEPOSED);
     }
@@ -105,6 +104,8 @@ class MasterRoleTest {
         Cuttable database = new Cuttable(shared());
         MasterRole a = role("a", database, turns);
         a.join();
+        role("b", shared(), new Turns()).join();
+        a.tick();
 
         database.cut = true;
         a.tick();
@@ -113,18 +114,102 @@ class MasterRoleTest {
         assertThat(a.mayDispatch()).isFalse();
         a.tick();
         assertThat(a.state()).isEqualTo(MasterRole.State.SUSPENDED);
-        assertThat(turns.events).containsExactly("active");
+        assertThat(turns.events).containsExactly("active", "resumed");
         clock.addAndGet(LEASE.toNanos() / 2);
         a.tick();
-        assertThat(a.state()).isEqualTo(MasterRole.State.AWAY);
-        assertThat(turns.events).containsExactly("active", "away");
+        assertThat(a.state()).as("b was alive: it may take over, and the agents must find it")
+                .isEqualTo(MasterRole.State.AWAY);
+        assertThat(turns.events).containsExactly("active", "resumed", "away");
 
         database.cut = false;
         a.tick();
 
         assertThat(a.state()).isEqualTo(MasterRole.State.ACTIVE);
         assertThat(a.mayDispatch()).isTrue();
-        assertThat(turns.events).containsExactly("active", "away", "back", "resumed");
+        assertThat(turns.events).containsExactly("active", "resumed", "away", "back", "resumed");
+    }
+
+    @Test
+    void aMasterAloneOnItsDatabaseKeepsItsAgentsThroughAnOutage() {
+        Turns turns = new Turns();
+        Cuttable database = new Cuttable(shared());
+        MasterRole a = role("a", database, turns);
+        a.join();
+        a.tick();
+
+        database.cut = true;
+        clock.addAndGet(LEASE.toNanos() * 10);
+        a.tick();
+        a.tick();
+
+        assertThat(a.state()).isEqualTo(MasterRole.State.SUSPENDED);
+        assertThat(a.why()).contains("no other master was alive");
+        assertThat(turns.events).as("no one could take over: letting the agents go would only cost them")
+                .containsExactly("active", "resumed");
+        database.cut = false;
+        a.tick();
+        assertThat(a.mayDispatch()).isTrue();
+    }
+
+    @Test
+    void aRenewalAfterTheLeaseLapsedAsksForADispatchPassEvenIfTheMasterNeverLookedSuspended() {
+        Turns turns = new Turns();
+        MasterRole a = role("a", shared(), turns);
+        a.join();
+
+        clock.addAndGet(LEASE.toNanos() + 1);
+        assertThat(a.mayDispatch()).isFalse();
+        a.tick();
+
+        assertThat(a.mayDispatch()).isTrue();
+        assertThat(turns.events).as("passes in the lapse handed out nothing: one more now")
+                .containsExactly("active", "resumed", "resumed");
+    }
+
+    @Test
+    void aStandbyTakingOverTakesNoChangesUntilItHasLoadedTheTasksAndRenewsMeanwhile() throws Exception {
+        java.util.concurrent.CountDownLatch loading = new java.util.concurrent.CountDownLatch(1);
+        Turns turnsB = new Turns() {
+            @Override
+            public void becameActive() {
+                super.becameActive();
+                try {
+                    loading.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        MasterRole a = role("a", shared(), new Turns());
+        MasterRole b = role("b", shared(), turnsB);
+        a.join();
+        b.join();
+        b.start(runnable -> {
+            Thread thread = new Thread(runnable);
+            thread.setDaemon(true);
+            return thread;
+        });
+        try {
+            a.stop();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                    .until(() -> turnsB.events.contains("active"));
+
+            assertThat(b.state()).isEqualTo(MasterRole.State.ACTIVE);
+            assertThat(b.mayDispatch()).as("still loading").isFalse();
+            assertThat(b.why()).contains("taking over");
+            long epoch = new DispatchLease(dataSource, Duration.ofSeconds(2)).holder().orElseThrow().epoch();
+            Thread.sleep(LEASE.toMillis() + 500);
+            assertThat(new DispatchLease(dataSource, Duration.ofSeconds(2)).holder().orElseThrow())
+                    .as("renewed while loading: the lease has not run out").returns(false, LeaseStore.Holder::expired)
+                    .returns(epoch, LeaseStore.Holder::epoch);
+
+            loading.countDown();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(b::mayDispatch);
+            assertThat(turnsB.events).containsExactly("active", "resumed");
+        } finally {
+            loading.countDown();
+            b.halt();
+        }
     }
 
     @Test
@@ -137,7 +222,7 @@ class MasterRoleTest {
 
         assertThat(a.state()).isEqualTo(MasterRole.State.DEPOSED);
         assertThat(a.mayDispatch()).isFalse();
-        assertThat(turns.events).containsExactly("active", "deposed");
+        assertThat(turns.events).containsExactly("active", "resumed", "deposed");
     }
 
     @Test
@@ -187,8 +272,8 @@ class MasterRoleTest {
         }
     }
 
-    private static final class Turns implements MasterRole.Listener {
-        final List<String> events = new ArrayList<>();
+    private static class Turns implements MasterRole.Listener {
+        final List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
         boolean failToStart;
 
         @Override
@@ -274,6 +359,12 @@ class MasterRoleTest {
         public void seen(String me, String role) throws SQLException {
             reachable();
             real.seen(me, role);
+        }
+
+        @Override
+        public int othersSeenWithin(String me, Duration within) throws SQLException {
+            reachable();
+            return real.othersSeenWithin(me, within);
         }
 
         @Override

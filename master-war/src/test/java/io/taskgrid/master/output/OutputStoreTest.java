@@ -134,4 +134,20 @@ class OutputStoreTest {
         assertThat(storedBytes(other)).isEqualTo(4L * CHUNK);
         assertThat(storedBytes(one)).isEqualTo(2L * CHUNK);
     }
+
+    @Test
+    void outputTheLeasesFenceRefusesIsNotStored() throws Exception {
+        String task = aTask();
+        runs(task, "a1");
+        store.fence(c -> {
+            throw new io.taskgrid.master.task.WriteFence.FencedOff("master m no longer holds the dispatch lease");
+        });
+
+        CompletableFuture<Long> refused = store.append(task, "a1", StdStream.STDOUT, 0, new byte[] {'x'});
+
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> refused.get(10, TimeUnit.SECONDS))
+                .hasCauseInstanceOf(io.taskgrid.master.task.WriteFence.FencedOff.class);
+        org.assertj.core.api.Assertions.assertThat(TestDatabase.rows(db, "SELECT COUNT(*) FROM TG_OUTPUT_CHUNK"))
+                .containsExactly(java.util.List.of("0"));
+    }
 }

@@ -318,4 +318,23 @@ class TaskStoreTest {
                 .hasMessageContaining("the secret key file /etc/lost.key (taskgrid.secret.key.file) does not exist, but "
                         + "the database holds 1 sealed secretEnv value(s)");
     }
+
+    @Test
+    void aWriteTheFenceRefusesIsNotStoredAndTheWriterSaysWhy() throws Exception {
+        store = TestDatabase.openStore(dir);
+        Task before = aQueuedTask().cmd("echo fenced").build();
+        await(store.save(before));
+        java.util.List<String> fencedOff = new java.util.concurrent.CopyOnWriteArrayList<>();
+        store.writer().fence(c -> {
+            throw new WriteFence.FencedOff("master m no longer holds the dispatch lease (epoch 1)");
+        }, fencedOff::add);
+
+        Task after = aQueuedTask().cmd("echo after").build();
+        CompletableFuture<Void> refused = store.save(after);
+
+        assertThatThrownBy(() -> await(refused)).hasCauseInstanceOf(WriteFence.FencedOff.class);
+        assertThat(fencedOff).containsExactly("master m no longer holds the dispatch lease (epoch 1)");
+        assertThat(TestDatabase.rows(store.dataSource(), "SELECT CMD FROM TG_TASK ORDER BY CMD"))
+                .containsExactly(java.util.List.of("echo fenced"));
+    }
 }

@@ -165,6 +165,42 @@ class DispatchLeaseContractTest {
         assertThatThrownBy(() -> fence(dataSource, lease.fence("a", a))).isInstanceOf(WriteFence.FencedOff.class);
     }
 
+    /**
+     * A master that dies or stands still inside a transaction that passed the fence would hold the lease row's lock
+     * until PostgreSQL noticed the lost connection (hours): the fence bounds how long such a transaction may sit idle.
+     */
+    @org.junit.jupiter.api.Test
+    void onPostgresqlATransactionLeftIdleAfterTheFenceIsEndedAndTheTakeoverGoesThrough() throws Exception {
+        DataSource dataSource = database("postgresql");
+        DispatchLease lease = new DispatchLease(dataSource, Duration.ofSeconds(1));
+        long a = lease.acquire("a", SHORT).orElseThrow();
+        Thread.sleep(SHORT.toMillis() + 300);
+
+        try (Connection stalled = dataSource.getConnection()) {
+            stalled.setAutoCommit(false);
+            lease.fence("a", a).check(stalled);
+            long before = System.nanoTime();
+            OptionalLong taken = lease.acquire("b", LONG);
+            double waited = (System.nanoTime() - before) / 1e9;
+
+            assertThat(taken).as("a's idle transaction was ended, b took the lease").isPresent();
+            assertThat(waited).isBetween(0.5, 4.0);
+            assertThatThrownBy(stalled::commit).isInstanceOf(SQLException.class);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void othersAliveAreThoseSeenWithinTheWindow(String family) throws Exception {
+        DispatchLease lease = new DispatchLease(database(family), Duration.ofSeconds(5));
+        lease.seen("a", "ACTIVE");
+        assertThat(lease.othersSeenWithin("a", Duration.ofSeconds(5))).isZero();
+        lease.seen("b", "STANDBY");
+        assertThat(lease.othersSeenWithin("a", Duration.ofSeconds(5))).isEqualTo(1);
+        Thread.sleep(700);
+        assertThat(lease.othersSeenWithin("a", Duration.ofMillis(500))).as("b not seen for 700 ms").isZero();
+    }
+
     @ParameterizedTest
     @MethodSource("families")
     void mastersAreRecordedWithTheirRole(String family) throws Exception {
