@@ -155,8 +155,9 @@ public final class GroupCommit implements AutoCloseable {
             } catch (WriteFence.FencedOff e) {
                 connection.rollback();
                 LOG.severe("nothing written: " + e.getMessage());
-                batch.forEach(p -> p.done().completeExceptionally(e));
+                // The master steps down before anyone hears that a change failed.
                 fencedOff.accept(e.getMessage());
+                batch.forEach(p -> p.done().completeExceptionally(e));
                 return;
             } catch (SQLException e) {
                 connection.rollback();
