@@ -172,15 +172,17 @@ class DispatchLeaseContractTest {
     @org.junit.jupiter.api.Test
     void onPostgresqlATransactionLeftIdleAfterTheFenceIsEndedAndTheTakeoverGoesThrough() throws Exception {
         DataSource dataSource = database("postgresql");
-        DispatchLease lease = new DispatchLease(dataSource, Duration.ofSeconds(1));
-        long a = lease.acquire("a", SHORT).orElseThrow();
+        // a's transactions may sit idle 1 s; b's statements wait up to 5 s for a lock.
+        DispatchLease leaseOfA = new DispatchLease(dataSource, Duration.ofSeconds(1));
+        DispatchLease leaseOfB = new DispatchLease(dataSource, Duration.ofSeconds(5));
+        long a = leaseOfA.acquire("a", SHORT).orElseThrow();
         Thread.sleep(SHORT.toMillis() + 300);
 
         try (Connection stalled = dataSource.getConnection()) {
             stalled.setAutoCommit(false);
-            lease.fence("a", a).check(stalled);
+            leaseOfA.fence("a", a).check(stalled);
             long before = System.nanoTime();
-            OptionalLong taken = lease.acquire("b", LONG);
+            OptionalLong taken = leaseOfB.acquire("b", LONG);
             double waited = (System.nanoTime() - before) / 1e9;
 
             assertThat(taken).as("a's idle transaction was ended, b took the lease").isPresent();
