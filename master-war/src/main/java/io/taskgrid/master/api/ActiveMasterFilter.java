@@ -2,6 +2,7 @@ package io.taskgrid.master.api;
 
 import io.taskgrid.master.cluster.MasterRole;
 import io.taskgrid.master.cluster.ThisMaster;
+import io.taskgrid.master.http.HttpMethods;
 import io.taskgrid.master.http.Problems;
 import jakarta.annotation.Priority;
 import jakarta.inject.Inject;
@@ -10,8 +11,6 @@ import jakarta.ws.rs.container.ContainerRequestContext;
 import jakarta.ws.rs.container.ContainerRequestFilter;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.ext.Provider;
-
-import java.util.Set;
 
 /**
  * Changes go to the active master only. A standby reads the same database and answers reads, but its memory holds no
@@ -24,14 +23,12 @@ import java.util.Set;
 @Priority(Priorities.AUTHORIZATION + 50)
 public class ActiveMasterFilter implements ContainerRequestFilter {
 
-    private static final Set<String> READS = Set.of("GET", "HEAD", "OPTIONS");
-
     @Inject
     ThisMaster thisMaster;
 
     @Override
     public void filter(ContainerRequestContext request) {
-        boolean change = !READS.contains(request.getMethod());
+        boolean change = !HttpMethods.isRead(request.getMethod());
         String path = request.getUriInfo().getPath();
         boolean fromMemory = path.startsWith("workers") || path.startsWith("/workers");
         if ((!change && !fromMemory) || thisMaster.isActive()) {

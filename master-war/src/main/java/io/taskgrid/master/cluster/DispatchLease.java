@@ -155,14 +155,20 @@ public final class DispatchLease implements LeaseStore {
 
     @Override
     public WriteFence fence(String me, long epoch) {
+        DatabaseFamily known;
+        try {
+            known = family();
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
+        }
+        boolean postgres = known == DatabaseFamily.POSTGRESQL;
+        // On PostgreSQL the same statement bounds how long this transaction may sit idle: a master that dies or stands
+        // still inside it would otherwise hold the lease row's lock until the server notices the lost connection
+        // (hours, with default TCP keepalive), and no standby could take over meanwhile.
+        String sql = "SELECT EPOCH" + (postgres ? ", set_config('idle_in_transaction_session_timeout', ?, true)" : "")
+                + " " + TABLE_ROW + " AND HOLDER = ? AND EPOCH = ? " + known.fenceLock();
         return c -> {
-            boolean postgres = family() == DatabaseFamily.POSTGRESQL;
-            // On PostgreSQL the same statement bounds how long this transaction may sit idle: a master that dies or
-            // stands still inside it would otherwise hold the lease row's lock until the server notices the lost
-            // connection (hours, with default TCP keepalive), and no standby could take over meanwhile.
-            String idleLimit = postgres ? ", set_config('idle_in_transaction_session_timeout', ?, true)" : "";
-            try (PreparedStatement s = c.prepareStatement("SELECT EPOCH" + idleLimit + " " + TABLE_ROW
-                    + " AND HOLDER = ? AND EPOCH = ? " + family().fenceLock())) {
+            try (PreparedStatement s = c.prepareStatement(sql)) {
                 s.setQueryTimeout(timeoutSeconds);
                 int i = 1;
                 if (postgres) {

@@ -24,6 +24,7 @@ import io.taskgrid.master.security.MasterFiles;
 import io.taskgrid.master.security.TransportPolicy;
 import io.taskgrid.master.task.Retention;
 import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.task.WriteFence;
 import io.taskgrid.master.text.SafeText;
 import io.taskgrid.proto.Keepalive;
 import io.taskgrid.proto.WorkerLimits;
@@ -174,8 +175,9 @@ public class GrpcServerLifecycle {
 
         @Override
         public void becameActive() {
-            store.writer().fence(role.fence(), role::fencedOff);
-            outputs.fence(role.fence());
+            WriteFence fence = role.fence();
+            store.writer().fence(fence, role::fencedOff);
+            outputs.fence(fence);
             dispatcher.handOutOnlyWhile(role::mayDispatch);
             dispatcher.start(severalMasters ? config.masterLeaseSeconds() : 0);
             retention.start();

@@ -1,5 +1,6 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.http.HttpMethods;
 import io.taskgrid.master.http.Problems;
 import io.taskgrid.master.text.SafeText;
 import jakarta.annotation.Priority;
@@ -13,7 +14,6 @@ import jakarta.ws.rs.ext.Provider;
 
 import java.util.Locale;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * What a browser on another origin could make the master do on its own, without reading an answer: send a "simple"
@@ -40,8 +40,6 @@ import java.util.Set;
 @Priority(Priorities.AUTHENTICATION + 1)
 public class StateChangeGuard implements ContainerRequestFilter {
 
-    private static final Set<String> READS = Set.of("GET", "HEAD", "OPTIONS");
-
     @Inject
     Credentials credentials;
 
@@ -67,7 +65,7 @@ public class StateChangeGuard implements ContainerRequestFilter {
 
     static Optional<Refusal> refusal(String method, String origin, String scheme, String host, String contentType,
                                      boolean hasBody, boolean authEnabled) {
-        if (method == null || READS.contains(method.toUpperCase(Locale.ROOT))) {
+        if (method == null || HttpMethods.isRead(method)) {
             return Optional.empty();
         }
         if (!authEnabled && origin != null && !sameOrigin(origin, scheme, host)) {
