@@ -44,6 +44,21 @@ public enum DatabaseFamily {
         return severalMasters;
     }
 
+    /** The channel on which a change for the active master is announced (PostgreSQL's LISTEN/NOTIFY). */
+    public static final String INBOX_CHANNEL = "taskgrid_inbox";
+
+    /**
+     * Tells the active master, once the transaction commits, that a change waits for it: on PostgreSQL a NOTIFY on
+     * {@link #INBOX_CHANNEL}; on H2, where the one master takes every change itself, nothing.
+     */
+    public void announce(Connection c) throws SQLException {
+        if (this == POSTGRESQL) {
+            try (java.sql.Statement s = c.createStatement()) {
+                s.execute("NOTIFY " + INBOX_CHANNEL);
+            }
+        }
+    }
+
     /** The family of the database behind {@code c}. */
     public static DatabaseFamily of(Connection c) throws SQLException {
         String product = c.getMetaData().getDatabaseProductName();

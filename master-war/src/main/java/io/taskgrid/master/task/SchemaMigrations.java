@@ -37,14 +37,19 @@ public final class SchemaMigrations {
     private SchemaMigrations() {
     }
 
-    /** The supported databases, and what their SQL calls unbounded text. */
+    /**
+     * The supported databases, what their SQL calls unbounded text, and how an index is limited to the few rows a
+     * query looks for (a partial index, where the database has them).
+     */
     public enum Vendor {
-        H2("CLOB"), POSTGRESQL("TEXT");
+        H2("CLOB", ""), POSTGRESQL("TEXT", "WHERE ADOPTED = FALSE");
 
         final String textType;
+        final String onlyNotAdopted;
 
-        Vendor(String textType) {
+        Vendor(String textType, String onlyNotAdopted) {
             this.textType = textType;
+            this.onlyNotAdopted = onlyNotAdopted;
         }
 
         public static Vendor of(Connection connection) throws SQLException {
@@ -77,7 +82,7 @@ public final class SchemaMigrations {
                 // (flyway.location): an empty folder cannot be found through Liberty's class loader.
                 .skipDefaultCallbacks(true)
                 .callbackLocations("classpath:db/callback")
-                .placeholders(Map.of("text", vendor.textType))
+                .placeholders(Map.of("text", vendor.textType, "onlyNotAdopted", vendor.onlyNotAdopted))
                 .baselineOnMigrate(true)
                 .baselineVersion("0")
                 .cleanDisabled(true)

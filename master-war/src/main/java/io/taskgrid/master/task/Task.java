@@ -333,6 +333,9 @@ public class Task {
         return Optional.of(state);
     }
 
+    /** The reason of a task cancelled before any worker held it. */
+    public static final String CANCELLED_WHILE_QUEUED = "cancelled while queued";
+
     /**
      * A queued task is CANCELLED at once; one in flight is marked, and its worker must stop it. The first caller to
      * ask is the one recorded.
@@ -348,7 +351,7 @@ public class Task {
         dirty = true;
         if (state == TaskState.QUEUED) {
             moveTo(TaskState.CANCELLED);
-            reason = "cancelled while queued";
+            reason = CANCELLED_WHILE_QUEUED;
             finishedAt = now;
             return CancelOutcome.CANCELLED;
         }

@@ -431,20 +431,12 @@ public class TaskStore {
     // ---- the live tasks, at start and at dispatch ----
 
     /**
-     * Every task that has not ended, oldest first, with its attempt in flight. Commands and environments longer than
-     * {@code specChars} are left out (see {@link #loadSpec}), so that a long queue of large tasks does not fill the
-     * heap.
+     * Every task that has not ended and that the active master has taken (see {@link #adoptWaiting}), oldest first,
+     * with its attempt in flight. Commands and environments longer than {@code specChars} are left out (see
+     * {@link #loadSpec}), so that a long queue of large tasks does not fill the heap.
      */
     public List<Task> loadUnfinished(int specChars) {
-        String small = "COALESCE(LENGTH(CMD), 0) + COALESCE(LENGTH(ENV_JSON), 0) <= " + specChars;
-        String sql = "SELECT ID, CASE WHEN " + small + " THEN CMD END, STATE, CASE WHEN " + small + " THEN ENV_JSON END, "
-                + "CWD, TIMEOUT_SECONDS, WORKER_ID, ATTEMPT_ID, SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, MAX_ATTEMPTS, "
-                + "RETRIES, ATTEMPT_COUNT, RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, "
-                + "PRIORITY, REQUIRES, CANCELLED_BY FROM TG_TASK WHERE STATE IN "
-                + TaskState.sqlList(TaskState.unfinished()) + " ORDER BY ID";
         Map<String, Attempt> inFlight = new HashMap<>();
-        List<Task> tasks = new ArrayList<>();
-        EnvConverter env = new EnvConverter();
         try (Connection c = dataSource.getConnection()) {
             try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
                     + "A.STARTED_AT FROM TG_ATTEMPT A JOIN TG_TASK T ON T.ATTEMPT_ID = A.ID "
@@ -454,25 +446,151 @@ public class TaskStore {
                             time(r.getTimestamp(4)), time(r.getTimestamp(5))));
                 }
             }
-            try (PreparedStatement s = c.prepareStatement(sql)) {
-                s.setFetchSize(1000);
-                try (ResultSet r = s.executeQuery()) {
-                    while (r.next()) {
-                        String cmd = r.getString(2);
-                        Task task = Task.fromRow(r.getString(1), cmd, TaskState.valueOf(r.getString(3)),
-                                cmd == null ? null : env.convertToEntityAttribute(r.getString(4)), r.getString(5),
-                                r.getObject(6, Long.class), r.getString(7), r.getString(8),
-                                time(r.getTimestamp(9)), time(r.getTimestamp(10)), time(r.getTimestamp(11)),
-                                r.getInt(12), r.getInt(13), r.getInt(14), r.getInt(15), r.getBoolean(16),
-                                r.getString(17), r.getString(18), r.getInt(19), r.getInt(20), r.getString(21));
-                        task.restoreCancelledBy(r.getString(22));
-                        tasks.add(Task.restored(task, task.getAttemptId() == null ? null
-                                : inFlight.get(task.getAttemptId())));
-                    }
-                }
+            try (PreparedStatement s = c.prepareStatement(liveTaskQuery(specChars, "STATE IN "
+                    + TaskState.sqlList(TaskState.unfinished()) + " AND ADOPTED = TRUE"))) {
+                return liveTasks(s, inFlight);
             }
         } catch (SQLException e) {
             throw new IllegalStateException("cannot load the unfinished tasks: " + e.getMessage(), e);
+        }
+    }
+
+    /** The most tasks one {@link #adoptWaiting} takes. */
+    public static final int ADOPT_AT_ONCE = 1000;
+
+    /**
+     * Takes up to {@link #ADOPT_AT_ONCE} of the tasks that other masters stored for the active master
+     * ({@link #insertForActive}), oldest first, marking them taken in a transaction {@code fence} guards, and returns
+     * them as {@link #loadUnfinished} would. A task is returned once: by this call or by a {@link #loadUnfinished}
+     * that ran after it, never by both, however a takeover and a wake-up interleave.
+     */
+    public List<Task> adoptWaiting(int specChars, WriteFence fence) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+                List<String> ids = new ArrayList<>();
+                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ADOPTED = FALSE "
+                        + "ORDER BY ID FOR UPDATE")) {
+                    s.setMaxRows(ADOPT_AT_ONCE);
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            ids.add(r.getString(1));
+                        }
+                    }
+                }
+                if (ids.isEmpty()) {
+                    c.commit();
+                    return List.of();
+                }
+                List<Task> taken = new ArrayList<>(ids.size());
+                for (int from = 0; from < ids.size(); from += 100) {
+                    List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+                    String in = "(" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")";
+                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET ADOPTED = TRUE WHERE ID IN " + in)) {
+                        for (int i = 0; i < part.size(); i++) {
+                            s.setString(i + 1, part.get(i));
+                        }
+                        s.executeUpdate();
+                    }
+                    try (PreparedStatement s = c.prepareStatement(liveTaskQuery(specChars, "ID IN " + in))) {
+                        for (int i = 0; i < part.size(); i++) {
+                            s.setString(i + 1, part.get(i));
+                        }
+                        taken.addAll(liveTasks(s, Map.of()));
+                    }
+                }
+                c.commit();
+                return taken;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Stores new tasks for the active master, from a master that is not active: QUEUED, not yet taken
+     * ({@code ADOPTED = FALSE}), all or none in one transaction with the Idempotency-Key's rows, and announced so that
+     * the active master takes them at once (see {@link #adoptWaiting}).
+     *
+     * @throws SQLException as the database says; a duplicate Idempotency-Key as its unique constraint does
+     */
+    public void insertForActive(List<Task> tasks, String scopedKey, String requestHash,
+                                SqlWork announce) throws SQLException {
+        List<Rows.Change> changes = new ArrayList<>(tasks.size());
+        String firstId = tasks.get(0).getId();
+        for (int i = 0; i < tasks.size(); i++) {
+            Task task = tasks.get(i);
+            String key = scopedKey == null ? null : i == 0 ? scopedKey : batchMemberKey(scopedKey, firstId, i);
+            changes.add(changeOf(task, keyRow(task, key, requestHash)));
+        }
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT);
+                     PreparedStatement insertKey = c.prepareStatement(Rows.KeyRow.INSERT)) {
+                    for (Rows.Change change : changes) {
+                        change.task().bindInsert(insertTask);
+                        insertTask.addBatch();
+                    }
+                    insertTask.executeBatch();
+                    // One by one: a key another request stored first fails with the database's own error, which
+                    // the caller tells from others (a batch's error wraps it differently on each driver).
+                    for (Rows.Change change : changes) {
+                        if (change.key() != null) {
+                            change.key().bindInsert(insertKey);
+                            insertKey.executeUpdate();
+                        }
+                    }
+                }
+                try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET ADOPTED = FALSE WHERE ID = ?")) {
+                    for (Task task : tasks) {
+                        s.setString(1, task.getId());
+                        s.addBatch();
+                    }
+                    s.executeBatch();
+                }
+                announce.run(c);
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    /** Work on a connection inside a transaction of the store's. */
+    @FunctionalInterface
+    public interface SqlWork {
+        void run(Connection c) throws SQLException;
+    }
+
+    private static String liveTaskQuery(int specChars, String where) {
+        String small = "COALESCE(LENGTH(CMD), 0) + COALESCE(LENGTH(ENV_JSON), 0) <= " + specChars;
+        return "SELECT ID, CASE WHEN " + small + " THEN CMD END, STATE, CASE WHEN " + small + " THEN ENV_JSON END, "
+                + "CWD, TIMEOUT_SECONDS, WORKER_ID, ATTEMPT_ID, SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, MAX_ATTEMPTS, "
+                + "RETRIES, ATTEMPT_COUNT, RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, "
+                + "PRIORITY, REQUIRES, CANCELLED_BY FROM TG_TASK WHERE " + where + " ORDER BY ID";
+    }
+
+    private List<Task> liveTasks(PreparedStatement s, Map<String, Attempt> inFlight) throws SQLException {
+        List<Task> tasks = new ArrayList<>();
+        EnvConverter env = new EnvConverter();
+        s.setFetchSize(1000);
+        try (ResultSet r = s.executeQuery()) {
+            while (r.next()) {
+                String cmd = r.getString(2);
+                Task task = Task.fromRow(r.getString(1), cmd, TaskState.valueOf(r.getString(3)),
+                        cmd == null ? null : env.convertToEntityAttribute(r.getString(4)), r.getString(5),
+                        r.getObject(6, Long.class), r.getString(7), r.getString(8),
+                        time(r.getTimestamp(9)), time(r.getTimestamp(10)), time(r.getTimestamp(11)),
+                        r.getInt(12), r.getInt(13), r.getInt(14), r.getInt(15), r.getBoolean(16),
+                        r.getString(17), r.getString(18), r.getInt(19), r.getInt(20), r.getString(21));
+                task.restoreCancelledBy(r.getString(22));
+                tasks.add(Task.restored(task, task.getAttemptId() == null ? null
+                        : inFlight.get(task.getAttemptId())));
+            }
         }
         return tasks;
     }
@@ -533,6 +651,25 @@ public class TaskStore {
             }
         } catch (SQLException e) {
             throw new IllegalStateException("cannot read task " + id + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** How full the queue is, from the database: what the caps are checked against where no queue is in memory. */
+    public record QueueCounts(long queued, long unfinishedOfCaller) {
+    }
+
+    public QueueCounts queueCounts(String caller) {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT COALESCE(SUM(CASE WHEN STATE = 'QUEUED' THEN 1 ELSE 0 END), 0), "
+                     + "COALESCE(SUM(CASE WHEN SUBMITTED_BY = ? THEN 1 ELSE 0 END), 0) FROM TG_TASK WHERE STATE IN "
+                     + TaskState.sqlList(TaskState.unfinished()))) {
+            s.setString(1, caller);
+            try (ResultSet r = s.executeQuery()) {
+                r.next();
+                return new QueueCounts(r.getLong(1), r.getLong(2));
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot count the queue: " + e.getMessage(), e);
         }
     }
 

@@ -1,20 +1,12 @@
 package io.taskgrid.it.store;
 
-import io.taskgrid.it.cluster.PostgresServer;
 import io.taskgrid.master.cluster.DispatchLease;
 import io.taskgrid.master.cluster.LeaseStore;
-import io.taskgrid.master.task.SchemaMigrations;
 import io.taskgrid.master.task.WriteFence;
-import org.h2.jdbcx.JdbcDataSource;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.postgresql.ds.PGSimpleDataSource;
 
 import javax.sql.DataSource;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -34,57 +26,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * PostgreSQL server (Debian's package, started here; .ci/run installs it). Each case is one the masters' safety rests
  * on: one holder at a time, no renewal after another took over, and a fence that a takeover cannot slip past.
  */
-class DispatchLeaseContractTest {
+class DispatchLeaseContractTest extends DatabaseContract {
 
     private static final Duration SHORT = Duration.ofMillis(400);
     private static final Duration LONG = Duration.ofMinutes(5);
-
-    @TempDir
-    static Path dir;
-
-    private static PostgresServer postgres;
-    private static int databases;
-
-    @BeforeAll
-    static void startPostgres() {
-        assertThat(PostgresServer.installation()).as("PostgreSQL must be installed (.ci/run installs it)").isPresent();
-        postgres = PostgresServer.start(dir.resolve("postgres"), 55434);
-    }
-
-    @AfterAll
-    static void stopPostgres() {
-        if (postgres != null) {
-            postgres.close();
-        }
-    }
-
-    static List<String> families() {
-        return List.of("h2", "postgresql");
-    }
-
-    /** A fresh, migrated database of {@code family}. */
-    private static DataSource database(String family) throws SQLException {
-        DataSource dataSource;
-        if (family.equals("h2")) {
-            JdbcDataSource h2 = new JdbcDataSource();
-            h2.setURL("jdbc:h2:file:" + dir.resolve("h2-" + (++databases)) + "/taskgrid;LOCK_TIMEOUT=10000");
-            h2.setUser("taskgrid");
-            h2.setPassword("taskgrid");
-            dataSource = h2;
-        } else {
-            PGSimpleDataSource pg = new PGSimpleDataSource();
-            pg.setUrl(postgres.jdbcUrl());
-            pg.setUser(PostgresServer.USER);
-            String schema = "c" + (++databases);
-            try (Connection c = pg.getConnection(); Statement s = c.createStatement()) {
-                s.execute("CREATE SCHEMA " + schema);
-            }
-            pg.setCurrentSchema(schema);
-            dataSource = pg;
-        }
-        SchemaMigrations.migrate(dataSource);
-        return dataSource;
-    }
 
     @ParameterizedTest
     @MethodSource("families")

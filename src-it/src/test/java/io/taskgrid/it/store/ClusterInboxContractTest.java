@@ -1,0 +1,141 @@
+package io.taskgrid.it.store;
+
+import io.taskgrid.master.cluster.ClusterRequests;
+import io.taskgrid.master.cluster.DatabaseFamily;
+import io.taskgrid.master.cluster.InboxWakeups;
+import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.Task;
+import io.taskgrid.master.task.TaskIds;
+import io.taskgrid.master.task.TaskState;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.task.WriteFence;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import javax.sql.DataSource;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * What the masters of one database pass to each other through it, on H2 and a real PostgreSQL: tasks a standby stored
+ * for the active master, taken exactly once; requests kept until carried out under the fence; the wake-up that makes
+ * the active master take them at once (LISTEN/NOTIFY on PostgreSQL).
+ */
+class ClusterInboxContractTest extends DatabaseContract {
+
+    private static final WriteFence REFUSING = c -> {
+        throw new WriteFence.FencedOff("another master holds the lease");
+    };
+
+    private static List<Task> tasks(int count, String by) {
+        List<Task> tasks = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            tasks.add(Task.submitted(TaskIds.next(), new NewTask("echo " + i, Map.of("N", "" + i), null, null, null,
+                    null, null, null, null), 3, by, null, Task.nowUtc()));
+        }
+        return tasks;
+    }
+
+    private static void storeForActive(TaskStore store, List<Task> tasks, String key) throws SQLException {
+        store.insertForActive(tasks, key, key == null ? null : "hash", c -> DatabaseFamily.of(c).announce(c));
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void tasksAStandbyStoredAreTakenOnceAndThenLoadedAsAnyOther(String family) throws Exception {
+        TaskStore store = new TaskStore(database(family), null);
+        List<Task> stored = tasks(3, "alice");
+        storeForActive(store, stored, null);
+
+        assertThat(store.loadUnfinished(8192)).as("not the active master's yet").isEmpty();
+        List<Task> taken = store.adoptWaiting(8192, WriteFence.NONE);
+        assertThat(taken).extracting(Task::getId).containsExactlyElementsOf(stored.stream().map(Task::getId).toList());
+        assertThat(taken).allSatisfy(task -> {
+            assertThat(task.getState()).isEqualTo(TaskState.QUEUED);
+            assertThat(task.getSubmittedBy()).isEqualTo("alice");
+        });
+        assertThat(taken.get(2).getCmd()).isEqualTo("echo 2");
+        assertThat(taken.get(2).getEnv()).containsEntry("N", "2");
+
+        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("taken once").isEmpty();
+        assertThat(store.loadUnfinished(8192)).extracting(Task::getId)
+                .containsExactlyElementsOf(stored.stream().map(Task::getId).toList());
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aMasterThatLostItsLeaseTakesNothing(String family) throws Exception {
+        TaskStore store = new TaskStore(database(family), null);
+        storeForActive(store, tasks(2, "alice"), null);
+
+        assertThatThrownBy(() -> store.adoptWaiting(8192, REFUSING)).isInstanceOf(WriteFence.FencedOff.class);
+        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("still there for the one that holds it").hasSize(2);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void anIdempotencyKeyOneMasterStoredRefusesTheSameKeyOnAnother(String family) throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore store = new TaskStore(dataSource, null);
+        storeForActive(store, tasks(1, "alice"), "sha256:alice-key-1");
+
+        assertThatThrownBy(() -> storeForActive(store, tasks(1, "alice"), "sha256:alice-key-1"))
+                .isInstanceOf(SQLException.class)
+                .satisfies(e -> assertThat(Dispatcher.isKeyConflict(e)).as("answered as a repeat").isTrue());
+        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("the refused one stored nothing").hasSize(1);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void requestsComeInOrderAndGoOnlyOnceCarriedOutUnderTheFence(String family) throws Exception {
+        ClusterRequests requests = new ClusterRequests(database(family));
+        long cancel = requests.ask(ClusterRequests.Kind.CANCEL, "t1", "alice");
+        long drain = requests.ask(ClusterRequests.Kind.DRAIN, "w1", "op");
+
+        List<ClusterRequests.Request> waiting = requests.waiting(10);
+        assertThat(waiting).containsExactly(new ClusterRequests.Request(cancel, ClusterRequests.Kind.CANCEL, "t1", "alice"),
+                new ClusterRequests.Request(drain, ClusterRequests.Kind.DRAIN, "w1", "op"));
+        assertThat(requests.waiting(1)).hasSize(1);
+
+        assertThatThrownBy(() -> requests.carriedOut(waiting, REFUSING)).isInstanceOf(WriteFence.FencedOff.class);
+        assertThat(requests.waiting(cancel)).as("a deposed master drops no request").isTrue();
+
+        requests.carriedOut(waiting.subList(0, 1), WriteFence.NONE);
+        assertThat(requests.waiting(cancel)).isFalse();
+        assertThat(requests.waiting(drain)).isTrue();
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aChangeStoredForTheActiveMasterWakesItAtOnce(String family) throws Exception {
+        DataSource dataSource = database(family);
+        ClusterRequests requests = new ClusterRequests(dataSource);
+        Semaphore wakes = new Semaphore(0);
+        // A sweep far longer than the wait below: on PostgreSQL only the notification can wake it in time.
+        try (InboxWakeups wakeups = new InboxWakeups(dataSource, Duration.ofSeconds(30), Duration.ofMillis(200),
+                wakes::release, Thread::new).start()) {
+            assertThat(wakes.tryAcquire(10, TimeUnit.SECONDS)).as("a first look when it starts").isTrue();
+            if (family.equals("postgresql")) {
+                assertThat(wakeups.listening()).isTrue();
+            }
+            wakes.drainPermits();
+            long asked = System.nanoTime();
+            requests.ask(ClusterRequests.Kind.DRAIN, "w1", "op");
+            assertThat(wakes.tryAcquire(2, TimeUnit.SECONDS)).isTrue();
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - asked);
+            System.out.println(family + ": woken " + millis + " ms after the commit");
+            if (family.equals("postgresql")) {
+                assertThat(millis).isLessThan(1000);
+            }
+        }
+    }
+}
