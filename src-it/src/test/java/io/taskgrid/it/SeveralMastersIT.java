@@ -24,7 +24,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Two masters on one PostgreSQL, set up as the README's "Running several masters" says: the same database, the same
- * tokens and key files, agents given both addresses. One is active, the other stands by; the active one is killed
+ * tokens and key files, agents given both addresses. One is active, the other stands by and takes calls for it; the
+ * active one is killed
  * (SIGKILL) half way through 1,000 tasks, with others running, and the standby takes over: every task ends, none runs twice, and the
  * killed master, started again, stands by. Then the new active master is cut off from the database: it stops, the
  * other takes over, and once the cut master reaches the database again it steps down without writing anything.
@@ -95,21 +96,150 @@ class SeveralMastersIT {
         return new TaskgridClient(b.config().apiBase(), a.apiToken());
     }
 
+    /**
+     * A client may send any call to either master: b stands by, is ready, and takes submissions, cancels, drains and
+     * worker lists for a, which carries them out at once (woken through PostgreSQL's LISTEN/NOTIFY). Idempotency-Keys
+     * and the queue's counts are the database's, so they hold across both.
+     */
     @Test
     @Order(1)
-    void theStandbyRefusesChangesThenTakesOverFromAKilledMasterAndNoTaskIsLostOrRunTwice() {
+    void eitherMasterTakesEveryCallAndTheActiveOneCarriesItOut() {
         TaskgridClient onA = onA();
         TaskgridClient onB = onB();
         a.awaitWorkers(2, Duration.ofSeconds(60));
 
         TaskgridClient.Reply ready = onB.get("/health/ready");
-        assertThat(ready.status()).isEqualTo(503);
-        assertThat(ready.body()).contains("stands by: master a holds the dispatch lease");
-        TaskgridClient.Reply refused = onB.post("/tasks", "application/json", "{\"cmd\":\"echo on b\"}");
-        assertThat(refused.status()).isEqualTo(503);
-        assertThat(refused.contentType()).startsWith("application/problem+json");
-        assertThat(refused.json().getString("detail")).contains("master a is active");
-        assertThat(onB.get("/workers").status()).as("workers are in the active master's memory").isEqualTo(503);
+        assertThat(ready.status()).as("a standby serves the API").isEqualTo(200);
+        assertThat(ready.body()).contains("UP: standby, stands by: master a holds the dispatch lease");
+
+        // Submissions on both, one task at a time and in batches: each runs once.
+        List<Long> millis = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            long sent = System.nanoTime();
+            String single = onB.submitCmd("echo taken by b " + i);
+            JsonObject ran = onB.awaitFinal(single, Duration.ofSeconds(30));
+            millis.add((System.nanoTime() - sent) / 1_000_000);
+            assertThat(ran.getString("stdout")).isEqualTo("taken by b " + i + "\n");
+            assertThat(ran.getJsonArray("attempts")).hasSize(1);
+        }
+        System.out.println("[several masters] tasks submitted to the standby one at a time ran and ended (ms after "
+                + "sent, polled every 50 ms): " + millis);
+        Map<String, String> expected = new HashMap<>();
+        for (int round = 0; round < 4; round++) {
+            TaskgridClient on = round % 2 == 0 ? onB : onA;
+            StringBuilder batch = new StringBuilder("[");
+            for (int i = 0; i < 25; i++) {
+                batch.append(i == 0 ? "" : ",").append("{\"cmd\":\"echo r").append(round).append('-').append(i)
+                        .append("\"}");
+            }
+            TaskgridClient.Reply accepted = on.post("/tasks", "application/json", batch.append(']').toString());
+            assertThat(accepted.status()).isEqualTo(202);
+            List<String> ids = accepted.json().getJsonArray("ids").getValuesAs(jakarta.json.JsonString.class).stream()
+                    .map(jakarta.json.JsonString::getString).toList();
+            for (int i = 0; i < ids.size(); i++) {
+                expected.put(ids.get(i), "r" + round + "-" + i + "\n");
+            }
+        }
+        for (Map.Entry<String, String> task : expected.entrySet()) {
+            JsonObject done = onA.awaitFinal(task.getKey(), Duration.ofSeconds(60));
+            assertThat(done.getString("stdout")).isEqualTo(task.getValue());
+            assertThat(done.getJsonArray("attempts")).as("run once").hasSize(1);
+        }
+
+        // Live output of a task running on a's agent, followed through b.
+        String counting = onA.submitCmd("for i in 1 2 3; do echo line$i; sleep 1; done");
+        List<long[]> arrivals = new ArrayList<>();
+        StringBuilder followed = new StringBuilder();
+        long followFrom = System.nanoTime();
+        try {
+            java.net.http.HttpResponse<java.util.stream.Stream<String>> stream = java.net.http.HttpClient.newHttpClient()
+                    .send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(onB.base() + "/tasks/" + counting
+                                    + "/output?follow=true")).header("Authorization", "Bearer " + a.apiToken())
+                            .timeout(Duration.ofSeconds(30)).build(), java.net.http.HttpResponse.BodyHandlers.ofLines());
+            assertThat(stream.statusCode()).isEqualTo(200);
+            try (java.util.stream.Stream<String> lines = stream.body()) {
+                for (String line : (Iterable<String>) lines::iterator) {
+                    if (line.startsWith("data:") && line.contains("line")) {
+                        followed.append(line.substring(line.indexOf("line"), line.indexOf("line") + 5));
+                        arrivals.add(new long[]{System.nanoTime() - followFrom});
+                    }
+                    if (line.startsWith("event: end")) {
+                        break;
+                    }
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        long endedAt = System.nanoTime() - followFrom;
+        assertThat(followed.toString()).isEqualTo("line1line2line3");
+        assertThat(endedAt - arrivals.get(0)[0]).as("the first line came while the task still ran")
+                .isGreaterThan(Duration.ofMillis(1500).toNanos());
+        System.out.printf("[several masters] output followed through the standby: lines at %s ms, end at %d ms%n",
+                arrivals.stream().map(t -> Long.toString(t[0] / 1_000_000)).toList(), endedAt / 1_000_000);
+
+        // One Idempotency-Key, whichever master the repeat reaches.
+        java.net.http.HttpRequest keyed = java.net.http.HttpRequest.newBuilder(java.net.URI.create(onB.base() + "/tasks"))
+                .header("Content-Type", "application/json").header("Idempotency-Key", "several-masters-1")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"cmd\":\"echo keyed\"}")).build();
+        TaskgridClient.Reply first = onB.send(keyed);
+        assertThat(first.status()).isEqualTo(202);
+        TaskgridClient.Reply repeat = onA.send(java.net.http.HttpRequest.newBuilder(keyed,
+                (name, value) -> true).uri(java.net.URI.create(onA.base() + "/tasks")).build());
+        assertThat(repeat.status()).as("a repeat on the other master creates nothing").isEqualTo(200);
+        assertThat(repeat.json().getString("id")).isEqualTo(first.json().getString("id"));
+
+        // The worker list, and why a task waits, as the active master published them.
+        List<JsonObject> workers = onB.workers();
+        assertThat(workers).hasSize(2).allSatisfy(w -> assertThat(w.getString("master")).isEqualTo("a"));
+        assertThat(onA.workers()).allSatisfy(w -> assertThat(w.getString("master")).isEqualTo("a"));
+        String waits = onB.submit("{\"cmd\":\"echo never\",\"requires\":{\"gpu\":\"h100\"}}");
+        assertThat(onB.task(waits).getString("waiting", "")).contains("gpu");
+
+        // A cancel taken by b: a queued task at once, a running one stopped by its agent on a.
+        TaskgridClient.Reply cancelQueued = onB.delete("/tasks/" + waits);
+        assertThat(cancelQueued.status()).isEqualTo(200);
+        assertThat(cancelQueued.json().getString("state")).isEqualTo("CANCELLED");
+        String sleeping = onB.submitCmd("sleep 60");
+        onB.awaitState(sleeping, Set.of("RUNNING"), Duration.ofSeconds(30));
+        long asked = System.nanoTime();
+        TaskgridClient.Reply cancelRunning = onB.delete("/tasks/" + sleeping);
+        assertThat(cancelRunning.status()).as("in flight: its agent stops it").isEqualTo(202);
+        JsonObject cancelled = onB.awaitState(sleeping, Set.of("CANCELLED"), Duration.ofSeconds(10));
+        System.out.printf("[several masters] a running task cancelled through the standby ended CANCELLED %.0f ms after "
+                + "the DELETE was sent%n", (System.nanoTime() - asked) / 1e6);
+        assertThat(cancelled.getString("cancelledBy", "")).isNotEmpty();
+        TaskgridClient.Reply again = onB.delete("/tasks/" + sleeping);
+        assertThat(again.status()).isEqualTo(409);
+
+        // A drain taken by b reaches the agent's stream on a; the agent connected again takes work again.
+        String worker = workers.get(0).getString("id");
+        TaskgridClient.Reply drained = onB.post("/workers/" + worker + "/drain", null, "");
+        assertThat(drained.status()).isEqualTo(200);
+        assertThat(drained.json().getBoolean("draining")).isTrue();
+        assertThat(onA.workers().stream().filter(w -> w.getString("id").equals(worker)).findFirst().orElseThrow()
+                .getBoolean("draining")).as("on the active master itself").isTrue();
+        assertThat(onB.post("/workers/nobody/drain", null, "").status()).isEqualTo(404);
+        a.stopAgent(worker);
+        a.startAgent(worker);
+        Polling.poll(Duration.ofSeconds(60), Duration.ofMillis(200)).until(() -> onA.workers().stream()
+                .filter(w -> !w.getBoolean("draining")).count() == 2);
+
+        // What stays with the active master: the API tokens in its files.
+        TaskgridClient.Reply tokens = onB.post("/tokens", "application/json", "{\"name\":\"x\",\"role\":\"viewer\"}");
+        assertThat(tokens.status()).isEqualTo(503);
+        assertThat(tokens.json().getString("detail")).contains("master a is active");
+    }
+
+    @Test
+    @Order(2)
+    void theStandbyTakesOverFromAKilledMasterAndNoTaskIsLostOrRunTwice() {
+        TaskgridClient onA = onA();
+        TaskgridClient onB = onB();
+        a.awaitWorkers(2, Duration.ofSeconds(60));
 
         List<String> longOnes = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
@@ -133,9 +263,9 @@ class SeveralMastersIT {
 
         a.killMaster();
         long killed = System.nanoTime();
-        awaitReady(onB, Duration.ofSeconds(60));
+        awaitActive(onB, Duration.ofSeconds(60));
         double takeoverSeconds = (System.nanoTime() - killed) / 1e9;
-        System.out.printf("[several masters] standby ready %.1f s after the active master was killed "
+        System.out.printf("[several masters] standby active %.1f s after the active master was killed "
                 + "(lease %d s)%n", takeoverSeconds, LEASE_SECONDS);
 
         for (String id : longOnes) {
@@ -166,9 +296,11 @@ class SeveralMastersIT {
 
         a.startMaster();
         TaskgridClient.Reply aReady = onA.get("/health/ready");
-        assertThat(aReady.status()).as("the old master is a standby now").isEqualTo(503);
-        assertThat(aReady.body()).contains("stands by: master b holds the dispatch lease");
-        assertThat(onA.post("/tasks", "application/json", "{\"cmd\":\"echo on a\"}").status()).isEqualTo(503);
+        assertThat(aReady.body()).as("the old master is a standby now")
+                .contains("UP: standby, stands by: master b holds the dispatch lease");
+        String onTheOld = onA.submitCmd("echo through the old master");
+        assertThat(onB.awaitFinal(onTheOld, Duration.ofSeconds(30)).getString("stdout"))
+                .isEqualTo("through the old master\n");
     }
 
     /**
@@ -178,11 +310,11 @@ class SeveralMastersIT {
      * write lands.
      */
     @Test
-    @Order(2)
+    @Order(3)
     void aMasterCutOffFromTheDatabaseStopsAndItsSuccessorTakesOverAndItWritesNothingAfter() throws Exception {
         TaskgridClient onA = onA();
         TaskgridClient onB = onB();
-        awaitReady(onB, Duration.ofSeconds(30));
+        awaitActive(onB, Duration.ofSeconds(30));
         Polling.poll(Duration.ofSeconds(60), Duration.ofMillis(200)).until(() -> onB.workers().size() == 2);
         List<String> running = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
@@ -194,8 +326,8 @@ class SeveralMastersIT {
 
         toDatabaseFromB.cut();
         long cut = System.nanoTime();
-        awaitReady(onA, Duration.ofSeconds(60));
-        System.out.printf("[several masters] a ready %.1f s after b was cut off from the database (lease %d s)%n",
+        awaitActive(onA, Duration.ofSeconds(60));
+        System.out.printf("[several masters] a active %.1f s after b was cut off from the database (lease %d s)%n",
                 (System.nanoTime() - cut) / 1e9, LEASE_SECONDS);
         TaskgridClient.Reply bReady = onB.get("/health/ready");
         assertThat(bReady.status()).isEqualTo(503);
@@ -237,14 +369,16 @@ class SeveralMastersIT {
         assertThat(onA.workers()).hasSize(2);
     }
 
-    private static void awaitReady(TaskgridClient client, Duration timeout) {
+    /** Waits until the master is ready as the active one (a standby is ready too). */
+    private static void awaitActive(TaskgridClient client, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
-            if (client.get("/health/ready").status() == 200) {
+            TaskgridClient.Reply ready = client.get("/health/ready");
+            if (ready.status() == 200 && ready.body().contains("UP: active")) {
                 return;
             }
             TaskgridClient.sleep(100);
         }
-        throw new AssertionError("not ready within " + timeout.toSeconds() + " s");
+        throw new AssertionError("not active within " + timeout.toSeconds() + " s");
     }
 }

@@ -13,11 +13,12 @@ import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.ext.Provider;
 
 /**
- * Changes go to the active master only. A standby reads the same database and answers reads, but its memory holds no
- * live task and no agent: a task it accepted would wait unseen until it took over, and a cancel or drain it took would
- * reach no agent. So it refuses them, saying which master is active; a load balancer that routes by
- * {@code /health/ready} never sends them there. Worker lists come from the active master's memory and are refused
- * the same way. After authentication: an anonymous caller learns nothing about the cluster.
+ * Which master takes which call. Any master answers reads from the database, and a standby takes the changes a client
+ * makes most, submissions, cancels and drains, storing them for the active master ({@code StandbyIntake}), which
+ * carries them out at once; its worker list is the one the active master publishes. What stays with the active
+ * master alone (API tokens and the secrets' keys, which live in this master's files) a standby refuses, saying which
+ * master is active, as does a master that is starting, cut off from the database, or deposed, for every change and the
+ * worker list. After authentication: an anonymous caller learns nothing about the cluster.
  */
 @Provider
 @Priority(Priorities.AUTHORIZATION + 50)
@@ -28,14 +29,29 @@ public class ActiveMasterFilter implements ContainerRequestFilter {
 
     @Override
     public void filter(ContainerRequestContext request) {
-        boolean change = !HttpMethods.isRead(request.getMethod());
+        String method = request.getMethod();
+        boolean change = !HttpMethods.isRead(method);
         String path = request.getUriInfo().getPath();
-        boolean fromMemory = path.startsWith("workers") || path.startsWith("/workers");
-        if ((!change && !fromMemory) || thisMaster.isActive()) {
+        path = path.startsWith("/") ? path.substring(1) : path;
+        boolean workers = path.startsWith("workers");
+        if ((!change && !workers) || thisMaster.isActive()) {
+            return;
+        }
+        if (thisMaster.state() == MasterRole.State.STANDBY && takenByStandby(method, path)) {
             return;
         }
         request.abortWith(Response.fromResponse(Problems.problem(503, "Service Unavailable", refusal(),
                 request.getUriInfo())).header("Retry-After", "2").build());
+    }
+
+    /** The calls a standby takes for the active master: see {@code StandbyIntake}. */
+    static boolean takenByStandby(String method, String path) {
+        return switch (method) {
+            case "POST" -> path.equals("tasks") || path.matches("workers/[^/]+/drain");
+            case "DELETE" -> path.matches("tasks/[^/]+");
+            case "GET", "HEAD" -> path.equals("workers");
+            default -> false;
+        };
     }
 
     private String refusal() {
@@ -43,8 +59,8 @@ public class ActiveMasterFilter implements ContainerRequestFilter {
         String active = thisMaster.activeMaster().map(id -> "master " + id + " is active")
                 .orElse("no master is active now");
         return switch (state) {
-            case STANDBY -> "this master (" + thisMaster.id() + ") stands by and takes no changes: " + active
-                    + "; send changes there (a load balancer routes by /health/ready)";
+            case STANDBY -> "this master (" + thisMaster.id() + ") stands by; API tokens and secret keys are "
+                    + "managed on the active master: " + active;
             case STARTING -> "this master is starting; try again";
             default -> "this master (" + thisMaster.id() + ") does not take changes now: " + thisMaster.why();
         };

@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.output.OutputReader;
 import io.taskgrid.master.output.OutputSignals;
@@ -45,6 +46,11 @@ public class TaskOutputs {
      * or new output (cancelled while queued, its worker lost), and its followers should hear of it within this.
      */
     static final long STATE_RECHECK_MILLIS = 2_000;
+    /**
+     * The same on a master that is not active: the output and the task's changes are written by another master, whose
+     * writes wake no follower here, so followers look this often.
+     */
+    static final long ELSEWHERE_RECHECK_MILLIS = 250;
     /** Bytes read per stream at once, by a follower or a plain read. */
     static final int READ_BYTES = 256 * 1024;
     static final MediaType EVENT_STREAM = MediaType.SERVER_SENT_EVENTS_TYPE;
@@ -65,11 +71,18 @@ public class TaskOutputs {
     @Inject
     TaskgridConfig config;
 
+    @Inject
+    ThisMaster thisMaster;
+
     private Semaphore followers;
     /** Follows under way per caller; guarded by itself. Callers without one have no entry. */
     private final java.util.Map<String, Integer> followsBy = new java.util.HashMap<>();
     /** {@link #IDLE_MILLIS}; shorter in tests. */
     long idleMillis = IDLE_MILLIS;
+
+    private long recheckMillis() {
+        return thisMaster != null && !thisMaster.isActive() ? ELSEWHERE_RECHECK_MILLIS : STATE_RECHECK_MILLIS;
+    }
 
     /** The request as parsed: which streams, from where, followed or not. */
     record Request(List<StdStream> streams, long[] cursors, boolean follow) {
@@ -298,7 +311,7 @@ public class TaskOutputs {
                                 .add("idleSeconds", idleMillis / 1000));
                         return;
                     }
-                    if (!more && !signal.await(seen, STATE_RECHECK_MILLIS)
+                    if (!more && !signal.await(seen, recheckMillis())
                             && System.nanoTime() - lastWrite >= TimeUnit.MILLISECONDS.toNanos(HEARTBEAT_MILLIS)) {
                         write(": heartbeat\n\n");
                         out.flush();

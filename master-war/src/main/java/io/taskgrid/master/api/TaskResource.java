@@ -1,6 +1,9 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.dispatch.PublishedWorkers;
+import io.taskgrid.master.dispatch.StandbyIntake;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
@@ -90,6 +93,12 @@ public class TaskResource {
     @Inject
     TaskOutputs outputs;
 
+    @Inject
+    StandbyIntake standby;
+
+    @Inject
+    ThisMaster thisMaster;
+
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     @RequiresRole(Role.SUBMITTER)
@@ -149,7 +158,9 @@ public class TaskResource {
         Dispatcher.Submission submission;
         String id = TaskIds.next();
         try {
-            submission = await(dispatcher.submit(id, spec, caller, key, requestHash, store.seal(id, spec)));
+            String sealed = store.seal(id, spec);
+            submission = await(thisMaster.isActive() ? dispatcher.submit(id, spec, caller, key, requestHash, sealed)
+                    : standby.submit(id, spec, caller, key, requestHash, sealed));
         } catch (Dispatcher.CallerShareFull share) {
             throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
                     + " unfinished tasks, its whole share of the queue (" + share.share()
@@ -190,7 +201,8 @@ public class TaskResource {
         }
         Dispatcher.BatchSubmission submission;
         try {
-            submission = await(dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed));
+            submission = await(thisMaster.isActive() ? dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed)
+                    : standby.submitBatch(ids, specs, caller, key, requestHash, sealed));
         } catch (Dispatcher.CallerShareFull share) {
             throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
                     + " unfinished tasks; " + specs.size() + " more would exceed its share of the queue ("
@@ -286,8 +298,10 @@ public class TaskResource {
         if (!TaskIds.looksValid(id)) {
             throw ApiProblem.notFound("no task with id '" + SafeText.echo(id) + "'");
         }
-        Dispatcher.Cancellation cancellation = await(dispatcher.cancel(id, caller.getUserPrincipal().getName(),
-                caller.isUserInRole("operator")));
+        String name = caller.getUserPrincipal().getName();
+        boolean operator = caller.isUserInRole("operator");
+        Dispatcher.Cancellation cancellation = await(thisMaster.isActive() ? dispatcher.cancel(id, name, operator)
+                : standby.cancel(id, name, operator));
         Task task = cancellation.task();
         return switch (cancellation.outcome()) {
             case NOT_FOUND -> throw ApiProblem.notFound("no task with id '" + id + "'");
@@ -313,7 +327,12 @@ public class TaskResource {
 
     /** Why a queued task is not running yet; null for a task in any other state. */
     private String waiting(Task task) {
-        return task.getState() == TaskState.QUEUED ? workers.whyWaiting(task.getRequires()) : null;
+        if (task.getState() != TaskState.QUEUED) {
+            return null;
+        }
+        return thisMaster.isActive() ? workers.whyWaiting(task.getRequires())
+                : WorkerRegistry.whyWaiting(task.getRequires(), standby.workers().stream()
+                .map(PublishedWorkers.Seen::offer).toList());
     }
 
     @GET

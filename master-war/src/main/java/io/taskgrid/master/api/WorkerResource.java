@@ -1,6 +1,9 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.dispatch.ConnectedWorker;
+import io.taskgrid.master.dispatch.PublishedWorkers;
+import io.taskgrid.master.dispatch.StandbyIntake;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
@@ -40,6 +43,12 @@ public class WorkerResource {
     @Inject
     WorkerRegistry registry;
 
+    @Inject
+    ThisMaster thisMaster;
+
+    @Inject
+    StandbyIntake standby;
+
     /** Workers in one page by default, and at most. */
     public static final int DEFAULT_LIMIT = 100;
     public static final int MAX_LIMIT = 1000;
@@ -59,12 +68,21 @@ public class WorkerResource {
                            @QueryParam("cursor") String cursor) {
         int size = parseLimit(limit);
         String after = parseCursor(cursor);
+        if (!thisMaster.isActive()) {
+            List<PublishedWorkers.Seen> all = standby.workers();
+            List<PublishedWorkers.Seen> following = all.stream().filter(w -> after == null || w.id().compareTo(after) > 0)
+                    .limit(size + 1L).toList();
+            boolean more = following.size() > size;
+            List<PublishedWorkers.Seen> page = more ? following.subList(0, size) : following;
+            return new WorkerList(all.size(), page.stream().map(WorkerView::of).toList(),
+                    more ? encodeCursor(page.get(page.size() - 1).id()) : null);
+        }
         // One more than asked tells whether a next page exists; the registry hands out no more than that.
         List<ConnectedWorker> found = registry.page(after, size + 1);
         boolean more = found.size() > size;
         List<ConnectedWorker> page = more ? found.subList(0, size) : found;
         String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
-        return new WorkerList(registry.size(), page.stream().map(WorkerView::of).toList(), next);
+        return new WorkerList(registry.size(), page.stream().map(w -> WorkerView.of(w, thisMaster.id())).toList(), next);
     }
 
     private static int parseLimit(String limit) {
@@ -91,12 +109,16 @@ public class WorkerResource {
     @APIResponse(responseCode = "404", ref = "NotFound")
     public WorkerView drain(@Parameter(description = "the worker's id") @PathParam("id") String id,
                             @Context SecurityContext security) {
+        if (!thisMaster.isActive()) {
+            return standby.drain(id, security.getUserPrincipal().getName()).map(WorkerView::of)
+                    .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
+        }
         ConnectedWorker worker = registry.get(id)
                 .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
         String by = security.getUserPrincipal().getName();
         if (worker.drain("drained by " + by, by)) {
             LOG.info(() -> "worker " + worker.id() + " drained by " + SafeText.oneLine(by, 128));
         }
-        return WorkerView.of(worker);
+        return WorkerView.of(worker, thisMaster.id());
     }
 }

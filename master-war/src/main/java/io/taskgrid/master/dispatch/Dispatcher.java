@@ -345,7 +345,7 @@ public class Dispatcher {
      * key came before the other's commit, and whose submission came after it (the pending-key map covers only the
      * time in between). The database is the arbiter; the caller answers as for a repeat of that request.
      */
-    static boolean isKeyConflict(Throwable failure) {
+    public static boolean isKeyConflict(Throwable failure) {
         for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
             if (cause instanceof java.sql.SQLException sql && "23505".equals(sql.getSQLState())
                     && String.valueOf(sql.getMessage()).toUpperCase(java.util.Locale.ROOT).contains("IDEMPOTENCY_KEY")) {
@@ -458,6 +458,26 @@ public class Dispatcher {
                     ? Cancellation.Outcome.CANCELLED : Cancellation.Outcome.IN_FLIGHT, now));
         }).thenCompose(f -> f).thenApply(result -> result != null ? result : finishedOrMissing(taskId, caller,
                 mayCancelOthers));
+    }
+
+    /**
+     * Takes into the queue tasks that another master stored for this one ({@link TaskStore#adoptWaiting}): queued, as
+     * if submitted here, but counted against no cap, for the master that took them checked the caps already.
+     */
+    public CompletableFuture<Void> adopt(List<Task> tasks) {
+        return call(() -> {
+            int added = 0;
+            for (Task task : tasks) {
+                if (live.get(task.getId()).isEmpty()) {
+                    live.add(task);
+                    added++;
+                }
+            }
+            if (added > 0) {
+                dispatchPass();
+            }
+            return null;
+        });
     }
 
     /**

@@ -162,20 +162,29 @@ public class WorkerRegistry {
      * worker carries the labels, or those that do are busy or draining.
      */
     public synchronized String whyWaiting(Labels required) {
+        return whyWaiting(required, ring.stream().map(w -> new Offer(w.labels(), w.isDraining())).toList());
+    }
+
+    /** What a worker offers a queued task: its labels, and whether it takes tasks at all. */
+    public record Offer(Labels labels, boolean draining) {
+    }
+
+    /** As {@link #whyWaiting(Labels)}, for the workers given (another master's, say). */
+    public static String whyWaiting(Labels required, List<Offer> workers) {
         if (workers.isEmpty()) {
             return "no worker is connected";
         }
         int eligible = 0;
         int taking = 0;
         String missing = null;
-        for (ConnectedWorker worker : ring) {
+        for (Offer worker : workers) {
             Optional<String> lacks = required.missingFrom(worker.labels());
             if (lacks.isPresent()) {
                 missing = missing == null ? lacks.get() : missing;
                 continue;
             }
             eligible++;
-            if (!worker.isDraining()) {
+            if (!worker.draining()) {
                 taking++;
             }
         }

@@ -10,12 +10,17 @@ import io.grpc.netty.shaded.io.netty.channel.nio.NioIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
+import io.taskgrid.master.cluster.ClusterRequests;
 import io.taskgrid.master.cluster.DispatchLease;
+import io.taskgrid.master.cluster.InboxWakeups;
 import io.taskgrid.master.cluster.MasterRole;
 import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.config.InvalidSettings;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.dispatch.InboxReader;
+import io.taskgrid.master.dispatch.PublishedWorkers;
+import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.output.OutputStore;
 import io.taskgrid.master.security.Credentials;
 import io.taskgrid.master.security.JoinTokenInterceptor;
@@ -99,6 +104,9 @@ public class GrpcServerLifecycle {
     @Inject
     OutputStore outputs;
 
+    @Inject
+    WorkerRegistry registry;
+
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
     ManagedThreadFactory threadFactory;
 
@@ -112,6 +120,9 @@ public class GrpcServerLifecycle {
     private volatile boolean started;
     private MasterRole role;
     private boolean severalMasters;
+    /** While active among several masters: takes what the others stored for this one, and shows them its agents. */
+    private InboxWakeups inbox;
+    private PublishedWorkers published;
     /** Set when the master stops: the gRPC server does not start again, whatever the lease's turns say. */
     private volatile boolean stopping;
 
@@ -183,6 +194,9 @@ public class GrpcServerLifecycle {
             retention.start();
             startGrpc();
             dispatcher.requestDispatch();
+            if (severalMasters) {
+                listenToOtherMasters(fence);
+            }
         }
 
         @Override
@@ -204,9 +218,41 @@ public class GrpcServerLifecycle {
 
         @Override
         public void deposed(String why) {
+            stopListeningToOtherMasters();
             retention.stop();
             stopGrpc();
             dispatcher.stop();
+        }
+    }
+
+    /**
+     * Takes, from now on, the tasks, cancels and drains other masters stored for this one, and publishes its agents
+     * for their {@code GET /workers}. After the unfinished tasks were loaded: those the others stored before are
+     * taken by the first pass.
+     */
+    private synchronized void listenToOtherMasters(WriteFence fence) {
+        if (stopping || inbox != null) {
+            return;
+        }
+        published = new PublishedWorkers(store.dataSource(), registry, role.id()).start(threadFactory);
+        InboxReader reader = new InboxReader(store, new ClusterRequests(store.dataSource()), dispatcher, registry, fence,
+                published::soon);
+        inbox = new InboxWakeups(store.dataSource(), INBOX_SWEEP, INBOX_POLL, reader::takeAll, threadFactory).start();
+    }
+
+    /** How often the active master looks for changes other masters stored, in case a notification was lost. */
+    static final Duration INBOX_SWEEP = Duration.ofSeconds(3);
+    /** How often it looks where the database's notifications cannot reach the application. */
+    static final Duration INBOX_POLL = Duration.ofMillis(250);
+
+    private synchronized void stopListeningToOtherMasters() {
+        if (inbox != null) {
+            inbox.close();
+            inbox = null;
+        }
+        if (published != null) {
+            published.close();
+            published = null;
         }
     }
 
@@ -302,6 +348,7 @@ public class GrpcServerLifecycle {
             // No turn may start what is being stopped here; the lease itself is given up last.
             role.halt();
         }
+        stopListeningToOtherMasters();
         retention.stop();
         dispatcher.stop();
         stopGrpc();

@@ -1,5 +1,6 @@
 package io.taskgrid.master.health;
 
+import io.taskgrid.master.cluster.MasterRole;
 import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.grpc.GrpcServerLifecycle;
 import io.taskgrid.master.task.GroupCommit;
@@ -25,10 +26,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Ready while the master can do its work: it is the active master of its database (it holds the dispatch lease),
- * agents can connect (the gRPC server is serving) and the database answers a trivial query within
- * {@link #DATABASE_LIMIT}. A standby is not ready, so a load balancer sends every call to the active master. A load balancer takes a master that is not ready out of rotation, and
- * a launcher waits for it.
+ * Ready while the master can do its work: the database answers a trivial query within {@link #DATABASE_LIMIT}, and
+ * either it is the active master of its database (it holds the dispatch lease) and agents can connect (the gRPC
+ * server is serving), or it stands by, taking calls for the active master (see {@code StandbyIntake}). A master that
+ * is starting, cut off from its lease, or deposed is not. A load balancer takes a master that is not ready out of
+ * rotation, and a launcher waits for it; {@code role} says which of the two a ready master is.
  *
  * <p>The database is asked on every call, never from a cached answer, so an outage shows at the next probe. The query
  * runs on a thread of its own and is waited for at most {@link #DATABASE_LIMIT}: a connection attempt to a database
@@ -63,18 +65,20 @@ public class ReadinessCheck implements HealthCheck {
         boolean grpcServing = grpc.isServing();
         String database = database();
         Map<String, Object> data = new LinkedHashMap<>();
-        data.put("grpc", grpcServing ? "UP" : "DOWN: the gRPC server is not serving");
+        data.put("grpc", grpcServing ? "UP" : thisMaster.state() == MasterRole.State.STANDBY
+                ? "standing by: agents connect to the active master" : "DOWN: the gRPC server is not serving");
         data.put("database", database);
         boolean active = thisMaster.isActive();
+        boolean serves = active ? grpcServing : thisMaster.state() == MasterRole.State.STANDBY;
         data.put("master", thisMaster.id());
-        data.put("role", (active ? "UP: " : "DOWN: ") + thisMaster.state().name().toLowerCase(java.util.Locale.ROOT)
+        data.put("role", (serves ? "UP: " : "DOWN: ") + thisMaster.state().name().toLowerCase(java.util.Locale.ROOT)
                 + ", " + thisMaster.why());
         GroupCommit writer = store.writer();
         if (writer != null) {
             data.put("writeBacklog", (long) writer.backlog());
         }
         // Built directly rather than through HealthCheckResponse.named(): the same on every server, and in unit tests.
-        return new HealthCheckResponse("taskgrid-ready", grpcServing && active && database.equals("UP")
+        return new HealthCheckResponse("taskgrid-ready", serves && database.equals("UP")
                 ? HealthCheckResponse.Status.UP : HealthCheckResponse.Status.DOWN, Optional.of(data));
     }
 

@@ -41,6 +41,17 @@ class WorkerResourcePageTest {
 
     WorkerResourcePageTest() throws Exception {
         resource.registry = registry;
+        resource.thisMaster = new io.taskgrid.master.cluster.ThisMaster() {
+            @Override
+            public boolean isActive() {
+                return true;
+            }
+
+            @Override
+            public String id() {
+                return "m1";
+            }
+        };
         for (int i = 0; i < 250; i++) {
             registry.register(new ConnectedWorker(String.format("w%03d", 249 - i), "s", 1, Labels.NONE, CHANNEL,
                     Instant.now()));
@@ -56,6 +67,7 @@ class WorkerResourcePageTest {
         while (true) {
             assertThat(page.count()).isEqualTo(250);
             page.workers().forEach(w -> seen.add(w.id()));
+            assertThat(page.workers()).allSatisfy(w -> assertThat(w.master()).isEqualTo("m1"));
             if (page.next() == null) {
                 break;
             }

@@ -79,12 +79,27 @@ class ReadinessCheckTest {
     }
 
     @Test
-    void downWhileThisMasterStandsByForAnotherThatIsActive() {
+    void upWhileThisMasterStandsByForAnotherThatIsActiveForItTakesCallsForIt() {
         given(false, () -> true, false);
         HealthCheckResponse response = check.call();
-        assertThat(response.getStatus()).isEqualTo(HealthCheckResponse.Status.DOWN);
-        assertThat(data(response, "role")).isEqualTo("DOWN: standby, stands by: master a holds the dispatch lease");
+        assertThat(response.getStatus()).isEqualTo(HealthCheckResponse.Status.UP);
+        assertThat(data(response, "role")).isEqualTo("UP: standby, stands by: master a holds the dispatch lease");
+        assertThat(data(response, "grpc")).startsWith("standing by");
         assertThat(data(response, "database")).isEqualTo("UP");
+    }
+
+    @Test
+    void aStandbyWhoseDatabaseFailsIsDown() {
+        given(false, () -> false, false);
+        assertThat(check.call().getStatus()).isEqualTo(HealthCheckResponse.Status.DOWN);
+    }
+
+    @Test
+    void anActiveMasterWhoseAgentsCannotConnectIsDown() {
+        given(false, () -> true, true);
+        HealthCheckResponse response = check.call();
+        assertThat(response.getStatus()).isEqualTo(HealthCheckResponse.Status.DOWN);
+        assertThat(data(response, "role")).startsWith("DOWN: active");
     }
 
     @Test

@@ -25,7 +25,7 @@ import java.util.Map;
  * @param agentMasters  each agent's {@code --master}: null for this master's gRPC address; a list of several masters'
  *                      addresses for agents that fail over between them
  * @param mayStandBy    whether the master may start as a standby (another master of its database is active): then
- *                      its start is awaited by liveness, since a standby is not ready
+ *                      its start does not wait for its agents, which connect to the active master
  */
 public record ClusterConfig(Path libertyDir, String serverName, Path agentJar, Path logDir, String masterHost,
                             int apiPort, int grpcPort, int workers, String baseWorkerId, Duration reconnectDelay,

@@ -398,15 +398,13 @@ public final class LocalCluster implements AutoCloseable {
                         + (config.logDir() == null ? "" : "; see " + config.logDir().resolve("master.log")));
             }
             try {
-                // A standby is alive but not ready: its start is over once its liveness check answers.
-                String check = config.mayStandBy() ? "live" : "ready";
+                // A standby is ready too: it takes calls for the active master.
                 HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                                URI.create(config.apiBase() + "/health/" + check)).timeout(Duration.ofSeconds(2)).build(),
+                                URI.create(config.apiBase() + "/health/ready")).timeout(Duration.ofSeconds(2)).build(),
                         HttpResponse.BodyHandlers.ofString());
                 // The application's own check must be there and UP: a server whose application failed still answers
                 // 200 for the checks it has left.
-                if (response.statusCode() == 200 && response.body().contains(config.mayStandBy()
-                        ? "taskgrid-dispatcher" : "taskgrid-ready")) {
+                if (response.statusCode() == 200 && response.body().contains("taskgrid-ready")) {
                     return;
                 }
             } catch (IOException e) {

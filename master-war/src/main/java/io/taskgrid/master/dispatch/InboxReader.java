@@ -1,0 +1,104 @@
+package io.taskgrid.master.dispatch;
+
+import io.taskgrid.master.cluster.ClusterRequests;
+import io.taskgrid.master.task.Task;
+import io.taskgrid.master.task.TaskStore;
+import io.taskgrid.master.task.WriteFence;
+import io.taskgrid.master.text.SafeText;
+
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.logging.Logger;
+
+/**
+ * The active master's side of the changes other masters take: the tasks they stored go into this master's queue, and
+ * their cancels and drains are carried out here, where the tasks in flight and the agents' streams are. Runs on the
+ * wake-up thread ({@code InboxWakeups}), one pass at a time; each request is deleted only once its effect is durable,
+ * and a pass that fails leaves the rest for the next.
+ */
+public final class InboxReader {
+
+    private static final Logger LOG = Logger.getLogger(InboxReader.class.getName());
+    private static final int REQUESTS_AT_ONCE = 500;
+
+    private final TaskStore store;
+    private final ClusterRequests requests;
+    private final Dispatcher dispatcher;
+    private final WorkerRegistry registry;
+    private final WriteFence fence;
+    private final Runnable workersChanged;
+
+    /**
+     * @param workersChanged told after a pass drained a worker, so that the other masters' lists show it soon
+     */
+    public InboxReader(TaskStore store, ClusterRequests requests, Dispatcher dispatcher, WorkerRegistry registry,
+                       WriteFence fence, Runnable workersChanged) {
+        this.store = store;
+        this.requests = requests;
+        this.dispatcher = dispatcher;
+        this.registry = registry;
+        this.fence = fence;
+        this.workersChanged = workersChanged;
+    }
+
+    /** Takes every task and request waiting now. */
+    public synchronized void takeAll() {
+        try {
+            List<Task> adopted;
+            do {
+                adopted = store.adoptWaiting(Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
+                if (!adopted.isEmpty()) {
+                    await(dispatcher.adopt(adopted));
+                    int count = adopted.size();
+                    LOG.fine(() -> count + " task(s) other masters accepted taken into the queue");
+                }
+            } while (adopted.size() == TaskStore.ADOPT_AT_ONCE);
+            // After the tasks: a cancel taken elsewhere always names a task stored before it.
+            List<ClusterRequests.Request> waiting = requests.waiting(REQUESTS_AT_ONCE);
+            if (waiting.isEmpty()) {
+                return;
+            }
+            List<CompletableFuture<?>> effects = new ArrayList<>();
+            boolean drained = false;
+            for (ClusterRequests.Request request : waiting) {
+                switch (request.kind()) {
+                    case CANCEL -> effects.add(dispatcher.cancel(request.target(), request.askedBy(), true));
+                    case DRAIN -> {
+                        drained |= registry.get(request.target()).map(worker -> {
+                            if (worker.drain("drained by " + request.askedBy(), request.askedBy())) {
+                                LOG.info(() -> "worker " + worker.id() + " drained by "
+                                        + SafeText.oneLine(request.askedBy(), 128) + " (through another master)");
+                            }
+                            return true;
+                        }).orElse(false);
+                    }
+                }
+            }
+            await(CompletableFuture.allOf(effects.toArray(CompletableFuture[]::new)));
+            requests.carriedOut(waiting, fence);
+            if (drained) {
+                workersChanged.run();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("the database: " + e.getMessage(), e);
+        }
+    }
+
+    private static void await(CompletableFuture<?> effect) {
+        try {
+            effect.get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("a change other masters took was not stored within 30 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+package io.taskgrid.master.dispatch;
+
+import io.taskgrid.master.cluster.ClusterRequests;
+import io.taskgrid.master.cluster.DatabaseFamily;
+import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.Task;
+import io.taskgrid.master.task.TaskState;
+import io.taskgrid.master.task.TaskStore;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * What a master that stands by does with a change: it stores it for the active master, which takes it at once (woken
+ * by the database, see {@code InboxWakeups}), so a client may send any call to any master. A task is stored QUEUED for
+ * the active master to take; a cancel or a drain is stored as a request and waited for up to {@link #EFFECT_WAIT}, so
+ * that the answer says what happened, as the active master's would. Answers have the same types and failures as
+ * {@link Dispatcher}'s: the API does not care which master it is on.
+ *
+ * <p>The caps are checked against the database's counts rather than a queue in memory: requests that race on two
+ * masters may together pass a cap by their own size, never more.
+ */
+@ApplicationScoped
+public class StandbyIntake {
+
+    /** How long a cancel or drain taken here waits for the active master to carry it out before it is answered. */
+    static final Duration EFFECT_WAIT = Duration.ofSeconds(2);
+    private static final Duration CACHED_WORKERS = Duration.ofSeconds(1);
+
+    @Inject
+    TaskStore store;
+
+    @Inject
+    TaskgridConfig settings;
+
+    private volatile List<PublishedWorkers.Seen> workers = List.of();
+    private volatile long workersReadAt;
+
+    /** Like {@link Dispatcher#submit}, stored for the active master. */
+    public CompletableFuture<Dispatcher.Submission> submit(String taskId, NewTask spec, String submittedBy,
+                                                           String scopedKey, String requestHash, String secretEnvSealed) {
+        List<Task> tasks = store(List.of(taskId), List.of(spec), submittedBy, scopedKey, requestHash,
+                java.util.Collections.singletonList(secretEnvSealed));
+        return CompletableFuture.completedFuture(new Dispatcher.Submission(tasks == null ? null : tasks.get(0)));
+    }
+
+    /** Like {@link Dispatcher#submitBatch}, stored for the active master. */
+    public CompletableFuture<Dispatcher.BatchSubmission> submitBatch(List<String> taskIds, List<NewTask> specs,
+                                                                     String submittedBy, String scopedKey,
+                                                                     String requestHash, List<String> secretEnvSealed) {
+        List<Task> tasks = store(taskIds, specs, submittedBy, scopedKey, requestHash, secretEnvSealed);
+        return CompletableFuture.completedFuture(new Dispatcher.BatchSubmission(tasks == null ? null
+                : List.copyOf(taskIds)));
+    }
+
+    /** The tasks as stored; null when the Idempotency-Key was stored by another request first. */
+    private List<Task> store(List<String> taskIds, List<NewTask> specs, String submittedBy, String scopedKey,
+                             String requestHash, List<String> secretEnvSealed) {
+        int count = specs.size();
+        TaskStore.QueueCounts counts = store.queueCounts(submittedBy);
+        if (counts.queued() + count > settings.queueMax()) {
+            throw new Dispatcher.QueueFull((int) Math.min(Integer.MAX_VALUE, counts.queued()));
+        }
+        if (counts.unfinishedOfCaller() + count > settings.queuePerCallerMax()) {
+            throw new Dispatcher.CallerShareFull((int) Math.min(Integer.MAX_VALUE, counts.unfinishedOfCaller()),
+                    settings.queuePerCallerMax());
+        }
+        LocalDateTime now = Task.nowUtc();
+        List<Task> tasks = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            tasks.add(Task.submitted(taskIds.get(i), specs.get(i), settings.defaultMaxAttempts(), submittedBy,
+                    secretEnvSealed.get(i), now));
+        }
+        List<Task> accepted = tasks.stream().map(Task::snapshot).toList();
+        try {
+            store.insertForActive(tasks, scopedKey, requestHash, c -> DatabaseFamily.of(c).announce(c));
+        } catch (SQLException e) {
+            if (scopedKey != null && Dispatcher.isKeyConflict(e)) {
+                return null;
+            }
+            throw new IllegalStateException("the task(s) could not be stored: " + e.getMessage(), e);
+        }
+        io.taskgrid.master.metrics.TaskgridMetrics.TASKS_SUBMITTED.add(count);
+        return accepted;
+    }
+
+    /**
+     * Like {@link Dispatcher#cancel}: checked here against the stored task, carried out by the active master, and
+     * answered with what it did once it did, or, when no active master did within {@link #EFFECT_WAIT}, as in flight
+     * (the request stays and is carried out when one takes over).
+     */
+    public CompletableFuture<Dispatcher.Cancellation> cancel(String taskId, String caller, boolean mayCancelOthers) {
+        Optional<Task> stored = store.findHeader(taskId);
+        if (stored.isEmpty()) {
+            return done(Dispatcher.Cancellation.Outcome.NOT_FOUND, null);
+        }
+        Task task = stored.get();
+        if (!mayCancelOthers && !caller.equals(task.getSubmittedBy())) {
+            return done(Dispatcher.Cancellation.Outcome.FORBIDDEN, task);
+        }
+        if (task.getState().isFinal()) {
+            return done(Dispatcher.Cancellation.Outcome.ALREADY_FINAL, task);
+        }
+        ask(ClusterRequests.Kind.CANCEL, taskId, caller);
+        Task now = store.find(taskId).orElse(task);
+        // Answered as the active master would have: 200 for a task cancelled while queued, 202 for one that was in
+        // flight (even if its agent already stopped it), 409 for one that ended otherwise first.
+        boolean cancelledWhileQueued = now.getState() == TaskState.CANCELLED
+                && Task.CANCELLED_WHILE_QUEUED.equals(now.getReason());
+        return done(cancelledWhileQueued ? Dispatcher.Cancellation.Outcome.CANCELLED
+                : now.getState().isFinal() && now.getState() != TaskState.CANCELLED
+                ? Dispatcher.Cancellation.Outcome.ALREADY_FINAL : Dispatcher.Cancellation.Outcome.IN_FLIGHT, now);
+    }
+
+    /**
+     * Asks the active master to drain a worker it published; the worker as listed once it did (or, when no active
+     * master did within {@link #EFFECT_WAIT}, as listed before), empty when no master lists such a worker.
+     */
+    public Optional<PublishedWorkers.Seen> drain(String workerId, String by) {
+        Optional<PublishedWorkers.Seen> listed = find(workerId, fresh());
+        if (listed.isEmpty()) {
+            return listed;
+        }
+        ask(ClusterRequests.Kind.DRAIN, workerId, by);
+        return find(workerId, fresh()).or(() -> listed);
+    }
+
+    /** The workers the active master published, read at most {@link #CACHED_WORKERS} ago. */
+    public List<PublishedWorkers.Seen> workers() {
+        if (System.nanoTime() - workersReadAt > CACHED_WORKERS.toNanos()) {
+            return fresh();
+        }
+        return workers;
+    }
+
+    private List<PublishedWorkers.Seen> fresh() {
+        try {
+            List<PublishedWorkers.Seen> read = PublishedWorkers.read(store.dataSource());
+            workers = read;
+            workersReadAt = System.nanoTime();
+            return read;
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot read the workers' lists: " + e.getMessage(), e);
+        }
+    }
+
+    private static Optional<PublishedWorkers.Seen> find(String workerId, List<PublishedWorkers.Seen> list) {
+        return list.stream().filter(w -> w.id().equals(workerId)).findFirst();
+    }
+
+    /** Stores the request and waits for the active master to carry it out; whether it did in time. */
+    private boolean ask(ClusterRequests.Kind kind, String target, String by) {
+        ClusterRequests requests = new ClusterRequests(store.dataSource());
+        try {
+            long seq = requests.ask(kind, target, by);
+            long deadline = System.nanoTime() + EFFECT_WAIT.toNanos();
+            long pause = 5;
+            while (System.nanoTime() < deadline) {
+                if (!requests.waiting(seq)) {
+                    return true;
+                }
+                Thread.sleep(pause);
+                pause = Math.min(pause * 2, 100);
+            }
+            return false;
+        } catch (SQLException e) {
+            throw new IllegalStateException("the request could not be stored: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static CompletableFuture<Dispatcher.Cancellation> done(Dispatcher.Cancellation.Outcome outcome, Task task) {
+        return CompletableFuture.completedFuture(new Dispatcher.Cancellation(outcome, task));
+    }
+}
