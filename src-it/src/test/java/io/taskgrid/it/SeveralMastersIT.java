@@ -241,18 +241,24 @@ class SeveralMastersIT {
         TaskgridClient onB = onB();
         a.awaitWorkers(2, Duration.ofSeconds(60));
 
+        // Round robin over both masters, as a load balancer would send them: the long ones one by one, the quick ones
+        // in batches of 50.
         List<String> longOnes = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            longOnes.add(onA.submitCmd("sleep 6; echo long " + i));
+            longOnes.add((i % 2 == 0 ? onA : onB).submitCmd("sleep 6; echo long " + i));
         }
-        StringBuilder batch = new StringBuilder("[");
-        for (int i = 0; i < QUICK; i++) {
-            batch.append(i == 0 ? "" : ",").append("{\"cmd\":\"echo quick ").append(i).append("\"}");
+        List<String> quick = new ArrayList<>();
+        for (int from = 0; from < QUICK; from += 50) {
+            StringBuilder batch = new StringBuilder("[");
+            for (int i = from; i < from + 50; i++) {
+                batch.append(i == from ? "" : ",").append("{\"cmd\":\"echo quick ").append(i).append("\"}");
+            }
+            TaskgridClient.Reply accepted = (from / 50 % 2 == 0 ? onA : onB).post("/tasks", "application/json",
+                    batch.append(']').toString());
+            assertThat(accepted.status()).isEqualTo(202);
+            accepted.json().getJsonArray("ids").getValuesAs(jakarta.json.JsonString.class)
+                    .forEach(id -> quick.add(id.getString()));
         }
-        TaskgridClient.Reply accepted = onA.post("/tasks", "application/json", batch.append(']').toString());
-        assertThat(accepted.status()).isEqualTo(202);
-        List<String> quick = accepted.json().getJsonArray("ids").getValuesAs(jakarta.json.JsonString.class).stream()
-                .map(jakarta.json.JsonString::getString).toList();
         for (String id : longOnes) {
             onA.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30));
         }
@@ -263,6 +269,11 @@ class SeveralMastersIT {
 
         a.killMaster();
         long killed = System.nanoTime();
+        // Taken by b while no master is active: stored, and run once b has taken over.
+        Map<String, String> duringTakeover = new HashMap<>();
+        for (int i = 0; i < 20; i++) {
+            duringTakeover.put(onB.submitCmd("echo during the takeover " + i), "during the takeover " + i + "\n");
+        }
         awaitActive(onB, Duration.ofSeconds(60));
         double takeoverSeconds = (System.nanoTime() - killed) / 1e9;
         System.out.printf("[several masters] standby active %.1f s after the active master was killed "
@@ -285,11 +296,18 @@ class SeveralMastersIT {
             ranTwice += started > 1 ? 1 : 0;
             requeued += task.getJsonArray("attempts").size() > 1 ? 1 : 0;
         }
-        System.out.printf("[several masters] kill: %d accepted, %d ended not SUCCEEDED, %d started twice, %d with a "
+        System.out.printf("[several masters] kill: %d accepted round robin, %d ended not SUCCEEDED, %d started twice, %d with a "
                 + "second attempt never started before, all final %.1f s after the kill%n", QUICK + longOnes.size(),
                 notSucceeded, ranTwice, requeued, (System.nanoTime() - killed) / 1e9);
         assertThat(notSucceeded).isZero();
         assertThat(ranTwice).isZero();
+        for (Map.Entry<String, String> task : duringTakeover.entrySet()) {
+            JsonObject done = onB.awaitFinal(task.getKey(), Duration.ofSeconds(60));
+            assertThat(done.getString("stdout")).isEqualTo(task.getValue());
+            assertThat(done.getJsonArray("attempts")).hasSize(1);
+        }
+        System.out.printf("[several masters] %d more taken by the standby between the kill and its takeover: each ran "
+                + "once after it%n", duringTakeover.size());
         String after = onB.submitCmd("echo after the takeover");
         assertThat(onB.awaitFinal(after, Duration.ofSeconds(60)).getString("stdout")).isEqualTo("after the takeover\n");
         assertThat(onB.workers()).as("both agents found the new master").hasSize(2);
