@@ -14,6 +14,8 @@ CREATE TABLE TG_REQUEST (
     ASKED_BY     VARCHAR(128) NOT NULL,
     ASKED_AT     TIMESTAMP WITH TIME ZONE NOT NULL
 );
+-- One request per kind and target waits at a time: asking again joins the one waiting.
+CREATE UNIQUE INDEX TG_REQUEST_ONE_PER_TARGET ON TG_REQUEST (KIND, TARGET);
 
 -- The active master's connected agents as it last wrote them (JSON), for GET /workers on the other masters.
 ALTER TABLE TG_MASTER ADD COLUMN WORKERS ${text};

@@ -203,6 +203,13 @@ class SeveralMastersIT {
         TaskgridClient.Reply cancelQueued = onB.delete("/tasks/" + waits);
         assertThat(cancelQueued.status()).isEqualTo(200);
         assertThat(cancelQueued.json().getString("state")).isEqualTo("CANCELLED");
+        // Submitted through b and cancelled through a at once, before a may have taken it: cancelled all the same.
+        for (int i = 0; i < 5; i++) {
+            String fresh = onB.submit("{\"cmd\":\"echo never\",\"requires\":{\"gpu\":\"h100\"}}");
+            TaskgridClient.Reply cancelled = onA.delete("/tasks/" + fresh);
+            assertThat(cancelled.status()).as("cancelled while queued, taken or not").isEqualTo(200);
+            assertThat(cancelled.json().getString("state")).isEqualTo("CANCELLED");
+        }
         String sleeping = onB.submitCmd("sleep 60");
         onB.awaitState(sleeping, Set.of("RUNNING"), Duration.ofSeconds(30));
         long asked = System.nanoTime();

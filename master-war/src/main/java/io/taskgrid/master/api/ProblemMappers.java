@@ -81,6 +81,21 @@ public final class ProblemMappers {
         }
     }
 
+    /** A master that takes a call through the database could not reach it: 503, for the client to try again. */
+    @Provider
+    public static class DatabaseAwayMapper implements ExceptionMapper<io.taskgrid.master.dispatch.StandbyIntake.DatabaseAway> {
+        @Context
+        UriInfo uri;
+
+        @Override
+        public Response toResponse(io.taskgrid.master.dispatch.StandbyIntake.DatabaseAway e) {
+            LOG.warning(e.getMessage());
+            return Response.fromResponse(Problems.problem(503, "Service Unavailable", "the database did not take "
+                    + "the change (" + SafeText.oneLine(e.getMessage(), 200) + "); nothing was changed, try again",
+                    uri)).header("Retry-After", "2").build();
+        }
+    }
+
     /** Anything unexpected: logged with its stack trace, answered without it. */
     @Provider
     public static class UnexpectedExceptionMapper implements ExceptionMapper<Exception> {

@@ -302,6 +302,10 @@ public class TaskResource {
         boolean operator = caller.isUserInRole("operator");
         Dispatcher.Cancellation cancellation = await(thisMaster.isActive() ? dispatcher.cancel(id, name, operator)
                 : standby.cancel(id, name, operator));
+        if (cancellation.outcome() == Dispatcher.Cancellation.Outcome.NOT_TAKEN_YET) {
+            // Submitted through another master a moment ago: this master's wake-up takes it, then the cancel.
+            cancellation = await(standby.cancel(id, name, operator));
+        }
         Task task = cancellation.task();
         return switch (cancellation.outcome()) {
             case NOT_FOUND -> throw ApiProblem.notFound("no task with id '" + id + "'");
@@ -310,7 +314,7 @@ public class TaskResource {
             case ALREADY_FINAL -> throw ApiProblem.conflict("task " + id + " is already " + task.getState()
                     + "; there is nothing to cancel");
             case CANCELLED -> Response.ok(TaskView.of(task, store.attempts(id))).build();
-            case IN_FLIGHT -> Response.accepted(TaskView.of(task, store.attempts(id))).build();
+            case IN_FLIGHT, NOT_TAKEN_YET -> Response.accepted(TaskView.of(task, store.attempts(id))).build();
         };
     }
 

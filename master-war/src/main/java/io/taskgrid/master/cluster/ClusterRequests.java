@@ -9,6 +9,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 
 /**
  * Cancels and drains that a master which is not active took for the active one ({@code TG_REQUEST}). Only the active
@@ -36,8 +37,16 @@ public final class ClusterRequests {
         this.dataSource = dataSource;
     }
 
-    /** Stores a request and announces it; returns its sequence number once committed. */
+    /**
+     * Stores a request and announces it; returns its sequence number once committed. One request per kind and target
+     * waits at a time: asking again while one waits returns that one's number and stores nothing, so that a caller
+     * who repeats a cancel cannot pile requests up while no master carries them out.
+     */
     public long ask(Kind kind, String target, String askedBy) throws SQLException {
+        OptionalLong waiting = find(kind, target);
+        if (waiting.isPresent()) {
+            return waiting.getAsLong();
+        }
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
@@ -56,9 +65,30 @@ public final class ClusterRequests {
                 DatabaseFamily.of(c).announce(c);
                 c.commit();
                 return seq;
-            } catch (SQLException | RuntimeException e) {
+            } catch (SQLException e) {
+                c.rollback();
+                if ("23505".equals(e.getSQLState())) {
+                    // Another caller's request for the same target committed in between: that one is ours too.
+                    OptionalLong theirs = find(kind, target);
+                    if (theirs.isPresent()) {
+                        return theirs.getAsLong();
+                    }
+                }
+                throw e;
+            } catch (RuntimeException e) {
                 c.rollback();
                 throw e;
+            }
+        }
+    }
+
+    private OptionalLong find(Kind kind, String target) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT SEQ FROM TG_REQUEST WHERE KIND = ? AND TARGET = ?")) {
+            s.setString(1, kind.name());
+            s.setString(2, target);
+            try (ResultSet r = s.executeQuery()) {
+                return r.next() ? OptionalLong.of(r.getLong(1)) : OptionalLong.empty();
             }
         }
     }

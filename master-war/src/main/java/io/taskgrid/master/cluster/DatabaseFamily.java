@@ -59,6 +59,23 @@ public enum DatabaseFamily {
         }
     }
 
+    /** The key of the advisory lock that serialises intake through the database ({@link #lockIntake}). */
+    private static final long INTAKE_LOCK = 0x7461736b67726964L;
+
+    /**
+     * Holds, until the transaction ends, the lock under which masters that are not active check the queue's caps and
+     * store tasks, so that two such submissions cannot both pass a cap the pair of them exceeds. H2: nothing (its one
+     * master keeps the queue in memory).
+     */
+    public void lockIntake(Connection c) throws SQLException {
+        if (this == POSTGRESQL) {
+            try (java.sql.PreparedStatement s = c.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {
+                s.setLong(1, INTAKE_LOCK);
+                s.execute();
+            }
+        }
+    }
+
     /** The family of the database behind {@code c}. */
     public static DatabaseFamily of(Connection c) throws SQLException {
         String product = c.getMetaData().getDatabaseProductName();

@@ -57,50 +57,86 @@ public final class InboxWakeups implements AutoCloseable {
     }
 
     private void run() {
-        boolean saidFallback = false;
         while (!closed) {
+            StringBuilder why = new StringBuilder();
             try (Connection c = dataSource.getConnection()) {
-                StringBuilder why = new StringBuilder();
                 Listener listener = listen(c, why);
-                listening = listener != null;
-                if (listener == null && !saidFallback) {
-                    saidFallback = true;
-                    LOG.info("changes other masters take are looked for every " + fallback.toMillis()
-                            + " ms, not listened for: " + why);
-                }
-                wake();
-                long lastLook = System.nanoTime();
-                while (!closed) {
-                    boolean look;
-                    if (listener != null) {
-                        // In slices, so that closing never waits for a whole sweep.
-                        look = listener.await(SLICE) || System.nanoTime() - lastLook >= sweep.toNanos();
-                    } else {
-                        Thread.sleep(fallback.toMillis());
-                        look = true;
-                    }
-                    if (look && !closed) {
-                        wake();
-                        lastLook = System.nanoTime();
+                if (listener != null) {
+                    try {
+                        listening = true;
+                        listenOn(c, listener);
+                    } finally {
+                        listening = false;
+                        unlisten(c);
                     }
                 }
             } catch (InterruptedException e) {
-                if (closed) {
-                    return;
-                }
+                return;
             } catch (SQLException | RuntimeException e) {
-                listening = false;
                 if (closed) {
                     return;
                 }
                 LOG.log(Level.WARNING, "listening for changes other masters take failed (" + e.getMessage()
                         + "); trying again in 1 s", e);
-                try {
-                    Thread.sleep(1000);
-                } catch (InterruptedException interrupted) {
+                if (!pause(1000)) {
                     return;
                 }
+                continue;
             }
+            if (!closed && why.length() > 0) {
+                // No LISTEN here, ever: look every fallback, holding no connection in between.
+                LOG.info("changes other masters take are looked for every " + fallback.toMillis()
+                        + " ms, not listened for: " + why);
+                poll();
+                return;
+            }
+        }
+    }
+
+    /** Wakes at each notification, and every sweep; checks the connection at each sweep, so a dead one is replaced. */
+    private void listenOn(Connection c, Listener listener) throws SQLException, InterruptedException {
+        wake();
+        long lastLook = System.nanoTime();
+        while (!closed) {
+            // In slices, so that closing never waits for a whole sweep.
+            boolean notified = listener.await(SLICE);
+            boolean sweep = System.nanoTime() - lastLook >= this.sweep.toNanos();
+            if (sweep) {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT 1");
+                }
+            }
+            if ((notified || sweep) && !closed) {
+                wake();
+                lastLook = System.nanoTime();
+            }
+        }
+    }
+
+    private void poll() {
+        while (!closed) {
+            wake();
+            if (!pause(fallback.toMillis())) {
+                return;
+            }
+        }
+    }
+
+    private static boolean pause(long millis) {
+        try {
+            Thread.sleep(millis);
+            return true;
+        } catch (InterruptedException e) {
+            return false;
+        }
+    }
+
+    /** The connection goes back to the pool: nothing may keep queueing notifications on it. */
+    private static void unlisten(Connection c) {
+        try (Statement s = c.createStatement()) {
+            s.execute("UNLISTEN *");
+        } catch (SQLException e) {
+            // a broken connection, which the pool drops
         }
     }
 

@@ -128,7 +128,12 @@ public class Dispatcher {
     /** What a cancel did, with the task as it is now (null when there is no such task). */
     public record Cancellation(Outcome outcome, Task task) {
         public enum Outcome {
-            NOT_FOUND, FORBIDDEN, ALREADY_FINAL, CANCELLED, IN_FLIGHT
+            NOT_FOUND, FORBIDDEN, ALREADY_FINAL, CANCELLED, IN_FLIGHT,
+            /**
+             * Stored by another master and not yet in this one's queue (it takes it at its next wake-up): nothing
+             * changed; ask through the database ({@link StandbyIntake#cancel}), which carries it out after.
+             */
+            NOT_TAKEN_YET
         }
     }
 
@@ -501,6 +506,9 @@ public class Dispatcher {
         }
         if (!mayCancelOthers && !caller.equals(stored.get().getSubmittedBy())) {
             return new Cancellation(Cancellation.Outcome.FORBIDDEN, stored.get());
+        }
+        if (!stored.get().getState().isFinal()) {
+            return new Cancellation(Cancellation.Outcome.NOT_TAKEN_YET, stored.get());
         }
         return new Cancellation(Cancellation.Outcome.ALREADY_FINAL, stored.get());
     }

@@ -8,7 +8,9 @@ import io.taskgrid.master.text.SafeText;
 
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -34,7 +36,8 @@ public final class InboxReader {
     private final Runnable workersChanged;
 
     /**
-     * @param workersChanged told after a pass drained a worker, so that the other masters' lists show it soon
+     * @param workersChanged run after a pass drained a worker and before its requests are deleted, so that the master
+     *                       that asked reads the worker's new state once it sees its request gone
      */
     public InboxReader(TaskStore store, ClusterRequests requests, Dispatcher dispatcher, WorkerRegistry registry,
                        WriteFence fence, Runnable workersChanged) {
@@ -46,9 +49,14 @@ public final class InboxReader {
         this.workersChanged = workersChanged;
     }
 
-    /** Takes every task and request waiting now. */
+    /**
+     * Takes every task and request waiting now. The requests are read first: a request names a task that was stored
+     * before it, so the tasks taken after that read include every one they name. Each request is deleted once its
+     * effect is durable; one whose effect failed stays for the next pass, without holding up the others.
+     */
     public synchronized void takeAll() {
         try {
+            List<ClusterRequests.Request> waiting = requests.waiting(REQUESTS_AT_ONCE);
             List<Task> adopted;
             do {
                 adopted = store.adoptWaiting(Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
@@ -58,16 +66,15 @@ public final class InboxReader {
                     LOG.fine(() -> count + " task(s) other masters accepted taken into the queue");
                 }
             } while (adopted.size() == TaskStore.ADOPT_AT_ONCE);
-            // After the tasks: a cancel taken elsewhere always names a task stored before it.
-            List<ClusterRequests.Request> waiting = requests.waiting(REQUESTS_AT_ONCE);
             if (waiting.isEmpty()) {
                 return;
             }
-            List<CompletableFuture<?>> effects = new ArrayList<>();
+            List<ClusterRequests.Request> done = new ArrayList<>();
+            Map<ClusterRequests.Request, CompletableFuture<Dispatcher.Cancellation>> cancels = new LinkedHashMap<>();
             boolean drained = false;
             for (ClusterRequests.Request request : waiting) {
                 switch (request.kind()) {
-                    case CANCEL -> effects.add(dispatcher.cancel(request.target(), request.askedBy(), true));
+                    case CANCEL -> cancels.put(request, dispatcher.cancel(request.target(), request.askedBy(), true));
                     case DRAIN -> {
                         drained |= registry.get(request.target()).map(worker -> {
                             if (worker.drain("drained by " + request.askedBy(), request.askedBy())) {
@@ -76,22 +83,33 @@ public final class InboxReader {
                             }
                             return true;
                         }).orElse(false);
+                        done.add(request);
                     }
                 }
             }
-            await(CompletableFuture.allOf(effects.toArray(CompletableFuture[]::new)));
-            requests.carriedOut(waiting, fence);
+            cancels.forEach((request, cancel) -> {
+                try {
+                    Dispatcher.Cancellation result = await(cancel);
+                    if (result.outcome() != Dispatcher.Cancellation.Outcome.NOT_TAKEN_YET) {
+                        done.add(request);
+                    }
+                } catch (RuntimeException e) {
+                    LOG.warning("the cancel of task " + request.target() + " asked through another master failed ("
+                            + SafeText.oneLine(e.getMessage(), 200) + "); tried again at the next wake-up");
+                }
+            });
             if (drained) {
                 workersChanged.run();
             }
+            requests.carriedOut(done, fence);
         } catch (SQLException e) {
             throw new IllegalStateException("the database: " + e.getMessage(), e);
         }
     }
 
-    private static void await(CompletableFuture<?> effect) {
+    private static <T> T await(CompletableFuture<T> effect) {
         try {
-            effect.get(30, TimeUnit.SECONDS);
+            return effect.get(30, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
         } catch (TimeoutException e) {

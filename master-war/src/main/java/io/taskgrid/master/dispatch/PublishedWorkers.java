@@ -27,15 +27,17 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The agents connected to the active master, as the other masters see them: the active master writes its list into its
- * {@code TG_MASTER} row every {@link #EVERY} (and at once after a drain another master asked for), and any master
- * answers {@code GET /workers} from the lists written within {@link #FRESH}. Only what the list shows is written; the
- * agents' streams stay where they are.
+ * The agents connected to the active master, as the other masters see them: the active master looks at its list every
+ * {@link #EVERY} and writes it into its {@code TG_MASTER} row when it changed (ignoring the agents' last-seen times),
+ * at least every {@link #HEARTBEAT}, and at once after a drain another master asked for; the other masters answer
+ * {@code GET /workers} from the list of the master that holds the dispatch lease, if written within {@link #FRESH}.
  */
 public final class PublishedWorkers implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(PublishedWorkers.class.getName());
     static final Duration EVERY = Duration.ofSeconds(1);
+    /** Written at least this often, changed or not, so that readers can tell a live list from a dead master's. */
+    static final Duration HEARTBEAT = Duration.ofSeconds(4);
     /** A list older than this is of a master that is gone (or cut off): not shown. */
     public static final Duration FRESH = Duration.ofSeconds(10);
 
@@ -57,6 +59,8 @@ public final class PublishedWorkers implements AutoCloseable {
     private Thread thread;
     private volatile boolean closed;
     private boolean soon;
+    private String lastShape;
+    private long lastWriteAt;
 
     public PublishedWorkers(DataSource dataSource, WorkerRegistry registry, String masterId) {
         this.dataSource = dataSource;
@@ -73,8 +77,8 @@ public final class PublishedWorkers implements AutoCloseable {
         return this;
     }
 
-    /** Writes the list now rather than at the next turn. */
-    public void soon() {
+    /** Wakes the writing thread (to stop). */
+    private void wakeUp() {
         synchronized (wake) {
             soon = true;
             wake.notifyAll();
@@ -84,7 +88,7 @@ public final class PublishedWorkers implements AutoCloseable {
     private void run() {
         while (!closed) {
             try {
-                publish(registry.all());
+                publishIfChanged();
             } catch (SQLException | RuntimeException e) {
                 LOG.log(Level.FINE, "the list of workers was not written; tried again in " + EVERY.toSeconds() + " s", e);
             }
@@ -102,8 +106,28 @@ public final class PublishedWorkers implements AutoCloseable {
         }
     }
 
-    void publish(List<ConnectedWorker> workers) throws SQLException {
-        write(json(workers));
+    /** Writes the list now, changed or not: after a drain, before the master that asked for it is told. */
+    public synchronized void publishNow() {
+        try {
+            publish(registry.all());
+        } catch (SQLException e) {
+            LOG.log(Level.FINE, "the list of workers was not written", e);
+        }
+    }
+
+    private synchronized void publishIfChanged() throws SQLException {
+        List<ConnectedWorker> workers = registry.all();
+        String shape = json(workers, false);
+        if (!shape.equals(lastShape) || System.nanoTime() - lastWriteAt >= HEARTBEAT.toNanos()) {
+            publish(workers);
+        }
+    }
+
+    private void publish(List<ConnectedWorker> workers) throws SQLException {
+        String json = json(workers, true);
+        write(json);
+        lastShape = json(workers, false);
+        lastWriteAt = System.nanoTime();
     }
 
     private void write(String workers) throws SQLException {
@@ -116,7 +140,8 @@ public final class PublishedWorkers implements AutoCloseable {
         }
     }
 
-    static String json(List<ConnectedWorker> workers) {
+    /** The list as written; without {@code lastSeen}, what tells whether it changed. */
+    static String json(List<ConnectedWorker> workers, boolean lastSeen) {
         JsonArrayBuilder list = Json.createArrayBuilder();
         for (ConnectedWorker worker : workers) {
             JsonObjectBuilder labels = Json.createObjectBuilder();
@@ -124,8 +149,10 @@ public final class PublishedWorkers implements AutoCloseable {
             JsonObjectBuilder one = Json.createObjectBuilder().add("id", worker.id()).add("labels", labels)
                     .add("slots", worker.slots()).add("prefetch", worker.prefetch()).add("running", worker.running())
                     .add("draining", worker.isDraining()).add("refused", worker.refusedTotal())
-                    .add("connectedAt", worker.connectedAt().toString())
-                    .add("lastSeenAt", worker.lastSeenAt().toString());
+                    .add("connectedAt", worker.connectedAt().toString());
+            if (lastSeen) {
+                one.add("lastSeenAt", worker.lastSeenAt().toString());
+            }
             if (worker.drainReason() != null) {
                 one.add("drainReason", worker.drainReason());
             }
@@ -138,14 +165,14 @@ public final class PublishedWorkers implements AutoCloseable {
     }
 
     /**
-     * The agents of every master that published its list within {@link #FRESH}, in id order; an agent listed by two
-     * masters (it moved, and the first one's list is not yet gone) once, from the newer list.
+     * The agents of the master that holds the dispatch lease, if it published its list within {@link #FRESH}, in id
+     * order; none otherwise (no master is active, or it stopped publishing).
      */
     public static List<Seen> read(DataSource dataSource) throws SQLException {
         Map<String, Seen> byId = new LinkedHashMap<>();
         try (Connection c = dataSource.getConnection();
-             PreparedStatement s = c.prepareStatement("SELECT ID, WORKERS, WORKERS_AT, CURRENT_TIMESTAMP FROM TG_MASTER "
-                     + "WHERE WORKERS IS NOT NULL ORDER BY WORKERS_AT");
+             PreparedStatement s = c.prepareStatement("SELECT M.ID, M.WORKERS, M.WORKERS_AT, CURRENT_TIMESTAMP FROM TG_MASTER M "
+                     + "JOIN TG_LEASE L ON L.HOLDER = M.ID WHERE L.NAME = 'dispatch' AND M.WORKERS IS NOT NULL");
              ResultSet r = s.executeQuery()) {
             while (r.next()) {
                 Instant at = r.getTimestamp(3).toInstant();
@@ -181,8 +208,16 @@ public final class PublishedWorkers implements AutoCloseable {
     /** Stops writing and takes the list down: this master's agents are not connected to it any more. */
     @Override
     public void close() {
+        close(true);
+    }
+
+    /**
+     * Stops writing; {@code takeDown}: and empties the list (not for a deposed master, whose database may be away: its
+     * list is not the lease holder's any more, so no one reads it).
+     */
+    public void close(boolean takeDown) {
         closed = true;
-        soon();
+        wakeUp();
         if (thread != null) {
             thread.interrupt();
             try {
@@ -190,6 +225,9 @@ public final class PublishedWorkers implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        if (!takeDown) {
+            return;
         }
         try {
             write(null);

@@ -25,8 +25,10 @@ import java.util.concurrent.CompletableFuture;
  * that the answer says what happened, as the active master's would. Answers have the same types and failures as
  * {@link Dispatcher}'s: the API does not care which master it is on.
  *
- * <p>The caps are checked against the database's counts rather than a queue in memory: requests that race on two
- * masters may together pass a cap by their own size, never more.
+ * <p>The caps are checked against the database's counts rather than a queue in memory, in the transaction that stores
+ * the tasks and under a lock all masters share ({@link DatabaseFamily#lockIntake}). The active master's own
+ * submissions do not take that lock: one of its and one through a standby that race may together pass a cap by the
+ * standby's submission's size, no more.
  */
 @ApplicationScoped
 public class StandbyIntake {
@@ -41,8 +43,24 @@ public class StandbyIntake {
     @Inject
     TaskgridConfig settings;
 
-    private volatile List<PublishedWorkers.Seen> workers = List.of();
-    private volatile long workersReadAt;
+    /** At most this many callers wait for their cancel or drain at once; more are answered without waiting. */
+    static final int WAITERS = 16;
+    private final java.util.concurrent.Semaphore waiters = new java.util.concurrent.Semaphore(WAITERS);
+
+    /** Read from the database: {@code workers} at {@code workersReadAt}; null until first read. */
+    private record Listing(List<PublishedWorkers.Seen> workers, long readAt) {
+    }
+
+    private volatile Listing listing;
+
+    /** The database did not take or answer a change made through it: nothing changed, the caller may try again. */
+    public static final class DatabaseAway extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        DatabaseAway(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
 
     /** Like {@link Dispatcher#submit}, stored for the active master. */
     public CompletableFuture<Dispatcher.Submission> submit(String taskId, NewTask spec, String submittedBy,
@@ -65,14 +83,6 @@ public class StandbyIntake {
     private List<Task> store(List<String> taskIds, List<NewTask> specs, String submittedBy, String scopedKey,
                              String requestHash, List<String> secretEnvSealed) {
         int count = specs.size();
-        TaskStore.QueueCounts counts = store.queueCounts(submittedBy);
-        if (counts.queued() + count > settings.queueMax()) {
-            throw new Dispatcher.QueueFull((int) Math.min(Integer.MAX_VALUE, counts.queued()));
-        }
-        if (counts.unfinishedOfCaller() + count > settings.queuePerCallerMax()) {
-            throw new Dispatcher.CallerShareFull((int) Math.min(Integer.MAX_VALUE, counts.unfinishedOfCaller()),
-                    settings.queuePerCallerMax());
-        }
         LocalDateTime now = Task.nowUtc();
         List<Task> tasks = new ArrayList<>(count);
         for (int i = 0; i < count; i++) {
@@ -81,12 +91,24 @@ public class StandbyIntake {
         }
         List<Task> accepted = tasks.stream().map(Task::snapshot).toList();
         try {
-            store.insertForActive(tasks, scopedKey, requestHash, c -> DatabaseFamily.of(c).announce(c));
+            store.insertForActive(tasks, scopedKey, requestHash, c -> {
+                // Checked and stored under one lock: concurrent submissions through any number of masters that are
+                // not active pass the caps one at a time.
+                DatabaseFamily.of(c).lockIntake(c);
+                TaskStore.QueueCounts counts = TaskStore.queueCounts(c, submittedBy);
+                if (counts.queued() + count > settings.queueMax()) {
+                    throw new Dispatcher.QueueFull((int) Math.min(Integer.MAX_VALUE, counts.queued()));
+                }
+                if (counts.unfinishedOfCaller() + count > settings.queuePerCallerMax()) {
+                    throw new Dispatcher.CallerShareFull((int) Math.min(Integer.MAX_VALUE, counts.unfinishedOfCaller()),
+                            settings.queuePerCallerMax());
+                }
+            }, c -> DatabaseFamily.of(c).announce(c));
         } catch (SQLException e) {
             if (scopedKey != null && Dispatcher.isKeyConflict(e)) {
                 return null;
             }
-            throw new IllegalStateException("the task(s) could not be stored: " + e.getMessage(), e);
+            throw new DatabaseAway("the task(s) could not be stored: " + e.getMessage(), e);
         }
         io.taskgrid.master.metrics.TaskgridMetrics.TASKS_SUBMITTED.add(count);
         return accepted;
@@ -135,20 +157,20 @@ public class StandbyIntake {
 
     /** The workers the active master published, read at most {@link #CACHED_WORKERS} ago. */
     public List<PublishedWorkers.Seen> workers() {
-        if (System.nanoTime() - workersReadAt > CACHED_WORKERS.toNanos()) {
+        Listing known = listing;
+        if (known == null || System.nanoTime() - known.readAt() > CACHED_WORKERS.toNanos()) {
             return fresh();
         }
-        return workers;
+        return known.workers();
     }
 
     private List<PublishedWorkers.Seen> fresh() {
         try {
             List<PublishedWorkers.Seen> read = PublishedWorkers.read(store.dataSource());
-            workers = read;
-            workersReadAt = System.nanoTime();
+            listing = new Listing(read, System.nanoTime());
             return read;
         } catch (SQLException e) {
-            throw new IllegalStateException("cannot read the workers' lists: " + e.getMessage(), e);
+            throw new DatabaseAway("cannot read the workers' list: " + e.getMessage(), e);
         }
     }
 
@@ -156,23 +178,34 @@ public class StandbyIntake {
         return list.stream().filter(w -> w.id().equals(workerId)).findFirst();
     }
 
-    /** Stores the request and waits for the active master to carry it out; whether it did in time. */
+    /**
+     * Stores the request and waits for the active master to carry it out; whether it did in time. At most
+     * {@link #WAITERS} callers wait at once: the rest are answered at once with the request stored, so that callers who
+     * repeat cancels cannot hold every request thread while no master carries them out.
+     */
     private boolean ask(ClusterRequests.Kind kind, String target, String by) {
         ClusterRequests requests = new ClusterRequests(store.dataSource());
         try {
             long seq = requests.ask(kind, target, by);
-            long deadline = System.nanoTime() + EFFECT_WAIT.toNanos();
-            long pause = 5;
-            while (System.nanoTime() < deadline) {
-                if (!requests.waiting(seq)) {
-                    return true;
-                }
-                Thread.sleep(pause);
-                pause = Math.min(pause * 2, 100);
+            if (!waiters.tryAcquire()) {
+                return false;
             }
-            return false;
+            try {
+                long deadline = System.nanoTime() + EFFECT_WAIT.toNanos();
+                long pause = 5;
+                while (System.nanoTime() < deadline) {
+                    if (!requests.waiting(seq)) {
+                        return true;
+                    }
+                    Thread.sleep(pause);
+                    pause = Math.min(pause * 2, 100);
+                }
+                return false;
+            } finally {
+                waiters.release();
+            }
         } catch (SQLException e) {
-            throw new IllegalStateException("the request could not be stored: " + e.getMessage(), e);
+            throw new DatabaseAway("the request could not be stored: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;

@@ -218,9 +218,9 @@ public class GrpcServerLifecycle {
 
         @Override
         public void deposed(String why) {
-            stopListeningToOtherMasters();
             retention.stop();
             stopGrpc();
+            stopListeningToOtherMasters(false);
             dispatcher.stop();
         }
     }
@@ -236,7 +236,7 @@ public class GrpcServerLifecycle {
         }
         published = new PublishedWorkers(store.dataSource(), registry, role.id()).start(threadFactory);
         InboxReader reader = new InboxReader(store, new ClusterRequests(store.dataSource()), dispatcher, registry, fence,
-                published::soon);
+                published::publishNow);
         inbox = new InboxWakeups(store.dataSource(), INBOX_SWEEP, INBOX_POLL, reader::takeAll, threadFactory).start();
     }
 
@@ -245,13 +245,14 @@ public class GrpcServerLifecycle {
     /** How often it looks where the database's notifications cannot reach the application. */
     static final Duration INBOX_POLL = Duration.ofMillis(250);
 
-    private synchronized void stopListeningToOtherMasters() {
+    /** {@code takeDown}: and empties the published worker list (on a clean stop, when the database is there). */
+    private synchronized void stopListeningToOtherMasters(boolean takeDown) {
         if (inbox != null) {
             inbox.close();
             inbox = null;
         }
         if (published != null) {
-            published.close();
+            published.close(takeDown);
             published = null;
         }
     }
@@ -348,7 +349,7 @@ public class GrpcServerLifecycle {
             // No turn may start what is being stopped here; the lease itself is given up last.
             role.halt();
         }
-        stopListeningToOtherMasters();
+        stopListeningToOtherMasters(true);
         retention.stop();
         dispatcher.stop();
         stopGrpc();

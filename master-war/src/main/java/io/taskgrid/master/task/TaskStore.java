@@ -431,7 +431,8 @@ public class TaskStore {
     // ---- the live tasks, at start and at dispatch ----
 
     /**
-     * Every task that has not ended and that the active master has taken (see {@link #adoptWaiting}), oldest first,
+     * Every task that has not ended and that an active master has taken (see {@link #adoptWaiting}; one that is no
+     * longer queued was taken, whatever its mark says, by a master of a version before the mark), oldest first,
      * with its attempt in flight. Commands and environments longer than {@code specChars} are left out (see
      * {@link #loadSpec}), so that a long queue of large tasks does not fill the heap.
      */
@@ -447,7 +448,7 @@ public class TaskStore {
                 }
             }
             try (PreparedStatement s = c.prepareStatement(liveTaskQuery(specChars, "STATE IN "
-                    + TaskState.sqlList(TaskState.unfinished()) + " AND ADOPTED = TRUE"))) {
+                    + TaskState.sqlList(TaskState.unfinished()) + " AND (ADOPTED = TRUE OR STATE <> 'QUEUED')"))) {
                 return liveTasks(s, inFlight);
             }
         } catch (SQLException e) {
@@ -471,7 +472,7 @@ public class TaskStore {
                 fence.check(c);
                 List<String> ids = new ArrayList<>();
                 try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ADOPTED = FALSE "
-                        + "ORDER BY ID FOR UPDATE")) {
+                        + "AND STATE = 'QUEUED' ORDER BY ID FOR UPDATE")) {
                     s.setMaxRows(ADOPT_AT_ONCE);
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) {
@@ -512,11 +513,12 @@ public class TaskStore {
     /**
      * Stores new tasks for the active master, from a master that is not active: QUEUED, not yet taken
      * ({@code ADOPTED = FALSE}), all or none in one transaction with the Idempotency-Key's rows, and announced so that
-     * the active master takes them at once (see {@link #adoptWaiting}).
+     * the active master takes them at once (see {@link #adoptWaiting}). {@code first} runs at the start of the
+     * transaction (the caps' check, under a lock); what it throws stores nothing.
      *
      * @throws SQLException as the database says; a duplicate Idempotency-Key as its unique constraint does
      */
-    public void insertForActive(List<Task> tasks, String scopedKey, String requestHash,
+    public void insertForActive(List<Task> tasks, String scopedKey, String requestHash, SqlWork first,
                                 SqlWork announce) throws SQLException {
         List<Rows.Change> changes = new ArrayList<>(tasks.size());
         String firstId = tasks.get(0).getId();
@@ -528,6 +530,7 @@ public class TaskStore {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
+                first.run(c);
                 try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT);
                      PreparedStatement insertKey = c.prepareStatement(Rows.KeyRow.INSERT)) {
                     for (Rows.Change change : changes) {
@@ -658,9 +661,8 @@ public class TaskStore {
     public record QueueCounts(long queued, long unfinishedOfCaller) {
     }
 
-    public QueueCounts queueCounts(String caller) {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement s = c.prepareStatement("SELECT COALESCE(SUM(CASE WHEN STATE = 'QUEUED' THEN 1 ELSE 0 END), 0), "
+    public static QueueCounts queueCounts(Connection c, String caller) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("SELECT COALESCE(SUM(CASE WHEN STATE = 'QUEUED' THEN 1 ELSE 0 END), 0), "
                      + "COALESCE(SUM(CASE WHEN SUBMITTED_BY = ? THEN 1 ELSE 0 END), 0) FROM TG_TASK WHERE STATE IN "
                      + TaskState.sqlList(TaskState.unfinished()))) {
             s.setString(1, caller);
@@ -668,8 +670,6 @@ public class TaskStore {
                 r.next();
                 return new QueueCounts(r.getLong(1), r.getLong(2));
             }
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot count the queue: " + e.getMessage(), e);
         }
     }
 

@@ -65,12 +65,16 @@ import java.util.regex.Pattern;
  * time, so that a slow master shows in p99 instead of slowing the client down (coordinated omission).</li>
  * <li>{@code batch}: intake with batches of 1,000 submissions per request (tasks/s), when the master takes them.</li>
  * </ul>
- * A phase needs what the earlier ones leave: {@code dispatch} runs at half the rate {@code e2e} measured (or {@code
+ * With {@code --masters 2} (PostgreSQL only) a second master stands by on the same database, as the README's "Running
+ * several masters" sets it up: submissions go round robin to both (the standby stores them for the active master),
+ * reads that need the active master's memory go to it, and the standby's CPU is counted beside the active one's.
+ *
+ * <p>A phase needs what the earlier ones leave: {@code dispatch} runs at half the rate {@code e2e} measured (or {@code
  * --dispatch-rate}). Written to {@code OUT/results.json} and {@code OUT/results.svg}; no figure is judged here.
  *
  * <p>Usage: {@code Benchmark --liberty DIR --agent-jar JAR --out DIR [--db h2,postgresql] [--label TEXT]
  * [--scale full|smoke] [--phases LIST] [--agents 10,100,1000] [--open-rates 2000,5000,10000] [--workers 3]
- * [--http-port P] [--grpc-port P] [--prefetch N] [--profile DIR|none] [--master-env K=V]...}
+ * [--http-port P] [--grpc-port P] [--prefetch N] [--profile DIR|none] [--master-env K=V]... [--masters 1|2]}
  */
 public final class Benchmark {
 
@@ -87,6 +91,9 @@ public final class Benchmark {
     private final Set<String> phases;
     private final Map<String, Object> results = new LinkedHashMap<>();
     private LocalCluster cluster;
+    /** The second master with {@code --masters 2}, standing by; null otherwise. */
+    private LocalCluster standby;
+    private final java.util.concurrent.atomic.AtomicInteger nextMaster = new java.util.concurrent.atomic.AtomicInteger();
     private String token;
     /** Whether the master takes a JSON array on POST /tasks; null until the first batch is tried. */
     private Boolean batchSubmit;
@@ -207,10 +214,21 @@ public final class Benchmark {
         env.forEach(config::masterEnv);
         double spawnMs = (Double) results.get("spawnMedianMs");
         phaseSeconds.clear();
+        int masters = Integer.parseInt(options.getOrDefault("--masters", "1"));
+        if (masters == 2 && !db.equals("postgresql")) {
+            throw new IllegalArgumentException("--masters 2 needs --db postgresql: H2 serves one master");
+        }
+        if (masters == 2) {
+            config.masterEnv("TASKGRID_MASTER_ID", "a");
+        }
         long startAt = System.nanoTime();
         cluster = LocalCluster.start(config.build());
         token = cluster.apiToken();
         try {
+            results.put("masters", masters);
+            if (masters == 2) {
+                standby = startStandby(wlp, server, env, out.resolve("logs-" + db + "-b"));
+            }
             results.put("clusterStartSeconds", (System.nanoTime() - startAt) / 1e9);
             results.put("workers", cluster.config().workers());
             // -1: the agents' own default, one per slot.
@@ -267,6 +285,10 @@ public final class Benchmark {
             results.put("batchSubmit", batchSubmit == null ? "not tried" : batchSubmit ? "yes"
                     : "no: single POSTs with an Idempotency-Key instead");
         } finally {
+            if (standby != null) {
+                standby.close();
+                standby = null;
+            }
             cluster.close();
             if (postgres != null) {
                 postgres.close();
@@ -373,6 +395,7 @@ public final class Benchmark {
         long masterPid = cluster.masterPid();
         List<Long> agentPids = agentPids();
         double masterCpu0 = ProcStat.cpuSeconds(masterPid);
+        double standbyCpu0 = standby == null ? 0 : ProcStat.cpuSeconds(standby.masterPid());
         double agentCpu0 = agentCpu();
         double agentJvmCpu0 = agentJvmCpu();
         ThreadCpu masterThreads = ThreadCpu.start(masterPid);
@@ -382,6 +405,12 @@ public final class Benchmark {
         awaitIdle(Duration.ofMinutes(30));
         tasksThroughAgents += n;
         double masterCpu = ProcStat.cpuSeconds(masterPid) - masterCpu0;
+        if (standby != null) {
+            double standbyCpu = ProcStat.cpuSeconds(standby.masterPid()) - standbyCpu0;
+            results.put("standbyCpuMsPerTask", standbyCpu * 1000 / n);
+            log(String.format(Locale.ROOT, "  the standby that took half the submissions: %.2f ms CPU per task",
+                    standbyCpu * 1000 / n));
+        }
         double agentCpu = agentCpu() - agentCpu0;
         double agentJvmCpu = agentJvmCpu() - agentJvmCpu0;
         List<ThreadCpu.Usage> master = masterThreads.sinceStart();
@@ -1054,7 +1083,7 @@ public final class Benchmark {
      */
     private long masterQueued() throws Exception {
         TimeUnit.MILLISECONDS.sleep(1100);
-        try (RawHttp http = http()) {
+        try (RawHttp http = activeHttp()) {
             RawHttp.Response response = http.get("/tasks/counts");
             if (response.status() != 200) {
                 return -1;
@@ -1071,7 +1100,7 @@ public final class Benchmark {
 
     /** How many tasks are in {@code state}, counted up to {@code upTo} (one page of the list). */
     private int count(String state, int upTo) throws IOException {
-        try (RawHttp http = http()) {
+        try (RawHttp http = activeHttp()) {
             return json(http.get("/tasks?limit=" + upTo + "&state=" + state).body()).getJsonArray("tasks").size();
         }
     }
@@ -1080,7 +1109,7 @@ public final class Benchmark {
     private List<JsonObject> newest(int n) throws IOException {
         List<JsonObject> tasks = new ArrayList<>();
         String cursor = null;
-        try (RawHttp http = http()) {
+        try (RawHttp http = activeHttp()) {
             while (tasks.size() < n) {
                 JsonObject page = json(http.get("/tasks?limit=" + Math.min(1000, n - tasks.size())
                         + (cursor == null ? "" : "&cursor=" + cursor)).body());
@@ -1192,9 +1221,32 @@ public final class Benchmark {
         return builder.build().toString();
     }
 
+    /** A connection for submissions: to the one master, or round robin over both with {@code --masters 2}. */
     private RawHttp http() {
+        LocalCluster to = standby != null && nextMaster.getAndIncrement() % 2 == 1 ? standby : cluster;
+        URI base = URI.create(to.config().apiBase());
+        return new RawHttp(base.getHost(), base.getPort(), token);
+    }
+
+    /** A connection to the active master, for what only its memory knows (its queue, say). */
+    private RawHttp activeHttp() {
         URI base = URI.create(cluster.config().apiBase());
         return new RawHttp(base.getHost(), base.getPort(), token);
+    }
+
+    /** The second master: same database, same tokens and key files, no agents of its own, 100 ports above. */
+    private LocalCluster startStandby(Path wlp, String server, Map<String, String> env, Path logs) {
+        String name = server + "-b";
+        ServerLayout.copyOfBuildServer(wlp, name, Map.of("taskgrid.db", "postgresql"), env);
+        ClusterConfig.Builder config = ClusterConfig.builder(wlp, Path.of(options.get("--agent-jar")))
+                .serverName(name).workers(0).mayStandBy(true)
+                .ports(cluster.config().apiPort() + 100, cluster.config().grpcPort() + 100)
+                .logDir(logs).stateDir(logs.resolve("state"))
+                .masterEnv("TASKGRID_MASTER_ID", "b")
+                .masterEnv("TASKGRID_HOME", wlp.resolve("usr/servers/" + server).toString());
+        env.forEach(config::masterEnv);
+        log("a second master stands by on the same database, at " + config.build().apiBase());
+        return LocalCluster.start(config.build());
     }
 
     static JsonObject json(String text) {

@@ -46,7 +46,8 @@ class ClusterInboxContractTest extends DatabaseContract {
     }
 
     private static void storeForActive(TaskStore store, List<Task> tasks, String key) throws SQLException {
-        store.insertForActive(tasks, key, key == null ? null : "hash", c -> DatabaseFamily.of(c).announce(c));
+        store.insertForActive(tasks, key, key == null ? null : "hash", c -> {
+        }, c -> DatabaseFamily.of(c).announce(c));
     }
 
     @ParameterizedTest
@@ -92,6 +93,74 @@ class ClusterInboxContractTest extends DatabaseContract {
                 .isInstanceOf(SQLException.class)
                 .satisfies(e -> assertThat(Dispatcher.isKeyConflict(e)).as("answered as a repeat").isTrue());
         assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("the refused one stored nothing").hasSize(1);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void whatTheCapsCheckInTheStoringTransactionStoresNothingWhenItRefuses(String family) throws Exception {
+        TaskStore store = new TaskStore(database(family), null);
+        storeForActive(store, tasks(2, "alice"), null);
+        assertThatThrownBy(() -> store.insertForActive(tasks(3, "alice"), null, null, c -> {
+            assertThat(TaskStore.queueCounts(c, "alice")).isEqualTo(new TaskStore.QueueCounts(2, 2));
+            assertThat(TaskStore.queueCounts(c, "bob")).isEqualTo(new TaskStore.QueueCounts(2, 0));
+            throw new IllegalStateException("over the cap");
+        }, c -> DatabaseFamily.of(c).announce(c))).hasMessage("over the cap");
+        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).hasSize(2);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void theIntakeLockLetsOneMasterCheckTheCapsAtATime(String family) throws Exception {
+        DataSource dataSource = database(family);
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Thread holder = new Thread(() -> {
+            try (java.sql.Connection c = dataSource.getConnection()) {
+                c.setAutoCommit(false);
+                DatabaseFamily.of(c).lockIntake(c);
+                held.countDown();
+                release.await();
+                c.commit();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        holder.start();
+        assertThat(held.await(10, TimeUnit.SECONDS)).isTrue();
+        java.util.concurrent.CompletableFuture<Long> second = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try (java.sql.Connection c = dataSource.getConnection()) {
+                c.setAutoCommit(false);
+                DatabaseFamily.of(c).lockIntake(c);
+                c.commit();
+                return System.nanoTime();
+            } catch (SQLException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        if (family.equals("postgresql")) {
+            Thread.sleep(500);
+            assertThat(second).as("waits for the first to commit").isNotDone();
+        }
+        long released = System.nanoTime();
+        release.countDown();
+        long got = second.get(10, TimeUnit.SECONDS);
+        if (family.equals("postgresql")) {
+            assertThat(got).isGreaterThan(released);
+        }
+        holder.join();
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void askingAgainWhileARequestWaitsJoinsIt(String family) throws Exception {
+        ClusterRequests requests = new ClusterRequests(database(family));
+        long first = requests.ask(ClusterRequests.Kind.CANCEL, "t1", "alice");
+        assertThat(requests.ask(ClusterRequests.Kind.CANCEL, "t1", "alice")).isEqualTo(first);
+        assertThat(requests.ask(ClusterRequests.Kind.DRAIN, "t1", "op")).isNotEqualTo(first);
+        assertThat(requests.waiting(10)).hasSize(2);
+        requests.carriedOut(requests.waiting(10).subList(0, 1), WriteFence.NONE);
+        assertThat(requests.ask(ClusterRequests.Kind.CANCEL, "t1", "alice")).as("a new one once carried out")
+                .isGreaterThan(first);
     }
 
     @ParameterizedTest
