@@ -185,6 +185,10 @@ public final class MasterRole {
                 OptionalLong epochTaken = lease.acquire(id, leaseTime);
                 if (epochTaken.isEmpty()) {
                     lastSeenHolder = lease.holder();
+                    if (state == State.STANDBY) {
+                        // Another standby may have taken over from the master named before: say who holds it now.
+                        why = standingBy(lastSeenHolder.map(LeaseStore.Holder::id).orElse("another master"));
+                    }
                 }
                 return epochTaken;
             });
@@ -325,8 +329,12 @@ public final class MasterRole {
         } catch (SQLException e) {
             LOG.fine(() -> "cannot read the lease's holder: " + e);
         }
-        why = "stands by: master " + holder + " holds the dispatch lease";
+        why = standingBy(holder);
         LOG.info("master " + id + " " + why + "; it takes over when that master stops or its lease runs out");
+    }
+
+    private static String standingBy(String holder) {
+        return "stands by: master " + holder + " holds the dispatch lease";
     }
 
     private void renewedAt(long before) {

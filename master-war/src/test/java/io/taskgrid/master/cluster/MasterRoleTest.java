@@ -69,6 +69,25 @@ class MasterRoleTest {
     }
 
     @Test
+    void aStandbyNamesTheMasterThatHoldsTheLeaseNowNotTheOneItSawAtItsStart() {
+        MasterRole a = role("a", shared(), new Turns());
+        MasterRole b = role("b", shared(), new Turns());
+        MasterRole c = role("c", shared(), new Turns());
+        a.join();
+        b.join();
+        c.join();
+        assertThat(c.why()).isEqualTo("stands by: master a holds the dispatch lease");
+
+        a.stop();
+        b.tick();
+        assertThat(b.state()).isEqualTo(MasterRole.State.ACTIVE);
+        c.tick();
+
+        assertThat(c.state()).isEqualTo(MasterRole.State.STANDBY);
+        assertThat(c.why()).isEqualTo("stands by: master b holds the dispatch lease");
+    }
+
+    @Test
     void aStandbyTakesOverOnceTheLeaseRunsOutAndTheFormerHolderIsDeposedAndFencedOff() throws Exception {
         Turns turnsA = new Turns();
         MasterRole a = role("a", shared(), turnsA);
