@@ -59,6 +59,10 @@ final class Rows {
                 + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, PRIORITY, REQUIRES, "
                 + "CANCELLED_BY) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+        /** As {@link #INSERT}, for a task another master stores for the active one: not yet taken by it. */
+        static final String INSERT_NOT_ADOPTED = INSERT.replace("CANCELLED_BY)", "CANCELLED_BY, ADOPTED)")
+                .substring(0, INSERT.length() + ", ADOPTED".length() - 1) + ", FALSE)";
+
         void bindInsert(PreparedStatement s) throws SQLException {
             s.setString(1, id);
             s.setString(2, cmd);

@@ -531,7 +531,7 @@ public class TaskStore {
             c.setAutoCommit(false);
             try {
                 first.run(c);
-                try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT);
+                try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT_NOT_ADOPTED);
                      PreparedStatement insertKey = c.prepareStatement(Rows.KeyRow.INSERT)) {
                     for (Rows.Change change : changes) {
                         change.task().bindInsert(insertTask);
@@ -546,13 +546,6 @@ public class TaskStore {
                             insertKey.executeUpdate();
                         }
                     }
-                }
-                try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET ADOPTED = FALSE WHERE ID = ?")) {
-                    for (Task task : tasks) {
-                        s.setString(1, task.getId());
-                        s.addBatch();
-                    }
-                    s.executeBatch();
                 }
                 announce.run(c);
                 c.commit();
