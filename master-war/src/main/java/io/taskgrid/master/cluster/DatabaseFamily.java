@@ -13,7 +13,7 @@ public enum DatabaseFamily {
     H2("DATEADD(MILLISECOND, ?, CURRENT_TIMESTAMP)", "FOR UPDATE", false),
 
     /** A server that several masters share. */
-    POSTGRESQL("(CURRENT_TIMESTAMP + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 millisecond')", "FOR SHARE", true);
+    POSTGRESQL("(CURRENT_TIMESTAMP + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 millisecond')", "FOR KEY SHARE", true);
 
     private final String nowPlusMillis;
     private final String fenceLock;
@@ -31,9 +31,11 @@ public enum DatabaseFamily {
     }
 
     /**
-     * The lock a write takes on the lease row to check that its master still holds the lease: shared where the
-     * database has one, so that a new holder's takeover waits for a write that checked the old epoch to commit. A
-     * renewal waits for the writer's transaction too: at most one, for the writer takes the lock again only after it.
+     * The lock a write takes on the lease row to check that its master still holds the lease. A takeover locks the row
+     * {@code FOR UPDATE} first, which waits for every write that checked the old epoch to commit. On PostgreSQL the
+     * fence's lock is {@code FOR KEY SHARE}, which a renewal (an {@code UPDATE} of no key column) does not wait for:
+     * under load the writers' checks overlap without a gap, and a renewal that waited for one would starve until the
+     * lease ran out. On H2 (one master) {@code FOR UPDATE}: a renewal waits for at most the writer's one transaction.
      */
     String fenceLock() {
         return fenceLock;

@@ -65,6 +65,12 @@ public final class DispatchLease implements LeaseStore {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
+                // First the row's exclusive lock: it waits for the writes that checked the fence of the holder before
+                // (their lock does not hold up an UPDATE by itself; see DatabaseFamily#fenceLock).
+                try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " FOR UPDATE")) {
+                    s.setQueryTimeout(timeoutSeconds);
+                    s.executeQuery().close();
+                }
                 int taken;
                 try (PreparedStatement s = c.prepareStatement(take)) {
                     s.setQueryTimeout(timeoutSeconds);
