@@ -250,13 +250,7 @@ public class TaskStore {
          * task gets a row of its own ({@link #batchMemberKey}), so that a repeat finds every id in order.
          */
         public CompletableFuture<Void> insertAll(List<Task> tasks, String scopedKey, String requestHash) {
-            List<Rows.Change> group = new ArrayList<>(tasks.size());
-            String firstId = tasks.get(0).getId();
-            for (int i = 0; i < tasks.size(); i++) {
-                Task task = tasks.get(i);
-                String key = scopedKey == null ? null : i == 0 ? scopedKey : batchMemberKey(scopedKey, firstId, i);
-                group.add(changeOf(task, keyRow(task, key, requestHash)));
-            }
+            List<Rows.Change> group = batchChanges(tasks, scopedKey, requestHash);
             CompletableFuture<Void> future = new CompletableFuture<>();
             wholes.add(group);
             wholeFutures.add(future);
@@ -308,6 +302,21 @@ public class TaskStore {
     /** A batch of changes to be written together; see {@link Batch}. */
     public Batch batch() {
         return new Batch();
+    }
+
+    /**
+     * The rows of new tasks stored together: with an Idempotency-Key, the key names the first task and each other
+     * task gets a row of its own ({@link #batchMemberKey}).
+     */
+    private static List<Rows.Change> batchChanges(List<Task> tasks, String scopedKey, String requestHash) {
+        List<Rows.Change> changes = new ArrayList<>(tasks.size());
+        String firstId = tasks.get(0).getId();
+        for (int i = 0; i < tasks.size(); i++) {
+            Task task = tasks.get(i);
+            String key = scopedKey == null ? null : i == 0 ? scopedKey : batchMemberKey(scopedKey, firstId, i);
+            changes.add(changeOf(task, keyRow(task, key, requestHash)));
+        }
+        return changes;
     }
 
     private static Rows.KeyRow keyRow(Task task, String scopedKey, String requestHash) {
@@ -520,13 +529,7 @@ public class TaskStore {
      */
     public void insertForActive(List<Task> tasks, String scopedKey, String requestHash, SqlWork first,
                                 SqlWork announce) throws SQLException {
-        List<Rows.Change> changes = new ArrayList<>(tasks.size());
-        String firstId = tasks.get(0).getId();
-        for (int i = 0; i < tasks.size(); i++) {
-            Task task = tasks.get(i);
-            String key = scopedKey == null ? null : i == 0 ? scopedKey : batchMemberKey(scopedKey, firstId, i);
-            changes.add(changeOf(task, keyRow(task, key, requestHash)));
-        }
+        List<Rows.Change> changes = batchChanges(tasks, scopedKey, requestHash);
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
