@@ -7,8 +7,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.testcontainers.DockerClientFactory;
 
-import java.net.URI;
-import java.net.http.HttpRequest;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -263,7 +261,7 @@ class ChaosIT {
                     String body = Json.createObjectBuilder().add("cmd", ChaosCluster.markedCommand(name, 0)).build().toString();
                     // The same key on every retry: a request that was stored but whose answer was lost is not stored twice.
                     String id = poll(LOAD_WAIT, Duration.ofMillis(200)).alias("submission of " + name)
-                            .until(() -> submitOnce(cluster, name, body), Optional::isPresent).orElseThrow();
+                            .until(() -> ChaosCluster.submitOnce(cluster::api, name, body), Optional::isPresent).orElseThrow();
                     accepted.put(name, id);
                     submitted.incrementAndGet();
                 }
@@ -284,23 +282,6 @@ class ChaosIT {
             assertThat(tally.duplicates()).isZero();
             assertThat(tally.notSucceeded()).isZero();
         }
-    }
-
-    /** The task's id once the master took it (202, or 200 for a replay of a stored one); empty while it is down. */
-    private static Optional<String> submitOnce(ChaosCluster cluster, String key, String body) {
-        try {
-            TaskgridClient api = cluster.api();
-            TaskgridClient.Reply reply = api.send(HttpRequest.newBuilder(URI.create(api.base() + "/tasks"))
-                    .timeout(Duration.ofSeconds(10))
-                    .header("Content-Type", "application/json").header("Idempotency-Key", key)
-                    .POST(HttpRequest.BodyPublishers.ofString(body)).build());
-            if (reply.status() == 202 || reply.status() == 200) {
-                return Optional.of(reply.json().getString("id"));
-            }
-        } catch (RuntimeException e) {
-            // master down: try again
-        }
-        return Optional.empty();
     }
 
     @Test
