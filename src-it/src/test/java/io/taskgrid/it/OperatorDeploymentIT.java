@@ -95,7 +95,12 @@ class OperatorDeploymentIT {
 
     /** The lines of the first sh block after the README's "Deploying master.war" heading, continuations joined. */
     static List<String> readmeDeployBlock(Path readme) throws IOException {
-        String block = readmeBlock(readme, "## Deploying master.war on your own Liberty").replace("\\\n", " ");
+        return readmeLines(readme, "## Deploying master.war on your own Liberty");
+    }
+
+    /** The lines of the first sh block after {@code heading}, continuations joined, comments and blank lines left out. */
+    static List<String> readmeLines(Path readme, String heading) throws IOException {
+        String block = readmeBlock(readme, heading).replace("\\\n", " ");
         List<String> lines = new ArrayList<>();
         for (String line : block.split("\n")) {
             int comment = line.indexOf("  #");

@@ -187,7 +187,7 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     private void readInitialCredentials() {
-        Path outputDir = config.libertyDir().resolve("usr/servers").resolve(config.serverName());
+        Path outputDir = credentialsDir();
         if (Files.exists(outputDir.resolve(InitialCredentials.FILE))) {
             InitialCredentials credentials = InitialCredentials.read(outputDir);
             apiToken = credentials.operatorToken();
@@ -201,6 +201,28 @@ public final class LocalCluster implements AutoCloseable {
                     + "join tokens, is gone: put it back, or delete " + outputDir.resolve(TOKENS_FILE) + " to have the "
                     + "master make new ones at its next start (every token given out before then stops working)");
         }
+    }
+
+    /**
+     * Where the master keeps its tokens: its {@code TASKGRID_HOME}, from this launcher's settings or the server's own
+     * server.env (as the README's several masters share one), else the server's directory.
+     */
+    private Path credentialsDir() {
+        Path serverDir = config.libertyDir().resolve("usr/servers").resolve(config.serverName());
+        String home = config.masterEnv().get("TASKGRID_HOME");
+        Path serverEnv = serverDir.resolve("server.env");
+        if (home == null && Files.exists(serverEnv)) {
+            try {
+                for (String line : Files.readAllLines(serverEnv)) {
+                    if (line.startsWith("TASKGRID_HOME=")) {
+                        home = line.substring("TASKGRID_HOME=".length()).strip();
+                    }
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read " + serverEnv + ": " + e.getMessage(), e);
+            }
+        }
+        return home == null || home.isEmpty() ? serverDir : Path.of(home);
     }
 
     /** The tokens file the master makes at its first start, where the build's server keeps it. */
