@@ -30,6 +30,7 @@ import java.util.stream.Stream;
 
 import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A master and N agents, each in its own container on one Docker network, from the locally built runtime image. The
@@ -67,6 +68,16 @@ final class ChaosCluster implements AutoCloseable {
 
     ChaosCluster(String name, Map<String, String> masterEnv) {
         this(name, masterEnv, List.of("master"));
+    }
+
+    /** Skips the calling tests, saying why, where there is no Docker engine or one of the images was not built. */
+    static void assumeImages(DockerImageName... images) {
+        assumeTrue(DockerClientFactory.instance().isDockerAvailable(),
+                "no Docker engine: the chaos tests need one (.ci/start-docker.sh starts it)");
+        for (DockerImageName image : images) {
+            assumeTrue(docker().listImagesCmd().withImageNameFilter(image.asCanonicalNameString()).exec().size() > 0,
+                    "image " + image + " is missing: run src-it/docker/build-images.sh");
+        }
     }
 
     private ChaosCluster(String name, Map<String, String> masterEnv, List<String> masterNames) {

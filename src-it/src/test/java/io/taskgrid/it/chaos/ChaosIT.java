@@ -5,7 +5,6 @@ import jakarta.json.Json;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.testcontainers.DockerClientFactory;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -25,7 +24,6 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Faults done for real to containers: SIGKILL, freeze, network cut, a master killed under load, a flood of
@@ -40,11 +38,7 @@ class ChaosIT {
 
     @BeforeAll
     static void needsDocker() {
-        assumeTrue(DockerClientFactory.instance().isDockerAvailable(),
-                "no Docker engine: the chaos tests need one (.ci/start-docker.sh starts it)");
-        assumeTrue(DockerClientFactory.instance().client().listImagesCmd()
-                        .withImageNameFilter(ChaosCluster.IMAGE.asCanonicalNameString()).exec().size() > 0,
-                "image " + ChaosCluster.IMAGE + " is missing: run src-it/docker/build-images.sh");
+        ChaosCluster.assumeImages(ChaosCluster.IMAGE);
     }
 
     private static Map<String, String> masterEnv(int lostAfterSeconds, int queueMax) {

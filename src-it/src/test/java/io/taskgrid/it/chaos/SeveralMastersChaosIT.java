@@ -9,7 +9,6 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.testcontainers.DockerClientFactory;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -28,7 +27,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Two masters on one PostgreSQL, each in a container, with three agents given both addresses: the faults of the
@@ -49,11 +47,7 @@ class SeveralMastersChaosIT {
 
     @BeforeAll
     static void twoMastersOnPostgres() {
-        assumeTrue(DockerClientFactory.instance().isDockerAvailable(),
-                "no Docker engine: the chaos tests need one (.ci/start-docker.sh starts it)");
-        assumeTrue(DockerClientFactory.instance().client().listImagesCmd()
-                        .withImageNameFilter(ChaosCluster.POSTGRES_IMAGE.asCanonicalNameString()).exec().size() > 0,
-                "image " + ChaosCluster.POSTGRES_IMAGE + " is missing: run src-it/docker/build-images.sh");
+        ChaosCluster.assumeImages(ChaosCluster.IMAGE, ChaosCluster.POSTGRES_IMAGE);
         cluster = ChaosCluster.onPostgres("several-masters", Map.of(
                 "TASKGRID_MASTER_LEASE_SECONDS", Integer.toString(LEASE_SECONDS),
                 "TASKGRID_LOST_AFTER_SECONDS", "20",
