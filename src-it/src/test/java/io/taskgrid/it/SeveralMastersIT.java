@@ -226,6 +226,8 @@ class SeveralMastersIT {
         assertThat(onA.workers()).allSatisfy(w -> assertThat(w.getString("master")).isEqualTo("a"));
         String waits = onB.submit("{\"cmd\":\"echo never\",\"requires\":{\"gpu\":\"h100\"}}");
         assertThat(onB.task(waits).getString("waiting", "")).contains("gpu");
+        assertThat(onB.get("/tasks/counts").json().getInt("queued")).as("the queue's depth, read from the database")
+                .isPositive();
 
         // A cancel taken by b: a queued task at once, a running one stopped by its agent on a.
         TaskgridClient.Reply cancelQueued = onB.delete("/tasks/" + waits);
@@ -263,9 +265,33 @@ class SeveralMastersIT {
         Polling.poll(Duration.ofSeconds(60), Duration.ofMillis(200)).until(() -> onA.workers().stream()
                 .filter(w -> !w.getBoolean("draining")).count() == 2);
 
-        // What stays with the active master: the API tokens in its files.
-        TaskgridClient.Reply tokens = onB.post("/tokens", "application/json", "{\"name\":\"x\",\"role\":\"viewer\"}");
-        assertThat(tokens.status()).isEqualTo(503);
-        assertThat(tokens.json().getString("detail")).contains("master a is active");
+        // API tokens live in the database: one made through b works on a at once, one revoked through b stops
+        // working on a within a second (a's cache keeps a token it found for up to a second).
+        TaskgridClient.Reply made = onB.post("/tokens", "application/json",
+                "{\"name\":\"made-on-b\",\"role\":\"submitter\"}");
+        assertThat(made.status()).as(made.body()).isEqualTo(201);
+        TaskgridClient submitterOnA = onA.withToken(made.json().getString("secret"));
+        assertThat(submitterOnA.get("/me").status()).isEqualTo(200);
+        String tokenId = made.json().getJsonObject("token").getString("id");
+        assertThat(onB.delete("/tokens/" + tokenId).status()).isEqualTo(200);
+        Polling.poll(Duration.ofSeconds(5), Duration.ofMillis(100)).alias("the revocation seen on a")
+                .until(() -> submitterOnA.get("/me").status() == 401);
+
+        // The secret key file is shared: a key added through b seals on a too, once a has read the file again.
+        String before = onA.get("/secrets").json().getString("currentKey");
+        TaskgridClient.Reply added = onB.post("/secrets/keys", "application/json", "");
+        assertThat(added.status()).as(added.body()).isEqualTo(201);
+        String key = added.json().getString("currentKey");
+        assertThat(key).isNotEqualTo(before);
+        Polling.poll(Duration.ofSeconds(30), Duration.ofMillis(200)).alias("a reads the new key")
+                .until(() -> onA.get("/secrets").json().getString("currentKey").equals(key));
+        String sealed = onB.submit("{\"cmd\":\"test \\\"$SECRET\\\" = s3 && echo seen\",\"secretEnv\":{\"SECRET\":\"s3\"}}");
+        assertThat(onA.awaitFinal(sealed, Duration.ofSeconds(30)).getString("stdout")).isEqualTo("seen\n");
+
+        // What stays with the active master: the re-seal rewrites values it holds in memory.
+        TaskgridClient.Reply reseal = onB.post("/secrets/reseal", "application/json", "");
+        assertThat(reseal.status()).isEqualTo(503);
+        assertThat(reseal.json().getString("detail")).contains("master a is active");
+        assertThat(onA.post("/secrets/reseal", "application/json", "").status()).isEqualTo(200);
     }
 }

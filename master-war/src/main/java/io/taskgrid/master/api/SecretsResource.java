@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.cluster.DatabaseFamily;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
@@ -22,6 +23,8 @@ import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -80,13 +83,14 @@ public class SecretsResource {
     @RequiresRole(Role.OPERATOR)
     @Operation(operationId = "addSecretKey", summary = "Make a new key that seals every secretEnv from now on (operator)",
             description = "Older keys stay in the file and still open what they sealed; POST /secrets/reseal moves "
-                    + "those values to the new key. Several masters on one database need the same file: copy it.")
+                    + "those values to the new key. Several masters on one database share the file (taskgrid.home "
+                    + "on a shared volume); any of them takes this call.")
     @APIResponse(responseCode = "201", description = "the keys, the new one current",
             content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = SecretKeysView.class)))
     @APIResponse(responseCode = "401", ref = "Unauthorized")
     @APIResponse(responseCode = "403", ref = "Forbidden")
     public Response addKey(@Context SecurityContext security) {
-        String id = store.secrets().addKey();
+        String id = addKeyUnderClusterLock();
         LOG.warning(() -> "secret key '" + id + "' made by " + SafeText.oneLine(security.getUserPrincipal().getName(), 128)
                 + "; it seals every secretEnv from now on");
         return Response.status(Response.Status.CREATED).entity(view(store.secrets().ring())).build();
@@ -97,7 +101,8 @@ public class SecretsResource {
     @RequiresRole(Role.OPERATOR)
     @Operation(operationId = "resealSecrets", summary = "Seal every stored secretEnv again under the current key (operator)",
             description = "Afterwards GET /secrets shows every value under the current key, and older keys may be "
-                    + "removed from the file.")
+                    + "removed from the file. Done on the active master (it holds the tasks in memory); another "
+                    + "master answers 503 naming it.")
     @APIResponse(responseCode = "200", description = "how many values moved, and the tasks whose value did not open",
             content = @Content(mediaType = MediaType.APPLICATION_JSON, schema = @Schema(implementation = ResealView.class)))
     @APIResponse(responseCode = "401", ref = "Unauthorized")
@@ -120,6 +125,28 @@ public class SecretsResource {
                 + SafeText.oneLine(security.getUserPrincipal().getName(), 128)
                 + (failed.isEmpty() ? "" : "; " + failed.size() + " did not open"));
         return new ResealView(current, resealed.size(), List.copyOf(failed.subList(0, Math.min(failed.size(), 100))));
+    }
+
+    /**
+     * Adds the key while this master holds the database's lock for the shared key file, so that two masters (any
+     * master takes this call) never write the file at once: the key the first wrote would be lost, and with it every
+     * value it sealed.
+     */
+    private String addKeyUnderClusterLock() {
+        try (Connection c = store.dataSource().getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                DatabaseFamily.of(c).lockKeyFile(c);
+                String id = store.secrets().addKey();
+                c.commit();
+                return id;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw ApiProblem.busy("cannot reach the database to add a key: " + SafeText.oneLine(e.getMessage(), 200), 2);
+        }
     }
 
     private SecretKeysView view(SecretKeys.Ring ring) {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.api;
 
+import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.metrics.TaskgridMetrics;
 import io.taskgrid.master.security.RequiresRole;
@@ -43,6 +44,9 @@ public class TaskCountsResource {
     @Inject
     Dispatcher dispatcher;
 
+    @Inject
+    ThisMaster thisMaster;
+
     private final Clock clock = Clock.systemUTC();
 
     private volatile TaskCounts last;
@@ -72,7 +76,10 @@ public class TaskCountsResource {
                 total += entry.getValue();
             }
             long ended = TaskgridMetrics.TASKS_FINISHED.snapshot().values().stream().mapToLong(Long::longValue).sum();
-            last = new TaskCounts(counts, total, dispatcher.queued(), ended, clock.instant());
+            // The queue is in the active master's memory; any other master reads its depth from the database.
+            int queued = thisMaster.isActive() ? dispatcher.queued()
+                    : (int) Math.min(Integer.MAX_VALUE, counts.getOrDefault(TaskState.QUEUED.name(), 0L));
+            last = new TaskCounts(counts, total, queued, ended, clock.instant());
             return last;
         }
     }

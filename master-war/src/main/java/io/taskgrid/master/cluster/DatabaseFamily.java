@@ -70,9 +70,50 @@ public enum DatabaseFamily {
      * master keeps the queue in memory).
      */
     public void lockIntake(Connection c) throws SQLException {
+        advisoryLockUntilCommit(c, INTAKE_LOCK);
+    }
+
+    /** The key of the advisory lock under which a master rewrites the shared secret key file. */
+    private static final long KEY_FILE_LOCK = 0x7467736563726b65L;
+
+    /**
+     * Holds, until the transaction ends, the lock under which a master adds a key to the secret key file that every
+     * master of the database shares: two masters adding keys at once would each write the file as they read it, and
+     * the key written first would be lost with everything it sealed. H2: nothing (one master).
+     */
+    public void lockKeyFile(Connection c) throws SQLException {
+        advisoryLockUntilCommit(c, KEY_FILE_LOCK);
+    }
+
+    /** How long a transaction waits for one of the advisory locks before it gives up (the caller answers 503). */
+    static final int LOCK_WAIT_MILLIS = 5_000;
+    /**
+     * How long a transaction that holds one of them may sit idle before PostgreSQL ends its session, so that a master
+     * that froze or was cut off while holding it (a long GC, a stopped VM, a network partition) does not stall every
+     * other master's intake until the dead connection is noticed, which can take hours.
+     */
+    static final int HOLDER_IDLE_MILLIS = 10_000;
+
+    /** The key of the advisory lock under which a master checks and stores a new API token. */
+    private static final long TOKENS_LOCK = 0x7467746f6b656e73L;
+
+    /**
+     * Holds, until the transaction ends, the lock under which a master checks a new API token against the others (one
+     * role per name, the most tokens active) and stores it, so that two masters cannot each pass a check the pair
+     * breaks: an operator's name given a submitter token, say. H2: nothing (one master, which locks in memory).
+     */
+    public void lockTokens(Connection c) throws SQLException {
+        advisoryLockUntilCommit(c, TOKENS_LOCK);
+    }
+
+    private void advisoryLockUntilCommit(Connection c, long key) throws SQLException {
         if (this == POSTGRESQL) {
+            try (java.sql.Statement s = c.createStatement()) {
+                s.execute("SELECT set_config('lock_timeout', '" + LOCK_WAIT_MILLIS + "', true), "
+                        + "set_config('idle_in_transaction_session_timeout', '" + HOLDER_IDLE_MILLIS + "', true)");
+            }
             try (java.sql.PreparedStatement s = c.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {
-                s.setLong(1, INTAKE_LOCK);
+                s.setLong(1, key);
                 s.execute();
             }
         }

@@ -1,5 +1,6 @@
 package io.taskgrid.master.security;
 
+import io.taskgrid.master.cluster.DatabaseFamily;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;
@@ -231,48 +232,70 @@ public class ApiTokens {
         String body = Base64.getUrlEncoder().withoutPadding().encodeToString(random);
         String secret = PREFIX + body + check(body);
         Token token = new Token(newId(at), name, role, at, createdBy, expiresAt, null, null, null);
-        try (Connection c = dataSource.getConnection()) {
-            try (PreparedStatement count = c.prepareStatement("SELECT COUNT(*) FROM TG_API_TOKEN WHERE REVOKED_AT IS NULL "
-                    + "AND (EXPIRES_AT IS NULL OR EXPIRES_AT > ?)")) {
-                count.setTimestamp(1, Timestamp.valueOf(at));
-                try (ResultSet r = count.executeQuery()) {
-                    if (r.next() && r.getLong(1) >= MAX_ACTIVE) {
-                        throw new IllegalArgumentException(MAX_ACTIVE + " tokens are active already, the most this master "
-                                + "keeps; revoke some first");
-                    }
+        // The checks and the insert are one transaction under a lock every master takes (and, on this master, a lock
+        // in memory): two creations at once, through one master or two, cannot both pass a check the pair breaks.
+        synchronized (creating) {
+            try (Connection c = dataSource.getConnection()) {
+                c.setAutoCommit(false);
+                try {
+                    DatabaseFamily.of(c).lockTokens(c);
+                    checkAndInsert(c, token, secret, at);
+                    c.commit();
+                } catch (SQLException | RuntimeException e) {
+                    c.rollback();
+                    throw e;
                 }
+            } catch (SQLException e) {
+                throw new Unavailable("cannot store the token: " + e.getMessage(), e);
             }
-            try (PreparedStatement roles = c.prepareStatement("SELECT DISTINCT ROLE FROM TG_API_TOKEN WHERE NAME = ? "
-                    + "AND REVOKED_AT IS NULL AND (EXPIRES_AT IS NULL OR EXPIRES_AT > ?)")) {
-                roles.setString(1, name);
-                roles.setTimestamp(2, Timestamp.valueOf(at));
-                try (ResultSet r = roles.executeQuery()) {
-                    while (r.next()) {
-                        if (!role.name().equals(r.getString(1))) {
-                            // One name, one caller: a submitter token of an operator's name could cancel that
-                            // operator's tasks and replay its Idempotency-Keys.
-                            throw new IllegalArgumentException("'" + name + "' already names an active "
-                                    + r.getString(1).toLowerCase(Locale.ROOT) + " token; a name has one role "
-                                    + "(revoke those first, or choose another name)");
-                        }
-                    }
-                }
-            }
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO TG_API_TOKEN (ID, TOKEN_HASH, NAME, ROLE, "
-                    + "CREATED_AT, CREATED_BY, EXPIRES_AT) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
-                s.setString(1, token.id());
-                s.setString(2, TokenFile.sha256(secret));
-                s.setString(3, name);
-                s.setString(4, role.name());
-                s.setTimestamp(5, Timestamp.valueOf(at));
-                s.setString(6, createdBy);
-                setTime(s, 7, expiresAt);
-                s.executeUpdate();
-            }
-        } catch (SQLException e) {
-            throw new Unavailable("cannot store the token: " + e.getMessage(), e);
         }
         return new Created(secret, token);
+    }
+
+    private final Object creating = new Object();
+
+    private void checkAndInsert(Connection c, Token token, String secret, LocalDateTime at) throws SQLException {
+        String name = token.name();
+        Role role = token.role();
+        LocalDateTime expiresAt = token.expiresAt();
+        String createdBy = token.createdBy();
+        try (PreparedStatement count = c.prepareStatement("SELECT COUNT(*) FROM TG_API_TOKEN WHERE REVOKED_AT IS NULL "
+                + "AND (EXPIRES_AT IS NULL OR EXPIRES_AT > ?)")) {
+            count.setTimestamp(1, Timestamp.valueOf(at));
+            try (ResultSet r = count.executeQuery()) {
+                if (r.next() && r.getLong(1) >= MAX_ACTIVE) {
+                    throw new IllegalArgumentException(MAX_ACTIVE + " tokens are active already, the most this master "
+                            + "keeps; revoke some first");
+                }
+            }
+        }
+        try (PreparedStatement roles = c.prepareStatement("SELECT DISTINCT ROLE FROM TG_API_TOKEN WHERE NAME = ? "
+                + "AND REVOKED_AT IS NULL AND (EXPIRES_AT IS NULL OR EXPIRES_AT > ?)")) {
+            roles.setString(1, name);
+            roles.setTimestamp(2, Timestamp.valueOf(at));
+            try (ResultSet r = roles.executeQuery()) {
+                while (r.next()) {
+                    if (!role.name().equals(r.getString(1))) {
+                        // One name, one caller: a submitter token of an operator's name could cancel that
+                        // operator's tasks and replay its Idempotency-Keys.
+                        throw new IllegalArgumentException("'" + name + "' already names an active "
+                                + r.getString(1).toLowerCase(Locale.ROOT) + " token; a name has one role "
+                                + "(revoke those first, or choose another name)");
+                    }
+                }
+            }
+        }
+        try (PreparedStatement s = c.prepareStatement("INSERT INTO TG_API_TOKEN (ID, TOKEN_HASH, NAME, ROLE, "
+                + "CREATED_AT, CREATED_BY, EXPIRES_AT) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
+            s.setString(1, token.id());
+            s.setString(2, TokenFile.sha256(secret));
+            s.setString(3, name);
+            s.setString(4, role.name());
+            s.setTimestamp(5, Timestamp.valueOf(at));
+            s.setString(6, createdBy);
+            setTime(s, 7, expiresAt);
+            s.executeUpdate();
+        }
     }
 
     /** Tokens newest first, strictly older than {@code beforeId} when it is given; never a secret. */

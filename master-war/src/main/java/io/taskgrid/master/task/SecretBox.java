@@ -102,6 +102,9 @@ public class SecretBox {
         String id = colon < 0 ? "" : sealedText.substring(PREFIX.length(), colon);
         byte[] key = ring.keyOrNull(id);
         if (key == null) {
+            key = keys.ringWith(id).keyOrNull(id);
+        }
+        if (key == null) {
             throw new IllegalStateException("a sealed secret of task " + taskId + " needs key '" + id + "', which is not "
                     + "in the secret key file any more; put it back, or the task cannot run");
         }

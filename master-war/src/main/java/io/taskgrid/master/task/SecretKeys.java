@@ -134,6 +134,25 @@ public final class SecretKeys {
         return ring;
     }
 
+    /**
+     * The keys, read again at once from the file when they lack {@code id}: another master of the database may have
+     * just added it to the shared file and sealed a task's value under it, which this master must open without waiting
+     * for its next look at the file.
+     */
+    public Ring ringWith(String id) {
+        Ring now = ring();
+        if (now.keyOrNull(id) != null) {
+            return now;
+        }
+        try {
+            file.reloadNow(this::load);
+        } catch (IOException e) {
+            LOG.severe("cannot read the secret key file " + file.path() + ": " + e.getMessage()
+                    + "; keeping the keys read before");
+        }
+        return ring;
+    }
+
     /** Makes a new key and makes it current; returns its id. Older keys stay, to open what they sealed. */
     public synchronized String addKey() {
         reread();

@@ -110,6 +110,24 @@ class SecretBoxTest {
                 + "', which is not in the secret key file any more");
     }
 
+    /**
+     * Two masters share one key file: one adds a key and seals a task's value under it at once; the other opens the
+     * value without waiting for its next look at the file (its clock does not move here), which it reads again when
+     * a value names a key it lacks.
+     */
+    @Test
+    void aKeyAnotherMasterAddedToTheSharedFileOpensAtOnce() throws Exception {
+        Path file = dir.resolve("shared-key");
+        SecretBox here = new SecretBox(SecretKeys.loadOrCreate(file, () -> 0L));
+        String first = here.keys().ring().currentId();
+        SecretBox other = new SecretBox(SecretKeys.loadOrCreate(file, () -> 0L));
+        String added = other.keys().addKey();
+        String sealed = other.seal(TASK, "sealed on the other master");
+        assertThat(here.keys().ring().currentId()).as("not looked at the file again yet").isEqualTo(first);
+        assertThat(here.open(TASK, sealed)).isEqualTo("sealed on the other master");
+        assertThat(here.keys().ring().currentId()).isEqualTo(added);
+    }
+
     @Test
     void valuesAndKeyFilesFromBeforeKeyIdsStillWork() throws Exception {
         byte[] raw = new byte[32];

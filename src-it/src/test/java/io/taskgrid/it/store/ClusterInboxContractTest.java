@@ -108,16 +108,76 @@ class ClusterInboxContractTest extends DatabaseContract {
         assertThat(store.adoptWaiting(8192, WriteFence.NONE)).hasSize(2);
     }
 
+    /** One of the database's advisory locks, held until the transaction ends. */
+    private interface AdvisoryLock {
+        void take(DatabaseFamily family, java.sql.Connection c) throws SQLException;
+    }
+
     @ParameterizedTest
     @MethodSource("families")
     void theIntakeLockLetsOneMasterCheckTheCapsAtATime(String family) throws Exception {
+        oneAtATime(family, DatabaseFamily::lockIntake, DatabaseFamily::lockKeyFile);
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void theKeyFileLockLetsOneMasterWriteTheSharedKeyFileAtATime(String family) throws Exception {
+        oneAtATime(family, DatabaseFamily::lockKeyFile, DatabaseFamily::lockIntake);
+    }
+
+    /**
+     * A master that froze (or was cut off) while holding the intake lock does not stall the others for long: a waiter
+     * gives up after the lock's wait (and its caller answers 503), and PostgreSQL ends the holder's session once it sat
+     * idle in its transaction for the holder's limit, which frees the lock; the frozen holder's commit then fails, so
+     * nothing it stored lands.
+     */
+    @ParameterizedTest
+    @MethodSource("families")
+    void aFrozenHolderOfTheIntakeLockIsCutOffAndAWaiterGivesUpMeanwhile(String family) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(family.equals("postgresql"), "H2 serves one master: no lock");
+        DataSource dataSource = database(family);
+        try (java.sql.Connection frozen = dataSource.getConnection()) {
+            frozen.setAutoCommit(false);
+            DatabaseFamily.of(frozen).lockIntake(frozen);
+            long frozenAt = System.nanoTime();
+            try (java.sql.Connection waiter = dataSource.getConnection()) {
+                waiter.setAutoCommit(false);
+                long asked = System.nanoTime();
+                assertThatThrownBy(() -> DatabaseFamily.of(waiter).lockIntake(waiter)).isInstanceOf(SQLException.class)
+                        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("55P03"));
+                long waited = (System.nanoTime() - asked) / 1_000_000;
+                assertThat(waited).as("gave up after the lock's wait").isBetween(4_000L, 9_000L);
+                waiter.rollback();
+            }
+            long got = -1;
+            while (got < 0 && System.nanoTime() - frozenAt < TimeUnit.SECONDS.toNanos(30)) {
+                try (java.sql.Connection next = dataSource.getConnection()) {
+                    next.setAutoCommit(false);
+                    DatabaseFamily.of(next).lockIntake(next);
+                    got = (System.nanoTime() - frozenAt) / 1_000_000;
+                    next.commit();
+                } catch (SQLException stillHeld) {
+                    // the holder's session is not ended yet
+                }
+            }
+            System.out.printf("[contract] a frozen holder's intake lock was free again %d ms after it was taken%n", got);
+            assertThat(got).as("the frozen holder's session ended and the lock with it").isBetween(9_000L, 20_000L);
+            assertThatThrownBy(frozen::commit).isInstanceOf(SQLException.class);
+        }
+    }
+
+    /**
+     * While one connection holds {@code lock}, a second connection's {@code lock} waits for its commit (on
+     * PostgreSQL; H2 serves one master and locks nothing), and {@code other} is taken at once: the locks are apart.
+     */
+    private void oneAtATime(String family, AdvisoryLock lock, AdvisoryLock other) throws Exception {
         DataSource dataSource = database(family);
         java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         Thread holder = new Thread(() -> {
             try (java.sql.Connection c = dataSource.getConnection()) {
                 c.setAutoCommit(false);
-                DatabaseFamily.of(c).lockIntake(c);
+                lock.take(DatabaseFamily.of(c), c);
                 held.countDown();
                 release.await();
                 c.commit();
@@ -127,10 +187,17 @@ class ClusterInboxContractTest extends DatabaseContract {
         });
         holder.start();
         assertThat(held.await(10, TimeUnit.SECONDS)).isTrue();
+        try (java.sql.Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            long asked = System.nanoTime();
+            other.take(DatabaseFamily.of(c), c);
+            assertThat(System.nanoTime() - asked).as("the other lock is not held up").isLessThan(TimeUnit.SECONDS.toNanos(2));
+            c.commit();
+        }
         java.util.concurrent.CompletableFuture<Long> second = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try (java.sql.Connection c = dataSource.getConnection()) {
                 c.setAutoCommit(false);
-                DatabaseFamily.of(c).lockIntake(c);
+                lock.take(DatabaseFamily.of(c), c);
                 c.commit();
                 return System.nanoTime();
             } catch (SQLException e) {
