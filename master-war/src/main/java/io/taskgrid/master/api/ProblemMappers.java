@@ -89,11 +89,31 @@ public final class ProblemMappers {
 
         @Override
         public Response toResponse(io.taskgrid.master.dispatch.StandbyIntake.DatabaseAway e) {
-            LOG.warning(e.getMessage());
-            return Response.fromResponse(Problems.problem(503, "Service Unavailable", "the database did not take "
-                    + "the change (" + SafeText.oneLine(e.getMessage(), 200) + "); nothing was changed, try again",
-                    uri)).header("Retry-After", "2").build();
+            return unchanged(e.getMessage() + (e.getCause() == null ? "" : ": " + e.getCause().getMessage()),
+                    e.getMessage(), uri);
         }
+    }
+
+    /** The database did not answer a token change: 503, for the client to try again (the detail goes to the log). */
+    @Provider
+    public static class TokensUnavailableMapper implements ExceptionMapper<io.taskgrid.master.security.ApiTokens.Unavailable> {
+        @Context
+        UriInfo uri;
+
+        @Override
+        public Response toResponse(io.taskgrid.master.security.ApiTokens.Unavailable e) {
+            return unchanged(e.getMessage(), "the database did not take the token change", uri);
+        }
+    }
+
+    /**
+     * 503 for a change the database did not take: {@code logged} (the driver's words, which may name hosts,
+     * constraints or values) goes to the log only, {@code reason} to the caller.
+     */
+    static Response unchanged(String logged, String reason, UriInfo uri) {
+        LOG.warning(SafeText.oneLine(String.valueOf(logged), 500));
+        return Response.fromResponse(Problems.problem(503, "Service Unavailable", reason
+                + "; nothing was changed, try again", uri)).header("Retry-After", "2").build();
     }
 
     /** Anything unexpected: logged with its stack trace, answered without it. */

@@ -69,6 +69,8 @@ import java.util.concurrent.TimeoutException;
 @Produces(MediaType.APPLICATION_JSON)
 public class TaskResource {
 
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(TaskResource.class.getName());
+
     public static final int MAX_BODY_BYTES = 1024 * 1024;
     /**
      * A batch body at most: 1,000 submissions of 4 KiB each on average. A command of a few hundred bytes with a few
@@ -159,7 +161,7 @@ public class TaskResource {
         String id = TaskIds.next();
         try {
             String sealed = store.seal(id, spec);
-            submission = await(thisMaster.isActive() ? dispatcher.submit(id, spec, caller, key, requestHash, sealed)
+            submission = await(ActiveMasterFilter.changesHere(thisMaster) ? dispatcher.submit(id, spec, caller, key, requestHash, sealed)
                     : standby.submit(id, spec, caller, key, requestHash, sealed));
         } catch (Dispatcher.CallerShareFull share) {
             throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
@@ -201,7 +203,7 @@ public class TaskResource {
         }
         Dispatcher.BatchSubmission submission;
         try {
-            submission = await(thisMaster.isActive() ? dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed)
+            submission = await(ActiveMasterFilter.changesHere(thisMaster) ? dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed)
                     : standby.submitBatch(ids, specs, caller, key, requestHash, sealed));
         } catch (Dispatcher.CallerShareFull share) {
             throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
@@ -240,7 +242,10 @@ public class TaskResource {
             if (e.getCause() instanceof RuntimeException runtime) {
                 throw runtime;
             }
-            throw new IllegalStateException(e.getCause());
+            // The writer could not make it durable (the database failed the transaction, or this master lost its
+            // lease): nothing was acknowledged, and the client may send it again.
+            LOG.warning("a change could not be stored: " + SafeText.oneLine(String.valueOf(e.getCause()), 500));
+            throw ApiProblem.busy("the master could not store the change; try again", 2);
         } catch (TimeoutException e) {
             throw ApiProblem.busy("the master could not store the change within 30 s (its database is slow or away); "
                     + "try again", 5);
@@ -300,7 +305,7 @@ public class TaskResource {
         }
         String name = caller.getUserPrincipal().getName();
         boolean operator = caller.isUserInRole("operator");
-        Dispatcher.Cancellation cancellation = await(thisMaster.isActive() ? dispatcher.cancel(id, name, operator)
+        Dispatcher.Cancellation cancellation = await(ActiveMasterFilter.changesHere(thisMaster) ? dispatcher.cancel(id, name, operator)
                 : standby.cancel(id, name, operator));
         if (cancellation.outcome() == Dispatcher.Cancellation.Outcome.NOT_TAKEN_YET) {
             // Submitted through another master a moment ago: this master's wake-up takes it, then the cancel.

@@ -109,7 +109,7 @@ public class WorkerResource {
     @APIResponse(responseCode = "404", ref = "NotFound")
     public WorkerView drain(@Parameter(description = "the worker's id") @PathParam("id") String id,
                             @Context SecurityContext security) {
-        if (!thisMaster.isActive()) {
+        if (!ActiveMasterFilter.changesHere(thisMaster)) {
             return standby.drain(id, security.getUserPrincipal().getName()).map(WorkerView::of)
                     .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
         }

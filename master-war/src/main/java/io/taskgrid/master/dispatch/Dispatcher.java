@@ -468,14 +468,24 @@ public class Dispatcher {
     /**
      * Takes into the queue tasks that another master stored for this one ({@link TaskStore#adoptWaiting}): queued, as
      * if submitted here, but counted against no cap, for the master that took them checked the caps already.
+     * {@code cancelAsked} (task id to who asked) are the cancels other masters stored for tasks not taken yet: those
+     * tasks are cancelled in the same step, before any dispatch pass could hand them out, so a task cancelled while
+     * queued never starts.
      */
-    public CompletableFuture<Void> adopt(List<Task> tasks) {
+    public CompletableFuture<Void> adopt(List<Task> tasks, Map<String, String> cancelAsked) {
         return call(() -> {
             int added = 0;
             for (Task task : tasks) {
                 if (live.get(task.getId()).isEmpty()) {
                     live.add(task);
                     added++;
+                    String asker = cancelAsked.get(task.getId());
+                    if (asker != null && task.cancel(asker, Task.nowUtc()) == CancelOutcome.CANCELLED) {
+                        LOG.info(() -> "task " + task.getId() + " cancelled by " + SafeText.oneLine(asker, 128)
+                                + " while queued (through another master)");
+                        live.reindex(task);
+                        save(task);
+                    }
                 }
             }
             if (added > 0) {

@@ -8,6 +8,7 @@ import io.taskgrid.master.text.SafeText;
 
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,19 +35,25 @@ public final class InboxReader {
     private final WorkerRegistry registry;
     private final WriteFence fence;
     private final Runnable workersChanged;
+    private final long drainWaitsNanos;
+    /** Drains of workers not connected here, by request: when this master first saw each. */
+    private final Map<Long, Long> drainsWaiting = new HashMap<>();
 
     /**
      * @param workersChanged run after a pass drained a worker and before its requests are deleted, so that the master
      *                       that asked reads the worker's new state once it sees its request gone
+     * @param drainWaits     how long a drain of a worker that is not connected here waits for it (the agents of a
+     *                       master that died reach the next one within {@code lostAfter}), before it is dropped
      */
     public InboxReader(TaskStore store, ClusterRequests requests, Dispatcher dispatcher, WorkerRegistry registry,
-                       WriteFence fence, Runnable workersChanged) {
+                       WriteFence fence, Runnable workersChanged, java.time.Duration drainWaits) {
         this.store = store;
         this.requests = requests;
         this.dispatcher = dispatcher;
         this.registry = registry;
         this.fence = fence;
         this.workersChanged = workersChanged;
+        this.drainWaitsNanos = drainWaits.toNanos();
     }
 
     /**
@@ -57,11 +64,17 @@ public final class InboxReader {
     public synchronized void takeAll() {
         try {
             List<ClusterRequests.Request> waiting = requests.waiting(REQUESTS_AT_ONCE);
+            Map<String, String> cancelAsked = new HashMap<>();
+            for (ClusterRequests.Request request : waiting) {
+                if (request.kind() == ClusterRequests.Kind.CANCEL) {
+                    cancelAsked.putIfAbsent(request.target(), request.askedBy());
+                }
+            }
             List<Task> adopted;
             do {
                 adopted = store.adoptWaiting(Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
                 if (!adopted.isEmpty()) {
-                    await(dispatcher.adopt(adopted));
+                    await(dispatcher.adopt(adopted, cancelAsked));
                     int count = adopted.size();
                     LOG.fine(() -> count + " task(s) other masters accepted taken into the queue");
                 }
@@ -76,14 +89,21 @@ public final class InboxReader {
                 switch (request.kind()) {
                     case CANCEL -> cancels.put(request, dispatcher.cancel(request.target(), request.askedBy(), true));
                     case DRAIN -> {
-                        drained |= registry.get(request.target()).map(worker -> {
+                        boolean here = registry.get(request.target()).map(worker -> {
                             if (worker.drain("drained by " + request.askedBy(), request.askedBy())) {
                                 LOG.info(() -> "worker " + worker.id() + " drained by "
                                         + SafeText.oneLine(request.askedBy(), 128) + " (through another master)");
                             }
                             return true;
                         }).orElse(false);
-                        done.add(request);
+                        drained |= here;
+                        // A worker listed by a master that died a moment ago reconnects here within lostAfter: its
+                        // drain waits for it that long rather than being dropped by the first look after a takeover.
+                        long firstSeen = drainsWaiting.computeIfAbsent(request.seq(), seq -> System.nanoTime());
+                        if (here || System.nanoTime() - firstSeen > drainWaitsNanos) {
+                            drainsWaiting.remove(request.seq());
+                            done.add(request);
+                        }
                     }
                 }
             }

@@ -53,7 +53,20 @@ public class StandbyIntake {
 
     private volatile Listing listing;
 
-    /** The database did not take or answer a change made through it: nothing changed, the caller may try again. */
+    /**
+     * At most this many submissions through this master are checked and stored at once. They pass the intake lock one
+     * at a time anyway; the rest wait here for up to {@link #STORING_WAIT} without holding a connection, so that a
+     * flood of submissions cannot take the pool its lease and health checks need.
+     */
+    static final int STORING = 4;
+    static final Duration STORING_WAIT = Duration.ofSeconds(5);
+    private final java.util.concurrent.Semaphore storing = new java.util.concurrent.Semaphore(STORING, true);
+
+    /**
+     * The database did not take or answer a change made through it, or this master had too many in hand: nothing
+     * changed, the caller may try again. The message is for the caller; the cause, with the driver's words (which may
+     * name hosts or values), only for the log.
+     */
     public static final class DatabaseAway extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
@@ -91,6 +104,14 @@ public class StandbyIntake {
         }
         List<Task> accepted = tasks.stream().map(Task::snapshot).toList();
         try {
+            if (!storing.tryAcquire(STORING_WAIT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                throw new DatabaseAway("this master has " + STORING + " submissions in hand already", null);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new DatabaseAway("interrupted while waiting to store", e);
+        }
+        try {
             store.insertForActive(tasks, scopedKey, requestHash, c -> {
                 // Checked and stored under one lock: concurrent submissions through any number of masters that are
                 // not active pass the caps one at a time.
@@ -108,7 +129,9 @@ public class StandbyIntake {
             if (scopedKey != null && Dispatcher.isKeyConflict(e)) {
                 return null;
             }
-            throw new DatabaseAway("the task(s) could not be stored: " + e.getMessage(), e);
+            throw new DatabaseAway("the task(s) could not be stored", e);
+        } finally {
+            storing.release();
         }
         io.taskgrid.master.metrics.TaskgridMetrics.TASKS_SUBMITTED.add(count);
         return accepted;
@@ -170,7 +193,7 @@ public class StandbyIntake {
             listing = new Listing(read, System.nanoTime());
             return read;
         } catch (SQLException e) {
-            throw new DatabaseAway("cannot read the workers' list: " + e.getMessage(), e);
+            throw new DatabaseAway("cannot read the workers' list", e);
         }
     }
 
@@ -205,7 +228,7 @@ public class StandbyIntake {
                 waiters.release();
             }
         } catch (SQLException e) {
-            throw new DatabaseAway("the request could not be stored: " + e.getMessage(), e);
+            throw new DatabaseAway("the request could not be stored", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;

@@ -236,7 +236,7 @@ public class GrpcServerLifecycle {
         }
         published = new PublishedWorkers(store.dataSource(), registry, role.id()).start(threadFactory);
         InboxReader reader = new InboxReader(store, new ClusterRequests(store.dataSource()), dispatcher, registry, fence,
-                published::publishNow);
+                published::publishNow, Duration.ofSeconds(config.lostAfterSeconds()));
         inbox = new InboxWakeups(store.dataSource(), INBOX_SWEEP, INBOX_POLL, reader::takeAll, threadFactory).start();
     }
 

@@ -4,10 +4,12 @@ import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.task.AgentOutcome;
 import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
+import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
 import io.taskgrid.master.task.TaskResult;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.task.TestDatabase;
+import io.taskgrid.master.task.WriteFence;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -112,6 +114,30 @@ class DispatcherTest {
         assertThat(state(broken)).isEqualTo("FAILED");
         assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT REASON FROM TG_TASK WHERE ID = '" + broken + "'")
                 .get(0).get(0)).startsWith("its secretEnv cannot be opened, so it cannot run: ");
+    }
+
+    /**
+     * Tasks another master stored for this one are taken with the cancels asked for them meanwhile: a cancelled one
+     * ends CANCELLED in the same step and is never handed out, even to a free worker; the other runs.
+     */
+    @Test
+    void aTaskCancelledBeforeItWasTakenFromAnotherMasterIsNeverHandedOut() throws Exception {
+        FakeChannel channel = new FakeChannel();
+        connect("w1", 2, channel);
+        java.time.LocalDateTime now = Task.nowUtc();
+        NewTask spec = new NewTask("true", Map.of(), null, null, null, null, null, null, null);
+        Task cancelled = Task.submitted(TaskIds.next(), spec, 3, "alice", null, now);
+        Task runs = Task.submitted(TaskIds.next(), spec, 3, "alice", null, now);
+        store.insertForActive(List.of(cancelled, runs), null, null, c -> { }, c -> { });
+        List<Task> waiting = store.adoptWaiting(Dispatcher.SPEC_IN_MEMORY_CHARS, WriteFence.NONE);
+        assertThat(waiting).hasSize(2);
+
+        dispatcher.adopt(waiting, Map.of(cancelled.getId(), "alice")).get(5, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sentTaskIds().contains(runs.getId()));
+        await().atMost(Duration.ofSeconds(5)).until(() -> state(cancelled.getId()).equals("CANCELLED"));
+        assertThat(channel.sentTaskIds()).doesNotContain(cancelled.getId());
+        assertThat(TestDatabase.rows(TestDatabase.h2(dir), "SELECT REASON, CANCELLED_BY FROM TG_TASK WHERE ID = '"
+                + cancelled.getId() + "'").get(0)).containsExactly(Task.CANCELLED_WHILE_QUEUED, "alice");
     }
 
     @Test
