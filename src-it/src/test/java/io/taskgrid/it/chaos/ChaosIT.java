@@ -84,38 +84,6 @@ class ChaosIT {
         return Optional.empty();
     }
 
-    private record Tally(int accepted, int ran, int duplicates, int lost, int notSucceeded) {
-        void print(String scenario, Duration recovery) {
-            System.out.printf("CHAOS %s: accepted=%d ran=%d duplicates=%d lost=%d not-succeeded=%d recovery=%d ms%n",
-                    scenario, accepted, ran, duplicates, lost, notSucceeded, recovery.toMillis());
-        }
-    }
-
-    private static Tally tally(ChaosCluster cluster, TaskgridClient api, Map<String, String> ids) {
-        int ran = 0;
-        int duplicates = 0;
-        int lost = 0;
-        int notSucceeded = 0;
-        for (Map.Entry<String, String> task : ids.entrySet()) {
-            JsonObject done = api.awaitFinal(task.getValue(), FINAL_WAIT);
-            int runs = cluster.runs(task.getKey());
-            ran += runs > 0 ? 1 : 0;
-            duplicates += Math.max(0, runs - 1);
-            lost += done.getString("state").equals("LOST") ? 1 : 0;
-            notSucceeded += done.getString("state").equals("SUCCEEDED") ? 0 : 1;
-        }
-        return new Tally(ids.size(), ran, duplicates, lost, notSucceeded);
-    }
-
-    private static Instant lastFinish(TaskgridClient api, Iterable<String> ids) {
-        Instant last = Instant.EPOCH;
-        for (String id : ids) {
-            Instant finished = Instant.parse(api.task(id).getString("finishedAt"));
-            last = finished.isAfter(last) ? finished : last;
-        }
-        return last;
-    }
-
     @Test
     void anAgentKilledMidTaskHasItsTasksRunAgainElsewhereOnce() {
         try (ChaosCluster cluster = cluster("agent-kill", 5, 10_000, 3)) {
@@ -125,10 +93,10 @@ class ChaosIT {
             Instant fault = Instant.now();
             cluster.killAgent("a1");
 
-            Tally tally = tally(cluster, api, ids);
+            Tally tally = Tally.of(cluster, api, ids, FINAL_WAIT);
             List<String> moved = ids.values().stream().filter(id -> api.task(id).getJsonArray("attempts")
                     .getValuesAs(JsonObject.class).stream().anyMatch(a -> "LOST".equals(a.getString("outcome")))).toList();
-            tally.print("agent SIGKILL", Duration.between(fault, lastFinish(api, moved)));
+            tally.print("agent SIGKILL", Duration.between(fault, Tally.lastFinish(api, moved)));
             assertThat(moved).isNotEmpty();
             assertThat(tally.ran()).isEqualTo(ids.size());
             assertThat(tally.duplicates()).isZero();
@@ -165,8 +133,8 @@ class ChaosIT {
             Instant fault = Instant.now();
             cluster.killAgent("a1");
 
-            Tally tally = tally(cluster, api, ids);
-            tally.print("agent SIGKILL holding prefetched tasks", Duration.between(fault, lastFinish(api, List.of(held))));
+            Tally tally = Tally.of(cluster, api, ids, FINAL_WAIT);
+            tally.print("agent SIGKILL holding prefetched tasks", Duration.between(fault, Tally.lastFinish(api, List.of(held))));
             assertThat(tally.ran()).isEqualTo(ids.size());
             assertThat(tally.duplicates()).isZero();
             assertThat(tally.notSucceeded()).isZero();
@@ -208,7 +176,7 @@ class ChaosIT {
             assertThat(after.getString("workerId")).isEqualTo(attempts.get(1).getString("workerId"));
             assertThat(after.getString("finishedAt")).isEqualTo(rerun.getString("finishedAt"));
 
-            Tally tally = tally(cluster, api, ids);
+            Tally tally = Tally.of(cluster, api, ids, FINAL_WAIT);
             tally.print("agent paused past lostAfter", recovery);
             assertThat(tally.ran()).isEqualTo(ids.size());
             assertThat(tally.notSucceeded()).isZero();
@@ -231,7 +199,7 @@ class ChaosIT {
             cluster.awaitWorkers(3, Duration.ofSeconds(40));
             Duration recovery = Duration.between(fault, Instant.now());
 
-            Tally tally = tally(cluster, api, ids);
+            Tally tally = Tally.of(cluster, api, ids, FINAL_WAIT);
             tally.print("agent cut off for 6 s (lostAfter 40 s)", recovery);
             assertThat(tally.ran()).isEqualTo(ids.size());
             assertThat(tally.duplicates()).isZero();
@@ -268,9 +236,9 @@ class ChaosIT {
             load.get(LOAD_WAIT.toMillis(), TimeUnit.MILLISECONDS);
             submitter.shutdown();
 
-            Tally tally = tally(cluster, cluster.api(), accepted);
+            Tally tally = Tally.of(cluster, cluster.api(), accepted, FINAL_WAIT);
             tally.print("master SIGKILL at 300 of 1000 submissions", Duration.between(fault,
-                    lastFinish(cluster.api(), accepted.values())));
+                    Tally.lastFinish(cluster.api(), accepted.values())));
             assertThat(tally.accepted()).isEqualTo(total);
             assertThat(tally.ran()).isEqualTo(total);
             assertThat(tally.duplicates()).isZero();
@@ -325,8 +293,8 @@ class ChaosIT {
             System.out.printf("CHAOS flood: %d submissions in %d ms, %d accepted, %d refused with 503, slowest %d ms%n",
                     total, intake.toMillis(), accepted.size(), refused.get(), slowestMillis.get());
 
-            Tally tally = tally(cluster, api, accepted);
-            tally.print(total + " submissions, queue cap " + cap, Duration.between(start, lastFinish(api, accepted.values())));
+            Tally tally = Tally.of(cluster, api, accepted, FINAL_WAIT);
+            tally.print(total + " submissions, queue cap " + cap, Duration.between(start, Tally.lastFinish(api, accepted.values())));
             assertThat(refused.get()).isPositive();
             assertThat(accepted.size()).isGreaterThanOrEqualTo(cap - 10);
             assertThat(slowestMillis.get()).isLessThan(5000);

@@ -116,30 +116,17 @@ class SeveralMastersChaosIT {
         submitter.shutdown();
 
         TaskgridClient api = cluster.api("b");
-        int ran = 0;
-        int duplicates = 0;
-        int lost = 0;
-        int notSucceeded = 0;
-        Instant last = Instant.EPOCH;
-        for (Map.Entry<String, String> task : accepted.entrySet()) {
-            JsonObject done = api.awaitFinal(task.getValue(), FINAL_WAIT);
-            int runs = cluster.runs(task.getKey());
-            ran += runs > 0 ? 1 : 0;
-            duplicates += Math.max(0, runs - 1);
-            lost += done.getString("state").equals("LOST") ? 1 : 0;
-            notSucceeded += done.getString("state").equals("SUCCEEDED") ? 0 : 1;
-            Instant finished = Instant.parse(done.getString("finishedAt"));
-            last = finished.isAfter(last) ? finished : last;
-        }
+        Tally tally = Tally.of(cluster, api, accepted, FINAL_WAIT);
+        Instant last = Tally.lastFinish(api, accepted.values());
         System.out.printf("CHAOS two masters, active SIGKILLed at %d of %d round-robin submissions: accepted=%d ran=%d "
                         + "duplicates=%d lost=%d not-succeeded=%d takeover=%d ms recovery=%d ms (lease %d s; %d "
                         + "submissions went to the other master while one did not answer)%n", total / 2, total,
-                accepted.size(), ran, duplicates, lost, notSucceeded, takeover.toMillis(),
+                tally.accepted(), tally.ran(), tally.duplicates(), tally.lost(), tally.notSucceeded(), takeover.toMillis(),
                 Duration.between(fault, last).toMillis(), LEASE_SECONDS, failedOver.get());
         assertThat(accepted).hasSize(total);
-        assertThat(ran).isEqualTo(total);
-        assertThat(duplicates).isZero();
-        assertThat(notSucceeded).isZero();
+        assertThat(tally.ran()).isEqualTo(total);
+        assertThat(tally.duplicates()).isZero();
+        assertThat(tally.notSucceeded()).isZero();
         assertThat(workersOn("b")).as("every agent found the new active master").isEqualTo(3);
         for (Map.Entry<String, String> task : longOnes.entrySet()) {
             JsonObject done = api.awaitFinal(task.getValue(), FINAL_WAIT);
@@ -188,14 +175,12 @@ class SeveralMastersChaosIT {
             after.put("after-cut-" + i, onA.submitCmd(ChaosCluster.markedCommand("after-cut-" + i, 0)));
         }
         List<String> notOnce = new ArrayList<>();
-        Instant last = Instant.EPOCH;
         for (Map.Entry<String, String> task : running.entrySet()) {
             JsonObject done = onA.awaitFinal(task.getValue(), FINAL_WAIT);
             assertThat(done.getString("state")).isEqualTo("SUCCEEDED");
             assertThat(done.getJsonArray("attempts")).as("reclaimed on a, not run again").hasSize(1);
-            Instant finished = Instant.parse(done.getString("finishedAt"));
-            last = finished.isAfter(last) ? finished : last;
         }
+        Instant last = Tally.lastFinish(onA, running.values());
         for (Map.Entry<String, String> task : after.entrySet()) {
             assertThat(onA.awaitFinal(task.getValue(), FINAL_WAIT).getString("state")).isEqualTo("SUCCEEDED");
         }
