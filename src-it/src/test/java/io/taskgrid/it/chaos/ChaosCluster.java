@@ -193,8 +193,8 @@ final class ChaosCluster implements AutoCloseable {
 
     /**
      * A master's container that joins the database's network as a second one, before the server starts (it needs the
-     * database to start). The agents' network stays the first: Docker maps the REST port through it, so a cut from
-     * the database leaves the master reachable by clients and agents.
+     * database to start). A cut from the database leaves it on the agents' network, where the agents and
+     * {@link #api(String)} reach it.
      */
     private static final class MasterContainer extends GenericContainer<MasterContainer> {
         private final Network databaseNetwork;
@@ -317,7 +317,23 @@ final class ChaosCluster implements AutoCloseable {
     /** A client of the named master (its REST port as mapped on this host). */
     TaskgridClient api(String name) {
         GenericContainer<?> master = masters.get(name);
+        if (onPostgres()) {
+            // Its address on the agents' network, not the mapped port: Docker maps ports through whichever of a
+            // container's networks it picks as the gateway, which may be the database's, and then a cut from the
+            // database would cut this client off too.
+            return new TaskgridClient("http://" + addressOnAgentsNetwork(master) + ":" + HTTP, apiToken);
+        }
         return new TaskgridClient("http://" + master.getHost() + ":" + master.getMappedPort(HTTP), apiToken);
+    }
+
+    private final Map<String, String> addresses = new ConcurrentHashMap<>();
+
+    private String addressOnAgentsNetwork(GenericContainer<?> master) {
+        return addresses.computeIfAbsent(master.getContainerId(), id -> docker().inspectContainerCmd(id).exec()
+                .getNetworkSettings().getNetworks().values().stream()
+                .filter(n -> network.getId().equals(n.getNetworkID())).findFirst()
+                .orElseThrow(() -> new IllegalStateException("master " + id + " is not on the agents' network"))
+                .getIpAddress());
     }
 
     void awaitWorkers(int n, Duration timeout) {
