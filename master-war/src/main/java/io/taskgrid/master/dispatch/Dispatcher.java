@@ -466,7 +466,7 @@ public class Dispatcher {
     }
 
     /**
-     * Takes into the queue tasks that another master stored for this one ({@link TaskStore#adoptWaiting}): queued, as
+     * Takes into the queue tasks that another master stored for this one ({@link TaskStore#claimWaiting}): queued, as
      * if submitted here, but counted against no cap, for the master that took them checked the caps already.
      * {@code cancelAsked} (task id to who asked) are the cancels other masters stored for tasks not taken yet: those
      * tasks are cancelled in the same step, before any dispatch pass could hand them out, so a task cancelled while

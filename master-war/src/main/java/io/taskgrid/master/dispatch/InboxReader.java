@@ -72,13 +72,13 @@ public final class InboxReader {
             }
             List<Task> adopted;
             do {
-                adopted = store.adoptWaiting(Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
+                adopted = store.claimWaiting(TaskStore.CLAIM_AT_ONCE, Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
                 if (!adopted.isEmpty()) {
                     await(dispatcher.adopt(adopted, cancelAsked));
                     int count = adopted.size();
                     LOG.fine(() -> count + " task(s) other masters accepted taken into the queue");
                 }
-            } while (adopted.size() == TaskStore.ADOPT_AT_ONCE);
+            } while (adopted.size() == TaskStore.CLAIM_AT_ONCE);
             if (waiting.isEmpty()) {
                 return;
             }

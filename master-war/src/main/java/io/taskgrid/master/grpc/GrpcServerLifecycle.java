@@ -187,7 +187,7 @@ public class GrpcServerLifecycle {
         @Override
         public void becameActive() {
             WriteFence fence = role.fence();
-            store.writer().fence(fence, role::fencedOff);
+            store.writer().fence(fence, role.id(), role::fencedOff);
             outputs.fence(fence);
             dispatcher.handOutOnlyWhile(role::mayDispatch);
             dispatcher.start(severalMasters ? config.masterLeaseSeconds() : 0);

@@ -51,6 +51,11 @@ public final class GroupCommit implements AutoCloseable {
     private volatile long changes;
     private final WriterConnection connection;
     private volatile WriteFence fence = WriteFence.NONE;
+    /**
+     * The master the tasks this writer inserts belong to. Until a fence names it (tests of the store alone), a name no
+     * master can have: the next master to start on the database takes those tasks over.
+     */
+    private volatile String owner = UNNAMED_OWNER;
     private volatile java.util.function.Consumer<String> fencedOff = reason -> {
     };
 
@@ -209,13 +214,28 @@ public final class GroupCommit implements AutoCloseable {
         return units;
     }
 
+    /** The owner of what a writer inserts before a fence names its master: not a valid master id. */
+    public static final String UNNAMED_OWNER = "(unnamed)";
+
     /**
      * From now on every transaction first checks {@code fence}; when it refuses, nothing of the transaction is written,
-     * its changes fail, and {@code onFencedOff} hears why.
+     * its changes fail, and {@code onFencedOff} hears why. The tasks it inserts belong to {@code owner}, the master
+     * the fence is for.
      */
-    public void fence(WriteFence fence, java.util.function.Consumer<String> onFencedOff) {
+    public void fence(WriteFence fence, String owner, java.util.function.Consumer<String> onFencedOff) {
         this.fencedOff = onFencedOff;
+        this.owner = owner;
         this.fence = fence;
+    }
+
+    /** The check every transaction of this writer runs first. */
+    public WriteFence fence() {
+        return fence;
+    }
+
+    /** The master whose tasks this writer writes. */
+    public String owner() {
+        return owner;
     }
 
     private void writeAll(List<Rows.Change> batch) throws SQLException {
@@ -248,7 +268,7 @@ public final class GroupCommit implements AutoCloseable {
             List<String> withOutput = new ArrayList<>();
             for (Rows.TaskRow row : tasks.values()) {
                 if (row.insert()) {
-                    row.bindInsert(insertTask);
+                    row.bindInsert(insertTask, owner);
                     insertTask.addBatch();
                     inserts++;
                 }

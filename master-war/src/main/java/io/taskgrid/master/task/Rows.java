@@ -53,17 +53,15 @@ final class Rows {
             return stdout != null || stderr != null;
         }
 
+        /** A new task and its owner: the master that keeps it in memory, or null for the next claim to take. */
         static final String INSERT = "INSERT INTO TG_TASK (ID, CMD, STATE, ENV_JSON, CWD, TIMEOUT_SECONDS, WORKER_ID, "
                 + "ATTEMPT_ID, EXIT_CODE, STDOUT_TEXT, STDERR_TEXT, STDOUT_TRUNCATED, STDERR_TRUNCATED, REASON, "
                 + "SUBMITTED_AT, ASSIGNED_AT, STARTED_AT, FINISHED_AT, MAX_ATTEMPTS, RETRIES, ATTEMPT_COUNT, "
                 + "RETRIES_USED, CANCEL_REQUESTED, SUBMITTED_BY, SECRET_ENV_SEALED, REFUSALS, PRIORITY, REQUIRES, "
-                + "CANCELLED_BY) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                + "CANCELLED_BY, OWNER, ADOPTED) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                + "?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-        /** As {@link #INSERT}, for a task another master stores for the active one: not yet taken by it. */
-        static final String INSERT_NOT_ADOPTED = INSERT.replace("CANCELLED_BY)", "CANCELLED_BY, ADOPTED)")
-                .substring(0, INSERT.length() + ", ADOPTED".length() - 1) + ", FALSE)";
-
-        void bindInsert(PreparedStatement s) throws SQLException {
+        private void bindColumns(PreparedStatement s) throws SQLException {
             s.setString(1, id);
             s.setString(2, cmd);
             s.setString(3, state);
@@ -93,6 +91,16 @@ final class Rows {
             s.setInt(27, priority);
             s.setString(28, requires);
             s.setString(29, cancelledBy);
+        }
+
+        /**
+         * Binds {@link #INSERT}: owned by {@code owner}, or by no master yet when it is null: then also not ADOPTED,
+         * which is how a master of the version before V9 tells a task it has to take.
+         */
+        void bindInsert(PreparedStatement s, String owner) throws SQLException {
+            bindColumns(s);
+            s.setString(30, owner);
+            s.setBoolean(31, owner != null);
         }
 
         /**

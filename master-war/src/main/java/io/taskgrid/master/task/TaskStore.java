@@ -36,6 +36,8 @@ import java.util.concurrent.ThreadFactory;
 @ApplicationScoped
 public class TaskStore {
 
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(TaskStore.class.getName());
+
     @PersistenceContext(unitName = "taskgrid")
     EntityManager em;
 
@@ -440,24 +442,32 @@ public class TaskStore {
     // ---- the live tasks, at start and at dispatch ----
 
     /**
-     * Every task that has not ended and that an active master has taken (see {@link #adoptWaiting}; one that is no
-     * longer queued was taken, whatever its mark says, by a master of a version before the mark), oldest first,
-     * with its attempt in flight. Commands and environments longer than {@code specChars} are left out (see
-     * {@link #loadSpec}), so that a long queue of large tasks does not fill the heap.
+     * Every task that has not ended and that this master owns, oldest first, with its attempt in flight, after taking
+     * over, in a transaction the writer's fence guards, every unfinished task that a master took before (whichever):
+     * the one place that counts on one master dispatching at a time (the active one, which holds the dispatch
+     * lease). Tasks stored for the active master and not yet claimed stay for {@link #claimWaiting}. Commands and
+     * environments longer than {@code specChars} are left out (see {@link #loadSpec}), so that a long queue of large
+     * tasks does not fill the heap.
      */
     public List<Task> loadUnfinished(int specChars) {
+        String me = owner();
         Map<String, Attempt> inFlight = new HashMap<>();
         try (Connection c = dataSource.getConnection()) {
+            takeOverOwned(c, me);
             try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
                     + "A.STARTED_AT FROM TG_ATTEMPT A JOIN TG_TASK T ON T.ATTEMPT_ID = A.ID "
-                    + "WHERE T.STATE IN " + TaskState.sqlList(TaskTransitions.inFlight())); ResultSet r = s.executeQuery()) {
-                while (r.next()) {
-                    inFlight.put(r.getString(1), Attempt.restored(r.getString(1), r.getString(2), r.getString(3),
-                            time(r.getTimestamp(4)), time(r.getTimestamp(5))));
+                    + "WHERE T.STATE IN " + TaskState.sqlList(TaskTransitions.inFlight()) + " AND T.OWNER = ?")) {
+                s.setString(1, me);
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        inFlight.put(r.getString(1), Attempt.restored(r.getString(1), r.getString(2), r.getString(3),
+                                time(r.getTimestamp(4)), time(r.getTimestamp(5))));
+                    }
                 }
             }
             try (PreparedStatement s = c.prepareStatement(liveTaskQuery(specChars, "STATE IN "
-                    + TaskState.sqlList(TaskState.unfinished()) + " AND (ADOPTED = TRUE OR STATE <> 'QUEUED')"))) {
+                    + TaskState.sqlList(TaskState.unfinished()) + " AND OWNER = ?"))) {
+                s.setString(1, me);
                 return liveTasks(s, inFlight);
             }
         } catch (SQLException e) {
@@ -465,24 +475,62 @@ public class TaskStore {
         }
     }
 
-    /** The most tasks one {@link #adoptWaiting} takes. */
-    public static final int ADOPT_AT_ONCE = 1000;
+    /**
+     * Makes {@code me} the owner of every unfinished task some master took (owned, or marked taken by a master of the
+     * version before V9, or no longer queued), in one fenced transaction: a master that lost the dispatch lease
+     * meanwhile changes nothing.
+     */
+    private void takeOverOwned(Connection c, String me) throws SQLException {
+        c.setAutoCommit(false);
+        try {
+            if (writer != null) {
+                writer.fence().check(c);
+            }
+            try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE WHERE STATE IN "
+                    + TaskState.sqlList(TaskState.unfinished()) + " AND (OWNER IS NOT NULL OR ADOPTED = TRUE OR STATE "
+                    + "<> 'QUEUED') AND (OWNER IS NULL OR OWNER <> ?)")) {
+                s.setString(1, me);
+                s.setString(2, me);
+                int taken = s.executeUpdate();
+                if (taken > 0) {
+                    LOG.info(() -> "master " + me + " took over " + taken + " unfinished task(s) another master held");
+                }
+            }
+            c.commit();
+        } catch (SQLException | RuntimeException e) {
+            c.rollback();
+            throw e;
+        } finally {
+            c.setAutoCommit(true);
+        }
+    }
+
+    /** The master this store's tasks belong to: the one its writer's fence names. */
+    public String owner() {
+        return writer == null ? GroupCommit.UNNAMED_OWNER : writer.owner();
+    }
+
+    /** The most tasks one {@link #claimWaiting} takes. */
+    public static final int CLAIM_AT_ONCE = 1000;
 
     /**
-     * Takes up to {@link #ADOPT_AT_ONCE} of the tasks that other masters stored for the active master
-     * ({@link #insertForActive}), oldest first, marking them taken in a transaction {@code fence} guards, and returns
-     * them as {@link #loadUnfinished} would. A task is returned once: by this call or by a {@link #loadUnfinished}
-     * that ran after it, never by both, however a takeover and a wake-up interleave.
+     * Claims for this master up to {@code limit} (at most {@link #CLAIM_AT_ONCE}) of the queued tasks no master owns
+     * yet (those a master stored without keeping them, {@link #insertForActive}), highest priority first, then
+     * oldest, in a transaction {@code fence} guards, and returns them as {@link #loadUnfinished} would. A task is
+     * claimed once: rows another claim has locked are skipped rather than waited for, so claimers running at once
+     * take disjoint sets, and a claim never waits behind another.
      */
-    public List<Task> adoptWaiting(int specChars, WriteFence fence) throws SQLException {
+    public List<Task> claimWaiting(int limit, int specChars, WriteFence fence) throws SQLException {
+        String me = owner();
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
                 fence.check(c);
                 List<String> ids = new ArrayList<>();
-                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ADOPTED = FALSE "
-                        + "AND STATE = 'QUEUED' ORDER BY ID FOR UPDATE")) {
-                    s.setMaxRows(ADOPT_AT_ONCE);
+                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER IS NULL AND "
+                        + "ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
+                        + "FOR UPDATE SKIP LOCKED")) {
+                    s.setInt(1, Math.max(0, Math.min(limit, CLAIM_AT_ONCE)));
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next()) {
                             ids.add(r.getString(1));
@@ -497,9 +545,11 @@ public class TaskStore {
                 for (int from = 0; from < ids.size(); from += 100) {
                     List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
                     String in = "(" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")";
-                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET ADOPTED = TRUE WHERE ID IN " + in)) {
+                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE "
+                            + "WHERE OWNER IS NULL AND ID IN " + in)) {
+                        s.setString(1, me);
                         for (int i = 0; i < part.size(); i++) {
-                            s.setString(i + 1, part.get(i));
+                            s.setString(i + 2, part.get(i));
                         }
                         s.executeUpdate();
                     }
@@ -520,9 +570,9 @@ public class TaskStore {
     }
 
     /**
-     * Stores new tasks for the active master, from a master that is not active: QUEUED, not yet taken
-     * ({@code ADOPTED = FALSE}), all or none in one transaction with the Idempotency-Key's rows, and announced so that
-     * the active master takes them at once (see {@link #adoptWaiting}). {@code first} runs at the start of the
+     * Stores new tasks for the active master, from a master that is not active: QUEUED, owned by no master yet, all or
+     * none in one transaction with the Idempotency-Key's rows, and announced so that the active master claims them at
+     * once (see {@link #claimWaiting}). {@code first} runs at the start of the
      * transaction (the caps' check, under a lock); what it throws stores nothing.
      *
      * @throws SQLException as the database says; a duplicate Idempotency-Key as its unique constraint does
@@ -534,10 +584,10 @@ public class TaskStore {
             c.setAutoCommit(false);
             try {
                 first.run(c);
-                try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT_NOT_ADOPTED);
+                try (PreparedStatement insertTask = c.prepareStatement(Rows.TaskRow.INSERT);
                      PreparedStatement insertKey = c.prepareStatement(Rows.KeyRow.INSERT)) {
                     for (Rows.Change change : changes) {
-                        change.task().bindInsert(insertTask);
+                        change.task().bindInsert(insertTask, null);
                         insertTask.addBatch();
                     }
                     insertTask.executeBatch();

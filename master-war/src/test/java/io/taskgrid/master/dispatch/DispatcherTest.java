@@ -129,7 +129,7 @@ class DispatcherTest {
         Task cancelled = Task.submitted(TaskIds.next(), spec, 3, "alice", null, now);
         Task runs = Task.submitted(TaskIds.next(), spec, 3, "alice", null, now);
         store.insertForActive(List.of(cancelled, runs), null, null, c -> { }, c -> { });
-        List<Task> waiting = store.adoptWaiting(Dispatcher.SPEC_IN_MEMORY_CHARS, WriteFence.NONE);
+        List<Task> waiting = store.claimWaiting(TaskStore.CLAIM_AT_ONCE, Dispatcher.SPEC_IN_MEMORY_CHARS, WriteFence.NONE);
         assertThat(waiting).hasSize(2);
 
         dispatcher.adopt(waiting, Map.of(cancelled.getId(), "alice")).get(5, TimeUnit.SECONDS);

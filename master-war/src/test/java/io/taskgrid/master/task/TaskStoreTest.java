@@ -327,7 +327,7 @@ class TaskStoreTest {
         java.util.List<String> fencedOff = new java.util.concurrent.CopyOnWriteArrayList<>();
         store.writer().fence(c -> {
             throw new WriteFence.FencedOff("master m no longer holds the dispatch lease (epoch 1)");
-        }, fencedOff::add);
+        }, "m", fencedOff::add);
 
         Task after = aQueuedTask().cmd("echo after").build();
         CompletableFuture<Void> refused = store.save(after);

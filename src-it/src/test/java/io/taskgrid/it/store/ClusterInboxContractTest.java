@@ -58,7 +58,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         storeForActive(store, stored, null);
 
         assertThat(store.loadUnfinished(8192)).as("not the active master's yet").isEmpty();
-        List<Task> taken = store.adoptWaiting(8192, WriteFence.NONE);
+        List<Task> taken = store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, WriteFence.NONE);
         assertThat(taken).extracting(Task::getId).containsExactlyElementsOf(stored.stream().map(Task::getId).toList());
         assertThat(taken).allSatisfy(task -> {
             assertThat(task.getState()).isEqualTo(TaskState.QUEUED);
@@ -67,7 +67,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         assertThat(taken.get(2).getCmd()).isEqualTo("echo 2");
         assertThat(taken.get(2).getEnv()).containsEntry("N", "2");
 
-        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("taken once").isEmpty();
+        assertThat(store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, WriteFence.NONE)).as("taken once").isEmpty();
         assertThat(store.loadUnfinished(8192)).extracting(Task::getId)
                 .containsExactlyElementsOf(stored.stream().map(Task::getId).toList());
     }
@@ -78,8 +78,8 @@ class ClusterInboxContractTest extends DatabaseContract {
         TaskStore store = new TaskStore(database(family), null);
         storeForActive(store, tasks(2, "alice"), null);
 
-        assertThatThrownBy(() -> store.adoptWaiting(8192, REFUSING)).isInstanceOf(WriteFence.FencedOff.class);
-        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("still there for the one that holds it").hasSize(2);
+        assertThatThrownBy(() -> store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, REFUSING)).isInstanceOf(WriteFence.FencedOff.class);
+        assertThat(store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, WriteFence.NONE)).as("still there for the one that holds it").hasSize(2);
     }
 
     @ParameterizedTest
@@ -92,7 +92,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         assertThatThrownBy(() -> storeForActive(store, tasks(1, "alice"), "sha256:alice-key-1"))
                 .isInstanceOf(SQLException.class)
                 .satisfies(e -> assertThat(Dispatcher.isKeyConflict(e)).as("answered as a repeat").isTrue());
-        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).as("the refused one stored nothing").hasSize(1);
+        assertThat(store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, WriteFence.NONE)).as("the refused one stored nothing").hasSize(1);
     }
 
     @ParameterizedTest
@@ -105,7 +105,133 @@ class ClusterInboxContractTest extends DatabaseContract {
             assertThat(TaskStore.queueCounts(c, "bob")).isEqualTo(new TaskStore.QueueCounts(2, 0));
             throw new IllegalStateException("over the cap");
         }, c -> DatabaseFamily.of(c).announce(c))).hasMessage("over the cap");
-        assertThat(store.adoptWaiting(8192, WriteFence.NONE)).hasSize(2);
+        assertThat(store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, WriteFence.NONE)).hasSize(2);
+    }
+
+    /** A store whose writer names master {@code id}: what it claims, it owns. Closed by the caller. */
+    private static TaskStore ownedBy(DataSource dataSource, String id) {
+        TaskStore store = new TaskStore(dataSource, null);
+        store.open(Thread::new);
+        store.writer().fence(WriteFence.NONE, id, reason -> {
+        });
+        return store;
+    }
+
+    private static Map<String, String> owners(DataSource dataSource) throws SQLException {
+        Map<String, String> owners = new java.util.HashMap<>();
+        try (java.sql.Connection c = dataSource.getConnection();
+             java.sql.ResultSet r = c.createStatement().executeQuery("SELECT ID, OWNER FROM TG_TASK")) {
+            while (r.next()) {
+                owners.put(r.getString(1), String.valueOf(r.getString(2)));
+            }
+        }
+        return owners;
+    }
+
+    private static List<String> ids(List<Task> tasks) {
+        return tasks.stream().map(Task::getId).toList();
+    }
+
+    /**
+     * Two masters claiming at once take disjoint sets, and neither waits for the other: rows another claim holds are
+     * skipped (FOR UPDATE SKIP LOCKED), and taken by no one twice. Here one claim's transaction stands open, holding
+     * the ten most urgent rows, while the other claims.
+     */
+    @ParameterizedTest
+    @MethodSource("families")
+    void claimsRunningAtOnceTakeDisjointSetsWithoutWaitingForEachOther(String family) throws Exception {
+        // H2 locks every row a locking read looks at, not only those it returns; and it serves one master.
+        org.junit.jupiter.api.Assumptions.assumeTrue(family.equals("postgresql"), "H2 serves one master: no claims "
+                + "at once");
+        DataSource dataSource = database(family);
+        TaskStore a = ownedBy(dataSource, "a");
+        TaskStore b = ownedBy(dataSource, "b");
+        try {
+            List<Task> stored = tasks(30, "alice");
+            storeForActive(a, stored, null);
+            List<String> heldByA = new ArrayList<>();
+            List<Task> byB;
+            long took;
+            try (java.sql.Connection open = dataSource.getConnection()) {
+                open.setAutoCommit(false);
+                try (java.sql.ResultSet r = open.createStatement().executeQuery("SELECT ID FROM TG_TASK ORDER BY "
+                        + "PRIORITY DESC, ID FETCH FIRST 10 ROWS ONLY FOR UPDATE")) {
+                    while (r.next()) {
+                        heldByA.add(r.getString(1));
+                    }
+                }
+                long before = System.nanoTime();
+                byB = b.claimWaiting(100, 8192, WriteFence.NONE);
+                took = System.nanoTime() - before;
+                open.rollback();
+            }
+            assertThat(heldByA).hasSize(10);
+            assertThat(TimeUnit.NANOSECONDS.toMillis(took)).as("skipped the locked rows, did not wait").isLessThan(2000);
+            assertThat(ids(byB)).hasSize(20).doesNotContainAnyElementsOf(heldByA);
+            List<Task> byA = a.claimWaiting(100, 8192, WriteFence.NONE);
+            assertThat(ids(byA)).containsExactlyInAnyOrderElementsOf(heldByA);
+            assertThat(b.claimWaiting(100, 8192, WriteFence.NONE)).as("nothing left").isEmpty();
+            Map<String, String> owners = owners(dataSource);
+            assertThat(owners.values().stream().filter("a"::equals)).hasSize(10);
+            assertThat(owners.values().stream().filter("b"::equals)).hasSize(20);
+        } finally {
+            a.close();
+            b.close();
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aClaimTakesTheMostUrgentFirstAndNoMoreThanItAsksFor(String family) throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore store = ownedBy(dataSource, "a");
+        try {
+            List<Task> stored = new ArrayList<>();
+            int[] priorities = {1, 5, 0, 5, 9};
+            for (int priority : priorities) {
+                stored.add(Task.submitted(TaskIds.next(), new NewTask("echo " + priority, null, null, null, null, null,
+                        null, priority, null), 3, "alice", null, Task.nowUtc()));
+            }
+            storeForActive(store, stored, null);
+
+            List<Task> first = store.claimWaiting(2, 8192, WriteFence.NONE);
+            assertThat(ids(first)).as("the most urgent, and of equal priorities the oldest")
+                    .containsExactlyInAnyOrder(stored.get(4).getId(), stored.get(1).getId());
+            assertThat(ids(store.claimWaiting(3, 8192, WriteFence.NONE))).containsExactlyInAnyOrder(
+                    stored.get(3).getId(), stored.get(0).getId(), stored.get(2).getId());
+            assertThat(store.claimWaiting(3, 8192, WriteFence.NONE)).isEmpty();
+        } finally {
+            store.close();
+        }
+    }
+
+    /**
+     * A master that takes over (at start, or when its standby took the lease) owns from then on every unfinished task
+     * another master held, and loads them; what no master claimed yet stays for a claim.
+     */
+    @ParameterizedTest
+    @MethodSource("families")
+    void aMasterTakingOverOwnsWhatTheOneBeforeHeldButNotWhatWaitsForAClaim(String family) throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore before = ownedBy(dataSource, "a");
+        TaskStore after = ownedBy(dataSource, "b");
+        try {
+            List<Task> held = tasks(3, "alice");
+            storeForActive(before, held, null);
+            assertThat(before.claimWaiting(100, 8192, WriteFence.NONE)).hasSize(3);
+            List<Task> waiting = tasks(2, "bob");
+            storeForActive(before, waiting, null);
+
+            assertThat(ids(after.loadUnfinished(8192))).containsExactlyElementsOf(ids(held));
+            Map<String, String> owners = owners(dataSource);
+            held.forEach(task -> assertThat(owners).containsEntry(task.getId(), "b"));
+            waiting.forEach(task -> assertThat(owners).containsEntry(task.getId(), "null"));
+            assertThat(before.loadUnfinished(8192)).as("taken back by the next to take over").hasSize(3);
+            assertThat(ids(after.claimWaiting(100, 8192, WriteFence.NONE))).containsExactlyElementsOf(ids(waiting));
+        } finally {
+            before.close();
+            after.close();
+        }
     }
 
     /** One of the database's advisory locks, held until the transaction ends. */
