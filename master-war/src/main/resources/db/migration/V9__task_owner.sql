@@ -7,5 +7,6 @@ ALTER TABLE TG_TASK ADD COLUMN OWNER VARCHAR(128);
 UPDATE TG_TASK SET OWNER = COALESCE((SELECT HOLDER FROM TG_LEASE WHERE NAME = 'dispatch'), '(before V9)')
     WHERE STATE IN ('QUEUED', 'ASSIGNED', 'RUNNING') AND (ADOPTED = TRUE OR STATE <> 'QUEUED');
 -- ADOPTED stays, written as before, so that a master of the version before still reads what this one stores while
--- masters are upgraded one at a time: unclaimed is OWNER IS NULL AND ADOPTED = FALSE.
-CREATE INDEX TG_TASK_OWNER ON TG_TASK (OWNER, STATE);
+-- masters are upgraded one at a time: unclaimed is OWNER IS NULL AND ADOPTED = FALSE, which V8's index on the unclaimed
+-- rows serves; the unfinished tasks a master loads are found by the index on STATE. No new index: building one over
+-- every retained row would hold TG_TASK's lock for the length of the build while older masters still write.

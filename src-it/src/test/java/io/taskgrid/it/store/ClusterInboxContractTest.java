@@ -110,9 +110,13 @@ class ClusterInboxContractTest extends DatabaseContract {
 
     /** A store whose writer names master {@code id}: what it claims, it owns. Closed by the caller. */
     private static TaskStore ownedBy(DataSource dataSource, String id) {
+        return ownedBy(dataSource, id, WriteFence.NONE);
+    }
+
+    private static TaskStore ownedBy(DataSource dataSource, String id, WriteFence fence) {
         TaskStore store = new TaskStore(dataSource, null);
         store.open(Thread::new);
-        store.writer().fence(WriteFence.NONE, id, reason -> {
+        store.writer().fence(fence, id, reason -> {
         });
         return store;
     }
@@ -161,9 +165,15 @@ class ClusterInboxContractTest extends DatabaseContract {
                     }
                 }
                 long before = System.nanoTime();
-                byB = b.claimWaiting(100, 8192, WriteFence.NONE);
-                took = System.nanoTime() - before;
-                open.rollback();
+                java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newSingleThreadExecutor();
+                try {
+                    // On another thread, so that a claim that waited for the held rows fails here rather than hang.
+                    byB = other.submit(() -> b.claimWaiting(100, 8192, WriteFence.NONE)).get(5, TimeUnit.SECONDS);
+                } finally {
+                    took = System.nanoTime() - before;
+                    open.rollback();
+                    other.shutdownNow();
+                }
             }
             assertThat(heldByA).hasSize(10);
             assertThat(TimeUnit.NANOSECONDS.toMillis(took)).as("skipped the locked rows, did not wait").isLessThan(2000);
@@ -192,14 +202,18 @@ class ClusterInboxContractTest extends DatabaseContract {
                 stored.add(Task.submitted(TaskIds.next(), new NewTask("echo " + priority, null, null, null, null, null,
                         null, priority, null), 3, "alice", null, Task.nowUtc()));
             }
-            storeForActive(store, stored, null);
+            // Stored newest first, so that the order the rows lie in is not the order a claim must take them in.
+            for (int i = stored.size() - 1; i >= 0; i--) {
+                storeForActive(store, List.of(stored.get(i)), null);
+            }
 
-            List<Task> first = store.claimWaiting(2, 8192, WriteFence.NONE);
-            assertThat(ids(first)).as("the most urgent, and of equal priorities the oldest")
-                    .containsExactlyInAnyOrder(stored.get(4).getId(), stored.get(1).getId());
-            assertThat(ids(store.claimWaiting(3, 8192, WriteFence.NONE))).containsExactlyInAnyOrder(
-                    stored.get(3).getId(), stored.get(0).getId(), stored.get(2).getId());
-            assertThat(store.claimWaiting(3, 8192, WriteFence.NONE)).isEmpty();
+            assertThat(ids(store.claimWaiting(1, 8192, WriteFence.NONE))).as("the most urgent")
+                    .containsExactly(stored.get(4).getId());
+            assertThat(ids(store.claimWaiting(1, 8192, WriteFence.NONE))).as("of equal priorities, the oldest")
+                    .containsExactly(stored.get(1).getId());
+            assertThat(ids(store.claimWaiting(2, 8192, WriteFence.NONE))).as("no more than asked for")
+                    .containsExactlyInAnyOrder(stored.get(3).getId(), stored.get(0).getId());
+            assertThat(ids(store.claimWaiting(3, 8192, WriteFence.NONE))).containsExactly(stored.get(2).getId());
         } finally {
             store.close();
         }
@@ -231,6 +245,75 @@ class ClusterInboxContractTest extends DatabaseContract {
         } finally {
             before.close();
             after.close();
+        }
+    }
+
+    /**
+     * The active master's own submissions go through its writer: owned by it from the insert on, so no claim takes
+     * them a second time, and a master of the version before V9 reads them as taken (ADOPTED).
+     */
+    @ParameterizedTest
+    @MethodSource("families")
+    void whatAMasterStoresItselfIsItsOwnAndNoClaimTakesIt(String family) throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore store = ownedBy(dataSource, "a");
+        try {
+            Task task = tasks(1, "alice").get(0);
+            store.save(task).get(10, TimeUnit.SECONDS);
+
+            assertThat(owners(dataSource)).containsEntry(task.getId(), "a");
+            try (java.sql.Connection c = dataSource.getConnection(); java.sql.ResultSet r = c.createStatement()
+                    .executeQuery("SELECT ADOPTED FROM TG_TASK")) {
+                assertThat(r.next()).isTrue();
+                assertThat(r.getBoolean(1)).as("taken, for a master of the version before").isTrue();
+            }
+            assertThat(store.claimWaiting(100, 8192, WriteFence.NONE)).isEmpty();
+            assertThat(ids(store.loadUnfinished(8192))).containsExactly(task.getId());
+        } finally {
+            store.close();
+        }
+    }
+
+    /**
+     * Rows as a master of the version before V9 leaves them while masters are upgraded one at a time: its own
+     * submissions and what it took from standbys are ADOPTED without an owner; they are taken over, not claimed.
+     */
+    @ParameterizedTest
+    @MethodSource("families")
+    void tasksAnActiveMasterOfTheVersionBeforeHeldAreTakenOverNotLost(String family) throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore store = ownedBy(dataSource, "b");
+        try {
+            List<Task> heldBefore = tasks(2, "alice");
+            storeForActive(store, heldBefore, null);
+            try (java.sql.Connection c = dataSource.getConnection()) {
+                c.createStatement().executeUpdate("UPDATE TG_TASK SET ADOPTED = TRUE");
+            }
+            List<Task> waiting = tasks(1, "bob");
+            storeForActive(store, waiting, null);
+
+            assertThat(ids(store.loadUnfinished(8192))).containsExactlyElementsOf(ids(heldBefore));
+            assertThat(ids(store.claimWaiting(100, 8192, WriteFence.NONE))).containsExactlyElementsOf(ids(waiting));
+        } finally {
+            store.close();
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("families")
+    void aMasterTheFenceRefusesTakesOverNothing(String family) throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore before = ownedBy(dataSource, "a");
+        TaskStore refused = ownedBy(dataSource, "b", REFUSING);
+        try {
+            storeForActive(before, tasks(2, "alice"), null);
+            assertThat(before.claimWaiting(100, 8192, WriteFence.NONE)).hasSize(2);
+
+            assertThatThrownBy(() -> refused.loadUnfinished(8192)).hasRootCauseInstanceOf(WriteFence.FencedOff.class);
+            assertThat(owners(dataSource).values()).containsOnly("a");
+        } finally {
+            before.close();
+            refused.close();
         }
     }
 
