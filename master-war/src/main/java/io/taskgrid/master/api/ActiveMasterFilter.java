@@ -14,7 +14,7 @@ import jakarta.ws.rs.ext.Provider;
 
 /**
  * Which master takes which call. Any master answers reads from the database, and a standby takes the changes: it
- * stores submissions, cancels and drains for the active master ({@code StandbyIntake}), which carries them out at once;
+ * stores submissions, cancels and drains for the active master ({@code DatabaseIntake}), which carries them out at once;
  * its worker list is the one the active master publishes; API tokens live in the database and the secret key file is
  * shared, so a standby changes those itself. What stays with the active master alone, the re-seal of stored secrets
  * (which rewrites values the active master holds in memory), a standby refuses, saying which master is active, as does
@@ -61,7 +61,16 @@ public class ActiveMasterFilter implements ContainerRequestFilter {
         throw ApiProblem.busy("this master does not take changes now; try again", 2);
     }
 
-    /** The calls a standby takes for the active master: see {@code StandbyIntake}. */
+    /**
+     * Whether a submission goes into this master's own queue (true) or through the database (false): on a database
+     * masters share, every submission is stored for whichever master's agents have room (the caps are then counted
+     * across the masters); otherwise as {@link #changesHere}.
+     */
+    static boolean submitsHere(ThisMaster master) {
+        return changesHere(master) && !master.sharesDatabase();
+    }
+
+    /** The calls a standby takes for the active master: see {@code DatabaseIntake}. */
     static boolean takenByStandby(String method, String path) {
         return switch (method) {
             case "POST" -> path.equals("tasks") || path.matches("workers/[^/]+/drain") || path.equals("tokens")

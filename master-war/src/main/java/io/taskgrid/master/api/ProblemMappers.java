@@ -83,12 +83,12 @@ public final class ProblemMappers {
 
     /** A master that takes a call through the database could not reach it: 503, for the client to try again. */
     @Provider
-    public static class DatabaseAwayMapper implements ExceptionMapper<io.taskgrid.master.dispatch.StandbyIntake.DatabaseAway> {
+    public static class DatabaseAwayMapper implements ExceptionMapper<io.taskgrid.master.dispatch.DatabaseIntake.DatabaseAway> {
         @Context
         UriInfo uri;
 
         @Override
-        public Response toResponse(io.taskgrid.master.dispatch.StandbyIntake.DatabaseAway e) {
+        public Response toResponse(io.taskgrid.master.dispatch.DatabaseIntake.DatabaseAway e) {
             return unchanged(e.getMessage() + (e.getCause() == null ? "" : ": " + e.getCause().getMessage()),
                     e.getMessage(), uri);
         }

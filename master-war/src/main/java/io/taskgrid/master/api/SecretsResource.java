@@ -1,9 +1,9 @@
 package io.taskgrid.master.api;
 
-import io.taskgrid.master.cluster.DatabaseFamily;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.SecretKeys;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;

@@ -81,7 +81,8 @@ public class TaskOutputs {
     long idleMillis = IDLE_MILLIS;
 
     private long recheckMillis() {
-        return thisMaster != null && !thisMaster.isActive() ? ELSEWHERE_RECHECK_MILLIS : STATE_RECHECK_MILLIS;
+        return thisMaster != null && (!thisMaster.isActive() || thisMaster.sharesDatabase()) ? ELSEWHERE_RECHECK_MILLIS
+                : STATE_RECHECK_MILLIS;
     }
 
     /** The request as parsed: which streams, from where, followed or not. */

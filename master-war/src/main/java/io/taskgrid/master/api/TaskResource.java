@@ -1,9 +1,9 @@
 package io.taskgrid.master.api;
 
 import io.taskgrid.master.cluster.ThisMaster;
+import io.taskgrid.master.dispatch.DatabaseIntake;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.PublishedWorkers;
-import io.taskgrid.master.dispatch.StandbyIntake;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
@@ -96,7 +96,7 @@ public class TaskResource {
     TaskOutputs outputs;
 
     @Inject
-    StandbyIntake standby;
+    DatabaseIntake intake;
 
     @Inject
     ThisMaster thisMaster;
@@ -161,8 +161,8 @@ public class TaskResource {
         String id = TaskIds.next();
         try {
             String sealed = store.seal(id, spec);
-            submission = await(ActiveMasterFilter.changesHere(thisMaster) ? dispatcher.submit(id, spec, caller, key, requestHash, sealed)
-                    : standby.submit(id, spec, caller, key, requestHash, sealed));
+            submission = await(ActiveMasterFilter.submitsHere(thisMaster) ? dispatcher.submit(id, spec, caller, key, requestHash, sealed)
+                    : intake.submit(id, spec, caller, key, requestHash, sealed));
         } catch (Dispatcher.CallerShareFull share) {
             throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
                     + " unfinished tasks, its whole share of the queue (" + share.share()
@@ -203,8 +203,8 @@ public class TaskResource {
         }
         Dispatcher.BatchSubmission submission;
         try {
-            submission = await(ActiveMasterFilter.changesHere(thisMaster) ? dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed)
-                    : standby.submitBatch(ids, specs, caller, key, requestHash, sealed));
+            submission = await(ActiveMasterFilter.submitsHere(thisMaster) ? dispatcher.submitBatch(ids, specs, caller, key, requestHash, sealed)
+                    : intake.submitBatch(ids, specs, caller, key, requestHash, sealed));
         } catch (Dispatcher.CallerShareFull share) {
             throw ApiProblem.tooManyTasks(SafeText.oneLine(caller, 128) + " has " + share.unfinished()
                     + " unfinished tasks; " + specs.size() + " more would exceed its share of the queue ("
@@ -306,10 +306,10 @@ public class TaskResource {
         String name = caller.getUserPrincipal().getName();
         boolean operator = caller.isUserInRole("operator");
         Dispatcher.Cancellation cancellation = await(ActiveMasterFilter.changesHere(thisMaster) ? dispatcher.cancel(id, name, operator)
-                : standby.cancel(id, name, operator));
+                : intake.cancel(id, name, operator));
         if (cancellation.outcome() == Dispatcher.Cancellation.Outcome.NOT_TAKEN_YET) {
             // Submitted through another master a moment ago: this master's wake-up takes it, then the cancel.
-            cancellation = await(standby.cancel(id, name, operator));
+            cancellation = await(intake.cancel(id, name, operator));
         }
         Task task = cancellation.task();
         return switch (cancellation.outcome()) {
@@ -339,8 +339,8 @@ public class TaskResource {
         if (task.getState() != TaskState.QUEUED) {
             return null;
         }
-        return thisMaster.isActive() ? workers.whyWaiting(task.getRequires())
-                : WorkerRegistry.whyWaiting(task.getRequires(), standby.workers().stream()
+        return thisMaster.isActive() && !thisMaster.sharesDatabase() ? workers.whyWaiting(task.getRequires())
+                : WorkerRegistry.whyWaiting(task.getRequires(), intake.workers().stream()
                 .map(PublishedWorkers.Seen::offer).toList());
     }
 

@@ -2,8 +2,8 @@ package io.taskgrid.master.api;
 
 import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.dispatch.ConnectedWorker;
+import io.taskgrid.master.dispatch.DatabaseIntake;
 import io.taskgrid.master.dispatch.PublishedWorkers;
-import io.taskgrid.master.dispatch.StandbyIntake;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
@@ -29,6 +29,7 @@ import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.logging.Logger;
 
 /** The workers connected right now. */
@@ -47,7 +48,7 @@ public class WorkerResource {
     ThisMaster thisMaster;
 
     @Inject
-    StandbyIntake standby;
+    DatabaseIntake intake;
 
     /** Workers in one page by default, and at most. */
     public static final int DEFAULT_LIMIT = 100;
@@ -68,8 +69,8 @@ public class WorkerResource {
                            @QueryParam("cursor") String cursor) {
         int size = parseLimit(limit);
         String after = parseCursor(cursor);
-        if (!thisMaster.isActive()) {
-            List<PublishedWorkers.Seen> all = standby.workers();
+        if (!thisMaster.isActive() || thisMaster.sharesDatabase()) {
+            List<PublishedWorkers.Seen> all = thisMaster.isActive() ? everyMastersWorkers() : intake.workers();
             List<PublishedWorkers.Seen> following = all.stream().filter(w -> after == null || w.id().compareTo(after) > 0)
                     .limit(size + 1L).toList();
             boolean more = following.size() > size;
@@ -83,6 +84,24 @@ public class WorkerResource {
         List<ConnectedWorker> page = more ? found.subList(0, size) : found;
         String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
         return new WorkerList(registry.size(), page.stream().map(w -> WorkerView.of(w, thisMaster.id())).toList(), next);
+    }
+
+    /**
+     * The workers of every master of the database: this master's as they are now, the others' as they last published
+     * them (within {@code PublishedWorkers.FRESH}), in id order. A worker that moved lately may be listed under both;
+     * this master's entry wins.
+     */
+    private List<PublishedWorkers.Seen> everyMastersWorkers() {
+        java.util.Map<String, PublishedWorkers.Seen> byId = new java.util.TreeMap<>();
+        for (PublishedWorkers.Seen seen : intake.workers()) {
+            if (!seen.master().equals(thisMaster.id())) {
+                byId.put(seen.id(), seen);
+            }
+        }
+        for (ConnectedWorker worker : registry.all()) {
+            byId.put(worker.id(), PublishedWorkers.seen(worker, thisMaster.id()));
+        }
+        return List.copyOf(byId.values());
     }
 
     private static int parseLimit(String limit) {
@@ -110,10 +129,16 @@ public class WorkerResource {
     public WorkerView drain(@Parameter(description = "the worker's id") @PathParam("id") String id,
                             @Context SecurityContext security) {
         if (!ActiveMasterFilter.changesHere(thisMaster)) {
-            return standby.drain(id, security.getUserPrincipal().getName()).map(WorkerView::of)
+            return intake.drain(id, security.getUserPrincipal().getName()).map(WorkerView::of)
                     .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
         }
-        ConnectedWorker worker = registry.get(id)
+        Optional<ConnectedWorker> here = registry.get(id);
+        if (here.isEmpty() && thisMaster.sharesDatabase()) {
+            // Connected to another master: drained there, through the database.
+            return intake.drain(id, security.getUserPrincipal().getName()).map(WorkerView::of)
+                    .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
+        }
+        ConnectedWorker worker = here
                 .orElseThrow(() -> ApiProblem.notFound("no connected worker with id '" + SafeText.echo(id) + "'"));
         String by = security.getUserPrincipal().getName();
         if (worker.drain("drained by " + by, by)) {

@@ -1,5 +1,6 @@
 package io.taskgrid.master.cluster;
 
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.WriteFence;
 
 import javax.sql.DataSource;
@@ -12,28 +13,79 @@ import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * The dispatch lease in the database ({@code TG_LEASE}, row {@code dispatch}): which master hands out work, until
- * when, and under which epoch. Every statement names the holder and, after taking the lease, its epoch, so that each
+ * A lease in the database ({@code TG_LEASE}, one row by name): which master holds it, until when, and under which
+ * epoch. Row {@code dispatch} is the housekeeping master's; on a database several masters share, each also holds row
+ * {@code master:<id>}, its own, whose epoch fences its writes ({@link #forMaster}). Every statement names the holder and, after taking the lease, its epoch, so that each
  * is decided by the database alone: two masters that race for the lease cannot both win, and a master whose lease
  * another took cannot renew it, whatever their clocks say. Times are the database's.
  */
 public final class DispatchLease implements LeaseStore {
 
-    private static final String TABLE_ROW = "FROM TG_LEASE WHERE NAME = 'dispatch'";
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(DispatchLease.class.getName());
+
+    private static final String TABLE_ROW = "FROM TG_LEASE WHERE NAME = ?";
+    /** The row of the lease a master holds for itself: this prefix and its id. */
+    public static final String MASTER_ROW_PREFIX = io.taskgrid.master.task.TaskStore.OWN_LEASE_ROW_PREFIX;
 
     private final DataSource dataSource;
     private final int timeoutSeconds;
     private final long idleInTransactionMillis;
+    private final String name;
     private volatile DatabaseFamily family;
+    private volatile boolean rowKnown;
 
     /**
      * @param statementTimeout how long one statement may wait for the database before it counts as failed; also how
      *                         long a fenced transaction may stand idle on PostgreSQL before the server ends it
      */
     public DispatchLease(DataSource dataSource, Duration statementTimeout) {
+        this(dataSource, statementTimeout, "dispatch");
+    }
+
+    private DispatchLease(DataSource dataSource, Duration statementTimeout, String name) {
+        this.name = name;
         this.dataSource = dataSource;
         this.timeoutSeconds = (int) Math.max(1, statementTimeout.toSeconds());
         this.idleInTransactionMillis = Math.max(1000, statementTimeout.toMillis());
+    }
+
+    /** The lease master {@code id} holds for itself: row {@code master:<id>}, made when first taken. */
+    public static DispatchLease forMaster(DataSource dataSource, Duration statementTimeout, String id) {
+        return new DispatchLease(dataSource, statementTimeout, MASTER_ROW_PREFIX + id);
+    }
+
+    /** The row's name. */
+    public String name() {
+        return name;
+    }
+
+    /** Makes the row, free and run out, unless it is there. */
+    private void ensureRow() throws SQLException {
+        if (rowKnown) {
+            return;
+        }
+        try (Connection c = dataSource.getConnection()) {
+            boolean there;
+            try (PreparedStatement s = c.prepareStatement("SELECT 1 " + TABLE_ROW)) {
+                s.setQueryTimeout(timeoutSeconds);
+                s.setString(1, name);
+                try (ResultSet r = s.executeQuery()) {
+                    there = r.next();
+                }
+            }
+            if (!there) {
+                try (PreparedStatement s = c.prepareStatement("INSERT INTO TG_LEASE (NAME, HOLDER, EPOCH, EXPIRES_AT) "
+                        + "VALUES (?, NULL, 0, TIMESTAMP WITH TIME ZONE '2000-01-01 00:00:00+00:00')")) {
+                    s.setQueryTimeout(timeoutSeconds);
+                    s.setString(1, name);
+                    s.executeUpdate();
+                } catch (SQLException e) {
+                    // Another process of the same id made it meanwhile: there now.
+                    LOG.fine(() -> "lease row " + name + " made by another: " + e);
+                }
+            }
+        }
+        rowKnown = true;
     }
 
     @Override
@@ -60,8 +112,9 @@ public final class DispatchLease implements LeaseStore {
     }
 
     private OptionalLong take(String me, Duration lease, String condition) throws SQLException {
+        ensureRow();
         String take = "UPDATE TG_LEASE SET HOLDER = ?, EPOCH = EPOCH + 1, EXPIRES_AT = " + family().nowPlusMillis()
-                + " WHERE NAME = 'dispatch'" + condition;
+                + " WHERE NAME = ?" + condition;
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
@@ -69,6 +122,7 @@ public final class DispatchLease implements LeaseStore {
                 // (their lock does not hold up an UPDATE by itself; see DatabaseFamily#fenceLock).
                 try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " FOR UPDATE")) {
                     s.setQueryTimeout(timeoutSeconds);
+                    s.setString(1, name);
                     s.executeQuery().close();
                 }
                 int taken;
@@ -76,8 +130,9 @@ public final class DispatchLease implements LeaseStore {
                     s.setQueryTimeout(timeoutSeconds);
                     s.setString(1, me);
                     s.setLong(2, lease.toMillis());
+                    s.setString(3, name);
                     if (!condition.isEmpty()) {
-                        s.setString(3, me);
+                        s.setString(4, me);
                     }
                     taken = s.executeUpdate();
                 }
@@ -85,7 +140,8 @@ public final class DispatchLease implements LeaseStore {
                 if (taken == 1) {
                     try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " AND HOLDER = ?")) {
                         s.setQueryTimeout(timeoutSeconds);
-                        s.setString(1, me);
+                        s.setString(1, name);
+                        s.setString(2, me);
                         try (ResultSet r = s.executeQuery()) {
                             if (r.next()) {
                                 epoch = OptionalLong.of(r.getLong(1));
@@ -105,13 +161,13 @@ public final class DispatchLease implements LeaseStore {
     @Override
     public boolean renew(String me, long epoch, Duration lease) throws SQLException {
         return update("UPDATE TG_LEASE SET EXPIRES_AT = " + family().nowPlusMillis()
-                + " WHERE NAME = 'dispatch' AND HOLDER = ? AND EPOCH = ?", lease.toMillis(), me, epoch) == 1;
+                + " WHERE NAME = ? AND HOLDER = ? AND EPOCH = ?", lease.toMillis(), name, me, epoch) == 1;
     }
 
     @Override
     public void release(String me, long epoch) throws SQLException {
-        update("UPDATE TG_LEASE SET HOLDER = NULL, EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = 'dispatch' AND HOLDER = ? "
-                + "AND EPOCH = ?", me, epoch);
+        update("UPDATE TG_LEASE SET HOLDER = NULL, EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = ? AND HOLDER = ? "
+                + "AND EPOCH = ?", name, me, epoch);
     }
 
     @Override
@@ -120,6 +176,7 @@ public final class DispatchLease implements LeaseStore {
              PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < CURRENT_TIMESTAMP "
                      + "THEN 1 ELSE 0 END " + TABLE_ROW)) {
             s.setQueryTimeout(timeoutSeconds);
+            s.setString(1, name);
             try (ResultSet r = s.executeQuery()) {
                 if (r.next() && r.getString(1) != null) {
                     return Optional.of(new Holder(r.getString(1), r.getLong(2), r.getInt(3) == 1));
@@ -180,12 +237,13 @@ public final class DispatchLease implements LeaseStore {
                 if (postgres) {
                     s.setString(i++, Long.toString(idleInTransactionMillis));
                 }
+                s.setString(i++, name);
                 s.setString(i++, me);
                 s.setLong(i, epoch);
                 try (ResultSet r = s.executeQuery()) {
                     if (!r.next()) {
-                        throw new WriteFence.FencedOff("master " + me + " no longer holds the dispatch lease (epoch "
-                                + epoch + "): another master took over this database");
+                        throw new WriteFence.FencedOff("master " + me + " no longer holds its lease " + name + " (epoch "
+                                + epoch + "): another master took it, or took over this database");
                     }
                 }
             }

@@ -1,5 +1,7 @@
 package io.taskgrid.master.cluster;
 
+import io.taskgrid.master.task.DatabaseFamily;
+
 import javax.sql.DataSource;
 import java.lang.reflect.Method;
 import java.sql.Connection;

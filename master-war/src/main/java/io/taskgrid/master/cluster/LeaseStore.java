@@ -1,5 +1,6 @@
 package io.taskgrid.master.cluster;
 
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.WriteFence;
 
 import java.sql.SQLException;

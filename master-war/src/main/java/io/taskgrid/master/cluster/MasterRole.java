@@ -1,5 +1,6 @@
 package io.taskgrid.master.cluster;
 
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.WriteFence;
 
 import java.sql.SQLException;
@@ -211,8 +212,9 @@ public final class MasterRole {
             return held;
         });
         if (renewed.isPresent() && !renewed.get()) {
-            depose("master " + lastSeenHolder.map(LeaseStore.Holder::id).orElse("(none)") + " holds the dispatch lease "
-                    + "now; this master's turn ended (restart it to stand by)");
+            depose(lastSeenHolder.map(holder -> "master " + holder.id() + " holds the dispatch lease now; this "
+                    + "master's turn ended (restart it to stand by)").orElse("this master's lease ran out and was "
+                    + "taken from it: another master took over its tasks (restart it to take part again)"));
         } else if (renewed.isEmpty()) {
             overdue(nanoClock.getAsLong());
         }

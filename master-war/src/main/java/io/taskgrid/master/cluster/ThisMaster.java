@@ -12,10 +12,28 @@ import java.util.Optional;
 public class ThisMaster {
 
     private volatile MasterRole role;
+    private volatile boolean sharesDatabase;
 
     /** Set once, by the start sequence. */
     public void joined(MasterRole joined) {
+        joined(joined, false);
+    }
+
+    /**
+     * Set once, by the start sequence; {@code sharing}: the database is one several masters may share (PostgreSQL),
+     * where every master dispatches to its own agents and takes submissions through the database.
+     */
+    public void joined(MasterRole joined, boolean sharing) {
+        this.sharesDatabase = sharing;
         this.role = joined;
+    }
+
+    /**
+     * Whether other masters may share this master's database: then tasks are stored for whichever master's agents have
+     * room, a task may run under another master, and the worker list is every master's.
+     */
+    public boolean sharesDatabase() {
+        return sharesDatabase;
     }
 
     public MasterRole.State state() {

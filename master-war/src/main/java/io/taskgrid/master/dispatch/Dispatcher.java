@@ -56,7 +56,7 @@ public class Dispatcher {
 
     private static final Logger LOG = Logger.getLogger(Dispatcher.class.getName());
     /** Commands and environments larger than this (in characters) are not kept in memory while queued. */
-    static final int SPEC_IN_MEMORY_CHARS = 8 * 1024;
+    public static final int SPEC_IN_MEMORY_CHARS = 8 * 1024;
     /** How long a start waits to be written, for the attempt's result to take it along (see {@link #started}). */
     static final java.time.Duration START_WRITE_DELAY = java.time.Duration.ofMillis(100);
 
@@ -131,13 +131,21 @@ public class Dispatcher {
             NOT_FOUND, FORBIDDEN, ALREADY_FINAL, CANCELLED, IN_FLIGHT,
             /**
              * Stored by another master and not yet in this one's queue (it takes it at its next wake-up): nothing
-             * changed; ask through the database ({@link StandbyIntake#cancel}), which carries it out after.
+             * changed; ask through the database ({@link DatabaseIntake#cancel}), which carries it out after.
              */
             NOT_TAKEN_YET
         }
     }
 
     private final TaskStore store;
+    /**
+     * Run when this master's agents have room and its queue is empty, so that it claims more from the database
+     * (several masters; nothing on a master that is alone with its database). Must return at once.
+     */
+    private volatile Runnable roomHook = () -> {
+    };
+    /** Takes, from masters that are gone, attempts an agent claims on connecting here; null when alone. */
+    private volatile Reclaimer reclaimer;
     private final WorkerRegistry registry;
     private final TaskgridConfig settings;
     private final LiveTasks live = new LiveTasks();
@@ -523,6 +531,167 @@ public class Dispatcher {
         return new Cancellation(Cancellation.Outcome.ALREADY_FINAL, stored.get());
     }
 
+    // ---- several masters: claims, give-backs, reclaims ----
+
+    /** Takes from the database attempts (task id to attempt id) that an agent claims here, of tasks no master holds. */
+    @FunctionalInterface
+    public interface Reclaimer {
+        TaskStore.Reclaimed reclaim(Map<String, String> attemptsByTask) throws java.sql.SQLException;
+    }
+
+    /** Runs the reclaims (database calls) and their retries, off the gRPC and loop threads. */
+    private volatile java.util.concurrent.ScheduledExecutorService reclaims;
+    /** How long a reclaim asks again for attempts whose master still holds its lease (it died a moment ago). */
+    private volatile Duration reclaimWait = Duration.ZERO;
+
+    /**
+     * With other masters on the database: claims more when there is room ({@code whenRoom}, which must return at
+     * once), and reclaims, on {@code reclaimThreads}, the attempts agents bring from masters that are gone, asking
+     * again for up to {@code ownerLeaseWait} while such a master's lease has not run out yet.
+     */
+    public void shareWithOtherMasters(Runnable whenRoom, Reclaimer fromOthers,
+                                      java.util.concurrent.ScheduledExecutorService reclaimThreads,
+                                      Duration ownerLeaseWait) {
+        this.roomHook = whenRoom;
+        this.reclaims = reclaimThreads;
+        this.reclaimWait = ownerLeaseWait;
+        this.reclaimer = fromOthers;
+    }
+
+    /**
+     * How many more tasks this master's agents could take now: the slots and prefetch of its connected workers that
+     * are not draining, less the tasks it holds (queued or in flight). Readable from any thread; a snapshot.
+     */
+    public int room() {
+        int capacity = 0;
+        for (ConnectedWorker worker : registry.all()) {
+            if (!worker.isDraining() && !worker.isClosed()) {
+                capacity += worker.slots() + worker.prefetch();
+            }
+        }
+        return capacity - live.queuedCount() - live.inFlightCount();
+    }
+
+    /** Whether a connected worker that is not draining offers what {@code required} asks for. */
+    public boolean someWorkerRuns(io.taskgrid.master.task.Labels required) {
+        for (ConnectedWorker worker : registry.all()) {
+            if (!worker.isDraining() && !worker.isClosed() && required.satisfiedBy(worker.labels())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Takes out of the queue the queued tasks this master's agents have no room for (they left, or drain), the least
+     * urgent and newest first, for the caller to give back to the other masters ({@link TaskStore#giveBack}); tasks
+     * with a write still on its way stay. Put back with {@link #adopt} if the give-back fails.
+     */
+    public CompletableFuture<List<Task>> takeOutSurplus() {
+        return call(() -> {
+            int surplus = -room();
+            if (surplus <= 0 || live.queuedCount() == 0) {
+                return List.<Task>of();
+            }
+            List<Task> out = new ArrayList<>();
+            for (Task task : live.lastQueued(Math.min(surplus, live.queuedCount()))) {
+                if (!unwritten.containsKey(task.getId())) {
+                    live.remove(task);
+                    out.add(task);
+                }
+            }
+            return out;
+        });
+    }
+
+    /**
+     * Takes in the tasks in flight of a master that is gone and whose agents did not reclaim them within the grace
+     * period: each attempt is settled at once as a lost worker's would be (run again, or LOST).
+     */
+    public CompletableFuture<Void> adoptLost(List<Task> tasks, String master) {
+        return call(() -> {
+            for (Task task : tasks) {
+                if (live.get(task.getId()).isEmpty()) {
+                    live.add(task);
+                    if (task.getAttemptId() != null) {
+                        expireLater(task.getId(), task.getAttemptId(), "master " + master + " that held the task "
+                                + "stopped or lost its lease, and no agent reclaimed the attempt within "
+                                + settings.lostAfterSeconds() + " s", 0);
+                    }
+                }
+            }
+            dispatchPass();
+            return null;
+        });
+    }
+
+    /**
+     * Attempts claimed by a connecting agent that this master does not hold, taken from the database when their master
+     * is gone; completes once every claim is settled either way. While the master that held them still holds its
+     * lease (it died a moment ago, and the agent was quicker), asked again every second until {@code reclaimWait}.
+     */
+    private CompletableFuture<Void> reclaimFromOthers(ConnectedWorker worker, Map<String, String> claimed) {
+        Reclaimer from = reclaimer;
+        java.util.concurrent.ScheduledExecutorService threads = reclaims;
+        if (from == null || threads == null || claimed.isEmpty()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        long deadline = System.nanoTime() + reclaimWait.toNanos();
+        Runnable attempt = new Runnable() {
+            @Override
+            public void run() {
+                try {
+                    Map<String, String> notHere = call(() -> {
+                        Map<String, String> missing = new LinkedHashMap<>();
+                        claimed.forEach((taskId, attemptId) -> {
+                            if (live.get(taskId).isEmpty()) {
+                                missing.put(taskId, attemptId);
+                            }
+                        });
+                        return missing;
+                    }).get(30, TimeUnit.SECONDS);
+                    if (notHere.isEmpty() || worker.isClosed()) {
+                        done.complete(null);
+                        return;
+                    }
+                    TaskStore.Reclaimed reclaimed = from.reclaim(notHere);
+                    List<Task> taken = reclaimed.taken();
+                    if (!taken.isEmpty()) {
+                        call(() -> {
+                            taken.forEach(task -> {
+                                if (live.get(task.getId()).isEmpty()) {
+                                    live.add(task);
+                                }
+                            });
+                            return null;
+                        }).get(30, TimeUnit.SECONDS);
+                        LOG.info(() -> "worker " + worker.id() + " brought " + taken.size() + " attempt(s) from a "
+                                + "master that is gone; this master holds them now");
+                    }
+                    if (reclaimed.ownerLives().isEmpty() || System.nanoTime() - deadline > 0) {
+                        done.complete(null);
+                    } else {
+                        threads.schedule(this, 1, TimeUnit.SECONDS);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    done.complete(null);
+                } catch (Exception e) {
+                    LOG.warning("the attempts worker " + worker.id() + " claims could not be taken from the master "
+                            + "that held them (" + SafeText.oneLine(String.valueOf(e.getMessage()), 200) + ")");
+                    done.complete(null);
+                }
+            }
+        };
+        try {
+            threads.execute(attempt);
+        } catch (RejectedExecutionException e) {
+            done.complete(null);
+        }
+        return done;
+    }
+
     // ---- workers (gRPC) ----
 
     /**
@@ -535,7 +704,7 @@ public class Dispatcher {
      */
     public CompletableFuture<List<String>> workerConnected(ConnectedWorker worker, Map<String, String> claimed) {
         CompletableFuture<List<String>> checked = claimed.isEmpty() ? CompletableFuture.completedFuture(List.of())
-                : call(() -> {
+                : reclaimFromOthers(worker, claimed).thenCompose(reclaimed -> call(() -> {
                     List<String> stale = new ArrayList<>();
                     claimed.forEach((taskId, attemptId) -> {
                         Optional<Task> task = live.get(taskId).filter(t -> t.isCurrent(attemptId));
@@ -552,7 +721,7 @@ public class Dispatcher {
                         }
                     });
                     return stale;
-                });
+                }));
         requestDispatch();
         return checked;
     }
@@ -780,6 +949,7 @@ public class Dispatcher {
         }
         try {
             if (live.queuedCount() == 0 && holdingPrefetched.isEmpty()) {
+                roomHook.run();
                 return;
             }
             List<ConnectedWorker> available = registry.availableInTurn();
@@ -831,6 +1001,9 @@ public class Dispatcher {
                 // one task went out; look for the next
             }
             askBackFor(worker);
+            if (live.queuedCount() == 0) {
+                roomHook.run();
+            }
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "dispatch to worker " + worker.id() + " failed; trying a full pass in a second", e);
             loop.schedule(this::requestDispatch, 1, TimeUnit.SECONDS);

@@ -70,15 +70,13 @@ public final class InboxReader {
                     cancelAsked.putIfAbsent(request.target(), request.askedBy());
                 }
             }
-            List<Task> adopted;
-            do {
-                adopted = store.claimWaiting(TaskStore.CLAIM_AT_ONCE, Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
-                if (!adopted.isEmpty()) {
-                    await(dispatcher.adopt(adopted, cancelAsked));
-                    int count = adopted.size();
-                    LOG.fine(() -> count + " task(s) other masters accepted taken into the queue");
-                }
-            } while (adopted.size() == TaskStore.CLAIM_AT_ONCE);
+            // Tasks a cancel names that no master holds yet: taken here, and cancelled as they are taken.
+            List<Task> named = store.claimNamed(cancelAsked.keySet(), Dispatcher.SPEC_IN_MEMORY_CHARS, fence);
+            if (!named.isEmpty()) {
+                await(dispatcher.adopt(named, cancelAsked));
+            }
+            claimWhatFits(cancelAsked);
+            giveBackSurplus();
             if (waiting.isEmpty()) {
                 return;
             }
@@ -124,6 +122,44 @@ public final class InboxReader {
             requests.carriedOut(done, fence);
         } catch (SQLException e) {
             throw new IllegalStateException("the database: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Claims as many waiting tasks as this master's agents have room for (free slots and prefetch, less what it
+     * holds), of those they can run, most urgent first. Every master claims only that much, so a master with idle
+     * agents finds tasks left to claim, and priorities hold across the masters as far as their agents' room goes.
+     */
+    private void claimWhatFits(Map<String, String> cancelAsked) throws SQLException {
+        int room = dispatcher.room();
+        while (room > 0) {
+            List<Task> claimed = store.claimWaiting(room, Dispatcher.SPEC_IN_MEMORY_CHARS, fence,
+                    dispatcher::someWorkerRuns);
+            if (claimed.isEmpty()) {
+                return;
+            }
+            await(dispatcher.adopt(claimed, cancelAsked));
+            int count = claimed.size();
+            LOG.fine(() -> count + " waiting task(s) claimed");
+            if (count < Math.min(room, TaskStore.CLAIM_AT_ONCE)) {
+                return;
+            }
+            room = dispatcher.room();
+        }
+    }
+
+    /** Queued tasks this master's agents no longer have room for (they left, or drain) go back to the others. */
+    private void giveBackSurplus() throws SQLException {
+        List<Task> surplus = await(dispatcher.takeOutSurplus());
+        if (surplus.isEmpty()) {
+            return;
+        }
+        try {
+            int given = store.giveBack(surplus.stream().map(Task::getId).toList(), fence);
+            LOG.info(() -> given + " queued task(s) this master's agents have no room for given back to the others");
+        } catch (SQLException | RuntimeException e) {
+            await(dispatcher.adopt(surplus, Map.of()));
+            throw e;
         }
     }
 

@@ -5,8 +5,10 @@ import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
 
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
@@ -141,6 +143,14 @@ final class LiveTasks {
 
     int queuedCount() {
         return queued;
+    }
+
+    /** The {@code count} queued tasks last in dispatch order (the least urgent, then the newest), last first. */
+    List<Task> lastQueued(int count) {
+        List<Map.Entry<String, Task>> queuedTasks = new ArrayList<>();
+        queues.values().forEach(queue -> queuedTasks.addAll(queue.entrySet()));
+        queuedTasks.sort(Map.Entry.<String, Task>comparingByKey().reversed());
+        return queuedTasks.stream().limit(Math.max(0, count)).map(Map.Entry::getValue).toList();
     }
 
     /** Tasks assigned or running (on a connected worker or one within its grace period); readable from any thread. */

@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.cluster.DispatchLease;
 import io.taskgrid.master.task.Labels;
 import jakarta.json.Json;
 import jakarta.json.JsonArray;
@@ -165,14 +166,15 @@ public final class PublishedWorkers implements AutoCloseable {
     }
 
     /**
-     * The agents of the master that holds the dispatch lease, if it published its list within {@link #FRESH}, in id
-     * order; none otherwise (no master is active, or it stopped publishing).
+     * The agents of every master that holds its own lease and published its list within {@link #FRESH}, in id order
+     * (a worker listed by two, having moved a moment ago, once: the later list's); none of masters that are gone.
      */
     public static List<Seen> read(DataSource dataSource) throws SQLException {
         Map<String, Seen> byId = new LinkedHashMap<>();
         try (Connection c = dataSource.getConnection();
-             PreparedStatement s = c.prepareStatement("SELECT M.ID, M.WORKERS, M.WORKERS_AT, CURRENT_TIMESTAMP FROM TG_MASTER M "
-                     + "JOIN TG_LEASE L ON L.HOLDER = M.ID WHERE L.NAME = 'dispatch' AND M.WORKERS IS NOT NULL");
+             PreparedStatement s = c.prepareStatement("SELECT M.ID, M.WORKERS, M.WORKERS_AT, CURRENT_TIMESTAMP FROM "
+                     + "TG_MASTER M JOIN TG_LEASE L ON L.HOLDER = M.ID WHERE L.NAME = '" + DispatchLease.MASTER_ROW_PREFIX
+                     + "' || M.ID AND M.WORKERS IS NOT NULL ORDER BY M.WORKERS_AT");
              ResultSet r = s.executeQuery()) {
             while (r.next()) {
                 Instant at = r.getTimestamp(3).toInstant();
@@ -195,6 +197,13 @@ public final class PublishedWorkers implements AutoCloseable {
         List<Seen> all = new ArrayList<>(byId.values());
         all.sort(Comparator.comparing(Seen::id));
         return all;
+    }
+
+    /** {@code worker} as this master, {@code master}, would publish it now. */
+    public static Seen seen(ConnectedWorker worker, String master) {
+        return new Seen(worker.id(), master, worker.labels().asMap(), worker.slots(), worker.prefetch(),
+                worker.running(), worker.isDraining(), worker.drainReason(), worker.drainedBy(), worker.refusedTotal(),
+                worker.connectedAt(), worker.lastSeenAt());
     }
 
     private static Seen seen(JsonObject o, String master) {

@@ -12,12 +12,15 @@ import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
 import io.taskgrid.master.cluster.ClusterRequests;
 import io.taskgrid.master.cluster.DispatchLease;
+import io.taskgrid.master.cluster.HousekeepingLeader;
 import io.taskgrid.master.cluster.InboxWakeups;
+import io.taskgrid.master.cluster.MasterLeases;
 import io.taskgrid.master.cluster.MasterRole;
 import io.taskgrid.master.cluster.ThisMaster;
 import io.taskgrid.master.config.InvalidSettings;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.dispatch.GoneMasterReaper;
 import io.taskgrid.master.dispatch.InboxReader;
 import io.taskgrid.master.dispatch.PublishedWorkers;
 import io.taskgrid.master.dispatch.WorkerRegistry;
@@ -123,6 +126,14 @@ public class GrpcServerLifecycle {
     /** While active among several masters: takes what the others stored for this one, and shows them its agents. */
     private InboxWakeups inbox;
     private PublishedWorkers published;
+    /** Sharing its database: whether this master runs the cluster's housekeeping, and what that is. */
+    private HousekeepingLeader leader;
+    private volatile GoneMasterReaper reaper;
+    /** Runs claims asked for when this master's agents have room, one at a time, folded together. */
+    private ExecutorService claims;
+    /** Takes attempts that agents bring from masters that are gone. */
+    private java.util.concurrent.ScheduledExecutorService reclaims;
+    private final java.util.concurrent.atomic.AtomicBoolean claimAsked = new java.util.concurrent.atomic.AtomicBoolean();
     /** Set when the master stops: the gRPC server does not start again, whatever the lease's turns say. */
     private volatile boolean stopping;
 
@@ -140,14 +151,24 @@ public class GrpcServerLifecycle {
             store.open();
             checkSecretKeys(keyFileExisted);
             Duration leaseTime = Duration.ofSeconds(config.masterLeaseSeconds());
-            DispatchLease lease = new DispatchLease(store.dataSource(), leaseTime.dividedBy(2));
+            DispatchLease housekeeping = new DispatchLease(store.dataSource(), leaseTime.dividedBy(2));
             try {
-                severalMasters = lease.family().allowsSeveralMasters();
+                severalMasters = housekeeping.family().allowsSeveralMasters();
             } catch (java.sql.SQLException e) {
                 throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
             }
-            role = new MasterRole(masterId(config), lease, leaseTime, System::nanoTime, new Turns());
-            thisMaster.joined(role);
+            String id = masterId(config);
+            if (severalMasters) {
+                refuseBesideAnOlderVersion(housekeeping, leaseTime);
+            }
+            // Alone on its database (H2), a master holds the one lease; sharing it, each holds its own, and every one
+            // dispatches to its own agents, while the holder of the other lease runs the cluster's housekeeping.
+            role = new MasterRole(id, severalMasters ? DispatchLease.forMaster(store.dataSource(),
+                    leaseTime.dividedBy(2), id) : housekeeping, leaseTime, System::nanoTime, new Turns());
+            if (severalMasters) {
+                leader = new HousekeepingLeader(id, housekeeping, leaseTime, System::nanoTime, new Housekeeping());
+            }
+            thisMaster.joined(role, severalMasters);
             // Active at once when the lease is free (always on H2); otherwise a standby, which takes over later.
             role.join();
             role.start(threadFactory);
@@ -158,6 +179,30 @@ public class GrpcServerLifecycle {
             throw new MasterNotStarted(cause);
         }
         started = true;
+    }
+
+    /**
+     * Masters of the version before this one took turns dispatching, the active one taking over every task any master
+     * held: beside masters of this version, which each dispatch their own, it would hand tasks out twice. Such a master
+     * holds the lease in row {@code dispatch} without a lease of its own; while it does, this one does not start.
+     */
+    private void refuseBesideAnOlderVersion(DispatchLease housekeeping, Duration leaseTime) {
+        try {
+            java.util.Optional<io.taskgrid.master.cluster.LeaseStore.Holder> holder = housekeeping.holder();
+            if (holder.isEmpty() || holder.get().expired()) {
+                return;
+            }
+            String other = holder.get().id();
+            boolean ownLease = DispatchLease.forMaster(store.dataSource(), leaseTime.dividedBy(2), other).holder()
+                    .filter(own -> own.id().equals(other)).isPresent();
+            if (!ownLease) {
+                throw new IllegalStateException("master " + SafeText.oneLine(other, 128) + ", of a version before "
+                        + "this one, is active on this database, and the two would hand tasks out twice: stop every "
+                        + "master of the version before, then start this one (README: upgrading masters)");
+            }
+        } catch (java.sql.SQLException e) {
+            throw new IllegalStateException("cannot read the database's leases: " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -191,11 +236,16 @@ public class GrpcServerLifecycle {
             outputs.fence(fence);
             dispatcher.handOutOnlyWhile(role::mayDispatch);
             dispatcher.start(severalMasters ? config.masterLeaseSeconds() : 0);
-            retention.start();
+            if (!severalMasters) {
+                retention.start();
+            }
             startGrpc();
             dispatcher.requestDispatch();
             if (severalMasters) {
                 listenToOtherMasters(fence);
+                reaper = new GoneMasterReaper(new MasterLeases(store.dataSource(), leaseTime().dividedBy(2)), store,
+                        dispatcher, fence, Duration.ofSeconds(config.lostAfterSeconds()).plus(leaseTime()));
+                startLeading();
             }
         }
 
@@ -218,6 +268,7 @@ public class GrpcServerLifecycle {
 
         @Override
         public void deposed(String why) {
+            stopLeading();
             retention.stop();
             stopGrpc();
             stopListeningToOtherMasters(false);
@@ -225,10 +276,47 @@ public class GrpcServerLifecycle {
         }
     }
 
+    private Duration leaseTime() {
+        return Duration.ofSeconds(config.masterLeaseSeconds());
+    }
+
+    /** What the housekeeping leader does: retention on its schedule, gone masters every turn. */
+    private final class Housekeeping implements HousekeepingLeader.Duties {
+        @Override
+        public void lead() {
+            retention.start();
+        }
+
+        @Override
+        public void stepDown() {
+            retention.stop();
+        }
+
+        @Override
+        public void turn() {
+            GoneMasterReaper now = reaper;
+            if (now != null && role.mayDispatch()) {
+                now.turn();
+            }
+        }
+    }
+
+    private synchronized void startLeading() {
+        if (!stopping && leader != null) {
+            leader.start(threadFactory);
+        }
+    }
+
+    private synchronized void stopLeading() {
+        if (leader != null) {
+            leader.close();
+        }
+    }
+
     /**
-     * Takes, from now on, the tasks, cancels and drains other masters stored for this one, and publishes its agents
-     * for their {@code GET /workers}. After the unfinished tasks were loaded: those the others stored before are
-     * taken by the first pass.
+     * Claims, from now on, the tasks any master stored (as many as this master's agents have room for), carries out
+     * the cancels and drains stored for what it holds, and publishes its agents for the others' {@code GET /workers}.
+     * After the unfinished tasks were loaded: what waits is claimed by the first pass.
      */
     private synchronized void listenToOtherMasters(WriteFence fence) {
         if (stopping || inbox != null) {
@@ -237,6 +325,26 @@ public class GrpcServerLifecycle {
         published = new PublishedWorkers(store.dataSource(), registry, role.id()).start(threadFactory);
         InboxReader reader = new InboxReader(store, new ClusterRequests(store.dataSource()), dispatcher, registry, fence,
                 published::publishNow, Duration.ofSeconds(config.lostAfterSeconds()));
+        claims = Executors.newSingleThreadExecutor(threadFactory);
+        reclaims = Executors.newSingleThreadScheduledExecutor(threadFactory);
+        ExecutorService claiming = claims;
+        dispatcher.shareWithOtherMasters(() -> {
+            if (claimAsked.compareAndSet(false, true)) {
+                try {
+                    claiming.execute(() -> {
+                        claimAsked.set(false);
+                        try {
+                            reader.takeAll();
+                        } catch (RuntimeException e) {
+                            LOG.fine(() -> "a claim for free room failed (the next wake-up tries again): " + e);
+                        }
+                    });
+                } catch (java.util.concurrent.RejectedExecutionException e) {
+                    claimAsked.set(false);
+                }
+            }
+        }, attempts -> store.reclaim(attempts, Dispatcher.SPEC_IN_MEMORY_CHARS, fence), reclaims,
+                leaseTime().plus(leaseTime().dividedBy(5)));
         inbox = new InboxWakeups(store.dataSource(), INBOX_SWEEP, INBOX_POLL, reader::takeAll, threadFactory).start();
     }
 
@@ -250,6 +358,12 @@ public class GrpcServerLifecycle {
         if (inbox != null) {
             inbox.close();
             inbox = null;
+        }
+        if (claims != null) {
+            claims.shutdownNow();
+            claims = null;
+            reclaims.shutdownNow();
+            reclaims = null;
         }
         if (published != null) {
             published.close(takeDown);
@@ -349,6 +463,7 @@ public class GrpcServerLifecycle {
             // No turn may start what is being stopped here; the lease itself is given up last.
             role.halt();
         }
+        stopLeading();
         stopListeningToOtherMasters(true);
         retention.stop();
         dispatcher.stop();

@@ -28,7 +28,7 @@ import java.util.concurrent.TimeoutException;
 /**
  * Ready while the master can do its work: the database answers a trivial query within {@link #DATABASE_LIMIT}, and
  * either it is the active master of its database (it holds the dispatch lease) and agents can connect (the gRPC
- * server is serving), or it stands by, taking calls for the active master (see {@code StandbyIntake}). A master that
+ * server is serving), or it stands by, taking calls for the active master (see {@code DatabaseIntake}). A master that
  * is starting, cut off from its lease, or deposed is not. A load balancer takes a master that is not ready out of
  * rotation, and a launcher waits for it; {@code role} says which of the two a ready master is.
  *

@@ -1,6 +1,6 @@
 package io.taskgrid.master.security;
 
-import io.taskgrid.master.cluster.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseFamily;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;

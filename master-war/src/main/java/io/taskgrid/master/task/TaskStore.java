@@ -51,6 +51,10 @@ public class TaskStore {
     SecretBox secrets;
 
     private GroupCommit writer;
+    private volatile boolean severalMasters;
+
+    /** The lease a master holds for itself is row {@code master:<id>} of TG_LEASE: its epoch fences its writes. */
+    public static final String OWN_LEASE_ROW_PREFIX = "master:";
 
     /** For CDI. */
     protected TaskStore() {
@@ -69,7 +73,20 @@ public class TaskStore {
 
     public void open(ThreadFactory threads) {
         SchemaMigrations.migrate(dataSource);
+        try (Connection c = dataSource.getConnection()) {
+            severalMasters = DatabaseFamily.of(c).allowsSeveralMasters();
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
+        }
         writer = new GroupCommit(dataSource, threads);
+    }
+
+    /**
+     * Whether other masters may share this database (PostgreSQL): then each loads only the tasks it owns, and a dead
+     * master's are handed on by the housekeeping master ({@link #releaseTasksOf}). On H2 the one master owns all.
+     */
+    public boolean severalMasters() {
+        return severalMasters;
     }
 
     /** Writes what is queued, then stops the writer. */
@@ -442,10 +459,10 @@ public class TaskStore {
     // ---- the live tasks, at start and at dispatch ----
 
     /**
-     * Every task that has not ended and that this master owns, oldest first, with its attempt in flight, after taking
-     * over, in a transaction the writer's fence guards, every unfinished task that a master took before (whichever):
-     * the one place that counts on one master dispatching at a time (the active one, which holds the dispatch
-     * lease). Tasks stored for the active master and not yet claimed stay for {@link #claimWaiting}. Commands and
+     * Every task that has not ended and that this master owns, oldest first, with its attempt in flight. On a database
+     * only one master uses (H2), it first takes over, in a transaction the writer's fence guards, every unfinished
+     * task a master took before (under another id, say): the one place that counts on being the only master. Tasks
+     * not claimed yet stay for {@link #claimWaiting}. Commands and
      * environments longer than {@code specChars} are left out (see {@link #loadSpec}), so that a long queue of large
      * tasks does not fill the heap.
      */
@@ -453,7 +470,9 @@ public class TaskStore {
         String me = owner();
         Map<String, Attempt> inFlight = new HashMap<>();
         try (Connection c = dataSource.getConnection()) {
-            takeOverOwned(c, me);
+            if (!severalMasters) {
+                takeOverOwned(c, me);
+            }
             try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
                     + "A.STARTED_AT FROM TG_ATTEMPT A JOIN TG_TASK T ON T.ATTEMPT_ID = A.ID "
                     + "WHERE T.STATE IN " + TaskState.sqlList(TaskTransitions.inFlight()) + " AND T.OWNER = ?")) {
@@ -519,51 +538,39 @@ public class TaskStore {
 
     /**
      * Claims for this master up to {@code limit} (at most {@link #CLAIM_AT_ONCE}) of the queued tasks no master owns
-     * yet (those a master stored without keeping them, {@link #insertForActive}), highest priority first, then
+     * yet and that {@code runnable} accepts (its agents offer what they require), highest priority first, then
      * oldest, in a transaction {@code fence} guards, and returns them as {@link #loadUnfinished} would. A task is
-     * claimed once: rows another claim has locked are skipped rather than waited for, so claimers running at once
-     * take disjoint sets, and a claim never waits behind another.
+     * claimed once: rows another claim has locked are skipped rather than waited for, so masters claiming at once
+     * take disjoint sets, and a claim never waits behind another. Rows looked at and not taken are free again at
+     * the commit.
      */
-    public List<Task> claimWaiting(int limit, int specChars, WriteFence fence) throws SQLException {
+    public List<Task> claimWaiting(int limit, int specChars, WriteFence fence,
+                                   java.util.function.Predicate<Labels> runnable) throws SQLException {
+        int wanted = Math.max(0, Math.min(limit, CLAIM_AT_ONCE));
+        if (wanted == 0) {
+            return List.of();
+        }
         String me = owner();
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
                 fence.check(c);
                 List<String> ids = new ArrayList<>();
-                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER IS NULL AND "
-                        + "ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
+                try (PreparedStatement s = c.prepareStatement("SELECT ID, REQUIRES FROM TG_TASK WHERE OWNER IS NULL "
+                        + "AND ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
                         + "FOR UPDATE SKIP LOCKED")) {
-                    s.setInt(1, Math.max(0, Math.min(limit, CLAIM_AT_ONCE)));
+                    // More than wanted, so that tasks none of this master's agents can run do not hide those behind.
+                    s.setInt(1, Math.min(CLAIM_AT_ONCE, wanted * 4));
                     try (ResultSet r = s.executeQuery()) {
-                        while (r.next()) {
-                            ids.add(r.getString(1));
+                        while (r.next() && ids.size() < wanted) {
+                            String requires = r.getString(2);
+                            if (runnable.test(requires == null ? Labels.NONE : Labels.parse(requires))) {
+                                ids.add(r.getString(1));
+                            }
                         }
                     }
                 }
-                if (ids.isEmpty()) {
-                    c.commit();
-                    return List.of();
-                }
-                List<Task> taken = new ArrayList<>(ids.size());
-                for (int from = 0; from < ids.size(); from += 100) {
-                    List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
-                    String in = "(" + String.join(", ", java.util.Collections.nCopies(part.size(), "?")) + ")";
-                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE "
-                            + "WHERE OWNER IS NULL AND ID IN " + in)) {
-                        s.setString(1, me);
-                        for (int i = 0; i < part.size(); i++) {
-                            s.setString(i + 2, part.get(i));
-                        }
-                        s.executeUpdate();
-                    }
-                    try (PreparedStatement s = c.prepareStatement(liveTaskQuery(specChars, "ID IN " + in))) {
-                        for (int i = 0; i < part.size(); i++) {
-                            s.setString(i + 1, part.get(i));
-                        }
-                        taken.addAll(liveTasks(s, Map.of()));
-                    }
-                }
+                List<Task> taken = take(c, ids, me, specChars, true);
                 c.commit();
                 return taken;
             } catch (SQLException | RuntimeException e) {
@@ -571,6 +578,334 @@ public class TaskStore {
                 throw e;
             }
         }
+    }
+
+    /** As {@link #claimWaiting(int, int, WriteFence, java.util.function.Predicate)}, whatever the tasks require. */
+    public List<Task> claimWaiting(int limit, int specChars, WriteFence fence) throws SQLException {
+        return claimWaiting(limit, specChars, fence, labels -> true);
+    }
+
+    /**
+     * Claims these tasks if they are queued and no master owns them (a cancel asked for them: the claiming master
+     * cancels them at once), in a transaction {@code fence} guards; the ones claimed.
+     */
+    public List<Task> claimNamed(Collection<String> taskIds, int specChars, WriteFence fence) throws SQLException {
+        if (taskIds.isEmpty()) {
+            return List.of();
+        }
+        String me = owner();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+                List<String> ids = new ArrayList<>();
+                for (String id : taskIds) {
+                    try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ID = ? AND OWNER IS NULL "
+                            + "AND ADOPTED = FALSE AND STATE = 'QUEUED' FOR UPDATE SKIP LOCKED")) {
+                        s.setString(1, id);
+                        try (ResultSet r = s.executeQuery()) {
+                            if (r.next()) {
+                                ids.add(r.getString(1));
+                            }
+                        }
+                    }
+                }
+                List<Task> taken = take(c, ids, me, specChars, true);
+                c.commit();
+                return taken;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Gives queued tasks this master holds back to the cluster (its agents left): no master owns them once this
+     * commits, and the others are told; those still queued and owned by this master only. Fenced.
+     */
+    public int giveBack(Collection<String> taskIds, WriteFence fence) throws SQLException {
+        if (taskIds.isEmpty()) {
+            return 0;
+        }
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+                int given = 0;
+                List<String> ids = new ArrayList<>(taskIds);
+                for (int from = 0; from < ids.size(); from += 100) {
+                    List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = NULL, ADOPTED = FALSE "
+                            + "WHERE STATE = 'QUEUED' AND OWNER = ? AND ID IN " + placeholders(part.size()))) {
+                        s.setString(1, owner());
+                        for (int i = 0; i < part.size(); i++) {
+                            s.setString(i + 2, part.get(i));
+                        }
+                        given += s.executeUpdate();
+                    }
+                }
+                DatabaseFamily.of(c).announce(c);
+                c.commit();
+                return given;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Takes attempts an agent claims on reconnecting to this master, of tasks whose owner no longer holds its own
+     * lease (it stopped, died, or was cut off and fenced): owned by this master from the commit on, returned with
+     * their attempts. The owner's lease row is locked for the check, so the owner cannot take its lease back and load
+     * them in between. Fenced; attempts that are not current, or whose owner lives, are not taken.
+     */
+    public Reclaimed reclaim(Map<String, String> attemptsByTask, int specChars, WriteFence fence)
+            throws SQLException {
+        if (attemptsByTask.isEmpty()) {
+            return new Reclaimed(List.of(), java.util.Set.of());
+        }
+        String me = owner();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+                List<String> ids = new ArrayList<>();
+                java.util.Set<String> ownerLives = new java.util.HashSet<>();
+                Map<String, Boolean> alive = new HashMap<>();
+                for (Map.Entry<String, String> claim : attemptsByTask.entrySet()) {
+                    String owner = null;
+                    boolean found = false;
+                    try (PreparedStatement s = c.prepareStatement("SELECT OWNER FROM TG_TASK WHERE ID = ? AND "
+                            + "ATTEMPT_ID = ? AND STATE IN " + TaskState.sqlList(TaskTransitions.inFlight()))) {
+                        s.setString(1, claim.getKey());
+                        s.setString(2, claim.getValue());
+                        try (ResultSet r = s.executeQuery()) {
+                            if (r.next()) {
+                                found = true;
+                                owner = r.getString(1);
+                            }
+                        }
+                    }
+                    if (!found || me.equals(owner)) {
+                        continue;
+                    }
+                    Boolean lives = owner == null ? Boolean.FALSE : alive.get(owner);
+                    if (lives == null) {
+                        lives = ownerLives(c, owner);
+                        alive.put(owner, lives);
+                    }
+                    if (lives) {
+                        ownerLives.add(claim.getKey());
+                        continue;
+                    }
+                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE WHERE "
+                            + "ID = ? AND ATTEMPT_ID = ? AND " + (owner == null ? "OWNER IS NULL" : "OWNER = ?"))) {
+                        s.setString(1, me);
+                        s.setString(2, claim.getKey());
+                        s.setString(3, claim.getValue());
+                        if (owner != null) {
+                            s.setString(4, owner);
+                        }
+                        if (s.executeUpdate() == 1) {
+                            ids.add(claim.getKey());
+                        }
+                    }
+                }
+                List<Task> taken = load(c, ids, specChars);
+                c.commit();
+                return new Reclaimed(taken, ownerLives);
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * What {@link #reclaim} took, and the tasks it left because their owner still holds its lease: a master that died
+     * a moment ago holds it until it runs out, so the agent's claim is asked again until then.
+     */
+    public record Reclaimed(List<Task> taken, java.util.Set<String> ownerLives) {
+    }
+
+    /**
+     * Whether {@code owner} holds its own lease, under the row's exclusive lock, which waits for the owner's writes in
+     * progress and keeps it from taking its lease back meanwhile. A lease that ran out is taken from it here, as the
+     * housekeeping master would: a new epoch, so that nothing the owner still tries to write commits. A master with no
+     * row (of a version before leases per master) holds none.
+     */
+    private static boolean ownerLives(Connection c, String owner) throws SQLException {
+        String name = OWN_LEASE_ROW_PREFIX + owner;
+        long epoch;
+        try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < "
+                + "CURRENT_TIMESTAMP THEN 1 ELSE 0 END FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {
+            s.setString(1, name);
+            try (ResultSet r = s.executeQuery()) {
+                if (!r.next() || !owner.equals(r.getString(1))) {
+                    return false;
+                }
+                if (r.getInt(3) == 0) {
+                    return true;
+                }
+                epoch = r.getLong(2);
+            }
+        }
+        try (PreparedStatement s = c.prepareStatement("UPDATE TG_LEASE SET HOLDER = NULL, EPOCH = EPOCH + 1, "
+                + "EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = ? AND HOLDER = ? AND EPOCH = ?")) {
+            s.setString(1, name);
+            s.setString(2, owner);
+            s.setLong(3, epoch);
+            s.executeUpdate();
+        }
+        LOG.warning(() -> "master " + owner + " let its lease run out: taken from it, so that an agent that "
+                + "reached this master brings its attempts here");
+        return false;
+    }
+
+    /** What {@link #releaseTasksOf} did with a master's tasks. */
+    public record Released(int queued, List<Task> inFlight) {
+    }
+
+    /**
+     * Hands on the tasks of a master that does not hold its own lease (it stopped, or the housekeeping master took
+     * the lease from it when it ran out): its queued tasks go back to the cluster at once, unowned; its tasks in flight
+     * stay its own for {@code reclaimFor} after its lease ended, for their agents to reclaim on another master, and
+     * are then taken by this master ({@code Released.inFlight}), which settles them as lost. Nothing happens if the
+     * master holds its lease again. Under a lock on its lease row, so that it cannot take its lease back and load its
+     * tasks meanwhile. Fenced by this master's own.
+     */
+    public Released releaseTasksOf(String master, java.time.Duration reclaimFor, int specChars, WriteFence fence)
+            throws SQLException {
+        String me = owner();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+                boolean ended;
+                try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, CASE WHEN EXPIRES_AT < "
+                        + DatabaseFamily.of(c).nowPlusMillis() + " THEN 1 ELSE 0 END "
+                        + "FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {
+                    s.setLong(1, -reclaimFor.toMillis());
+                    s.setString(2, OWN_LEASE_ROW_PREFIX + master);
+                    try (ResultSet r = s.executeQuery()) {
+                        if (r.next()) {
+                            if (master.equals(r.getString(1))) {
+                                c.commit();
+                                return new Released(0, List.of());
+                            }
+                            ended = r.getInt(2) == 1;
+                        } else {
+                            // No row: a master of a version before leases per master; its tasks wait for no one.
+                            ended = true;
+                        }
+                    }
+                }
+                int queued;
+                try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = NULL, ADOPTED = FALSE WHERE "
+                        + "STATE = 'QUEUED' AND OWNER = ?")) {
+                    s.setString(1, master);
+                    queued = s.executeUpdate();
+                }
+                List<String> inFlight = new ArrayList<>();
+                if (ended) {
+                    try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER = ? AND STATE IN "
+                            + TaskState.sqlList(TaskTransitions.inFlight()) + " FOR UPDATE")) {
+                        s.setString(1, master);
+                        try (ResultSet r = s.executeQuery()) {
+                            while (r.next()) {
+                                inFlight.add(r.getString(1));
+                            }
+                        }
+                    }
+                }
+                List<Task> taken = take(c, inFlight, me, specChars, false);
+                if (queued > 0) {
+                    DatabaseFamily.of(c).announce(c);
+                }
+                c.commit();
+                return new Released(queued, taken);
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * The masters other than this one that own unfinished tasks and do not hold their own lease (as last committed):
+     * those the housekeeping master hands on ({@link #releaseTasksOf}, which checks again under a lock).
+     */
+    public List<String> ownersOfUnfinished() throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement("SELECT DISTINCT T.OWNER FROM TG_TASK T WHERE T.STATE IN "
+                     + TaskState.sqlList(TaskState.unfinished()) + " AND T.OWNER IS NOT NULL AND T.OWNER <> ? AND NOT "
+                     + "EXISTS (SELECT 1 FROM TG_LEASE L WHERE L.NAME = '"
+                     + OWN_LEASE_ROW_PREFIX + "' || T.OWNER AND L.HOLDER = "
+                     + "T.OWNER)")) {
+            s.setString(1, owner());
+            List<String> owners = new ArrayList<>();
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) {
+                    owners.add(r.getString(1));
+                }
+            }
+            return owners;
+        }
+    }
+
+    /**
+     * Makes {@code me} the owner of {@code ids} (if {@code onlyUnowned}, of those no master owns) and loads them with
+     * their attempts, inside the caller's transaction, which holds their rows locked.
+     */
+    private List<Task> take(Connection c, List<String> ids, String me, int specChars, boolean onlyUnowned)
+            throws SQLException {
+        for (int from = 0; from < ids.size(); from += 100) {
+            List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+            try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE WHERE ID IN "
+                    + placeholders(part.size()) + (onlyUnowned ? " AND OWNER IS NULL" : ""))) {
+                s.setString(1, me);
+                for (int i = 0; i < part.size(); i++) {
+                    s.setString(i + 2, part.get(i));
+                }
+                s.executeUpdate();
+            }
+        }
+        return load(c, ids, specChars);
+    }
+
+    /** The tasks {@code ids} as {@link #loadUnfinished} returns them, with their attempts in flight. */
+    private List<Task> load(Connection c, List<String> ids, int specChars) throws SQLException {
+        List<Task> loaded = new ArrayList<>(ids.size());
+        for (int from = 0; from < ids.size(); from += 100) {
+            List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+            String in = placeholders(part.size());
+            Map<String, Attempt> inFlight = new HashMap<>();
+            try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
+                    + "A.STARTED_AT FROM TG_ATTEMPT A JOIN TG_TASK T ON T.ATTEMPT_ID = A.ID WHERE T.ID IN " + in)) {
+                for (int i = 0; i < part.size(); i++) {
+                    s.setString(i + 1, part.get(i));
+                }
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        inFlight.put(r.getString(1), Attempt.restored(r.getString(1), r.getString(2), r.getString(3),
+                                time(r.getTimestamp(4)), time(r.getTimestamp(5))));
+                    }
+                }
+            }
+            try (PreparedStatement s = c.prepareStatement(liveTaskQuery(specChars, "ID IN " + in))) {
+                for (int i = 0; i < part.size(); i++) {
+                    s.setString(i + 1, part.get(i));
+                }
+                loaded.addAll(liveTasks(s, inFlight));
+            }
+        }
+        return loaded;
+    }
+
+    private static String placeholders(int count) {
+        return "(" + String.join(", ", java.util.Collections.nCopies(count, "?")) + ")";
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.taskgrid.master.cluster;
 
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.SchemaMigrations;
 import io.taskgrid.master.task.TestDatabase;
 import io.taskgrid.master.task.WriteFence;
@@ -268,6 +269,52 @@ class MasterRoleTest {
 
         assertThat(a.state()).isEqualTo(MasterRole.State.DEPOSED);
         assertThat(a.mayDispatch()).isFalse();
+    }
+
+    /**
+     * Where each master holds a lease of its own, every one is active at once; one whose lease ran out and was taken
+     * from it (by the housekeeping master, or by one an agent brought its attempts to) learns at its next renewal that
+     * it is done for, and its fence refuses its writes.
+     */
+    @Test
+    void onLeasesOfTheirOwnEveryMasterIsActiveAndOneWhoseRunOutLeaseWasTakenIsDeposed() throws Exception {
+        Turns turnsA = new Turns();
+        Cuttable leaseOfA = own("a");
+        MasterRole a = role("a", leaseOfA, turnsA);
+        MasterRole b = role("b", own("b"), new Turns());
+        a.join();
+        b.join();
+        assertThat(a.mayDispatch()).isTrue();
+        assertThat(b.mayDispatch()).isTrue();
+        WriteFence fenceOfA = a.fence();
+
+        leaseOfA.cut = true;
+        for (int i = 0; i < 4; i++) {
+            Thread.sleep(LEASE.toMillis() / 2);
+            b.tick();
+        }
+        MasterLeases leases = new MasterLeases(dataSource, Duration.ofSeconds(2));
+        List<MasterLeases.RunOut> runOut = leases.runOut();
+        assertThat(runOut).extracting(MasterLeases.RunOut::master).as("b renewed its own").containsExactly("a");
+        assertThat(leases.takeFrom(runOut.get(0))).isTrue();
+        leaseOfA.cut = false;
+        a.tick();
+
+        assertThat(a.state()).isEqualTo(MasterRole.State.DEPOSED);
+        assertThat(a.why()).contains("taken from it");
+        assertThat(turnsA.events).endsWith("deposed");
+        assertThatThrownBy(() -> check(fenceOfA)).isInstanceOf(WriteFence.FencedOff.class);
+        assertThat(b.mayDispatch()).isTrue();
+    }
+
+    /** Master {@code id}'s own lease on this H2 database, behaving as on a database several masters share. */
+    private Cuttable own(String id) {
+        return new Cuttable(DispatchLease.forMaster(dataSource, Duration.ofSeconds(2), id)) {
+            @Override
+            public DatabaseFamily family() {
+                return DatabaseFamily.POSTGRESQL;
+            }
+        };
     }
 
     private MasterRole role(String id, LeaseStore lease, Turns turns) {

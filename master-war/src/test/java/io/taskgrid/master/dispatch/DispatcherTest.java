@@ -117,6 +117,68 @@ class DispatcherTest {
     }
 
     /**
+     * Where masters share the database, a master claims only what its agents have room for (slots and prefetch, less
+     * what it holds), asks for more when its queue empties with room left, and gives back the queued tasks its agents
+     * no longer have room for once one leaves: the least urgent, newest first.
+     */
+    @Test
+    void aMasterHoldsOnlyWhatItsAgentsHaveRoomForAndAsksForMoreWhenItEmpties() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        dispatcher.shareWithOtherMasters(asked::incrementAndGet, attempts -> new TaskStore.Reclaimed(List.of(),
+                java.util.Set.of()), java.util.concurrent.Executors.newSingleThreadScheduledExecutor(),
+                Duration.ZERO);
+        assertThat(dispatcher.room()).as("no agent").isZero();
+        FakeChannel channel = new FakeChannel();
+        ConnectedWorker worker = new ConnectedWorker("w1", "s-w1", 2, 1, Labels.NONE, channel, Instant.now());
+        registry.register(worker);
+        dispatcher.workerConnected(worker, Map.of()).get(5, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(5)).until(() -> asked.get() > 0);
+        assertThat(dispatcher.room()).as("two slots and one prefetched").isEqualTo(3);
+
+        String first = submit("sleep 1", 5, Map.of());
+        String low = submit("sleep 1", 0, Map.of());
+        String lowNewer = submit("sleep 1", 0, Map.of());
+        String more = submit("sleep 1", 9, Map.of());
+        await().atMost(Duration.ofSeconds(5)).until(() -> channel.sent.size() == 3);
+        assertThat(dispatcher.room()).as("full: one queued beyond").isEqualTo(-1);
+        assertThat(dispatcher.someWorkerRuns(Labels.of(Map.of("gpu", "yes")))).isFalse();
+        assertThat(dispatcher.someWorkerRuns(Labels.NONE)).isTrue();
+
+        dispatcher.workerGone(worker, "test");
+        List<Task> surplus = dispatcher.takeOutSurplus().get(5, TimeUnit.SECONDS);
+        assertThat(surplus).as("the one still queued").hasSize(1);
+        assertThat(dispatcher.queued()).isZero();
+        List<String> everyOne = new java.util.ArrayList<>(channel.sentTaskIds());
+        everyOne.add(surplus.get(0).getId());
+        assertThat(everyOne).containsExactlyInAnyOrder(first, low, lowNewer, more);
+        assertThat(surplus.get(0).getPriority()).as("the least urgent").isZero();
+    }
+
+    /**
+     * Attempts of a master that is gone, which no agent brought to another master within the grace period, are
+     * settled at once by the housekeeping master that takes them: run again (or LOST past their attempts).
+     */
+    @Test
+    void attemptsOfAGoneMasterThatNoAgentReclaimedRunAgain() throws Exception {
+        String id = submit("true");
+        FakeChannel first = new FakeChannel();
+        connect("w1", 1, first);
+        await().atMost(Duration.ofSeconds(5)).until(() -> first.sent.size() == 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> "ASSIGNED".equals(state(id)));
+        // Another master's dispatcher takes it: here, a second one on the same database.
+        Dispatcher other = new Dispatcher(store, new WorkerRegistry(), config);
+        other.startLoop(TestDatabase.threads());
+        try {
+            List<Task> loaded = store.loadUnfinished(Dispatcher.SPEC_IN_MEMORY_CHARS);
+            other.adoptLost(loaded, "a").get(5, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(5)).until(() -> "QUEUED".equals(state(id)));
+            assertThat(other.queued()).isEqualTo(1);
+        } finally {
+            other.stop();
+        }
+    }
+
+    /**
      * Tasks another master stored for this one are taken with the cancels asked for them meanwhile: a cancelled one
      * ends CANCELLED in the same step and is never handed out, even to a free worker; the other runs.
      */

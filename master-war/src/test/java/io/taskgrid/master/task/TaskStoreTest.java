@@ -223,7 +223,10 @@ class TaskStoreTest {
         Path folder = Path.of("src/main/resources/db/migration");
         List<String> files;
         try (Stream<Path> listing = Files.list(folder)) {
-            files = listing.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".sql")).sorted().toList();
+            // In version order, as Flyway applies them: V10 after V9.
+            files = listing.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".sql"))
+                    .sorted(java.util.Comparator.comparingInt(n -> Integer.parseInt(n.substring(1, n.indexOf("__")))))
+                    .toList();
         }
         assertThat(SchemaMigrations.listed(getClass().getClassLoader())).containsExactlyElementsOf(files);
     }

@@ -65,9 +65,10 @@ import java.util.regex.Pattern;
  * time, so that a slow master shows in p99 instead of slowing the client down (coordinated omission).</li>
  * <li>{@code batch}: intake with batches of 1,000 submissions per request (tasks/s), when the master takes them.</li>
  * </ul>
- * With {@code --masters 2} (PostgreSQL only) a second master stands by on the same database, as the README's "Running
- * several masters" sets it up: submissions go round robin to both (the standby stores them for the active master),
- * reads that need the active master's memory go to it, and the standby's CPU is counted beside the active one's.
+ * With {@code --masters 2} (PostgreSQL only) a second master runs on the same database, as the README's "Running
+ * several masters" sets it up, and the agents are split between the two (each agent given its own master first):
+ * submissions go round robin to both, each master dispatches to its own agents, and the second master's CPU is
+ * counted beside the first one's.
  *
  * <p>A phase needs what the earlier ones leave: {@code dispatch} runs at half the rate {@code e2e} measured (or {@code
  * --dispatch-rate}). Written to {@code OUT/results.json} and {@code OUT/results.svg}; no figure is judged here.
@@ -91,8 +92,8 @@ public final class Benchmark {
     private final Set<String> phases;
     private final Map<String, Object> results = new LinkedHashMap<>();
     private LocalCluster cluster;
-    /** The second master with {@code --masters 2}, standing by; null otherwise. */
-    private LocalCluster standby;
+    /** The second master with {@code --masters 2}, with half the agents; null otherwise. */
+    private LocalCluster second;
     private final java.util.concurrent.atomic.AtomicInteger nextMaster = new java.util.concurrent.atomic.AtomicInteger();
     private String token;
     /** Whether the master takes a JSON array on POST /tasks; null until the first batch is tried. */
@@ -218,8 +219,13 @@ public final class Benchmark {
         if (masters == 2 && !db.equals("postgresql")) {
             throw new IllegalArgumentException("--masters 2 needs --db postgresql: H2 serves one master");
         }
+        int agentsOfSecond = 0;
         if (masters == 2) {
             config.masterEnv("TASKGRID_MASTER_ID", "a");
+            ClusterConfig one = config.build();
+            agentsOfSecond = one.workers() / 2;
+            config.workers(one.workers() - agentsOfSecond).agentMasters("127.0.0.1:" + one.grpcPort() + ",127.0.0.1:"
+                    + (one.grpcPort() + 100));
         }
         long startAt = System.nanoTime();
         cluster = LocalCluster.start(config.build());
@@ -227,17 +233,17 @@ public final class Benchmark {
         try {
             results.put("masters", masters);
             if (masters == 2) {
-                standby = startStandby(wlp, server, env, out.resolve("logs-" + db + "-b"));
+                second = startSecond(wlp, server, env, out.resolve("logs-" + db + "-b"), agentsOfSecond);
             }
             results.put("clusterStartSeconds", (System.nanoTime() - startAt) / 1e9);
-            results.put("workers", cluster.config().workers());
+            results.put("workers", workers());
             // -1: the agents' own default, one per slot.
             int prefetch = cluster.config().prefetchPerWorker();
             results.put("prefetch", prefetch < 0 ? cluster.config().slotsPerWorker() : prefetch);
-            if (phases.contains("ready") && standby == null) {
+            if (phases.contains("ready") && second == null) {
                 timed("ready", this::masterReady);
             } else if (phases.contains("ready")) {
-                // A restart would hand the lease to the standby, and the agents, which know one master, with it.
+                // A restart of one master would send its agents to the other: a failover, not a restart.
                 log("ready: not measured with two masters (a restart of the active one is a failover)");
             }
             TimeUnit.SECONDS.sleep(3);
@@ -288,9 +294,9 @@ public final class Benchmark {
             results.put("batchSubmit", batchSubmit == null ? "not tried" : batchSubmit ? "yes"
                     : "no: single POSTs with an Idempotency-Key instead");
         } finally {
-            if (standby != null) {
-                standby.close();
-                standby = null;
+            if (second != null) {
+                second.close();
+                second = null;
             }
             cluster.close();
             if (postgres != null) {
@@ -398,7 +404,7 @@ public final class Benchmark {
         long masterPid = cluster.masterPid();
         List<Long> agentPids = agentPids();
         double masterCpu0 = ProcStat.cpuSeconds(masterPid);
-        double standbyCpu0 = standby == null ? 0 : ProcStat.cpuSeconds(standby.masterPid());
+        double secondCpu0 = second == null ? 0 : ProcStat.cpuSeconds(second.masterPid());
         double agentCpu0 = agentCpu();
         double agentJvmCpu0 = agentJvmCpu();
         ThreadCpu masterThreads = ThreadCpu.start(masterPid);
@@ -408,11 +414,11 @@ public final class Benchmark {
         awaitIdle(Duration.ofMinutes(30));
         tasksThroughAgents += n;
         double masterCpu = ProcStat.cpuSeconds(masterPid) - masterCpu0;
-        if (standby != null) {
-            double standbyCpu = ProcStat.cpuSeconds(standby.masterPid()) - standbyCpu0;
-            results.put("standbyCpuMsPerTask", standbyCpu * 1000 / n);
-            log(String.format(Locale.ROOT, "  the standby that took half the submissions: %.2f ms CPU per task",
-                    standbyCpu * 1000 / n));
+        if (second != null) {
+            double secondCpu = ProcStat.cpuSeconds(second.masterPid()) - secondCpu0;
+            results.put("secondCpuMsPerTask", secondCpu * 1000 / n);
+            log(String.format(Locale.ROOT, "  the second master (half the submissions and agents): %.2f ms CPU per task",
+                    secondCpu * 1000 / n));
         }
         double agentCpu = agentCpu() - agentCpu0;
         double agentJvmCpu = agentJvmCpu() - agentJvmCpu0;
@@ -614,7 +620,7 @@ public final class Benchmark {
      * started, and batches of 1,000.
      */
     private void intake(int seconds, int fillTo) throws Exception {
-        int slots = cluster.config().workers() * cluster.config().slotsPerWorker();
+        int slots = workers() * cluster.config().slotsPerWorker();
         List<String> blockers = new ArrayList<>();
         if (slots > 0) {
             log("intake: every worker busy (" + slots + " sleeping tasks) ...");
@@ -1130,10 +1136,12 @@ public final class Benchmark {
 
     private List<Long> agentPids() {
         List<Long> pids = new ArrayList<>();
-        for (String id : cluster.agentIds()) {
-            Process agent = cluster.agentProcess(id);
-            if (agent != null && agent.isAlive()) {
-                pids.add(agent.pid());
+        for (LocalCluster master : second == null ? List.of(cluster) : List.of(cluster, second)) {
+            for (String id : master.agentIds()) {
+                Process agent = master.agentProcess(id);
+                if (agent != null && agent.isAlive()) {
+                    pids.add(agent.pid());
+                }
             }
         }
         return pids;
@@ -1226,7 +1234,7 @@ public final class Benchmark {
 
     /** A connection for submissions: to the one master, or round robin over both with {@code --masters 2}. */
     private RawHttp http() {
-        LocalCluster to = standby != null && nextMaster.getAndIncrement() % 2 == 1 ? standby : cluster;
+        LocalCluster to = second != null && nextMaster.getAndIncrement() % 2 == 1 ? second : cluster;
         URI base = URI.create(to.config().apiBase());
         return new RawHttp(base.getHost(), base.getPort(), token);
     }
@@ -1237,18 +1245,27 @@ public final class Benchmark {
         return new RawHttp(base.getHost(), base.getPort(), token);
     }
 
-    /** The second master: same database, same tokens and key files, no agents of its own, 100 ports above. */
-    private LocalCluster startStandby(Path wlp, String server, Map<String, String> env, Path logs) {
+    /** Agents of both masters. */
+    private int workers() {
+        return cluster.config().workers() + (second == null ? 0 : second.config().workers());
+    }
+
+    /** The second master: same database, same tokens and key files, {@code agents} of its own, 100 ports above. */
+    private LocalCluster startSecond(Path wlp, String server, Map<String, String> env, Path logs, int agents) {
         String name = server + "-b";
         ServerLayout.copyOfBuildServer(wlp, name, Map.of("taskgrid.db", "postgresql"), env);
+        ClusterConfig one = cluster.config();
         ClusterConfig.Builder config = ClusterConfig.builder(wlp, Path.of(options.get("--agent-jar")))
-                .serverName(name).workers(0).mayStandBy(true)
-                .ports(cluster.config().apiPort() + 100, cluster.config().grpcPort() + 100)
+                .serverName(name).workers(agents).mayStandBy(true).baseWorkerId("b-w")
+                .slotsPerWorker(one.slotsPerWorker()).prefetchPerWorker(one.prefetchPerWorker())
+                .taskUser(options.getOrDefault("--task-user", TaskUser.SAME))
+                .agentMasters("127.0.0.1:" + (one.grpcPort() + 100) + ",127.0.0.1:" + one.grpcPort())
+                .ports(one.apiPort() + 100, one.grpcPort() + 100)
                 .logDir(logs).stateDir(logs.resolve("state"))
                 .masterEnv("TASKGRID_MASTER_ID", "b")
                 .masterEnv("TASKGRID_HOME", wlp.resolve("usr/servers/" + server).toString());
         env.forEach(config::masterEnv);
-        log("a second master stands by on the same database, at " + config.build().apiBase());
+        log("a second master on the same database, at " + config.build().apiBase() + ", with " + agents + " agents");
         return LocalCluster.start(config.build());
     }
 

@@ -478,7 +478,8 @@ public final class LocalCluster implements AutoCloseable {
                 request.header("Authorization", "Bearer " + apiToken);
             }
             HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-            return response.statusCode() == 200 ? workerCount(response.body()) : -1;
+            return response.statusCode() == 200 ? workerCount(response.body(),
+                    config.masterEnv().get("TASKGRID_MASTER_ID")) : -1;
         } catch (IOException e) {
             return -1;
         } catch (InterruptedException e) {
@@ -487,9 +488,18 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    private static int workerCount(String workerList) {
+    /**
+     * The count of the worker list; of a named master ({@code TASKGRID_MASTER_ID}), on a database masters share, the
+     * workers connected to it only (the list has every master's).
+     */
+    private static int workerCount(String workerList, String masterId) {
         try (JsonReader reader = Json.createReader(new StringReader(workerList))) {
-            JsonNumber count = reader.readObject().getJsonNumber("count");
+            jakarta.json.JsonObject list = reader.readObject();
+            if (masterId != null && list.containsKey("workers")) {
+                return (int) list.getJsonArray("workers").stream().map(jakarta.json.JsonValue::asJsonObject)
+                        .filter(w -> masterId.equals(w.getString("master", null))).count();
+            }
+            JsonNumber count = list.getJsonNumber("count");
             return count == null ? -1 : count.intValueExact();
         } catch (JsonException | ClassCastException | ArithmeticException e) {
             // not the worker list: an error page of a server still starting, say

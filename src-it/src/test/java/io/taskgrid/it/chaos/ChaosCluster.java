@@ -18,6 +18,7 @@ import java.net.http.HttpRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -248,6 +249,13 @@ final class ChaosCluster implements AutoCloseable {
     }
 
     void startAgent(String id) {
+        startAgent(id, masterNames.get(0));
+    }
+
+    /** An agent given every master's address, {@code first} first: the one it connects to while it answers. */
+    void startAgent(String id, String first) {
+        List<String> order = new ArrayList<>(masterNames);
+        java.util.Collections.rotate(order, -order.indexOf(first));
         GenericContainer<?> agent = new GenericContainer<>(IMAGE)
                 .withNetwork(network)
                 .withCreateContainerCmdModifier(cmd -> cmd.withHostName(id))
@@ -256,7 +264,7 @@ final class ChaosCluster implements AutoCloseable {
                 .withEnv("TASKGRID_JOIN_TOKEN", joinToken)
                 .withCommand("java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", "/opt/taskgrid/worker-agent.jar",
                         "--prefetch", "1",
-                        "--id", id, "--master", masterNames.stream().map(m -> m + ":50051")
+                        "--id", id, "--master", order.stream().map(m -> m + ":50051")
                                 .collect(Collectors.joining(",")), "--plaintext", "--reconnect-delay", "500ms",
                         "--max-reconnect-delay", "2s", "--state-dir", "/var/taskgrid/agent");
         agent.start();

@@ -1,9 +1,9 @@
 package io.taskgrid.it.store;
 
 import io.taskgrid.master.cluster.ClusterRequests;
-import io.taskgrid.master.cluster.DatabaseFamily;
 import io.taskgrid.master.cluster.InboxWakeups;
 import io.taskgrid.master.dispatch.Dispatcher;
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
@@ -36,7 +36,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         throw new WriteFence.FencedOff("another master holds the lease");
     };
 
-    private static List<Task> tasks(int count, String by) {
+    static List<Task> tasks(int count, String by) {
         List<Task> tasks = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             tasks.add(Task.submitted(TaskIds.next(), new NewTask("echo " + i, Map.of("N", "" + i), null, null, null,
@@ -45,7 +45,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         return tasks;
     }
 
-    private static void storeForActive(TaskStore store, List<Task> tasks, String key) throws SQLException {
+    static void storeForActive(TaskStore store, List<Task> tasks, String key) throws SQLException {
         store.insertForActive(tasks, key, key == null ? null : "hash", c -> {
         }, c -> DatabaseFamily.of(c).announce(c));
     }
@@ -109,11 +109,11 @@ class ClusterInboxContractTest extends DatabaseContract {
     }
 
     /** A store whose writer names master {@code id}: what it claims, it owns. Closed by the caller. */
-    private static TaskStore ownedBy(DataSource dataSource, String id) {
+    static TaskStore ownedBy(DataSource dataSource, String id) {
         return ownedBy(dataSource, id, WriteFence.NONE);
     }
 
-    private static TaskStore ownedBy(DataSource dataSource, String id, WriteFence fence) {
+    static TaskStore ownedBy(DataSource dataSource, String id, WriteFence fence) {
         TaskStore store = new TaskStore(dataSource, null);
         store.open(Thread::new);
         store.writer().fence(fence, id, reason -> {
@@ -121,7 +121,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         return store;
     }
 
-    private static Map<String, String> owners(DataSource dataSource) throws SQLException {
+    static Map<String, String> owners(DataSource dataSource) throws SQLException {
         Map<String, String> owners = new java.util.HashMap<>();
         try (java.sql.Connection c = dataSource.getConnection();
              java.sql.ResultSet r = c.createStatement().executeQuery("SELECT ID, OWNER FROM TG_TASK")) {
@@ -132,7 +132,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         return owners;
     }
 
-    private static List<String> ids(List<Task> tasks) {
+    static List<String> ids(List<Task> tasks) {
         return tasks.stream().map(Task::getId).toList();
     }
 
@@ -220,12 +220,13 @@ class ClusterInboxContractTest extends DatabaseContract {
     }
 
     /**
-     * A master that takes over (at start, or when its standby took the lease) owns from then on every unfinished task
-     * another master held, and loads them; what no master claimed yet stays for a claim.
+     * On a database one master uses (H2), a master that starts owns from then on every unfinished task a master held
+     * before, under whatever id, and loads them; on one masters share, each loads only its own (the housekeeping
+     * master hands on those of masters that are gone). What no master claimed yet stays for a claim on both.
      */
     @ParameterizedTest
     @MethodSource("families")
-    void aMasterTakingOverOwnsWhatTheOneBeforeHeldButNotWhatWaitsForAClaim(String family) throws Exception {
+    void aStartingMasterLoadsItsOwnTasksAndOnAloneOnItsDatabaseEveryOneHeld(String family) throws Exception {
         DataSource dataSource = database(family);
         TaskStore before = ownedBy(dataSource, "a");
         TaskStore after = ownedBy(dataSource, "b");
@@ -236,11 +237,19 @@ class ClusterInboxContractTest extends DatabaseContract {
             List<Task> waiting = tasks(2, "bob");
             storeForActive(before, waiting, null);
 
-            assertThat(ids(after.loadUnfinished(8192))).containsExactlyElementsOf(ids(held));
-            Map<String, String> owners = owners(dataSource);
-            held.forEach(task -> assertThat(owners).containsEntry(task.getId(), "b"));
+            Map<String, String> owners;
+            if (family.equals("h2")) {
+                assertThat(ids(after.loadUnfinished(8192))).containsExactlyElementsOf(ids(held));
+                owners = owners(dataSource);
+                held.forEach(task -> assertThat(owners).containsEntry(task.getId(), "b"));
+                assertThat(before.loadUnfinished(8192)).as("taken back by the next to start").hasSize(3);
+            } else {
+                assertThat(after.loadUnfinished(8192)).as("a's tasks stay a's").isEmpty();
+                assertThat(ids(before.loadUnfinished(8192))).containsExactlyElementsOf(ids(held));
+                owners = owners(dataSource);
+                held.forEach(task -> assertThat(owners).containsEntry(task.getId(), "a"));
+            }
             waiting.forEach(task -> assertThat(owners).containsEntry(task.getId(), "null"));
-            assertThat(before.loadUnfinished(8192)).as("taken back by the next to take over").hasSize(3);
             assertThat(ids(after.claimWaiting(100, 8192, WriteFence.NONE))).containsExactlyElementsOf(ids(waiting));
         } finally {
             before.close();
@@ -281,6 +290,8 @@ class ClusterInboxContractTest extends DatabaseContract {
     @ParameterizedTest
     @MethodSource("families")
     void tasksAnActiveMasterOfTheVersionBeforeHeldAreTakenOverNotLost(String family) throws Exception {
+        // Where masters share the database, migration V10 names an owner for such rows (README: upgrading).
+        org.junit.jupiter.api.Assumptions.assumeTrue(family.equals("h2"), "one master takes over at start on H2 only");
         DataSource dataSource = database(family);
         TaskStore store = ownedBy(dataSource, "b");
         try {
@@ -302,6 +313,8 @@ class ClusterInboxContractTest extends DatabaseContract {
     @ParameterizedTest
     @MethodSource("families")
     void aMasterTheFenceRefusesTakesOverNothing(String family) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(family.equals("h2"), "where masters share the database, one "
+                + "loads its own tasks at start and takes over none");
         DataSource dataSource = database(family);
         TaskStore before = ownedBy(dataSource, "a");
         TaskStore refused = ownedBy(dataSource, "b", REFUSING);

@@ -1,8 +1,8 @@
 package io.taskgrid.master.dispatch;
 
 import io.taskgrid.master.cluster.ClusterRequests;
-import io.taskgrid.master.cluster.DatabaseFamily;
 import io.taskgrid.master.config.TaskgridConfig;
+import io.taskgrid.master.task.DatabaseFamily;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
@@ -19,19 +19,18 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * What a master that stands by does with a change: it stores it for the active master, which takes it at once (woken
- * by the database, see {@code InboxWakeups}), so a client may send any call to any master. A task is stored QUEUED for
- * the active master to take; a cancel or a drain is stored as a request and waited for up to {@link #EFFECT_WAIT}, so
- * that the answer says what happened, as the active master's would. Answers have the same types and failures as
+ * Changes taken through the database, on a database masters share: a submission is stored QUEUED and owned by no master,
+ * for whichever master's agents have room to claim (woken by the database, see {@code InboxWakeups}); a cancel or a
+ * drain of what another master holds is stored as a request for it and waited for up to {@link #EFFECT_WAIT}, so that
+ * the answer says what happened, as that master's would. Also what a master that is not dispatching (a second process
+ * under one name, standing by) does with every change. Answers have the same types and failures as
  * {@link Dispatcher}'s: the API does not care which master it is on.
  *
  * <p>The caps are checked against the database's counts rather than a queue in memory, in the transaction that stores
- * the tasks and under a lock all masters share ({@link DatabaseFamily#lockIntake}). The active master's own
- * submissions do not take that lock: one of its and one through a standby that race may together pass a cap by the
- * standby's submission's size, no more.
+ * the tasks and under a lock all masters share ({@link DatabaseFamily#lockIntake}), so they hold across the masters.
  */
 @ApplicationScoped
-public class StandbyIntake {
+public class DatabaseIntake {
 
     /** How long a cancel or drain taken here waits for the active master to carry it out before it is answered. */
     static final Duration EFFECT_WAIT = Duration.ofSeconds(2);
@@ -75,7 +74,7 @@ public class StandbyIntake {
         }
     }
 
-    /** Like {@link Dispatcher#submit}, stored for the active master. */
+    /** Like {@link Dispatcher#submit}, stored for the master whose agents have room. */
     public CompletableFuture<Dispatcher.Submission> submit(String taskId, NewTask spec, String submittedBy,
                                                            String scopedKey, String requestHash, String secretEnvSealed) {
         List<Task> tasks = store(List.of(taskId), List.of(spec), submittedBy, scopedKey, requestHash,
@@ -83,7 +82,7 @@ public class StandbyIntake {
         return CompletableFuture.completedFuture(new Dispatcher.Submission(tasks == null ? null : tasks.get(0)));
     }
 
-    /** Like {@link Dispatcher#submitBatch}, stored for the active master. */
+    /** Like {@link Dispatcher#submitBatch}, stored for the masters whose agents have room. */
     public CompletableFuture<Dispatcher.BatchSubmission> submitBatch(List<String> taskIds, List<NewTask> specs,
                                                                      String submittedBy, String scopedKey,
                                                                      String requestHash, List<String> secretEnvSealed) {
@@ -112,6 +111,7 @@ public class StandbyIntake {
             throw new DatabaseAway("interrupted while waiting to store", e);
         }
         try {
+            awaitDatabase();
             store.insertForActive(tasks, scopedKey, requestHash, c -> {
                 // Checked and stored under one lock: concurrent submissions through any number of masters that are
                 // not active pass the caps one at a time.
@@ -135,6 +135,35 @@ public class StandbyIntake {
         }
         io.taskgrid.master.metrics.TaskgridMetrics.TASKS_SUBMITTED.add(count);
         return accepted;
+    }
+
+    /** How long a submission waits for a database that does not answer before it is refused (503). */
+    static final Duration DATABASE_WAIT = Duration.ofSeconds(30);
+
+    /**
+     * Waits, up to {@link #DATABASE_WAIT}, until the database gives a connection: a submission made while it restarts
+     * is stored once it is back rather than refused at once. Only the connection is waited for: a transaction that
+     * fails later is not tried again, since its commit may have landed.
+     */
+    private void awaitDatabase() throws SQLException {
+        long deadline = System.nanoTime() + DATABASE_WAIT.toNanos();
+        long pause = 100;
+        while (true) {
+            try (java.sql.Connection c = store.dataSource().getConnection()) {
+                return;
+            } catch (SQLException e) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw e;
+                }
+            }
+            try {
+                Thread.sleep(pause);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while waiting for the database");
+            }
+            pause = Math.min(pause * 2, 2000);
+        }
     }
 
     /**

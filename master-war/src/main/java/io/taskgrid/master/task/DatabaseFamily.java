@@ -1,4 +1,4 @@
-package io.taskgrid.master.cluster;
+package io.taskgrid.master.task;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -26,7 +26,7 @@ public enum DatabaseFamily {
     }
 
     /** The database's clock plus a number of milliseconds given as the statement's parameter. */
-    String nowPlusMillis() {
+    public String nowPlusMillis() {
         return nowPlusMillis;
     }
 
@@ -37,7 +37,7 @@ public enum DatabaseFamily {
      * under load the writers' checks overlap without a gap, and a renewal that waited for one would starve until the
      * lease ran out. On H2 (one master) {@code FOR UPDATE}: a renewal waits for at most the writer's one transaction.
      */
-    String fenceLock() {
+    public String fenceLock() {
         return fenceLock;
     }
 
