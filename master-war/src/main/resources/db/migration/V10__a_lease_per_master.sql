@@ -11,3 +11,11 @@ UPDATE TG_TASK SET OWNER = '(before V10)' WHERE OWNER IS NULL AND STATE IN ('QUE
 INSERT INTO TG_LEASE (NAME, HOLDER, EPOCH, EXPIRES_AT)
     SELECT DISTINCT 'master:' || OWNER, CAST(NULL AS VARCHAR(128)), 0, CURRENT_TIMESTAMP FROM TG_TASK
     WHERE OWNER IS NOT NULL AND STATE IN ('QUEUED', 'ASSIGNED', 'RUNNING');
+-- The housekeeping lease is row 'housekeeping'. Row 'dispatch', which a master of the version before takes to become
+-- the one that dispatches (and to take over every task), is retired: held for ever by a name no master has, its epoch
+-- moved on, so that such a master still running is fenced off at its next write, and one started later stands by
+-- for ever instead of handing tasks out a second time.
+INSERT INTO TG_LEASE (NAME, HOLDER, EPOCH, EXPIRES_AT)
+    VALUES ('housekeeping', NULL, 0, TIMESTAMP WITH TIME ZONE '2000-01-01 00:00:00+00:00');
+UPDATE TG_LEASE SET HOLDER = '(retired in V10)', EPOCH = EPOCH + 1,
+    EXPIRES_AT = TIMESTAMP WITH TIME ZONE '9999-12-31 00:00:00+00:00' WHERE NAME = 'dispatch';

@@ -14,8 +14,9 @@ import java.util.OptionalLong;
 
 /**
  * A lease in the database ({@code TG_LEASE}, one row by name): which master holds it, until when, and under which
- * epoch. Row {@code dispatch} is the housekeeping master's; on a database several masters share, each also holds row
- * {@code master:<id>}, its own, whose epoch fences its writes ({@link #forMaster}). Every statement names the holder and, after taking the lease, its epoch, so that each
+ * epoch. Row {@code housekeeping} is the housekeeping master's (on H2, the one master's, fencing its writes); on a
+ * database several masters share, each also holds row {@code master:<id>}, its own, whose epoch fences its writes
+ * ({@link #forMaster}). Row {@code dispatch}, which masters before V10 took turns at, is retired (V10). Every statement names the holder and, after taking the lease, its epoch, so that each
  * is decided by the database alone: two masters that race for the lease cannot both win, and a master whose lease
  * another took cannot renew it, whatever their clocks say. Times are the database's.
  */
@@ -35,11 +36,13 @@ public final class DispatchLease implements LeaseStore {
     private volatile boolean rowKnown;
 
     /**
+     * The housekeeping lease.
+     *
      * @param statementTimeout how long one statement may wait for the database before it counts as failed; also how
      *                         long a fenced transaction may stand idle on PostgreSQL before the server ends it
      */
     public DispatchLease(DataSource dataSource, Duration statementTimeout) {
-        this(dataSource, statementTimeout, "dispatch");
+        this(dataSource, statementTimeout, "housekeeping");
     }
 
     private DispatchLease(DataSource dataSource, Duration statementTimeout, String name) {
@@ -80,8 +83,16 @@ public final class DispatchLease implements LeaseStore {
                     s.setString(1, name);
                     s.executeUpdate();
                 } catch (SQLException e) {
-                    // Another process of the same id made it meanwhile: there now.
-                    LOG.fine(() -> "lease row " + name + " made by another: " + e);
+                    // Another process of the same id may have made it meanwhile: known only once it is there.
+                    try (PreparedStatement s = c.prepareStatement("SELECT 1 " + TABLE_ROW)) {
+                        s.setQueryTimeout(timeoutSeconds);
+                        s.setString(1, name);
+                        try (ResultSet r = s.executeQuery()) {
+                            if (!r.next()) {
+                                throw e;
+                            }
+                        }
+                    }
                 }
             }
         }

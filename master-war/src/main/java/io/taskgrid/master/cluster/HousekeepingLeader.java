@@ -13,7 +13,7 @@ import java.util.logging.Logger;
 
 /**
  * Which master of a database runs the cluster's housekeeping: retention, and handing on the tasks of masters that are
- * gone. The one that holds the lease in row {@code dispatch}; the others try for it every fifth of a lease, so another
+ * gone. The one that holds the lease in row {@code housekeeping}; the others try for it every fifth of a lease, so another
  * takes over within a lease of the leader's death. Leading is only about housekeeping: every master dispatches to its
  * own agents whether it leads or not. A leader that cannot renew stops its duties once its last renewal is a lease
  * old, by its own clock, so that two never run them at once for long (and their work is safe to repeat anyway).

@@ -26,8 +26,8 @@ import java.util.concurrent.CompletableFuture;
  * under one name, standing by) does with every change. Answers have the same types and failures as
  * {@link Dispatcher}'s: the API does not care which master it is on.
  *
- * <p>The caps are checked against the database's counts rather than a queue in memory, in the transaction that stores
- * the tasks and under a lock all masters share ({@link DatabaseFamily#lockIntake}), so they hold across the masters.
+ * <p>The caps are checked against the database's counts rather than a queue in memory ({@link IntakeCounts}), read at
+ * most once a second: they hold across the masters up to what the others admitted within that second.
  */
 @ApplicationScoped
 public class DatabaseIntake {
@@ -53,11 +53,11 @@ public class DatabaseIntake {
     private volatile Listing listing;
 
     /**
-     * At most this many submissions through this master are checked and stored at once. They pass the intake lock one
-     * at a time anyway; the rest wait here for up to {@link #STORING_WAIT} without holding a connection, so that a
-     * flood of submissions cannot take the pool its lease and health checks need.
+     * At most this many submissions through this master are checked and stored at once; the rest wait here for up to
+     * {@link #STORING_WAIT} without holding a connection, so that a flood of submissions cannot take the pool its
+     * lease and health checks need (20 connections).
      */
-    static final int STORING = 4;
+    static final int STORING = 8;
     static final Duration STORING_WAIT = Duration.ofSeconds(5);
     private final java.util.concurrent.Semaphore storing = new java.util.concurrent.Semaphore(STORING, true);
 
@@ -110,31 +110,42 @@ public class DatabaseIntake {
             Thread.currentThread().interrupt();
             throw new DatabaseAway("interrupted while waiting to store", e);
         }
+        boolean stored = false;
         try {
             awaitDatabase();
+            counts().admit(submittedBy == null ? "" : submittedBy, count, settings.queueMax(),
+                    settings.queuePerCallerMax());
             store.insertForActive(tasks, scopedKey, requestHash, c -> {
-                // Checked and stored under one lock: concurrent submissions through any number of masters that are
-                // not active pass the caps one at a time.
-                DatabaseFamily.of(c).lockIntake(c);
-                TaskStore.QueueCounts counts = TaskStore.queueCounts(c, submittedBy);
-                if (counts.queued() + count > settings.queueMax()) {
-                    throw new Dispatcher.QueueFull((int) Math.min(Integer.MAX_VALUE, counts.queued()));
-                }
-                if (counts.unfinishedOfCaller() + count > settings.queuePerCallerMax()) {
-                    throw new Dispatcher.CallerShareFull((int) Math.min(Integer.MAX_VALUE, counts.unfinishedOfCaller()),
-                            settings.queuePerCallerMax());
-                }
             }, c -> DatabaseFamily.of(c).announce(c));
+            stored = true;
         } catch (SQLException e) {
             if (scopedKey != null && Dispatcher.isKeyConflict(e)) {
                 return null;
             }
             throw new DatabaseAway("the task(s) could not be stored", e);
         } finally {
+            if (!stored && counts != null) {
+                counts.notStored(submittedBy == null ? "" : submittedBy, count);
+            }
             storing.release();
         }
         io.taskgrid.master.metrics.TaskgridMetrics.TASKS_SUBMITTED.add(count);
         return accepted;
+    }
+
+    private volatile IntakeCounts counts;
+
+    private IntakeCounts counts() {
+        IntakeCounts known = counts;
+        if (known == null) {
+            synchronized (this) {
+                if (counts == null) {
+                    counts = new IntakeCounts(store.dataSource(), System::nanoTime);
+                }
+                known = counts;
+            }
+        }
+        return known;
     }
 
     /** How long a submission waits for a database that does not answer before it is refused (503). */

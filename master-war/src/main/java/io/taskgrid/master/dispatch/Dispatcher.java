@@ -474,6 +474,20 @@ public class Dispatcher {
     }
 
     /**
+     * As {@link #cancel}, asked through the database by an operator's or submitter's request another master stored
+     * (checked there), for a task this master may hold: null when it does not, without reading the database on the
+     * dispatcher's thread.
+     */
+    public CompletableFuture<Cancellation> cancelHeld(String taskId, String caller) {
+        return this.<CompletableFuture<Cancellation>>call(() -> {
+            if (live.get(taskId).isEmpty()) {
+                return CompletableFuture.completedFuture(null);
+            }
+            return cancel(taskId, caller, true);
+        }).thenCompose(f -> f);
+    }
+
+    /**
      * Takes into the queue tasks that another master stored for this one ({@link TaskStore#claimWaiting}): queued, as
      * if submitted here, but counted against no cap, for the master that took them checked the caps already.
      * {@code cancelAsked} (task id to who asked) are the cancels other masters stored for tasks not taken yet: those
@@ -662,6 +676,10 @@ public class Dispatcher {
                             taken.forEach(task -> {
                                 if (live.get(task.getId()).isEmpty()) {
                                     live.add(task);
+                                    // Settled as lost unless the worker, which may have gone meanwhile, holds it.
+                                    expireLater(task.getId(), task.getAttemptId(), "worker " + worker.id() + " brought "
+                                            + "the attempt from a master that is gone and did not stay within "
+                                            + settings.lostAfterSeconds() + " s", settings.lostAfterSeconds());
                                 }
                             });
                             return null;
@@ -672,15 +690,21 @@ public class Dispatcher {
                     if (reclaimed.ownerLives().isEmpty() || System.nanoTime() - deadline > 0) {
                         done.complete(null);
                     } else {
-                        threads.schedule(this, 1, TimeUnit.SECONDS);
+                        inASecond(threads, this, done);
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     done.complete(null);
                 } catch (Exception e) {
-                    LOG.warning("the attempts worker " + worker.id() + " claims could not be taken from the master "
-                            + "that held them (" + SafeText.oneLine(String.valueOf(e.getMessage()), 200) + ")");
-                    done.complete(null);
+                    // A lock wait that gave up, a deadlock the database broke, the database away: asked again.
+                    if (System.nanoTime() - deadline > 0) {
+                        LOG.warning("the attempts worker " + worker.id() + " claims could not be taken from the "
+                                + "master that held them (" + SafeText.oneLine(String.valueOf(e.getMessage()), 200)
+                                + ")");
+                        done.complete(null);
+                    } else {
+                        inASecond(threads, this, done);
+                    }
                 }
             }
         };
@@ -690,6 +714,16 @@ public class Dispatcher {
             done.complete(null);
         }
         return done;
+    }
+
+    /** Runs {@code attempt} again in a second, or ends {@code done} if the threads stopped. */
+    private static void inASecond(java.util.concurrent.ScheduledExecutorService threads, Runnable attempt,
+                                  CompletableFuture<Void> done) {
+        try {
+            threads.schedule(attempt, 1, TimeUnit.SECONDS);
+        } catch (RejectedExecutionException stopped) {
+            done.complete(null);
+        }
     }
 
     // ---- workers (gRPC) ----

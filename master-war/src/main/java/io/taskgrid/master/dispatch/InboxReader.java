@@ -85,7 +85,7 @@ public final class InboxReader {
             boolean drained = false;
             for (ClusterRequests.Request request : waiting) {
                 switch (request.kind()) {
-                    case CANCEL -> cancels.put(request, dispatcher.cancel(request.target(), request.askedBy(), true));
+                    case CANCEL -> cancels.put(request, dispatcher.cancelHeld(request.target(), request.askedBy()));
                     case DRAIN -> {
                         boolean here = registry.get(request.target()).map(worker -> {
                             if (worker.drain("drained by " + request.askedBy(), request.askedBy())) {
@@ -108,6 +108,14 @@ public final class InboxReader {
             cancels.forEach((request, cancel) -> {
                 try {
                     Dispatcher.Cancellation result = await(cancel);
+                    if (result == null) {
+                        // Not held here: another master holds it (and carries it out), or it ended or is gone. Read
+                        // here, on the wake-up's thread, not on the dispatcher's.
+                        result = store.findHeader(request.target()).filter(task -> !task.getState().isFinal())
+                                .map(task -> new Dispatcher.Cancellation(Dispatcher.Cancellation.Outcome.NOT_TAKEN_YET,
+                                        task))
+                                .orElse(new Dispatcher.Cancellation(Dispatcher.Cancellation.Outcome.ALREADY_FINAL, null));
+                    }
                     if (result.outcome() != Dispatcher.Cancellation.Outcome.NOT_TAKEN_YET) {
                         done.add(request);
                     }
@@ -158,7 +166,19 @@ public final class InboxReader {
             int given = store.giveBack(surplus.stream().map(Task::getId).toList(), fence);
             LOG.info(() -> given + " queued task(s) this master's agents have no room for given back to the others");
         } catch (SQLException | RuntimeException e) {
-            await(dispatcher.adopt(surplus, Map.of()));
+            // The give-back may have committed though its answer was lost: only what is still this master's comes back.
+            List<String> owned;
+            try {
+                owned = store.stillOwned(surplus.stream().map(Task::getId).toList());
+            } catch (SQLException unknown) {
+                // Unknown either way: held again rather than lost (a master that claimed them meanwhile would run
+                // them too), and said loudly.
+                LOG.severe("a give-back failed and whether it was stored is unknown (" + unknown.getMessage()
+                        + "); the tasks are held again: " + surplus.stream().map(Task::getId).toList());
+                owned = surplus.stream().map(Task::getId).toList();
+            }
+            java.util.Set<String> mine = new java.util.HashSet<>(owned);
+            await(dispatcher.adopt(surplus.stream().filter(task -> mine.contains(task.getId())).toList(), Map.of()));
             throw e;
         }
     }

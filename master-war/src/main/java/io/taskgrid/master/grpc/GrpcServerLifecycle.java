@@ -158,9 +158,6 @@ public class GrpcServerLifecycle {
                 throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
             }
             String id = masterId(config);
-            if (severalMasters) {
-                refuseBesideAnOlderVersion(housekeeping, leaseTime);
-            }
             // Alone on its database (H2), a master holds the one lease; sharing it, each holds its own, and every one
             // dispatches to its own agents, while the holder of the other lease runs the cluster's housekeeping.
             role = new MasterRole(id, severalMasters ? DispatchLease.forMaster(store.dataSource(),
@@ -179,30 +176,6 @@ public class GrpcServerLifecycle {
             throw new MasterNotStarted(cause);
         }
         started = true;
-    }
-
-    /**
-     * Masters of the version before this one took turns dispatching, the active one taking over every task any master
-     * held: beside masters of this version, which each dispatch their own, it would hand tasks out twice. Such a master
-     * holds the lease in row {@code dispatch} without a lease of its own; while it does, this one does not start.
-     */
-    private void refuseBesideAnOlderVersion(DispatchLease housekeeping, Duration leaseTime) {
-        try {
-            java.util.Optional<io.taskgrid.master.cluster.LeaseStore.Holder> holder = housekeeping.holder();
-            if (holder.isEmpty() || holder.get().expired()) {
-                return;
-            }
-            String other = holder.get().id();
-            boolean ownLease = DispatchLease.forMaster(store.dataSource(), leaseTime.dividedBy(2), other).holder()
-                    .filter(own -> own.id().equals(other)).isPresent();
-            if (!ownLease) {
-                throw new IllegalStateException("master " + SafeText.oneLine(other, 128) + ", of a version before "
-                        + "this one, is active on this database, and the two would hand tasks out twice: stop every "
-                        + "master of the version before, then start this one (README: upgrading masters)");
-            }
-        } catch (java.sql.SQLException e) {
-            throw new IllegalStateException("cannot read the database's leases: " + e.getMessage(), e);
-        }
     }
 
     /**
@@ -326,7 +299,7 @@ public class GrpcServerLifecycle {
         InboxReader reader = new InboxReader(store, new ClusterRequests(store.dataSource()), dispatcher, registry, fence,
                 published::publishNow, Duration.ofSeconds(config.lostAfterSeconds()));
         claims = Executors.newSingleThreadExecutor(threadFactory);
-        reclaims = Executors.newSingleThreadScheduledExecutor(threadFactory);
+        reclaims = Executors.newScheduledThreadPool(2, threadFactory);
         ExecutorService claiming = claims;
         dispatcher.shareWithOtherMasters(() -> {
             if (claimAsked.compareAndSet(false, true)) {

@@ -61,18 +61,6 @@ public enum DatabaseFamily {
         }
     }
 
-    /** The key of the advisory lock that serialises intake through the database ({@link #lockIntake}). */
-    private static final long INTAKE_LOCK = 0x7461736b67726964L;
-
-    /**
-     * Holds, until the transaction ends, the lock under which masters that are not active check the queue's caps and
-     * store tasks, so that two such submissions cannot both pass a cap the pair of them exceeds. H2: nothing (its one
-     * master keeps the queue in memory).
-     */
-    public void lockIntake(Connection c) throws SQLException {
-        advisoryLockUntilCommit(c, INTAKE_LOCK);
-    }
-
     /** The key of the advisory lock under which a master rewrites the shared secret key file. */
     private static final long KEY_FILE_LOCK = 0x7467736563726b65L;
 
@@ -104,6 +92,19 @@ public enum DatabaseFamily {
      */
     public void lockTokens(Connection c) throws SQLException {
         advisoryLockUntilCommit(c, TOKENS_LOCK);
+    }
+
+    /**
+     * Bounds how long the rest of the transaction waits for a row lock (PostgreSQL; H2's own lock timeout applies
+     * there): a wait that would hold up a master's thread gives up with the database's error instead.
+     */
+    public void waitForLocksAtMost(Connection c, int millis) throws SQLException {
+        if (this == POSTGRESQL) {
+            try (java.sql.PreparedStatement s = c.prepareStatement("SELECT set_config('lock_timeout', ?, true)")) {
+                s.setString(1, Integer.toString(millis));
+                s.execute();
+            }
+        }
     }
 
     private void advisoryLockUntilCommit(Connection c, long key) throws SQLException {

@@ -556,19 +556,26 @@ public class TaskStore {
             try {
                 fence.check(c);
                 List<String> ids = new ArrayList<>();
+                boolean passedOver = false;
                 try (PreparedStatement s = c.prepareStatement("SELECT ID, REQUIRES FROM TG_TASK WHERE OWNER IS NULL "
                         + "AND ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
                         + "FOR UPDATE SKIP LOCKED")) {
-                    // More than wanted, so that tasks none of this master's agents can run do not hide those behind.
                     s.setInt(1, Math.min(CLAIM_AT_ONCE, wanted * 4));
                     try (ResultSet r = s.executeQuery()) {
                         while (r.next() && ids.size() < wanted) {
                             String requires = r.getString(2);
                             if (runnable.test(requires == null ? Labels.NONE : Labels.parse(requires))) {
                                 ids.add(r.getString(1));
+                            } else {
+                                passedOver = true;
                             }
                         }
                     }
+                }
+                if (ids.size() < wanted && passedOver) {
+                    // Tasks none of this master's agents can run lie in front (more urgent, or older): look past them
+                    // at the tasks whose requirements these agents meet, whatever lies in front of those.
+                    ids.addAll(claimableBehind(c, wanted - ids.size(), ids, runnable));
                 }
                 List<Task> taken = take(c, ids, me, specChars, true);
                 c.commit();
@@ -578,6 +585,80 @@ public class TaskStore {
                 throw e;
             }
         }
+    }
+
+    /**
+     * Up to {@code wanted} unowned queued tasks, not in {@code taken}, whose requirements {@code runnable} accepts,
+     * most urgent first, locked for the caller's transaction: the requirements waiting are read first (few distinct
+     * ones), then only tasks with those this master's agents meet.
+     */
+    private static List<String> claimableBehind(Connection c, int wanted, List<String> taken,
+                                                java.util.function.Predicate<Labels> runnable) throws SQLException {
+        List<String> accepted = new ArrayList<>();
+        boolean anyLabelFree = false;
+        try (PreparedStatement s = c.prepareStatement("SELECT DISTINCT REQUIRES FROM TG_TASK WHERE OWNER IS NULL "
+                + "AND ADOPTED = FALSE AND STATE = 'QUEUED'")) {
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next() && accepted.size() < 200) {
+                    String requires = r.getString(1);
+                    if (requires == null) {
+                        anyLabelFree |= runnable.test(Labels.NONE);
+                    } else if (runnable.test(Labels.parse(requires))) {
+                        accepted.add(requires);
+                    }
+                }
+            }
+        }
+        if (accepted.isEmpty() && !anyLabelFree) {
+            return List.of();
+        }
+        String which = (anyLabelFree ? "REQUIRES IS NULL" : "")
+                + (accepted.isEmpty() ? "" : (anyLabelFree ? " OR " : "") + "REQUIRES IN " + placeholders(accepted.size()));
+        List<String> ids = new ArrayList<>();
+        try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER IS NULL AND ADOPTED = FALSE "
+                + "AND STATE = 'QUEUED' AND (" + which + ") ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY FOR "
+                + "UPDATE SKIP LOCKED")) {
+            int i = 1;
+            for (String requires : accepted) {
+                s.setString(i++, requires);
+            }
+            s.setInt(i, Math.min(CLAIM_AT_ONCE, wanted + taken.size()));
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next() && ids.size() < wanted) {
+                    if (!taken.contains(r.getString(1))) {
+                        ids.add(r.getString(1));
+                    }
+                }
+            }
+        }
+        return ids;
+    }
+
+    /**
+     * Which of {@code taskIds} this master owns in the database: after a give-back whose answer was lost, the ones it
+     * must hold again (the others went to the cluster).
+     */
+    public List<String> stillOwned(Collection<String> taskIds) throws SQLException {
+        List<String> owned = new ArrayList<>();
+        List<String> ids = new ArrayList<>(taskIds);
+        try (Connection c = dataSource.getConnection()) {
+            for (int from = 0; from < ids.size(); from += 100) {
+                List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER = ? AND ID IN "
+                        + placeholders(part.size()))) {
+                    s.setString(1, owner());
+                    for (int i = 0; i < part.size(); i++) {
+                        s.setString(i + 2, part.get(i));
+                    }
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            owned.add(r.getString(1));
+                        }
+                    }
+                }
+            }
+        }
+        return owned;
     }
 
     /** As {@link #claimWaiting(int, int, WriteFence, java.util.function.Predicate)}, whatever the tasks require. */
@@ -738,6 +819,18 @@ public class TaskStore {
      */
     private static boolean ownerLives(Connection c, String owner) throws SQLException {
         String name = OWN_LEASE_ROW_PREFIX + owner;
+        // First without a lock: a master that holds its lease is left alone, its writes not held up.
+        try (PreparedStatement s = c.prepareStatement("SELECT 1 FROM TG_LEASE WHERE NAME = ? AND HOLDER = ? AND "
+                + "EXPIRES_AT >= CURRENT_TIMESTAMP")) {
+            s.setString(1, name);
+            s.setString(2, owner);
+            try (ResultSet r = s.executeQuery()) {
+                if (r.next()) {
+                    return true;
+                }
+            }
+        }
+        DatabaseFamily.of(c).waitForLocksAtMost(c, 2000);
         long epoch;
         try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < "
                 + "CURRENT_TIMESTAMP THEN 1 ELSE 0 END FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {

@@ -337,35 +337,35 @@ class ClusterInboxContractTest extends DatabaseContract {
 
     @ParameterizedTest
     @MethodSource("families")
-    void theIntakeLockLetsOneMasterCheckTheCapsAtATime(String family) throws Exception {
-        oneAtATime(family, DatabaseFamily::lockIntake, DatabaseFamily::lockKeyFile);
+    void theTokensLockLetsOneMasterCheckAndStoreATokenAtATime(String family) throws Exception {
+        oneAtATime(family, DatabaseFamily::lockTokens, DatabaseFamily::lockKeyFile);
     }
 
     @ParameterizedTest
     @MethodSource("families")
     void theKeyFileLockLetsOneMasterWriteTheSharedKeyFileAtATime(String family) throws Exception {
-        oneAtATime(family, DatabaseFamily::lockKeyFile, DatabaseFamily::lockIntake);
+        oneAtATime(family, DatabaseFamily::lockKeyFile, DatabaseFamily::lockTokens);
     }
 
     /**
-     * A master that froze (or was cut off) while holding the intake lock does not stall the others for long: a waiter
+     * A master that froze (or was cut off) while holding the key file lock does not stall the others for long: a waiter
      * gives up after the lock's wait (and its caller answers 503), and PostgreSQL ends the holder's session once it sat
      * idle in its transaction for the holder's limit, which frees the lock; the frozen holder's commit then fails, so
      * nothing it stored lands.
      */
     @ParameterizedTest
     @MethodSource("families")
-    void aFrozenHolderOfTheIntakeLockIsCutOffAndAWaiterGivesUpMeanwhile(String family) throws Exception {
+    void aFrozenHolderOfTheKeyFileLockIsCutOffAndAWaiterGivesUpMeanwhile(String family) throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(family.equals("postgresql"), "H2 serves one master: no lock");
         DataSource dataSource = database(family);
         try (java.sql.Connection frozen = dataSource.getConnection()) {
             frozen.setAutoCommit(false);
-            DatabaseFamily.of(frozen).lockIntake(frozen);
+            DatabaseFamily.of(frozen).lockKeyFile(frozen);
             long frozenAt = System.nanoTime();
             try (java.sql.Connection waiter = dataSource.getConnection()) {
                 waiter.setAutoCommit(false);
                 long asked = System.nanoTime();
-                assertThatThrownBy(() -> DatabaseFamily.of(waiter).lockIntake(waiter)).isInstanceOf(SQLException.class)
+                assertThatThrownBy(() -> DatabaseFamily.of(waiter).lockKeyFile(waiter)).isInstanceOf(SQLException.class)
                         .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("55P03"));
                 long waited = (System.nanoTime() - asked) / 1_000_000;
                 assertThat(waited).as("gave up after the lock's wait").isBetween(4_000L, 9_000L);
@@ -375,14 +375,14 @@ class ClusterInboxContractTest extends DatabaseContract {
             while (got < 0 && System.nanoTime() - frozenAt < TimeUnit.SECONDS.toNanos(30)) {
                 try (java.sql.Connection next = dataSource.getConnection()) {
                     next.setAutoCommit(false);
-                    DatabaseFamily.of(next).lockIntake(next);
+                    DatabaseFamily.of(next).lockKeyFile(next);
                     got = (System.nanoTime() - frozenAt) / 1_000_000;
                     next.commit();
                 } catch (SQLException stillHeld) {
                     // the holder's session is not ended yet
                 }
             }
-            System.out.printf("[contract] a frozen holder's intake lock was free again %d ms after it was taken%n", got);
+            System.out.printf("[contract] a frozen holder's key file lock was free again %d ms after it was taken%n", got);
             assertThat(got).as("the frozen holder's session ended and the lock with it").isBetween(9_000L, 20_000L);
             assertThatThrownBy(frozen::commit).isInstanceOf(SQLException.class);
         }
