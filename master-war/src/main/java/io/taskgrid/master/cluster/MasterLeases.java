@@ -1,5 +1,7 @@
 package io.taskgrid.master.cluster;
 
+import io.taskgrid.master.task.TaskStore;
+
 import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -63,18 +65,9 @@ public final class MasterLeases {
                     s.setString(1, name);
                     s.executeQuery().close();
                 }
-                int taken;
-                try (PreparedStatement s = c.prepareStatement("UPDATE TG_LEASE SET HOLDER = NULL, EPOCH = EPOCH + 1, "
-                        + "EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = ? AND HOLDER = ? AND EPOCH = ? AND EXPIRES_AT < "
-                        + "CURRENT_TIMESTAMP")) {
-                    s.setQueryTimeout(timeoutSeconds);
-                    s.setString(1, name);
-                    s.setString(2, master.master());
-                    s.setLong(3, master.epoch());
-                    taken = s.executeUpdate();
-                }
+                boolean taken = TaskStore.takeRunOutLease(c, master.master(), master.epoch());
                 c.commit();
-                return taken == 1;
+                return taken;
             } catch (SQLException e) {
                 c.rollback();
                 throw e;

@@ -394,11 +394,9 @@ public class TaskStore {
         ids[0] = firstId;
         List<String> keys = List.copyOf(positions.keySet());
         try (Connection c = dataSource.getConnection()) {
-            for (int from = 0; from < keys.size(); from += 100) {
-                List<String> chunk = keys.subList(from, Math.min(keys.size(), from + 100));
-                String marks = String.join(", ", java.util.Collections.nCopies(chunk.size(), "?"));
+            for (List<String> chunk : inParts(keys)) {
                 try (PreparedStatement s = c.prepareStatement("SELECT IDEMPOTENCY_KEY, TASK_ID FROM TG_IDEMPOTENCY_KEY "
-                        + "WHERE IDEMPOTENCY_KEY IN (" + marks + ")")) {
+                        + "WHERE IDEMPOTENCY_KEY IN " + placeholders(chunk.size()))) {
                     for (int i = 0; i < chunk.size(); i++) {
                         s.setString(i + 1, chunk.get(i));
                     }
@@ -533,6 +531,31 @@ public class TaskStore {
         return writer == null ? GroupCommit.UNNAMED_OWNER : writer.owner();
     }
 
+    /** Work on a connection, returning a result, inside a transaction of the store's. */
+    @FunctionalInterface
+    private interface SqlCall<T> {
+        T call(Connection c) throws SQLException;
+    }
+
+    /**
+     * {@code work} in a transaction of its own that {@code fence} guards: committed with its result, or rolled back
+     * when it throws, the fence's refusal included.
+     */
+    private <T> T fenced(WriteFence fence, SqlCall<T> work) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                fence.check(c);
+                T result = work.call(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
     /** The most tasks one {@link #claimWaiting} takes. */
     public static final int CLAIM_AT_ONCE = 1000;
 
@@ -551,40 +574,32 @@ public class TaskStore {
             return List.of();
         }
         String me = owner();
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                fence.check(c);
-                List<String> ids = new ArrayList<>();
-                boolean passedOver = false;
-                try (PreparedStatement s = c.prepareStatement("SELECT ID, REQUIRES FROM TG_TASK WHERE OWNER IS NULL "
-                        + "AND ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
-                        + "FOR UPDATE SKIP LOCKED")) {
-                    s.setInt(1, Math.min(CLAIM_AT_ONCE, wanted * 4));
-                    try (ResultSet r = s.executeQuery()) {
-                        while (r.next() && ids.size() < wanted) {
-                            String requires = r.getString(2);
-                            if (runnable.test(requires == null ? Labels.NONE : Labels.parse(requires))) {
-                                ids.add(r.getString(1));
-                            } else {
-                                passedOver = true;
-                            }
+        return fenced(fence, c -> {
+            List<String> ids = new ArrayList<>();
+            boolean passedOver = false;
+            try (PreparedStatement s = c.prepareStatement("SELECT ID, REQUIRES FROM TG_TASK WHERE OWNER IS NULL "
+                    + "AND ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
+                    + "FOR UPDATE SKIP LOCKED")) {
+                s.setInt(1, Math.min(CLAIM_AT_ONCE, wanted * 4));
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next() && ids.size() < wanted) {
+                        String requires = r.getString(2);
+                        if (runnable.test(requires == null ? Labels.NONE : Labels.parse(requires))) {
+                            ids.add(r.getString(1));
+                        } else {
+                            passedOver = true;
                         }
                     }
                 }
-                if (ids.size() < wanted && passedOver) {
-                    // Tasks none of this master's agents can run lie in front (more urgent, or older): look past them
-                    // at the tasks whose requirements these agents meet, whatever lies in front of those.
-                    ids.addAll(claimableBehind(c, wanted - ids.size(), ids, runnable));
-                }
-                List<Task> taken = take(c, ids, me, specChars, true);
-                c.commit();
-                return taken;
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        }
+            if (ids.size() < wanted && passedOver) {
+                // Tasks none of this master's agents can run lie in front (more urgent, or older): look past them
+                // at the tasks whose requirements these agents meet, whatever lies in front of those.
+                ids.addAll(claimableBehind(c, wanted - ids.size(), ids, runnable));
+            }
+            List<Task> taken = take(c, ids, me, specChars, true);
+            return taken;
+        });
     }
 
     /**
@@ -642,8 +657,7 @@ public class TaskStore {
         List<String> owned = new ArrayList<>();
         List<String> ids = new ArrayList<>(taskIds);
         try (Connection c = dataSource.getConnection()) {
-            for (int from = 0; from < ids.size(); from += 100) {
-                List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+            for (List<String> part : inParts(ids)) {
                 try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER = ? AND ID IN "
                         + placeholders(part.size()))) {
                     s.setString(1, owner());
@@ -675,30 +689,22 @@ public class TaskStore {
             return List.of();
         }
         String me = owner();
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                fence.check(c);
-                List<String> ids = new ArrayList<>();
-                for (String id : taskIds) {
-                    try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ID = ? AND OWNER IS NULL "
-                            + "AND ADOPTED = FALSE AND STATE = 'QUEUED' FOR UPDATE SKIP LOCKED")) {
-                        s.setString(1, id);
-                        try (ResultSet r = s.executeQuery()) {
-                            if (r.next()) {
-                                ids.add(r.getString(1));
-                            }
+        return fenced(fence, c -> {
+            List<String> ids = new ArrayList<>();
+            for (String id : taskIds) {
+                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ID = ? AND OWNER IS NULL "
+                        + "AND ADOPTED = FALSE AND STATE = 'QUEUED' FOR UPDATE SKIP LOCKED")) {
+                    s.setString(1, id);
+                    try (ResultSet r = s.executeQuery()) {
+                        if (r.next()) {
+                            ids.add(r.getString(1));
                         }
                     }
                 }
-                List<Task> taken = take(c, ids, me, specChars, true);
-                c.commit();
-                return taken;
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        }
+            List<Task> taken = take(c, ids, me, specChars, true);
+            return taken;
+        });
     }
 
     /**
@@ -709,31 +715,22 @@ public class TaskStore {
         if (taskIds.isEmpty()) {
             return 0;
         }
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                fence.check(c);
-                int given = 0;
-                List<String> ids = new ArrayList<>(taskIds);
-                for (int from = 0; from < ids.size(); from += 100) {
-                    List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
-                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = NULL, ADOPTED = FALSE "
-                            + "WHERE STATE = 'QUEUED' AND OWNER = ? AND ID IN " + placeholders(part.size()))) {
-                        s.setString(1, owner());
-                        for (int i = 0; i < part.size(); i++) {
-                            s.setString(i + 2, part.get(i));
-                        }
-                        given += s.executeUpdate();
+        return fenced(fence, c -> {
+            int given = 0;
+            List<String> ids = new ArrayList<>(taskIds);
+            for (List<String> part : inParts(ids)) {
+                try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = NULL, ADOPTED = FALSE "
+                        + "WHERE STATE = 'QUEUED' AND OWNER = ? AND ID IN " + placeholders(part.size()))) {
+                    s.setString(1, owner());
+                    for (int i = 0; i < part.size(); i++) {
+                        s.setString(i + 2, part.get(i));
                     }
+                    given += s.executeUpdate();
                 }
-                DatabaseFamily.of(c).announce(c);
-                c.commit();
-                return given;
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        }
+            DatabaseFamily.of(c).announce(c);
+            return given;
+        });
     }
 
     /**
@@ -748,60 +745,52 @@ public class TaskStore {
             return new Reclaimed(List.of(), java.util.Set.of());
         }
         String me = owner();
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                fence.check(c);
-                List<String> ids = new ArrayList<>();
-                java.util.Set<String> ownerLives = new java.util.HashSet<>();
-                Map<String, Boolean> alive = new HashMap<>();
-                for (Map.Entry<String, String> claim : attemptsByTask.entrySet()) {
-                    String owner = null;
-                    boolean found = false;
-                    try (PreparedStatement s = c.prepareStatement("SELECT OWNER FROM TG_TASK WHERE ID = ? AND "
-                            + "ATTEMPT_ID = ? AND STATE IN " + TaskState.sqlList(TaskTransitions.inFlight()))) {
-                        s.setString(1, claim.getKey());
-                        s.setString(2, claim.getValue());
-                        try (ResultSet r = s.executeQuery()) {
-                            if (r.next()) {
-                                found = true;
-                                owner = r.getString(1);
-                            }
-                        }
-                    }
-                    if (!found || me.equals(owner)) {
-                        continue;
-                    }
-                    Boolean lives = owner == null ? Boolean.FALSE : alive.get(owner);
-                    if (lives == null) {
-                        lives = ownerLives(c, owner);
-                        alive.put(owner, lives);
-                    }
-                    if (lives) {
-                        ownerLives.add(claim.getKey());
-                        continue;
-                    }
-                    try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE WHERE "
-                            + "ID = ? AND ATTEMPT_ID = ? AND " + (owner == null ? "OWNER IS NULL" : "OWNER = ?"))) {
-                        s.setString(1, me);
-                        s.setString(2, claim.getKey());
-                        s.setString(3, claim.getValue());
-                        if (owner != null) {
-                            s.setString(4, owner);
-                        }
-                        if (s.executeUpdate() == 1) {
-                            ids.add(claim.getKey());
+        return fenced(fence, c -> {
+            List<String> ids = new ArrayList<>();
+            java.util.Set<String> ownerLives = new java.util.HashSet<>();
+            Map<String, Boolean> alive = new HashMap<>();
+            for (Map.Entry<String, String> claim : attemptsByTask.entrySet()) {
+                String owner = null;
+                boolean found = false;
+                try (PreparedStatement s = c.prepareStatement("SELECT OWNER FROM TG_TASK WHERE ID = ? AND "
+                        + "ATTEMPT_ID = ? AND STATE IN " + TaskState.sqlList(TaskTransitions.inFlight()))) {
+                    s.setString(1, claim.getKey());
+                    s.setString(2, claim.getValue());
+                    try (ResultSet r = s.executeQuery()) {
+                        if (r.next()) {
+                            found = true;
+                            owner = r.getString(1);
                         }
                     }
                 }
-                List<Task> taken = load(c, ids, specChars);
-                c.commit();
-                return new Reclaimed(taken, ownerLives);
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
+                if (!found || me.equals(owner)) {
+                    continue;
+                }
+                Boolean lives = owner == null ? Boolean.FALSE : alive.get(owner);
+                if (lives == null) {
+                    lives = ownerLives(c, owner);
+                    alive.put(owner, lives);
+                }
+                if (lives) {
+                    ownerLives.add(claim.getKey());
+                    continue;
+                }
+                try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE WHERE "
+                        + "ID = ? AND ATTEMPT_ID = ? AND " + (owner == null ? "OWNER IS NULL" : "OWNER = ?"))) {
+                    s.setString(1, me);
+                    s.setString(2, claim.getKey());
+                    s.setString(3, claim.getValue());
+                    if (owner != null) {
+                        s.setString(4, owner);
+                    }
+                    if (s.executeUpdate() == 1) {
+                        ids.add(claim.getKey());
+                    }
+                }
             }
-        }
+            List<Task> taken = load(c, ids, specChars);
+            return new Reclaimed(taken, ownerLives);
+        });
     }
 
     /**
@@ -845,16 +834,26 @@ public class TaskStore {
                 epoch = r.getLong(2);
             }
         }
-        try (PreparedStatement s = c.prepareStatement("UPDATE TG_LEASE SET HOLDER = NULL, EPOCH = EPOCH + 1, "
-                + "EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = ? AND HOLDER = ? AND EPOCH = ?")) {
-            s.setString(1, name);
-            s.setString(2, owner);
-            s.setLong(3, epoch);
-            s.executeUpdate();
-        }
+        takeRunOutLease(c, owner, epoch);
         LOG.warning(() -> "master " + owner + " let its lease run out: taken from it, so that an agent that "
                 + "reached this master brings its attempts here");
         return false;
+    }
+
+    /**
+     * Takes the lease of {@code master}, held under {@code epoch}, from it if it has run out: no holder, a new epoch,
+     * so that none of that master's writes commits from now on. The caller holds the row's exclusive lock, which
+     * waited for the master's writes in progress. Whether it was taken (not if the master renewed meanwhile).
+     */
+    public static boolean takeRunOutLease(Connection c, String master, long epoch) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("UPDATE TG_LEASE SET HOLDER = NULL, EPOCH = EPOCH + 1, "
+                + "EXPIRES_AT = CURRENT_TIMESTAMP WHERE NAME = ? AND HOLDER = ? AND EPOCH = ? AND EXPIRES_AT < "
+                + "CURRENT_TIMESTAMP")) {
+            s.setString(1, OWN_LEASE_ROW_PREFIX + master);
+            s.setString(2, master);
+            s.setLong(3, epoch);
+            return s.executeUpdate() == 1;
+        }
     }
 
     /** What {@link #releaseTasksOf} did with a master's tasks. */
@@ -872,58 +871,49 @@ public class TaskStore {
     public Released releaseTasksOf(String master, java.time.Duration reclaimFor, int specChars, WriteFence fence)
             throws SQLException {
         String me = owner();
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                fence.check(c);
-                boolean ended;
-                try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, CASE WHEN EXPIRES_AT < "
-                        + DatabaseFamily.of(c).nowPlusMillis() + " THEN 1 ELSE 0 END "
-                        + "FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {
-                    s.setLong(1, -reclaimFor.toMillis());
-                    s.setString(2, OWN_LEASE_ROW_PREFIX + master);
-                    try (ResultSet r = s.executeQuery()) {
-                        if (r.next()) {
-                            if (master.equals(r.getString(1))) {
-                                c.commit();
-                                return new Released(0, List.of());
-                            }
-                            ended = r.getInt(2) == 1;
-                        } else {
-                            // No row: a master of a version before leases per master; its tasks wait for no one.
-                            ended = true;
+        return fenced(fence, c -> {
+            boolean ended;
+            try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, CASE WHEN EXPIRES_AT < "
+                    + DatabaseFamily.of(c).nowPlusMillis() + " THEN 1 ELSE 0 END "
+                    + "FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {
+                s.setLong(1, -reclaimFor.toMillis());
+                s.setString(2, OWN_LEASE_ROW_PREFIX + master);
+                try (ResultSet r = s.executeQuery()) {
+                    if (r.next()) {
+                        if (master.equals(r.getString(1))) {
+                            return new Released(0, List.of());
                         }
+                        ended = r.getInt(2) == 1;
+                    } else {
+                        // No row: a master of a version before leases per master; its tasks wait for no one.
+                        ended = true;
                     }
                 }
-                int queued;
-                try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = NULL, ADOPTED = FALSE WHERE "
-                        + "STATE = 'QUEUED' AND OWNER = ?")) {
-                    s.setString(1, master);
-                    queued = s.executeUpdate();
-                }
-                List<String> inFlight = new ArrayList<>();
-                if (ended) {
-                    try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER = ? AND STATE IN "
-                            + TaskState.sqlList(TaskTransitions.inFlight()) + " FOR UPDATE")) {
-                        s.setString(1, master);
-                        try (ResultSet r = s.executeQuery()) {
-                            while (r.next()) {
-                                inFlight.add(r.getString(1));
-                            }
-                        }
-                    }
-                }
-                List<Task> taken = take(c, inFlight, me, specChars, false);
-                if (queued > 0) {
-                    DatabaseFamily.of(c).announce(c);
-                }
-                c.commit();
-                return new Released(queued, taken);
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        }
+            int queued;
+            try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = NULL, ADOPTED = FALSE WHERE "
+                    + "STATE = 'QUEUED' AND OWNER = ?")) {
+                s.setString(1, master);
+                queued = s.executeUpdate();
+            }
+            List<String> inFlight = new ArrayList<>();
+            if (ended) {
+                try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER = ? AND STATE IN "
+                        + TaskState.sqlList(TaskTransitions.inFlight()) + " FOR UPDATE")) {
+                    s.setString(1, master);
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            inFlight.add(r.getString(1));
+                        }
+                    }
+                }
+            }
+            List<Task> taken = take(c, inFlight, me, specChars, false);
+            if (queued > 0) {
+                DatabaseFamily.of(c).announce(c);
+            }
+            return new Released(queued, taken);
+        });
     }
 
     /**
@@ -954,8 +944,7 @@ public class TaskStore {
      */
     private List<Task> take(Connection c, List<String> ids, String me, int specChars, boolean onlyUnowned)
             throws SQLException {
-        for (int from = 0; from < ids.size(); from += 100) {
-            List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+        for (List<String> part : inParts(ids)) {
             try (PreparedStatement s = c.prepareStatement("UPDATE TG_TASK SET OWNER = ?, ADOPTED = TRUE WHERE ID IN "
                     + placeholders(part.size()) + (onlyUnowned ? " AND OWNER IS NULL" : ""))) {
                 s.setString(1, me);
@@ -971,8 +960,7 @@ public class TaskStore {
     /** The tasks {@code ids} as {@link #loadUnfinished} returns them, with their attempts in flight. */
     private List<Task> load(Connection c, List<String> ids, int specChars) throws SQLException {
         List<Task> loaded = new ArrayList<>(ids.size());
-        for (int from = 0; from < ids.size(); from += 100) {
-            List<String> part = ids.subList(from, Math.min(ids.size(), from + 100));
+        for (List<String> part : inParts(ids)) {
             String in = placeholders(part.size());
             Map<String, Attempt> inFlight = new HashMap<>();
             try (PreparedStatement s = c.prepareStatement("SELECT A.ID, A.TASK_ID, A.WORKER_ID, A.ASSIGNED_AT, "
@@ -995,6 +983,15 @@ public class TaskStore {
             }
         }
         return loaded;
+    }
+
+    /** {@code ids} in parts of at most 100, for statements with {@code IN (?, ...)}. */
+    private static List<List<String>> inParts(List<String> ids) {
+        List<List<String>> parts = new ArrayList<>();
+        for (int from = 0; from < ids.size(); from += 100) {
+            parts.add(ids.subList(from, Math.min(ids.size(), from + 100)));
+        }
+        return parts;
     }
 
     private static String placeholders(int count) {
@@ -1096,11 +1093,9 @@ public class TaskStore {
         Map<String, AttemptOwner> owners = new HashMap<>();
         List<String> ids = List.copyOf(attemptIds);
         try (Connection c = dataSource.getConnection()) {
-            for (int from = 0; from < ids.size(); from += 100) {
-                List<String> chunk = ids.subList(from, Math.min(ids.size(), from + 100));
-                String marks = String.join(", ", java.util.Collections.nCopies(chunk.size(), "?"));
-                try (PreparedStatement s = c.prepareStatement("SELECT ID, TASK_ID, WORKER_ID FROM TG_ATTEMPT WHERE ID IN ("
-                        + marks + ")")) {
+            for (List<String> chunk : inParts(ids)) {
+                try (PreparedStatement s = c.prepareStatement("SELECT ID, TASK_ID, WORKER_ID FROM TG_ATTEMPT WHERE ID IN "
+                        + placeholders(chunk.size()))) {
                     for (int i = 0; i < chunk.size(); i++) {
                         s.setString(i + 1, chunk.get(i));
                     }
