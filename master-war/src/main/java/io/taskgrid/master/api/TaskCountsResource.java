@@ -77,7 +77,7 @@ public class TaskCountsResource {
             }
             long ended = TaskgridMetrics.TASKS_FINISHED.snapshot().values().stream().mapToLong(Long::longValue).sum();
             // The queue is in the active master's memory; any other master reads its depth from the database.
-            int queued = thisMaster.isActive() && !thisMaster.sharesDatabase() ? dispatcher.queued()
+            int queued = thisMaster.holdsEveryTask() ? dispatcher.queued()
                     : (int) Math.min(Integer.MAX_VALUE, counts.getOrDefault(TaskState.QUEUED.name(), 0L));
             last = new TaskCounts(counts, total, queued, ended, clock.instant());
             return last;

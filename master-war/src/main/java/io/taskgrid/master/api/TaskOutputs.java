@@ -81,8 +81,7 @@ public class TaskOutputs {
     long idleMillis = IDLE_MILLIS;
 
     private long recheckMillis() {
-        return thisMaster != null && (!thisMaster.isActive() || thisMaster.sharesDatabase()) ? ELSEWHERE_RECHECK_MILLIS
-                : STATE_RECHECK_MILLIS;
+        return thisMaster != null && !thisMaster.holdsEveryTask() ? ELSEWHERE_RECHECK_MILLIS : STATE_RECHECK_MILLIS;
     }
 
     /** The request as parsed: which streams, from where, followed or not. */

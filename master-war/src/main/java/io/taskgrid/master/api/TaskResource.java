@@ -339,7 +339,7 @@ public class TaskResource {
         if (task.getState() != TaskState.QUEUED) {
             return null;
         }
-        return thisMaster.isActive() && !thisMaster.sharesDatabase() ? workers.whyWaiting(task.getRequires())
+        return thisMaster.holdsEveryTask() ? workers.whyWaiting(task.getRequires())
                 : WorkerRegistry.whyWaiting(task.getRequires(), intake.workers().stream()
                 .map(PublishedWorkers.Seen::offer).toList());
     }

@@ -69,7 +69,7 @@ public class WorkerResource {
                            @QueryParam("cursor") String cursor) {
         int size = parseLimit(limit);
         String after = parseCursor(cursor);
-        if (!thisMaster.isActive() || thisMaster.sharesDatabase()) {
+        if (!thisMaster.holdsEveryTask()) {
             List<PublishedWorkers.Seen> all = thisMaster.isActive() ? everyMastersWorkers() : intake.workers();
             List<PublishedWorkers.Seen> following = all.stream().filter(w -> after == null || w.id().compareTo(after) > 0)
                     .limit(size + 1L).toList();

@@ -58,6 +58,14 @@ public class ThisMaster {
         return r != null && r.mayDispatch();
     }
 
+    /**
+     * Whether this master's memory holds every unfinished task and its registry every agent: active, and alone on its
+     * database. Otherwise the queue's depth, the workers and where a task runs are the database's to say.
+     */
+    public boolean holdsEveryTask() {
+        return isActive() && !sharesDatabase;
+    }
+
     /** The master that held the lease when this one last looked, if another. */
     public Optional<String> activeMaster() {
         MasterRole r = role;
