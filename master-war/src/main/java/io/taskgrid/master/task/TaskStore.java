@@ -689,11 +689,16 @@ public class TaskStore {
             return List.of();
         }
         String me = owner();
+        // Waits for a row another master's claim has locked rather than skipping it: a claim looks at more rows than
+        // it takes, and a cancel that skipped one of those would find the task neither taken nor cancelled. The wait
+        // is as long as that claim's transaction; the rows are locked in one order, so two masters never deadlock.
+        List<String> sorted = new ArrayList<>(new java.util.TreeSet<>(taskIds));
         return fenced(fence, c -> {
+            DatabaseFamily.of(c).waitForLocksAtMost(c, 2000);
             List<String> ids = new ArrayList<>();
-            for (String id : taskIds) {
+            for (String id : sorted) {
                 try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ID = ? AND OWNER IS NULL "
-                        + "AND ADOPTED = FALSE AND STATE = 'QUEUED' FOR UPDATE SKIP LOCKED")) {
+                        + "AND ADOPTED = FALSE AND STATE = 'QUEUED' FOR UPDATE")) {
                     s.setString(1, id);
                     try (ResultSet r = s.executeQuery()) {
                         if (r.next()) {

@@ -197,4 +197,39 @@ class SeveralMastersStoreContractTest extends DatabaseContract {
             b.close();
         }
     }
+    @ParameterizedTest
+    @MethodSource("families")
+    void aCancelsClaimWaitsForAnotherMastersClaimThatLookedAtTheTaskInsteadOfSkippingIt(String family)
+            throws Exception {
+        DataSource dataSource = database(family);
+        TaskStore a = ownedBy(dataSource, "a");
+        try {
+            Task gpu = Task.submitted(TaskIds.next(), new NewTask("echo gpu", null, null, null, null, null, null, null,
+                    Labels.of(Map.of("gpu", "h100"))), 3, "alice", null, Task.nowUtc());
+            storeForActive(a, List.of(gpu), null);
+            // Another master's claim looks at the row (locks it) and does not take it, as a claim of what its agents
+            // cannot run does; the cancel's claim of that task comes meanwhile.
+            try (Connection claiming = dataSource.getConnection()) {
+                claiming.setAutoCommit(false);
+                try (PreparedStatement s = claiming.prepareStatement("SELECT ID FROM TG_TASK WHERE ID = ? FOR UPDATE")) {
+                    s.setString(1, gpu.getId());
+                    s.executeQuery().close();
+                }
+                java.util.concurrent.CompletableFuture<List<Task>> named = java.util.concurrent.CompletableFuture
+                        .supplyAsync(() -> {
+                            try {
+                                return a.claimNamed(List.of(gpu.getId()), 8192, WriteFence.NONE);
+                            } catch (SQLException e) {
+                                throw new IllegalStateException(e);
+                            }
+                        });
+                Thread.sleep(300);
+                claiming.commit();
+                assertThat(ids(named.get(5, java.util.concurrent.TimeUnit.SECONDS)))
+                        .as("claimed once the other claim let go, not skipped").containsExactly(gpu.getId());
+            }
+        } finally {
+            a.close();
+        }
+    }
 }
