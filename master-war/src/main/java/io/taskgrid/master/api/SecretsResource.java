@@ -3,7 +3,7 @@ package io.taskgrid.master.api;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.SecretKeys;
 import io.taskgrid.master.task.TaskStore;
 import io.taskgrid.master.text.SafeText;
@@ -136,7 +136,7 @@ public class SecretsResource {
         try (Connection c = store.dataSource().getConnection()) {
             c.setAutoCommit(false);
             try {
-                DatabaseFamily.of(c).lockKeyFile(c);
+                DatabaseDriver.of(c).lockKeyFile(c);
                 String id = store.secrets().addKey();
                 c.commit();
                 return id;

@@ -1,6 +1,6 @@
 package io.taskgrid.master.cluster;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.WriteFence;
 
 import javax.sql.DataSource;
@@ -15,7 +15,7 @@ import java.util.OptionalLong;
 /**
  * Cancels and drains that a master which is not active took for the active one ({@code TG_REQUEST}). Only the active
  * master holds the tasks in flight and the agents' streams, so the change is written here, announced
- * ({@link DatabaseFamily#announce}), and carried out by the active master, which deletes the request in a fenced
+ * ({@link DatabaseDriver#announce}), and carried out by the active master, which deletes the request in a fenced
  * transaction once what it did is durable: a request is never dropped by a master that lost its lease meanwhile.
  */
 public final class ClusterRequests {
@@ -63,7 +63,7 @@ public final class ClusterRequests {
                         seq = keys.getLong(1);
                     }
                 }
-                DatabaseFamily.of(c).announce(c);
+                DatabaseDriver.of(c).announce(c);
                 c.commit();
                 return seq;
             } catch (SQLException e) {

@@ -1,6 +1,6 @@
 package io.taskgrid.master.cluster;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.WriteFence;
 
 import javax.sql.DataSource;
@@ -32,7 +32,7 @@ public final class DispatchLease implements LeaseStore {
     private final int timeoutSeconds;
     private final long idleInTransactionMillis;
     private final String name;
-    private volatile DatabaseFamily family;
+    private volatile DatabaseDriver driver;
     private volatile boolean rowKnown;
 
     /**
@@ -100,13 +100,13 @@ public final class DispatchLease implements LeaseStore {
     }
 
     @Override
-    public DatabaseFamily family() throws SQLException {
-        DatabaseFamily known = family;
+    public DatabaseDriver driver() throws SQLException {
+        DatabaseDriver known = driver;
         if (known == null) {
             try (Connection c = dataSource.getConnection()) {
-                known = DatabaseFamily.of(c);
+                known = DatabaseDriver.of(c);
             }
-            family = known;
+            driver = known;
         }
         return known;
     }
@@ -124,13 +124,13 @@ public final class DispatchLease implements LeaseStore {
 
     private OptionalLong take(String me, Duration lease, String condition) throws SQLException {
         ensureRow();
-        String take = "UPDATE TG_LEASE SET HOLDER = ?, EPOCH = EPOCH + 1, EXPIRES_AT = " + family().nowPlusMillis()
+        String take = "UPDATE TG_LEASE SET HOLDER = ?, EPOCH = EPOCH + 1, EXPIRES_AT = " + driver().nowPlusMillis()
                 + " WHERE NAME = ?" + condition;
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
                 // First the row's exclusive lock: it waits for the writes that checked the fence of the holder before
-                // (their lock does not hold up an UPDATE by itself; see DatabaseFamily#fenceLock).
+                // (their lock does not hold up an UPDATE by itself; see DatabaseDriver#fenceCheck).
                 try (PreparedStatement s = c.prepareStatement("SELECT EPOCH " + TABLE_ROW + " FOR UPDATE")) {
                     s.setQueryTimeout(timeoutSeconds);
                     s.setString(1, name);
@@ -171,7 +171,7 @@ public final class DispatchLease implements LeaseStore {
 
     @Override
     public boolean renew(String me, long epoch, Duration lease) throws SQLException {
-        return update("UPDATE TG_LEASE SET EXPIRES_AT = " + family().nowPlusMillis()
+        return update("UPDATE TG_LEASE SET EXPIRES_AT = " + driver().nowPlusMillis()
                 + " WHERE NAME = ? AND HOLDER = ? AND EPOCH = ?", lease.toMillis(), name, me, epoch) == 1;
     }
 
@@ -216,7 +216,7 @@ public final class DispatchLease implements LeaseStore {
     public int othersSeenWithin(String me, Duration within) throws SQLException {
         try (Connection c = dataSource.getConnection();
              PreparedStatement s = c.prepareStatement("SELECT COUNT(*) FROM TG_MASTER WHERE ID <> ? AND SEEN_AT > "
-                     + family().nowPlusMillis())) {
+                     + driver().nowPlusMillis())) {
             s.setQueryTimeout(timeoutSeconds);
             s.setString(1, me);
             s.setLong(2, -within.toMillis());
@@ -229,23 +229,22 @@ public final class DispatchLease implements LeaseStore {
 
     @Override
     public WriteFence fence(String me, long epoch) {
-        DatabaseFamily known;
+        DatabaseDriver known;
         try {
-            known = family();
+            known = driver();
         } catch (SQLException e) {
             throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
         }
-        boolean postgres = known == DatabaseFamily.POSTGRESQL;
-        // On PostgreSQL the same statement bounds how long this transaction may sit idle: a master that dies or stands
-        // still inside it would otherwise hold the lease row's lock until the server notices the lost connection
-        // (hours, with default TCP keepalive), and no standby could take over meanwhile.
-        String sql = "SELECT EPOCH" + (postgres ? ", set_config('idle_in_transaction_session_timeout', ?, true)" : "")
-                + " " + TABLE_ROW + " AND HOLDER = ? AND EPOCH = ? " + known.fenceLock();
+        // Where the driver can, the same statement bounds how long this transaction may sit idle: a master that dies or
+        // stands still inside it would otherwise hold the lease row's lock until the server notices the lost connection
+        // (hours, with default TCP keepalive), and no other master could take the lease meanwhile.
+        boolean boundsIdle = known.fenceBoundsIdleTime();
+        String sql = known.fenceCheck(TABLE_ROW + " AND HOLDER = ? AND EPOCH = ?");
         return c -> {
             try (PreparedStatement s = c.prepareStatement(sql)) {
                 s.setQueryTimeout(timeoutSeconds);
                 int i = 1;
-                if (postgres) {
+                if (boundsIdle) {
                     s.setString(i++, Long.toString(idleInTransactionMillis));
                 }
                 s.setString(i++, name);

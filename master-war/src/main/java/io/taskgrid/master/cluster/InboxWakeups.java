@@ -1,26 +1,23 @@
 package io.taskgrid.master.cluster;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 
 import javax.sql.DataSource;
-import java.lang.reflect.Method;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.ThreadFactory;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Wakes the active master when another master stored a change for it: a task, a cancel or a drain. On PostgreSQL it
- * LISTENs on {@link DatabaseFamily#INBOX_CHANNEL} on a connection of its own, so a change is taken within milliseconds
- * of its commit, and looks anyway every {@code sweep} in case a notification was lost with a connection. Where the
- * driver's notification API cannot be reached (the server keeps the JDBC driver's classes from the application), it
- * looks every {@code fallback} instead and says so once.
- *
- * <p>The driver's API is reached by reflection: the application has no compile-time dependency on a JDBC driver and
- * deploys unchanged where none of PostgreSQL's is present.
+ * Wakes this master when another master stored a change for it: a task, a cancel or a drain. Where the database
+ * pushes announcements ({@link DatabaseDriver#listen}: PostgreSQL's LISTEN) it listens on a connection of its own, so
+ * a change is taken within milliseconds of its commit, and looks anyway every {@code sweep} in case a notification was
+ * lost with a connection. Where it cannot (H2, or a server that keeps the JDBC driver's classes from the application),
+ * it looks every {@code fallback} instead and says why once.
  */
 public final class InboxWakeups implements AutoCloseable {
 
@@ -62,14 +59,14 @@ public final class InboxWakeups implements AutoCloseable {
         while (!closed) {
             StringBuilder why = new StringBuilder();
             try (Connection c = dataSource.getConnection()) {
-                Listener listener = listen(c, why);
-                if (listener != null) {
+                Optional<DatabaseDriver.Notifications> listener = DatabaseDriver.of(c).listen(c, why);
+                if (listener.isPresent()) {
                     try {
                         listening = true;
-                        listenOn(c, listener);
+                        listenOn(c, listener.get());
                     } finally {
                         listening = false;
-                        unlisten(c);
+                        listener.get().stop();
                     }
                 }
             } catch (InterruptedException e) {
@@ -96,7 +93,7 @@ public final class InboxWakeups implements AutoCloseable {
     }
 
     /** Wakes at each notification, and every sweep; checks the connection at each sweep, so a dead one is replaced. */
-    private void listenOn(Connection c, Listener listener) throws SQLException, InterruptedException {
+    private void listenOn(Connection c, DatabaseDriver.Notifications listener) throws SQLException, InterruptedException {
         wake();
         long lastLook = System.nanoTime();
         while (!closed) {
@@ -133,87 +130,11 @@ public final class InboxWakeups implements AutoCloseable {
         }
     }
 
-    /** The connection goes back to the pool: nothing may keep queueing notifications on it. */
-    private static void unlisten(Connection c) {
-        try (Statement s = c.createStatement()) {
-            s.execute("UNLISTEN *");
-        } catch (SQLException e) {
-            // a broken connection, which the pool drops
-        }
-    }
-
     private void wake() {
         try {
             onWake.run();
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "taking the changes other masters stored failed; tried again at the next wake-up", e);
-        }
-    }
-
-    /** PostgreSQL's notification API on {@code c}, listening; null, and {@code why}, where there is none. */
-    private static Listener listen(Connection c, StringBuilder why) throws SQLException {
-        if (DatabaseFamily.of(c) != DatabaseFamily.POSTGRESQL) {
-            why.append("the database is not PostgreSQL");
-            return null;
-        }
-        Class<?> api = pgConnectionClass();
-        if (api == null) {
-            why.append("the application cannot see the PostgreSQL driver's classes (on Liberty, server.xml shares "
-                    + "them through the webApplication's classloader commonLibraryRef)");
-            return null;
-        }
-        Object pg;
-        try {
-            pg = c.unwrap(api);
-        } catch (SQLException e) {
-            why.append("the server's connection does not unwrap to ").append(api.getName()).append(": ")
-                    .append(e.getMessage());
-            return null;
-        }
-        Method notifications;
-        try {
-            notifications = api.getMethod("getNotifications", int.class);
-        } catch (NoSuchMethodException e) {
-            why.append("the PostgreSQL driver has no getNotifications(int)");
-            return null;
-        }
-        c.setAutoCommit(true);
-        try (Statement s = c.createStatement()) {
-            s.execute("LISTEN " + DatabaseFamily.INBOX_CHANNEL);
-        }
-        return new Listener(pg, notifications);
-    }
-
-    private static Class<?> pgConnectionClass() {
-        for (ClassLoader loader : new ClassLoader[]{Thread.currentThread().getContextClassLoader(),
-                InboxWakeups.class.getClassLoader()}) {
-            if (loader == null) {
-                continue;
-            }
-            try {
-                return Class.forName("org.postgresql.PGConnection", false, loader);
-            } catch (ClassNotFoundException | LinkageError e) {
-                // the next loader, or none
-            }
-        }
-        return null;
-    }
-
-    /** Waits on a listening connection for notifications. */
-    private record Listener(Object connection, Method notifications) {
-        /** Whether a notification came within {@code atMost}. */
-        boolean await(Duration atMost) throws SQLException {
-            try {
-                Object received = notifications.invoke(connection, (int) Math.max(1, atMost.toMillis()));
-                return received instanceof Object[] list && list.length > 0;
-            } catch (java.lang.reflect.InvocationTargetException e) {
-                if (e.getCause() instanceof SQLException sql) {
-                    throw sql;
-                }
-                throw new SQLException("waiting for notifications failed", e.getCause());
-            } catch (IllegalAccessException e) {
-                throw new SQLException("the driver's notification API cannot be called", e);
-            }
         }
     }
 

@@ -1,6 +1,6 @@
 package io.taskgrid.master.cluster;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.WriteFence;
 
 import java.sql.SQLException;
@@ -18,7 +18,7 @@ public interface LeaseStore {
     record Holder(String id, long epoch, boolean expired) {
     }
 
-    DatabaseFamily family() throws SQLException;
+    DatabaseDriver driver() throws SQLException;
 
     /** Takes the lease if it is free, run out, or {@code me}'s own from an earlier process: the new epoch. */
     OptionalLong acquire(String me, Duration lease) throws SQLException;

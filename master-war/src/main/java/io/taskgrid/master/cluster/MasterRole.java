@@ -1,6 +1,6 @@
 package io.taskgrid.master.cluster;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.WriteFence;
 
 import java.sql.SQLException;
@@ -131,7 +131,7 @@ public final class MasterRole {
 
     /**
      * The first turn, on the starting thread: takes the lease if it can (then this returns with the master active),
-     * otherwise stands by. A database of a family that serves one master only ({@link DatabaseFamily#H2}) is taken
+     * otherwise stands by. A database of a family that serves one master only ({@link DatabaseDriver#H2}) is taken
      * over regardless of what it records: only one process can open it, so a lease still recorded there is the
      * remnant of this master's own previous process.
      *
@@ -141,7 +141,7 @@ public final class MasterRole {
         try {
             lease.seen(id, State.STARTING.name());
             long now = nanoClock.getAsLong();
-            OptionalLong taken = lease.family().allowsSeveralMasters() ? lease.acquire(id, leaseTime)
+            OptionalLong taken = lease.driver().allowsSeveralMasters() ? lease.acquire(id, leaseTime)
                     : OptionalLong.of(lease.takeOver(id, leaseTime));
             if (taken.isPresent()) {
                 activate(taken.getAsLong(), now, false);

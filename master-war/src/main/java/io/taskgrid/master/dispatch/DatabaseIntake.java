@@ -2,7 +2,7 @@ package io.taskgrid.master.dispatch;
 
 import io.taskgrid.master.cluster.ClusterRequests;
 import io.taskgrid.master.config.TaskgridConfig;
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskState;
@@ -116,7 +116,7 @@ public class DatabaseIntake {
             counts().admit(submittedBy == null ? "" : submittedBy, count, settings.queueMax(),
                     settings.queuePerCallerMax());
             store.insertForActive(tasks, scopedKey, requestHash, c -> {
-            }, c -> DatabaseFamily.of(c).announce(c));
+            }, c -> DatabaseDriver.of(c).announce(c));
             stored = true;
         } catch (SQLException e) {
             if (scopedKey != null && Dispatcher.isKeyConflict(e)) {

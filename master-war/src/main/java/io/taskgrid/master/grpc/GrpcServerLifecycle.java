@@ -153,7 +153,7 @@ public class GrpcServerLifecycle {
             Duration leaseTime = Duration.ofSeconds(config.masterLeaseSeconds());
             DispatchLease housekeeping = new DispatchLease(store.dataSource(), leaseTime.dividedBy(2));
             try {
-                severalMasters = housekeeping.family().allowsSeveralMasters();
+                severalMasters = housekeeping.driver().allowsSeveralMasters();
             } catch (java.sql.SQLException e) {
                 throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
             }

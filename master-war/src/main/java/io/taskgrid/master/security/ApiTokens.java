@@ -1,6 +1,6 @@
 package io.taskgrid.master.security;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;
@@ -238,7 +238,7 @@ public class ApiTokens {
             try (Connection c = dataSource.getConnection()) {
                 c.setAutoCommit(false);
                 try {
-                    DatabaseFamily.of(c).lockTokens(c);
+                    DatabaseDriver.of(c).lockTokens(c);
                     checkAndInsert(c, token, secret, at);
                     c.commit();
                 } catch (SQLException | RuntimeException e) {

@@ -74,7 +74,7 @@ public class TaskStore {
     public void open(ThreadFactory threads) {
         SchemaMigrations.migrate(dataSource);
         try (Connection c = dataSource.getConnection()) {
-            severalMasters = DatabaseFamily.of(c).allowsSeveralMasters();
+            severalMasters = DatabaseDriver.of(c).allowsSeveralMasters();
         } catch (SQLException e) {
             throw new IllegalStateException("cannot tell the database's kind: " + e.getMessage(), e);
         }
@@ -579,7 +579,7 @@ public class TaskStore {
             boolean passedOver = false;
             try (PreparedStatement s = c.prepareStatement("SELECT ID, REQUIRES FROM TG_TASK WHERE OWNER IS NULL "
                     + "AND ADOPTED = FALSE AND STATE = 'QUEUED' ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
-                    + "FOR UPDATE SKIP LOCKED")) {
+                    + DatabaseDriver.of(c).claimLock())) {
                 s.setInt(1, Math.min(CLAIM_AT_ONCE, wanted * 4));
                 try (ResultSet r = s.executeQuery()) {
                     while (r.next() && ids.size() < wanted) {
@@ -631,8 +631,8 @@ public class TaskStore {
                 + (accepted.isEmpty() ? "" : (anyLabelFree ? " OR " : "") + "REQUIRES IN " + placeholders(accepted.size()));
         List<String> ids = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE OWNER IS NULL AND ADOPTED = FALSE "
-                + "AND STATE = 'QUEUED' AND (" + which + ") ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY FOR "
-                + "UPDATE SKIP LOCKED")) {
+                + "AND STATE = 'QUEUED' AND (" + which + ") ORDER BY PRIORITY DESC, ID FETCH FIRST ? ROWS ONLY "
+                + DatabaseDriver.of(c).claimLock())) {
             int i = 1;
             for (String requires : accepted) {
                 s.setString(i++, requires);
@@ -694,7 +694,7 @@ public class TaskStore {
         // is as long as that claim's transaction; the rows are locked in one order, so two masters never deadlock.
         List<String> sorted = new ArrayList<>(new java.util.TreeSet<>(taskIds));
         return fenced(fence, c -> {
-            DatabaseFamily.of(c).waitForLocksAtMost(c, 2000);
+            DatabaseDriver.of(c).waitForLocksAtMost(c, 2000);
             List<String> ids = new ArrayList<>();
             for (String id : sorted) {
                 try (PreparedStatement s = c.prepareStatement("SELECT ID FROM TG_TASK WHERE ID = ? AND OWNER IS NULL "
@@ -733,7 +733,7 @@ public class TaskStore {
                     given += s.executeUpdate();
                 }
             }
-            DatabaseFamily.of(c).announce(c);
+            DatabaseDriver.of(c).announce(c);
             return given;
         });
     }
@@ -824,7 +824,7 @@ public class TaskStore {
                 }
             }
         }
-        DatabaseFamily.of(c).waitForLocksAtMost(c, 2000);
+        DatabaseDriver.of(c).waitForLocksAtMost(c, 2000);
         long epoch;
         try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, EPOCH, CASE WHEN EXPIRES_AT < "
                 + "CURRENT_TIMESTAMP THEN 1 ELSE 0 END FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {
@@ -879,7 +879,7 @@ public class TaskStore {
         return fenced(fence, c -> {
             boolean ended;
             try (PreparedStatement s = c.prepareStatement("SELECT HOLDER, CASE WHEN EXPIRES_AT < "
-                    + DatabaseFamily.of(c).nowPlusMillis() + " THEN 1 ELSE 0 END "
+                    + DatabaseDriver.of(c).nowPlusMillis() + " THEN 1 ELSE 0 END "
                     + "FROM TG_LEASE WHERE NAME = ? FOR UPDATE")) {
                 s.setLong(1, -reclaimFor.toMillis());
                 s.setString(2, OWN_LEASE_ROW_PREFIX + master);
@@ -915,7 +915,7 @@ public class TaskStore {
             }
             List<Task> taken = take(c, inFlight, me, specChars, false);
             if (queued > 0) {
-                DatabaseFamily.of(c).announce(c);
+                DatabaseDriver.of(c).announce(c);
             }
             return new Released(queued, taken);
         });

@@ -1,6 +1,6 @@
 package io.taskgrid.master.cluster;
 
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.SchemaMigrations;
 import io.taskgrid.master.task.TestDatabase;
 import io.taskgrid.master.task.WriteFence;
@@ -311,8 +311,8 @@ class MasterRoleTest {
     private Cuttable own(String id) {
         return new Cuttable(DispatchLease.forMaster(dataSource, Duration.ofSeconds(2), id)) {
             @Override
-            public DatabaseFamily family() {
-                return DatabaseFamily.POSTGRESQL;
+            public DatabaseDriver driver() {
+                return DatabaseDriver.POSTGRESQL;
             }
         };
     }
@@ -325,8 +325,8 @@ class MasterRoleTest {
     private LeaseStore shared() {
         return new Cuttable(new DispatchLease(dataSource, Duration.ofSeconds(2))) {
             @Override
-            public DatabaseFamily family() {
-                return DatabaseFamily.POSTGRESQL;
+            public DatabaseDriver driver() {
+                return DatabaseDriver.POSTGRESQL;
             }
         };
     }
@@ -388,8 +388,8 @@ class MasterRoleTest {
         }
 
         @Override
-        public DatabaseFamily family() throws SQLException {
-            return real.family();
+        public DatabaseDriver driver() throws SQLException {
+            return real.driver();
         }
 
         @Override

@@ -3,7 +3,7 @@ package io.taskgrid.it.store;
 import io.taskgrid.master.cluster.ClusterRequests;
 import io.taskgrid.master.cluster.InboxWakeups;
 import io.taskgrid.master.dispatch.Dispatcher;
-import io.taskgrid.master.task.DatabaseFamily;
+import io.taskgrid.master.task.DatabaseDriver;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
@@ -47,7 +47,7 @@ class ClusterInboxContractTest extends DatabaseContract {
 
     static void storeForActive(TaskStore store, List<Task> tasks, String key) throws SQLException {
         store.insertForActive(tasks, key, key == null ? null : "hash", c -> {
-        }, c -> DatabaseFamily.of(c).announce(c));
+        }, c -> DatabaseDriver.of(c).announce(c));
     }
 
     @ParameterizedTest
@@ -104,7 +104,7 @@ class ClusterInboxContractTest extends DatabaseContract {
             assertThat(TaskStore.queueCounts(c, "alice")).isEqualTo(new TaskStore.QueueCounts(2, 2));
             assertThat(TaskStore.queueCounts(c, "bob")).isEqualTo(new TaskStore.QueueCounts(2, 0));
             throw new IllegalStateException("over the cap");
-        }, c -> DatabaseFamily.of(c).announce(c))).hasMessage("over the cap");
+        }, c -> DatabaseDriver.of(c).announce(c))).hasMessage("over the cap");
         assertThat(store.claimWaiting(TaskStore.CLAIM_AT_ONCE, 8192, WriteFence.NONE)).hasSize(2);
     }
 
@@ -332,19 +332,19 @@ class ClusterInboxContractTest extends DatabaseContract {
 
     /** One of the database's advisory locks, held until the transaction ends. */
     private interface AdvisoryLock {
-        void take(DatabaseFamily family, java.sql.Connection c) throws SQLException;
+        void take(DatabaseDriver family, java.sql.Connection c) throws SQLException;
     }
 
     @ParameterizedTest
     @MethodSource("families")
     void theTokensLockLetsOneMasterCheckAndStoreATokenAtATime(String family) throws Exception {
-        oneAtATime(family, DatabaseFamily::lockTokens, DatabaseFamily::lockKeyFile);
+        oneAtATime(family, DatabaseDriver::lockTokens, DatabaseDriver::lockKeyFile);
     }
 
     @ParameterizedTest
     @MethodSource("families")
     void theKeyFileLockLetsOneMasterWriteTheSharedKeyFileAtATime(String family) throws Exception {
-        oneAtATime(family, DatabaseFamily::lockKeyFile, DatabaseFamily::lockTokens);
+        oneAtATime(family, DatabaseDriver::lockKeyFile, DatabaseDriver::lockTokens);
     }
 
     /**
@@ -360,12 +360,12 @@ class ClusterInboxContractTest extends DatabaseContract {
         DataSource dataSource = database(family);
         try (java.sql.Connection frozen = dataSource.getConnection()) {
             frozen.setAutoCommit(false);
-            DatabaseFamily.of(frozen).lockKeyFile(frozen);
+            DatabaseDriver.of(frozen).lockKeyFile(frozen);
             long frozenAt = System.nanoTime();
             try (java.sql.Connection waiter = dataSource.getConnection()) {
                 waiter.setAutoCommit(false);
                 long asked = System.nanoTime();
-                assertThatThrownBy(() -> DatabaseFamily.of(waiter).lockKeyFile(waiter)).isInstanceOf(SQLException.class)
+                assertThatThrownBy(() -> DatabaseDriver.of(waiter).lockKeyFile(waiter)).isInstanceOf(SQLException.class)
                         .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("55P03"));
                 long waited = (System.nanoTime() - asked) / 1_000_000;
                 assertThat(waited).as("gave up after the lock's wait").isBetween(4_000L, 9_000L);
@@ -375,7 +375,7 @@ class ClusterInboxContractTest extends DatabaseContract {
             while (got < 0 && System.nanoTime() - frozenAt < TimeUnit.SECONDS.toNanos(30)) {
                 try (java.sql.Connection next = dataSource.getConnection()) {
                     next.setAutoCommit(false);
-                    DatabaseFamily.of(next).lockKeyFile(next);
+                    DatabaseDriver.of(next).lockKeyFile(next);
                     got = (System.nanoTime() - frozenAt) / 1_000_000;
                     next.commit();
                 } catch (SQLException stillHeld) {
@@ -399,7 +399,7 @@ class ClusterInboxContractTest extends DatabaseContract {
         Thread holder = new Thread(() -> {
             try (java.sql.Connection c = dataSource.getConnection()) {
                 c.setAutoCommit(false);
-                lock.take(DatabaseFamily.of(c), c);
+                lock.take(DatabaseDriver.of(c), c);
                 held.countDown();
                 release.await();
                 c.commit();
@@ -412,14 +412,14 @@ class ClusterInboxContractTest extends DatabaseContract {
         try (java.sql.Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             long asked = System.nanoTime();
-            other.take(DatabaseFamily.of(c), c);
+            other.take(DatabaseDriver.of(c), c);
             assertThat(System.nanoTime() - asked).as("the other lock is not held up").isLessThan(TimeUnit.SECONDS.toNanos(2));
             c.commit();
         }
         java.util.concurrent.CompletableFuture<Long> second = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try (java.sql.Connection c = dataSource.getConnection()) {
                 c.setAutoCommit(false);
-                lock.take(DatabaseFamily.of(c), c);
+                lock.take(DatabaseDriver.of(c), c);
                 c.commit();
                 return System.nanoTime();
             } catch (SQLException e) {
