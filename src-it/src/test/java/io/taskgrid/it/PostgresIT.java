@@ -68,6 +68,11 @@ class PostgresIT {
             assertThat(task.getString("stdout")).isEqualTo("pg " + i + "\n");
             assertThat(task.getString("stderr")).as("NUL, which PostgreSQL text cannot hold").isEqualTo("n\uFFFDul");
         }
+        // Connections the master closed went back to its pool: its threads that never end (the writer, the dispatcher,
+        // gRPC's) do not each keep one for life, so its pool is not near full while nothing happens.
+        long open = masterConnections();
+        System.out.printf("[postgres] connections the master has open after 20 tasks, at rest: %d%n", open);
+        assertThat(open).as("of a pool of 20").isLessThanOrEqualTo(10);
         String running = api.submitCmd("sleep 3; echo across the restart");
         api.awaitState(running, Set.of("RUNNING"), Duration.ofSeconds(30));
         String queued = api.submitCmd("echo queued on pg");
@@ -80,5 +85,18 @@ class PostgresIT {
         assertThat(across.getJsonArray("attempts")).as("reclaimed, not run twice").hasSize(1);
         assertThat(api.awaitFinal(queued, Duration.ofSeconds(60)).getString("stdout")).isEqualTo("queued on pg\n");
         assertThat(api.get("/tasks?limit=1000").json().getJsonArray("tasks")).hasSize(22);
+    }
+
+    /** The master's connections to the database, as PostgreSQL counts them (the pool's free ones included). */
+    private static long masterConnections() {
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(postgres.jdbcUrl(), PostgresServer.USER, null);
+             java.sql.Statement s = c.createStatement();
+             java.sql.ResultSet r = s.executeQuery("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
+                     + "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")) {
+            r.next();
+            return r.getLong(1);
+        } catch (java.sql.SQLException e) {
+            throw new IllegalStateException(e);
+        }
     }
 }

@@ -41,7 +41,7 @@ public class TaskStore {
     @PersistenceContext(unitName = "taskgrid")
     EntityManager em;
 
-    @Resource(lookup = "jdbc/taskgrid")
+    @Resource(lookup = "jdbc/taskgrid", shareable = false)
     DataSource dataSource;
 
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
