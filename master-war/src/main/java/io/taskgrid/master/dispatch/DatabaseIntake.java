@@ -1,5 +1,6 @@
 package io.taskgrid.master.dispatch;
 
+import io.taskgrid.master.cluster.ChangeAnnouncer;
 import io.taskgrid.master.cluster.ClusterRequests;
 import io.taskgrid.master.config.TaskgridConfig;
 import io.taskgrid.master.task.DatabaseDriver;
@@ -115,9 +116,14 @@ public class DatabaseIntake {
             awaitDatabase();
             counts().admit(submittedBy == null ? "" : submittedBy, count, settings.queueMax(),
                     settings.queuePerCallerMax());
+            ChangeAnnouncer announcer = announcer();
             store.insertForActive(tasks, scopedKey, requestHash, c -> {
-            }, c -> DatabaseDriver.of(c).announce(c));
+            }, announcer != null ? c -> {
+            } : c -> DatabaseDriver.of(c).announce(c));
             stored = true;
+            if (announcer != null) {
+                announcer.announce();
+            }
         } catch (SQLException e) {
             if (scopedKey != null && Dispatcher.isKeyConflict(e)) {
                 return null;
@@ -134,6 +140,36 @@ public class DatabaseIntake {
     }
 
     private volatile IntakeCounts counts;
+
+    @jakarta.annotation.Resource(lookup = "java:comp/DefaultManagedThreadFactory")
+    jakarta.enterprise.concurrent.ManagedThreadFactory threadFactory;
+
+    private volatile ChangeAnnouncer announcer;
+
+    /**
+     * Who tells the other masters of new tasks, after their commit ({@link ChangeAnnouncer} says why); null where the
+     * server gives no managed threads, and then each submission's transaction announces itself.
+     */
+    private ChangeAnnouncer announcer() {
+        ChangeAnnouncer known = announcer;
+        if (known == null && threadFactory != null) {
+            synchronized (this) {
+                if (announcer == null) {
+                    announcer = new ChangeAnnouncer(store.dataSource(), threadFactory).start();
+                }
+                known = announcer;
+            }
+        }
+        return known;
+    }
+
+    @jakarta.annotation.PreDestroy
+    synchronized void stopAnnouncing() {
+        if (announcer != null) {
+            announcer.close();
+            announcer = null;
+        }
+    }
 
     private IntakeCounts counts() {
         IntakeCounts known = counts;
