@@ -681,6 +681,14 @@ public final class LocalCluster implements AutoCloseable {
                 + "/tasks -H 'Content-Type: application/json' -d '{\"cmd\":\"echo hello world\"}'");
         System.out.println("[cluster]   curl -s" + auth + " " + config.apiBase() + "/tasks/<id>");
         System.out.println("[cluster]   curl -s" + auth + " " + config.apiBase() + "/workers");
+        String cli = options.containsKey("--cli") ? Path.of(options.get("--cli")).normalize().toString() : null;
+        if (cli != null) {
+            System.out.println("[cluster] Or with the command line, " + cli + " (link it into your PATH as taskgrid):");
+            System.out.println("[cluster]   " + cli + " run -- 'echo hi; exit 3'");
+            System.out.println("[cluster]   " + cli + " ls");
+            System.out.println("[cluster]   " + CliConfig.handOff(CliConfig.file(), config.apiBase(),
+                    cluster.apiToken()));
+        }
         System.out.println("[cluster] Dashboard: open " + config.apiBase() + "/ui/ in a browser and sign in with "
                 + (cluster.apiToken() == null ? "the operator token" : "the token above"));
         for (String warning : cluster.settingsWarnings()) {

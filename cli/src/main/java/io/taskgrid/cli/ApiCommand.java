@@ -1,0 +1,74 @@
+package io.taskgrid.cli;
+
+import jakarta.json.JsonObject;
+import picocli.CommandLine;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+
+/** What every subcommand that talks to the master has: where to, how to print, and the stream to print to. */
+abstract class ApiCommand implements Callable<Integer> {
+
+    @Mixin
+    Endpoint endpoint;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FORMAT", description = "table (default) or json")
+    Output.Format format = Output.Format.table;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    PrintWriter out() {
+        return spec.commandLine().getOut();
+    }
+
+    PrintWriter err() {
+        return spec.commandLine().getErr();
+    }
+
+    boolean json() {
+        return format == Output.Format.json;
+    }
+
+    /** With {@code -o json}, prints {@code answer} as the API gave it and says so; otherwise prints nothing. */
+    boolean printedAsJson(jakarta.json.JsonStructure answer) {
+        if (!json()) {
+            return false;
+        }
+        out().println(answer);
+        out().flush();
+        return true;
+    }
+
+    /** Waits until the task is final, asking less often the longer it takes; the task as it ended. */
+    static JsonObject awaitFinal(ApiClient api, String id) {
+        long pause = 200;
+        while (true) {
+            JsonObject task = api.task(id);
+            if (ExitCodes.FINAL_STATES.contains(task.getString("state", ""))) {
+                return task;
+            }
+            try {
+                Thread.sleep(pause);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ApiException(0, "interrupted");
+            }
+            pause = Math.min(pause * 2, 2000);
+        }
+    }
+
+    /** The exit status for an ended task, saying on stderr why when it did not end with an exit code of its own. */
+    int ended(JsonObject task) {
+        String state = task.getString("state", "");
+        Integer exit = Output.exitCode(task);
+        String why = ExitCodes.reason(task.getString("id", "?"), state, exit, Output.text(task, "reason"));
+        if (why != null) {
+            err().println(Output.printable(why));
+            err().flush();
+        }
+        return ExitCodes.ofTask(state, exit);
+    }
+}
