@@ -149,6 +149,20 @@ class MetricsIT {
 
     /** The closing figure: how long a scrape takes on the running cluster (median and worst of 50, after 10). */
     @Test
+    void theJvmAndTheProcessAreThereUnderTheNamesDashboardsUse() {
+        MetricsText metrics = scrape();
+        assertThat(metrics.get("jvm_memory_used_bytes{area=\"heap\"}")).isPositive();
+        assertThat(metrics.get("jvm_threads_current")).as("Liberty, gRPC and the master's own").isGreaterThan(10);
+        assertThat(metrics.get("process_open_fds")).isPositive();
+        assertThat(metrics.get("process_cpu_seconds_total")).isPositive();
+        double started = metrics.get("process_start_time_seconds");
+        assertThat(started).as("the master started today").isBetween(System.currentTimeMillis() / 1000.0 - 86_400,
+                System.currentTimeMillis() / 1000.0);
+        assertThat(metrics.samples().keySet()).anyMatch(series -> series.startsWith("jvm_gc_collection_seconds_count"));
+        assertThat(metrics.count("taskgrid_workers_connected")).as("the master's own names kept").isPositive();
+    }
+
+    @Test
     void aScrapeIsCheap() throws Exception {
         for (int i = 0; i < 10; i++) {
             scrape();

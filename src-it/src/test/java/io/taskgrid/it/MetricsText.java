@@ -15,7 +15,7 @@ final class MetricsText {
 
     private static final Pattern SAMPLE = Pattern.compile(
             "([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{(?:[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\\\\\n]|\\\\[\\\\\"n])*\",?)*})? "
-                    + "(-?[0-9.eE+]+|\\+Inf|-Inf|NaN)");
+                    + "(-?[0-9.eE+-]+|\\+Inf|-Inf|NaN)");
     private static final Pattern TYPE = Pattern.compile("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) "
             + "(counter|gauge|histogram|summary|untyped)");
 

@@ -1,5 +1,14 @@
 package io.taskgrid.master.api;
 
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.instrumentation.jvm.JvmBufferPoolMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmClassLoadingMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmGarbageCollectorMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmMemoryMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmRuntimeInfoMetric;
+import io.prometheus.metrics.instrumentation.jvm.JvmThreadsMetrics;
+import io.prometheus.metrics.instrumentation.jvm.ProcessMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.taskgrid.master.dispatch.ConnectedWorker;
 import io.taskgrid.master.dispatch.Dispatcher;
 import io.taskgrid.master.dispatch.WorkerRegistry;
@@ -24,6 +33,10 @@ import org.eclipse.microprofile.openapi.annotations.media.Schema;
 import org.eclipse.microprofile.openapi.annotations.responses.APIResponse;
 import org.eclipse.microprofile.openapi.annotations.tags.Tag;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -51,6 +64,27 @@ public class MetricsResource {
 
     @Inject
     Retention retention;
+
+    /**
+     * The JVM's and the process's own figures, which operators look for first (heap and its pools, GC time, threads,
+     * classes, buffer pools, CPU seconds, open and most file descriptors, resident memory, start time), from the
+     * Prometheus Java client under its standard names ({@code jvm_*}, {@code process_*}), so that the usual dashboards
+     * work unchanged. Each is read from the JVM at the scrape; none registers a listener with the JVM, which would
+     * outlive the application on a server that redeploys it.
+     */
+    private final PrometheusRegistry jvm = jvmRegistry();
+
+    static PrometheusRegistry jvmRegistry() {
+        PrometheusRegistry registry = new PrometheusRegistry();
+        JvmMemoryMetrics.builder().register(registry);
+        JvmGarbageCollectorMetrics.builder().register(registry);
+        JvmThreadsMetrics.builder().register(registry);
+        JvmClassLoadingMetrics.builder().register(registry);
+        JvmBufferPoolMetrics.builder().register(registry);
+        JvmRuntimeInfoMetric.builder().register(registry);
+        ProcessMetrics.builder().register(registry);
+        return registry;
+    }
 
     @GET
     @Produces(MediaType.TEXT_PLAIN)
@@ -106,6 +140,16 @@ public class MetricsResource {
                             "How long the database has refused commits (0 while it takes them).",
                             since == 0 ? 0 : TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - since));
         }
-        return text.toString();
+        return text + jvmText();
+    }
+
+    private String jvmText() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(16 * 1024);
+        try {
+            PrometheusTextFormatWriter.create().write(out, jvm.scrape());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toString(StandardCharsets.UTF_8);
     }
 }
