@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian and that a new machine lacks: PostgreSQL (PostgresIT and the benchmark
 # start a server of their own from its binaries; the package's own cluster is not used and is stopped), and Chromium
-# with its chromedriver (DashboardIT drives the web dashboard in it, headless; nothing is downloaded at test time).
+# with its chromedriver (DashboardIT drives the web dashboard in it, headless; nothing is downloaded at test time),
+# and systemd's systemd-analyze.
 # Needs root (CI and these machines are).
 set -euo pipefail
 
@@ -18,6 +19,11 @@ fi
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+# systemd-analyze checks the service units (SystemdUnitTest).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
 fi
 echo "install-packages: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
 echo "install-packages: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) is installed"
