@@ -253,7 +253,8 @@ class ChaosIT {
             TaskgridClient api = cluster.api();
             List<String> blockers = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
-                blockers.add(api.submitCmd("sleep 15"));
+                // Busy for the whole flood, however fast this machine submits or runs: the queue must reach its cap.
+                blockers.add(api.submitCmd("sleep 600"));
             }
             blockers.forEach(id -> api.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30)));
 
@@ -292,6 +293,9 @@ class ChaosIT {
             Duration intake = Duration.between(start, Instant.now());
             System.out.printf("CHAOS flood: %d submissions in %d ms, %d accepted, %d refused with 503, slowest %d ms%n",
                     total, intake.toMillis(), accepted.size(), refused.get(), slowestMillis.get());
+            for (String blocker : blockers) {
+                assertThat(api.delete("/tasks/" + blocker).status()).as("the busy agents freed").isEqualTo(202);
+            }
 
             Tally tally = Tally.of(cluster, api, accepted, FINAL_WAIT);
             tally.print(total + " submissions, queue cap " + cap, Duration.between(start, Tally.lastFinish(api, accepted.values())));
