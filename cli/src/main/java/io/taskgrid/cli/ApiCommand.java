@@ -42,6 +42,13 @@ abstract class ApiCommand implements Callable<Integer> {
         return true;
     }
 
+    /** An ended task as one line, "ID STATE EXIT", or its JSON with {@code -o json}. */
+    void printEnded(JsonObject task) {
+        out().println(json() ? task.toString() : task.getString("id", "?") + " " + task.getString("state") + " "
+                + Output.text(task, "exitCode"));
+        out().flush();
+    }
+
     /** Waits until the task is final, asking less often the longer it takes; the task as it ended. */
     static JsonObject awaitFinal(ApiClient api, String id) {
         long pause = 200;

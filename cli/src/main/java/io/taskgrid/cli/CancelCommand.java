@@ -24,7 +24,7 @@ final class CancelCommand extends ApiCommand {
                 out().println(json() ? task.toString() : id + " " + (state.equals("CANCELLED") ? "cancelled"
                         : "stopping on its agent"));
             } catch (ApiException e) {
-                err().println("taskgrid: " + id + ": " + e.getMessage());
+                err().println("taskgrid: " + Output.printable(id + ": " + e.getMessage()));
                 status = status == 0 ? e.exitCode() : status;
             }
         }

@@ -104,7 +104,7 @@ final class Endpoint {
             throw new ApiException(-1, "cannot read " + file + ": " + e.getMessage());
         }
         if (properties.getProperty("token") != null) {
-            readSecretFile(file);
+            checkPrivate(file);
         }
         return properties;
     }
@@ -115,6 +115,11 @@ final class Endpoint {
      * they choose).
      */
     static String readSecretFile(Path file) {
+        checkPrivate(file);
+        return readFile(file);
+    }
+
+    private static void checkPrivate(Path file) {
         try {
             Path real = file.toRealPath();
             String owner = Files.getOwner(real).getName();
@@ -134,7 +139,6 @@ final class Endpoint {
         } catch (IOException e) {
             throw new ApiException(-1, "cannot read " + file + ": " + e);
         }
-        return readFile(file);
     }
 
     private static String readFile(Path file) {

@@ -55,9 +55,7 @@ final class SubmitCommand extends ApiCommand {
             return 0;
         }
         JsonObject ended = awaitFinal(api, id);
-        out().println(json() ? ended.toString() : id + " " + ended.getString("state") + " "
-                + Output.text(ended, "exitCode"));
-        out().flush();
+        printEnded(ended);
         return ended(ended);
     }
 

@@ -20,9 +20,7 @@ final class WaitCommand extends ApiCommand {
         int status = 0;
         for (String id : ids) {
             JsonObject task = awaitFinal(api, id);
-            out().println(json() ? task.toString() : id + " " + task.getString("state") + " "
-                    + Output.text(task, "exitCode"));
-            out().flush();
+            printEnded(task);
             int code = ended(task);
             if (status == 0) {
                 status = code;
