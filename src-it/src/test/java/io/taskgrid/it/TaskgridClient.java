@@ -14,8 +14,11 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicReference;
 
 /** A small client of the REST API for the tests, speaking plain HTTP and JSON like curl would. */
@@ -132,6 +135,30 @@ public final class TaskgridClient {
         } catch (ConditionTimeoutException e) {
             throw new AssertionError("task " + id + " did not reach " + states + " within " + timeout.toSeconds()
                     + " s; it is " + last.get(), e);
+        }
+    }
+
+    /**
+     * Waits until every one of {@code ids} is RUNNING at the same moment, as a fault injected next must find them.
+     * Waiting for each in turn is not enough: on a busy machine one can start late and another be done by the time it
+     * is looked at. A task that ends first fails at once, since the fault would then find it finished.
+     */
+    public void awaitAllRunning(Collection<String> ids, Duration timeout) {
+        Map<String, String> states = new TreeMap<>();
+        try {
+            Polling.poll(timeout, Duration.ofMillis(50)).until(() -> {
+                for (String id : ids) {
+                    String state = task(id).getString("state");
+                    states.put(id, state);
+                    if (FINAL_STATES.contains(state)) {
+                        throw new AssertionError("task " + id + " ended before all of " + ids + " ran: " + states);
+                    }
+                }
+                return states.values().stream().allMatch("RUNNING"::equals);
+            });
+        } catch (ConditionTimeoutException e) {
+            throw new AssertionError("not all of " + ids + " were RUNNING within " + timeout.toSeconds() + " s; last "
+                    + states, e);
         }
     }
 

@@ -17,7 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -82,9 +81,9 @@ class SeveralMastersChaosIT {
         TaskgridClient onA = cluster.api("a");
         Map<String, String> longOnes = new LinkedHashMap<>();
         for (int i = 0; i < 3; i++) {
-            longOnes.put("long-" + i, onA.submitCmd(ChaosCluster.markedCommand("long-" + i, 6)));
+            longOnes.put("long-" + i, onA.submitCmd(ChaosCluster.markedCommand("long-" + i, 12)));
         }
-        longOnes.values().forEach(id -> onA.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30)));
+        onA.awaitAllRunning(longOnes.values(), Duration.ofSeconds(30));
         Map<String, String> accepted = new ConcurrentHashMap<>();
         AtomicInteger submitted = new AtomicInteger();
         AtomicInteger failedOver = new AtomicInteger();
@@ -161,7 +160,7 @@ class SeveralMastersChaosIT {
         for (int i = 0; i < 3; i++) {
             running.put("cut-" + i, onB.submitCmd(ChaosCluster.markedCommand("cut-" + i, 8)));
         }
-        running.values().forEach(id -> onB.awaitState(id, Set.of("RUNNING"), Duration.ofSeconds(30)));
+        onB.awaitAllRunning(running.values(), Duration.ofSeconds(30));
 
         cluster.cutFromDatabase("b");
         Instant cut = Instant.now();
