@@ -18,7 +18,7 @@ import java.util.stream.Stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The master's packages depend on each other in one direction only (docs and README, Architecture): a cycle makes two
+ * The master's packages depend on each other in one direction only (docs/architecture.md): a cycle makes two
  * concepts one, and a newcomer can no longer read one without the other. Read from the sources' imports and fully
  * qualified names, so it needs no library.
  */

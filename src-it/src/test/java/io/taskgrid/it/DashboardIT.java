@@ -485,12 +485,14 @@ class DashboardIT {
             + " fcp: paint ? paint.startTime : -1, domContentLoaded: nav.domContentLoadedEventEnd};";
 
     /**
-     * Makes the README's pictures, asserting nothing a test above does not; it takes 40 s of a busy cluster, so it
-     * runs only when asked: {@code ./mvnw -Pcluster verify -pl src-it -Dit.test=DashboardIT -Ddashboard.screenshots=true}.
+     * Makes the pictures of the README and docs/dashboard.md, asserting nothing a test above does not; it takes 40 s
+     * of a busy cluster, so it runs only when asked:
+     * {@code ./mvnw -Pcluster verify -pl src-it -Dit.test=DashboardIT -Ddashboard.screenshots=true}.
      */
     @Test
     void screenshotsOfABusyClusterForTheReadme() throws Exception {
-        assumeTrue(Boolean.getBoolean("dashboard.screenshots"), "README screenshots only with -Ddashboard.screenshots=true");
+        assumeTrue(Boolean.getBoolean("dashboard.screenshots"),
+                "the documentation's screenshots only with -Ddashboard.screenshots=true");
         List<String> sleepers = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
             sleepers.add(submitThroughTheApi("echo building part " + i + "; sleep 60"));

@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -25,9 +24,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Deploys master.war by running the README's own deployment steps (a new Liberty server, the files of server-config,
- * the WAR in apps/, the Derby jars in jdbc/), sets ports and listen address in server.env, and has a real agent run a
- * task on it. It uses its own server and ports, beside the shared cluster.
+ * Deploys master.war by running the deployment steps of docs/operations.md, "Deploying master.war on your own Liberty"
+ * (a new Liberty server, the files of server-config, the WAR in apps/, the H2 jar in jdbc/), sets ports and listen
+ * address in server.env, and has a real agent run a task on it. It uses its own server and ports, beside the shared
+ * cluster.
  */
 class OperatorDeploymentIT {
 
@@ -41,16 +41,19 @@ class OperatorDeploymentIT {
     private static String apiToken;
     private static String joinToken;
 
+    /** The page whose deployment block this test runs (and {@code SeveralMastersIT} and {@code PayaraDeploymentIT}). */
+    static final String OPERATIONS_PAGE = "docs/operations.md";
+
     @BeforeAll
-    static void deployAsTheReadmeSays() throws Exception {
+    static void deployAsTheDocumentationSays() throws Exception {
         wlp = Path.of(SharedCluster.property("taskgrid.wlp.dir"));
         serverDir = wlp.resolve("usr/servers/" + SERVER);
         ExtraServer.deleteTree(serverDir);
         Path projectRoot = Path.of(SharedCluster.property("taskgrid.project.dir"));
 
-        // The README's block, with this test's installation and server name, and without its last step: the
+        // The page's block, with this test's installation and server name, and without its last step: the
         // settings have to go into server.env before the server starts.
-        List<String> block = readmeDeployBlock(projectRoot.resolve("README.md"));
+        List<String> block = deployBlock();
         assertThat(block).contains("WLP=/opt/wlp", "SERVER=taskgrid", "$WLP/bin/server start $SERVER");
         String script = block.stream()
                 .map(line -> line.equals("WLP=/opt/wlp") ? "WLP='" + wlp + "'" : line)
@@ -83,33 +86,12 @@ class OperatorDeploymentIT {
                 .start();
     }
 
-    /** The first sh block after {@code heading} in the README, as written. */
-    static String readmeBlock(Path readme, String heading) throws IOException {
-        String text = Files.readString(readme);
-        int section = text.indexOf(heading);
-        assertThat(section).as("README section " + heading).isNotNegative();
-        int open = text.indexOf("```sh\n", section) + "```sh\n".length();
-        int close = text.indexOf("```", open);
-        return text.substring(open, close);
-    }
-
-    /** The lines of the first sh block after the README's "Deploying master.war" heading, continuations joined. */
-    static List<String> readmeDeployBlock(Path readme) throws IOException {
-        return readmeLines(readme, "## Deploying master.war on your own Liberty");
-    }
-
-    /** The lines of the first sh block after {@code heading}, continuations joined, comments and blank lines left out. */
-    static List<String> readmeLines(Path readme, String heading) throws IOException {
-        String block = readmeBlock(readme, heading).replace("\\\n", " ");
-        List<String> lines = new ArrayList<>();
-        for (String line : block.split("\n")) {
-            int comment = line.indexOf("  #");
-            String code = (comment >= 0 ? line.substring(0, comment) : line).strip();
-            if (!code.isEmpty()) {
-                lines.add(code);
-            }
-        }
-        return lines;
+    /**
+     * The lines of the sh block under "Deploying master.war on your own Liberty" in docs/operations.md, continuations
+     * joined, comments and blank lines left out.
+     */
+    static List<String> deployBlock() throws IOException {
+        return DocBlocks.lines(DocBlocks.page(OPERATIONS_PAGE), "## Deploying master.war on your own Liberty");
     }
 
     @AfterAll

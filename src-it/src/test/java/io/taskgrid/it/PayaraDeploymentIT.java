@@ -16,9 +16,9 @@ import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The same master.war on a second Jakarta EE 10 server, Payara Micro 6, set up with nothing but the README's steps
- * ("Deploying on Payara Micro", run here as written, with this test's folder, ports and file paths), and a real agent
- * running a task through it.
+ * The same master.war on a second Jakarta EE 10 server, Payara Micro 6, set up with nothing but the steps of
+ * docs/operations.md ("Deploying on Payara Micro", run here as written, with this test's folder, ports and file
+ * paths), and a real agent running a task through it.
  */
 class PayaraDeploymentIT {
 
@@ -32,9 +32,8 @@ class PayaraDeploymentIT {
     private static Process agent;
 
     @BeforeAll
-    static void deployAsTheReadmeSays() throws Exception {
-        String block = OperatorDeploymentIT.readmeBlock(Path.of(SharedCluster.property("taskgrid.project.dir"), "README.md"),
-                "## Deploying on Payara Micro");
+    static void deployAsTheDocumentationSays() throws Exception {
+        String block = DocBlocks.block(DocBlocks.page(OperatorDeploymentIT.OPERATIONS_PAGE), "## Deploying on Payara Micro");
         String script = block
                 .replace("$HOME/taskgrid-payara", home.resolve("taskgrid").toString())
                 .replace("payara-micro-6.2025.10.jar", SharedCluster.property("taskgrid.payara.jar"))

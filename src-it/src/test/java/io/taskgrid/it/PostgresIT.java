@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The master on PostgreSQL instead of H2: a real server (Debian's package, started here in a data directory of its
- * own), the master set up the README's way (bootstrap.properties taskgrid.db=postgresql, the address in server.env),
- * two real agents. Tasks run, and a restart of the master loses none of them.
+ * own), the master set up the way of docs/operations.md (bootstrap.properties taskgrid.db=postgresql, the address in
+ * server.env), two real agents. Tasks run, and a restart of the master loses none of them.
  */
 class PostgresIT {
 

@@ -23,9 +23,9 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Two masters on one PostgreSQL, set up as the README's "Running several masters" says: the same database, the same
- * tokens and key files, agents given both addresses (each its own master first). Both dispatch, each to its own
- * agents, and either takes every call a client may send. What happens when a master dies or is cut off from the
+ * Two masters on one PostgreSQL, set up as "Running several masters" in docs/operations.md says: the same database,
+ * the same tokens and key files, agents given both addresses (each its own master first). Both dispatch, each to its
+ * own agents, and either takes every call a client may send. What happens when a master dies or is cut off from the
  * database is {@code chaos/SeveralMastersChaosIT}'s, with containers.
  */
 class SeveralMastersIT {
@@ -43,8 +43,8 @@ class SeveralMastersIT {
         postgres = PostgresServer.start(logs.resolve("ha-postgres"), 55435);
         Path shared = logs.resolve("ha-shared");
         ExtraServer.deleteTree(shared);
-        deployAsTheReadmeSays(wlp, "a", shared);
-        deployAsTheReadmeSays(wlp, "b", shared);
+        deployAsTheDocumentationSays(wlp, "a", shared);
+        deployAsTheDocumentationSays(wlp, "b", shared);
         a = LocalCluster.start(config(wlp, logs, "a", 29492, 29451, 2, "127.0.0.1:29451,127.0.0.1:29551"));
         // b's agents are started here: its own list would count a's agents too.
         b = LocalCluster.start(config(wlp, logs, "b", 29592, 29551, 0, "127.0.0.1:29551,127.0.0.1:29451"));
@@ -61,18 +61,18 @@ class SeveralMastersIT {
     }
 
     /**
-     * Runs the README's blocks for one master as written: "Deploying master.war on your own Liberty" (a new server),
-     * then "Running several masters" (PostgreSQL, the master's name, the shared home, listening beyond loopback),
-     * each without its {@code server start} (the test starts the server, with its own ports). Only the values the
-     * README says to choose are this test's own.
+     * Runs the blocks of docs/operations.md for one master as written: "Deploying master.war on your own Liberty" (a
+     * new server), then "Running several masters" (PostgreSQL, the master's name, the shared home, listening beyond
+     * loopback), each without its {@code server start} (the test starts the server, with its own ports). Only the
+     * values the page says to choose are this test's own.
      */
-    private static void deployAsTheReadmeSays(Path wlp, String master, Path shared) throws Exception {
+    private static void deployAsTheDocumentationSays(Path wlp, String master, Path shared) throws Exception {
         String server = "taskgrid-ha-" + master;
         ExtraServer.deleteTree(wlp.resolve("usr/servers/" + server));
         Path projectRoot = Path.of(SharedCluster.property("taskgrid.project.dir"));
-        Path readme = projectRoot.resolve("README.md");
-        List<String> deploy = OperatorDeploymentIT.readmeDeployBlock(readme);
-        List<String> severalMasters = OperatorDeploymentIT.readmeLines(readme, "## Running several masters");
+        List<String> deploy = OperatorDeploymentIT.deployBlock();
+        List<String> severalMasters = DocBlocks.lines(DocBlocks.page(OperatorDeploymentIT.OPERATIONS_PAGE),
+                "## Running several masters");
         Map<String, String> chosen = Map.of("WLP=/opt/wlp", "WLP='" + wlp + "'", "SERVER=taskgrid", "SERVER=" + server,
                 "MASTER=a", "MASTER=" + master, "SHARED=/srv/taskgrid", "SHARED='" + shared + "'",
                 "DB_HOST=db.example.com", "DB_HOST=127.0.0.1", "DB_PORT=5432", "DB_PORT=" + postgres.port());

@@ -144,7 +144,7 @@ class TlsIT {
         return HttpClient.newBuilder().sslContext(context).connectTimeout(Duration.ofSeconds(5)).build();
     }
 
-    /** The openssl steps the README shows, for a test CA. */
+    /** The openssl steps docs/security.md shows (TLS), for a test CA, and one nobody trusts. */
     private static void makeCertificates(Path dir) throws Exception {
         for (String ca : List.of("ca", "rogue-ca")) {
             openssl(dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",

@@ -43,7 +43,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * client without a token grew the heap by some 270 MiB in 40 s; Liberty's own error page (a 404 under
  * {@code /health/}) kept the locales of every {@code Accept-Language} it saw. Both are fixed; this keeps them fixed and
  * looks at the rest of what answers without a token. Not sent: HTTP methods that do not exist, which Open Liberty
- * itself keeps for good (see the README, Security). Header names it keeps too, but no more than 1,024 of them: the
+ * itself keeps for good (see docs/security.md, Threat model). Header names it keeps too, but no more than 1,024 of them: the
  * warm-up fills that table, so what is measured is that it grows no further.
  *
  * <p>The client is raw pipelined HTTP/1.1 ({@link PipelinedHttp}) and raw gRPC calls, so that the master, not the

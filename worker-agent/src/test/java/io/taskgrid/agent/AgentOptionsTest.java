@@ -23,6 +23,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class AgentOptionsTest {
 
+    /** The agent's page of the documentation: its flags, exit codes and how it runs tasks. */
+    private static final Path AGENT_PAGE = Path.of("../docs/agent.md");
+
     @Test
     void noArgumentsGiveWorkingDefaults() throws Exception {
         AgentOptions options = AgentOptions.parse();
@@ -324,12 +327,10 @@ class AgentOptionsTest {
         assertThat(AgentOptions.parse("--plaintext").plaintextAllowed()).isTrue();
     }
 
-    /** The README's flag table is what operators read: it must list exactly the flags the agent declares. */
+    /** The agent's page in docs/ is what operators read: its flag table must list exactly the flags declared. */
     @Test
-    void theReadmeFlagTableListsExactlyTheDeclaredFlags() throws Exception {
-        String readme = Files.readString(Path.of("../README.md"));
-        int start = readme.indexOf("## Worker agent");
-        String section = readme.substring(start, readme.indexOf("\n## ", start + 1));
+    void theDocumentedFlagTableListsExactlyTheDeclaredFlags() throws Exception {
+        String section = Files.readString(AGENT_PAGE);
         Set<String> documented = new TreeSet<>();
         for (String line : section.split("\n")) {
             if (line.startsWith("| `-")) {
@@ -345,17 +346,15 @@ class AgentOptionsTest {
         assertThat(AgentOptions.usage()).contains(declared);
     }
 
-    /** Each exit code a supervisor may see, with its meaning, in --help (one line each) and in the README's table. */
+    /** Each exit code a supervisor may see, with its meaning, in --help (one line each) and in docs/agent.md's table. */
     @Test
-    void theUsageAndTheReadmeListEveryExitCode() throws Exception {
+    void theUsageAndTheAgentPageListEveryExitCode() throws Exception {
         String usage = AgentOptions.usage();
         assertThat(usage.substring(usage.indexOf("Exit codes:")).lines().skip(1))
                 .as("one line per code: picocli would not indent a line it wraps")
                 .containsExactlyElementsOf(Arrays.stream(ExitCode.values())
                         .map(code -> "  " + code.value() + "  " + code.meaning()).toList());
-        String readme = Files.readString(Path.of("../README.md"));
-        int start = readme.indexOf("## Worker agent");
-        String section = readme.substring(start, readme.indexOf("\n## ", start + 1));
+        String section = Files.readString(AGENT_PAGE);
         Set<Integer> documented = new TreeSet<>();
         Matcher row = Pattern.compile("(?m)^\\| `(\\d+)` \\| .+ \\|$").matcher(section);
         while (row.find()) {

@@ -18,23 +18,25 @@ import java.util.regex.Pattern;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The README's configuration table is what operators read; it must name every setting of {@link Setting}, and
- * nothing else; each setting the application reads has its default in the one file of defaults; and what Liberty's
- * server.xml reads is in the catalog too (else the master would call it an unknown setting). A key added to the code
- * without a line in the table, a default missing or left behind, or a server.xml variable the catalog lacks fails here.
+ * The configuration table of docs/configuration.md is what operators read; it must name every setting of
+ * {@link Setting}, and nothing else; each setting the application reads has its default in the one file of defaults;
+ * and what Liberty's server.xml reads is in the catalog too (else the master would call it an unknown setting). A key
+ * added to the code without a line in the table, a default missing or left behind, or a server.xml variable the
+ * catalog lacks fails here.
  */
 class ConfigurationDocumentedTest {
 
     private static final Path PROJECT = Path.of("..").toAbsolutePath().normalize();
+    private static final Path PAGE = PROJECT.resolve("docs/configuration.md");
     private static final Path LIBERTY_CONFIG = PROJECT.resolve("server-config/src/main/liberty/config");
 
     @Test
-    void theReadmeTableListsExactlyTheSettings() throws IOException {
+    void theDocumentedTableListsExactlyTheSettings() throws IOException {
         Set<String> catalog = new TreeSet<>();
         for (Setting setting : Setting.values()) {
             catalog.add(setting.key());
         }
-        assertThat(documentedKeys()).as("keys in the README's table vs the settings of config.Setting")
+        assertThat(documentedKeys()).as("keys in the table of " + PAGE + " vs the settings of config.Setting")
                 .containsExactlyInAnyOrderElementsOf(catalog);
     }
 
@@ -132,14 +134,11 @@ class ConfigurationDocumentedTest {
         return keys;
     }
 
-    /** The rows of the table under "## Configuration of the master", split into cells. */
+    /** The rows of the settings table of docs/configuration.md (the page is about nothing else), split into cells. */
     private static List<String[]> tableRows() throws IOException {
-        String readme = Files.readString(PROJECT.resolve("README.md"));
-        int start = readme.indexOf("## Configuration of the master");
-        int end = readme.indexOf("\n## ", start + 1);
-        assertThat(start).as("the README's configuration section").isNotNegative();
+        assertThat(PAGE).as("the configuration page").isRegularFile();
         List<String[]> rows = new ArrayList<>();
-        for (String line : readme.substring(start, end).split("\n")) {
+        for (String line : Files.readString(PAGE).split("\n")) {
             if (line.startsWith("| `taskgrid.")) {
                 rows.add(line.substring(1).split("\\|"));
             }

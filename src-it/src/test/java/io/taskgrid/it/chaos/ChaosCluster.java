@@ -40,7 +40,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * every agent, which is how a test counts from outside what really ran.
  *
  * <p>{@link #onPostgres} makes the other shape: several masters sharing one PostgreSQL container, set up as the
- * README's "Running several masters" says (one database, one shared home for the tokens and key files, a name each,
+ * docs/operations.md's "Running several masters" says (one database, one shared home for the tokens and key files, a name each,
  * agents given every master's address). The database sits on a network of its own, which each master joins besides
  * the agents' one, so that a test can cut one master off from the database alone, as a real partition does: packets
  * dropped, no connection closed.

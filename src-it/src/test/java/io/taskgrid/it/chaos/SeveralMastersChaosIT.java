@@ -29,10 +29,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Two masters on one PostgreSQL, each in a container, both dispatching, with three agents given both addresses (two
- * connect to a first, one to b): the faults of the README's "what happens when something dies" done for real. Master a
- * (which also runs the housekeeping, having started first) is SIGKILLed half way through 1,000 submissions sent round
- * robin to both; later master b, then holding every agent, is cut off from the database by the network, longer than
- * its lease, with tasks running, and reconnected. Every scenario counts from outside what ran (one marker line per
+ * connect to a first, one to b): the faults of docs/operations.md's "what happens when something dies" done for real.
+ * Master a (which also runs the housekeeping, having started first) is SIGKILLed half way through 1,000 submissions
+ * sent round robin to both; later master b, then holding every agent, is cut off from the database by the network,
+ * longer than its lease, with tasks running, and reconnected. Every scenario counts from outside what ran (one marker line per
  * finished run) and prints one CHAOS line of figures.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)

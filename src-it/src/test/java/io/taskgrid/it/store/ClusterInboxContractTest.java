@@ -290,7 +290,7 @@ class ClusterInboxContractTest extends DatabaseContract {
     @ParameterizedTest
     @MethodSource("families")
     void tasksAnActiveMasterOfTheVersionBeforeHeldAreTakenOverNotLost(String family) throws Exception {
-        // Where masters share the database, migration V10 names an owner for such rows (README: upgrading).
+        // Where masters share the database, migration V10 names an owner for such rows (docs/operations.md: upgrading masters).
         org.junit.jupiter.api.Assumptions.assumeTrue(family.equals("h2"), "one master takes over at start on H2 only");
         DataSource dataSource = database(family);
         TaskStore store = ownedBy(dataSource, "b");
