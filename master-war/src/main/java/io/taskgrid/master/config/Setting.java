@@ -16,7 +16,7 @@ import java.util.Optional;
  *
  * <p>Defaults are not here: they live once, in {@code META-INF/microprofile-config.properties}, which every
  * MicroProfile Config implementation reads at the lowest priority; {@code ConfigurationDocumentedTest} holds the two
- * (and the README's table) together. Settings that only the Liberty server configuration reads (ports of its HTTP
+ * (and the table in docs/configuration.md) together. Settings that only the Liberty server configuration reads (ports of its HTTP
  * endpoint, the database's data source) are listed too, so that they count as known; the application does not parse
  * them.
  */

@@ -17,7 +17,7 @@ import java.util.function.LongSupplier;
  * at most once every {@link #FRESH} in one pass, plus what this master admitted since. Counting in every submission's
  * own transaction, under a lock every master takes, cost tens of milliseconds per submission with a deep queue and let
  * submissions in one at a time (28 a second from 100,000 queued); this costs one pass a second. The price: the caps
- * hold across the masters up to what the other masters admitted within the last {@link #FRESH}, which the README says.
+ * hold across the masters up to what the other masters admitted within the last {@link #FRESH}, which docs/operations.md says.
  */
 final class IntakeCounts {
 

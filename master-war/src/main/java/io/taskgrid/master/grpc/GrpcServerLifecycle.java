@@ -399,7 +399,7 @@ public class GrpcServerLifecycle {
             if (String.valueOf(t.getMessage()).contains("Database may be already in use")) {
                 return "another process has this master's H2 database open (" + SafeText.oneLine(t.getMessage(), 200)
                         + "): the embedded database serves one master only; stop the other master, or run several "
-                        + "masters on PostgreSQL (README: Running several masters)";
+                        + "masters on PostgreSQL (docs/operations.md, Running several masters)";
             }
             innermost = t;
         }

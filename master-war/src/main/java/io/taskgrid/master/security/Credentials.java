@@ -101,7 +101,7 @@ public class Credentials {
         try {
             Files.createDirectories(tokens.path().toAbsolutePath().getParent());
             writeOwnerOnly(tokens.path(), String.join("\n",
-                    "# Taskgrid credentials: SHA-256 hashes only. Re-read on every change; see the README, Security.",
+                    "# Taskgrid credentials: SHA-256 hashes only. Re-read on every change; see docs/security.md.",
                     "api.operator = operator:sha256:" + TokenFile.sha256(operator),
                     "join.initial = sha256:" + TokenFile.sha256(join), ""));
             writeOwnerOnly(tokens.path().resolveSibling(INITIAL_FILE), String.join("\n",

@@ -85,7 +85,7 @@ public final class MasterFiles {
                         + "files in it; give the master a directory of its own (taskgrid.home)");
             }
         } catch (UnsupportedOperationException noPosix) {
-            // Not a POSIX file system (Windows): its ACLs are the operator's to set; the README says so.
+            // Not a POSIX file system (Windows): its ACLs are the operator's to set.
         } catch (IOException e) {
             throw new UncheckedIOException("cannot check " + dir + ": " + e.getMessage(), e);
         }

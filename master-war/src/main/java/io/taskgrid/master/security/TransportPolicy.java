@@ -56,7 +56,7 @@ public class TransportPolicy {
                 + "(taskgrid.grpc.tls.cert, taskgrid.grpc.tls.key): agents' join tokens, and every task's command and "
                 + "secretEnv, would cross the network in clear";
         if (!insecureAllowed) {
-            throw new IllegalStateException("refusing to start: " + what + ". Configure TLS (see the README, Security), "
+            throw new IllegalStateException("refusing to start: " + what + ". Configure TLS (see docs/security.md, TLS), "
                     + "or set taskgrid.tls.insecure.allowed=true on a network you trust");
         }
         LOG.warning("TASKGRID SECURITY WARNING: " + what + " (allowed by taskgrid.tls.insecure.allowed=true)");

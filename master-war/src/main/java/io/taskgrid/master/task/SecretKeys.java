@@ -247,7 +247,7 @@ public final class SecretKeys {
     static String format(String current, Map<String, byte[]> keys) {
         StringBuilder text = new StringBuilder("# Taskgrid's secret keys: 'current' seals new secretEnv values, every key "
                 + "opens what it sealed.\n# Readable by the master's user only; back it up apart from the database. "
-                + "See the README, Security.\ncurrent=" + current + "\n");
+                + "See docs/security.md.\ncurrent=" + current + "\n");
         keys.forEach((id, key) -> text.append(id).append('=').append(Base64.getEncoder().encodeToString(key))
                 .append('\n'));
         return text.toString();

@@ -269,7 +269,7 @@ public final class LocalCluster implements AutoCloseable {
     // ---- agents ----
 
     /**
-     * How an agent JVM is best run (README, Worker agent): a small heap to start with that grows to 128 MB when output
+     * How an agent JVM is best run (docs/agent.md): a small heap to start with that grows to 128 MB when output
      * needs it, the serial collector (one thread, no concurrent work beside the tasks), and only the client compiler:
      * the agent's hot path is system calls, which the second compiler does not make faster, while its code cache and
      * compiler threads cost about 16 MB of resident memory. Measured idle and connected: 92 MB with the first three
@@ -339,7 +339,7 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    /** The join token in a file only this user may read, as the README tells operators to give it to an agent. */
+    /** The join token in a file only this user may read, as docs/agent.md tells operators to give it to an agent. */
     private Path joinTokenFile() {
         Path file = config.stateDir().resolve("join-token");
         try {

@@ -91,7 +91,7 @@ public final class TaskUser {
                 + "can read this cluster's operator token, tokens file, secret key and database, and the agents' join "
                 + "token, and can change them: a submitter becomes operator in two commands. Submit only what you would "
                 + "run yourself, hand no token to anyone, or start the quick start as root (tasks then run as "
-                + DEDICATED + "). See README, Security.";
+                + DEDICATED + "). See docs/security.md.";
     }
 
     /** Looks a user up through NSS. */
