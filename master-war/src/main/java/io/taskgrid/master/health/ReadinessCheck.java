@@ -9,6 +9,8 @@ import jakarta.annotation.PreDestroy;
 import jakarta.annotation.Resource;
 import jakarta.enterprise.concurrent.ManagedThreadFactory;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.context.Initialized;
+import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
@@ -57,6 +59,14 @@ public class ReadinessCheck implements HealthCheck {
     ManagedThreadFactory threadFactory;
 
     private ExecutorService prober;
+
+    /**
+     * Made when the application starts, on a thread of the application. Left to the first probe, WildFly makes it on
+     * its management thread, where {@code java:comp} does not exist, and every probe after that fails.
+     */
+    void madeAtStart(@Observes @Initialized(ApplicationScoped.class) Object started) {
+        // The observer's only work is that the container makes this bean here.
+    }
     private Future<Boolean> pending;
     private long pendingSince;
 

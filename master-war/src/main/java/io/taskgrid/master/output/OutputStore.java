@@ -40,7 +40,7 @@ public class OutputStore {
     /** Cached stream ends at most; past it the cache starts again (it is only a cache). */
     private static final int MAX_CACHED_STREAMS = 10_000;
 
-    @Resource(lookup = "jdbc/taskgrid", shareable = false)
+    @Resource(lookup = "java:comp/env/jdbc/taskgrid", shareable = false)
     DataSource dataSource;
 
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")

@@ -95,7 +95,7 @@ public class ApiTokens {
     private record Cached(Optional<Found> found, long loadedAt) {
     }
 
-    @Resource(lookup = "jdbc/taskgrid", shareable = false)
+    @Resource(lookup = "java:comp/env/jdbc/taskgrid", shareable = false)
     DataSource dataSource;
 
     @Resource(lookup = "java:comp/DefaultManagedScheduledExecutorService")

@@ -49,7 +49,7 @@ public class Retention {
     /** Tasks deleted since the start, for /metrics (a count of its own: the task package records into no other). */
     private final LongAdder deletedTotal = new LongAdder();
 
-    @Resource(lookup = "jdbc/taskgrid", shareable = false)
+    @Resource(lookup = "java:comp/env/jdbc/taskgrid", shareable = false)
     DataSource dataSource;
 
     @Resource(lookup = "java:comp/DefaultManagedScheduledExecutorService")

@@ -7,7 +7,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.PersistenceContext;
-import jakarta.persistence.TypedQuery;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -41,7 +40,7 @@ public class TaskStore {
     @PersistenceContext(unitName = "taskgrid")
     EntityManager em;
 
-    @Resource(lookup = "jdbc/taskgrid", shareable = false)
+    @Resource(lookup = "java:comp/env/jdbc/taskgrid", shareable = false)
     DataSource dataSource;
 
     @Resource(lookup = "java:comp/DefaultManagedThreadFactory")
@@ -1195,27 +1194,43 @@ public class TaskStore {
      * secret columns are never read, and of the command only its first characters.
      */
     public List<TaskSummary> list(TaskState state, String beforeId, int limit) {
-        StringBuilder jpql = new StringBuilder("SELECT NEW io.taskgrid.master.task.TaskSummary(t.id, SUBSTRING(t.cmd, 1, "
-                + (TaskSummary.CMD_PREVIEW_CHARS + 1) + "), t.state, t.workerId, t.exitCode, t.submittedBy, "
-                + "t.submittedAt, t.startedAt, t.finishedAt, t.timeoutSeconds, t.reason, t.attemptCount, "
-                + "t.cancelRequested) FROM Task t WHERE 1 = 1");
+        // Plain SQL, not JPQL: Hibernate (WildFly's JPA) refuses SUBSTRING of a @Lob column, which EclipseLink allows.
+        StringBuilder sql = new StringBuilder("SELECT ID, SUBSTRING(CMD FROM 1 FOR "
+                + (TaskSummary.CMD_PREVIEW_CHARS + 1) + "), STATE, WORKER_ID, EXIT_CODE, SUBMITTED_BY, SUBMITTED_AT, "
+                + "STARTED_AT, FINISHED_AT, TIMEOUT_SECONDS, REASON, ATTEMPT_COUNT, CANCEL_REQUESTED FROM TG_TASK "
+                + "WHERE 1 = 1");
         if (state != null) {
-            jpql.append(" AND t.state = :state");
+            sql.append(" AND STATE = ?");
         }
         if (beforeId != null) {
-            jpql.append(" AND t.id < :before");
+            sql.append(" AND ID < ?");
         }
         // With a state, ordered by (state, id) too: that is the index's order, read backwards, so a page costs the
         // same however many tasks have that state (H2 sorts them all otherwise).
-        jpql.append(state != null ? " ORDER BY t.state DESC, t.id DESC" : " ORDER BY t.id DESC");
-        TypedQuery<TaskSummary> query = em.createQuery(jpql.toString(), TaskSummary.class).setMaxResults(limit);
-        if (state != null) {
-            query.setParameter("state", state);
+        sql.append(state != null ? " ORDER BY STATE DESC, ID DESC" : " ORDER BY ID DESC")
+                .append(" FETCH FIRST ").append(limit).append(" ROWS ONLY");
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement s = c.prepareStatement(sql.toString())) {
+            int i = 1;
+            if (state != null) {
+                s.setString(i++, state.name());
+            }
+            if (beforeId != null) {
+                s.setString(i, beforeId);
+            }
+            List<TaskSummary> tasks = new ArrayList<>();
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) {
+                    tasks.add(new TaskSummary(r.getString(1), r.getString(2), TaskState.valueOf(r.getString(3)),
+                            r.getString(4), r.getObject(5, Integer.class), r.getString(6), time(r.getTimestamp(7)),
+                            time(r.getTimestamp(8)), time(r.getTimestamp(9)), r.getObject(10, Long.class),
+                            r.getString(11), r.getInt(12), r.getBoolean(13)));
+                }
+            }
+            return tasks;
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot list tasks: " + e.getMessage(), e);
         }
-        if (beforeId != null) {
-            query.setParameter("before", beforeId);
-        }
-        return query.getResultList();
     }
 
     /**
