@@ -25,8 +25,15 @@ if ! docker image inspect taskgrid/runtime:17 >/dev/null 2>&1; then
 fi
 for image in master agent; do
     echo "build-release-images: building taskgrid/$image:$version"
+    before=$(docker image inspect -f '{{.Id}}' "taskgrid/$image:$version" 2>/dev/null || true)
     # The release directory is the context: the jars are sent as they are, nothing else of the project is.
     docker build -q -f "$here/release/Dockerfile.$image" -t "taskgrid/$image:$version" -t "taskgrid/$image:latest" \
         --label "io.taskgrid.version=$version" "$release" >/dev/null
+    # Each build of a release makes a new master jar, and so a new image: the one it replaced, now without a name,
+    # goes (unless a container still uses it), or every test run would leave one behind.
+    after=$(docker image inspect -f '{{.Id}}' "taskgrid/$image:$version")
+    if [ -n "$before" ] && [ "$before" != "$after" ]; then
+        docker image rm "$before" >/dev/null 2>&1 || true
+    fi
 done
 echo "build-release-images: taskgrid/master:$version, taskgrid/agent:$version (and :latest)"
