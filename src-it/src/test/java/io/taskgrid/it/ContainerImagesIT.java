@@ -49,6 +49,7 @@ class ContainerImagesIT {
     private static final int AGENTS = 2;
 
     private static final String PROJECT = "taskgrid-img-" + UUID.randomUUID().toString().substring(0, 8);
+    /** docker-compose (or docker compose) with this test's project name and the compose file. */
     private static List<String> compose;
     private static Path work;
     private static Path logs;
@@ -61,8 +62,8 @@ class ContainerImagesIT {
     static void buildImagesAndStartTheComposeProject() throws IOException {
         assumeTrue(run(List.of("docker", "info"), Map.of(), Duration.ofSeconds(30)).ok(),
                 "no Docker engine here (sudo bash .ci/start-docker.sh starts one)");
-        compose = composeCommand();
-        assumeTrue(compose != null, "neither docker-compose nor docker compose is installed (apt-get install "
+        List<String> tool = composeCommand();
+        assumeTrue(tool != null, "neither docker-compose nor docker compose is installed (apt-get install "
                 + "docker-compose)");
         Path project = Path.of(SharedCluster.property("taskgrid.project.dir")).toAbsolutePath().normalize();
         Path release = releaseDirectory(Path.of(SharedCluster.property("taskgrid.release.dir")));
@@ -82,10 +83,9 @@ class ContainerImagesIT {
         int httpPort = freePort();
         composeEnv = Map.of("TASKGRID_VERSION", version, "TASKGRID_HTTP_PUBLISH", "127.0.0.1:" + httpPort,
                 "TASKGRID_JOIN_TOKEN_FILE", tokenFile.toString());
-        List<String> base = new ArrayList<>(compose);
-        base.addAll(List.of("-p", PROJECT, "-f",
+        compose = new ArrayList<>(tool);
+        compose.addAll(List.of("-p", PROJECT, "-f",
                 project.resolve("src-it/docker/release/docker-compose.yml").toString()));
-        compose = base;
 
         started = true;
         composeOk("up", "-d", "master");
@@ -108,10 +108,13 @@ class ContainerImagesIT {
     static void tearDown() throws IOException {
         try {
             if (started) {
-                Result logged = compose("logs", "--no-color", "--timestamps");
-                Files.writeString(logs.resolve(PROJECT + ".log"), logged.output());
-                Result down = compose("down", "-v", "--remove-orphans", "--timeout", "20");
-                assertThat(down.ok()).as("docker-compose down: %s", down.output()).isTrue();
+                try {
+                    Files.writeString(logs.resolve(PROJECT + ".log"),
+                            compose("logs", "--no-color", "--timestamps").output());
+                } finally {
+                    Result down = compose("down", "-v", "--remove-orphans", "--timeout", "20");
+                    assertThat(down.ok()).as("docker-compose down: %s", down.output()).isTrue();
+                }
             }
         } finally {
             if (work != null) {
