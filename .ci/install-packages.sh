@@ -25,5 +25,10 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
 fi
+# unzip unpacks WildFly for WildFlyDeploymentIT, as docs/operations.md does.
+if ! command -v unzip >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null
+fi
 echo "install-packages: $(chromium --version 2>/dev/null | head -1), $(chromedriver --version 2>/dev/null | head -1)"
 echo "install-packages: PostgreSQL $(ls /usr/lib/postgresql | sort -n | tail -1) is installed"
