@@ -19,6 +19,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -62,10 +63,13 @@ final class ApiClient {
         return object(send(request("/tasks/" + path(id)).GET().build()));
     }
 
-    JsonObject tasks(String state, int limit, String cursor) {
+    JsonObject tasks(String state, List<String> labels, int limit, String cursor) {
         StringBuilder query = new StringBuilder("/tasks?limit=").append(limit);
         if (state != null) {
             query.append("&state=").append(URLEncoder.encode(state, StandardCharsets.UTF_8));
+        }
+        for (String label : labels) {
+            query.append("&label=").append(URLEncoder.encode(label, StandardCharsets.UTF_8));
         }
         if (cursor != null) {
             query.append("&cursor=").append(URLEncoder.encode(cursor, StandardCharsets.UTF_8));
@@ -82,6 +86,22 @@ final class ApiClient {
     JsonObject workers(String cursor) {
         return object(send(request("/workers?limit=1000" + (cursor == null ? "" : "&cursor="
                 + URLEncoder.encode(cursor, StandardCharsets.UTF_8))).GET().build()));
+    }
+
+    /** Makes an API token (operator): the token's record and its secret, which no later answer shows. */
+    JsonObject createToken(JsonStructure body) {
+        return object(send(request("/tokens").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build()));
+    }
+
+    /** One page of the API tokens made through the API, newest first, from {@code cursor} (null: the first). */
+    JsonObject tokens(String cursor) {
+        return object(send(request("/tokens?limit=1000" + (cursor == null ? "" : "&cursor="
+                + URLEncoder.encode(cursor, StandardCharsets.UTF_8))).GET().build()));
+    }
+
+    JsonObject revokeToken(String id) {
+        return object(send(request("/tokens/" + path(id)).DELETE().build()));
     }
 
     JsonObject drain(String worker) {

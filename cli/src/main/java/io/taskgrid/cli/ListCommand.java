@@ -9,12 +9,17 @@ import java.util.List;
 
 /** Tasks, newest first. */
 @Command(name = "ls", description = "Lists tasks, newest first.",
-        footer = {"", "Examples:", "  taskgrid ls --state running", "  taskgrid ls --limit 200 -o json"})
+        footer = {"", "Examples:", "  taskgrid ls --state running", "  taskgrid ls --label gpu=yes",
+                "  taskgrid ls --limit 200 -o json"})
 final class ListCommand extends ApiCommand {
 
     @Option(names = "--state", paramLabel = "STATE", description = "only tasks in this state (queued, running, "
             + "succeeded, failed, timed_out, cancelled, lost, ...)")
     String state;
+
+    @Option(names = "--label", paramLabel = "KEY=VALUE", description = "only tasks that require this label "
+            + "(--require when submitted); repeat for several")
+    List<String> labels = new ArrayList<>();
 
     @Option(names = "--limit", paramLabel = "N", description = "at most this many (1 to 1000, default 20)")
     int limit = 20;
@@ -24,7 +29,7 @@ final class ListCommand extends ApiCommand {
         if (limit < 1 || limit > 1000) {
             throw new IllegalArgumentException("--limit must be from 1 to 1000");
         }
-        JsonObject page = endpoint.client().tasks(state, limit, null);
+        JsonObject page = endpoint.client().tasks(state, labels, limit, null);
         if (printedAsJson(page)) {
             return 0;
         }

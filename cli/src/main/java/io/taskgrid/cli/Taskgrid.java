@@ -14,7 +14,7 @@ import java.io.PrintWriter;
 @Command(name = "taskgrid", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT, versionProvider = Taskgrid.Version.class,
         description = "Runs commands on a Taskgrid cluster and looks after its tasks and workers.",
         subcommands = {RunCommand.class, SubmitCommand.class, GetCommand.class, LogsCommand.class, ListCommand.class,
-                CancelCommand.class, WaitCommand.class, WorkersCommand.class, DrainCommand.class,
+                CancelCommand.class, WaitCommand.class, WorkersCommand.class, DrainCommand.class, TokenCommand.class,
                 AutoComplete.GenerateCompletion.class},
         footerHeading = "%n", footer = {"Examples:", "  taskgrid run -- 'echo hi; exit 3'",
                 "  taskgrid submit --timeout 10m --require gpu=yes -- ./train.sh", "  taskgrid logs -f ID", "",

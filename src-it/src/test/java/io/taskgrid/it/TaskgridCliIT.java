@@ -206,4 +206,54 @@ class TaskgridCliIT {
         assertThat(taskgrid("run", "--help").stdout()).contains("Examples:");
         assertThat(taskgrid("generate-completion").stdout()).contains("complete");
     }
+
+    /** A token made with the command line is exactly its role, listed without its secret, and refused once revoked. */
+    @Test
+    void tokenCreateListAndRevokeMakeAViewerThatStaysAViewer() {
+        String name = "cli-viewer-" + Long.toString(System.nanoTime(), 36);
+        Result made = taskgrid("token", "create", name, "--role", "viewer", "--expires-in-days", "1");
+        assertThat(made.exit()).as(made.stderr()).isZero();
+        String secret = made.stdout().strip();
+        assertThat(secret).startsWith("tgt_").doesNotContain("\n");
+        assertThat(made.stderr()).contains("shown this once");
+
+        Map<String, String> asViewer = Map.of("TASKGRID_TOKEN", secret);
+        assertThat(taskgrid(asViewer, "ls", "--limit", "1").exit()).isZero();
+        Result submit = taskgrid(asViewer, "submit", "--", "echo from a viewer");
+        assertThat(submit.exit()).as("a viewer may not submit: " + submit.stderr()).isEqualTo(77);
+        assertThat(taskgrid(asViewer, "token", "ls").exit()).as("nor manage tokens").isEqualTo(77);
+
+        Result listed = taskgrid("token", "ls", "-o", "json");
+        assertThat(listed.exit()).isZero();
+        JsonObject token = Json.createReader(new StringReader(listed.stdout())).readObject().getJsonArray("tokens")
+                .getValuesAs(JsonObject.class).stream().filter(t -> t.getString("name").equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError(name + " not in " + listed.stdout()));
+        assertThat(token.getString("role")).isEqualTo("viewer");
+        assertThat(listed.stdout()).doesNotContain(secret);
+        assertThat(taskgrid("token", "ls").stdout()).contains(name, "viewer", "active");
+
+        Result revoked = taskgrid("token", "revoke", token.getString("id"));
+        assertThat(revoked.stdout()).contains("revoked");
+        assertThat(taskgrid(asViewer, "ls").exit()).as("refused once revoked").isEqualTo(77);
+        assertThat(taskgrid("token", "create", "bad name!", "--role", "viewer").exit()).isEqualTo(65);
+    }
+
+    /** {@code ls --label} lists the tasks that require that label, and no other. */
+    @Test
+    void lsByLabelListsTheTasksThatRequireIt() {
+        String value = "v" + Long.toString(System.nanoTime(), 36);
+        // No agent has this label: the task stays queued, to be found and then cancelled.
+        Result submitted = taskgrid("submit", "--require", "cli-label=" + value, "--", "true");
+        assertThat(submitted.exit()).as(submitted.stderr()).isZero();
+        String id = submitted.stdout().strip();
+        String other = taskgrid("submit", "--require", "cli-label=" + value + "x", "--", "true").stdout().strip();
+        Result listed = taskgrid("ls", "--label", "cli-label=" + value, "-o", "json");
+        assertThat(listed.exit()).as(listed.stderr()).isZero();
+        assertThat(Json.createReader(new StringReader(listed.stdout())).readObject().getJsonArray("tasks")
+                .getValuesAs(JsonObject.class)).extracting(task -> task.getString("id")).containsExactly(id);
+        Result bad = taskgrid("ls", "--label", "no-equals-sign");
+        assertThat(bad.exit()).isEqualTo(65);
+        assertThat(bad.stderr()).contains("is not key=value");
+        assertThat(taskgrid("cancel", id, other).exit()).isZero();
+    }
 }

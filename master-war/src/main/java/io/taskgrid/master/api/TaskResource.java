@@ -7,6 +7,7 @@ import io.taskgrid.master.dispatch.PublishedWorkers;
 import io.taskgrid.master.dispatch.WorkerRegistry;
 import io.taskgrid.master.security.RequiresRole;
 import io.taskgrid.master.security.Role;
+import io.taskgrid.master.task.Labels;
 import io.taskgrid.master.task.NewTask;
 import io.taskgrid.master.task.Task;
 import io.taskgrid.master.task.TaskIds;
@@ -51,8 +52,10 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -360,12 +363,15 @@ public class TaskResource {
                                  minimum = "1", maximum = "1000", defaultValue = "50"))
                          @QueryParam("limit") String limit,
                          @Parameter(description = "the next value of the previous page")
-                         @QueryParam("cursor") String cursor) {
+                         @QueryParam("cursor") String cursor,
+                         @Parameter(description = "only tasks that require this label, key=value (repeat for several)")
+                         @QueryParam("label") List<String> label) {
         TaskState wanted = parseState(state);
+        Labels labels = parseLabels(label);
         int size = parseLimit(limit);
         String before = parseCursor(cursor);
         // One more than asked tells whether a next page exists without a count query.
-        List<TaskSummary> found = store.list(wanted, before, size + 1);
+        List<TaskSummary> found = store.list(wanted, labels, before, size + 1);
         boolean more = found.size() > size;
         List<TaskSummary> page = more ? found.subList(0, size) : found;
         String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
@@ -422,6 +428,29 @@ public class TaskResource {
             return TaskState.valueOf(state.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw ApiProblem.badRequest("unknown state '" + SafeText.echo(state) + "'; use one of " + Arrays.toString(TaskState.values()));
+        }
+    }
+
+    /** {@code key=value} each, checked as a task's requirements are; none: no filter. */
+    static Labels parseLabels(List<String> labels) {
+        if (labels == null || labels.isEmpty()) {
+            return Labels.NONE;
+        }
+        if (labels.size() > Labels.MAX_LABELS) {
+            throw ApiProblem.badRequest(labels.size() + " label filters; at most " + Labels.MAX_LABELS);
+        }
+        Map<String, String> wanted = new LinkedHashMap<>();
+        for (String label : labels) {
+            int eq = label == null ? -1 : label.indexOf('=');
+            if (eq < 0) {
+                throw ApiProblem.badRequest("label '" + SafeText.echo(label) + "' is not key=value");
+            }
+            wanted.put(label.substring(0, eq), label.substring(eq + 1));
+        }
+        try {
+            return Labels.of(wanted);
+        } catch (IllegalArgumentException e) {
+            throw ApiProblem.badRequest(e.getMessage());
         }
     }
 

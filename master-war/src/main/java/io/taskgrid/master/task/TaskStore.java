@@ -1194,6 +1194,15 @@ public class TaskStore {
      * secret columns are never read, and of the command only its first characters.
      */
     public List<TaskSummary> list(TaskState state, String beforeId, int limit) {
+        return list(state, Labels.NONE, beforeId, limit);
+    }
+
+    /**
+     * As {@link #list(TaskState, String, int)}, only tasks that require every one of {@code labels} (and maybe more).
+     * The canonical form ({@code k1=v1,k2=v2}, keys sorted) of a task's requirements is matched whole-pair by LIKE:
+     * keys and values hold no ',' or '=', and the one LIKE wildcard they may hold, '_', is escaped.
+     */
+    public List<TaskSummary> list(TaskState state, Labels labels, String beforeId, int limit) {
         // Plain SQL, not JPQL: Hibernate (WildFly's JPA) refuses SUBSTRING of a @Lob column, which EclipseLink allows.
         StringBuilder sql = new StringBuilder("SELECT ID, SUBSTRING(CMD FROM 1 FOR "
                 + (TaskSummary.CMD_PREVIEW_CHARS + 1) + "), STATE, WORKER_ID, EXIT_CODE, SUBMITTED_BY, SUBMITTED_AT, "
@@ -1204,6 +1213,11 @@ public class TaskStore {
         }
         if (beforeId != null) {
             sql.append(" AND ID < ?");
+        }
+        List<String> pairs = labels.asMap().entrySet().stream()
+                .map(label -> (label.getKey() + "=" + label.getValue()).replace("_", "!_")).toList();
+        for (int p = 0; p < pairs.size(); p++) {
+            sql.append(" AND (',' || REQUIRES || ',') LIKE ? ESCAPE '!'");
         }
         // With a state, ordered by (state, id) too: that is the index's order, read backwards, so a page costs the
         // same however many tasks have that state (H2 sorts them all otherwise).
@@ -1216,7 +1230,10 @@ public class TaskStore {
                 s.setString(i++, state.name());
             }
             if (beforeId != null) {
-                s.setString(i, beforeId);
+                s.setString(i++, beforeId);
+            }
+            for (String pair : pairs) {
+                s.setString(i++, "%," + pair + ",%");
             }
             List<TaskSummary> tasks = new ArrayList<>();
             try (ResultSet r = s.executeQuery()) {
