@@ -1,5 +1,6 @@
 package io.taskgrid.cli;
 
+import jakarta.json.Json;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -8,7 +9,8 @@ import java.io.PrintStream;
 
 /** A task's output: what is stored, or followed until the task ends ({@code -f}). */
 @Command(name = "logs", description = "Prints a task's output; -f follows it until the task ends.",
-        footer = {"", "Examples:", "  taskgrid logs ID", "  taskgrid logs -f --stderr ID"})
+        footer = {"", "Examples:", "  taskgrid logs ID", "  taskgrid logs -f --stderr ID",
+                "  taskgrid logs -f -o json ID    # one JSON event a line"})
 final class LogsCommand extends ApiCommand {
 
     @Option(names = {"-f", "--follow"}, description = "follow until the task ends")
@@ -27,12 +29,20 @@ final class LogsCommand extends ApiCommand {
         ApiClient api = endpoint.client();
         String stream = stderr ? "stderr" : "stdout";
         if (!follow) {
-            to.print(api.output(id, stream));
-            to.flush();
+            String text = api.output(id, stream);
+            if (!printedAsJson(Json.createObjectBuilder().add("id", id).add("stream", stream).add("text", text)
+                    .build())) {
+                to.print(text);
+                to.flush();
+            }
             return 0;
         }
         api.follow(id, stream, event -> {
-            if (event.name().equals("output")) {
+            if (json()) {
+                // One JSON object a line, each event as the master sent it with its name: for scripts and jq.
+                out().println(Json.createObjectBuilder(event.data()).add("event", event.name()).build());
+                out().flush();
+            } else if (event.name().equals("output")) {
                 to.print(event.data().getString("text", ""));
                 to.flush();
             }

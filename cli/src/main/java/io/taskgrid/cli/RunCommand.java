@@ -44,6 +44,19 @@ final class RunCommand extends ApiCommand {
     @Override
     public Integer call() {
         ApiClient api = endpoint.client();
+        // Ctrl-C while the submission is on its way is kept until the master has answered: ended there, the command
+        // would leave a task running whose id nobody was told. A second one ends it anyway (a master that hangs).
+        AtomicBoolean interruptedEarly = new AtomicBoolean();
+        Interrupts.onInterrupt(() -> {
+            if (interruptedEarly.getAndSet(true)) {
+                stderr.println("taskgrid: interrupted while submitting; the master may have accepted the task: "
+                        + "taskgrid ls shows it");
+                stderr.flush();
+                Runtime.getRuntime().halt(ExitCodes.CANCELLED);
+            }
+            stderr.println("taskgrid: waiting for the master to answer the submission (Ctrl-C again to give up)");
+            stderr.flush();
+        });
         JsonObject submitted = api.submit(task.body(endpoint.environment, stderr), task.idempotencyKey);
         String id = submitted.getString("id");
         if (detach) {
@@ -55,11 +68,20 @@ final class RunCommand extends ApiCommand {
         AtomicBoolean cancelling = new AtomicBoolean();
         AtomicBoolean started = new AtomicBoolean();
         Interrupts.onInterrupt(() -> interrupted(api, id, asking, cancelling));
+        if (interruptedEarly.get()) {
+            interrupted(api, id, asking, cancelling);
+        }
         tellWhyItWaits(api, id, started);
         ApiClient.Event end;
         try {
             end = api.follow(id, "both", event -> {
                 started.set(true);
+                if (json()) {
+                    // One JSON object a line, each event with its name; the task as it ended comes last.
+                    out().println(Json.createObjectBuilder(event.data()).add("event", event.name()).build());
+                    out().flush();
+                    return;
+                }
                 switch (event.name()) {
                     case "output" -> {
                         PrintStream to = "stderr".equals(event.data().getString("stream", "stdout")) ? stderr : stdout;
@@ -82,6 +104,10 @@ final class RunCommand extends ApiCommand {
         String state = end.data().getString("state", "");
         JsonObject ended = Output.exitCode(end.data()) != null && (state.equals("SUCCEEDED") || state.equals("FAILED"))
                 ? Json.createObjectBuilder(end.data()).add("id", id).build() : api.task(id);
+        if (json()) {
+            out().println(api.task(id));
+            out().flush();
+        }
         return ended(ended);
     }
 

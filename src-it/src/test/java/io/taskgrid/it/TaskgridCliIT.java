@@ -1,5 +1,6 @@
 package io.taskgrid.it;
 
+import com.sun.net.httpserver.HttpServer;
 import jakarta.json.Json;
 import jakarta.json.JsonObject;
 import org.junit.jupiter.api.Test;
@@ -10,6 +11,8 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.StringReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +23,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -179,6 +184,41 @@ class TaskgridCliIT {
         api.delete("/tasks/" + id);
     }
 
+    /**
+     * Ctrl-C while the master has not yet answered the submission: the command waits for the answer and then does what
+     * Ctrl-C does (here, with no terminal, leaves the task running and prints its id), so no task runs unknown.
+     */
+    @Test
+    void ctrlCWhileTheSubmissionIsOnItsWayStillTellsTheTasksId() throws Exception {
+        String id = "01a2aaaa-0000-7000-8000-000000000001";
+        CountDownLatch posted = new CountDownLatch(1);
+        HttpServer slow = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        slow.createContext("/tasks", exchange -> {
+            posted.countDown();
+            TaskgridClient.sleep(3000);
+            byte[] body = ("{\"id\":\"" + id + "\",\"state\":\"QUEUED\"}").getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "application/json");
+            exchange.sendResponseHeaders(201, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        slow.setExecutor(Executors.newCachedThreadPool());
+        slow.start();
+        try {
+            Process process = command(Map.of("TASKGRID_URL", "http://127.0.0.1:" + slow.getAddress().getPort()),
+                    "run", "--", "true").start();
+            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(process.getErrorStream()));
+            assertThat(posted.await(30, TimeUnit.SECONDS)).as("the submission reached the master").isTrue();
+            new ProcessBuilder("kill", "-INT", Long.toString(process.pid())).start().waitFor(10, TimeUnit.SECONDS);
+            assertThat(process.waitFor(30, TimeUnit.SECONDS)).as("the command ends after the answer").isTrue();
+            String said = err.join();
+            assertThat(process.exitValue()).as(said).isEqualTo(131);
+            assertThat(said).contains("waiting for the master to answer", "left task " + id + " running");
+        } finally {
+            slow.stop(0);
+        }
+    }
+
     @Test
     void badInputAWrongTokenAndAnUnreachableMasterEachHaveTheirOwnStatus() throws Exception {
         Result usage = taskgrid("run", "--env", "NOVALUE", "--", "true");
@@ -255,5 +295,32 @@ class TaskgridCliIT {
         assertThat(bad.exit()).isEqualTo(65);
         assertThat(bad.stderr()).contains("is not key=value");
         assertThat(taskgrid("cancel", id, other).exit()).isZero();
+    }
+
+    /** {@code -o json} on run and logs: one JSON object a line, so scripts need not parse a terminal's text. */
+    @Test
+    void runAndLogsSpeakJsonLinesWithDashOJson() {
+        Result ran = taskgrid("run", "-o", "json", "--", "echo out; echo err >&2; exit 4");
+        assertThat(ran.exit()).as(ran.stderr()).isEqualTo(4);
+        List<JsonObject> lines = ran.stdout().lines()
+                .map(line -> Json.createReader(new StringReader(line)).readObject()).toList();
+        assertThat(lines).anySatisfy(event -> {
+            assertThat(event.getString("event")).isEqualTo("output");
+            assertThat(event.getString("stream")).isEqualTo("stdout");
+            assertThat(event.getString("text")).isEqualTo("out\n");
+        });
+        assertThat(lines).anySatisfy(event -> assertThat(event.getString("text", "")).isEqualTo("err\n"));
+        JsonObject task = lines.get(lines.size() - 1);
+        assertThat(task.getInt("exitCode")).isEqualTo(4);
+        String id = task.getString("id");
+
+        Result stored = taskgrid("logs", "-o", "json", "--stderr", id);
+        JsonObject text = Json.createReader(new StringReader(stored.stdout())).readObject();
+        assertThat(text.getString("text")).isEqualTo("err\n");
+        assertThat(text.getString("stream")).isEqualTo("stderr");
+        Result followed = taskgrid("logs", "-f", "-o", "json", id);
+        assertThat(followed.exit()).isZero();
+        assertThat(followed.stdout().lines().map(line -> Json.createReader(new StringReader(line)).readObject()))
+                .anySatisfy(event -> assertThat(event.getString("text", "")).isEqualTo("out\n"));
     }
 }
