@@ -175,7 +175,7 @@ final class ApiClient {
                 String eventId = null;
                 StringBuilder data = null;
                 String line;
-                while ((line = in.readLine()) != null) {
+                while ((line = boundedLine(in)) != null) {
                     silence.heard();
                     if (line.isEmpty()) {
                         if (eventId != null) {
@@ -207,6 +207,9 @@ final class ApiClient {
                     } else if (line.startsWith("data:")) {
                         data = (data == null ? new StringBuilder() : data.append('\n'))
                                 .append(line.substring(line.startsWith("data: ") ? 6 : 5));
+                        if (data.length() > MAX_EVENT_CHARS) {
+                            throw tooLarge();
+                        }
                     }
                 }
                 // Ended without an end event: the master went away or ended an idle stream. Open it again.
@@ -224,6 +227,41 @@ final class ApiClient {
                 silence.stop();
             }
         }
+    }
+
+    /**
+     * The most one event of a followed stream may hold: far more than the master sends (a chunk of output, escaped),
+     * and a bound on what a master, or whatever answers in its place, can make this command keep in memory.
+     */
+    static final int MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
+    /** A line of the event stream, without its end; null at the end of the stream; refused past the bound. */
+    static String boundedLine(BufferedReader in) throws IOException {
+        StringBuilder line = new StringBuilder();
+        int c;
+        while ((c = in.read()) != -1) {
+            if (c == '\n') {
+                return line.toString();
+            }
+            if (c == '\r') {
+                // CR LF or a CR alone ends a line, as in readLine.
+                in.mark(1);
+                if (in.read() != '\n') {
+                    in.reset();
+                }
+                return line.toString();
+            }
+            line.append((char) c);
+            if (line.length() > MAX_EVENT_CHARS) {
+                throw tooLarge();
+            }
+        }
+        return line.isEmpty() ? null : line.toString();
+    }
+
+    private static ApiException tooLarge() {
+        return new ApiException(502, "the master sent an event of the output stream larger than "
+                + MAX_EVENT_CHARS / (1024 * 1024) + " MiB");
     }
 
     /** How long a followed stream may be silent: the master sends a heartbeat every 15 s. */
