@@ -47,6 +47,8 @@ class SystemdUnitTest {
         assertThat(unit).contains("\nKillMode=mixed\n", "\nRestart=on-failure\n",
                 "\nLoadCredential=join-token:/etc/taskgrid/join-token\n",
                 "--token-file ${CREDENTIALS_DIRECTORY}/join-token").doesNotContain("--token ");
+        // Tasks never run as the agent's user: they could read the token and the agent's state.
+        assertThat(unit).contains("--run-as taskgrid-task", "\nUser=root\n");
         Duration stop = duration(unit, "\nTimeoutStopSec=(\\d+)s");
         Duration grace = duration(unit, "--shutdown-grace (\\d+)s");
         Duration kill = duration(unit, "--kill-grace (\\d+)s");

@@ -27,6 +27,7 @@ public enum Setting {
     GRPC_PORT("taskgrid.grpc.port", Rule.port(1)),
     AUTH_ENABLED("taskgrid.auth.enabled", Rule.BOOLEAN),
     TOKENS_FILE("taskgrid.auth.tokens.file", Rule.PATH),
+    CREDENTIALS_PRINT("taskgrid.credentials.print", Rule.BOOLEAN),
     SECRET_KEY_FILE("taskgrid.secret.key.file", Rule.PATH),
     INSECURE_ALLOWED("taskgrid.tls.insecure.allowed", Rule.BOOLEAN),
     GRPC_TLS_CERT("taskgrid.grpc.tls.cert", Rule.OPTIONAL_READABLE_FILE),

@@ -182,6 +182,11 @@ public class TaskgridConfig {
         return (Boolean) get(Setting.AUTH_ENABLED);
     }
 
+    /** Whether the first start prints the tokens it makes (the quick start's way) or only the file they are in. */
+    public boolean credentialsPrinted() {
+        return (Boolean) get(Setting.CREDENTIALS_PRINT);
+    }
+
     public String tokensFile() {
         return (String) get(Setting.TOKENS_FILE);
     }

@@ -35,11 +35,13 @@ public class Credentials {
     private String listenHost;
     private int httpPort;
     private int grpcPort;
+    private boolean printTokens = true;
 
     @Inject
     public Credentials(TaskgridConfig config, ApiTokens apiTokens) {
         this(config.authEnabled(), config.tokensFile(), config.listenHost(), config.httpPort(), config.grpcPort(),
                 apiTokens);
+        this.printTokens = config.credentialsPrinted();
     }
 
     Credentials(boolean enabled, String tokensFile, String listenHost, int httpPort, int grpcPort, ApiTokens apiTokens) {
@@ -83,6 +85,12 @@ public class Credentials {
         return tokens.hasApiName(name);
     }
 
+    /** Whether the first start prints the tokens it makes, or only where it wrote them. */
+    Credentials printingTokens(boolean print) {
+        this.printTokens = print;
+        return this;
+    }
+
     /** Called once at start, before any port opens. */
     public void initialize() {
         if (!enabled) {
@@ -111,6 +119,13 @@ public class Credentials {
             return;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + tokens.path() + ": " + e.getMessage(), e);
+        }
+        if (!printTokens) {
+            // A service's log goes where many may read it (the journal, a log shipper): the file is its owner's alone.
+            LOG.warning("Taskgrid first start: an operator API token and an agent join token were made; they are in "
+                    + tokens.path().resolveSibling(INITIAL_FILE) + " only (taskgrid.credentials.print=false). Store "
+                    + "them elsewhere, then delete that file.");
+            return;
         }
         // Printed this once: after this start, only hashes are anywhere the master reads.
         LOG.warning(String.join("\n",

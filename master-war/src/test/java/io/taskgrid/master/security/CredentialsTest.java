@@ -63,4 +63,41 @@ class CredentialsTest {
         Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rw-r--r--"));
         new Credentials(true, shared.toString(), "localhost", 9092, 50051, null).initialize();
     }
+
+    /** As a service: the tokens go to the owner-only file, never to the log that a journal keeps for many to read. */
+    @Test
+    void withPrintingOffTheLogNamesTheFileButHoldsNoToken() throws Exception {
+        List<String> logged = new java.util.ArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord record) {
+                logged.add(record.getMessage());
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(Credentials.class.getName());
+        log.addHandler(handler);
+        try {
+            Path quiet = dir.resolve("quiet/taskgrid-tokens.properties");
+            new Credentials(true, quiet.toString(), "localhost", 9092, 50051, null).printingTokens(false).initialize();
+            List<String> made = Files.readAllLines(quiet.resolveSibling(Credentials.INITIAL_FILE));
+            assertThat(String.join("\n", logged)).contains(Credentials.INITIAL_FILE)
+                    .doesNotContain(value(made, "operator-token")).doesNotContain(value(made, "join-token"));
+
+            logged.clear();
+            Path loud = dir.resolve("loud/taskgrid-tokens.properties");
+            new Credentials(true, loud.toString(), "localhost", 9092, 50051, null).initialize();
+            assertThat(String.join("\n", logged)).as("the quick start's way, by default")
+                    .contains(value(Files.readAllLines(loud.resolveSibling(Credentials.INITIAL_FILE)), "operator-token"));
+        } finally {
+            log.removeHandler(handler);
+        }
+    }
 }

@@ -44,7 +44,8 @@ class MasterSystemdUnitTest {
         String unit = Files.readString(UNIT).replace("\\\n", " ");
         assertThat(unit).contains("\nUser=taskgrid\n", "\nStateDirectory=taskgrid\n", "\nStateDirectoryMode=0700\n",
                 "\nEnvironment=TASKGRID_HOME=/var/lib/taskgrid\n", "\nUMask=0077\n", "\nRestart=on-failure\n",
-                "\nKillSignal=SIGTERM\n", "-jar /opt/taskgrid/taskgrid-master.jar");
+                "\nKillSignal=SIGTERM\n", "-jar /opt/taskgrid/taskgrid-master.jar",
+                "\nEnvironment=TASKGRID_CREDENTIALS_PRINT=false\n");
         assertThat(unit).as("Liberty unpacks the jar under the state directory, not in a home it may not have")
                 .contains("\nEnvironment=WLP_JAR_EXTRACT_ROOT=/var/lib/taskgrid/");
     }
