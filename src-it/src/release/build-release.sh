@@ -39,9 +39,10 @@ cp "$config/server.xml" "$config/bootstrap.properties" "$config/jvm.options" "$c
 cp "$project/master-war/src/main/systemd/taskgrid-master.service" \
     "$project/worker-agent/src/main/systemd/taskgrid-agent.service" "$stage/systemd/"
 sed "s/@VERSION@/$version/g" "$project/src-it/src/release/INSTALL.md" > "$stage/INSTALL.md"
+# Modes and owners of their own, not the builder's umask and uid: files 644, folders and the launcher 755, root's.
+chmod -R u=rwX,go=rX "$stage"
 chmod 755 "$stage/taskgrid"
-chmod 644 "$stage/taskgrid-master.jar"
 (cd "$stage" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
-tar -C "$out" -czf "$out/$name.tar.gz" "$name"
+tar -C "$out" --owner=0 --group=0 --numeric-owner --sort=name -czf "$out/$name.tar.gz" "$name"
 (cd "$out" && sha256sum "$name.tar.gz" > "$name.tar.gz.sha256")
 echo "release: $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1))"

@@ -50,6 +50,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.sql.SQLTimeoutException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -59,6 +60,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -371,7 +373,8 @@ public class TaskResource {
         int size = parseLimit(limit);
         String before = parseCursor(cursor);
         // One more than asked tells whether a next page exists without a count query.
-        List<TaskSummary> found = store.list(wanted, labels, before, size + 1);
+        List<TaskSummary> found = labels.isEmpty() ? store.list(wanted, before, size + 1)
+                : labelFiltered(wanted, labels, before, size + 1);
         boolean more = found.size() > size;
         List<TaskSummary> page = more ? found.subList(0, size) : found;
         String next = more ? encodeCursor(page.get(page.size() - 1).id()) : null;
@@ -431,6 +434,36 @@ public class TaskResource {
         }
     }
 
+    /**
+     * Label-filtered lists read rows no index finds, so few run at once and none runs long: a viewer sending many
+     * cannot hold the data source's connections that dispatch and intake need.
+     */
+    private static final Semaphore LABEL_LISTS = new Semaphore(4);
+
+    private List<TaskSummary> labelFiltered(TaskState state, Labels labels, String before, int limit) {
+        boolean permitted;
+        try {
+            permitted = LABEL_LISTS.tryAcquire(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            permitted = false;
+        }
+        if (!permitted) {
+            throw ApiProblem.busy("too many label-filtered lists at once; try again", 2);
+        }
+        try {
+            return store.list(state, labels, before, limit);
+        } catch (IllegalStateException e) {
+            if (e.getCause() instanceof SQLTimeoutException) {
+                throw ApiProblem.busy("the label filter took longer than " + TaskStore.LIST_TIMEOUT_SECONDS
+                        + " s; narrow it with state=", 5);
+            }
+            throw e;
+        } finally {
+            LABEL_LISTS.release();
+        }
+    }
+
     /** {@code key=value} each, checked as a task's requirements are; none: no filter. */
     static Labels parseLabels(List<String> labels) {
         if (labels == null || labels.isEmpty()) {
@@ -445,7 +478,10 @@ public class TaskResource {
             if (eq < 0) {
                 throw ApiProblem.badRequest("label '" + SafeText.echo(label) + "' is not key=value");
             }
-            wanted.put(label.substring(0, eq), label.substring(eq + 1));
+            if (wanted.put(label.substring(0, eq), label.substring(eq + 1)) != null) {
+                // Two values of one key: no task requires both, and keeping the last would answer another question.
+                throw ApiProblem.badRequest("label '" + SafeText.echo(label.substring(0, eq)) + "' is given twice");
+            }
         }
         try {
             return Labels.of(wanted);

@@ -1202,6 +1202,8 @@ public class TaskStore {
      * The canonical form ({@code k1=v1,k2=v2}, keys sorted) of a task's requirements is matched whole-pair by LIKE:
      * keys and values hold no ',' or '=', and the one LIKE wildcard they may hold, '_', is escaped.
      */
+    public static final int LIST_TIMEOUT_SECONDS = 10;
+
     public List<TaskSummary> list(TaskState state, Labels labels, String beforeId, int limit) {
         // Plain SQL, not JPQL: Hibernate (WildFly's JPA) refuses SUBSTRING of a @Lob column, which EclipseLink allows.
         StringBuilder sql = new StringBuilder("SELECT ID, SUBSTRING(CMD FROM 1 FOR "
@@ -1225,6 +1227,9 @@ public class TaskStore {
                 .append(" FETCH FIRST ").append(limit).append(" ROWS ONLY");
         try (Connection c = dataSource.getConnection();
              PreparedStatement s = c.prepareStatement(sql.toString())) {
+            // A label filter cannot use an index: on a large table that matches little it reads every row. Bounded,
+            // so that a viewer's requests cannot hold the pool's connections for long.
+            s.setQueryTimeout(LIST_TIMEOUT_SECONDS);
             int i = 1;
             if (state != null) {
                 s.setString(i++, state.name());
