@@ -17,10 +17,20 @@ if docker image inspect "$RUNTIME" >/dev/null 2>&1 && docker image inspect "$POS
     exit 0
 fi
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+    # The base is bootstrapped here from Debian's mirror: root, debootstrap and the network are needed once.
+    if [ "$(id -u)" -ne 0 ] || ! command -v debootstrap >/dev/null 2>&1; then
+        echo "build-images: making $BASE needs root and debootstrap (apt-get install debootstrap)" >&2
+        exit 1
+    fi
     root=$(mktemp -d)
-    trap 'rm -rf "$root"' EXIT
+    log=$(mktemp)
+    trap 'rm -rf "$root" "$log"' EXIT
     echo "build-images: debootstrap bookworm (about a minute)"
-    debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/tmp/debootstrap.log 2>&1
+    if ! debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        echo "build-images: debootstrap failed (the lines above are the end of its log)" >&2
+        exit 1
+    fi
     tar -C "$root" -c . | docker import - "$BASE"
 fi
 if ! docker image inspect "$RUNTIME" >/dev/null 2>&1; then

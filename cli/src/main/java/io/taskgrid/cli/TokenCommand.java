@@ -53,8 +53,8 @@ final class TokenCommand implements Runnable {
                 return 0;
             }
             JsonObject token = made.getJsonObject("token");
-            err().println("token " + Output.text(token, "id") + " for " + Output.printable(Output.text(token, "name"))
-                    + " (" + Output.text(token, "role") + "); its secret is shown this once:");
+            err().println(Output.printable("token " + Output.text(token, "id") + " for " + Output.text(token, "name")
+                    + " (" + Output.text(token, "role") + "); its secret is shown this once:"));
             err().flush();
             out().println(made.getString("secret"));
             out().flush();
