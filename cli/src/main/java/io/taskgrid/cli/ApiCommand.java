@@ -6,7 +6,10 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 
 /** What every subcommand that talks to the master has: where to, how to print, and the stream to print to. */
 abstract class ApiCommand implements Callable<Integer> {
@@ -40,6 +43,37 @@ abstract class ApiCommand implements Callable<Integer> {
         out().println(answer);
         out().flush();
         return true;
+    }
+
+    /**
+     * Does {@code action} for each id and prints the line it returns. A refusal is printed with its id and the others
+     * are still done; the command's status is the first refusal's, 0 when there was none.
+     */
+    int forEachId(List<String> ids, Function<String, String> action) {
+        int status = 0;
+        for (String id : ids) {
+            try {
+                out().println(action.apply(id));
+            } catch (ApiException e) {
+                err().println("taskgrid: " + Output.printable(id + ": " + e.getMessage()));
+                status = status == 0 ? e.exitCode() : status;
+            }
+        }
+        out().flush();
+        err().flush();
+        return status;
+    }
+
+    /** Every item of a list the API pages ({@code next} the cursor of the following page), up to 100,000. */
+    static List<JsonObject> allPages(Function<String, JsonObject> page, String items) {
+        List<JsonObject> all = new ArrayList<>();
+        String cursor = null;
+        do {
+            JsonObject one = page.apply(cursor);
+            all.addAll(one.getJsonArray(items).getValuesAs(JsonObject.class));
+            cursor = one.containsKey("next") && !one.isNull("next") ? one.getString("next") : null;
+        } while (cursor != null && all.size() < 100_000);
+        return all;
     }
 
     /** An ended task as one line, "ID STATE EXIT", or its JSON with {@code -o json}. */

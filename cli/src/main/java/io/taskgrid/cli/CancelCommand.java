@@ -16,20 +16,10 @@ final class CancelCommand extends ApiCommand {
     @Override
     public Integer call() {
         ApiClient api = endpoint.client();
-        int status = 0;
-        for (String id : ids) {
-            try {
-                JsonObject task = api.cancel(id);
-                String state = task.getString("state", "");
-                out().println(json() ? task.toString() : id + " " + (state.equals("CANCELLED") ? "cancelled"
-                        : "stopping on its agent"));
-            } catch (ApiException e) {
-                err().println("taskgrid: " + Output.printable(id + ": " + e.getMessage()));
-                status = status == 0 ? e.exitCode() : status;
-            }
-        }
-        out().flush();
-        err().flush();
-        return status;
+        return forEachId(ids, id -> {
+            JsonObject task = api.cancel(id);
+            return json() ? task.toString() : id + " " + (task.getString("state", "").equals("CANCELLED") ? "cancelled"
+                    : "stopping on its agent");
+        });
     }
 }

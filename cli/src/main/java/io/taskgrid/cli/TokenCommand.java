@@ -68,14 +68,7 @@ final class TokenCommand implements Runnable {
 
         @Override
         public Integer call() {
-            ApiClient api = endpoint.client();
-            List<JsonObject> all = new ArrayList<>();
-            String cursor = null;
-            do {
-                JsonObject page = api.tokens(cursor);
-                all.addAll(page.getJsonArray("tokens").getValuesAs(JsonObject.class));
-                cursor = page.containsKey("next") && !page.isNull("next") ? page.getString("next") : null;
-            } while (cursor != null && all.size() < 100_000);
+            List<JsonObject> all = allPages(endpoint.client()::tokens, "tokens");
             if (printedAsJson(Json.createObjectBuilder().add("tokens", Json.createArrayBuilder(all)).build())) {
                 return 0;
             }
@@ -100,19 +93,10 @@ final class TokenCommand implements Runnable {
         @Override
         public Integer call() {
             ApiClient api = endpoint.client();
-            int status = 0;
-            for (String id : ids) {
-                try {
-                    JsonObject token = api.revokeToken(id);
-                    out().println(json() ? token.toString() : id + " revoked");
-                } catch (ApiException e) {
-                    err().println("taskgrid: " + Output.printable(id + ": " + e.getMessage()));
-                    status = status == 0 ? e.exitCode() : status;
-                }
-            }
-            out().flush();
-            err().flush();
-            return status;
+            return forEachId(ids, id -> {
+                JsonObject token = api.revokeToken(id);
+                return json() ? token.toString() : id + " revoked";
+            });
         }
     }
 }

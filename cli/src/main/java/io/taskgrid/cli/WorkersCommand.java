@@ -14,13 +14,7 @@ final class WorkersCommand extends ApiCommand {
     @Override
     public Integer call() {
         ApiClient api = endpoint.client();
-        List<JsonObject> all = new ArrayList<>();
-        String cursor = null;
-        do {
-            JsonObject page = api.workers(cursor);
-            all.addAll(page.getJsonArray("workers").getValuesAs(JsonObject.class));
-            cursor = page.containsKey("next") && !page.isNull("next") ? page.getString("next") : null;
-        } while (cursor != null && all.size() < 100_000);
+        List<JsonObject> all = allPages(api::workers, "workers");
         if (printedAsJson(jakarta.json.Json.createObjectBuilder().add("count", all.size())
                 .add("workers", jakarta.json.Json.createArrayBuilder(all)).build())) {
             return 0;
