@@ -7,10 +7,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 
 import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -41,41 +39,14 @@ class PayaraDeploymentIT {
                         "master-war/target/master.war").toString())
                 .replace("--port 9092", "--port " + HTTP_PORT)
                 .replace("TASKGRID_GRPC_PORT=50051", "TASKGRID_GRPC_PORT=" + GRPC_PORT);
-        Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "payara.log");
-        ProcessBuilder builder = new ProcessBuilder("bash", "-ec", script).redirectErrorStream(true)
-                .redirectOutput(log.toFile());
-        builder.environment().put("HOME", home.toString());
-        payara = builder.start();
-        Path credentials = home.resolve("taskgrid").resolve(InitialCredentials.FILE);
-        poll(Duration.ofMinutes(4), Duration.ofSeconds(1))
-                .until(() -> !payara.isAlive() || (Files.exists(credentials) && workers(credentials) >= 0));
-        assertThat(payara.isAlive()).as("Payara Micro runs (see " + log + ")").isTrue();
-        agent = AgentProcess.agent().id("payara-1").master("localhost:" + GRPC_PORT)
-                .args("--reconnect-delay", "1s", "--state-dir", home.resolve("agent").toString())
-                .joinToken(InitialCredentials.read(credentials.getParent()).joinToken())
-                .log(Path.of(SharedCluster.property("taskgrid.log.dir"), "payara-agent.log"))
-                .start();
-    }
-
-    private static int workers(Path credentials) {
-        try {
-            return new TaskgridClient("http://localhost:" + HTTP_PORT,
-                    InitialCredentials.read(credentials.getParent()).operatorToken()).workers().size();
-        } catch (RuntimeException | AssertionError e) {
-            return -1;
-        }
+        Path state = home.resolve("taskgrid");
+        payara = DocumentedServer.start("payara", script, null, home, state, HTTP_PORT);
+        agent = DocumentedServer.agent("payara", GRPC_PORT, home, state);
     }
 
     @AfterAll
     static void stop() throws Exception {
-        for (Process process : new Process[]{agent, payara}) {
-            if (process != null) {
-                process.descendants().forEach(ProcessHandle::destroy);
-                process.destroy();
-                process.waitFor(60, TimeUnit.SECONDS);
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-            }
-        }
+        DocumentedServer.stop(agent, payara);
     }
 
     @Test

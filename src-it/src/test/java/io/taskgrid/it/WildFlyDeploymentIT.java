@@ -10,10 +10,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 import static io.taskgrid.it.Polling.poll;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -56,50 +52,14 @@ class WildFlyDeploymentIT {
                 "TASKGRID_GRPC_PORT=" + GRPC_PORT + " exec bin/standalone.sh");
         assertThat(script).as("the block as the test runs it").contains("exec bin/standalone.sh",
                 "-Djboss.http.port=" + HTTP_PORT, "-Djboss.management.http.port=" + MANAGEMENT_PORT);
-        Path log = Path.of(SharedCluster.property("taskgrid.log.dir"), "wildfly.log");
-        ProcessBuilder builder = new ProcessBuilder("bash", "-ec", script).directory(checkout.toFile())
-                .redirectErrorStream(true).redirectOutput(log.toFile());
-        builder.environment().put("HOME", home.toString());
-        wildfly = builder.start();
-        Path credentials = home.resolve("taskgrid").resolve(InitialCredentials.FILE);
-        poll(Duration.ofMinutes(4), Duration.ofSeconds(1))
-                .until(() -> !wildfly.isAlive() || (Files.exists(credentials) && workers(credentials) >= 0));
-        assertThat(wildfly.isAlive()).as("WildFly runs (see " + log + ")").isTrue();
-        agent = AgentProcess.agent().id("wildfly-1").master("localhost:" + GRPC_PORT)
-                .args("--reconnect-delay", "1s", "--state-dir", home.resolve("agent").toString())
-                .joinToken(InitialCredentials.read(credentials.getParent()).joinToken())
-                .log(Path.of(SharedCluster.property("taskgrid.log.dir"), "wildfly-agent.log"))
-                .start();
-    }
-
-    private static int workers(Path credentials) {
-        try {
-            return new TaskgridClient("http://localhost:" + HTTP_PORT,
-                    InitialCredentials.read(credentials.getParent()).operatorToken()).workers().size();
-        } catch (RuntimeException | AssertionError e) {
-            return -1;
-        }
+        Path state = home.resolve("taskgrid");
+        wildfly = DocumentedServer.start("wildfly", script, checkout, home, state, HTTP_PORT);
+        agent = DocumentedServer.agent("wildfly", GRPC_PORT, home, state);
     }
 
     @AfterAll
     static void stop() throws Exception {
-        for (Process process : new Process[]{agent, wildfly}) {
-            if (process != null) {
-                // standalone.sh runs WildFly's JVM as its child: every one of them must be gone before the next test
-                // binds ports WildFly holds (AJP, HTTPS, transaction recovery) and before the folder is deleted.
-                List<ProcessHandle> all = new ArrayList<>(process.descendants().toList());
-                all.add(process.toHandle());
-                all.forEach(ProcessHandle::destroy);
-                for (ProcessHandle handle : all) {
-                    try {
-                        handle.onExit().get(60, TimeUnit.SECONDS);
-                    } catch (TimeoutException e) {
-                        handle.destroyForcibly();
-                        handle.onExit().get(30, TimeUnit.SECONDS);
-                    }
-                }
-            }
-        }
+        DocumentedServer.stop(agent, wildfly);
     }
 
     private static TaskgridClient api() {
